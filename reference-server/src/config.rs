@@ -1,0 +1,332 @@
+//! Server configuration: defaults, a TOML file, then environment overrides.
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// What a configured model can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// Serves `/v1/responses` and `/v1/chat/completions`.
+    Chat,
+    /// Serves `/v1/embeddings`.
+    Embedding,
+}
+
+/// One entry of the model catalogue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// The id callers put in `model`.
+    pub id: String,
+    /// Chat or embedding.
+    pub kind: ModelKind,
+    /// `owned_by` in the model object.
+    #[serde(default = "default_owner")]
+    pub owned_by: String,
+    /// `created` (unix seconds) in the model object.
+    #[serde(default = "default_created")]
+    pub created: i64,
+    /// Default (and maximum) embedding dimension; ignored for chat models.
+    #[serde(default = "default_dimensions")]
+    pub dimensions: usize,
+}
+
+fn default_owner() -> String {
+    "reference-server".to_owned()
+}
+fn default_created() -> i64 {
+    1_700_000_000
+}
+fn default_dimensions() -> usize {
+    1536
+}
+
+/// How bearer tokens are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Any non-empty bearer token is accepted (local use).
+    #[default]
+    Permissive,
+    /// Only the tokens listed in `auth.tokens` are accepted.
+    Strict,
+}
+
+/// A token accepted in strict mode.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TokenConfig {
+    /// The bearer token itself.
+    pub token: String,
+    /// Scopes granted; `*` grants all.
+    #[serde(default = "all_scopes")]
+    pub scopes: Vec<String>,
+}
+
+fn all_scopes() -> Vec<String> {
+    vec!["*".to_owned()]
+}
+
+/// Authentication settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct AuthConfig {
+    /// Permissive or strict.
+    pub mode: AuthMode,
+    /// Tokens for strict mode.
+    pub tokens: Vec<TokenConfig>,
+}
+
+/// Request limits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitsConfig {
+    /// Largest accepted request body in bytes.
+    pub max_body_bytes: usize,
+    /// Most inputs in one embeddings request.
+    pub max_embedding_inputs: usize,
+    /// Most responses kept for `previous_response_id` and retrieval.
+    pub stored_responses: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_body_bytes: 2 * 1024 * 1024,
+            max_embedding_inputs: 2048,
+            stored_responses: 10_000,
+        }
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to bind (default loopback).
+    pub host: String,
+    /// Port to bind; 0 picks a free one.
+    pub port: u16,
+    /// Public base URL announced in `/openapi.json` `servers`, if known.
+    pub public_url: Option<String>,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// The model catalogue.
+    pub models: Vec<ModelConfig>,
+    /// Request limits.
+    pub limits: LimitsConfig,
+    /// Write one JSON log line per request to stderr.
+    pub request_logs: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            host: "127.0.0.1".to_owned(),
+            port: 8080,
+            public_url: None,
+            auth: AuthConfig::default(),
+            models: vec![
+                ModelConfig {
+                    id: "ref-chat-1".to_owned(),
+                    kind: ModelKind::Chat,
+                    owned_by: default_owner(),
+                    created: default_created(),
+                    dimensions: default_dimensions(),
+                },
+                ModelConfig {
+                    id: "ref-embed-1".to_owned(),
+                    kind: ModelKind::Embedding,
+                    owned_by: default_owner(),
+                    created: default_created(),
+                    dimensions: default_dimensions(),
+                },
+            ],
+            limits: LimitsConfig::default(),
+            request_logs: true,
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The path given.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid TOML for this schema.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The path given.
+        path: String,
+        /// What the parser said.
+        message: String,
+    },
+    /// An environment variable has a bad value.
+    #[error("invalid environment variable {name}={value:?}: {message}")]
+    Env {
+        /// The variable.
+        name: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The values do not make sense together.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Reads a TOML file; missing keys keep their defaults.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_toml(&text).map_err(|message| ConfigError::Parse {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, String> {
+        toml::from_str(text).map_err(|e| e.to_string())
+    }
+
+    /// Applies `REFSERVER_*` environment variables from `vars`.
+    pub fn apply_env<I>(&mut self, vars: I) -> Result<(), ConfigError>
+    where
+        I: IntoIterator<Item = (String, String)>,
+    {
+        for (name, value) in vars {
+            let bad = |message: &str| ConfigError::Env {
+                name: name.clone(),
+                value: value.clone(),
+                message: message.to_owned(),
+            };
+            match name.as_str() {
+                "REFSERVER_HOST" => self.host = value.clone(),
+                "REFSERVER_PORT" => self.port = value.parse().map_err(|_| bad("not a port"))?,
+                "REFSERVER_PUBLIC_URL" => self.public_url = Some(value.clone()),
+                "REFSERVER_AUTH_MODE" => {
+                    self.auth.mode = match value.as_str() {
+                        "permissive" => AuthMode::Permissive,
+                        "strict" => AuthMode::Strict,
+                        _ => return Err(bad("expected permissive or strict")),
+                    }
+                }
+                "REFSERVER_API_KEYS" => {
+                    self.auth.tokens = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|t| !t.is_empty())
+                        .map(|t| TokenConfig {
+                            token: t.to_owned(),
+                            scopes: all_scopes(),
+                        })
+                        .collect();
+                }
+                "REFSERVER_MAX_BODY_BYTES" => {
+                    self.limits.max_body_bytes =
+                        value.parse().map_err(|_| bad("not a byte count"))?
+                }
+                "REFSERVER_REQUEST_LOGS" => {
+                    self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks that the values fit together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.auth.mode == AuthMode::Strict && self.auth.tokens.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth.mode = \"strict\" needs at least one entry in auth.tokens".to_owned(),
+            ));
+        }
+        if self.models.is_empty() {
+            return Err(ConfigError::Invalid(
+                "the model catalogue is empty".to_owned(),
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for m in &self.models {
+            if !seen.insert(m.id.as_str()) {
+                return Err(ConfigError::Invalid(format!(
+                    "model id {:?} is listed twice",
+                    m.id
+                )));
+            }
+            if m.kind == ModelKind::Embedding && m.dimensions == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "model {:?} has 0 dimensions",
+                    m.id
+                )));
+            }
+        }
+        if self.limits.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "limits.max_body_bytes must be at least 1024".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The model with this id.
+    pub fn model(&self, id: &str) -> Option<&ModelConfig> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_have_a_chat_and_an_embedding_model() {
+        let c = Config::default();
+        assert!(c.models.iter().any(|m| m.kind == ModelKind::Chat));
+        assert!(c
+            .models
+            .iter()
+            .any(|m| m.kind == ModelKind::Embedding && m.id.contains("embed")));
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn toml_overrides_only_what_it_names() {
+        let c =
+            Config::from_toml("port = 9000\n[auth]\nmode = \"strict\"\ntokens = [{token = \"t\"}]")
+                .unwrap_or_default();
+        assert_eq!(c.port, 9000);
+        assert_eq!(c.auth.mode, AuthMode::Strict);
+        assert_eq!(c.auth.tokens[0].scopes, vec!["*"]);
+        assert_eq!(c.host, "127.0.0.1");
+    }
+
+    #[test]
+    fn strict_without_tokens_is_rejected() {
+        let mut c = Config::default();
+        c.auth.mode = AuthMode::Strict;
+        assert!(c.validate().is_err());
+    }
+
+    #[test]
+    fn bad_env_port_is_a_clear_error() {
+        let mut c = Config::default();
+        let err = c
+            .apply_env([("REFSERVER_PORT".to_owned(), "x".to_owned())])
+            .err()
+            .map(|e| e.to_string())
+            .unwrap_or_default();
+        assert!(err.contains("REFSERVER_PORT"), "{err}");
+    }
+}

@@ -1,0 +1,9 @@
+//! The deterministic "model": the same request always gives the same text, tool call,
+//! JSON document or vector. No randomness, no clock.
+
+pub mod embed;
+pub mod json_gen;
+pub mod text;
+pub mod tokens;
+
+pub use text::{Conversation, Decision, Reply, ReplyFormat, ToolChoice, ToolSpec, Turn};

@@ -1,0 +1,235 @@
+//! The one error type of the server, rendered as the OpenAI error envelope.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+/// Every error the server can send. It always renders as
+/// `{"error":{"message","type","param","code"}}` with all four keys present.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// HTTP status of the response.
+    pub status: StatusCode,
+    /// Human-readable message; never contains internal error text.
+    pub message: String,
+    /// The OpenAI error `type`, e.g. `invalid_request_error`.
+    pub kind: &'static str,
+    /// The offending parameter as a JSON path, when one is known.
+    pub param: Option<String>,
+    /// A machine-readable code such as `model_not_found`.
+    pub code: Option<&'static str>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, kind: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+            kind,
+            param: None,
+            code: None,
+        }
+    }
+
+    /// Sets `param`.
+    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+        self.param = Some(param.into());
+        self
+    }
+
+    /// Sets `code`.
+    pub fn with_code(mut self, code: &'static str) -> Self {
+        self.code = Some(code);
+        self
+    }
+
+    /// 400 `invalid_request_error` about one parameter.
+    pub fn invalid_param(param: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message).with_param(param)
+    }
+
+    /// 400 for a parameter the API does not know.
+    pub fn unknown_param(param: &str) -> Self {
+        Self::invalid_param(param, format!("Unknown parameter: '{param}'."))
+            .with_code("unknown_parameter")
+    }
+
+    /// 400 for a required parameter that is absent.
+    pub fn missing_param(param: &str) -> Self {
+        Self::invalid_param(param, format!("Missing required parameter: '{param}'."))
+            .with_code("missing_required_parameter")
+    }
+
+    /// 400 for a body that is not valid JSON.
+    pub fn bad_json(detail: impl std::fmt::Display) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!(
+                "We could not parse the JSON body of your request ({detail}). \
+                 The OpenAI API expects a JSON payload."
+            ),
+        )
+        .with_code("invalid_json")
+    }
+
+    /// 401 when no key was sent.
+    pub fn missing_key() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "You didn't provide an API key. You need to provide your API key in an \
+             Authorization header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY).",
+        )
+    }
+
+    /// 401 for a key the server does not accept.
+    pub fn invalid_key(shown: &str) -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            format!("Incorrect API key provided: {shown}."),
+        )
+        .with_code("invalid_api_key")
+    }
+
+    /// 403 when the key lacks a scope.
+    pub fn forbidden(scope: &str) -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            format!("Your API key does not have the scope required for this request: {scope}."),
+        )
+        .with_code("insufficient_scope")
+    }
+
+    /// 404 for an unknown model.
+    pub fn model_not_found(model: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("The model `{model}` does not exist or you do not have access to it."),
+        )
+        .with_param("model")
+        .with_code("model_not_found")
+    }
+
+    /// 404 for an unknown stored object.
+    pub fn not_found(what: &str, id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("No {what} found with id '{id}'."),
+        )
+        .with_code("not_found")
+    }
+
+    /// 404 for a path the server does not serve.
+    pub fn unknown_route(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            format!("Invalid URL ({method} {path})"),
+        )
+        .with_code("unknown_url")
+    }
+
+    /// 405 for a known path with the wrong method.
+    pub fn method_not_allowed(method: &str, path: &str) -> Self {
+        Self::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "invalid_request_error",
+            format!("Method {method} is not allowed on {path}."),
+        )
+        .with_code("method_not_allowed")
+    }
+
+    /// 413 for a body over the configured limit.
+    pub fn body_too_large(limit: usize) -> Self {
+        Self::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "invalid_request_error",
+            format!("The request body is larger than the limit of {limit} bytes."),
+        )
+        .with_code("request_too_large")
+    }
+
+    /// 415 for a body that is not declared as JSON.
+    pub fn unsupported_media_type(seen: &str) -> Self {
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request_error",
+            format!("Expected Content-Type: application/json, got '{seen}'."),
+        )
+        .with_code("unsupported_media_type")
+    }
+
+    /// 500 without leaking internals.
+    pub fn internal() -> Self {
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The server had an error while processing your request. Sorry about that!",
+        )
+    }
+
+    /// The envelope as JSON.
+    pub fn body(&self) -> serde_json::Value {
+        json!({
+            "error": {
+                "message": self.message,
+                "type": self.kind,
+                "param": self.param,
+                "code": self.code,
+            }
+        })
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.kind,
+            self.message
+        )
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body().to_string()).into_response();
+        response.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_always_has_four_keys() {
+        let body = ApiError::missing_key().body();
+        let error = body["error"].as_object().cloned().unwrap_or_default();
+        for key in ["message", "type", "param", "code"] {
+            assert!(error.contains_key(key), "missing {key}");
+        }
+        assert!(error["param"].is_null());
+    }
+
+    #[test]
+    fn model_not_found_names_the_model() {
+        let e = ApiError::model_not_found("nope");
+        assert_eq!(e.status, StatusCode::NOT_FOUND);
+        assert_eq!(e.code, Some("model_not_found"));
+        assert!(e.message.contains("`nope`"));
+    }
+}

@@ -1,0 +1,153 @@
+//! `ApiJson<T>`: our JSON body extractor. Every way a body can be wrong (wrong content type,
+//! too large, not JSON, not an object, unknown field, wrong type) becomes an `ApiError`
+//! envelope with `param` set where one parameter is to blame.
+
+use crate::error::ApiError;
+use axum::extract::{FromRequest, Request};
+use axum::http::header;
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+/// A request body type: its fields, and how the API words an unknown one.
+pub trait ApiRequest: DeserializeOwned {
+    /// Every top-level field the API accepts.
+    const FIELDS: &'static [&'static str];
+    /// The error for an unknown top-level field.
+    fn unknown_field(name: &str) -> ApiError {
+        ApiError::unknown_param(name)
+    }
+}
+
+/// A parsed, checked JSON body; `.1` keeps the raw value for fields parsed by hand.
+#[derive(Debug)]
+pub struct ApiJson<T>(pub T, pub Value);
+
+impl<S, T> FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: ApiRequest,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        check_content_type(&req)?;
+        let limit = req
+            .extensions()
+            .get::<crate::state::BodyLimit>()
+            .map_or(usize::MAX, |l| l.0);
+        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
+            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::body_too_large(limit)
+            } else {
+                ApiError::bad_json("the body could not be read")
+            }
+        })?;
+        parse(&bytes)
+    }
+}
+
+fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let seen = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("<not text>"))
+        .unwrap_or("");
+    let media = seen
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/json" || media.ends_with("+json") {
+        Ok(())
+    } else {
+        Err(ApiError::unsupported_media_type(if seen.is_empty() {
+            "<none>"
+        } else {
+            seen
+        }))
+    }
+}
+
+/// Parses and checks a body (public for the benches and fuzz tests).
+pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(ApiError::bad_json)?;
+    let Some(object) = value.as_object() else {
+        return Err(ApiError::invalid_param(
+            "body",
+            "The request body must be a JSON object.",
+        ));
+    };
+    if let Some(unknown) = object.keys().find(|k| !T::FIELDS.contains(&k.as_str())) {
+        return Err(T::unknown_field(unknown));
+    }
+    let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if let Some(field) = inner
+            .strip_prefix("missing field `")
+            .and_then(|r| r.split('`').next())
+        {
+            let full = if path == "." {
+                field.to_owned()
+            } else {
+                format!("{path}.{field}")
+            };
+            return ApiError::missing_param(&full);
+        }
+        ApiError::invalid_param(
+            path.clone(),
+            format!("Invalid value for '{path}': {inner}."),
+        )
+        .with_code("invalid_type")
+    })?;
+    Ok(ApiJson(typed, value))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    #[allow(dead_code)]
+    struct Body {
+        model: String,
+        n: Option<u32>,
+    }
+    impl ApiRequest for Body {
+        const FIELDS: &'static [&'static str] = &["model", "n"];
+    }
+
+    fn err(bytes: &str) -> ApiError {
+        match parse::<Body>(bytes.as_bytes()) {
+            Ok(_) => ApiError::internal(),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn names_the_wrongly_typed_field() {
+        let e = err(r#"{"model":"m","n":"two"}"#);
+        assert_eq!(e.param.as_deref(), Some("n"));
+        assert_eq!(e.status.as_u16(), 400);
+    }
+
+    #[test]
+    fn names_the_missing_field() {
+        let e = err(r#"{"n":1}"#);
+        assert_eq!(e.param.as_deref(), Some("model"));
+        assert_eq!(e.code, Some("missing_required_parameter"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_non_objects() {
+        assert_eq!(
+            err(r#"{"model":"m","bogus":1}"#).param.as_deref(),
+            Some("bogus")
+        );
+        assert_eq!(err("[1]").status.as_u16(), 400);
+        assert_eq!(err("{nope").code, Some("invalid_json"));
+    }
+}

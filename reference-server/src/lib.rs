@@ -1,0 +1,85 @@
+//! The conformance kit's reference server: an exact, deterministic OpenAI-compatible facade.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let config = reference_server::Config::default();
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! reference_server::serve(listener, config, std::future::pending()).await
+//! # }
+//! ```
+
+mod config;
+pub mod engine;
+mod error;
+mod extract;
+mod metrics;
+mod middleware;
+mod routes;
+mod sse;
+mod state;
+
+pub use config::{
+    AuthConfig, AuthMode, Config, ConfigError, LimitsConfig, ModelConfig, ModelKind, TokenConfig,
+};
+pub use error::ApiError;
+pub use routes::openapi::OPERATIONS;
+
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use state::AppState;
+use std::future::Future;
+
+/// The whole application for `config`. Layers, outermost first: panic guard, request
+/// context (ids, headers, metrics, log), body limit, then per-route auth on `/v1/*`.
+pub fn app(config: Config) -> Router {
+    let state = AppState::new(config);
+    let limit = state.config.limits.max_body_bytes;
+    let v1 = Router::new()
+        .merge(routes::models::router())
+        .merge(routes::embeddings::router())
+        .merge(routes::chat::router())
+        .merge(routes::responses::router())
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::auth::layer,
+        ));
+    Router::new()
+        .merge(v1)
+        .merge(routes::health::router())
+        .merge(routes::openapi::router())
+        .fallback(unknown_route)
+        .method_not_allowed_fallback(wrong_method)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::context::layer,
+        ))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
+            ApiError::internal().into_response()
+        }))
+        .with_state(state)
+}
+
+async fn unknown_route(req: Request) -> Response {
+    ApiError::unknown_route(req.method().as_str(), req.uri().path()).into_response()
+}
+
+async fn wrong_method(req: Request) -> Response {
+    ApiError::method_not_allowed(req.method().as_str(), req.uri().path()).into_response()
+}
+
+/// Serves `app(config)` on `listener` until `shutdown` resolves, then finishes the requests
+/// in flight.
+pub async fn serve<F>(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    shutdown: F,
+) -> std::io::Result<()>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    axum::serve(listener, app(config))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,117 @@
+//! `reference-server`: runs the facade. Configuration: defaults, then `--config FILE`, then
+//! `REFSERVER_*` environment variables, then flags.
+
+use clap::Parser;
+use reference_server::{AuthMode, Config};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// The conformance kit's reference server: an exact, deterministic OpenAI-compatible API.
+#[derive(Debug, Parser)]
+#[command(name = "reference-server", version, about)]
+struct Args {
+    /// TOML configuration file (models, auth, limits).
+    #[arg(long, env = "REFSERVER_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to bind [default: 127.0.0.1].
+    #[arg(long)]
+    host: Option<String>,
+    /// Port to bind; 0 picks a free port [default: 8080].
+    #[arg(long)]
+    port: Option<u16>,
+    /// Token policy: permissive accepts any bearer token, strict only configured ones.
+    #[arg(long, value_parser = ["permissive", "strict"])]
+    auth_mode: Option<String>,
+    /// Do not write a JSON log line per request.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn load(args: &Args) -> Result<Config, reference_server::ConfigError> {
+    let mut config = match &args.config {
+        Some(path) => Config::from_file(path)?,
+        None => Config::default(),
+    };
+    config.apply_env(std::env::vars())?;
+    if let Some(host) = &args.host {
+        config.host = host.clone();
+    }
+    if let Some(port) = args.port {
+        config.port = port;
+    }
+    match args.auth_mode.as_deref() {
+        Some("strict") => config.auth.mode = AuthMode::Strict,
+        Some("permissive") => config.auth.mode = AuthMode::Permissive,
+        _ => {}
+    }
+    if args.quiet {
+        config.request_logs = false;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let mut config = match load(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("reference-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .json()
+        .with_current_span(false)
+        .with_writer(std::io::stderr)
+        .init();
+    let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "reference-server: cannot bind {}:{}: {e}",
+                config.host, config.port
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let addr = match listener.local_addr() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("reference-server: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    config.port = addr.port();
+    // Scripts (and the SDK tests) read the bound address from this first stdout line.
+    println!("listening on http://{addr}");
+    match reference_server::serve(listener, config, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("reference-server: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

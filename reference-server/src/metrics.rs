@@ -1,0 +1,108 @@
+//! Prometheus metrics: requests by route, method and status, a latency histogram and the
+//! number of requests in flight. One registry per app, so tests can run apps side by side.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
+
+/// The app's metrics.
+pub struct Metrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+    in_flight: IntGauge,
+}
+
+impl Metrics {
+    /// A fresh registry with every metric registered.
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests served, by route, method and status.",
+            ),
+            &["route", "method", "status"],
+        );
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Time from request to response headers, by route and method.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+            &["route", "method"],
+        );
+        let in_flight = IntGauge::new("http_requests_in_flight", "Requests being served now.");
+        // Registration only fails on duplicate names, which these constants never are.
+        let (Ok(requests), Ok(latency), Ok(in_flight)) = (requests, latency, in_flight) else {
+            unreachable!("metric definitions are constant and valid")
+        };
+        for collector in [
+            Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(latency.clone()),
+            Box::new(in_flight.clone()),
+        ] {
+            let _ = registry.register(collector);
+        }
+        Self {
+            registry,
+            requests,
+            latency,
+            in_flight,
+        }
+    }
+
+    /// Marks a request as started.
+    pub fn start(&self) {
+        self.in_flight.inc();
+    }
+
+    /// Records a finished request.
+    pub fn finish(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        self.in_flight.dec();
+        self.requests
+            .with_label_values(&[route, method, &status.to_string()])
+            .inc();
+        self.latency
+            .with_label_values(&[route, method])
+            .observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_requests_by_route_and_status() {
+        let m = Metrics::new();
+        m.start();
+        m.finish("/v1/models", "GET", 200, 0.001);
+        let text = m.render();
+        assert!(
+            text.contains(r#"http_requests_total{method="GET",route="/v1/models",status="200"} 1"#),
+            "{text}"
+        );
+        assert!(text.contains("http_request_duration_seconds_bucket"));
+    }
+}

@@ -1,0 +1,168 @@
+//! The per-request envelope: request and trace ids, processing time, security headers,
+//! metrics and the one JSON log line. It wraps every route and the fallbacks, so errors,
+//! 404s and streams carry the same headers.
+
+use crate::state::{AppState, BodyLimit};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+/// The ids of this request, visible to handlers through extensions.
+#[derive(Debug, Clone)]
+pub struct RequestIds {
+    /// `X-Request-Id`: the caller's, or a new `req_` id.
+    pub request_id: String,
+    /// `X-Trace-Id`: the W3C trace id from `traceparent`, or a new one.
+    pub trace_id: String,
+}
+
+/// The principal (a hash of the token), set by auth for the log line.
+#[derive(Debug, Clone)]
+pub struct Principal(pub String);
+
+const MAX_REQUEST_ID_LEN: usize = 200;
+
+/// Takes the caller's request id if it is printable ASCII of sane length.
+fn request_id(headers: &HeaderMap) -> String {
+    headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| {
+            !s.is_empty()
+                && s.len() <= MAX_REQUEST_ID_LEN
+                && s.bytes().all(|b| b.is_ascii_graphic())
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+}
+
+/// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a new one.
+pub fn trace_id(headers: &HeaderMap) -> String {
+    let from_parent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| {
+            let parts: Vec<&str> = s.trim().split('-').collect();
+            let hex = |p: &str, n: usize| {
+                p.len() == n
+                    && p.bytes()
+                        .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+            };
+            let ok = parts.len() >= 4
+                && hex(parts[0], 2)
+                && parts[0] != "ff"
+                && hex(parts[1], 32)
+                && parts[1].bytes().any(|b| b != b'0')
+                && hex(parts[2], 16)
+                && parts[2].bytes().any(|b| b != b'0')
+                && hex(parts[3], 2);
+            ok.then(|| parts[1].to_owned())
+        });
+    from_parent.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+}
+
+/// The middleware function.
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let ids = RequestIds {
+        request_id: request_id(req.headers()),
+        trace_id: trace_id(req.headers()),
+    };
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    req.extensions_mut().insert(ids.clone());
+    req.extensions_mut()
+        .insert(BodyLimit(state.config.limits.max_body_bytes));
+    state.metrics.start();
+
+    let mut response = next.run(req).await;
+
+    let elapsed = started.elapsed();
+    let status = response.status().as_u16();
+    let principal = response
+        .extensions()
+        .get::<Principal>()
+        .map(|p| p.0.clone());
+    let headers = response.headers_mut();
+    set(headers, "x-request-id", &ids.request_id);
+    set(headers, "x-trace-id", &ids.trace_id);
+    set(
+        headers,
+        "openai-processing-ms",
+        &elapsed.as_millis().to_string(),
+    );
+    set(headers, "openai-version", "2020-10-01");
+    set(headers, "x-content-type-options", "nosniff");
+    set(headers, "x-frame-options", "DENY");
+    set(headers, "referrer-policy", "no-referrer");
+    if !headers.contains_key("cache-control") {
+        set(headers, "cache-control", "no-store");
+    }
+    state
+        .metrics
+        .finish(&route, &method, status, elapsed.as_secs_f64());
+    if state.config.request_logs {
+        tracing::info!(
+            target: "request",
+            request_id = %ids.request_id,
+            trace_id = %ids.trace_id,
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            principal = principal.as_deref().unwrap_or("-"),
+            "request"
+        );
+    }
+    response
+}
+
+fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        headers.insert(HeaderName::from_static(name), v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with(name: &'static str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            name,
+            HeaderValue::from_str(value).unwrap_or(HeaderValue::from_static("")),
+        );
+        h
+    }
+
+    #[test]
+    fn takes_the_trace_id_of_a_valid_traceparent() {
+        let h = with(
+            "traceparent",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        );
+        assert_eq!(trace_id(&h), "4bf92f3577b34da6a3ce929d0e0e4736");
+    }
+
+    #[test]
+    fn ignores_an_invalid_traceparent() {
+        let h = with(
+            "traceparent",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        );
+        assert_ne!(trace_id(&h), "00000000000000000000000000000000");
+        assert_eq!(trace_id(&h).len(), 32);
+    }
+
+    #[test]
+    fn echoes_a_sane_request_id_only() {
+        assert_eq!(request_id(&with("x-request-id", "abc-1")), "abc-1");
+        assert!(request_id(&with("x-request-id", "has space")).starts_with("req_"));
+    }
+}

@@ -1,0 +1,190 @@
+//! `POST /v1/embeddings`.
+
+use crate::config::ModelKind;
+use crate::engine::embed::{self, EmbedInput};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiRequest};
+use crate::state::AppState;
+use axum::extract::State;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// The routes.
+pub fn router() -> Router<AppState> {
+    Router::new().route("/v1/embeddings", post(create))
+}
+
+#[derive(Debug, Deserialize)]
+struct EmbeddingsRequest {
+    model: String,
+    input: Value,
+    encoding_format: Option<String>,
+    dimensions: Option<i64>,
+    #[allow(dead_code)]
+    user: Option<String>,
+}
+
+impl ApiRequest for EmbeddingsRequest {
+    const FIELDS: &'static [&'static str] =
+        &["model", "input", "encoding_format", "dimensions", "user"];
+}
+
+/// Reads the four accepted `input` forms.
+fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiError> {
+    let token = |v: &Value, param: String| -> Result<u32, ApiError> {
+        v.as_u64()
+            .and_then(|t| u32::try_from(t).ok())
+            .ok_or_else(|| {
+                ApiError::invalid_param(
+                    param,
+                    "Token ids must be non-negative integers below 2^32.",
+                )
+            })
+    };
+    let inputs = match input {
+        Value::String(s) if s.is_empty() => {
+            return Err(ApiError::invalid_param("input", "'input' cannot be an empty string."))
+        }
+        Value::String(s) => vec![EmbedInput::Text(s.clone())],
+        Value::Array(items) if items.is_empty() => {
+            return Err(ApiError::invalid_param("input", "'input' cannot be an empty array."))
+        }
+        Value::Array(items) if items.iter().all(Value::is_number) => {
+            let tokens = items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| token(v, format!("input[{i}]")))
+                .collect::<Result<Vec<_>, _>>()?;
+            vec![EmbedInput::Tokens(tokens)]
+        }
+        Value::Array(items) => {
+            if items.len() > max_inputs {
+                return Err(ApiError::invalid_param(
+                    "input",
+                    format!("'input' has {} items; at most {max_inputs} are allowed.", items.len()),
+                ));
+            }
+            let mut out = Vec::with_capacity(items.len());
+            for (i, item) in items.iter().enumerate() {
+                let param = format!("input[{i}]");
+                out.push(match item {
+                    Value::String(s) if s.is_empty() => {
+                        return Err(ApiError::invalid_param(param, "Input strings cannot be empty."))
+                    }
+                    Value::String(s) => EmbedInput::Text(s.clone()),
+                    Value::Array(ts) if ts.is_empty() => {
+                        return Err(ApiError::invalid_param(param, "Token arrays cannot be empty."))
+                    }
+                    Value::Array(ts) => EmbedInput::Tokens(
+                        ts.iter()
+                            .enumerate()
+                            .map(|(j, v)| token(v, format!("input[{i}][{j}]")))
+                            .collect::<Result<Vec<_>, _>>()?,
+                    ),
+                    _ => {
+                        return Err(ApiError::invalid_param(
+                            param,
+                            "Each input must be a string or an array of token ids.",
+                        ))
+                    }
+                });
+            }
+            out
+        }
+        _ => {
+            return Err(ApiError::invalid_param(
+                "input",
+                "'input' must be a string, an array of strings, an array of token ids, or an array of token arrays.",
+            ))
+        }
+    };
+    Ok(inputs)
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ApiJson(req, _): ApiJson<EmbeddingsRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let model = state
+        .config
+        .model(&req.model)
+        .ok_or_else(|| ApiError::model_not_found(&req.model))?;
+    if model.kind != ModelKind::Embedding {
+        return Err(ApiError::invalid_param(
+            "model",
+            format!("The model `{}` is not an embedding model.", model.id),
+        )
+        .with_code("invalid_model"));
+    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "encoding_format",
+                format!("Invalid encoding_format '{other}': expected 'float' or 'base64'."),
+            ))
+        }
+    };
+    let dimensions = match req.dimensions {
+        None => model.dimensions,
+        Some(d) if d >= 1 && (d as u64) <= model.dimensions as u64 => d as usize,
+        Some(d) => {
+            return Err(ApiError::invalid_param(
+                "dimensions",
+                format!(
+                    "Invalid dimensions {d}: must be between 1 and {}.",
+                    model.dimensions
+                ),
+            ))
+        }
+    };
+    let inputs = parse_input(&req.input, state.config.limits.max_embedding_inputs)?;
+    let mut prompt_tokens = 0;
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(index, input)| {
+            prompt_tokens += input.token_count();
+            let vector = embed::embed(&model.id, input, dimensions);
+            let embedding = if base64 {
+                json!(embed::to_base64(&vector))
+            } else {
+                json!(vector)
+            };
+            json!({ "object": "embedding", "index": index, "embedding": embedding })
+        })
+        .collect();
+    Ok(Json(json!({
+        "object": "list",
+        "data": data,
+        "model": model.id,
+        "usage": { "prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens },
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flat_token_array_is_one_input() {
+        let v = parse_input(&json!([1, 2, 3]), 10).unwrap_or_default();
+        assert_eq!(v, vec![EmbedInput::Tokens(vec![1, 2, 3])]);
+    }
+
+    #[test]
+    fn names_the_bad_item() {
+        let e = parse_input(&json!(["a", ""]), 10).err();
+        assert_eq!(e.and_then(|e| e.param), Some("input[1]".to_owned()));
+        let e = parse_input(&json!([[1], [-1]]), 10).err();
+        assert_eq!(e.and_then(|e| e.param), Some("input[1][0]".to_owned()));
+    }
+
+    #[test]
+    fn too_many_inputs_is_a_400() {
+        assert!(parse_input(&json!(["a", "b", "c"]), 2).is_err());
+    }
+}
