@@ -2,11 +2,12 @@
 //! metrics and the one JSON log line. It wraps every route and the fallbacks, so errors,
 //! 404s and streams carry the same headers.
 
+use crate::error::ApiError;
 use crate::state::{AppState, BodyLimit};
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 
 /// The ids of this request, visible to handlers through extensions.
@@ -80,7 +81,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         .insert(BodyLimit(state.config.limits.max_body_bytes));
     state.metrics.start();
 
-    let mut response = next.run(req).await;
+    let mut response = enveloped(next.run(req).await).await;
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
@@ -120,6 +121,47 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         );
     }
     response
+}
+
+/// Rewrites an error response that is not JSON (an axum rejection we did not route through
+/// `ApiError`, such as a bad path segment) into the envelope, keeping its status.
+async fn enveloped(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if status.as_u16() < 400 || is_json {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = match axum::body::to_bytes(body, 4096).await {
+        Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
+        Err(_) => String::new(),
+    };
+    let mut error = if status.is_server_error() {
+        ApiError::internal()
+    } else {
+        ApiError::invalid_param(
+            "",
+            if text.is_empty() {
+                status.to_string()
+            } else {
+                text
+            },
+        )
+    };
+    error.status = status;
+    error.param = None;
+    let mut rewritten = error.into_response();
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten.extensions_mut().extend(parts.extensions);
+    rewritten
 }
 
 fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {

@@ -133,12 +133,14 @@ pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
                 call_id: str_field(obj, "name", &param)?.to_owned(),
                 output: text,
             }),
-            other => return Err(ApiError::invalid_param(
-                format!("{param}.role"),
-                format!(
+            other => {
+                return Err(ApiError::invalid_param(
+                    format!("{param}.role"),
+                    format!(
                     "Invalid role '{other}': expected system, developer, user, assistant or tool."
                 ),
-            )),
+                ))
+            }
         }
     }
     Ok(conversation)
@@ -339,45 +341,46 @@ pub fn tool_choice(
     } else {
         ToolChoice::Auto
     };
-    let parsed = match choice {
-        None | Some(Value::Null) => default,
-        Some(Value::String(s)) => match s.as_str() {
-            "none" => ToolChoice::None,
-            "auto" => ToolChoice::Auto,
-            "required" => ToolChoice::Required,
-            other => return Err(ApiError::invalid_param(
-                "tool_choice",
-                format!(
-                    "Invalid tool_choice '{other}': expected none, auto, required or a function."
-                ),
-            )),
-        },
-        Some(Value::Object(obj)) => {
-            let name = if nested {
-                obj.get("function").and_then(|f| f.get("name"))
-            } else {
-                obj.get("name")
-            };
-            match (
-                obj.get("type").and_then(Value::as_str),
-                name.and_then(Value::as_str),
-            ) {
-                (Some("function"), Some(name)) => ToolChoice::Named(name.to_owned()),
-                _ => {
+    let parsed =
+        match choice {
+            None | Some(Value::Null) => default,
+            Some(Value::String(s)) => match s.as_str() {
+                "none" => ToolChoice::None,
+                "auto" => ToolChoice::Auto,
+                "required" => ToolChoice::Required,
+                other => {
                     return Err(ApiError::invalid_param(
                         "tool_choice",
-                        "tool_choice objects must be {\"type\":\"function\", …} naming a function.",
+                        format!(
+                    "Invalid tool_choice '{other}': expected none, auto, required or a function."
+                ),
                     ))
                 }
+            },
+            Some(Value::Object(obj)) => {
+                let name = if nested {
+                    obj.get("function").and_then(|f| f.get("name"))
+                } else {
+                    obj.get("name")
+                };
+                match (
+                    obj.get("type").and_then(Value::as_str),
+                    name.and_then(Value::as_str),
+                ) {
+                    (Some("function"), Some(name)) => ToolChoice::Named(name.to_owned()),
+                    _ => return Err(ApiError::invalid_param(
+                        "tool_choice",
+                        "tool_choice objects must be {\"type\":\"function\", …} naming a function.",
+                    )),
+                }
             }
-        }
-        Some(_) => {
-            return Err(ApiError::invalid_param(
-                "tool_choice",
-                "Invalid tool_choice.",
-            ))
-        }
-    };
+            Some(_) => {
+                return Err(ApiError::invalid_param(
+                    "tool_choice",
+                    "Invalid tool_choice.",
+                ))
+            }
+        };
     match &parsed {
         ToolChoice::Required if tools.is_empty() => Err(ApiError::invalid_param(
             "tool_choice",
