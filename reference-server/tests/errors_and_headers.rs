@@ -1,3 +1,4 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
 mod common;
 use common::*;
 use reference_server::{AuthMode, Config, TokenConfig};

@@ -1,5 +1,5 @@
 //! A real server on an ephemeral loopback port, and a client for it.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use reference_server::Config;
 use serde_json::Value;
