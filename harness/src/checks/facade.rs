@@ -1,0 +1,177 @@
+//! The facade's public probes: liveness, readiness, metrics and the OpenAPI document.
+
+use super::*;
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        check!(
+            "health.live",
+            Facade,
+            "GET /healthz and /health answer 200 without credentials",
+            live
+        ),
+        check!(
+            "health.ready",
+            Facade,
+            "GET /readyz answers 200 and reports each dependency it checks",
+            ready
+        ),
+        check!(
+            "metrics.exposition",
+            Facade,
+            "GET /metrics is Prometheus text with request counters and latency histograms",
+            metrics
+        ),
+        check!(
+            "openapi.document",
+            Facade,
+            "GET /openapi.json is an OpenAPI 3.x document with servers and x-service-version",
+            openapi
+        ),
+    ]
+}
+
+async fn live(ctx: &Ctx) -> Verdict {
+    for path in ["/healthz", "/health"] {
+        let ex = ctx
+            .send(Req::get(path).auth(crate::target::Auth::None))
+            .await?;
+        expect_status(&ex, 200)?;
+    }
+    pass()
+}
+
+async fn ready(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::get("/readyz").auth(crate::target::Auth::None))
+        .await?;
+    let body = expect_ok_json(&ex)?;
+    let checks = body["checks"].as_object();
+    ensure(
+        checks.is_some_and(|c| !c.is_empty()),
+        "a \"checks\" object naming each dependency",
+        show(&body),
+        &ex,
+    )?;
+    pass_with(format!("{} dependencies", checks.map_or(0, |c| c.len())))
+}
+
+/// Problems with a Prometheus text exposition (a line-level reading of the format).
+pub fn exposition_problems(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut typed = std::collections::HashMap::new();
+    for (n, line) in text.lines().enumerate() {
+        if line.is_empty() {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut parts = rest.split_whitespace();
+            if let (Some(name), Some(kind)) = (parts.next(), parts.next()) {
+                typed.insert(name.to_owned(), kind.to_owned());
+            }
+            continue;
+        }
+        if line.starts_with('#') {
+            continue;
+        }
+        let (series, value) = match line.rsplit_once(' ') {
+            Some(pair) => pair,
+            None => {
+                problems.push(format!("line {}: no value: {line:?}", n + 1));
+                continue;
+            }
+        };
+        let name = series.split('{').next().unwrap_or("");
+        let name_ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+            && !name.starts_with(|c: char| c.is_ascii_digit());
+        if !name_ok || (series.contains('{') && !series.ends_with('}')) {
+            problems.push(format!("line {}: bad series {series:?}", n + 1));
+        }
+        if value.parse::<f64>().is_err() && !["+Inf", "-Inf", "NaN"].contains(&value) {
+            problems.push(format!("line {}: bad value {value:?}", n + 1));
+        }
+    }
+    if !typed.values().any(|k| k == "counter") {
+        problems.push("no counter metric".into());
+    }
+    if !typed.values().any(|k| k == "histogram") {
+        problems.push("no histogram metric".into());
+    }
+    problems
+}
+
+async fn metrics(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::get("/metrics").auth(crate::target::Auth::None))
+        .await?;
+    expect_status(&ex, 200)?;
+    ensure(
+        ex.media_type() == "text/plain",
+        "Content-Type: text/plain (Prometheus text format)",
+        format!("{:?}", ex.header("content-type")),
+        &ex,
+    )?;
+    let text = String::from_utf8_lossy(&ex.body);
+    let problems = exposition_problems(&text);
+    ensure(
+        problems.is_empty(),
+        "valid Prometheus text exposition",
+        problems.join("; "),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn openapi(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
+        .await?;
+    let doc = expect_ok_json(&ex)?;
+    let version = doc["openapi"].as_str().unwrap_or("");
+    ensure(
+        version.starts_with("3."),
+        "openapi: 3.x",
+        show(&doc["openapi"]),
+        &ex,
+    )?;
+    ensure(
+        doc["paths"]
+            .as_object()
+            .is_some_and(|p| p.contains_key("/v1/models")),
+        "paths including /v1/models",
+        "no such path",
+        &ex,
+    )?;
+    ensure(
+        doc["servers"].as_array().is_some_and(|s| !s.is_empty()),
+        "a non-empty servers list",
+        show(&doc["servers"]),
+        &ex,
+    )?;
+    ensure(
+        doc["info"]["x-service-version"].is_string(),
+        "info.x-service-version",
+        show(&doc["info"]),
+        &ex,
+    )?;
+    pass()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_small_valid_exposition() {
+        let text = "# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n";
+        assert!(exposition_problems(text).is_empty());
+    }
+
+    #[test]
+    fn rejects_html() {
+        assert!(!exposition_problems("<html>oops</html>").is_empty());
+    }
+}

@@ -1,0 +1,247 @@
+//! Command-line definitions and their translation into library calls. Flag rules live in
+//! clap attributes; this module only wires them.
+
+use crate::checks::{CheckOptions, Profile};
+use crate::error::HarnessError;
+use crate::report::{self, Format};
+use crate::run::{self, RunConfig};
+use crate::target::TargetConfig;
+use clap::{Args, Parser, Subcommand};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// The conformance kit: checks that an OpenAI-compatible API is compatible, check by check.
+#[derive(Debug, Parser)]
+#[command(name = "conformance", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the checks against a target (default: the embedded reference server).
+    Run(Box<RunArgs>),
+    /// Print the check catalogue.
+    List {
+        /// Only checks of this profile and narrower ones.
+        #[arg(long, value_enum, default_value = "facade")]
+        profile: ProfileArg,
+    },
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum ProfileArg {
+    /// What any OpenAI-compatible server should pass.
+    OpenaiCore,
+    /// openai-core plus the facade's own promises.
+    Facade,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::OpenaiCore => Profile::OpenaiCore,
+            ProfileArg::Facade => Profile::Facade,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Base URL of the target, with or without /v1. Without it, the reference server is
+    /// started in-process on a loopback port.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    target: Option<String>,
+    /// API key for the target.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Header that carries the key (gateways); Authorization sends "Bearer <key>".
+    #[arg(long, default_value = "Authorization")]
+    auth_header: String,
+    /// Chat model to use [default: discovered from /v1/models].
+    #[arg(long)]
+    chat_model: Option<String>,
+    /// Embedding model to use [default: discovered from /v1/models].
+    #[arg(long)]
+    embedding_model: Option<String>,
+    /// Per-request timeout in seconds, streams included.
+    #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    insecure: bool,
+    /// The widest profile to run.
+    #[arg(long, value_enum, default_value = "facade")]
+    profile: ProfileArg,
+    /// Run only checks whose id matches (glob, repeatable), e.g. 'embeddings.*'.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Leave out checks whose id matches (glob, repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// Seed of the property tests [default: random, printed in the report].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generated cases per property test.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    budget: u32,
+    /// Checks run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: u32,
+    /// Require 401 for an unknown key (for targets with strict auth).
+    #[arg(long)]
+    expect_strict_auth: bool,
+    /// Body size sent by the oversized-body check.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    oversized_bytes: usize,
+    /// Report formats written to <report-dir>/<run-id>/.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,md"
+    )]
+    report: Vec<Format>,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long, conflicts_with = "report")]
+    no_reports: bool,
+}
+
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of seconds")),
+    }
+}
+
+/// Parses the arguments, runs the command, and returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("conformance: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(execute(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("conformance: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
+    match cli.command {
+        Command::List { profile } => {
+            let profile: Profile = profile.into();
+            for c in crate::checks::catalogue()
+                .iter()
+                .filter(|c| c.profile <= profile)
+            {
+                println!("{:<44} {:<12} {}", c.id, c.profile.name(), c.description);
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Run(args) => run_command(*args).await,
+    }
+}
+
+async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
+    // Keep the embedded server alive for the whole run.
+    let (embedded, url, label, key) = match &args.target {
+        Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
+        None => {
+            let e = crate::embedded::start().await?;
+            let url = e.url.clone();
+            let key = Some(crate::embedded::KEY.to_owned());
+            (
+                Some(e),
+                url.clone(),
+                format!("embedded reference server ({url})"),
+                key,
+            )
+        }
+    };
+    let seed = args
+        .seed
+        .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
+    let config = RunConfig {
+        target: TargetConfig {
+            base_url: url,
+            api_key: key,
+            auth_header: args.auth_header.clone(),
+            timeout: Duration::from_secs_f64(args.timeout),
+            insecure: args.insecure,
+        },
+        target_label: label,
+        profile: args.profile.into(),
+        only: args.only.clone(),
+        skip: args.skip.clone(),
+        chat_model: args.chat_model.clone(),
+        embedding_model: args.embedding_model.clone(),
+        concurrency: args.concurrency as usize,
+        options: CheckOptions {
+            expect_strict_auth: args.expect_strict_auth || embedded.is_some(),
+            seed,
+            budget: args.budget,
+            oversized_bytes: args.oversized_bytes,
+        },
+    };
+    let total = run::select(&config)?.len() as u64;
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let progress = |r: &run::CheckResult| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        match &bar {
+            Some(bar) => {
+                bar.set_position(n);
+                bar.set_message(r.id.clone());
+            }
+            None => eprintln!("[{n}/{total}] {}", crate::report::console::line(r)),
+        }
+    };
+    let result = run::run(config, &progress).await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    drop(embedded);
+    print!("{}", report::console::render(&result));
+    if !args.no_reports {
+        for path in report::write(&result, &args.report_dir, &args.report)? {
+            println!("report: {}", path.display());
+        }
+    }
+    Ok(if result.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

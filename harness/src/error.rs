@@ -1,0 +1,32 @@
+//! The harness's one error type; each variant decides the exit code.
+
+use std::process::ExitCode;
+
+/// Why a command could not produce a verdict.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    /// Bad flags or configuration (exit 2).
+    #[error("{0}")]
+    Usage(String),
+    /// The target could not be reached at all (exit 3).
+    #[error("target unreachable: {0}")]
+    Unreachable(String),
+    /// Reports or files could not be written (exit 2).
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done.
+        context: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+impl HarnessError {
+    /// The process exit code for this error.
+    pub fn exit_code(&self) -> ExitCode {
+        match self {
+            Self::Usage(_) | Self::Io { .. } => ExitCode::from(2),
+            Self::Unreachable(_) => ExitCode::from(3),
+        }
+    }
+}

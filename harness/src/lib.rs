@@ -1,0 +1,19 @@
+//! The conformance kit's harness: runs a catalogue of checks against any OpenAI-compatible
+//! URL and reports, check by check, what is compatible.
+//!
+//! Data flows one way: check definitions -> `run` -> exchanges with the target -> check
+//! verdicts -> `RunResult` -> reports -> exit code.
+
+pub mod checks;
+pub mod cli;
+pub mod embedded;
+mod error;
+pub mod report;
+pub mod run;
+pub mod schemas;
+pub mod target;
+
+pub use checks::{catalogue, CheckOptions, Profile};
+pub use error::HarnessError;
+pub use run::{run, CheckResult, RunConfig, RunResult, Status};
+pub use target::TargetConfig;

@@ -1,0 +1,49 @@
+//! Reports read only the `RunResult`; each format is one module.
+
+pub mod console;
+pub mod json;
+pub mod junit;
+pub mod markdown;
+
+use crate::error::HarnessError;
+use crate::run::RunResult;
+use std::path::{Path, PathBuf};
+
+/// A file report format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// `report.json`, described by `schemas/report.schema.json`.
+    Json,
+    /// `junit.xml` for CI test tabs.
+    Junit,
+    /// `report.md`, also fit for a CI step summary.
+    Md,
+}
+
+/// Writes the chosen formats into `<dir>/<run_id>/` and returns the paths.
+pub fn write(
+    result: &RunResult,
+    dir: &Path,
+    formats: &[Format],
+) -> Result<Vec<PathBuf>, HarnessError> {
+    let run_dir = dir.join(&result.run_id);
+    std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+        context: format!("cannot create the report directory {}", run_dir.display()),
+        source,
+    })?;
+    let mut written = Vec::new();
+    for format in formats {
+        let (name, text) = match format {
+            Format::Json => ("report.json", json::render(result)),
+            Format::Junit => ("junit.xml", junit::render(result)),
+            Format::Md => ("report.md", markdown::render(result)),
+        };
+        let path = run_dir.join(name);
+        std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        written.push(path);
+    }
+    Ok(written)
+}

@@ -1,0 +1,114 @@
+//! The JSON Schemas of `schemas/`, compiled once and embedded in the binary so a run needs
+//! no files beside it.
+
+use serde_json::Value;
+use std::collections::HashMap;
+
+/// Every schema the checks use, by short name (the file name without `.schema.json`).
+pub const SOURCES: &[(&str, &str)] = &[
+    ("error", include_str!("../../schemas/error.schema.json")),
+    ("model", include_str!("../../schemas/model.schema.json")),
+    (
+        "model-list",
+        include_str!("../../schemas/model-list.schema.json"),
+    ),
+    (
+        "embedding-response",
+        include_str!("../../schemas/embedding-response.schema.json"),
+    ),
+    (
+        "embedding-response-base64",
+        include_str!("../../schemas/embedding-response-base64.schema.json"),
+    ),
+    (
+        "chat-completion",
+        include_str!("../../schemas/chat-completion.schema.json"),
+    ),
+    (
+        "chat-completion-chunk",
+        include_str!("../../schemas/chat-completion-chunk.schema.json"),
+    ),
+    (
+        "response",
+        include_str!("../../schemas/response.schema.json"),
+    ),
+    (
+        "response-stream-event",
+        include_str!("../../schemas/response-stream-event.schema.json"),
+    ),
+    (
+        "response-deleted",
+        include_str!("../../schemas/response-deleted.schema.json"),
+    ),
+    (
+        "response-item-list",
+        include_str!("../../schemas/response-item-list.schema.json"),
+    ),
+    ("report", include_str!("../../schemas/report.schema.json")),
+];
+
+/// Compiled validators.
+pub struct Schemas {
+    validators: HashMap<&'static str, jsonschema::Validator>,
+}
+
+impl Schemas {
+    /// Compiles every embedded schema.
+    pub fn load() -> Result<Self, String> {
+        let mut validators = HashMap::new();
+        for (name, text) in SOURCES {
+            let schema: Value = serde_json::from_str(text)
+                .map_err(|e| format!("schema {name} is not JSON: {e}"))?;
+            let validator = jsonschema::draft202012::new(&schema)
+                .map_err(|e| format!("schema {name} does not compile: {e}"))?;
+            validators.insert(*name, validator);
+        }
+        Ok(Self { validators })
+    }
+
+    /// The problems of `instance` against schema `name`, as `path: message` lines (at most 5).
+    pub fn problems(&self, name: &str, instance: &Value) -> Vec<String> {
+        let Some(validator) = self.validators.get(name) else {
+            return vec![format!("no schema named {name}")];
+        };
+        validator
+            .iter_errors(instance)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                format!(
+                    "{}: {e}",
+                    if path.is_empty() {
+                        "/".to_owned()
+                    } else {
+                        path
+                    }
+                )
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_schema_compiles() {
+        assert!(Schemas::load().is_ok());
+    }
+
+    #[test]
+    fn the_error_schema_wants_all_four_keys() {
+        let s = Schemas::load().unwrap();
+        assert!(s
+            .problems(
+                "error",
+                &json!({"error": {"message": "m", "type": "t", "param": null, "code": null}})
+            )
+            .is_empty());
+        let p = s.problems("error", &json!({"error": {"message": "m", "type": "t"}}));
+        assert!(p.iter().any(|l| l.contains("param")), "{p:?}");
+    }
+}

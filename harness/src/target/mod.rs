@@ -1,0 +1,446 @@
+//! The HTTP client for the target: JSON calls and SSE streams with timings, each returning a
+//! plain-data `Exchange` that checks read and reports quote (with the key redacted).
+
+pub mod sse;
+
+use crate::error::HarnessError;
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
+use reqwest::Method;
+use serde::Serialize;
+use serde_json::Value;
+use sse::{SseEvent, SseParser};
+use std::fmt;
+use std::time::{Duration, Instant};
+
+/// How to reach the target.
+#[derive(Debug, Clone)]
+pub struct TargetConfig {
+    /// Base URL, with or without `/v1`.
+    pub base_url: String,
+    /// The API key, if any.
+    pub api_key: Option<String>,
+    /// Header that carries the key; `Authorization` sends `Bearer <key>`.
+    pub auth_header: String,
+    /// Per-request timeout, streams included.
+    pub timeout: Duration,
+    /// Accept invalid TLS certificates.
+    pub insecure: bool,
+}
+
+/// Which credentials a request carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// The configured key.
+    Default,
+    /// No credentials at all.
+    None,
+    /// This key instead of the configured one.
+    Key(String),
+}
+
+/// A request to send.
+#[derive(Debug, Clone)]
+pub struct Req {
+    method: Method,
+    path: String,
+    body: Option<Bytes>,
+    content_type: Option<String>,
+    headers: Vec<(String, String)>,
+    auth: Auth,
+}
+
+impl Req {
+    /// `GET path` (path relative to the root, e.g. `/v1/models`).
+    pub fn get(path: impl Into<String>) -> Self {
+        Self::new(Method::GET, path)
+    }
+
+    /// `DELETE path`.
+    pub fn delete(path: impl Into<String>) -> Self {
+        Self::new(Method::DELETE, path)
+    }
+
+    /// `POST path` with a JSON body.
+    pub fn post(path: impl Into<String>, body: &Value) -> Self {
+        Self::new(Method::POST, path).raw(body.to_string(), "application/json")
+    }
+
+    /// A request with any method.
+    pub fn new(method: Method, path: impl Into<String>) -> Self {
+        Self {
+            method,
+            path: path.into(),
+            body: None,
+            content_type: None,
+            headers: Vec::new(),
+            auth: Auth::Default,
+        }
+    }
+
+    /// Sets a raw body and its content type.
+    pub fn raw(mut self, body: impl Into<Bytes>, content_type: &str) -> Self {
+        self.body = Some(body.into());
+        self.content_type = Some(content_type.to_owned());
+        self
+    }
+
+    /// Adds a header.
+    pub fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+
+    /// Chooses the credentials.
+    pub fn auth(mut self, auth: Auth) -> Self {
+        self.auth = auth;
+        self
+    }
+}
+
+/// What was sent, for failure messages; the key is never kept.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct RequestRecord {
+    /// HTTP method.
+    pub method: String,
+    /// Full URL.
+    pub url: String,
+    /// Headers sent, credentials redacted.
+    pub headers: Vec<(String, String)>,
+    /// The body, cut to 2 KiB.
+    pub body: Option<String>,
+}
+
+impl fmt::Display for RequestRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.url)?;
+        for (k, v) in &self.headers {
+            write!(f, "\n    {k}: {v}")?;
+        }
+        if let Some(body) = &self.body {
+            write!(f, "\n    {body}")?;
+        }
+        Ok(())
+    }
+}
+
+/// A completed request/response pair.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    /// What was sent.
+    pub request: RequestRecord,
+    /// HTTP status.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+    /// Time to the whole body.
+    pub elapsed: Duration,
+}
+
+impl Exchange {
+    /// The body as JSON.
+    pub fn json(&self) -> Result<Value, String> {
+        serde_json::from_slice(&self.body)
+            .map_err(|e| format!("body is not JSON ({e}): {}", self.excerpt()))
+    }
+
+    /// A header as text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The media type without parameters, lower-cased.
+    pub fn media_type(&self) -> String {
+        self.header("content-type")
+            .unwrap_or("")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+    }
+
+    /// The first 300 characters of the body.
+    pub fn excerpt(&self) -> String {
+        excerpt(&String::from_utf8_lossy(&self.body), 300)
+    }
+}
+
+/// A streamed exchange: the events with their arrival times.
+#[derive(Debug, Clone)]
+pub struct StreamExchange {
+    /// The head and the raw body.
+    pub exchange: Exchange,
+    /// Events in arrival order.
+    pub events: Vec<SseEvent>,
+    /// Lines that were neither fields nor comments.
+    pub odd_lines: Vec<String>,
+    /// Whether the body ended in the middle of an event.
+    pub unterminated: bool,
+    /// Time to the response head.
+    pub ttfb: Duration,
+    /// Why reading stopped early (timeout, reset), if it did.
+    pub cut: Option<String>,
+}
+
+/// Cuts text to `max` characters with an ellipsis.
+pub fn excerpt(text: &str, max: usize) -> String {
+    let mut out: String = text.chars().take(max).collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out.replace('\n', "\\n")
+}
+
+/// Why a request got no response.
+#[derive(Debug, Clone, thiserror::Error, PartialEq)]
+pub enum TransportError {
+    /// No connection could be made.
+    #[error("cannot connect to {url}: {detail}")]
+    Unreachable {
+        /// The URL tried.
+        url: String,
+        /// What the client said.
+        detail: String,
+    },
+    /// No complete answer within the timeout.
+    #[error("no answer from {url} within {seconds:.1}s")]
+    Timeout {
+        /// The URL tried.
+        url: String,
+        /// The timeout.
+        seconds: f64,
+    },
+    /// Anything else (reset, TLS, protocol).
+    #[error("request to {url} failed: {detail}")]
+    Other {
+        /// The URL tried.
+        url: String,
+        /// What the client said.
+        detail: String,
+    },
+}
+
+/// The target and its client.
+#[derive(Debug, Clone)]
+pub struct Target {
+    root: String,
+    client: reqwest::Client,
+    api_key: Option<String>,
+    auth_header: String,
+    timeout: Duration,
+}
+
+impl Target {
+    /// Builds the client; the URL must be http(s).
+    pub fn new(config: &TargetConfig) -> Result<Self, HarnessError> {
+        let parsed = url::Url::parse(&config.base_url).map_err(|e| {
+            HarnessError::Usage(format!("--target {:?} is not a URL: {e}", config.base_url))
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+            return Err(HarnessError::Usage(format!(
+                "--target {:?} must be an http:// or https:// URL with a host",
+                config.base_url
+            )));
+        }
+        let mut root = config.base_url.trim_end_matches('/').to_owned();
+        if let Some(stripped) = root.strip_suffix("/v1") {
+            root = stripped.to_owned();
+        }
+        if config.timeout.is_zero() {
+            return Err(HarnessError::Usage(
+                "--timeout must be greater than 0".into(),
+            ));
+        }
+        let client = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .danger_accept_invalid_certs(config.insecure)
+            .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| HarnessError::Usage(format!("cannot build the HTTP client: {e}")))?;
+        Ok(Self {
+            root,
+            client,
+            api_key: config.api_key.clone().filter(|k| !k.is_empty()),
+            auth_header: config.auth_header.clone(),
+            timeout: config.timeout,
+        })
+    }
+
+    /// The root URL (without `/v1`).
+    pub fn root(&self) -> &str {
+        &self.root
+    }
+
+    /// The per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    fn build(&self, req: &Req) -> (reqwest::RequestBuilder, RequestRecord) {
+        let url = format!("{}{}", self.root, req.path);
+        let mut headers = HeaderMap::new();
+        let mut shown = Vec::new();
+        let key = match &req.auth {
+            Auth::Default => self.api_key.clone(),
+            Auth::None => None,
+            Auth::Key(k) => Some(k.clone()),
+        };
+        if let Some(key) = key {
+            let value = if self.auth_header.eq_ignore_ascii_case("authorization") {
+                format!("Bearer {key}")
+            } else {
+                key
+            };
+            if let (Ok(name), Ok(v)) = (
+                HeaderName::try_from(self.auth_header.as_str()),
+                HeaderValue::from_str(&value),
+            ) {
+                headers.insert(name, v);
+                shown.push((self.auth_header.clone(), "[redacted]".to_owned()));
+            }
+        }
+        if let Some(ct) = &req.content_type {
+            if let Ok(v) = HeaderValue::from_str(ct) {
+                headers.insert(CONTENT_TYPE, v);
+                shown.push(("content-type".to_owned(), ct.clone()));
+            }
+        }
+        for (k, v) in &req.headers {
+            if let (Ok(name), Ok(value)) =
+                (HeaderName::try_from(k.as_str()), HeaderValue::from_str(v))
+            {
+                let redact = name == AUTHORIZATION || k.eq_ignore_ascii_case(&self.auth_header);
+                headers.insert(name, value);
+                shown.push((
+                    k.clone(),
+                    if redact {
+                        "[redacted]".into()
+                    } else {
+                        v.clone()
+                    },
+                ));
+            }
+        }
+        let mut builder = self
+            .client
+            .request(req.method.clone(), &url)
+            .headers(headers);
+        if let Some(body) = &req.body {
+            builder = builder.body(body.clone());
+        }
+        let record = RequestRecord {
+            method: req.method.to_string(),
+            url: url.clone(),
+            headers: shown,
+            body: req
+                .body
+                .as_ref()
+                .map(|b| excerpt(&String::from_utf8_lossy(b), 2048)),
+        };
+        (builder, record)
+    }
+
+    fn transport_error(&self, url: &str, e: &reqwest::Error) -> TransportError {
+        if e.is_timeout() {
+            TransportError::Timeout {
+                url: url.to_owned(),
+                seconds: self.timeout.as_secs_f64(),
+            }
+        } else if e.is_connect() {
+            let mut detail = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(s) = source {
+                detail = s.to_string();
+                source = s.source();
+            }
+            TransportError::Unreachable {
+                url: url.to_owned(),
+                detail,
+            }
+        } else {
+            TransportError::Other {
+                url: url.to_owned(),
+                detail: e.to_string(),
+            }
+        }
+    }
+
+    /// Sends `req` and reads the whole body.
+    pub async fn send(&self, req: Req) -> Result<Exchange, TransportError> {
+        let (builder, request) = self.build(&req);
+        let started = Instant::now();
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&request.url, &e))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(&request.url, &e))?;
+        Ok(Exchange {
+            request,
+            status,
+            headers,
+            body,
+            elapsed: started.elapsed(),
+        })
+    }
+
+    /// Sends `req` and reads the body as SSE, noting when each event arrives. A stream that
+    /// stalls is cut at the timeout and returned with `cut` set.
+    pub async fn stream(&self, req: Req) -> Result<StreamExchange, TransportError> {
+        let (builder, request) = self.build(&req);
+        let started = Instant::now();
+        let response = builder
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&request.url, &e))?;
+        let ttfb = started.elapsed();
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let mut parser = SseParser::default();
+        let mut events = Vec::new();
+        let mut raw = Vec::new();
+        let mut cut = None;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            match chunk {
+                Ok(bytes) => {
+                    raw.extend_from_slice(&bytes);
+                    events.extend(parser.push(&bytes, started.elapsed()));
+                }
+                Err(e) => {
+                    cut = Some(format!(
+                        "the stream was cut after {} events: {}",
+                        events.len(),
+                        self.transport_error(&request.url, &e)
+                    ));
+                    break;
+                }
+            }
+        }
+        let unterminated = parser.has_unterminated();
+        events.extend(parser.finish(started.elapsed()));
+        Ok(StreamExchange {
+            exchange: Exchange {
+                request,
+                status,
+                headers,
+                body: Bytes::from(raw),
+                elapsed: started.elapsed(),
+            },
+            events,
+            odd_lines: parser.odd_lines,
+            unterminated,
+            ttfb,
+            cut,
+        })
+    }
+}
