@@ -1,0 +1,556 @@
+//! Each test starts a server broken in exactly one way and asserts that a full run fails
+//! exactly the checks that should catch that defect, and passes everything else.
+//! `every_check_is_proven_by_a_defect` keeps the catalogue and this file in step.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use base64::Engine as _;
+use common::*;
+use http::{HeaderValue, Method};
+use serde_json::{json, Value};
+use std::collections::BTreeSet;
+
+macro_rules! defect {
+    ($name:ident, fails: [$($id:literal),* $(,)?], $(skips: [$($sid:literal),*],)? before: $before:expr, after: $after:expr $(,)?) => {
+        #[tokio::test]
+        async fn $name() {
+            let server = broken(Defect { before: $before, after: $after }).await;
+            let result = run_against(&server.uri()).await;
+            let (failed, skipped) = verdicts(&result);
+            let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
+            let report = harness::report::console::render(&result);
+            assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
+            let expected_skips: BTreeSet<String> = [$($($sid),*)?].iter().map(|s: &&str| s.to_string()).collect();
+            assert_eq!(skipped, expected_skips, "unexpected skips for {}:\n{report}", stringify!($name));
+        }
+    };
+}
+
+fn is(f: &Forward, method: Method, path: &str) -> bool {
+    f.method == method && f.path() == path
+}
+
+fn map_json(a: &mut Answer, m: impl FnOnce(&mut Value)) {
+    if let Some(mut v) = a.json() {
+        m(&mut v);
+        a.set_json(&v);
+    }
+}
+
+fn map_events(a: &mut Answer, m: impl FnOnce(&mut Vec<(Option<String>, Option<Value>)>)) {
+    let mut events = a.events();
+    m(&mut events);
+    a.set_events(&events);
+}
+
+fn renumber(events: &mut [(Option<String>, Option<Value>)]) {
+    for (i, (_, data)) in events.iter_mut().enumerate() {
+        if let Some(d) = data {
+            d["sequence_number"] = json!(i);
+        }
+    }
+}
+
+fn random_unit(len: usize) -> Vec<f64> {
+    let mut v: Vec<f64> = (0..len)
+        .map(|_| (uuid::Uuid::new_v4().as_u128() % 2000) as f64 / 1000.0 - 1.0)
+        .collect();
+    let n = v.iter().map(|x| x * x).sum::<f64>().sqrt().max(1e-9);
+    v.iter_mut().for_each(|x| *x /= n);
+    v
+}
+
+fn each_vector(a: &mut Answer, m: impl Fn(usize, &mut Value)) {
+    map_json(a, |v| {
+        if let Some(data) = v["data"].as_array_mut() {
+            for (i, e) in data.iter_mut().enumerate() {
+                if e["embedding"].is_array() {
+                    m(i, &mut e["embedding"]);
+                }
+            }
+        }
+    });
+}
+
+// The broken server that breaks nothing: proves the harness has no false failures.
+defect!(faithful_proxy_passes_everything, fails: [], before: untouched_request, after: untouched_answer);
+
+// --- headers ---------------------------------------------------------------------------
+
+defect!(generated_request_ids_repeat, fails: ["headers.request-id.present"],
+    before: untouched_request,
+    after: |f, a| if !f.headers.contains_key("x-request-id") { a.set_header("x-request-id", "req_fixed") });
+
+defect!(caller_request_id_not_echoed, fails: ["headers.request-id.echo"],
+    before: |f| { f.headers.remove("x-request-id"); },
+    after: untouched_answer);
+
+defect!(request_id_missing_on_posts, fails: ["properties.headers.request-id"],
+    before: untouched_request,
+    after: |f, a| if f.method == Method::POST || f.method == Method::PUT { a.headers.remove("x-request-id"); });
+
+defect!(trace_id_ignores_traceparent, fails: ["headers.trace-id.traceparent"],
+    before: |f| { f.headers.remove("traceparent"); },
+    after: untouched_answer);
+
+defect!(trace_id_missing_on_errors, fails: ["headers.request-id.on-errors"],
+    before: untouched_request,
+    after: |_, a| if a.status >= 400 { a.headers.remove("x-trace-id"); });
+
+defect!(no_nosniff_header, fails: ["headers.security"],
+    before: untouched_request,
+    after: |_, a| { a.headers.remove("x-content-type-options"); });
+
+defect!(processing_ms_not_an_integer, fails: ["headers.processing-ms"],
+    before: untouched_request,
+    after: |_, a| a.set_header("openai-processing-ms", "1.5ms"));
+
+defect!(models_served_as_text_plain, fails: ["headers.content-type.json"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 { a.set_header("content-type", "text/plain") });
+
+// --- models ----------------------------------------------------------------------------
+
+defect!(model_list_renames_owned_by, fails: ["models.list.schema"],
+before: untouched_request,
+after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 {
+    map_json(a, |v| for m in v["data"].as_array_mut().unwrap() {
+        let owner = m.as_object_mut().unwrap().remove("owned_by").unwrap();
+        m["owner"] = owner;
+    })
+});
+
+defect!(model_retrieve_returns_another_model, fails: ["models.retrieve"],
+before: untouched_request,
+after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/models/") && a.status == 200 {
+    map_json(a, |v| v["id"] = json!("some-other-model"))
+});
+
+defect!(unknown_model_retrieve_is_200, fails: ["models.unknown.404"],
+before: untouched_request,
+after: |f, a| if f.path().starts_with("/v1/models/") && a.status == 404 {
+    a.status = 200;
+    a.set_json(&json!({"id": "conformance-no-such-model", "object": "model", "created": 0, "owned_by": "x"}));
+});
+
+// --- errors ----------------------------------------------------------------------------
+
+defect!(missing_key_is_accepted, fails: ["errors.missing-key.401"],
+    before: |f| if !f.headers.contains_key("authorization") && f.path().starts_with("/v1/models") {
+        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
+    },
+    after: untouched_answer);
+
+defect!(unknown_key_is_accepted, fails: ["errors.bad-key.401"],
+    before: |f| if f.headers.get("authorization").is_some_and(|v| v != "Bearer sk-defect-tests") {
+        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
+    },
+    after: untouched_answer);
+
+defect!(auth_errors_sent_as_html, fails: ["errors.missing-key.401", "errors.bad-key.401"],
+    before: untouched_request,
+    after: |_, a| if a.status == 401 { a.set_header("content-type", "text/html") });
+
+defect!(malformed_json_gives_500, fails: ["errors.malformed-json.400", "properties.malformed.no-5xx"],
+before: untouched_request,
+after: |f, a| if f.method == Method::POST && serde_json::from_slice::<Value>(&f.body).is_err() {
+    a.status = 500;
+    a.set_json(&json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}));
+});
+
+defect!(errors_are_not_the_envelope, fails: [
+    "models.unknown.404", "embeddings.empty-input.400", "responses.delete", "errors.missing-key.401",
+    "errors.bad-key.401", "errors.malformed-json.400", "errors.wrong-type.400", "errors.unknown-model.404",
+    "errors.unknown-route.404", "errors.oversized-body.413", "errors.unsupported-media-type.415",
+    "properties.malformed.no-5xx"],
+before: untouched_request,
+after: |_, a| if a.status >= 400 {
+    let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
+    a.set_json(&json!({"detail": message}));
+});
+
+defect!(unknown_route_is_plain_text, fails: ["errors.unknown-route.404"],
+before: untouched_request,
+after: |f, a| if f.path().starts_with("/v1/conformance") {
+    a.set_header("content-type", "text/plain");
+    a.body = b"404 page not found".to_vec();
+});
+
+defect!(wrongly_typed_messages_give_500, fails: ["errors.wrong-type.400"],
+before: untouched_request,
+after: |f, a| if f.json().is_some_and(|v| v["messages"].as_str().is_some_and(|s| s.len() > 5)) {
+    a.status = 500;
+    a.set_json(&json!({"error": {"message": "internal", "type": "server_error", "param": null, "code": null}}));
+});
+
+defect!(unknown_model_completion_is_400, fails: ["errors.unknown-model.404"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && a.status == 404 { a.status = 400 });
+
+defect!(oversized_body_is_accepted, fails: ["errors.oversized-body.413"],
+    before: |f| if f.body.len() > 1024 * 1024 { f.body = json!({"model": "ref-embed-1", "input": "short"}).to_string().into_bytes() },
+    after: untouched_answer);
+
+defect!(non_json_content_type_is_accepted, fails: ["errors.unsupported-media-type.415"],
+    before: |f| if f.headers.get("content-type").is_some_and(|v| v == "text/plain") {
+        f.headers.insert("content-type", HeaderValue::from_static("application/json"));
+    },
+    after: untouched_answer);
+
+// --- embeddings ------------------------------------------------------------------------
+
+defect!(embedding_object_renamed, fails: ["embeddings.schema", "embeddings.base64"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
+    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() { e["object"] = json!("vector") })
+});
+
+defect!(embeddings_ignore_dimensions, fails: ["embeddings.dimensions", "properties.embeddings.dimensions"],
+    before: |f| if is(f, Method::POST, "/v1/embeddings") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("dimensions"); f.set_json(&v) }
+    },
+    after: untouched_answer);
+
+defect!(embeddings_not_unit_length, fails: ["embeddings.unit-length", "properties.embeddings.distinct"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| for x in e.as_array_mut().unwrap() { *x = json!(x.as_f64().unwrap() * 2.0) })
+});
+
+defect!(embeddings_base64_big_endian, fails: ["embeddings.base64"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
+    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() {
+        if let Some(s) = e["embedding"].as_str() {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let mut bytes = b64.decode(s).unwrap();
+            bytes.chunks_exact_mut(4).for_each(|c| c.reverse());
+            e["embedding"] = json!(b64.encode(bytes));
+        }
+    })
+});
+
+defect!(embeddings_in_reverse_order, fails: ["embeddings.index-order"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() { d.reverse() })
+});
+
+defect!(embeddings_all_the_same, fails: ["embeddings.index-order", "embeddings.distinct", "properties.embeddings.distinct"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() {
+        let first = d[0]["embedding"].clone();
+        d.iter_mut().for_each(|e| e["embedding"] = first.clone());
+    })
+});
+
+defect!(embeddings_random, fails: [
+    "embeddings.base64", "embeddings.index-order", "embeddings.deterministic",
+    "embeddings.deterministic.exact", "properties.embeddings.deterministic"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| { let n = e.as_array().unwrap().len(); *e = json!(random_unit(n)) })
+});
+
+defect!(embeddings_tiny_jitter, fails: ["embeddings.deterministic.exact"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| {
+        let x = e[0].as_f64().unwrap();
+        e[0] = json!(x + (uuid::Uuid::new_v4().as_u128() % 100) as f64 * 1e-7);
+    })
+});
+
+defect!(embeddings_usage_sums_wrong, fails: ["embeddings.usage"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(t) = v["usage"]["total_tokens"].as_u64() { v["usage"]["total_tokens"] = json!(t + 1) })
+});
+
+defect!(embeddings_refuse_token_arrays, fails: ["embeddings.token-input"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|v| v["input"][0].is_array()) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "tokens unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
+});
+
+defect!(empty_embedding_input_is_accepted, fails: ["embeddings.empty-input.400"],
+    before: |f| if f.json().is_some_and(|v| v["input"] == "") {
+        let mut v = f.json().unwrap(); v["input"] = json!("x"); f.set_json(&v);
+    },
+    after: untouched_answer);
+
+// --- chat ------------------------------------------------------------------------------
+
+fn plain_chat(f: &Forward, a: &Answer) -> bool {
+    is(f, Method::POST, "/v1/chat/completions") && a.status == 200 && !a.is_sse()
+}
+
+defect!(chat_usage_sums_wrong, fails: ["chat.usage"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) });
+
+defect!(chat_without_finish_reason, fails: ["chat.schema", "chat.finish-reason", "chat.max-tokens.length", "chat.tools"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { c.as_object_mut().unwrap().remove("finish_reason"); }) });
+
+defect!(chat_length_reported_as_stop, fails: ["chat.max-tokens.length"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { if c["finish_reason"] == "length" { c["finish_reason"] = json!("stop") } }) });
+
+defect!(chat_ignores_n, fails: ["chat.n"],
+    before: |f| if is(f, Method::POST, "/v1/chat/completions") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("n"); f.set_json(&v) }
+    },
+    after: untouched_answer);
+
+defect!(chat_tool_arguments_not_json, fails: ["chat.tools"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| if v["choices"][0]["message"]["tool_calls"].is_array() {
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json!("{city: Paris");
+    }) });
+
+defect!(chat_rejects_tool_results, fails: ["chat.tool-result"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && f.json().is_some_and(|v| v["messages"].as_array().is_some_and(|m| m.iter().any(|x| x["role"] == "tool"))) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "tool role unsupported", "type": "invalid_request_error", "param": "messages", "code": null}}));
+});
+
+defect!(chat_json_mode_answers_prose, fails: ["chat.json-mode"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_object") {
+    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("Sure! Here is your JSON: {\"greeting\": \"hi\"}"))
+});
+
+defect!(chat_json_schema_not_followed, fails: ["chat.json-schema"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_schema") {
+    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("{\"name\": \"Ada\"}"))
+});
+
+fn chat_stream(f: &Forward, a: &Answer) -> bool {
+    is(f, Method::POST, "/v1/chat/completions") && a.is_sse()
+}
+
+defect!(chat_stream_without_done, fails: ["chat.stream.framing", "chat.stream.tools"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.pop(); }) });
+
+defect!(chat_stream_with_id_lines, fails: ["chat.stream.framing", "chat.stream.tools"],
+before: untouched_request,
+after: |f, a| if chat_stream(f, a) {
+    let blocks: Vec<String> = a.blocks().iter().enumerate().map(|(i, b)| format!("id: {i}\n{b}")).collect();
+    a.set_blocks(&blocks);
+});
+
+defect!(chat_stream_repeats_role, fails: ["chat.stream.chunks"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["role"] = json!("assistant") } }
+    }) });
+
+defect!(chat_stream_changes_id, fails: ["chat.stream.chunks"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
+        if let Some(d) = d { d["id"] = json!(format!("chatcmpl-{i}")) }
+    }) });
+
+defect!(chat_stream_drops_usage_chunk, fails: ["chat.stream.usage"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["choices"] != json!([]))); }) });
+
+defect!(chat_stream_text_differs, fails: ["chat.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| {
+        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty()))) {
+            d["choices"][0]["delta"]["content"] = json!("Changed");
+        }
+    }) });
+
+defect!(chat_stream_without_content, fails: ["chat.stream.ttft", "chat.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["content"] = json!("") } }
+    }) });
+
+defect!(chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") });
+
+// --- responses -------------------------------------------------------------------------
+
+fn plain_response(f: &Forward, a: &Answer) -> bool {
+    is(f, Method::POST, "/v1/responses") && a.status == 200 && !a.is_sse()
+}
+
+defect!(response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) });
+
+defect!(response_usage_sums_wrong, fails: ["responses.usage"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) });
+
+defect!(response_ignores_max_output_tokens, fails: ["responses.max-output-tokens"],
+    before: |f| if is(f, Method::POST, "/v1/responses") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("max_output_tokens"); f.set_json(&v) }
+    },
+    after: untouched_answer);
+
+defect!(response_function_call_without_call_id, fails: ["responses.tools"], skips: ["responses.tool-output"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
+        if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("call_id"); }
+    }) });
+
+defect!(response_rejects_tool_output, fails: ["responses.tool-output"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["input"].as_array().is_some_and(|i| i.iter().any(|x| x["type"] == "function_call_output"))) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
+});
+
+defect!(previous_response_id_rejected, fails: ["responses.previous-response-id"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["previous_response_id"].is_string()) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "Previous response not found.", "type": "invalid_request_error", "param": "previous_response_id", "code": "previous_response_not_found"}}));
+});
+
+defect!(stored_response_not_retrievable, fails: ["responses.retrieve"],
+before: untouched_request,
+after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/responses/") && !f.path().ends_with("input_items") {
+    a.status = 404;
+    a.set_json(&json!({"error": {"message": "No response found.", "type": "invalid_request_error", "param": null, "code": null}}));
+});
+
+defect!(delete_does_not_delete, fails: ["responses.delete"],
+before: |f| if f.method == Method::DELETE {
+    // Look the response up instead of deleting it, and remember to answer as a delete.
+    f.method = Method::GET;
+    f.headers.insert("x-defect-was-delete", HeaderValue::from_static("1"));
+},
+after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 200 {
+    let id = a.json().unwrap()["id"].clone();
+    a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
+});
+
+defect!(input_items_without_has_more, fails: ["responses.input-items"],
+    before: untouched_request,
+    after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| { v.as_object_mut().unwrap().remove("has_more"); }) });
+
+fn response_stream(f: &Forward, a: &Answer) -> bool {
+    is(f, Method::POST, "/v1/responses") && a.is_sse()
+}
+
+defect!(response_stream_starts_in_progress, fails: ["responses.stream.order", "responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.swap(0, 1); renumber(e); }) });
+
+defect!(response_stream_sequence_gap, fails: ["responses.stream.sequence"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
+        if let Some(d) = d { if i >= 4 { d["sequence_number"] = json!(i + 1) } }
+    }) });
+
+defect!(response_stream_delta_differs, fails: ["responses.stream.text-consistency", "responses.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["type"] == "response.output_text.delta")) {
+            d["delta"] = json!("Changed");
+        }
+    }) });
+
+defect!(response_stream_without_deltas, fails: ["responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.output_text.delta"));
+        renumber(e);
+    }) });
+
+defect!(response_stream_without_terminal_event, fails: ["responses.stream.order", "responses.stream.text-consistency", "responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.completed"));
+    }) });
+
+defect!(response_stream_without_done, fails: ["responses.stream.done"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.pop(); }) });
+
+defect!(response_stream_event_name_mismatch, fails: ["responses.stream.framing", ],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (name, _) in e.iter_mut() { if name.is_some() { *name = Some("message".into()) } }) });
+
+defect!(response_stream_delta_without_logprobs, fails: ["responses.stream.events-schema"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["type"] == "response.output_text.delta" { d.as_object_mut().unwrap().remove("logprobs"); } }
+    }) });
+
+defect!(response_stream_arguments_do_not_join, fails: ["responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["type"] == "response.function_call_arguments.delta" { d["delta"] = json!("x") } }
+    }) });
+
+defect!(response_stream_as_json_content_type, fails: ["responses.stream.content-type"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { a.set_header("content-type", "application/json") });
+
+// --- probes ----------------------------------------------------------------------------
+
+defect!(readiness_without_checks, fails: ["health.ready"],
+    before: untouched_request,
+    after: |f, a| if f.path() == "/readyz" { a.set_json(&json!({"status": "ok"})) });
+
+defect!(liveness_needs_a_key, fails: ["health.live"],
+before: untouched_request,
+after: |f, a| if f.path() == "/health" && !f.headers.contains_key("authorization") {
+    a.status = 401;
+    a.set_json(&json!({"error": {"message": "no key", "type": "invalid_request_error", "param": null, "code": null}}));
+});
+
+defect!(metrics_served_as_html, fails: ["metrics.exposition"],
+    before: untouched_request,
+    after: |f, a| if f.path() == "/metrics" { a.set_header("content-type", "text/html"); a.body = b"<html>metrics</html>".to_vec(); });
+
+defect!(openapi_without_service_version, fails: ["openapi.document"],
+    before: untouched_request,
+    after: |f, a| if f.path() == "/openapi.json" { map_json(a, |v| { v["info"].as_object_mut().unwrap().remove("x-service-version"); }) });
+
+/// Every check id must appear in some defect's `fails` list above.
+#[test]
+fn every_check_is_proven_by_a_defect() {
+    let source = include_str!("defects.rs")
+        .split("/// Every check id must appear")
+        .next()
+        .unwrap_or("");
+    let mut covered = BTreeSet::new();
+    for part in source.split("fails: [").skip(1) {
+        let list = part.split(']').next().unwrap_or("");
+        for id in list.split('"').skip(1).step_by(2) {
+            covered.insert(id.to_owned());
+        }
+    }
+    let missing: Vec<&str> = harness::catalogue()
+        .iter()
+        .map(|c| c.id)
+        .filter(|id| !covered.contains(*id))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "checks without a defect test: {missing:?}"
+    );
+    let unknown: Vec<&String> = covered
+        .iter()
+        .filter(|id| !harness::catalogue().iter().any(|c| c.id == id.as_str()))
+        .collect();
+    assert!(
+        unknown.is_empty(),
+        "defect tests name unknown checks: {unknown:?}"
+    );
+}
