@@ -1,0 +1,257 @@
+//! The `conformance` binary end to end: exit codes, report files, timeouts.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+fn conformance(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args(args)
+        .env_remove("OPENAI_BASE_URL")
+        .env_remove("OPENAI_API_KEY")
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn embedded_run_passes_and_writes_valid_reports() {
+    let dir = tempdir();
+    let out = conformance(&[
+        "run",
+        "--seed",
+        "1",
+        "--budget",
+        "8",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("profile openai-core  100.0%"), "{stdout}");
+    assert!(stdout.contains(" 0 failed, 0 skipped"), "{stdout}");
+
+    let run_dir = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(run_dir.join("report.json")).unwrap())
+            .unwrap();
+    let schema: Value =
+        serde_json::from_str(include_str!("../../schemas/report.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} {e}", e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "report.json does not match its schema: {errors:?}"
+    );
+    assert_eq!(report["seed"], 1);
+    assert_eq!(
+        report["checks"].as_array().unwrap().len(),
+        harness::catalogue().len()
+    );
+
+    let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&junit);
+    let mut testcases = 0;
+    loop {
+        match reader.read_event().expect("junit.xml is well-formed XML") {
+            quick_xml::events::Event::Eof => break,
+            quick_xml::events::Event::Empty(e) | quick_xml::events::Event::Start(e)
+                if e.name().as_ref() == b"testcase" =>
+            {
+                testcases += 1
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(testcases, harness::catalogue().len());
+    let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
+    assert!(md.starts_with("# Conformance run: PASSED"), "{md}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_target_exits_1_and_names_the_check() {
+    let server = broken(Defect {
+        before: untouched_request,
+        after: |_, a| {
+            a.headers.remove("x-content-type-options");
+        },
+    })
+    .await;
+    let uri = format!("{}/v1", server.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        conformance(&[
+            "run",
+            "--target",
+            &uri,
+            "--api-key",
+            KEY,
+            "--no-reports",
+            "--only",
+            "headers.*",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("FAIL  headers.security"), "{stdout}");
+    assert!(
+        stdout.contains("expected: X-Content-Type-Options: nosniff"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(KEY), "the key is never printed");
+}
+
+#[test]
+fn an_unreachable_target_exits_3() {
+    // Bind then drop a listener: the port is closed, so connecting is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = conformance(&[
+        "run",
+        "--target",
+        &format!("http://127.0.0.1:{port}"),
+        "--timeout",
+        "5",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert!(text(&out).contains("target unreachable"), "{}", text(&out));
+}
+
+#[test]
+fn usage_errors_exit_2_with_a_precise_message() {
+    for (args, says) in [
+        (
+            vec!["run", "--target", "not a url", "--no-reports"],
+            "is not a URL",
+        ),
+        (
+            vec!["run", "--target", "ftp://example.com", "--no-reports"],
+            "http:// or https://",
+        ),
+        (
+            vec!["run", "--only", "no.such.check*", "--no-reports"],
+            "select no check",
+        ),
+        (vec!["run", "--timeout", "0"], "not a positive number"),
+        (vec!["run", "--budget", "0"], "budget"),
+        (vec!["run", "--report", "pdf"], "pdf"),
+        (vec!["frobnicate"], "unrecognized subcommand"),
+    ] {
+        let out = conformance(&args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert!(
+            text(&out).contains(says),
+            "{args:?} should say {says:?}: {}",
+            text(&out)
+        );
+    }
+}
+
+#[test]
+fn list_prints_every_check_with_its_profile() {
+    let out = conformance(&["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), harness::catalogue().len());
+    assert!(stdout.contains("embeddings.deterministic") && stdout.contains("openai-core"));
+    let core = conformance(&["list", "--profile", "openai-core"]);
+    assert!(!String::from_utf8_lossy(&core.stdout).contains(" facade "));
+}
+
+/// A target that lists a model, then answers every stream with one event and goes silent.
+fn hanging_target() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut stream = stream;
+                let mut buf = [0u8; 8192];
+                let n = stream.read(&mut buf).unwrap_or(0);
+                let head = String::from_utf8_lossy(&buf[..n]).to_string();
+                if head.starts_with("GET /v1/models") {
+                    let body = r#"{"object":"list","data":[{"id":"slow-chat","object":"model","created":0,"owned_by":"x"}]}"#;
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                } else {
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
+                    let event = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"slow-chat\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+                    let _ = write!(stream, "{:x}\r\n{event}\r\n", event.len());
+                    let _ = stream.flush();
+                    std::thread::sleep(Duration::from_secs(60));
+                }
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
+    let url = hanging_target();
+    let config = harness::RunConfig {
+        target: harness::TargetConfig {
+            base_url: url.clone(),
+            api_key: Some("k".into()),
+            auth_header: "Authorization".into(),
+            timeout: Duration::from_secs(1),
+            insecure: false,
+        },
+        target_label: url,
+        profile: harness::Profile::OpenaiCore,
+        only: vec!["chat.stream.framing".into()],
+        skip: vec![],
+        chat_model: None,
+        embedding_model: None,
+        concurrency: 1,
+        options: harness::CheckOptions {
+            expect_strict_auth: false,
+            seed: 1,
+            budget: 1,
+            oversized_bytes: 1024,
+        },
+    };
+    // The bound only guards the test against hanging forever; the harness must stop by itself.
+    let result = tokio::time::timeout(Duration::from_secs(30), harness::run(config, &|_| {}))
+        .await
+        .expect("the harness does not wait on a silent stream")
+        .unwrap();
+    let check = &result.checks[0];
+    match &check.status {
+        harness::Status::Failed(f) => assert!(f.seen.contains("cut after 1 events"), "{}", f.seen),
+        other => panic!("expected a failure, got {other:?}"),
+    }
+}
+
+fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "conformance-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
