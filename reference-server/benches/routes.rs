@@ -1,1 +1,100 @@
-fn main() {}
+//! In-process cost of each route: one request through the full app (middleware included)
+//! with `tower::ServiceExt::oneshot`, no socket.
+
+use axum::body::Body;
+use criterion::{criterion_group, criterion_main, Criterion};
+use http_body_util::BodyExt;
+use reference_server::{app, Config};
+use serde_json::json;
+use tower::ServiceExt;
+
+fn request(method: &str, path: &str, body: Option<serde_json::Value>) -> http::Request<Body> {
+    let builder = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header("authorization", "Bearer bench")
+        .header("content-type", "application/json");
+    let body = body.map_or_else(Body::empty, |b| Body::from(b.to_string()));
+    builder.body(body).unwrap_or_default()
+}
+
+fn routes(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("runtime: {e}"));
+    let config = Config {
+        request_logs: false,
+        ..Config::default()
+    };
+    let app = app(config);
+    let cases: Vec<(&str, &str, &str, Option<serde_json::Value>)> = vec![
+        ("healthz", "GET", "/healthz", None),
+        ("models_list", "GET", "/v1/models", None),
+        (
+            "embeddings_1x1536",
+            "POST",
+            "/v1/embeddings",
+            Some(json!({"model": "ref-embed-1", "input": "The quick brown fox"})),
+        ),
+        (
+            "embeddings_16x256",
+            "POST",
+            "/v1/embeddings",
+            Some(
+                json!({"model": "ref-embed-1", "dimensions": 256, "input": (0..16).map(|i| format!("input {i}")).collect::<Vec<_>>()}),
+            ),
+        ),
+        (
+            "chat",
+            "POST",
+            "/v1/chat/completions",
+            Some(
+                json!({"model": "ref-chat-1", "messages": [{"role": "user", "content": "Say hello to the conformance kit"}]}),
+            ),
+        ),
+        (
+            "chat_stream",
+            "POST",
+            "/v1/chat/completions",
+            Some(
+                json!({"model": "ref-chat-1", "stream": true, "messages": [{"role": "user", "content": "Say hello to the conformance kit"}]}),
+            ),
+        ),
+        (
+            "responses",
+            "POST",
+            "/v1/responses",
+            Some(
+                json!({"model": "ref-chat-1", "input": "Say hello to the conformance kit", "store": false}),
+            ),
+        ),
+        (
+            "responses_stream",
+            "POST",
+            "/v1/responses",
+            Some(
+                json!({"model": "ref-chat-1", "input": "Say hello to the conformance kit", "stream": true, "store": false}),
+            ),
+        ),
+        ("error_404", "GET", "/v1/nope", None),
+    ];
+    let mut group = c.benchmark_group("route");
+    for (name, method, path, body) in cases {
+        group.bench_function(name, |b| {
+            b.to_async(&runtime).iter(|| {
+                let app = app.clone();
+                let req = request(method, path, body.clone());
+                async move {
+                    let response = app.oneshot(req).await.unwrap_or_default();
+                    // Read the body: streams and large vectors cost most there.
+                    let _ = response.into_body().collect().await;
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, routes);
+criterion_main!(benches);

@@ -13,8 +13,19 @@ fn normalise(mut v: Value) -> Value {
             Value::Object(map) => {
                 for (k, child) in map.iter_mut() {
                     match k.as_str() {
-                        "id" | "item_id" | "call_id" | "previous_response_id" | "first_id" | "last_id" if child.is_string() => *child = json!("[id]"),
-                        "created" | "created_at" | "completed_at" if child.is_number() => *child = json!("[timestamp]"),
+                        "id"
+                        | "item_id"
+                        | "call_id"
+                        | "previous_response_id"
+                        | "first_id"
+                        | "last_id"
+                            if child.is_string() =>
+                        {
+                            *child = json!("[id]")
+                        }
+                        "created" | "created_at" | "completed_at" if child.is_number() => {
+                            *child = json!("[timestamp]")
+                        }
                         "embedding" => *child = json!("[vector]"),
                         _ => walk(child),
                     }
@@ -59,10 +70,25 @@ async fn wire_shapes() {
 async fn stream_event_sequences() {
     let s = spawn().await;
     for (name, path, body) in [
-        ("responses_stream", "/v1/responses", json!({"model": "ref-chat-1", "input": "hi there", "stream": true})),
-        ("chat_stream", "/v1/chat/completions", json!({"model": "ref-chat-1", "messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}})),
+        (
+            "responses_stream",
+            "/v1/responses",
+            json!({"model": "ref-chat-1", "input": "hi there", "stream": true}),
+        ),
+        (
+            "chat_stream",
+            "/v1/chat/completions",
+            json!({"model": "ref-chat-1", "messages": [{"role": "user", "content": "hi"}], "stream": true, "stream_options": {"include_usage": true}}),
+        ),
     ] {
-        let text = s.post(path, body).send().await.unwrap().text().await.unwrap();
+        let text = s
+            .post(path, body)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         let events: Vec<Value> = parse_sse(&text)
             .into_iter()
             .map(|(event, data)| json!({"event": event, "data": serde_json::from_str::<Value>(&data).map(normalise).unwrap_or(json!(data))}))
