@@ -184,6 +184,7 @@ fn list_prints_every_check_with_its_profile() {
 }
 
 /// A target that lists a model, then answers every stream with one event and goes silent.
+/// One request per connection, announced with `connection: close` so no client reuses it.
 fn hanging_target() -> String {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -196,7 +197,7 @@ fn hanging_target() -> String {
                 let head = String::from_utf8_lossy(&buf[..n]).to_string();
                 if head.starts_with("GET /v1/models") {
                     let body = r#"{"object":"list","data":[{"id":"slow-chat","object":"model","created":0,"owned_by":"x"}]}"#;
-                    let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}", body.len());
                 } else {
                     let _ = write!(stream, "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n");
                     let event = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"created\":0,\"model\":\"slow-chat\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
