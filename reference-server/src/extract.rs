@@ -6,6 +6,7 @@ use crate::error::ApiError;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
+use futures::StreamExt;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -30,21 +31,41 @@ where
 {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         check_content_type(&req)?;
         let limit = req
             .extensions()
             .get::<crate::state::BodyLimit>()
             .map_or(usize::MAX, |l| l.0);
-        let bytes = Bytes::from_request(req, state).await.map_err(|r| {
-            if r.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::body_too_large(limit)
-            } else {
-                ApiError::bad_json("the body could not be read")
-            }
-        })?;
+        let bytes = read_limited(req.into_body(), limit).await?;
         parse(&bytes)
     }
+}
+
+/// How much of an oversized body is read and discarded before answering 413. Reading it
+/// lets the caller, who is still uploading, receive the envelope instead of a reset
+/// connection; the cap bounds what an abusive caller can make the server read.
+const DRAIN_FACTOR: usize = 8;
+const MIN_DRAIN: usize = 16 * 1024 * 1024;
+
+async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut kept = Vec::new();
+    let mut total = 0usize;
+    let drain_cap = limit.saturating_mul(DRAIN_FACTOR).max(MIN_DRAIN);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| ApiError::bad_json("the body could not be read"))?;
+        total = total.saturating_add(chunk.len());
+        if total <= limit {
+            kept.extend_from_slice(&chunk);
+        } else if total > drain_cap {
+            break;
+        }
+    }
+    if total > limit {
+        return Err(ApiError::body_too_large(limit));
+    }
+    Ok(Bytes::from(kept))
 }
 
 fn check_content_type(req: &Request) -> Result<(), ApiError> {

@@ -34,7 +34,6 @@ use std::future::Future;
 /// context (ids, headers, metrics, log), body limit, then per-route auth on `/v1/*`.
 pub fn app(config: Config) -> Router {
     let state = AppState::new(config);
-    let limit = state.config.limits.max_body_bytes;
     let v1 = Router::new()
         .merge(routes::models::router())
         .merge(routes::embeddings::router())
@@ -50,7 +49,8 @@ pub fn app(config: Config) -> Router {
         .merge(routes::openapi::router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(DefaultBodyLimit::max(limit))
+        // ApiJson enforces the configured limit itself (and drains oversized bodies).
+        .layer(DefaultBodyLimit::disable())
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::context::layer,

@@ -222,3 +222,19 @@ async fn axum_rejections_also_use_the_envelope() {
     let (status, _) = envelope(s.get("/v1/responses/%FF").send().await.unwrap()).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn oversized_uploads_always_receive_the_413_envelope() {
+    // The server drains an oversized body before answering, so a client that is still
+    // uploading reads the 413 instead of a reset connection.
+    let s = spawn().await;
+    let big = json!({"model": "ref-embed-1", "input": "x".repeat(3 * 1024 * 1024)});
+    for _ in 0..10 {
+        let r = s
+            .post("/v1/embeddings", big.clone())
+            .send()
+            .await
+            .expect("a response, not a reset");
+        assert_eq!(envelope(r).await.0, 413);
+    }
+}

@@ -127,7 +127,9 @@ async fn oversized(ctx: &Ctx) -> Verdict {
     let filler = "x".repeat(ctx.options.oversized_bytes);
     let body =
         json!({"model": ctx.embedding_model().or_else(|_| ctx.chat_model())?, "input": filler});
-    let ex = ctx.send(Req::post("/v1/embeddings", &body)).await?;
+    let ex = ctx.send(Req::post("/v1/embeddings", &body)).await.map_err(|p| {
+        p.hint("the server closed the connection while the body was still being sent; read (drain) the rest of an oversized body before answering 413, so clients see the envelope")
+    })?;
     expect_envelope(ctx, &ex, &[413])?;
     pass()
 }
