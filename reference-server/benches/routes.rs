@@ -96,5 +96,17 @@ fn routes(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, routes);
+fn engine(c: &mut Criterion) {
+    use reference_server::engine::embed::{embed, EmbedInput};
+    let input = EmbedInput::Text("The quick brown fox".into());
+    c.bench_function("engine/embed_1536", |b| {
+        b.iter(|| embed("ref-embed-1", &input, 1536))
+    });
+    let vector = embed("ref-embed-1", &input, 1536);
+    c.bench_function("engine/serialize_1536", |b| {
+        b.iter(|| serde_json::to_vec(&vector))
+    });
+}
+
+criterion_group!(benches, routes, engine);
 criterion_main!(benches);

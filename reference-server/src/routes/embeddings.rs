@@ -6,10 +6,11 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
 use crate::state::AppState;
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 /// The routes.
 pub fn router() -> Router<AppState> {
@@ -106,7 +107,7 @@ fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiE
 async fn create(
     State(state): State<AppState>,
     ApiJson(req, _): ApiJson<EmbeddingsRequest>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Response, ApiError> {
     let model = state
         .config
         .model(&req.model)
@@ -143,31 +144,71 @@ async fn create(
     };
     let inputs = parse_input(&req.input, state.config.limits.max_embedding_inputs)?;
     let mut prompt_tokens = 0;
-    let data: Vec<Value> = inputs
+    let data: Vec<EmbeddingObject> = inputs
         .iter()
         .enumerate()
         .map(|(index, input)| {
             prompt_tokens += input.token_count();
             let vector = embed::embed(&model.id, input, dimensions);
             let embedding = if base64 {
-                json!(embed::to_base64(&vector))
+                Vector::Base64(embed::to_base64(&vector))
             } else {
-                json!(vector)
+                Vector::Float(vector)
             };
-            json!({ "object": "embedding", "index": index, "embedding": embedding })
+            EmbeddingObject {
+                object: "embedding",
+                index,
+                embedding,
+            }
         })
         .collect();
-    Ok(Json(json!({
-        "object": "list",
-        "data": data,
-        "model": model.id,
-        "usage": { "prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens },
-    })))
+    Ok(Json(EmbeddingsResponse {
+        object: "list",
+        data,
+        model: &model.id,
+        usage: Usage {
+            prompt_tokens,
+            total_tokens: prompt_tokens,
+        },
+    })
+    .into_response())
+}
+
+// Typed output: serialising f32 directly prints the shortest round-tripping form of each
+// float (about 9 digits) instead of going through `Value` as a 17-digit f64, which made
+// float formatting the main cost of the route.
+#[derive(Serialize)]
+struct EmbeddingsResponse<'a> {
+    object: &'static str,
+    data: Vec<EmbeddingObject>,
+    model: &'a str,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct EmbeddingObject {
+    object: &'static str,
+    index: usize,
+    embedding: Vector,
+}
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum Vector {
+    Float(Vec<f32>),
+    Base64(String),
+}
+
+#[derive(Serialize)]
+struct Usage {
+    prompt_tokens: usize,
+    total_tokens: usize,
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn a_flat_token_array_is_one_input() {
