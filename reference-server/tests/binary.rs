@@ -1,0 +1,85 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly by design.
+//! The `reference-server` binary: it prints its address, logs one JSON line per request
+//! without the token, and exits cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+
+#[tokio::test]
+async fn logs_json_without_secrets_and_stops_on_sigterm() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args(["--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .expect("first line names the address")
+        .to_owned();
+
+    let client = reqwest::Client::new();
+    let secret = "sk-very-secret-token-123";
+    let r = client
+        .post(format!("{base}/v1/embeddings"))
+        .bearer_auth(secret)
+        .header("x-request-id", "log-probe-1")
+        .json(
+            &serde_json::json!({"model": "ref-embed-1", "input": "mail me at someone@example.com"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+
+    let mut logs = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut logs)
+        .unwrap();
+    assert!(
+        !logs.contains(secret),
+        "the token must never be logged: {logs}"
+    );
+    assert!(
+        !logs.contains("someone@example.com"),
+        "bodies are not logged: {logs}"
+    );
+    let line = logs
+        .lines()
+        .find(|l| l.contains("log-probe-1"))
+        .expect("a log line for the request");
+    let event: serde_json::Value = serde_json::from_str(line).expect("log lines are JSON");
+    let fields = &event["fields"];
+    assert_eq!(fields["route"], "/v1/embeddings");
+    assert_eq!(fields["status"], 200);
+    assert_eq!(fields["principal"].as_str().map(str::len), Some(16));
+    assert!(fields["latency_ms"].is_number() && fields["trace_id"].is_string());
+}
+
+#[test]
+fn bad_configuration_exits_2_with_the_reason() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args(["--auth-mode", "strict", "--port", "0"])
+        .env_remove("REFSERVER_API_KEYS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("needs at least one entry in auth.tokens")
+    );
+}
