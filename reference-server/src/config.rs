@@ -76,6 +76,81 @@ pub struct AuthConfig {
     pub tokens: Vec<TokenConfig>,
 }
 
+/// How rate-limit buckets are keyed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum RateLimitKeying {
+    /// One bucket per route and principal (token hash, else client address).
+    #[default]
+    RoutePrincipal,
+    /// One bucket per route, shared by everyone.
+    RouteOnly,
+}
+
+/// A budget of `requests` per `per_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct RateBudget {
+    /// Requests allowed in a full window (the bucket's capacity).
+    pub requests: u32,
+    /// Window length in seconds (the time to refill an empty bucket).
+    pub per_seconds: u32,
+}
+
+/// Rate limiting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimitConfig {
+    /// Off: no limiting and no rate-limit headers.
+    pub enabled: bool,
+    /// Bucket keying.
+    pub keying: RateLimitKeying,
+    /// Budget of every route not listed in `routes`.
+    pub default: RateBudget,
+    /// Budgets by route pattern, e.g. `"/v1/embeddings"`.
+    pub routes: std::collections::BTreeMap<String, RateBudget>,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        // Generous: a full conformance run uses well under a tenth of any route's budget.
+        Self {
+            enabled: true,
+            keying: RateLimitKeying::RoutePrincipal,
+            default: RateBudget {
+                requests: 600,
+                per_seconds: 60,
+            },
+            routes: std::collections::BTreeMap::new(),
+        }
+    }
+}
+
+impl RateLimitConfig {
+    /// The budget of `route`.
+    pub fn budget(&self, route: &str) -> RateBudget {
+        self.routes.get(route).copied().unwrap_or(self.default)
+    }
+}
+
+/// Idempotency-Key handling.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IdempotencyConfig {
+    /// How long a key is remembered, in seconds.
+    pub ttl_seconds: u64,
+    /// Most keys remembered at once (oldest expire first).
+    pub max_keys: usize,
+}
+
+impl Default for IdempotencyConfig {
+    fn default() -> Self {
+        Self {
+            ttl_seconds: 24 * 60 * 60,
+            max_keys: 100_000,
+        }
+    }
+}
+
 /// Request limits.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -86,6 +161,14 @@ pub struct LimitsConfig {
     pub max_embedding_inputs: usize,
     /// Most responses kept for `previous_response_id` and retrieval.
     pub stored_responses: usize,
+    /// Deepest JSON nesting accepted in a body.
+    pub max_json_depth: usize,
+    /// Most messages, input items or tools in one request.
+    pub max_items: usize,
+    /// Requests served at once; more get 503 with Retry-After (load shedding).
+    pub max_concurrent_requests: usize,
+    /// Longest time a request may take, in seconds (then 408).
+    pub request_timeout_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -94,6 +177,10 @@ impl Default for LimitsConfig {
             max_body_bytes: 2 * 1024 * 1024,
             max_embedding_inputs: 2048,
             stored_responses: 10_000,
+            max_json_depth: 64,
+            max_items: 2048,
+            max_concurrent_requests: 1024,
+            request_timeout_seconds: 60,
         }
     }
 }
@@ -114,6 +201,10 @@ pub struct Config {
     pub models: Vec<ModelConfig>,
     /// Request limits.
     pub limits: LimitsConfig,
+    /// Rate limiting.
+    pub rate_limit: RateLimitConfig,
+    /// Idempotency-Key handling.
+    pub idempotency: IdempotencyConfig,
     /// Write one JSON log line per request to stderr.
     pub request_logs: bool,
 }
@@ -142,6 +233,8 @@ impl Default for Config {
                 },
             ],
             limits: LimitsConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            idempotency: IdempotencyConfig::default(),
             request_logs: true,
         }
     }
@@ -236,6 +329,33 @@ impl Config {
                     self.limits.max_body_bytes =
                         value.parse().map_err(|_| bad("not a byte count"))?
                 }
+                "REFSERVER_RATE_LIMIT" => match value.as_str() {
+                    "off" | "false" | "0" => self.rate_limit.enabled = false,
+                    "on" | "true" | "1" => self.rate_limit.enabled = true,
+                    other => {
+                        let budget = parse_budget(other).ok_or_else(|| {
+                            bad("expected off, on, or REQUESTS/SECONDS such as 6000/60")
+                        })?;
+                        self.rate_limit.enabled = true;
+                        self.rate_limit.default = budget;
+                        self.rate_limit.routes.clear();
+                    }
+                },
+                "REFSERVER_RATE_LIMIT_KEYING" => {
+                    self.rate_limit.keying = match value.as_str() {
+                        "route_principal" => RateLimitKeying::RoutePrincipal,
+                        "route_only" => RateLimitKeying::RouteOnly,
+                        _ => return Err(bad("expected route_principal or route_only")),
+                    }
+                }
+                "REFSERVER_IDEMPOTENCY_TTL_SECONDS" => {
+                    self.idempotency.ttl_seconds =
+                        value.parse().map_err(|_| bad("not a number of seconds"))?
+                }
+                "REFSERVER_MAX_CONCURRENT_REQUESTS" => {
+                    self.limits.max_concurrent_requests =
+                        value.parse().map_err(|_| bad("not a count"))?
+                }
                 "REFSERVER_REQUEST_LOGS" => {
                     self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
                 }
@@ -272,6 +392,20 @@ impl Config {
                 )));
             }
         }
+        for (route, b) in std::iter::once(("default", &self.rate_limit.default))
+            .chain(self.rate_limit.routes.iter().map(|(r, b)| (r.as_str(), b)))
+        {
+            if b.requests == 0 || b.per_seconds == 0 {
+                return Err(ConfigError::Invalid(format!(
+                    "rate limit for {route} needs requests >= 1 and per_seconds >= 1"
+                )));
+            }
+        }
+        if self.limits.max_concurrent_requests == 0 || self.limits.request_timeout_seconds == 0 {
+            return Err(ConfigError::Invalid(
+                "limits.max_concurrent_requests and limits.request_timeout_seconds must be at least 1".to_owned(),
+            ));
+        }
         if self.limits.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "limits.max_body_bytes must be at least 1024".to_owned(),
@@ -284,6 +418,16 @@ impl Config {
     pub fn model(&self, id: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|m| m.id == id)
     }
+}
+
+/// Parses `REQUESTS/SECONDS`, e.g. `6000/60`.
+pub fn parse_budget(text: &str) -> Option<RateBudget> {
+    let (r, s) = text.split_once('/')?;
+    let budget = RateBudget {
+        requests: r.trim().parse().ok()?,
+        per_seconds: s.trim().parse().ok()?,
+    };
+    (budget.requests > 0 && budget.per_seconds > 0).then_some(budget)
 }
 
 #[cfg(test)]
@@ -328,5 +472,39 @@ mod tests {
             .map(|e| e.to_string())
             .unwrap_or_default();
         assert!(err.contains("REFSERVER_PORT"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod rate_tests {
+    use super::*;
+
+    #[test]
+    fn env_can_disable_or_replace_the_rate_limit() {
+        let mut c = Config::default();
+        c.apply_env([("REFSERVER_RATE_LIMIT".to_owned(), "off".to_owned())])
+            .unwrap_or_default();
+        assert!(!c.rate_limit.enabled);
+        c.apply_env([("REFSERVER_RATE_LIMIT".to_owned(), "6000/60".to_owned())])
+            .unwrap_or_default();
+        assert_eq!(
+            c.rate_limit.default,
+            RateBudget {
+                requests: 6000,
+                per_seconds: 60
+            }
+        );
+        assert!(c
+            .apply_env([("REFSERVER_RATE_LIMIT".to_owned(), "lots".to_owned())])
+            .is_err());
+    }
+
+    #[test]
+    fn per_route_budgets_come_from_toml() {
+        let c = Config::from_toml("[rate_limit]\nkeying = \"route_only\"\n[rate_limit.routes.\"/v1/embeddings\"]\nrequests = 5\nper_seconds = 1\n")
+            .unwrap_or_default();
+        assert_eq!(c.rate_limit.keying, RateLimitKeying::RouteOnly);
+        assert_eq!(c.rate_limit.budget("/v1/embeddings").requests, 5);
+        assert_eq!(c.rate_limit.budget("/v1/models").requests, 600);
     }
 }

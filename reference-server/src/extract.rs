@@ -33,12 +33,11 @@ where
 
     async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
         check_content_type(&req)?;
-        let limit = req
-            .extensions()
-            .get::<crate::state::BodyLimit>()
-            .map_or(usize::MAX, |l| l.0);
+        let limits = req.extensions().get::<crate::state::BodyLimit>().copied();
+        let limit = limits.map_or(usize::MAX, |l| l.0);
+        let depth = limits.map_or(64, |l| l.1);
         let bytes = read_limited(req.into_body(), limit).await?;
-        parse(&bytes)
+        parse_with_depth(&bytes, depth)
     }
 }
 
@@ -48,7 +47,7 @@ where
 const DRAIN_FACTOR: usize = 8;
 const MIN_DRAIN: usize = 16 * 1024 * 1024;
 
-async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
     let mut kept = Vec::new();
     let mut total = 0usize;
@@ -91,9 +90,54 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Parses and checks a body (public for the benches and fuzz tests).
+/// Nesting depth of a JSON value, measured without recursion.
+fn depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 1usize)];
+    while let Some((v, d)) = stack.pop() {
+        deepest = deepest.max(d);
+        match v {
+            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
+            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+/// Parses and checks a body, allowing JSON nesting up to `max_depth`.
+pub fn parse_with_depth<T: ApiRequest>(
+    bytes: &[u8],
+    max_depth: usize,
+) -> Result<ApiJson<T>, ApiError> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
+        if e.to_string().contains("recursion limit") {
+            too_deep(max_depth)
+        } else {
+            ApiError::bad_json(e)
+        }
+    })?;
+    if depth(&value) > max_depth {
+        return Err(too_deep(max_depth));
+    }
+    parse_value(value)
+}
+
+fn too_deep(max_depth: usize) -> ApiError {
+    ApiError::invalid_param(
+        "body",
+        format!("The JSON body is nested deeper than {max_depth} levels."),
+    )
+    .with_code("json_too_deep")
+}
+
+#[cfg(test)]
+/// Parses and checks a body with the default nesting limit.
 pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(ApiError::bad_json)?;
+    parse_with_depth(bytes, crate::config::LimitsConfig::default().max_json_depth)
+}
+
+fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
     let Some(object) = value.as_object() else {
         return Err(ApiError::invalid_param(
             "body",
@@ -160,6 +204,18 @@ mod tests {
         let e = err(r#"{"n":1}"#);
         assert_eq!(e.param.as_deref(), Some("model"));
         assert_eq!(e.code, Some("missing_required_parameter"));
+    }
+
+    #[test]
+    fn rejects_deep_nesting_without_recursing() {
+        let deep = format!(
+            "{{\"model\":\"m\",\"n\":{}1{}}}",
+            "[".repeat(100),
+            "]".repeat(100)
+        );
+        assert_eq!(err(&deep).code, Some("json_too_deep"));
+        let very_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        assert_eq!(err(&very_deep).status.as_u16(), 400);
     }
 
     #[test]

@@ -19,7 +19,8 @@ mod sse;
 mod state;
 
 pub use config::{
-    AuthConfig, AuthMode, Config, ConfigError, LimitsConfig, ModelConfig, ModelKind, TokenConfig,
+    AuthConfig, AuthMode, Config, ConfigError, IdempotencyConfig, LimitsConfig, ModelConfig,
+    ModelKind, RateBudget, RateLimitConfig, RateLimitKeying, TokenConfig,
 };
 pub use error::ApiError;
 pub use routes::openapi::OPERATIONS;
@@ -30,18 +31,29 @@ use axum::Router;
 use state::AppState;
 use std::future::Future;
 
-/// The whole application for `config`. Layers, outermost first: panic guard, request
-/// context (ids, headers, metrics, log), body limit, then per-route auth on `/v1/*`.
+/// The whole application for `config`. Layers, outermost first: panic guard; request
+/// context (ids, headers, metrics, log); request timeout (408); load shedding (503); then on
+/// `/v1/*`: rate limit (so 401s are limited too), auth, idempotency.
 pub fn app(config: Config) -> Router {
+    let timeout = std::time::Duration::from_secs(config.limits.request_timeout_seconds);
     let state = AppState::new(config);
     let v1 = Router::new()
         .merge(routes::models::router())
         .merge(routes::embeddings::router())
         .merge(routes::chat::router())
         .merge(routes::responses::router())
+        // route_layer: the last one added runs first.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::idempotency::layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::auth::layer,
+        ))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::rate_limit::layer,
         ));
     Router::new()
         .merge(v1)
@@ -51,6 +63,14 @@ pub fn app(config: Config) -> Router {
         .method_not_allowed_fallback(wrong_method)
         // ApiJson enforces the configured limit itself (and drains oversized bodies).
         .layer(DefaultBodyLimit::disable())
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::shed::layer,
+        ))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            timeout,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::context::layer,
@@ -79,7 +99,11 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    axum::serve(listener, app(config))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connect info lets the rate limiter key unauthenticated callers by their address.
+    axum::serve(
+        listener,
+        app(config).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -11,6 +11,8 @@ pub struct Metrics {
     requests: IntCounterVec,
     latency: HistogramVec,
     in_flight: IntGauge,
+    rate_limited: IntCounterVec,
+    replays: prometheus::IntCounter,
 }
 
 impl Metrics {
@@ -35,14 +37,29 @@ impl Metrics {
             &["route", "method"],
         );
         let in_flight = IntGauge::new("http_requests_in_flight", "Requests being served now.");
-        // Registration only fails on duplicate names, which these constants never are.
-        let (Ok(requests), Ok(latency), Ok(in_flight)) = (requests, latency, in_flight) else {
+        let rate_limited = IntCounterVec::new(
+            Opts::new(
+                "rate_limited_requests_total",
+                "Requests refused with 429 by the rate limiter, by route.",
+            ),
+            &["route"],
+        );
+        let replays = prometheus::IntCounter::new(
+            "idempotent_replays_total",
+            "Responses replayed for a repeated Idempotency-Key.",
+        );
+        // Construction only fails on invalid names, which these constants never are.
+        let (Ok(requests), Ok(latency), Ok(in_flight), Ok(rate_limited), Ok(replays)) =
+            (requests, latency, in_flight, rate_limited, replays)
+        else {
             unreachable!("metric definitions are constant and valid")
         };
         for collector in [
             Box::new(requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(latency.clone()),
             Box::new(in_flight.clone()),
+            Box::new(rate_limited.clone()),
+            Box::new(replays.clone()),
         ] {
             let _ = registry.register(collector);
         }
@@ -51,7 +68,19 @@ impl Metrics {
             requests,
             latency,
             in_flight,
+            rate_limited,
+            replays,
         }
+    }
+
+    /// Counts a 429 from the rate limiter.
+    pub fn rate_limited(&self, route: &str) {
+        self.rate_limited.with_label_values(&[route]).inc();
+    }
+
+    /// Counts an idempotent replay.
+    pub fn idempotent_replay(&self) {
+        self.replays.inc();
     }
 
     /// Marks a request as started.

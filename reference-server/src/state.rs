@@ -7,9 +7,9 @@ use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// The body limit in force, put in request extensions so the extractor can name it.
+/// The body limits in force (bytes, JSON depth), put in request extensions for the extractor.
 #[derive(Debug, Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit(pub usize, pub usize);
 
 /// Everything handlers share.
 #[derive(Clone)]
@@ -20,6 +20,12 @@ pub struct AppState {
     pub responses: Arc<ResponseStore>,
     /// Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// Rate-limit buckets.
+    pub limiter: Arc<crate::middleware::rate_limit::RateLimiter>,
+    /// Remembered idempotency keys.
+    pub idempotency: Arc<crate::middleware::idempotency::IdempotencyStore>,
+    /// Permits for requests in flight (load shedding).
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
 impl AppState {
@@ -27,9 +33,18 @@ impl AppState {
     pub fn new(config: Config) -> Self {
         let capacity = config.limits.stored_responses;
         Self {
-            config: Arc::new(config),
+            limiter: Arc::new(crate::middleware::rate_limit::RateLimiter::new(
+                config.rate_limit.clone(),
+            )),
+            idempotency: Arc::new(crate::middleware::idempotency::IdempotencyStore::new(
+                &config.idempotency,
+            )),
+            in_flight: Arc::new(tokio::sync::Semaphore::new(
+                config.limits.max_concurrent_requests,
+            )),
             responses: Arc::new(ResponseStore::new(capacity)),
             metrics: Arc::new(Metrics::new()),
+            config: Arc::new(config),
         }
     }
 }

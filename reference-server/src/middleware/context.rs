@@ -77,8 +77,10 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
     req.extensions_mut().insert(ids.clone());
-    req.extensions_mut()
-        .insert(BodyLimit(state.config.limits.max_body_bytes));
+    req.extensions_mut().insert(BodyLimit(
+        state.config.limits.max_body_bytes,
+        state.config.limits.max_json_depth,
+    ));
     state.metrics.start();
 
     let mut response = enveloped(next.run(req).await).await;

@@ -2,3 +2,6 @@
 
 pub mod auth;
 pub mod context;
+pub mod idempotency;
+pub mod rate_limit;
+pub mod shed;

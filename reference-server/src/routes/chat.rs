@@ -155,6 +155,12 @@ async fn create(
     ApiJson(req, _): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     check(&state, &req)?;
+    input::check_count(&req.messages, "messages", state.config.limits.max_items)?;
+    input::check_count(
+        req.tools.as_ref().unwrap_or(&Value::Null),
+        "tools",
+        input::MAX_TOOLS,
+    )?;
     let conversation = input::chat_messages(&req.messages)?;
     let tools = input::tools(req.tools.as_ref(), true)?;
     let choice = input::tool_choice(req.tool_choice.as_ref(), &tools, true)?;

@@ -6,6 +6,24 @@ use crate::engine::{Conversation, ReplyFormat, ToolChoice, ToolSpec, Turn};
 use crate::error::ApiError;
 use serde_json::{json, Map, Value};
 
+/// Most tools one request may offer (OpenAI's limit).
+pub const MAX_TOOLS: usize = 128;
+
+/// Refuses an array parameter with more than `max` items.
+pub fn check_count(value: &Value, param: &str, max: usize) -> Result<(), ApiError> {
+    match value.as_array() {
+        Some(items) if items.len() > max => Err(ApiError::invalid_param(
+            param,
+            format!(
+                "'{param}' has {} items; at most {max} are allowed.",
+                items.len()
+            ),
+        )
+        .with_code("array_above_max_length")),
+        _ => Ok(()),
+    }
+}
+
 /// Joins the text of a `content` value: a string, or parts with `text`/`refusal`.
 pub fn content_text(content: &Value, param: &str) -> Result<String, ApiError> {
     match content {

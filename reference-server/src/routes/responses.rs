@@ -172,6 +172,16 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
     if let Some(instructions) = &req.instructions {
         conversation.instructions.push(instructions.clone());
     }
+    input::check_count(
+        req.input.as_ref().unwrap_or(&Value::Null),
+        "input",
+        state.config.limits.max_items,
+    )?;
+    input::check_count(
+        req.tools.as_ref().unwrap_or(&Value::Null),
+        "tools",
+        input::MAX_TOOLS,
+    )?;
     let input_items = input::response_input(req.input.as_ref(), &mut conversation)?;
     let tools = input::tools(req.tools.as_ref(), false)?;
     let choice = input::tool_choice(req.tool_choice.as_ref(), &tools, false)?;
