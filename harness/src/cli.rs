@@ -94,6 +94,12 @@ struct RunArgs {
     /// Require 401 for an unknown key (for targets with strict auth).
     #[arg(long)]
     expect_strict_auth: bool,
+    /// Allow checks that send bursts to the target (rate-limit probing).
+    #[arg(long)]
+    aggressive: bool,
+    /// Most requests the burst check may send.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    burst_max: u32,
     /// Body size sent by the oversized-body check.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     oversized_bytes: usize,
@@ -207,6 +213,10 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             seed,
             budget: args.budget,
             oversized_bytes: args.oversized_bytes,
+            // Bursting our own embedded server is safe; any other target must opt in.
+            aggressive: args.aggressive || embedded.is_some(),
+            burst_max: args.burst_max,
+            heavy_batch: 2048,
         },
     };
     let total = run::select(&config)?.len() as u64;

@@ -221,31 +221,22 @@ pub async fn run(
         config.options.clone(),
     );
     let ctx = &ctx;
-    let results: Vec<CheckResult> = futures::stream::iter(selected.iter())
-        .map(|check| async move {
-            let t = Instant::now();
-            let verdict = (check.run)(ctx).await;
-            let (status, note, metrics) = match verdict {
-                Ok(p) => (Status::Passed, p.note, p.metrics),
-                Err(Problem::Fail(f)) => (Status::Failed(f), None, Vec::new()),
-                Err(Problem::Skip(reason)) => (Status::Skipped { reason }, None, Vec::new()),
-            };
-            let result = CheckResult {
-                id: check.id.to_owned(),
-                area: check.area().to_owned(),
-                profile: check.profile,
-                description: check.description.to_owned(),
-                status,
-                note,
-                metrics,
-                duration_ms: t.elapsed().as_secs_f64() * 1000.0,
-            };
-            progress(&result);
-            result
-        })
+    // Disruptive checks run alone, after everything else has finished.
+    let (last, first): (Vec<&Check>, Vec<&Check>) = selected.iter().partition(|c| c.last);
+    let mut results: Vec<CheckResult> = futures::stream::iter(first)
+        .map(|c| run_check(c, ctx, progress))
         .buffered(config.concurrency.max(1))
         .collect()
         .await;
+    for check in last {
+        results.push(run_check(check, ctx, progress).await);
+    }
+    let order: std::collections::HashMap<&str, usize> = selected
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.id, i))
+        .collect();
+    results.sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
     let profiles = [Profile::OpenaiCore, Profile::Facade]
         .into_iter()
         .filter(|p| *p <= config.profile)
@@ -267,6 +258,29 @@ pub async fn run(
         checks: results,
         profiles,
     })
+}
+
+/// Runs one check and reports its result to `progress`.
+async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) -> CheckResult {
+    let t = Instant::now();
+    let verdict = (check.run)(ctx).await;
+    let (status, note, metrics) = match verdict {
+        Ok(p) => (Status::Passed, p.note, p.metrics),
+        Err(Problem::Fail(f)) => (Status::Failed(f), None, Vec::new()),
+        Err(Problem::Skip(reason)) => (Status::Skipped { reason }, None, Vec::new()),
+    };
+    let result = CheckResult {
+        id: check.id.to_owned(),
+        area: check.area().to_owned(),
+        profile: check.profile,
+        description: check.description.to_owned(),
+        status,
+        note,
+        metrics,
+        duration_ms: t.elapsed().as_secs_f64() * 1000.0,
+    };
+    progress(&result);
+    result
 }
 
 /// A profile's score counts its own checks and those of narrower profiles.

@@ -234,6 +234,9 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
             seed: 1,
             budget: 1,
             oversized_bytes: 1024,
+            aggressive: false,
+            burst_max: 10,
+            heavy_batch: 16,
         },
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.

@@ -53,6 +53,12 @@ pub fn checks() -> Vec<Check> {
             "A non-JSON content type on a JSON route gets 415 in the envelope",
             media_type
         ),
+        check!(
+            "errors.deep-nesting.400",
+            Facade,
+            "JSON nested 10,000 levels deep gets 400 in the envelope, never a crash",
+            deep_nesting
+        ),
     ]
 }
 
@@ -140,5 +146,20 @@ async fn media_type(ctx: &Ctx) -> Verdict {
         .send(Req::new(http::Method::POST, "/v1/chat/completions").raw(body, "text/plain"))
         .await?;
     expect_envelope(ctx, &ex, &[415])?;
+    pass()
+}
+
+async fn deep_nesting(ctx: &Ctx) -> Verdict {
+    let depth = 10_000;
+    let body = format!(
+        "{{\"model\":\"{}\",\"input\":{}\"x\"{}}}",
+        ctx.chat_model()?,
+        "[".repeat(depth),
+        "]".repeat(depth)
+    );
+    let ex = ctx
+        .send(Req::new(http::Method::POST, "/v1/responses").raw(body, "application/json"))
+        .await?;
+    expect_envelope(ctx, &ex, &[400, 413])?;
     pass()
 }

@@ -23,6 +23,12 @@ pub fn checks() -> Vec<Check> {
             metrics
         ),
         check!(
+            "metrics.counts-requests",
+            Facade,
+            "http_requests_total for /v1/models grows by at least the requests this check sends",
+            counts_requests
+        ),
+        check!(
             "openapi.document",
             Facade,
             "GET /openapi.json is an OpenAPI 3.x document with servers and x-service-version",
@@ -123,6 +129,53 @@ async fn metrics(ctx: &Ctx) -> Verdict {
         &ex,
     )?;
     pass()
+}
+
+/// The sum of `http_requests_total` series whose route label is `route`.
+pub fn requests_for(text: &str, route: &str) -> Option<f64> {
+    let label = format!("route=\"{route}\"");
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with("http_requests_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit_once(' ').and_then(|(_, v)| v.parse::<f64>().ok()))
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
+}
+
+async fn scrape(ctx: &Ctx) -> Result<(Exchange, String), Problem> {
+    let ex = ctx
+        .send(Req::get("/metrics").auth(crate::target::Auth::None))
+        .await?;
+    expect_status(&ex, 200)?;
+    let text = String::from_utf8_lossy(&ex.body).into_owned();
+    Ok((ex, text))
+}
+
+async fn counts_requests(ctx: &Ctx) -> Verdict {
+    // Make sure the series exists, then count three more requests.
+    ctx.send(Req::get("/v1/models")).await?;
+    let (_, before) = scrape(ctx).await?;
+    for _ in 0..3 {
+        ctx.send(Req::get("/v1/models")).await?;
+    }
+    let (ex, after) = scrape(ctx).await?;
+    let (Some(b), Some(a)) = (
+        requests_for(&before, "/v1/models"),
+        requests_for(&after, "/v1/models"),
+    ) else {
+        return Err(fail(
+            "http_requests_total{route=\"/v1/models\",...} series",
+            "no such series",
+        )
+        .at(&ex.request));
+    };
+    ensure(
+        a - b >= 3.0,
+        "the counter to grow by at least 3",
+        format!("{b} -> {a}"),
+        &ex,
+    )?;
+    pass_with(format!("{b} -> {a}"))
 }
 
 async fn openapi(ctx: &Ctx) -> Verdict {

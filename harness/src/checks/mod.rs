@@ -8,8 +8,10 @@ mod embeddings;
 mod errors;
 mod facade;
 mod headers;
+mod idempotency;
 mod models;
 mod properties;
+mod ratelimit;
 mod responses;
 mod responses_stream;
 
@@ -134,6 +136,8 @@ pub struct Check {
     pub description: &'static str,
     /// The check itself.
     pub run: for<'a> fn(&'a Ctx) -> BoxFuture<'a, Verdict>,
+    /// Disturbs the target (e.g. exhausts a rate limit): runs alone, after all others.
+    pub last: bool,
 }
 
 impl Check {
@@ -151,6 +155,13 @@ macro_rules! check {
             profile: $crate::checks::Profile::$profile,
             description: $desc,
             run: |ctx| Box::pin($f(ctx)),
+            last: false,
+        }
+    };
+    ($id:literal, $profile:ident, $desc:literal, $f:path, last) => {
+        $crate::checks::Check {
+            last: true,
+            ..check!($id, $profile, $desc, $f)
         }
     };
 }
@@ -167,6 +178,8 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(responses_stream::checks());
     all.extend(errors::checks());
     all.extend(headers::checks());
+    all.extend(ratelimit::checks());
+    all.extend(idempotency::checks());
     all.extend(facade::checks());
     all.extend(properties::checks());
     all
@@ -183,6 +196,13 @@ pub struct CheckOptions {
     pub budget: u32,
     /// Body size for the oversized-body check.
     pub oversized_bytes: usize,
+    /// Allow checks that send bursts (rate-limit probing).
+    pub aggressive: bool,
+    /// Most requests a burst may send.
+    pub burst_max: u32,
+    /// Inputs in the embeddings batch that keeps a request in flight while its duplicates
+    /// arrive (idempotency.concurrent.409).
+    pub heavy_batch: usize,
 }
 
 /// What checks share: the target, schemas, models and cached baseline exchanges.

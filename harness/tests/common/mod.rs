@@ -184,7 +184,17 @@ impl Respond for Broken {
 
 /// The reference configuration the broken servers start from (strict auth, as embedded).
 pub fn reference_config() -> reference_server::Config {
+    let mut rate_limit = reference_server::RateLimitConfig::default();
+    // A smaller budget on the burst's route keeps each run's burst short.
+    rate_limit.routes.insert(
+        "/v1/models".into(),
+        reference_server::RateBudget {
+            requests: 150,
+            per_seconds: 60,
+        },
+    );
     reference_server::Config {
+        rate_limit,
         request_logs: false,
         auth: reference_server::AuthConfig {
             mode: reference_server::AuthMode::Strict,
@@ -230,6 +240,10 @@ pub async fn run_against(url: &str) -> RunResult {
             seed: 42,
             budget: 12,
             oversized_bytes: 3 * 1024 * 1024,
+            aggressive: true,
+            burst_max: 400,
+            // Requests through the proxy never overlap, so a heavy batch would only cost time.
+            heavy_batch: 16,
         },
     };
     harness::run(config, &|_| {})

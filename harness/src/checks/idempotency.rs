@@ -1,0 +1,108 @@
+//! `Idempotency-Key` on POST: replay, mismatch and concurrent duplicates.
+
+use super::*;
+use futures::future::join_all;
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        check!("idempotency.replay", Facade, "A repeated Idempotency-Key with the same body replays the first response, marked Idempotent-Replayed", replay),
+        check!("idempotency.mismatch.422", Facade, "A reused Idempotency-Key with a different body gets 422 in the envelope", mismatch),
+        check!("idempotency.concurrent.409", Facade, "Concurrent duplicates execute once; those arriving in flight get 409", concurrent),
+    ]
+}
+
+fn key(name: &str) -> String {
+    format!("conformance-{name}-{}", uuid::Uuid::new_v4().simple())
+}
+
+async fn replay(ctx: &Ctx) -> Verdict {
+    let k = key("replay");
+    let body = ctx.chat_body(false)?;
+    let first = ctx
+        .send(Req::post("/v1/chat/completions", &body).header("Idempotency-Key", &k))
+        .await?;
+    let a = expect_ok_json(&first)?;
+    let second = ctx
+        .send(Req::post("/v1/chat/completions", &body).header("Idempotency-Key", &k))
+        .await?;
+    let b = expect_ok_json(&second)?;
+    ensure(
+        second.header("idempotent-replayed") == Some("true"),
+        "Idempotent-Replayed: true on the repeat",
+        format!("{:?}", second.header("idempotent-replayed")),
+        &second,
+    )?;
+    ensure(
+        a == b,
+        format!("the first response again (id {})", show(&a["id"])),
+        format!("id {}", show(&b["id"])),
+        &second,
+    )
+    .map_err(|p| p.hint("a replay must not execute the request again"))?;
+    pass()
+}
+
+async fn mismatch(ctx: &Ctx) -> Verdict {
+    let k = key("mismatch");
+    let body = ctx.chat_body(false)?;
+    let first = ctx
+        .send(Req::post("/v1/chat/completions", &body).header("Idempotency-Key", &k))
+        .await?;
+    expect_ok_json(&first)?;
+    let mut other = body.clone();
+    other["messages"][0]["content"] = json!("A different question entirely.");
+    let second = ctx
+        .send(Req::post("/v1/chat/completions", &other).header("Idempotency-Key", &k))
+        .await?;
+    expect_envelope(ctx, &second, &[422])?;
+    pass()
+}
+
+async fn concurrent(ctx: &Ctx) -> Verdict {
+    let k = key("concurrent");
+    // A large batch keeps the first execution in flight while the duplicates arrive.
+    let inputs: Vec<String> = (0..ctx.options.heavy_batch.max(1))
+        .map(|i| format!("idempotency probe {i}"))
+        .collect();
+    let body =
+        json!({"model": ctx.embedding_model()?, "input": inputs, "encoding_format": "base64"});
+    let sends = (0..8).map(|_| {
+        ctx.target
+            .send(Req::post("/v1/embeddings", &body).header("Idempotency-Key", &k))
+    });
+    let (mut executed, mut conflicts, mut replayed) = (0, 0, 0);
+    let mut last = None;
+    for ex in join_all(sends).await {
+        let ex = ex?;
+        match (ex.status, ex.header("idempotent-replayed") == Some("true")) {
+            (200, false) => executed += 1,
+            (200, true) => replayed += 1,
+            (409, _) => {
+                expect_envelope(ctx, &ex, &[409])?;
+                conflicts += 1;
+            }
+            _ => {
+                return Err(fail(
+                    "200, a replay, or 409 for each duplicate",
+                    format!("HTTP {}: {}", ex.status, ex.excerpt()),
+                )
+                .at(&ex.request))
+            }
+        }
+        last = Some(ex);
+    }
+    if let Some(ex) = &last {
+        ensure(
+            executed == 1,
+            "exactly one execution among 8 concurrent duplicates",
+            format!("{executed} executions ({replayed} replays, {conflicts} conflicts)"),
+            ex,
+        )?;
+    }
+    if conflicts == 0 {
+        return Err(skip(format!("the duplicates did not overlap the first execution ({replayed} replays), so 409 could not be observed")));
+    }
+    pass_with(format!(
+        "1 execution, {conflicts} conflicts, {replayed} replays"
+    ))
+}
