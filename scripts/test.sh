@@ -29,3 +29,26 @@ kill "$server_pid"
 start_server target/debug/reference-server
 target/debug/conformance run --target "$server_url" --api-key any-key --no-reports --seed 7 2>/dev/null | tail -3
 kill "$server_pid"
+
+# The /metrics exposition, after traffic that fills every family (429s and replays included),
+# must pass promtool's linter.
+if ! command -v promtool >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
+  else
+    echo "promtool is missing: install Debian's 'prometheus' package" >&2
+    exit 1
+  fi
+fi
+REFSERVER_RATE_LIMIT=3/60 start_server target/debug/reference-server
+for i in 1 2 3 4; do curl -s -o /dev/null -H 'Authorization: Bearer k' "$server_url/v1/models"; done
+for i in 1 2; do
+  curl -s -o /dev/null -H 'Authorization: Bearer k2' -H 'Idempotency-Key: m1' -H 'Content-Type: application/json' \
+    -d '{"model":"ref-embed-1","input":"x"}' "$server_url/v1/embeddings"
+done
+curl -s "$server_url/metrics" > /tmp/refserver-metrics.txt
+kill "$server_pid"
+grep -q '^rate_limited_requests_total{route="/v1/models"} 1' /tmp/refserver-metrics.txt
+grep -q '^idempotent_replays_total 1' /tmp/refserver-metrics.txt
+promtool check metrics < /tmp/refserver-metrics.txt
+echo "promtool check metrics: ok"
