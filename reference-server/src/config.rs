@@ -508,3 +508,24 @@ mod rate_tests {
         assert_eq!(c.rate_limit.budget("/v1/models").requests, 600);
     }
 }
+
+#[cfg(test)]
+mod readme_tests {
+    use super::*;
+
+    #[test]
+    fn the_readme_example_configuration_is_valid() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n")
+            .map(|i| i + "```toml\n".len())
+            .unwrap_or(0);
+        let end = readme[start..].find("```").map_or(start, |i| start + i);
+        let config = Config::from_toml(&readme[start..end]);
+        assert!(config.is_ok(), "{config:?}");
+        let config = config.unwrap_or_default();
+        assert!(config.validate().is_ok());
+        assert_eq!(config.rate_limit.budget("/v1/embeddings").requests, 3000);
+        assert_eq!(config.auth.tokens.len(), 2);
+    }
+}
