@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod metrics;
 mod middleware;
+mod redact;
 mod routes;
 mod sse;
 mod state;

@@ -35,6 +35,18 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
+    let r = client
+        .get(format!("{base}/v1/models"))
+        .bearer_auth(secret)
+        .header("x-request-id", "jane.doe@example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "jane.doe@example.com",
+        "echoed to the caller as sent"
+    );
 
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])

@@ -112,7 +112,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     if state.config.request_logs {
         tracing::info!(
             target: "request",
-            request_id = %ids.request_id,
+            request_id = %crate::redact::redact(&ids.request_id),
             trace_id = %ids.trace_id,
             method = %method,
             route = %route,
