@@ -71,6 +71,11 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
         !logs.contains("someone@example.com"),
         "bodies are not logged: {logs}"
     );
+    assert!(
+        !logs.contains("jane.doe@example.com"),
+        "e-mail addresses are redacted: {logs}"
+    );
+    assert!(logs.contains("[email]"), "{logs}");
     let line = logs
         .lines()
         .find(|l| l.contains("log-probe-1"))
