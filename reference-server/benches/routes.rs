@@ -23,11 +23,20 @@ fn routes(c: &mut Criterion) {
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("runtime: {e}"));
-    let config = Config {
+    // Routes are measured without the limiter (it would refuse most iterations); the
+    // limiter's own cost is `models_list_rate_limited`, with a budget that never runs out.
+    let mut config = Config {
         request_logs: false,
         ..Config::default()
     };
-    let app = app(config);
+    config.rate_limit.enabled = false;
+    let app = app(config.clone());
+    config.rate_limit.enabled = true;
+    config.rate_limit.default = reference_server::RateBudget {
+        requests: u32::MAX,
+        per_seconds: 1,
+    };
+    let limited = reference_server::app(config);
     let cases: Vec<(&str, &str, &str, Option<serde_json::Value>)> = vec![
         ("healthz", "GET", "/healthz", None),
         ("models_list", "GET", "/v1/models", None),
@@ -93,6 +102,18 @@ fn routes(c: &mut Criterion) {
             })
         });
     }
+    group.bench_function("models_list_rate_limited", |b| {
+        b.to_async(&runtime).iter(|| {
+            let app = limited.clone();
+            async move {
+                let response = app
+                    .oneshot(request("GET", "/v1/models", None))
+                    .await
+                    .unwrap_or_default();
+                let _ = response.into_body().collect().await;
+            }
+        })
+    });
     group.finish();
 }
 

@@ -17,6 +17,35 @@ pub fn principal_of(token: &str) -> String {
     hex::encode(&digest[..8])
 }
 
+/// The bearer token of a request, if it sent a non-empty one.
+pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
+/// The request's principal: its token's hash, else its client address. Hashed once per
+/// request (the limiter, auth and idempotency all need it) and kept in the extensions.
+pub fn principal(req: &mut Request) -> String {
+    if let Some(Principal(p)) = req.extensions().get::<Principal>() {
+        return p.clone();
+    }
+    let p = match bearer(req.headers()) {
+        Some(token) => principal_of(token),
+        None => req
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map_or_else(|| "unknown-client".to_owned(), |c| c.0.ip().to_string()),
+    };
+    req.extensions_mut().insert(Principal(p.clone()));
+    p
+}
+
 /// The scope a request needs, from its path and method.
 pub fn scope_for(method: &Method, path: &str) -> &'static str {
     let rest = path.trim_start_matches("/v1/");
@@ -44,21 +73,12 @@ fn masked(token: &str) -> String {
 }
 
 /// The middleware function.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
-        .map(str::to_owned);
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let token = bearer(req.headers()).map(str::to_owned);
     let Some(token) = token else {
         return ApiError::missing_key().into_response();
     };
-    let principal = principal_of(&token);
+    let principal = principal(&mut req);
     if state.config.auth.mode == AuthMode::Strict {
         let Some(entry) = state.config.auth.tokens.iter().find(|t| t.token == token) else {
             let mut r = ApiError::invalid_key(&masked(&token)).into_response();

@@ -7,7 +7,7 @@
 
 use crate::config::IdempotencyConfig;
 use crate::error::ApiError;
-use crate::middleware::auth::principal_of;
+use crate::middleware::auth::principal;
 use crate::state::{AppState, BodyLimit};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -163,7 +163,7 @@ impl Drop for Guard<'_> {
 const MAX_KEY_LEN: usize = 255;
 
 /// The middleware function (POST routes only).
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }
@@ -187,12 +187,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
             .into_response()
         }
     };
-    let principal = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .map(principal_of)
-        .unwrap_or_default();
+    let principal = principal(&mut req);
     let limit = req
         .extensions()
         .get::<BodyLimit>()

@@ -5,14 +5,13 @@
 
 use crate::config::{RateLimitConfig, RateLimitKeying};
 use crate::error::ApiError;
-use crate::middleware::auth::principal_of;
+use crate::middleware::auth::principal;
 use crate::state::AppState;
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -148,25 +147,8 @@ fn headers(headers: &mut HeaderMap, d: &Decision) {
     set(headers, "x-ratelimit-reset-requests", go_duration(d.reset));
 }
 
-/// The principal of a request: its token's hash, else its client address.
-fn principal(req: &Request) -> String {
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split_once(' ').map(|(_, t)| t.trim()))
-        .filter(|t| !t.is_empty());
-    match token {
-        Some(t) => principal_of(t),
-        None => req
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or_else(|| "unknown-client".to_owned(), |c| c.0.ip().to_string()),
-    }
-}
-
 /// The middleware function.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     if !state.limiter.enabled() {
         return next.run(req).await;
     }
@@ -177,7 +159,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         .to_owned();
     let decision = state
         .limiter
-        .check(&route, &principal(&req), Instant::now());
+        .check(&route, &principal(&mut req), Instant::now());
     if !decision.allowed {
         state.metrics.rate_limited(&route);
         let wait = go_duration(decision.retry_after.max(Duration::from_millis(1)));
