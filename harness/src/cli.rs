@@ -24,12 +24,46 @@ pub struct Cli {
 enum Command {
     /// Run the checks against a target (default: the embedded reference server).
     Run(Box<RunArgs>),
+    /// Validate OpenAPI documents, or find breaking changes between two of them.
+    #[command(subcommand)]
+    Openapi(OpenapiCommand),
     /// Print the check catalogue.
     List {
         /// Only checks of this profile and narrower ones.
         #[arg(long, value_enum, default_value = "facade")]
         profile: ProfileArg,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum OpenapiCommand {
+    /// Check the structure of an OpenAPI 3.0 or 3.1 document (file or URL, YAML or JSON).
+    Validate {
+        /// The document.
+        file: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
+    /// List the changes from --base to --cand; exit 1 when any is breaking.
+    Diff {
+        /// The old document (file or URL).
+        #[arg(long)]
+        base: String,
+        /// The new document (file or URL).
+        #[arg(long)]
+        cand: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum DiffFormat {
+    Text,
+    Json,
+    Md,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -171,6 +205,55 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_command(*args).await,
+        Command::Openapi(command) => openapi_command(command).await,
+    }
+}
+
+async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessError> {
+    match command {
+        OpenapiCommand::Validate { file, format } => {
+            let doc = crate::openapi::load(&file).await?;
+            let findings = crate::openapi::validate(&doc);
+            match format {
+                DiffFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&findings).unwrap_or_default()
+                ),
+                DiffFormat::Text | DiffFormat::Md => {
+                    for f in &findings {
+                        println!("{file}#{}: {}", f.pointer, f.message);
+                    }
+                    let paths = doc["paths"].as_object().map_or(0, |p| p.len());
+                    println!(
+                        "{file}: OpenAPI {} with {paths} paths, {} problems",
+                        doc["openapi"].as_str().unwrap_or("?"),
+                        findings.len()
+                    );
+                }
+            }
+            Ok(if findings.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        OpenapiCommand::Diff { base, cand, format } => {
+            let (b, c) = (
+                crate::openapi::load(&base).await?,
+                crate::openapi::load(&cand).await?,
+            );
+            let diff = crate::openapi::diff(&b, &c);
+            match format {
+                DiffFormat::Text => print!("{}", diff.to_text()),
+                DiffFormat::Json => println!("{}", diff.to_json()),
+                DiffFormat::Md => print!("{}", diff.to_markdown()),
+            }
+            Ok(if diff.has_breaking() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
     }
 }
 

@@ -8,6 +8,7 @@ pub mod checks;
 pub mod cli;
 pub mod embedded;
 mod error;
+pub mod openapi;
 pub mod report;
 pub mod run;
 pub mod schemas;

@@ -259,3 +259,91 @@ fn tempdir() -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The official OpenAI document, beside the checkout in `shared/reference/` (as in CI).
+fn official() -> Option<String> {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/reference/openai-openapi.yaml");
+    if p.exists() {
+        Some(p.display().to_string())
+    } else {
+        eprintln!("shared/reference/openai-openapi.yaml is not beside this checkout; only the small documents are tested");
+        None
+    }
+}
+
+#[test]
+fn openapi_validate_and_diff_the_official_document() {
+    let Some(doc) = official() else { return };
+    let out = conformance(&["openapi", "validate", &doc]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("OpenAPI 3.1.0 with 182 paths, 0 problems"),
+        "{}",
+        text(&out)
+    );
+    let out = conformance(&[
+        "openapi", "diff", "--base", &doc, "--cand", &doc, "--format", "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v, serde_json::json!({"breaking": [], "non_breaking": []}));
+}
+
+#[test]
+fn openapi_commands_exit_1_on_problems_and_2_on_unreadable_input() {
+    let dir = tempdir();
+    let good = dir.join("good.yaml");
+    let broken = dir.join("broken.yaml");
+    let fewer = dir.join("fewer.json");
+    std::fs::write(&good, "openapi: 3.0.3\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses:\n        200: {description: ok}\n  /b:\n    get:\n      responses:\n        '200': {description: ok}\n").unwrap();
+    std::fs::write(&broken, "openapi: 3.0.3\npaths:\n  /a/{id}:\n    get: {}\n").unwrap();
+    std::fs::write(&fewer, r#"{"openapi":"3.1.0","info":{"title":"t","version":"2"},"paths":{"/a":{"get":{"responses":{"200":{"description":"ok"}}}}}}"#).unwrap();
+    let s = |p: &std::path::Path| p.display().to_string();
+    assert_eq!(
+        conformance(&["openapi", "validate", &s(&good)])
+            .status
+            .code(),
+        Some(0)
+    );
+    let out = conformance(&["openapi", "validate", &s(&broken)]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("#/info: required object is missing"),
+        "{}",
+        text(&out)
+    );
+    let out = conformance(&["openapi", "diff", "--base", &s(&good), "--cand", &s(&fewer)]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("path.removed") && text(&out).contains("/b"),
+        "{}",
+        text(&out)
+    );
+    let out = conformance(&[
+        "openapi",
+        "diff",
+        "--base",
+        &s(&fewer),
+        "--cand",
+        &s(&good),
+        "--format",
+        "md",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("# OpenAPI diff: compatible"));
+    let out = conformance(&["openapi", "validate", "/no/such/file.yaml"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("cannot read /no/such/file.yaml"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(dir.join("junk.yaml"), "{[: : :").unwrap();
+    assert_eq!(
+        conformance(&["openapi", "validate", &s(&dir.join("junk.yaml"))])
+            .status
+            .code(),
+        Some(2)
+    );
+}

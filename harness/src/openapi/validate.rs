@@ -1,0 +1,261 @@
+//! Structural validation of OpenAPI 3.0 and 3.1 documents: the parts that tools and clients
+//! rely on (version, info, paths, operations, responses, parameters, local `$ref`s).
+
+use super::{resolve, METHODS};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// One problem, located by JSON pointer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// Where, as a JSON pointer (`/paths/~1v1~1models/get`).
+    pub pointer: String,
+    /// What is wrong.
+    pub message: String,
+}
+
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+struct Validator<'a> {
+    root: &'a Value,
+    findings: Vec<Finding>,
+    operation_ids: HashSet<String>,
+}
+
+impl Validator<'_> {
+    fn report(&mut self, pointer: impl Into<String>, message: impl Into<String>) {
+        self.findings.push(Finding {
+            pointer: pointer.into(),
+            message: message.into(),
+        });
+    }
+}
+
+/// Every structural problem of `doc`; empty means valid.
+pub fn validate(doc: &Value) -> Vec<Finding> {
+    let mut v = Validator {
+        root: doc,
+        findings: Vec::new(),
+        operation_ids: HashSet::new(),
+    };
+    let Some(obj) = doc.as_object() else {
+        v.report("", "the document is not an object");
+        return v.findings;
+    };
+    let version = obj.get("openapi").and_then(Value::as_str).unwrap_or("");
+    let is_31 = version.starts_with("3.1.");
+    if !(version.starts_with("3.0.") || is_31) {
+        v.report(
+            "/openapi",
+            format!(
+                "expected \"3.0.x\" or \"3.1.x\", found {}",
+                obj.get("openapi")
+                    .map_or("nothing".into(), Value::to_string)
+            ),
+        );
+    }
+    match obj.get("info") {
+        Some(info) => {
+            for key in ["title", "version"] {
+                if !info.get(key).is_some_and(Value::is_string) {
+                    v.report(format!("/info/{key}"), "required string is missing");
+                }
+            }
+        }
+        None => v.report("/info", "required object is missing"),
+    }
+    match obj.get("paths") {
+        Some(Value::Object(paths)) => {
+            for (path, item) in paths {
+                check_path(&mut v, path, item, is_31);
+            }
+        }
+        Some(_) => v.report("/paths", "must be an object"),
+        None if is_31 && (obj.contains_key("webhooks") || obj.contains_key("components")) => {}
+        None => v.report("/paths", "required object is missing"),
+    }
+    check_refs(&mut v, doc, String::new());
+    v.findings
+}
+
+fn check_path(v: &mut Validator<'_>, path: &str, item: &Value, is_31: bool) {
+    let base = format!("/paths/{}", escape(path));
+    if !path.starts_with('/') {
+        v.report(&base, "path keys must start with '/'");
+    }
+    let item = resolve(v.root, item);
+    let templated: Vec<String> = path
+        .split('/')
+        .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(str::to_owned)
+        .collect();
+    let shared = item
+        .get("parameters")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    for method in METHODS {
+        let Some(op) = item.get(method) else { continue };
+        let at = format!("{base}/{method}");
+        if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+            if !v.operation_ids.insert(id.to_owned()) {
+                v.report(
+                    format!("{at}/operationId"),
+                    format!("operationId {id:?} is used twice"),
+                );
+            }
+        }
+        match op.get("responses") {
+            Some(Value::Object(responses)) => {
+                if responses.is_empty() && !is_31 {
+                    v.report(
+                        format!("{at}/responses"),
+                        "at least one response is required",
+                    );
+                }
+                for (code, response) in responses {
+                    let valid_code = code == "default"
+                        || (code.len() == 3
+                            && code.starts_with(['1', '2', '3', '4', '5'])
+                            && (code[1..].chars().all(|c| c.is_ascii_digit())
+                                || &code[1..] == "XX"));
+                    if !valid_code {
+                        v.report(
+                            format!("{at}/responses/{}", escape(code)),
+                            "response keys are 'default', a status code or 1XX..5XX",
+                        );
+                    }
+                    let response = resolve(v.root, response);
+                    if !response.get("description").is_some_and(Value::is_string) {
+                        v.report(
+                            format!("{at}/responses/{}/description", escape(code)),
+                            "required string is missing",
+                        );
+                    }
+                }
+            }
+            Some(_) => v.report(format!("{at}/responses"), "must be an object"),
+            None if is_31 => {}
+            None => v.report(format!("{at}/responses"), "required object is missing"),
+        }
+        let own = op
+            .get("parameters")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let mut seen = HashSet::new();
+        let mut path_params = HashSet::new();
+        for (i, p) in shared.iter().chain(own.iter()).enumerate() {
+            let p = resolve(v.root, p);
+            let (Some(name), Some(location)) = (
+                p.get("name").and_then(Value::as_str),
+                p.get("in").and_then(Value::as_str),
+            ) else {
+                v.report(
+                    format!("{at}/parameters/{i}"),
+                    "a parameter needs a string name and in",
+                );
+                continue;
+            };
+            if !["query", "header", "path", "cookie"].contains(&location) {
+                v.report(
+                    format!("{at}/parameters/{i}/in"),
+                    format!("{location:?} is not query, header, path or cookie"),
+                );
+            }
+            if location == "path" {
+                if p.get("required") != Some(&Value::Bool(true)) {
+                    v.report(
+                        format!("{at}/parameters/{i}"),
+                        format!("path parameter {name:?} must be required: true"),
+                    );
+                }
+                path_params.insert(name.to_owned());
+            }
+            // An operation parameter overrides a path-level one with the same name and place.
+            if i >= shared.len() && !seen.insert((name.to_owned(), location.to_owned())) {
+                v.report(
+                    format!("{at}/parameters/{i}"),
+                    format!("parameter {name:?} in {location} is declared twice"),
+                );
+            }
+        }
+        for name in &templated {
+            if !path_params.contains(name) {
+                v.report(
+                    &at,
+                    format!("path template {{{name}}} has no path parameter"),
+                );
+            }
+        }
+    }
+}
+
+fn check_refs(v: &mut Validator<'_>, value: &Value, pointer: String) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::String(r)) = map.get("$ref") {
+                if let Some(target) = r.strip_prefix('#') {
+                    if v.root.pointer(target).is_none() {
+                        v.report(format!("{pointer}/$ref"), format!("{r} does not resolve"));
+                    }
+                }
+            }
+            for (k, child) in map {
+                check_refs(v, child, format!("{pointer}/{}", escape(k)));
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                check_refs(v, child, format!("{pointer}/{i}"));
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn doc(paths: Value) -> Value {
+        json!({"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": paths})
+    }
+
+    #[test]
+    fn a_minimal_document_is_valid() {
+        let d = doc(json!({"/a/{id}": {"get": {
+            "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+            "responses": {"200": {"description": "ok"}}}}}));
+        assert_eq!(validate(&d), vec![]);
+    }
+
+    #[test]
+    fn finds_each_structural_problem() {
+        let d = json!({"openapi": "2.0", "paths": {"a": {"get": {
+            "operationId": "x",
+            "responses": {"20": {"description": "bad code"}, "404": {"$ref": "#/components/responses/Nope"}}}},
+            "/b/{id}": {"post": {"operationId": "x", "responses": {"200": {}}}}}});
+        let messages: Vec<String> = validate(&d)
+            .iter()
+            .map(|f| format!("{} {}", f.pointer, f.message))
+            .collect();
+        let all = messages.join("\n");
+        for expected in [
+            "/openapi expected",
+            "/info required",
+            "/paths/a path keys",
+            "/responses/20 response keys",
+            "Nope does not resolve",
+            "operationId \"x\" is used twice",
+            "{id} has no path parameter",
+            "/responses/200/description required",
+        ] {
+            assert!(all.contains(expected), "missing {expected:?} in:\n{all}");
+        }
+    }
+}
