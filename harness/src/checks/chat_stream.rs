@@ -251,20 +251,7 @@ async fn ttft(ctx: &Ctx) -> Verdict {
         )
         .at(&ex.request));
     };
-    let ms = first.at.as_secs_f64() * 1000.0;
-    Ok(Pass {
-        note: Some(format!("first token after {ms:.1} ms")),
-        metrics: vec![
-            Metric {
-                name: "ttft_ms".into(),
-                value: ms,
-            },
-            Metric {
-                name: "ttfb_ms".into(),
-                value: s.ttfb.as_secs_f64() * 1000.0,
-            },
-        ],
-    })
+    Ok(first_token(first.at, s.ttfb))
 }
 
 async fn tools(ctx: &Ctx) -> Verdict {

@@ -417,6 +417,24 @@ pub fn ensure(
     }
 }
 
+/// A pass that records time to first token (first content delta) and to first byte.
+pub fn first_token(first: std::time::Duration, ttfb: std::time::Duration) -> Pass {
+    let ms = first.as_secs_f64() * 1000.0;
+    Pass {
+        note: Some(format!("first token after {ms:.1} ms")),
+        metrics: vec![
+            Metric {
+                name: "ttft_ms".into(),
+                value: ms,
+            },
+            Metric {
+                name: "ttfb_ms".into(),
+                value: ttfb.as_secs_f64() * 1000.0,
+            },
+        ],
+    }
+}
+
 /// A passing verdict.
 pub fn pass() -> Verdict {
     Ok(Pass::default())

@@ -294,20 +294,7 @@ async fn ttft(ctx: &Ctx) -> Verdict {
     let Some(first) = first else {
         return Err(fail("at least one response.output_text.delta", "none").at(&s.exchange.request));
     };
-    let ms = first.at.as_secs_f64() * 1000.0;
-    Ok(Pass {
-        note: Some(format!("first token after {ms:.1} ms")),
-        metrics: vec![
-            Metric {
-                name: "ttft_ms".into(),
-                value: ms,
-            },
-            Metric {
-                name: "ttfb_ms".into(),
-                value: s.ttfb.as_secs_f64() * 1000.0,
-            },
-        ],
-    })
+    Ok(first_token(first.at, s.ttfb))
 }
 
 async fn function_call(ctx: &Ctx) -> Verdict {

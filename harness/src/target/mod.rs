@@ -370,14 +370,23 @@ impl Target {
         }
     }
 
-    /// Sends `req` and reads the whole body.
-    pub async fn send(&self, req: Req) -> Result<Exchange, TransportError> {
-        let (builder, request) = self.build(&req);
+    /// Sends `req` and waits for the response head.
+    async fn start(
+        &self,
+        req: &Req,
+    ) -> Result<(reqwest::Response, RequestRecord, Instant), TransportError> {
+        let (builder, request) = self.build(req);
         let started = Instant::now();
         let response = builder
             .send()
             .await
             .map_err(|e| self.transport_error(&request.url, &e))?;
+        Ok((response, request, started))
+    }
+
+    /// Sends `req` and reads the whole body.
+    pub async fn send(&self, req: Req) -> Result<Exchange, TransportError> {
+        let (response, request, started) = self.start(&req).await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let body = response
@@ -396,12 +405,7 @@ impl Target {
     /// Sends `req` and reads the body as SSE, noting when each event arrives. A stream that
     /// stalls is cut at the timeout and returned with `cut` set.
     pub async fn stream(&self, req: Req) -> Result<StreamExchange, TransportError> {
-        let (builder, request) = self.build(&req);
-        let started = Instant::now();
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| self.transport_error(&request.url, &e))?;
+        let (response, request, started) = self.start(&req).await?;
         let ttfb = started.elapsed();
         let status = response.status().as_u16();
         let headers = response.headers().clone();
