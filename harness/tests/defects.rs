@@ -591,6 +591,12 @@ after: |f, a| if f.body.starts_with(b"{") && f.body.windows(1000).any(|w| w.iter
     a.set_json(&json!({"error": {"message": "stack overflow", "type": "server_error", "param": null, "code": null}}));
 });
 
+defect!(openapi_document_with_a_dangling_ref, fails: ["openapi.valid"],
+before: untouched_request,
+after: |f, a| if f.path() == "/openapi.json" {
+    map_json(a, |v| v["paths"]["/v1/models"]["get"]["responses"]["200"] = json!({"$ref": "#/components/responses/Missing"}))
+});
+
 /// Every check id must appear in some defect's `fails` list above.
 #[test]
 fn every_check_is_proven_by_a_defect() {

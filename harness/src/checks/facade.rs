@@ -34,6 +34,12 @@ pub fn checks() -> Vec<Check> {
             "GET /openapi.json is an OpenAPI 3.x document with servers and x-service-version",
             openapi
         ),
+        check!(
+            "openapi.valid",
+            OpenaiCore,
+            "The target's /openapi.json, when it serves one, passes structural validation",
+            openapi_valid
+        ),
     ]
 }
 
@@ -227,4 +233,30 @@ mod tests {
     fn rejects_html() {
         assert!(!exposition_problems("<html>oops</html>").is_empty());
     }
+}
+
+async fn openapi_valid(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
+        .await?;
+    if ex.status == 404 {
+        return Err(skip("the target serves no /openapi.json"));
+    }
+    let doc = expect_ok_json(&ex)?;
+    let findings = crate::openapi::validate(&doc);
+    let shown: Vec<String> = findings
+        .iter()
+        .take(5)
+        .map(|f| format!("#{}: {}", f.pointer, f.message))
+        .collect();
+    ensure(
+        findings.is_empty(),
+        "a structurally valid OpenAPI document",
+        format!("{} problems: {}", findings.len(), shown.join("; ")),
+        &ex,
+    )?;
+    pass_with(format!(
+        "{} paths",
+        doc["paths"].as_object().map_or(0, |p| p.len())
+    ))
 }
