@@ -219,22 +219,6 @@ async fn openapi(ctx: &Ctx) -> Verdict {
     pass()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn accepts_a_small_valid_exposition() {
-        let text = "# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n";
-        assert!(exposition_problems(text).is_empty());
-    }
-
-    #[test]
-    fn rejects_html() {
-        assert!(!exposition_problems("<html>oops</html>").is_empty());
-    }
-}
-
 async fn openapi_valid(ctx: &Ctx) -> Verdict {
     let ex = ctx
         .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
@@ -259,4 +243,20 @@ async fn openapi_valid(ctx: &Ctx) -> Verdict {
         "{} paths",
         doc["paths"].as_object().map_or(0, |p| p.len())
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_a_small_valid_exposition() {
+        let text = "# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n";
+        assert!(exposition_problems(text).is_empty());
+    }
+
+    #[test]
+    fn rejects_html() {
+        assert!(!exposition_problems("<html>oops</html>").is_empty());
+    }
 }
