@@ -417,3 +417,54 @@ async fn nesting_and_item_counts_are_bounded() {
         (400, Some("tools"))
     );
 }
+
+#[tokio::test]
+async fn a_stalled_upload_is_cut_with_408_in_the_envelope() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut c = Config::default();
+    c.limits.request_timeout_seconds = 1;
+    let s = spawn_with(c).await;
+    let addr = s.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    // Announce 100 bytes, send 10, then go silent: the body read must not wait forever.
+    let head = format!(
+        "POST /v1/embeddings HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer k\r\ncontent-type: application/json\r\ncontent-length: 100\r\n\r\n{{\"model\":"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    // Read until the head and the announced body length have arrived (the connection may
+    // stay open); the outer bound only keeps a broken server from hanging the test.
+    let read = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        let mut response = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = stream.read(&mut chunk).await.unwrap_or(0);
+            response.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&response).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let length = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length: ")
+                            .map(str::to_owned)
+                    })
+                    .and_then(|v| v.trim().parse::<usize>().ok())
+                    .unwrap_or(0);
+                if body.len() >= length {
+                    return text;
+                }
+            }
+            if n == 0 {
+                return text;
+            }
+        }
+    })
+    .await;
+    assert!(read.is_ok(), "the server must answer by itself");
+    let text = read.unwrap_or_default();
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(
+        text.contains("\"error\"") && text.contains("application/json"),
+        "{text}"
+    );
+}
