@@ -18,6 +18,7 @@ mod redact;
 mod routes;
 mod sse;
 mod state;
+pub mod telemetry;
 
 pub use config::{
     AuthConfig, AuthMode, Config, ConfigError, IdempotencyConfig, LimitsConfig, ModelConfig,

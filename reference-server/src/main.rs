@@ -82,11 +82,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    tracing_subscriber::fmt()
-        .json()
-        .with_current_span(false)
-        .with_writer(std::io::stderr)
-        .init();
+    let telemetry = match reference_server::telemetry::init() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("reference-server: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let listener = match tokio::net::TcpListener::bind((config.host.as_str(), config.port)).await {
         Ok(l) => l,
         Err(e) => {
@@ -107,7 +109,10 @@ async fn main() -> ExitCode {
     config.port = addr.port();
     // Scripts (and the SDK tests) read the bound address from this first stdout line.
     println!("listening on http://{addr}");
-    match reference_server::serve(listener, config, shutdown_signal()).await {
+    let result = reference_server::serve(listener, config, shutdown_signal()).await;
+    // Flush buffered spans before exiting; the exporter's HTTP client blocks, so off the runtime.
+    let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("reference-server: {e}");

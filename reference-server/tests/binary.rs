@@ -100,3 +100,102 @@ fn bad_configuration_exits_2_with_the_reason() {
         String::from_utf8_lossy(&out.stderr).contains("needs at least one entry in auth.tokens")
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_export_sends_a_span_per_request_in_the_callers_trace() {
+    use std::sync::{Arc, Mutex};
+    type Received = Arc<Mutex<Vec<(String, String, Vec<u8>)>>>;
+    let received: Received = Arc::default();
+    let sink = received.clone();
+    let collector = axum::Router::new().fallback(move |req: axum::extract::Request| {
+        let sink = sink.clone();
+        async move {
+            let path = req.uri().path().to_owned();
+            let ct = req
+                .headers()
+                .get("content-type")
+                .map(|v| v.to_str().unwrap_or("").to_owned())
+                .unwrap_or_default();
+            let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+                .await
+                .unwrap_or_default()
+                .to_vec();
+            sink.lock().unwrap().push((path, ct, body));
+            ""
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let collector_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, collector).await });
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .args(["--port", "0", "--quiet"])
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    let base = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_owned();
+    let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let r = reqwest::Client::new()
+        .get(format!("{base}/v1/models"))
+        .bearer_auth("k")
+        .header("traceparent", format!("00-{trace}-00f067aa0ba902b7-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-trace-id"], trace);
+    let untraced = reqwest::Client::new()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    let own_trace = untraced.headers()["x-trace-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+
+    Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(exit.success());
+
+    let received = received.lock().unwrap().clone();
+    let traces: Vec<&(String, String, Vec<u8>)> = received
+        .iter()
+        .filter(|(p, _, _)| p == "/v1/traces")
+        .collect();
+    assert!(
+        !traces.is_empty(),
+        "spans are flushed to {collector_url}/v1/traces on shutdown: {received:?}"
+    );
+    assert!(traces
+        .iter()
+        .all(|(_, ct, _)| ct == "application/x-protobuf"));
+    let bytes = |hex: &str| {
+        (0..16)
+            .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+    };
+    let contains = |needle: &[u8]| {
+        traces
+            .iter()
+            .any(|(_, _, body)| body.windows(16).any(|w| w == needle))
+    };
+    assert!(contains(&bytes(trace)), "the span joins the caller's trace");
+    assert!(
+        contains(&bytes(&own_trace)),
+        "X-Trace-Id of an untraced request is the exported span's trace id"
+    );
+}

@@ -9,6 +9,7 @@ use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
+use tracing::Instrument;
 
 /// The ids of this request, visible to handlers through extensions.
 #[derive(Debug, Clone)]
@@ -67,15 +68,16 @@ pub fn trace_id(headers: &HeaderMap) -> String {
 /// The middleware function.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let ids = RequestIds {
-        request_id: request_id(req.headers()),
-        trace_id: trace_id(req.headers()),
-    };
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
+    let (span, span_trace) = crate::telemetry::request_span(req.headers(), &method, &route);
+    let ids = RequestIds {
+        request_id: request_id(req.headers()),
+        trace_id: span_trace.unwrap_or_else(|| trace_id(req.headers())),
+    };
     req.extensions_mut().insert(ids.clone());
     req.extensions_mut().insert(BodyLimit(
         state.config.limits.max_body_bytes,
@@ -83,7 +85,8 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
     ));
     state.metrics.start();
 
-    let mut response = enveloped(next.run(req).await).await;
+    let mut response = enveloped(next.run(req).instrument(span.clone()).await).await;
+    span.record("http.response.status_code", response.status().as_u16());
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();

@@ -1,0 +1,90 @@
+//! Logging and tracing setup for the binary: JSON log lines on stderr, and, when
+//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, one OTLP span per request exported over HTTP
+//! (protobuf), parented on the caller's W3C `traceparent`.
+
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// Keeps the exporter alive; `shutdown` flushes the spans still buffered.
+pub struct Telemetry {
+    provider: Option<SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes and stops the exporter.
+    pub fn shutdown(self) {
+        if let Some(provider) = self.provider {
+            let _ = provider.shutdown();
+        }
+    }
+}
+
+/// Installs the global subscriber. Only reads `OTEL_EXPORTER_OTLP_ENDPOINT` to decide whether
+/// to export; the OTLP crate reads the rest of the `OTEL_*` variables itself.
+pub fn init() -> Result<Telemetry, String> {
+    let logs = tracing_subscriber::fmt::layer()
+        .json()
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_writer(std::io::stderr);
+    let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty());
+    if !export {
+        tracing_subscriber::registry()
+            .with(logs)
+            .try_init()
+            .map_err(|e| e.to_string())?;
+        return Ok(Telemetry { provider: None });
+    }
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .build()
+        .map_err(|e| format!("cannot build the OTLP exporter: {e}"))?;
+    let provider = SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("reference-server")
+                .build(),
+        )
+        .build();
+    let layer = tracing_opentelemetry::layer().with_tracer(provider.tracer("reference-server"));
+    tracing_subscriber::registry()
+        .with(logs)
+        .with(layer)
+        .try_init()
+        .map_err(|e| e.to_string())?;
+    Ok(Telemetry {
+        provider: Some(provider),
+    })
+}
+
+struct Headers<'a>(&'a axum::http::HeaderMap);
+
+impl Extractor for Headers<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(|k| k.as_str()).collect()
+    }
+}
+
+/// A span for one request, parented on its `traceparent`; with its trace id when an
+/// exporter is installed (so `X-Trace-Id`, logs and traces agree), else `None`.
+pub fn request_span(
+    headers: &axum::http::HeaderMap,
+    method: &str,
+    route: &str,
+) -> (tracing::Span, Option<String>) {
+    let span = tracing::info_span!("request", otel.name = %format!("{method} {route}"), http.request.method = %method, http.route = %route, http.response.status_code = tracing::field::Empty);
+    let parent = TraceContextPropagator::new().extract(&Headers(headers));
+    let _ = span.set_parent(parent);
+    let trace_id = span.context().span().span_context().trace_id();
+    let known = trace_id != opentelemetry::trace::TraceId::INVALID;
+    (span, known.then(|| format!("{trace_id:032x}")))
+}
