@@ -120,12 +120,8 @@ async fn metrics(ctx: &Ctx) -> Verdict {
         .send(Req::get("/metrics").auth(crate::target::Auth::None))
         .await?;
     expect_status(&ex, 200)?;
-    ensure(
-        ex.media_type() == "text/plain",
-        "Content-Type: text/plain (Prometheus text format)",
-        format!("{:?}", ex.header("content-type")),
-        &ex,
-    )?;
+    expect_media_type(&ex, "text/plain")
+        .map_err(|p| p.hint("Prometheus text format is text/plain"))?;
     let text = String::from_utf8_lossy(&ex.body);
     let problems = exposition_problems(&text);
     ensure(

@@ -362,6 +362,16 @@ pub fn expect_status(ex: &Exchange, status: u16) -> Result<(), Problem> {
     .at(&ex.request))
 }
 
+/// Requires the response's media type (parameters such as charset ignored).
+pub fn expect_media_type(ex: &Exchange, media: &str) -> Result<(), Problem> {
+    ensure(
+        ex.media_type() == media,
+        format!("Content-Type: {media}"),
+        format!("{:?}", ex.header("content-type").unwrap_or("<none>")),
+        ex,
+    )
+}
+
 /// Requires a 200 with a JSON body, and returns the body.
 pub fn expect_ok_json(ex: &Exchange) -> Result<Value, Problem> {
     expect_status(ex, 200)?;

@@ -30,12 +30,7 @@ async fn content_type(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
     let ex = &s.exchange;
     expect_status(ex, 200)?;
-    ensure(
-        ex.media_type() == "text/event-stream",
-        "Content-Type: text/event-stream",
-        format!("{:?}", ex.header("content-type").unwrap_or("<none>")),
-        ex,
-    )?;
+    expect_media_type(ex, "text/event-stream")?;
     pass()
 }
 
