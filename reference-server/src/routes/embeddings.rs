@@ -6,9 +6,10 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
 use crate::state::AppState;
 use axum::extract::State;
+use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use axum::{Json, Router};
+use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -143,13 +144,37 @@ async fn create(
         }
     };
     let inputs = parse_input(&req.input, state.config.limits.max_embedding_inputs)?;
+    let model_id = model.id.clone();
+    // Large batches are CPU work of tens of milliseconds (hashing and float formatting): run
+    // them on the blocking pool so they do not stall the async workers serving others.
+    let body = if inputs.len().saturating_mul(dimensions) > BLOCKING_FLOATS {
+        tokio::task::spawn_blocking(move || render(&model_id, &inputs, dimensions, base64))
+            .await
+            .map_err(|_| ApiError::internal())?
+    } else {
+        render(&model_id, &inputs, dimensions, base64)
+    }
+    .map_err(|_| ApiError::internal())?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// Floats in one request above which the work moves to the blocking pool.
+const BLOCKING_FLOATS: usize = 64 * 1024;
+
+/// Embeds every input and serialises the response body.
+fn render(
+    model: &str,
+    inputs: &[EmbedInput],
+    dimensions: usize,
+    base64: bool,
+) -> Result<Vec<u8>, serde_json::Error> {
     let mut prompt_tokens = 0;
-    let data: Vec<EmbeddingObject> = inputs
+    let data = inputs
         .iter()
         .enumerate()
         .map(|(index, input)| {
             prompt_tokens += input.token_count();
-            let vector = embed::embed(&model.id, input, dimensions);
+            let vector = embed::embed(model, input, dimensions);
             let embedding = if base64 {
                 Vector::Base64(embed::to_base64(&vector))
             } else {
@@ -162,16 +187,15 @@ async fn create(
             }
         })
         .collect();
-    Ok(Json(EmbeddingsResponse {
+    serde_json::to_vec(&EmbeddingsResponse {
         object: "list",
         data,
-        model: &model.id,
+        model,
         usage: Usage {
             prompt_tokens,
             total_tokens: prompt_tokens,
         },
     })
-    .into_response())
 }
 
 // Typed output: serialising f32 directly prints the shortest round-tripping form of each
