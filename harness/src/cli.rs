@@ -260,7 +260,12 @@ async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessErr
 async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     // Keep the embedded server alive for the whole run.
     let (embedded, url, label, key) = match &args.target {
-        Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
+        Some(url) => {
+            if args.api_key.is_none() {
+                eprintln!("conformance: no --api-key (or OPENAI_API_KEY) given: requests to {url} carry no credentials");
+            }
+            (None, url.clone(), url.clone(), args.api_key.clone())
+        }
         None => {
             let e = crate::embedded::start().await?;
             let url = e.url.clone();
