@@ -347,3 +347,57 @@ fn openapi_commands_exit_1_on_problems_and_2_on_unreadable_input() {
         Some(2)
     );
 }
+
+#[tokio::test]
+async fn auth_header_sends_the_key_where_a_gateway_expects_it() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // A gateway that takes the raw key in `api-key` (no Bearer) and refuses anything else.
+    let gateway = MockServer::start().await;
+    let models = serde_json::json!({"object": "list", "data": [{"id": "gw-chat", "object": "model", "created": 0, "owned_by": "gw"}]});
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .and(header("api-key", "gw-key"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(models))
+        .mount(&gateway)
+        .await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(401).set_body_json(serde_json::json!({"error": {"message": "no", "type": "invalid_request_error", "param": null, "code": null}})))
+        .mount(&gateway)
+        .await;
+    let uri = gateway.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        let with = conformance(&[
+            "run",
+            "--target",
+            &uri,
+            "--api-key",
+            "gw-key",
+            "--auth-header",
+            "api-key",
+            "--only",
+            "models.list.schema",
+            "--no-reports",
+        ]);
+        let without = conformance(&[
+            "run",
+            "--target",
+            &uri,
+            "--api-key",
+            "gw-key",
+            "--only",
+            "models.list.schema",
+            "--no-reports",
+        ]);
+        (with, without)
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.0.status.code(), Some(0), "{}", text(&out.0));
+    assert_eq!(
+        out.1.status.code(),
+        Some(1),
+        "a Bearer header is refused by this gateway: {}",
+        text(&out.1)
+    );
+}
