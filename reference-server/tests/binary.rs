@@ -5,14 +5,9 @@
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Command, Stdio};
 
-#[tokio::test]
-async fn logs_json_without_secrets_and_stops_on_sigterm() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
-        .args(["--port", "0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+/// Starts the binary and returns it with the base URL from its first stdout line.
+fn start_binary(command: &mut Command) -> (std::process::Child, String) {
+    let mut child = command.stdout(Stdio::piped()).spawn().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
     let mut line = String::new();
     stdout.read_line(&mut line).unwrap();
@@ -21,6 +16,16 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
         .strip_prefix("listening on ")
         .expect("first line names the address")
         .to_owned();
+    (child, base)
+}
+
+#[tokio::test]
+async fn logs_json_without_secrets_and_stops_on_sigterm() {
+    let (mut child, base) = start_binary(
+        Command::new(env!("CARGO_BIN_EXE_reference-server"))
+            .args(["--port", "0"])
+            .stderr(Stdio::piped()),
+    );
 
     let client = reqwest::Client::new();
     let secret = "sk-very-secret-token-123";
@@ -128,21 +133,12 @@ async fn otlp_export_sends_a_span_per_request_in_the_callers_trace() {
     let collector_url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(async move { axum::serve(listener, collector).await });
 
-    let mut child = Command::new(env!("CARGO_BIN_EXE_reference-server"))
-        .args(["--port", "0", "--quiet"])
-        .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    let base = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_owned();
+    let (mut child, base) = start_binary(
+        Command::new(env!("CARGO_BIN_EXE_reference-server"))
+            .args(["--port", "0", "--quiet"])
+            .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
+            .stderr(Stdio::null()),
+    );
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let r = reqwest::Client::new()
         .get(format!("{base}/v1/models"))

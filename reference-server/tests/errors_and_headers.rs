@@ -99,21 +99,13 @@ async fn strict_mode_rejects_unknown_keys_and_missing_scopes() {
 async fn malformed_json_wrong_type_and_media_type() {
     let s = spawn().await;
     let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .bearer_auth("k")
-        .header("content-type", "application/json")
-        .body("{not json")
+        .post_raw("/v1/chat/completions", "application/json", "{not json")
         .send()
         .await
         .unwrap();
     assert_eq!(envelope(r).await.0, 400);
     let r = s
-        .client
-        .post(s.url("/v1/chat/completions"))
-        .bearer_auth("k")
-        .header("content-type", "text/plain")
-        .body("{}")
+        .post_raw("/v1/chat/completions", "text/plain", "{}")
         .send()
         .await
         .unwrap();

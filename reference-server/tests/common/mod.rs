@@ -54,6 +54,20 @@ impl TestServer {
             .json(&body)
     }
 
+    /// POST of a raw body with the given content type.
+    pub fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: &'static str,
+    ) -> reqwest::RequestBuilder {
+        self.client
+            .post(self.url(path))
+            .bearer_auth("k")
+            .header("content-type", content_type)
+            .body(body)
+    }
+
     pub async fn post_json(&self, path: &str, body: Value) -> (u16, Value) {
         let r = self.post(path, body).send().await.unwrap();
         let status = r.status().as_u16();
