@@ -14,6 +14,7 @@ mod error;
 mod extract;
 mod metrics;
 mod middleware;
+pub mod openapi;
 mod redact;
 mod routes;
 mod sse;
@@ -25,7 +26,7 @@ pub use config::{
     ModelKind, RateBudget, RateLimitConfig, RateLimitKeying, TokenConfig,
 };
 pub use error::ApiError;
-pub use routes::openapi::OPERATIONS;
+pub use routes::table::Served;
 
 use axum::extract::{DefaultBodyLimit, Request};
 use axum::response::{IntoResponse, Response};
@@ -39,11 +40,8 @@ use std::future::Future;
 pub fn app(config: Config) -> Router {
     let timeout = std::time::Duration::from_secs(config.limits.request_timeout_seconds);
     let state = AppState::new(config);
-    let v1 = Router::new()
-        .merge(routes::models::router())
-        .merge(routes::embeddings::router())
-        .merge(routes::chat::router())
-        .merge(routes::responses::router())
+    let v1 = v1_routes()
+        .into_router()
         // route_layer: the last one added runs first.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -59,8 +57,7 @@ pub fn app(config: Config) -> Router {
         ));
     Router::new()
         .merge(v1)
-        .merge(routes::health::router())
-        .merge(routes::openapi::router())
+        .merge(public_routes().into_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // ApiJson enforces the configured limit itself (and drains oversized bodies).
@@ -81,6 +78,28 @@ pub fn app(config: Config) -> Router {
             ApiError::internal().into_response()
         }))
         .with_state(state)
+}
+
+/// The authenticated API under `/v1`.
+fn v1_routes() -> routes::table::Routes {
+    routes::table::Routes::new()
+        .merge(routes::models::router())
+        .merge(routes::embeddings::router())
+        .merge(routes::chat::router())
+        .merge(routes::responses::router())
+}
+
+/// The public probes and the document.
+fn public_routes() -> routes::table::Routes {
+    routes::health::router().merge(routes::openapi::router())
+}
+
+/// Every (method, path) `app` serves, as recorded while the routes were built: the OpenAPI
+/// document is tested against this list.
+pub fn served_routes() -> Vec<Served> {
+    let mut all = v1_routes().served().to_vec();
+    all.extend_from_slice(public_routes().served());
+    all
 }
 
 async fn unknown_route(req: Request) -> Response {

@@ -1,19 +1,65 @@
 //! Reading a document from a file or URL, as JSON or YAML.
 
 use crate::error::HarnessError;
-use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
-use serde_json::{Map, Number, Value};
+use reference_server::openapi::{bundle, external_refs};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
 use std::time::Duration;
 
-/// Reads `source` (a path, or an http(s) URL) and parses it as JSON, else YAML.
+pub use reference_server::openapi::yaml::parse;
+
+/// Reads `source` (a path, or an http(s) URL) and parses it as JSON, else YAML. Relative
+/// `$ref`s into other files (`model.schema.json`) are read relative to `source` and bundled
+/// in, as the reference server does for `schemas/openapi.yaml`, so the result is one
+/// self-contained document.
 pub async fn load(source: &str) -> Result<Value, HarnessError> {
-    let text = if source.starts_with("http://") || source.starts_with("https://") {
+    let mut doc = read_parsed(source).await?;
+    let mut files: HashMap<String, Value> = HashMap::new();
+    let mut todo: Vec<String> = external_refs(&doc).into_iter().collect();
+    while let Some(file) = todo.pop() {
+        if files.contains_key(&file) {
+            continue;
+        }
+        let value = read_parsed(&sibling(source, &file)?).await?;
+        todo.extend(external_refs(&value));
+        files.insert(file, value);
+    }
+    bundle(&mut doc, &mut |file| {
+        files
+            .get(file)
+            .cloned()
+            .ok_or_else(|| "not loaded".to_owned())
+    })
+    .map_err(|e| HarnessError::Usage(format!("{source}: {e}")))?;
+    Ok(doc)
+}
+
+async fn read_parsed(source: &str) -> Result<Value, HarnessError> {
+    let text = if is_url(source) {
         fetch(source).await?
     } else {
         std::fs::read_to_string(source)
             .map_err(|e| HarnessError::Usage(format!("cannot read {source}: {e}")))?
     };
     parse(&text).map_err(|e| HarnessError::Usage(format!("{source}: {e}")))
+}
+
+fn is_url(source: &str) -> bool {
+    source.starts_with("http://") || source.starts_with("https://")
+}
+
+/// `file` as referenced from the document at `source`.
+fn sibling(source: &str, file: &str) -> Result<String, HarnessError> {
+    if is_url(source) {
+        url::Url::parse(source)
+            .and_then(|u| u.join(file))
+            .map(String::from)
+            .map_err(|e| HarnessError::Usage(format!("{source}: cannot resolve {file}: {e}")))
+    } else {
+        let dir = Path::new(source).parent().unwrap_or(Path::new(""));
+        Ok(dir.join(file).to_string_lossy().into_owned())
+    }
 }
 
 async fn fetch(url: &str) -> Result<String, HarnessError> {
@@ -36,112 +82,4 @@ async fn fetch(url: &str) -> Result<String, HarnessError> {
         .text()
         .await
         .map_err(|e| HarnessError::Unreachable(format!("{url}: {e}")))
-}
-
-/// Parses JSON, or YAML when the text is not JSON.
-pub fn parse(text: &str) -> Result<Value, String> {
-    if let Ok(v) = serde_json::from_str::<Value>(text) {
-        return Ok(v);
-    }
-    serde_yaml_ng::from_str::<Json>(text)
-        .map(|j| j.0)
-        .map_err(|e| format!("neither JSON nor YAML: {e}"))
-}
-
-/// A JSON value read from YAML: integers beyond 64 bits become floats (the official
-/// document has `-9223372036854776000`), and scalar keys (`200:`) become strings.
-struct Json(Value);
-
-impl<'de> Deserialize<'de> for Json {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(JsonVisitor).map(Json)
-    }
-}
-
-struct JsonVisitor;
-
-impl<'de> Visitor<'de> for JsonVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("any YAML value")
-    }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        d.deserialize_any(self)
-    }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_i128<E>(self, v: i128) -> Result<Value, E> {
-        Ok(float(v as f64))
-    }
-    fn visit_u128<E>(self, v: u128) -> Result<Value, E> {
-        Ok(float(v as f64))
-    }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(float(v))
-    }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut out = Vec::new();
-        while let Some(Json(v)) = seq.next_element()? {
-            out.push(v);
-        }
-        Ok(Value::Array(out))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
-        while let Some((Json(k), Json(v))) = map.next_entry()? {
-            let key = match k {
-                Value::String(s) => s,
-                other => other.to_string(),
-            };
-            out.insert(key, v);
-        }
-        Ok(Value::Object(out))
-    }
-}
-
-fn float(v: f64) -> Value {
-    Number::from_f64(v).map_or(Value::Null, Value::Number)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn yaml_with_big_integers_and_numeric_keys() {
-        let v =
-            parse("a:\n  minimum: -9223372036854776000\nresponses:\n  200:\n    description: ok\n")
-                .unwrap_or_default();
-        assert!(v["a"]["minimum"].as_f64().is_some_and(|f| f < -9.2e18));
-        assert_eq!(v["responses"]["200"]["description"], "ok");
-    }
-
-    #[test]
-    fn json_is_read_as_json() {
-        assert_eq!(
-            parse("{\"openapi\":\"3.1.0\"}").unwrap_or_default()["openapi"],
-            "3.1.0"
-        );
-        assert!(parse("{not: [valid").is_err());
-    }
 }

@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions`, plain and streamed, on the same engine as `/v1/responses`.
 
 use super::input;
+use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision};
 use crate::error::ApiError;
@@ -9,14 +10,13 @@ use crate::sse;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/chat/completions", post(create))
+pub fn router() -> Routes {
+    Routes::new().post::<ChatRequest, _, _>("/v1/chat/completions", create)
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,5 +1,6 @@
 //! `POST /v1/embeddings`.
 
+use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
 use crate::error::ApiError;
@@ -8,14 +9,12 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new().route("/v1/embeddings", post(create))
+pub fn router() -> Routes {
+    Routes::new().post::<EmbeddingsRequest, _, _>("/v1/embeddings", create)
 }
 
 #[derive(Debug, Deserialize)]

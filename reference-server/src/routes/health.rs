@@ -1,20 +1,20 @@
 //! Public probes: `/healthz` (alias `/health`), `/readyz`, `/metrics`.
 
+use super::table::Routes;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/healthz", get(live))
-        .route("/health", get(live))
-        .route("/readyz", get(ready))
-        .route("/metrics", get(metrics))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/healthz", live)
+        .get("/health", live)
+        .get("/readyz", ready)
+        .get("/metrics", metrics)
 }
 
 async fn live() -> Json<Value> {

@@ -7,6 +7,7 @@ pub mod input;
 pub mod models;
 pub mod openapi;
 pub mod responses;
+pub mod table;
 
 /// Unix seconds now.
 pub fn now() -> i64 {

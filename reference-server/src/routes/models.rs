@@ -1,18 +1,18 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`.
 
+use super::table::Routes;
 use crate::config::ModelConfig;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde_json::{json, Value};
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/models", get(list))
-        .route("/v1/models/{*id}", get(retrieve))
+pub fn router() -> Routes {
+    Routes::new()
+        .get("/v1/models", list)
+        .get("/v1/models/{*model}", retrieve)
 }
 
 fn model_object(m: &ModelConfig) -> Value {

@@ -2,6 +2,7 @@
 //! `GET /v1/responses/{id}/input_items`.
 
 use super::input;
+use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
 use crate::error::ApiError;
@@ -10,18 +11,18 @@ use crate::sse;
 use crate::state::{AppState, StoredResponse};
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 
 /// The routes.
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/v1/responses", post(create))
-        .route("/v1/responses/{id}", get(retrieve).delete(remove))
-        .route("/v1/responses/{id}/input_items", get(input_items))
+pub fn router() -> Routes {
+    Routes::new()
+        .post::<CreateResponse, _, _>("/v1/responses", create)
+        .get("/v1/responses/{response_id}", retrieve)
+        .delete("/v1/responses/{response_id}", remove)
+        .get("/v1/responses/{response_id}/input_items", input_items)
 }
 
 #[derive(Debug, Deserialize)]

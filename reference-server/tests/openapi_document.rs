@@ -1,0 +1,521 @@
+//! `schemas/openapi.yaml` and the server, kept in step both ways: every routed operation is
+//! documented and every documented one is routed, request bodies document exactly the
+//! accepted fields, every example validates against its schema, and every replayable example
+//! is what the server answers (modulo ids and timestamps).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::spawn;
+use serde_json::{json, Map, Value};
+use std::collections::BTreeSet;
+
+const METHODS: [&str; 8] = [
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn doc() -> Value {
+    reference_server::openapi::build_document().expect("schemas/openapi.yaml bundles")
+}
+
+/// Follows local `$ref`s.
+fn resolve<'a>(doc: &'a Value, mut v: &'a Value) -> &'a Value {
+    while let Some(r) = v.get("$ref").and_then(Value::as_str) {
+        v = doc
+            .pointer(r.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("dangling $ref {r}"));
+    }
+    v
+}
+
+struct Op<'a> {
+    path: String,
+    method: &'static str,
+    op: &'a Value,
+}
+
+impl Op<'_> {
+    fn id(&self) -> &str {
+        self.op["operationId"].as_str().unwrap_or("?")
+    }
+}
+
+fn operations(doc: &Value) -> Vec<Op<'_>> {
+    let mut out = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in METHODS {
+            if let Some(op) = item.get(method) {
+                out.push(Op {
+                    path: path.clone(),
+                    method,
+                    op,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A validator for `schema`, whose `#/components/...` references resolve in `doc`.
+fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
+    let mut root = match resolve(doc, schema) {
+        Value::Object(m) => m.clone(),
+        Value::Bool(true) => Map::new(),
+        other => panic!("not a schema: {other}"),
+    };
+    root.insert("components".into(), doc["components"].clone());
+    jsonschema::draft202012::new(&Value::Object(root)).expect("the schema compiles")
+}
+
+fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
+    v.iter_errors(instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect()
+}
+
+/// Each parsed `data:` of an SSE body, with its `event:` name.
+fn sse_events(text: &str) -> Vec<(Option<String>, Value)> {
+    let mut out = Vec::new();
+    for block in text.replace("\r\n", "\n").split("\n\n") {
+        let mut event = None;
+        let mut data = Vec::new();
+        for line in block.lines() {
+            if let Some(e) = line.strip_prefix("event:") {
+                event = Some(e.trim().to_owned());
+            } else if let Some(d) = line.strip_prefix("data:") {
+                data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
+            }
+        }
+        if data.is_empty() {
+            continue;
+        }
+        let data = data.join("\n");
+        let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
+        out.push((event, value));
+    }
+    out
+}
+
+/// Ids and timestamps differ between runs; everything else must be equal.
+fn normalise(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, x)| {
+                    let x = match x {
+                        Value::String(_) if k == "id" || k.ends_with("_id") => json!("<id>"),
+                        Value::Number(_)
+                            if matches!(k.as_str(), "created" | "created_at" | "completed_at") =>
+                        {
+                            json!(0)
+                        }
+                        other => normalise(other),
+                    };
+                    (k.clone(), x)
+                })
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(normalise).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn the_document_is_self_contained_and_versioned() {
+    let d = doc();
+    assert!(
+        reference_server::openapi::external_refs(&d).is_empty(),
+        "bundling left file references"
+    );
+    assert_eq!(d["openapi"], "3.1.0");
+    assert_eq!(d["info"]["version"], env!("CARGO_PKG_VERSION"));
+    let source = reference_server::openapi::yaml::parse(reference_server::openapi::SOURCE).unwrap();
+    assert_eq!(
+        source["info"]["x-service-version"],
+        env!("CARGO_PKG_VERSION"),
+        "the yaml names the crate version; the server adds the commit"
+    );
+    let served = d["info"]["x-service-version"].as_str().unwrap();
+    assert!(served.starts_with(env!("CARGO_PKG_VERSION")), "{served}");
+    assert_eq!(d["servers"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        d["components"]["securitySchemes"]["bearerAuth"],
+        json!({"type": "http", "scheme": "bearer", "description": d["components"]["securitySchemes"]["bearerAuth"]["description"]})
+    );
+    // Every local reference resolves.
+    fn walk(doc: &Value, v: &Value) {
+        match v {
+            Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(Value::as_str) {
+                    assert!(
+                        doc.pointer(r.trim_start_matches('#')).is_some(),
+                        "dangling {r}"
+                    );
+                }
+                m.values().for_each(|x| walk(doc, x));
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(doc, x)),
+            _ => {}
+        }
+    }
+    walk(&d, &d);
+}
+
+#[tokio::test]
+async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
+    let s = spawn().await;
+    let served: Value = s
+        .client
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(served["servers"][0]["url"], s.base);
+    let mut expected = doc();
+    expected["servers"][0]["url"] = json!(s.base);
+    assert_eq!(served, expected);
+}
+
+#[tokio::test]
+async fn every_routed_operation_is_documented_and_every_documented_one_is_routed() {
+    let d = doc();
+    let documented: BTreeSet<(String, String)> = operations(&d)
+        .iter()
+        .map(|o| (o.method.to_owned(), o.path.clone()))
+        .collect();
+    let routed: BTreeSet<(String, String)> = reference_server::served_routes()
+        .iter()
+        .map(|r| (r.method.to_owned(), r.openapi_path()))
+        .collect();
+    let undocumented: Vec<_> = routed.difference(&documented).collect();
+    let unrouted: Vec<_> = documented.difference(&routed).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routed but not documented: {undocumented:?}"
+    );
+    assert!(
+        unrouted.is_empty(),
+        "documented but not routed: {unrouted:?}"
+    );
+
+    // And over HTTP: documented methods reach a handler, other methods get 405.
+    let s = spawn().await;
+    let concrete = |p: &str| {
+        p.replace("{model}", "ref-chat-1")
+            .replace("{response_id}", "resp_missing")
+    };
+    for path in d["paths"].as_object().unwrap().keys() {
+        for method in METHODS {
+            if method == "head" || method == "options" {
+                continue; // answered for GET routes by axum itself
+            }
+            let r = s
+                .client
+                .request(
+                    method.to_uppercase().parse().unwrap(),
+                    s.url(&concrete(path)),
+                )
+                .bearer_auth("sk-test")
+                .json(&json!({}))
+                .send()
+                .await
+                .unwrap();
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            if documented.contains(&(method.to_owned(), path.clone())) {
+                assert_ne!(status, 405, "{method} {path}");
+                assert_ne!(body["error"]["code"], "unknown_url", "{method} {path}");
+            } else {
+                assert_eq!(status, 405, "{method} {path} is not documented: {body}");
+            }
+        }
+    }
+}
+
+#[test]
+fn request_bodies_document_exactly_the_accepted_fields() {
+    let d = doc();
+    let ops = operations(&d);
+    for route in reference_server::served_routes() {
+        let op = ops
+            .iter()
+            .find(|o| o.method == route.method && o.path == route.openapi_path())
+            .unwrap();
+        let body = op.op.get("requestBody");
+        let Some(fields) = route.body_fields else {
+            assert!(
+                body.is_none(),
+                "{} {} has no body",
+                route.method,
+                route.path
+            );
+            continue;
+        };
+        let body = resolve(&d, body.expect("a documented request body"));
+        assert_eq!(body["required"], true, "{}", op.id());
+        let schema = resolve(&d, &body["content"]["application/json"]["schema"]);
+        let documented: BTreeSet<&str> = schema["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let accepted: BTreeSet<&str> = fields.iter().copied().collect();
+        assert_eq!(documented, accepted, "{}", op.id());
+        // The server refuses unknown fields, and the document says so.
+        assert_eq!(schema["additionalProperties"], false, "{}", op.id());
+    }
+}
+
+/// Every (status, media type, name, example) of an operation's responses.
+fn response_examples<'a>(d: &'a Value, op: &'a Value) -> Vec<(u16, String, String, &'a Value)> {
+    let mut out = Vec::new();
+    for (status, response) in op["responses"].as_object().unwrap() {
+        let response = resolve(d, response);
+        let Some(content) = response.get("content").and_then(Value::as_object) else {
+            continue;
+        };
+        for (media, body) in content {
+            for (name, ex) in body
+                .get("examples")
+                .and_then(Value::as_object)
+                .into_iter()
+                .flatten()
+            {
+                out.push((
+                    status.parse().unwrap(),
+                    media.clone(),
+                    name.clone(),
+                    resolve(d, ex),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn media_of<'a>(d: &'a Value, op: &'a Value, status: u16, media: &str) -> &'a Value {
+    &resolve(d, &op["responses"][status.to_string()])["content"][media]
+}
+
+#[test]
+fn every_example_validates_against_its_schema() {
+    let d = doc();
+    let mut checked = 0;
+    for o in operations(&d) {
+        for p in o.op["parameters"].as_array().into_iter().flatten() {
+            let p = resolve(&d, p);
+            let v = validator(&d, &p["schema"]);
+            for (name, ex) in p["examples"].as_object().into_iter().flatten() {
+                let e = errors(&v, &ex["value"]);
+                assert!(e.is_empty(), "{} parameter example {name}: {e:?}", o.id());
+                checked += 1;
+            }
+        }
+        if let Some(body) = o.op.get("requestBody") {
+            let media = &resolve(&d, body)["content"]["application/json"];
+            let v = validator(&d, &media["schema"]);
+            for (name, ex) in media["examples"].as_object().unwrap() {
+                let e = errors(&v, &ex["value"]);
+                if ex["x-invalid"] == true {
+                    assert!(
+                        !e.is_empty(),
+                        "{} request example {name} is marked invalid but the schema accepts it",
+                        o.id()
+                    );
+                } else {
+                    assert!(e.is_empty(), "{} request example {name}: {e:?}", o.id());
+                }
+                checked += 1;
+            }
+        }
+        for (status, media, name, ex) in response_examples(&d, o.op) {
+            let m = media_of(&d, o.op, status, &media);
+            let value = &ex["value"];
+            if media == "text/event-stream" {
+                let v = validator(&d, &m["x-sse-data-schema"]);
+                let events = sse_events(value.as_str().unwrap());
+                assert!(events.len() > 2, "{} {name}", o.id());
+                let (last, body) = events.split_last().unwrap();
+                assert_eq!(last.1, m["x-sse-terminator"], "{} {name}", o.id());
+                for (event, data) in body {
+                    let e = errors(&v, data);
+                    assert!(e.is_empty(), "{} {name} event {data}: {e:?}", o.id());
+                    if let Some(event) = event {
+                        assert_eq!(data["type"], event.as_str(), "{} {name}", o.id());
+                    }
+                }
+            } else {
+                let e = errors(&validator(&d, &m["schema"]), value);
+                assert!(e.is_empty(), "{} {status} example {name}: {e:?}", o.id());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 40, "only {checked} examples");
+}
+
+#[test]
+fn every_operation_has_examples_and_every_request_example_has_an_answer() {
+    let d = doc();
+    for o in operations(&d) {
+        let answers: BTreeSet<String> = response_examples(&d, o.op)
+            .into_iter()
+            .filter(|(status, ..)| *status < 300)
+            .map(|(_, _, name, _)| name)
+            .collect();
+        assert!(!answers.is_empty(), "{} has no success example", o.id());
+        let all: BTreeSet<String> = response_examples(&d, o.op)
+            .into_iter()
+            .map(|(_, _, name, _)| name)
+            .collect();
+        if let Some(body) = o.op.get("requestBody") {
+            for name in resolve(&d, body)["content"]["application/json"]["examples"]
+                .as_object()
+                .unwrap()
+                .keys()
+            {
+                assert!(
+                    all.contains(name),
+                    "{}: request example {name} has no response example of the same name",
+                    o.id()
+                );
+            }
+        }
+    }
+}
+
+/// The request a response example answers.
+struct Replay {
+    method: reqwest::Method,
+    path: String,
+    body: Option<Value>,
+    auth: bool,
+}
+
+fn request_example<'a>(d: &'a Value, op: &'a Value, name: &str) -> Option<&'a Value> {
+    let examples = resolve(d, op.get("requestBody")?)["content"]["application/json"]["examples"]
+        .as_object()?;
+    examples
+        .get(name)
+        .or_else(|| examples.values().find(|e| e["x-invalid"] != true))
+        .map(|e| &e["value"])
+}
+
+async fn replay_request(
+    s: &common::TestServer,
+    d: &Value,
+    ops: &[Op<'_>],
+    o: &Op<'_>,
+    name: &str,
+    example: &Value,
+) -> Replay {
+    let mut path = o.path.clone();
+    let mut query = Vec::new();
+    for p in o.op["parameters"].as_array().into_iter().flatten() {
+        let p = resolve(d, p);
+        let examples = p["examples"].as_object();
+        let chosen = examples.and_then(|e| e.get(name)).or_else(|| {
+            if p["in"] == "path" {
+                examples.and_then(|e| e.values().next())
+            } else {
+                None
+            }
+        });
+        let Some(chosen) = chosen else { continue };
+        let mut value = chosen["value"].as_str().unwrap().to_owned();
+        if let Some(creator) = chosen["x-replay"]["create"].as_str() {
+            let c = ops.iter().find(|x| x.id() == creator).unwrap();
+            let body = request_example(d, c.op, "").unwrap();
+            let (status, created) = s.post_json(&c.path, body.clone()).await;
+            assert_eq!(status, 200, "{creator}: {created}");
+            value = created["id"].as_str().unwrap().to_owned();
+        }
+        match p["in"].as_str() {
+            Some("path") => {
+                path = path.replace(&format!("{{{}}}", p["name"].as_str().unwrap()), &value)
+            }
+            Some("query") => query.push(format!("{}={value}", p["name"].as_str().unwrap())),
+            _ => {}
+        }
+    }
+    if !query.is_empty() {
+        path = format!("{path}?{}", query.join("&"));
+    }
+    Replay {
+        method: o.method.to_uppercase().parse().unwrap(),
+        path,
+        body: request_example(d, o.op, name).cloned(),
+        auth: example["x-replay"]["auth"] != "none",
+    }
+}
+
+#[tokio::test]
+async fn every_replayable_example_is_what_the_server_answers() {
+    let d = doc();
+    let ops = operations(&d);
+    let s = spawn().await;
+    let mut replayed = 0;
+    for o in &ops {
+        for (status, media, name, example) in response_examples(&d, o.op) {
+            if example["x-replay"] == false {
+                continue;
+            }
+            let r = replay_request(&s, &d, &ops, o, &name, example).await;
+            let mut req = s.client.request(r.method.clone(), s.url(&r.path));
+            if r.auth {
+                req = req.bearer_auth("sk-test");
+            }
+            if let Some(body) = &r.body {
+                req = req.json(body);
+            }
+            let resp = req.send().await.unwrap();
+            let what = format!("{} example {name} ({} {})", o.id(), r.method, r.path);
+            assert_eq!(resp.status().as_u16(), status, "{what}");
+            let ct = resp
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_owned();
+            assert!(ct.starts_with(&media), "{what}: content-type {ct}");
+            // Every header the document marks required is sent.
+            let headers = resolve(&d, &o.op["responses"][status.to_string()])["headers"].clone();
+            for (h, spec) in headers.as_object().into_iter().flatten() {
+                if resolve(&d, spec)["required"] == true {
+                    assert!(resp.headers().contains_key(h.as_str()), "{what}: no {h}");
+                }
+            }
+            let text = resp.text().await.unwrap();
+            let expected = &example["value"];
+            if media == "text/event-stream" {
+                let got: Vec<_> = sse_events(&text)
+                    .into_iter()
+                    .map(|(e, v)| (e, normalise(&v)))
+                    .collect();
+                let want: Vec<_> = sse_events(expected.as_str().unwrap())
+                    .into_iter()
+                    .map(|(e, v)| (e, normalise(&v)))
+                    .collect();
+                assert_eq!(got, want, "{what}");
+            } else {
+                let got: Value = serde_json::from_str(&text).unwrap();
+                assert_eq!(normalise(&got), normalise(expected), "{what}");
+            }
+            replayed += 1;
+        }
+    }
+    assert!(replayed >= 25, "only {replayed} examples replayed");
+}
+
+#[test]
+fn normalising_keeps_what_matters() {
+    let a = json!({"id": "resp_1", "created_at": 5, "output": [{"call_id": "c1", "text": "x"}]});
+    let b = json!({"id": "resp_2", "created_at": 6, "output": [{"call_id": "c2", "text": "x"}]});
+    assert_eq!(normalise(&a), normalise(&b));
+    let c = json!({"id": "resp_2", "created_at": 6, "output": [{"call_id": "c2", "text": "y"}]});
+    assert_ne!(normalise(&a), normalise(&c));
+}
