@@ -251,15 +251,6 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
     }
 }
 
-fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "conformance-test-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The official OpenAI document, beside the checkout in `shared/reference/` (as in CI).
 fn official() -> Option<String> {
     let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))

@@ -93,7 +93,7 @@ defect!(caller_request_id_not_echoed, fails: ["headers.request-id.echo"],
     before: |f| { f.headers.remove("x-request-id"); },
     after: untouched_answer);
 
-defect!(request_id_missing_on_posts, fails: ["properties.headers.request-id"],
+defect!(request_id_missing_on_posts, fails: ["properties.headers.request-id", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if f.method == Method::POST || f.method == Method::PUT { a.headers.remove("x-request-id"); });
 
@@ -101,7 +101,7 @@ defect!(trace_id_ignores_traceparent, fails: ["headers.trace-id.traceparent"],
     before: |f| { f.headers.remove("traceparent"); },
     after: untouched_answer);
 
-defect!(trace_id_missing_on_errors, fails: ["headers.request-id.on-errors"],
+defect!(trace_id_missing_on_errors, fails: ["headers.request-id.on-errors", "openapi.responses-match"],
     before: untouched_request,
     after: |_, a| if a.status >= 400 { a.headers.remove("x-trace-id"); });
 
@@ -113,13 +113,13 @@ defect!(processing_ms_not_an_integer, fails: ["headers.processing-ms"],
     before: untouched_request,
     after: |_, a| a.set_header("openai-processing-ms", "1.5ms"));
 
-defect!(models_served_as_text_plain, fails: ["headers.content-type.json"],
+defect!(models_served_as_text_plain, fails: ["headers.content-type.json", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 { a.set_header("content-type", "text/plain") });
 
 // --- models ----------------------------------------------------------------------------
 
-defect!(model_list_renames_owned_by, fails: ["models.list.schema"],
+defect!(model_list_renames_owned_by, fails: ["models.list.schema", "openapi.responses-match"],
 before: untouched_request,
 after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 {
     map_json(a, |v| for m in v["data"].as_array_mut().unwrap() {
@@ -173,7 +173,7 @@ defect!(errors_are_not_the_envelope, fails: [
     "properties.malformed.no-5xx",
         "errors.deep-nesting.400",
         "idempotency.mismatch.422",
-        "ratelimit.burst"],
+        "ratelimit.burst", "openapi.responses-match"],
 before: untouched_request,
 after: |_, a| if a.status >= 400 {
     let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
@@ -210,7 +210,7 @@ defect!(non_json_content_type_is_accepted, fails: ["errors.unsupported-media-typ
 
 // --- embeddings ------------------------------------------------------------------------
 
-defect!(embedding_object_renamed, fails: ["embeddings.schema", "embeddings.base64"],
+defect!(embedding_object_renamed, fails: ["embeddings.schema", "embeddings.base64", "openapi.responses-match"],
 before: untouched_request,
 after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
     map_json(a, |v| for e in v["data"].as_array_mut().unwrap() { e["object"] = json!("vector") })
@@ -302,7 +302,7 @@ defect!(chat_usage_sums_wrong, fails: ["chat.usage"],
     before: untouched_request,
     after: |f, a| if plain_chat(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) });
 
-defect!(chat_without_finish_reason, fails: ["chat.schema", "chat.finish-reason", "chat.max-tokens.length", "chat.tools"],
+defect!(chat_without_finish_reason, fails: ["chat.schema", "chat.finish-reason", "chat.max-tokens.length", "chat.tools", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { c.as_object_mut().unwrap().remove("finish_reason"); }) });
 
@@ -396,7 +396,7 @@ fn plain_response(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/responses") && a.status == 200 && !a.is_sse()
 }
 
-defect!(response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens"],
+defect!(response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) });
 
@@ -448,7 +448,7 @@ after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 20
     a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
 });
 
-defect!(input_items_without_has_more, fails: ["responses.input-items"],
+defect!(input_items_without_has_more, fails: ["responses.input-items", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| { v.as_object_mut().unwrap().remove("has_more"); }) });
 
@@ -495,7 +495,7 @@ defect!(response_stream_event_name_mismatch, fails: ["responses.stream.framing",
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { map_events(a, |e| for (name, _) in e.iter_mut() { if name.is_some() { *name = Some("message".into()) } }) });
 
-defect!(response_stream_delta_without_logprobs, fails: ["responses.stream.events-schema"],
+defect!(response_stream_delta_without_logprobs, fails: ["responses.stream.events-schema", "openapi.responses-match"],
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
         if let Some(d) = d { if d["type"] == "response.output_text.delta" { d.as_object_mut().unwrap().remove("logprobs"); } }
@@ -595,6 +595,19 @@ defect!(openapi_document_with_a_dangling_ref, fails: ["openapi.valid"],
 before: untouched_request,
 after: |f, a| if f.path() == "/openapi.json" {
     map_json(a, |v| v["paths"]["/v1/models"]["get"]["responses"]["200"] = json!({"$ref": "#/components/responses/Missing"}))
+});
+
+// The answers are right by every other check, but not what the target's own document says.
+defect!(openapi_document_stricter_than_the_answers, fails: ["openapi.responses-match"],
+before: untouched_request,
+after: |f, a| if f.path() == "/openapi.json" {
+    map_json(a, |v| v["components"]["schemas"]["Model"]["required"].as_array_mut().unwrap().push(json!("permission")))
+});
+
+defect!(openapi_document_wrong_about_stream_events, fails: ["openapi.responses-match"],
+before: untouched_request,
+after: |f, a| if f.path() == "/openapi.json" {
+    map_json(a, |v| v["components"]["schemas"]["ChatCompletionChunk"]["required"].as_array_mut().unwrap().push(json!("conformance_marker")))
 });
 
 /// Every check id must appear in some defect's `fails` list above.

@@ -1,6 +1,8 @@
 //! The facade's public probes: liveness, readiness, metrics and the OpenAPI document.
 
 use super::*;
+use crate::openapi::conform::{Body, Observed, Outcome};
+use crate::target::Exchange;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -39,6 +41,12 @@ pub fn checks() -> Vec<Check> {
             OpenaiCore,
             "The target's /openapi.json, when it serves one, passes structural validation",
             openapi_valid
+        ),
+        check!(
+            "openapi.responses-match",
+            OpenaiCore,
+            "Answers to this run's requests are as the target's /openapi.json documents them: status, media type, body schema (each streamed event), required headers",
+            openapi_responses_match
         ),
     ]
 }
@@ -238,6 +246,116 @@ async fn openapi_valid(ctx: &Ctx) -> Verdict {
     pass_with(format!(
         "{} paths",
         doc["paths"].as_object().map_or(0, |p| p.len())
+    ))
+}
+
+/// The requests `openapi.responses-match` compares, each with the path it was sent to.
+async fn sample_exchanges(ctx: &Ctx) -> Vec<(String, Exchange, Option<Vec<String>>)> {
+    let mut out = Vec::new();
+    let mut plain = |path: &str, ex: Result<Exchange, Problem>| {
+        if let Ok(ex) = ex {
+            out.push((path.to_owned(), ex, None));
+        }
+    };
+    plain("/v1/models", ctx.send(Req::get("/v1/models")).await);
+    let missing = "/v1/models/conformance-no-such-model";
+    plain(missing, ctx.send(Req::get(missing)).await);
+    if let Ok(model) = ctx.chat_model() {
+        let path = format!("/v1/models/{model}");
+        plain(&path, ctx.send(Req::get(path.clone())).await);
+        plain("/v1/chat/completions", ctx.chat_plain().await);
+        let unknown = json!({"model": "conformance-no-such-model", "messages": [{"role": "user", "content": "hi"}]});
+        plain(
+            "/v1/chat/completions",
+            ctx.send(Req::post("/v1/chat/completions", &unknown)).await,
+        );
+        let created = ctx.responses_plain().await;
+        if let Some(id) = created
+            .as_ref()
+            .ok()
+            .and_then(|ex| ex.json().ok())
+            .and_then(|v| v["id"].as_str().map(str::to_owned))
+        {
+            for path in [
+                format!("/v1/responses/{id}"),
+                format!("/v1/responses/{id}/input_items"),
+            ] {
+                plain(&path, ctx.send(Req::get(path.clone())).await);
+            }
+        }
+        plain("/v1/responses", created);
+    }
+    if let Ok(model) = ctx.embedding_model() {
+        let body = json!({"model": model, "input": "conformance", "encoding_format": "float"});
+        plain(
+            "/v1/embeddings",
+            ctx.send(Req::post("/v1/embeddings", &body)).await,
+        );
+    }
+    for (path, stream) in [
+        ("/v1/chat/completions", ctx.chat_stream().await),
+        ("/v1/responses", ctx.responses_stream().await),
+    ] {
+        if let Ok(s) = stream {
+            let data = s.events.iter().map(|e| e.data.clone()).collect();
+            out.push((path.to_owned(), s.exchange, Some(data)));
+        }
+    }
+    out
+}
+
+async fn openapi_responses_match(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
+        .await?;
+    if ex.status == 404 {
+        return Err(skip("the target serves no /openapi.json"));
+    }
+    let doc = expect_ok_json(&ex)?;
+    let mut conformance = crate::openapi::Conformance::new(&doc);
+    let (mut checked, mut undocumented) = (0, 0);
+    let mut problems: Vec<(String, Exchange)> = Vec::new();
+    for (path, ex, events) in sample_exchanges(ctx).await {
+        let json = ex.json().ok();
+        let media = ex.media_type();
+        let body = match (&events, &json) {
+            (Some(data), _) if media == "text/event-stream" => {
+                Body::Events(data.iter().map(String::as_str).collect())
+            }
+            (_, Some(v)) => Body::Json(v),
+            _ => Body::Other,
+        };
+        let seen = Observed {
+            method: &ex.request.method,
+            path: &path,
+            status: ex.status,
+            headers: &ex.headers,
+            media_type: &media,
+            body,
+        };
+        match conformance.check(&seen) {
+            Outcome::Undocumented => undocumented += 1,
+            Outcome::Checked(found) => {
+                checked += 1;
+                problems.extend(found.into_iter().map(|p| (p, ex.clone())));
+            }
+        }
+    }
+    if checked == 0 {
+        return Err(skip(
+            "the target's document describes none of the requests this check sends",
+        ));
+    }
+    if let Some((_, ex)) = problems.first() {
+        let shown: Vec<&str> = problems.iter().take(5).map(|(p, _)| p.as_str()).collect();
+        return Err(fail(
+            "answers as the target's /openapi.json documents them",
+            format!("{} problems: {}", problems.len(), shown.join("; ")),
+        )
+        .at(&ex.request));
+    }
+    pass_with(format!(
+        "{checked} answers match the document; {undocumented} requests undocumented"
     ))
 }
 

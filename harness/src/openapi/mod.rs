@@ -5,10 +5,12 @@
 //! `$ref` and turns `{"type":"null"}` into "any") or 3.1-only, while the checks here need
 //! exactly what the file says, in both versions.
 
+pub mod conform;
 pub mod diff;
 pub mod load;
 pub mod validate;
 
+pub use conform::Conformance;
 pub use diff::{diff, Change, Diff, Severity};
 pub use load::load;
 pub use validate::{validate, Finding};

@@ -268,3 +268,13 @@ pub fn verdicts(result: &RunResult) -> (BTreeSet<String>, BTreeSet<String>) {
     }
     (failed, skipped)
 }
+
+/// A fresh directory under the system temp dir.
+pub fn tempdir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "conformance-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
