@@ -134,6 +134,10 @@ struct RunArgs {
     /// Most requests the burst check may send.
     #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     burst_max: u32,
+    /// Check answers against this OpenAPI document (file or URL, e.g. OpenAI's official one)
+    /// instead of the target's /openapi.json.
+    #[arg(long, value_name = "FILE|URL")]
+    openapi: Option<String>,
     /// Body size sent by the oversized-body check.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     oversized_bytes: usize,
@@ -258,6 +262,14 @@ async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessErr
 }
 
 async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
+    // A document that cannot be read is a usage error, found before any request is sent.
+    let openapi = match &args.openapi {
+        Some(source) => Some(std::sync::Arc::new((
+            source.clone(),
+            crate::openapi::load(source).await?,
+        ))),
+        None => None,
+    };
     // Keep the embedded server alive for the whole run.
     let (embedded, url, label, key) = match &args.target {
         Some(url) => {
@@ -305,6 +317,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             aggressive: args.aggressive || embedded.is_some(),
             burst_max: args.burst_max,
             heavy_batch: 2048,
+            openapi,
         },
     };
     let total = run::select(&config)?.len() as u64;

@@ -237,6 +237,7 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
             aggressive: false,
             burst_max: 10,
             heavy_batch: 16,
+            openapi: None,
         },
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.
@@ -390,5 +391,60 @@ async fn auth_header_sends_the_key_where_a_gateway_expects_it() {
         Some(1),
         "a Bearer header is refused by this gateway: {}",
         text(&out.1)
+    );
+}
+
+#[test]
+fn run_checks_answers_against_a_given_document() {
+    let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.yaml");
+    let out = conformance(&[
+        "run",
+        "--only",
+        "openapi.responses-match",
+        "--openapi",
+        ours.to_str().unwrap(),
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        text(&out).contains("schemas/openapi.yaml"),
+        "{}",
+        text(&out)
+    );
+
+    // A document that says models have a field they lack fails the check.
+    let dir = tempdir();
+    let strict = dir.join("strict.json");
+    let mut doc: Value = serde_json::from_str(
+        &std::fs::read_to_string(ours.parent().unwrap().join("model.schema.json")).unwrap(),
+    )
+    .unwrap();
+    doc["required"] = serde_json::json!(["id", "object", "created", "owned_by", "permission"]);
+    let document = serde_json::json!({
+        "openapi": "3.1.0",
+        "info": {"title": "t", "version": "1"},
+        "paths": {"/v1/models/{model}": {"get": {"responses": {"200": {
+            "description": "ok",
+            "content": {"application/json": {"schema": doc}}
+        }}}}}
+    });
+    std::fs::write(&strict, document.to_string()).unwrap();
+    let out = conformance(&[
+        "run",
+        "--only",
+        "openapi.responses-match",
+        "--openapi",
+        strict.to_str().unwrap(),
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("permission"), "{}", text(&out));
+
+    let out = conformance(&["run", "--openapi", "/nonexistent/openapi.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("/nonexistent/openapi.yaml"),
+        "{}",
+        text(&out)
     );
 }

@@ -305,13 +305,21 @@ async fn sample_exchanges(ctx: &Ctx) -> Vec<(String, Exchange, Option<Vec<String
 }
 
 async fn openapi_responses_match(ctx: &Ctx) -> Verdict {
-    let ex = ctx
-        .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
-        .await?;
-    if ex.status == 404 {
-        return Err(skip("the target serves no /openapi.json"));
-    }
-    let doc = expect_ok_json(&ex)?;
+    let (source, doc) = match &ctx.options.openapi {
+        Some(given) => (given.0.clone(), given.1.clone()),
+        None => {
+            let ex = ctx
+                .send(Req::get("/openapi.json").auth(crate::target::Auth::None))
+                .await?;
+            if ex.status == 404 {
+                return Err(skip("the target serves no /openapi.json"));
+            }
+            (
+                "the target's /openapi.json".to_owned(),
+                expect_ok_json(&ex)?,
+            )
+        }
+    };
     let mut conformance = crate::openapi::Conformance::new(&doc);
     let (mut checked, mut undocumented) = (0, 0);
     let mut problems: Vec<(String, Exchange)> = Vec::new();
@@ -347,16 +355,58 @@ async fn openapi_responses_match(ctx: &Ctx) -> Verdict {
         ));
     }
     if let Some((_, ex)) = problems.first() {
-        let shown: Vec<&str> = problems.iter().take(5).map(|(p, _)| p.as_str()).collect();
         return Err(fail(
-            "answers as the target's /openapi.json documents them",
-            format!("{} problems: {}", problems.len(), shown.join("; ")),
+            format!("answers as {source} documents them"),
+            summarise(problems.iter().map(|(p, _)| p.as_str())),
         )
         .at(&ex.request));
     }
     pass_with(format!(
-        "{checked} answers match the document; {undocumented} requests undocumented"
+        "{checked} answers match {source}; {undocumented} requests undocumented"
     ))
+}
+
+/// Problems with repeats folded: the same fault in every event of a stream is one line.
+fn summarise<'a>(problems: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<(String, usize)> = Vec::new();
+    let mut total = 0;
+    for p in problems {
+        total += 1;
+        // "POST /v1/x 200 event 7: ..." and "... event 8: ..." are the same fault.
+        let key = match p.split_once(" event ") {
+            Some((head, rest)) => {
+                let tail = rest.trim_start_matches(|c: char| c.is_ascii_digit());
+                format!("{head} events{tail}")
+            }
+            None => p.to_owned(),
+        };
+        match seen.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, n)) => *n += 1,
+            None => seen.push((key, 1)),
+        }
+    }
+    let shown: Vec<String> = seen
+        .iter()
+        .take(8)
+        .map(|(k, n)| {
+            if *n > 1 {
+                format!("{k} (x{n})")
+            } else {
+                k.clone()
+            }
+        })
+        .collect();
+    let more = seen.len().saturating_sub(8);
+    format!(
+        "{total} problems, {} distinct: {}{}",
+        seen.len(),
+        shown.join("; "),
+        if more > 0 {
+            format!("; and {more} more")
+        } else {
+            String::new()
+        }
+    )
 }
 
 #[cfg(test)]
@@ -367,6 +417,22 @@ mod tests {
     fn accepts_a_small_valid_exposition() {
         let text = "# TYPE a_total counter\na_total{x=\"1\"} 3\n# TYPE h histogram\nh_bucket{le=\"+Inf\"} 1\n";
         assert!(exposition_problems(text).is_empty());
+    }
+
+    #[test]
+    fn repeated_stream_problems_are_folded() {
+        let s = summarise(
+            [
+                "POST /c 200 event 1: null at /x",
+                "POST /c 200 event 12: null at /x",
+                "GET /m 404: status 404 is not documented",
+            ]
+            .into_iter(),
+        );
+        assert_eq!(
+            s,
+            "3 problems, 2 distinct: POST /c 200 events: null at /x (x2); GET /m 404: status 404 is not documented"
+        );
     }
 
     #[test]

@@ -203,6 +203,9 @@ pub struct CheckOptions {
     /// Inputs in the embeddings batch that keeps a request in flight while its duplicates
     /// arrive (idempotency.concurrent.409).
     pub heavy_batch: usize,
+    /// A document to check answers against instead of the target's `/openapi.json` (for
+    /// example OpenAI's own), with where it came from.
+    pub openapi: Option<std::sync::Arc<(String, Value)>>,
 }
 
 /// What checks share: the target, schemas, models and cached baseline exchanges.

@@ -244,6 +244,7 @@ pub async fn run_against(url: &str) -> RunResult {
             burst_max: 400,
             // Requests through the proxy never overlap, so a heavy batch would only cost time.
             heavy_batch: 16,
+            openapi: None,
         },
     };
     harness::run(config, &|_| {})
