@@ -8,7 +8,7 @@ use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
-use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Layer as _, SubscriberExt};
 use tracing_subscriber::util::SubscriberInitExt;
 
 /// Whether spans are exported; without an exporter no request span is made at all, since
@@ -36,7 +36,13 @@ pub fn init() -> Result<Telemetry, String> {
         .json()
         .with_current_span(false)
         .with_span_list(false)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // The request log is at info; the libraries' trace chatter (one line per connection
+        // from axum::serve) stays out unless RUST_LOG asks for it.
+        .with_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        );
     let export = std::env::var("OTEL_EXPORTER_OTLP_ENDPOINT").is_ok_and(|v| !v.trim().is_empty());
     if !export {
         tracing_subscriber::registry()

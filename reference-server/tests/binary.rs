@@ -24,6 +24,7 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
     let (mut child, base) = start_binary(
         Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["--port", "0"])
+            .env_remove("RUST_LOG")
             .stderr(Stdio::piped()),
     );
 
@@ -91,6 +92,15 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
     assert_eq!(fields["status"], 200);
     assert_eq!(fields["principal"].as_str().map(str::len), Some(16));
     assert!(fields["latency_ms"].is_number() && fields["trace_id"].is_string());
+    // One line per request and nothing else: no library chatter per connection.
+    let targets: Vec<String> = logs
+        .lines()
+        .map(|l| {
+            let e: serde_json::Value = serde_json::from_str(l).expect("log lines are JSON");
+            format!("{} {}", e["level"], e["target"])
+        })
+        .collect();
+    assert_eq!(targets, vec![r#""INFO" "request""#; 2], "{logs}");
 }
 
 #[test]
