@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The OpenAPI gate: validates schemas/openapi.yaml, then diffs it against the copy in a base
-# revision (default: the previous commit) and fails on a breaking change, unless the commit
-# message declares it with a "Breaking-Change:" line or "[breaking]".
+# The OpenAPI gate: validates schemas/openapi.yaml (its structure, and every example against
+# its schema), then diffs it against the copy in a base revision (default: the previous
+# commit) and fails on a breaking change, unless the commit message declares it with a
+# "Breaking-Change:" line or "[breaking]".
 #
 #   scripts/openapi-gate.sh              # HEAD~1 -> working tree
 #   OPENAPI_BASE_REV=origin/main scripts/openapi-gate.sh
@@ -15,8 +16,8 @@ if [ ! -x "$bin" ]; then
   cargo build -q -p harness --bin conformance
 fi
 
-echo "== validate schemas/openapi.yaml"
-"$bin" openapi validate schemas/openapi.yaml
+echo "== validate schemas/openapi.yaml (structure and examples)"
+"$bin" openapi validate --examples schemas/openapi.yaml
 
 base=${OPENAPI_BASE_REV:-HEAD~1}
 if ! git rev-parse -q --verify "$base^{commit}" >/dev/null 2>&1; then

@@ -41,6 +41,10 @@ enum OpenapiCommand {
     Validate {
         /// The document.
         file: String,
+        /// Also check every example against its schema (parameters, headers, bodies, and each
+        /// event of a text/event-stream example against x-sse-data-schema).
+        #[arg(long)]
+        examples: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: DiffFormat,
@@ -215,9 +219,16 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
 
 async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessError> {
     match command {
-        OpenapiCommand::Validate { file, format } => {
+        OpenapiCommand::Validate {
+            file,
+            examples,
+            format,
+        } => {
             let doc = crate::openapi::load(&file).await?;
-            let findings = crate::openapi::validate(&doc);
+            let mut findings = crate::openapi::validate(&doc);
+            if examples {
+                findings.extend(crate::openapi::validate::validate_examples(&doc));
+            }
             match format {
                 DiffFormat::Json => println!(
                     "{}",

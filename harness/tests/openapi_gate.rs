@@ -137,3 +137,20 @@ fn an_invalid_document_fails_the_gate() {
     let out = gate(&dir);
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
 }
+
+#[test]
+fn an_example_that_contradicts_its_schema_fails_the_gate() {
+    let dir = repo();
+    edit(
+        &dir,
+        |y| y.replacen("owned_by: reference-server}", "owned_by: 42}", 1),
+        "Example typo",
+    );
+    let out = gate(&dir);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("the example does not match its schema"),
+        "{}",
+        text(&out)
+    );
+}

@@ -164,15 +164,8 @@ fn the_document_is_self_contained_and_versioned() {
 #[tokio::test]
 async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
     let s = spawn().await;
-    let served: Value = s
-        .client
-        .get(s.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, served) = s.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
     assert_eq!(served["servers"][0]["url"], s.base);
     let mut expected = doc();
     expected["servers"][0]["url"] = json!(s.base);

@@ -1,13 +1,13 @@
 //! Does a response match what a document says of its operation? Status, media type, body
 //! schema (each event's data for `text/event-stream`) and required headers.
 //!
-//! A 3.0 document's schemas are first turned into JSON Schema (`nullable`, boolean
-//! `exclusiveMinimum`), so the same validator serves both versions.
+//! Bodies are validated as [`DocSchemas`] reads the document's schemas (3.0 and leftover
+//! 3.1 `nullable` understood, unions narrowed by `type`).
 
+use super::schemas::DocSchemas;
 use super::{resolve, METHODS};
 use http::HeaderMap;
 use serde_json::{Map, Value};
-use std::collections::HashMap;
 
 /// The body of a response, as the caller read it.
 pub enum Body<'a> {
@@ -47,17 +47,14 @@ pub enum Outcome {
 /// A document prepared for comparisons: schemas compiled on first use.
 pub struct Conformance<'d> {
     doc: &'d Value,
-    /// `components`, in JSON Schema terms, put beside each schema so `#/components/...` resolves.
-    components: Value,
+    schemas: DocSchemas<'d>,
     /// Path prefixes of `servers` (`/v1` for `https://api.openai.com/v1`).
     prefixes: Vec<String>,
-    cache: HashMap<String, Result<jsonschema::Validator, String>>,
 }
 
 impl<'d> Conformance<'d> {
     /// Prepares `doc`.
     pub fn new(doc: &'d Value) -> Self {
-        let components = to_json_schema(doc.get("components").unwrap_or(&Value::Null));
         let prefixes = doc["servers"]
             .as_array()
             .into_iter()
@@ -67,9 +64,8 @@ impl<'d> Conformance<'d> {
             .collect();
         Self {
             doc,
-            components,
+            schemas: DocSchemas::new(doc),
             prefixes,
-            cache: HashMap::new(),
         }
     }
 
@@ -101,26 +97,6 @@ impl<'d> Conformance<'d> {
             }
         }
         None
-    }
-
-    fn validator(&mut self, schema: &Value) -> Result<&jsonschema::Validator, String> {
-        let schema = resolve(self.doc, schema);
-        let key = schema.to_string();
-        let components = &self.components;
-        self.cache
-            .entry(key)
-            .or_insert_with(|| {
-                let mut root = match to_json_schema(schema) {
-                    Value::Object(m) => m,
-                    Value::Bool(true) => Map::new(),
-                    other => return Err(format!("not a schema: {other}")),
-                };
-                root.insert("components".into(), components.clone());
-                jsonschema::draft202012::new(&Value::Object(root))
-                    .map_err(|e| format!("the document's schema does not compile: {e}"))
-            })
-            .as_ref()
-            .map_err(Clone::clone)
     }
 
     /// Compares one response with the document.
@@ -206,48 +182,13 @@ impl<'d> Conformance<'d> {
     }
 
     fn validate(&mut self, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
-        let schema = narrow(self.doc, schema, value);
-        match self.validator(schema) {
-            Ok(v) => problems.extend(v.iter_errors(value).take(3).map(|e| {
-                let path = e.instance_path().to_string();
-                // The messages quote the instance, which may be a whole response.
-                let message = crate::target::excerpt(&e.to_string(), 160);
-                format!(
-                    "{at}: {message} at {}",
-                    if path.is_empty() { "/" } else { &path }
-                )
-            })),
-            Err(e) => problems.push(format!("{at}: {e}")),
-        }
-    }
-}
-
-/// For a union (`anyOf`/`oneOf`) discriminated by `type`, the branch whose `type` is the
-/// value's, so a failure names the faulty field rather than "valid under none of the
-/// schemas" (OpenAI's stream events and output items are such unions).
-fn narrow<'a>(doc: &'a Value, schema: &'a Value, value: &Value) -> &'a Value {
-    let resolved = resolve(doc, schema);
-    let Some(kind) = value.get("type").and_then(Value::as_str) else {
-        return schema;
-    };
-    let branches = resolved
-        .get("anyOf")
-        .or_else(|| resolved.get("oneOf"))
-        .and_then(Value::as_array);
-    let matching: Vec<&Value> = branches
-        .into_iter()
-        .flatten()
-        .filter(|b| {
-            let t = &resolve(doc, b)["properties"]["type"];
-            t["const"] == kind
-                || t["enum"]
-                    .as_array()
-                    .is_some_and(|e| e.len() == 1 && e[0] == kind)
-        })
-        .collect();
-    match matching.as_slice() {
-        [only] => narrow(doc, only, value),
-        _ => schema,
+        problems.extend(
+            self.schemas
+                .problems(schema, value)
+                .into_iter()
+                .take(3)
+                .map(|p| format!("{at}: {p}")),
+        );
     }
 }
 
@@ -317,53 +258,6 @@ fn media_entry<'a>(content: &'a Map<String, Value>, seen: &str) -> Option<&'a Va
         .or_else(|| content.iter().find(|(k, _)| base(k) == format!("{top}/*")))
         .or_else(|| content.iter().find(|(k, _)| base(k) == "*/*"))
         .map(|(_, v)| v)
-}
-
-/// An OpenAPI 3.0 schema (tree) in JSON Schema terms: `nullable: true` admits null, boolean
-/// `exclusiveMinimum`/`exclusiveMaximum` become numbers.
-pub fn to_json_schema(v: &Value) -> Value {
-    match v {
-        Value::Array(items) => Value::Array(items.iter().map(to_json_schema).collect()),
-        Value::Object(m) => {
-            let mut out: Map<String, Value> = m
-                .iter()
-                .filter(|(k, _)| *k != "nullable")
-                .map(|(k, x)| (k.clone(), to_json_schema(x)))
-                .collect();
-            for (flag, bound) in [
-                ("exclusiveMinimum", "minimum"),
-                ("exclusiveMaximum", "maximum"),
-            ] {
-                if let Some(Value::Bool(b)) = m.get(flag) {
-                    out.remove(flag);
-                    if *b {
-                        if let Some(limit) = out.remove(bound) {
-                            out.insert(flag.into(), limit);
-                        }
-                    }
-                }
-            }
-            if m.get("nullable") == Some(&Value::Bool(true)) {
-                match out.get_mut("type") {
-                    Some(Value::String(t)) => {
-                        let t = t.clone();
-                        out.insert("type".into(), serde_json::json!([t, "null"]));
-                    }
-                    _ => {
-                        let inner = Value::Object(out);
-                        return serde_json::json!({"anyOf": [inner, {"type": "null"}]});
-                    }
-                }
-                if let Some(Value::Array(values)) = out.get_mut("enum") {
-                    if !values.contains(&Value::Null) {
-                        values.push(Value::Null);
-                    }
-                }
-            }
-            Value::Object(out)
-        }
-        other => other.clone(),
-    }
 }
 
 #[cfg(test)]
@@ -515,24 +409,5 @@ mod tests {
         assert!(literal > templated);
         assert_eq!(template_match("/models/{m}/x", "/models/a"), None);
         assert_eq!(template_match("/a/{b}", "/a/"), None);
-    }
-
-    #[test]
-    fn openapi_30_nullable_and_exclusive_bounds_become_json_schema() {
-        let s = to_json_schema(&json!({
-            "type": "object",
-            "properties": {
-                "a": {"type": "string", "nullable": true, "enum": ["x"]},
-                "b": {"$ref": "#/x", "nullable": true},
-                "c": {"type": "number", "minimum": 0, "exclusiveMinimum": true}
-            }
-        }));
-        assert_eq!(s["properties"]["a"]["type"], json!(["string", "null"]));
-        assert_eq!(s["properties"]["a"]["enum"], json!(["x", null]));
-        assert_eq!(s["properties"]["b"]["anyOf"][1], json!({"type": "null"}));
-        assert_eq!(
-            s["properties"]["c"],
-            json!({"type": "number", "exclusiveMinimum": 0})
-        );
     }
 }

@@ -8,6 +8,7 @@
 pub mod conform;
 pub mod diff;
 pub mod load;
+pub mod schemas;
 pub mod validate;
 
 pub use conform::Conformance;

@@ -1,6 +1,7 @@
 //! Structural validation of OpenAPI 3.0 and 3.1 documents: the parts that tools and clients
 //! rely on (version, info, paths, operations, responses, parameters, local `$ref`s).
 
+use super::schemas::DocSchemas;
 use super::{resolve, METHODS};
 use serde::Serialize;
 use serde_json::Value;
@@ -217,6 +218,167 @@ fn check_refs(v: &mut Validator<'_>, value: &Value, pointer: String) {
     }
 }
 
+/// Every example of `doc` (parameters, headers, request and response bodies; for
+/// `text/event-stream`, each event's data against `x-sse-data-schema`) that its schema refuses,
+/// and every example marked `x-invalid: true` that its schema accepts. Shared components are
+/// reported once, where they are defined.
+pub fn validate_examples(doc: &Value) -> Vec<Finding> {
+    let mut e = Examples {
+        doc,
+        schemas: DocSchemas::new(doc),
+        findings: Vec::new(),
+        seen: HashSet::new(),
+    };
+    for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        let (item, at) = e.follow(item, format!("/paths/{}", escape(path)));
+        for (i, p) in item["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            e.parameter(p, format!("{at}/parameters/{i}"));
+        }
+        for method in METHODS {
+            let Some(op) = item.get(method) else { continue };
+            let at = format!("{at}/{method}");
+            for (i, p) in op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                e.parameter(p, format!("{at}/parameters/{i}"));
+            }
+            if let Some(body) = op.get("requestBody") {
+                let (body, at) = e.follow(body, format!("{at}/requestBody"));
+                e.content(&body["content"], format!("{at}/content"));
+            }
+            for (code, response) in op["responses"].as_object().into_iter().flatten() {
+                let (response, at) = e.follow(response, format!("{at}/responses/{}", escape(code)));
+                if !e.seen.insert(at.clone()) {
+                    continue;
+                }
+                for (name, header) in response["headers"].as_object().into_iter().flatten() {
+                    let (header, hat) = e.follow(header, format!("{at}/headers/{}", escape(name)));
+                    e.examples(header, &header["schema"], None, hat);
+                }
+                e.content(&response["content"], format!("{at}/content"));
+            }
+        }
+    }
+    e.findings
+}
+
+struct Examples<'d> {
+    doc: &'d Value,
+    schemas: DocSchemas<'d>,
+    findings: Vec<Finding>,
+    /// Places already checked (shared components are checked once).
+    seen: HashSet<String>,
+}
+
+impl<'d> Examples<'d> {
+    /// `value`, or what its `$ref` points to, with the pointer of where it is written.
+    fn follow(&self, value: &'d Value, at: String) -> (&'d Value, String) {
+        match value.get("$ref").and_then(Value::as_str) {
+            Some(r) if r.starts_with('#') => (resolve(self.doc, value), r[1..].to_owned()),
+            _ => (value, at),
+        }
+    }
+
+    fn parameter(&mut self, p: &'d Value, at: String) {
+        let (p, at) = self.follow(p, at);
+        if self.seen.insert(at.clone()) {
+            self.examples(p, &p["schema"], None, at);
+        }
+    }
+
+    fn content(&mut self, content: &'d Value, at: String) {
+        for (media, m) in content.as_object().into_iter().flatten() {
+            let at = format!("{at}/{}", escape(media));
+            let events = (media == "text/event-stream")
+                .then(|| m.get("x-sse-data-schema").or_else(|| m.get("itemSchema")))
+                .flatten();
+            self.examples(m, &m["schema"], events, at);
+        }
+    }
+
+    /// Checks `holder.example` and each `holder.examples.*.value`.
+    fn examples(
+        &mut self,
+        holder: &'d Value,
+        schema: &'d Value,
+        events: Option<&'d Value>,
+        at: String,
+    ) {
+        if schema.is_null() {
+            return;
+        }
+        let mut all: Vec<(String, &Value, bool)> = Vec::new();
+        if let Some(v) = holder.get("example") {
+            all.push((format!("{at}/example"), v, false));
+        }
+        for (name, ex) in holder["examples"].as_object().into_iter().flatten() {
+            let (ex, ex_at) = self.follow(ex, format!("{at}/examples/{}", escape(name)));
+            if let Some(v) = ex.get("value") {
+                all.push((format!("{ex_at}/value"), v, ex["x-invalid"] == true));
+            }
+        }
+        for (at, value, invalid) in all {
+            let mut problems = self.schemas.problems(schema, value);
+            if let (Some(events), Some(text)) = (events, value.as_str()) {
+                for (i, data) in sse_data(text).iter().enumerate() {
+                    match serde_json::from_str::<Value>(data) {
+                        Ok(v) => problems.extend(
+                            self.schemas
+                                .problems(events, &v)
+                                .into_iter()
+                                .map(|p| format!("event {i}: {p}")),
+                        ),
+                        Err(_) if data == "[DONE]" => {}
+                        Err(_) => problems.push(format!("event {i}: data is not JSON")),
+                    }
+                }
+            }
+            match (invalid, problems.is_empty()) {
+                (false, false) => self.findings.push(Finding {
+                    pointer: at,
+                    message: format!(
+                        "the example does not match its schema: {}",
+                        problems
+                            .iter()
+                            .take(3)
+                            .cloned()
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ),
+                }),
+                (true, true) => self.findings.push(Finding {
+                    pointer: at,
+                    message: "the example is marked x-invalid but its schema accepts it".into(),
+                }),
+                _ => {}
+            }
+        }
+    }
+}
+
+/// The `data:` of each event in an SSE text.
+fn sse_data(text: &str) -> Vec<String> {
+    text.replace("\r\n", "\n")
+        .split("\n\n")
+        .filter_map(|block| {
+            let lines: Vec<&str> = block
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:"))
+                .map(|d| d.strip_prefix(' ').unwrap_or(d))
+                .collect();
+            (!lines.is_empty()).then(|| lines.join("\n"))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,6 +394,47 @@ mod tests {
             "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
             "responses": {"200": {"description": "ok"}}}}}));
         assert_eq!(validate(&d), vec![]);
+    }
+
+    #[test]
+    fn examples_are_checked_against_their_schemas() {
+        let d = json!({
+            "openapi": "3.1.0", "info": {"title": "t", "version": "1"},
+            "paths": {"/a/{id}": {"post": {
+                "parameters": [{"name": "id", "in": "path", "required": true,
+                    "schema": {"type": "integer"}, "examples": {"bad": {"value": "x"}}}],
+                "requestBody": {"content": {"application/json": {
+                    "schema": {"type": "object", "required": ["q"]},
+                    "examples": {"ok": {"value": {"q": 1}}, "refused": {"x-invalid": true, "value": {}},
+                                 "wrongly_refused": {"x-invalid": true, "value": {"q": 2}}}}}},
+                "responses": {
+                    "200": {"$ref": "#/components/responses/R"},
+                    "201": {"$ref": "#/components/responses/R"},
+                    "202": {"description": "s", "content": {"text/event-stream": {
+                        "schema": {"type": "string"},
+                        "x-sse-data-schema": {"type": "object", "required": ["id"]},
+                        "example": "data: {\"id\":1}\n\ndata: {}\n\ndata: [DONE]\n\n"}}}
+                }}}},
+            "components": {"responses": {"R": {"description": "r", "content": {"application/json": {
+                "schema": {"type": "object", "properties": {"n": {"type": "integer", "nullable": true}}},
+                "example": {"n": "seven"}}}}}}
+        });
+        let found: Vec<String> = validate_examples(&d)
+            .iter()
+            .map(|f| format!("{} {}", f.pointer, f.message))
+            .collect();
+        let all = found.join("\n");
+        assert_eq!(found.len(), 4, "{all}");
+        assert!(all.contains("/parameters/0/examples/bad/value"), "{all}");
+        assert!(
+            all.contains("wrongly_refused/value the example is marked x-invalid"),
+            "{all}"
+        );
+        assert!(
+            all.contains("/components/responses/R/content/application~1json/example"),
+            "{all}"
+        );
+        assert!(all.contains("event 1:"), "{all}");
     }
 
     #[test]
