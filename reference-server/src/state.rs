@@ -26,6 +26,8 @@ pub struct AppState {
     pub idempotency: Arc<crate::middleware::idempotency::IdempotencyStore>,
     /// Permits for requests in flight (load shedding).
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// `/openapi.json` as sent, serialised on first request (it depends only on the config).
+    pub openapi: Arc<std::sync::OnceLock<bytes::Bytes>>,
 }
 
 impl AppState {
@@ -44,6 +46,7 @@ impl AppState {
             )),
             responses: Arc::new(ResponseStore::new(capacity)),
             metrics: Arc::new(Metrics::new()),
+            openapi: Arc::new(std::sync::OnceLock::new()),
             config: Arc::new(config),
         }
     }

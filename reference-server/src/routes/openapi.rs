@@ -5,7 +5,9 @@ use super::table::Routes;
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::Json;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde_json::{json, Value};
 
 /// The routes.
@@ -13,7 +15,21 @@ pub fn router() -> Routes {
     Routes::new().get("/openapi.json", document)
 }
 
-async fn document(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn document(State(state): State<AppState>) -> Result<Response, ApiError> {
+    // Serialised once per server: the document depends only on the build and the config.
+    let body = match state.openapi.get() {
+        Some(bytes) => bytes.clone(),
+        None => {
+            let doc = for_server(&state)?;
+            let bytes = Bytes::from(serde_json::to_vec(&doc).map_err(|_| ApiError::internal())?);
+            state.openapi.get_or_init(|| bytes).clone()
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The bundled document with this server's address first in `servers`.
+fn for_server(state: &AppState) -> Result<Value, ApiError> {
     // A document that does not bundle is a build defect, caught by the tests; never panic here.
     let mut doc = crate::openapi::document()
         .map_err(|_| ApiError::internal())?
@@ -30,5 +46,5 @@ async fn document(State(state): State<AppState>) -> Result<Json<Value>, ApiError
     {
         first["url"] = json!(url);
     }
-    Ok(Json(doc))
+    Ok(doc)
 }
