@@ -199,6 +199,54 @@ fn a_removed_enum_value_is_breaking() {
 }
 
 #[test]
+fn a_request_value_limited_to_a_set_is_breaking_a_response_one_is_not() {
+    let (s, rule, _) =
+        only_change(|d| schema(d, "NewItem")["properties"]["name"]["const"] = json!("widget"));
+    assert_eq!((s, rule.as_str()), (Severity::Breaking, "enum.introduced"));
+    let (s, rule, _) =
+        only_change(|d| schema(d, "Item")["properties"]["name"]["enum"] = json!(["a", "b"]));
+    assert_eq!(
+        (s, rule.as_str()),
+        (Severity::NonBreaking, "enum.introduced")
+    );
+}
+
+#[test]
+fn a_union_split_by_a_discriminator_keeps_every_value() {
+    // One schema with role in {user, assistant} becomes a oneOf of one branch per role: the
+    // same values are accepted, so nothing changed for clients.
+    let mut b = base();
+    schema(&mut b, "NewItem")["properties"]["role"] =
+        json!({"type": "string", "enum": ["user", "assistant"]});
+    let mut c = base();
+    let props = schema(&mut c, "NewItem")["properties"].clone();
+    let mut user = json!({"type": "object", "properties": props.clone()});
+    user["properties"]["role"] = json!({"const": "user"});
+    let mut assistant = json!({"type": "object", "properties": props});
+    assistant["properties"]["role"] = json!({"type": "string", "enum": ["assistant"]});
+    *schema(&mut c, "NewItem") = json!({"oneOf": [user, assistant]});
+    let d = diff(&b, &c);
+    assert!(
+        d.breaking().next().is_none(),
+        "no breaking change expected:\n{}",
+        d.to_text()
+    );
+    // Dropping a branch does remove a value.
+    let mut fewer = c.clone();
+    schema(&mut fewer, "NewItem")["oneOf"]
+        .as_array_mut()
+        .unwrap()
+        .pop();
+    let d = diff(&c, &fewer);
+    assert!(
+        d.breaking()
+            .any(|ch| ch.rule == "enum.value-removed" && ch.detail.contains("assistant")),
+        "{}",
+        d.to_text()
+    );
+}
+
+#[test]
 fn a_changed_type_is_breaking() {
     let (s, rule, _) =
         only_change(|d| schema(d, "Item")["properties"]["id"]["type"] = json!("integer"));

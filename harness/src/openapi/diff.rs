@@ -413,7 +413,11 @@ fn view(root: &Value, s: &Value, depth: usize) -> View {
             .filter_map(Value::as_str)
             .map(str::to_owned),
     );
-    v.enumeration = s.get("enum").and_then(Value::as_array).cloned();
+    v.enumeration = s
+        .get("enum")
+        .and_then(Value::as_array)
+        .cloned()
+        .or_else(|| s.get("const").map(|c| vec![c.clone()]));
     v.items = s.get("items").cloned();
     if depth < 16 {
         for part in s
@@ -430,14 +434,17 @@ fn view(root: &Value, s: &Value, depth: usize) -> View {
             v.items = v.items.or(p.items);
         }
         // Alternatives (including 3.1's nullable idiom `anyOf: [X, {type: null}]`) are seen as
-        // their union: a property is removed only when no branch has it any more. What is
-        // required in a union is unknown, so alternatives add no required names.
+        // their union: a property is removed only when no branch has it any more, and a
+        // property several branches define is the union of their definitions (`role: system`
+        // in one branch, `role: user` in another). What is required in a union is unknown, so
+        // alternatives add no required names.
+        let mut alternatives: BTreeMap<String, Vec<Value>> = BTreeMap::new();
         for key in ["anyOf", "oneOf"] {
             for part in s.get(key).and_then(Value::as_array).into_iter().flatten() {
                 let p = view(root, part, depth + 1);
                 v.types.extend(p.types);
                 for (name, schema) in p.properties {
-                    v.properties.entry(name).or_insert(schema);
+                    alternatives.entry(name).or_default().push(schema);
                 }
                 if let Some(values) = p.enumeration {
                     let merged = v.enumeration.get_or_insert_with(Vec::new);
@@ -450,6 +457,17 @@ fn view(root: &Value, s: &Value, depth: usize) -> View {
                 }
                 v.items = v.items.or(p.items);
             }
+        }
+        for (name, mut schemas) in alternatives {
+            if v.properties.contains_key(&name) {
+                continue;
+            }
+            let merged = if schemas.len() == 1 {
+                schemas.remove(0)
+            } else {
+                serde_json::json!({ "anyOf": schemas })
+            };
+            v.properties.insert(name, merged);
         }
     }
     v
@@ -473,6 +491,16 @@ fn schema(d: &mut Differ<'_>, at: &str, b: &Value, c: &Value, flow: Flow, depth:
             d.push(Severity::NonBreaking, "type.changed", at, detail);
         } else {
             d.push(Severity::Breaking, "type.changed", at, detail);
+        }
+    }
+    // A request value that was free and now has a closed set of values refuses what clients
+    // sent before; a response that narrows to a set is safe to read.
+    if let (None, Some(ce)) = (&bv.enumeration, &cv.enumeration) {
+        let shown: Vec<String> = ce.iter().map(Value::to_string).collect();
+        let detail = format!("now limited to {}", shown.join(", "));
+        match flow {
+            Flow::Request => d.push(Severity::Breaking, "enum.introduced", at, detail),
+            Flow::Response => d.push(Severity::NonBreaking, "enum.introduced", at, detail),
         }
     }
     if let (Some(be), Some(ce)) = (&bv.enumeration, &cv.enumeration) {
