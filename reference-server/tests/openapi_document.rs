@@ -6,95 +6,10 @@
 
 mod common;
 
+use common::openapi::{doc, errors, operations, resolve, sse_events, validator, Op, METHODS};
 use common::spawn;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
-
-const METHODS: [&str; 8] = [
-    "get", "put", "post", "delete", "options", "head", "patch", "trace",
-];
-
-fn doc() -> Value {
-    reference_server::openapi::build_document().expect("schemas/openapi.yaml bundles")
-}
-
-/// Follows local `$ref`s.
-fn resolve<'a>(doc: &'a Value, mut v: &'a Value) -> &'a Value {
-    while let Some(r) = v.get("$ref").and_then(Value::as_str) {
-        v = doc
-            .pointer(r.trim_start_matches('#'))
-            .unwrap_or_else(|| panic!("dangling $ref {r}"));
-    }
-    v
-}
-
-struct Op<'a> {
-    path: String,
-    method: &'static str,
-    op: &'a Value,
-}
-
-impl Op<'_> {
-    fn id(&self) -> &str {
-        self.op["operationId"].as_str().unwrap_or("?")
-    }
-}
-
-fn operations(doc: &Value) -> Vec<Op<'_>> {
-    let mut out = Vec::new();
-    for (path, item) in doc["paths"].as_object().unwrap() {
-        for method in METHODS {
-            if let Some(op) = item.get(method) {
-                out.push(Op {
-                    path: path.clone(),
-                    method,
-                    op,
-                });
-            }
-        }
-    }
-    out
-}
-
-/// A validator for `schema`, whose `#/components/...` references resolve in `doc`.
-fn validator(doc: &Value, schema: &Value) -> jsonschema::Validator {
-    let mut root = match resolve(doc, schema) {
-        Value::Object(m) => m.clone(),
-        Value::Bool(true) => Map::new(),
-        other => panic!("not a schema: {other}"),
-    };
-    root.insert("components".into(), doc["components"].clone());
-    jsonschema::draft202012::new(&Value::Object(root)).expect("the schema compiles")
-}
-
-fn errors(v: &jsonschema::Validator, instance: &Value) -> Vec<String> {
-    v.iter_errors(instance)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
-}
-
-/// Each parsed `data:` of an SSE body, with its `event:` name.
-fn sse_events(text: &str) -> Vec<(Option<String>, Value)> {
-    let mut out = Vec::new();
-    for block in text.replace("\r\n", "\n").split("\n\n") {
-        let mut event = None;
-        let mut data = Vec::new();
-        for line in block.lines() {
-            if let Some(e) = line.strip_prefix("event:") {
-                event = Some(e.trim().to_owned());
-            } else if let Some(d) = line.strip_prefix("data:") {
-                data.push(d.strip_prefix(' ').unwrap_or(d).to_owned());
-            }
-        }
-        if data.is_empty() {
-            continue;
-        }
-        let data = data.join("\n");
-        let value = serde_json::from_str(&data).unwrap_or(Value::String(data));
-        out.push((event, value));
-    }
-    out
-}
 
 /// Ids and timestamps differ between runs; everything else must be equal.
 fn normalise(v: &Value) -> Value {

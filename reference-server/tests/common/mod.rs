@@ -1,6 +1,8 @@
 //! A real server on an ephemeral loopback port, and a client for it.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod openapi;
+
 use reference_server::Config;
 use serde_json::Value;
 
