@@ -12,7 +12,9 @@ use common::openapi::{doc, errors, operations, resolve, sse_events, validator};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
 use proptest::strategy::{BoxedStrategy, Union};
-use proptest::test_runner::{Config as RunnerConfig, RngAlgorithm, TestRng, TestRunner};
+use proptest::test_runner::{
+    Config as RunnerConfig, RngAlgorithm, TestCaseError, TestRng, TestRunner,
+};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use tower::ServiceExt;
@@ -204,15 +206,70 @@ fn seeds(examples: &Value, out: &mut HashMap<String, Vec<Value>>, key: &str) {
     }
 }
 
-#[test]
-fn every_request_the_document_allows_gets_a_documented_answer() {
-    let d = doc();
-    let rt = tokio::runtime::Runtime::new().unwrap();
+fn app() -> axum::Router {
     let mut config = reference_server::Config::default();
     config
         .apply_env([("REFSERVER_RATE_LIMIT".to_owned(), "off".to_owned())])
         .unwrap();
-    let app = reference_server::app(config);
+    reference_server::app(config)
+}
+
+/// A fixed seed: the same cases every run, so a failure is reproducible.
+fn runner(cases: u32) -> TestRunner {
+    TestRunner::new_with_rng(
+        RunnerConfig {
+            cases,
+            failure_persistence: None,
+            ..RunnerConfig::default()
+        },
+        TestRng::deterministic_rng(RngAlgorithm::ChaCha),
+    )
+}
+
+/// One answer: never a 5xx, a documented status and content type, and a body (each event,
+/// for streams) valid against the documented schema.
+fn check_answer(
+    d: &Value,
+    op: &Value,
+    (status, ct, text): &(u16, String, String),
+    sent: &str,
+) -> Result<(), TestCaseError> {
+    prop_assert!(*status < 500, "{status} for {sent}: {text}");
+    let response = op["responses"]
+        .get(status.to_string())
+        .map(|r| resolve(d, r));
+    prop_assert!(
+        response.is_some(),
+        "undocumented {status} for {sent}: {text}"
+    );
+    let media_type = ct.split(';').next().unwrap_or("").trim().to_owned();
+    let m = &response.unwrap()["content"][&media_type];
+    prop_assert!(
+        m.is_object(),
+        "undocumented {media_type} for {status}: {sent}"
+    );
+    if media_type == "text/event-stream" {
+        let v = validator(d, &m["x-sse-data-schema"]);
+        for (_, data) in sse_events(text) {
+            if data != m["x-sse-terminator"] {
+                let e = errors(&v, &data);
+                prop_assert!(e.is_empty(), "event {data} for {sent}: {e:?}");
+            }
+        }
+    } else {
+        let v = validator(d, &m["schema"]);
+        let value: Value = serde_json::from_str(text).unwrap();
+        let e = errors(&v, &value);
+        prop_assert!(e.is_empty(), "{status} body {value} for {sent}: {e:?}");
+    }
+    Ok(())
+}
+
+#[test]
+fn every_request_the_document_allows_gets_a_documented_answer() {
+    let d = doc();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let app = app();
     let mut tried = 0;
     for o in operations(&d) {
         let Some(body) = o.op.get("requestBody") else {
@@ -246,50 +303,15 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
         };
         let strategy = gen.schema(&media["schema"], "", 0);
         let request_schema = validator(&d, &media["schema"]);
-        // A fixed seed: the same cases every run, so a failure is reproducible.
-        let mut runner = TestRunner::new_with_rng(
-            RunnerConfig {
-                cases: 96,
-                failure_persistence: None,
-                ..RunnerConfig::default()
-            },
-            TestRng::deterministic_rng(RngAlgorithm::ChaCha),
-        );
+        let mut runner = runner(96);
         let statuses = std::cell::RefCell::new(HashMap::<u16, usize>::new());
         let result = runner.run(&strategy, |body| {
             // The generator must only make what the document allows.
             let e = errors(&request_schema, &body);
             prop_assert!(e.is_empty(), "generated an invalid body {body}: {e:?}");
-            let (status, ct, text) = rt.block_on(send(&app, &o.path, &body));
-            *statuses.borrow_mut().entry(status).or_default() += 1;
-            prop_assert!(status < 500, "{status} for {body}: {text}");
-            let response = o.op["responses"]
-                .get(status.to_string())
-                .map(|r| resolve(&d, r));
-            prop_assert!(
-                response.is_some(),
-                "undocumented {status} for {body}: {text}"
-            );
-            let media_type = ct.split(';').next().unwrap_or("").trim().to_owned();
-            let m = &response.unwrap()["content"][&media_type];
-            prop_assert!(
-                m.is_object(),
-                "undocumented {media_type} for {status}: {body}"
-            );
-            if media_type == "text/event-stream" {
-                let v = validator(&d, &m["x-sse-data-schema"]);
-                for (_, data) in sse_events(&text) {
-                    if data != m["x-sse-terminator"] {
-                        let e = errors(&v, &data);
-                        prop_assert!(e.is_empty(), "event {data} for {body}: {e:?}");
-                    }
-                }
-            } else {
-                let v = validator(&d, &m["schema"]);
-                let value: Value = serde_json::from_str(&text).unwrap();
-                let e = errors(&v, &value);
-                prop_assert!(e.is_empty(), "{status} body {value} for {body}: {e:?}");
-            }
+            let answer = rt.block_on(send(&app, "POST", &o.path, Some(&body)));
+            *statuses.borrow_mut().entry(answer.0).or_default() += 1;
+            check_answer(&d, o.op, &answer, &body.to_string())?;
             Ok(())
         });
         if let Err(e) = result {
@@ -308,14 +330,23 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
     assert!(tried >= 3 * 96, "only {tried} requests");
 }
 
-async fn send(app: &axum::Router, path: &str, body: &Value) -> (u16, String, String) {
+async fn send(
+    app: &axum::Router,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> (u16, String, String) {
     let request = http::Request::builder()
-        .method("POST")
+        .method(method)
         .uri(path)
-        .header("authorization", "Bearer sk-fuzz")
-        .header("content-type", "application/json")
-        .body(Body::from(body.to_string()))
-        .unwrap();
+        .header("authorization", "Bearer sk-fuzz");
+    let request = match body {
+        Some(body) => request
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string())),
+        None => request.body(Body::empty()),
+    }
+    .unwrap();
     let response = app.clone().oneshot(request).await.unwrap();
     let status = response.status().as_u16();
     let ct = response
@@ -326,4 +357,116 @@ async fn send(app: &axum::Router, path: &str, body: &Value) -> (u16, String, Str
         .to_owned();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `value` percent-encoded for a query string (unreserved characters kept).
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[test]
+fn every_query_the_document_allows_gets_a_documented_answer() {
+    let d = doc();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let app = app();
+    let ops = operations(&d);
+    let mut tried = 0;
+    for o in &ops {
+        let params: Vec<&Value> = o.op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&d, p))
+            .collect();
+        if !params.iter().any(|p| p["in"] == "query") {
+            continue;
+        }
+        // Path ids name an object created for the purpose, as the examples say.
+        let mut path = o.path.clone();
+        let mut item_ids = Vec::new();
+        for p in params.iter().filter(|p| p["in"] == "path") {
+            let example = p["examples"]
+                .as_object()
+                .and_then(|e| e.values().next())
+                .unwrap();
+            let creator = example["x-replay"]["create"].as_str().unwrap();
+            let c = ops.iter().find(|x| x.id() == creator).unwrap();
+            let body = resolve(&d, &c.op["requestBody"])["content"]["application/json"]["examples"]
+                .as_object()
+                .and_then(|e| e.values().next())
+                .map(|e| e["value"].clone())
+                .unwrap();
+            let (status, _, text) = rt.block_on(send(&app, "POST", &c.path, Some(&body)));
+            assert_eq!(status, 200, "{text}");
+            let created: Value = serde_json::from_str(&text).unwrap();
+            let id = created["id"].as_str().unwrap().to_owned();
+            let (_, _, items) = rt.block_on(send(
+                &app,
+                "GET",
+                &format!("{}/{id}/input_items", c.path),
+                None,
+            ));
+            let items: Value = serde_json::from_str(&items).unwrap_or(Value::Null);
+            item_ids.extend(
+                items["data"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|i| i["id"].as_str())
+                    .map(|s| json!(s)),
+            );
+            path = path.replace(&format!("{{{}}}", p["name"].as_str().unwrap()), &id);
+        }
+        let seeds: HashMap<String, Vec<Value>> =
+            [("after".to_owned(), item_ids)].into_iter().collect();
+        let gen = Gen { doc: &d, seeds };
+        let fields: Vec<BoxedStrategy<Option<(String, Value)>>> = params
+            .iter()
+            .filter(|p| p["in"] == "query")
+            .map(|p| {
+                let name = p["name"].as_str().unwrap().to_owned();
+                let key = name.clone();
+                prop_oneof![
+                    1 => Just(None),
+                    2 => gen.schema(&p["schema"], &name, 0).prop_map(move |v| Some((key.clone(), v))),
+                ]
+                .boxed()
+            })
+            .collect();
+        let statuses = std::cell::RefCell::new(HashMap::<u16, usize>::new());
+        let result = runner(64).run(&fields, |chosen| {
+            let query: Vec<String> = chosen
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| {
+                    let text = v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+                    format!("{k}={}", encode(&text))
+                })
+                .collect();
+            let url = format!("{path}?{}", query.join("&"));
+            let answer = rt.block_on(send(&app, &o.method.to_uppercase(), &url, None));
+            *statuses.borrow_mut().entry(answer.0).or_default() += 1;
+            check_answer(&d, o.op, &answer, &url)
+        });
+        if let Err(e) = result {
+            panic!("{}: {e}", o.id());
+        }
+        let statuses = statuses.into_inner();
+        assert!(
+            statuses.get(&200).is_some_and(|n| *n >= 20),
+            "{}: too few successes to mean anything: {statuses:?}",
+            o.id()
+        );
+        eprintln!("{}: {statuses:?}", o.id());
+        tried += statuses.values().sum::<usize>();
+    }
+    assert!(tried >= 64, "only {tried} requests");
 }
