@@ -448,3 +448,60 @@ fn run_checks_answers_against_a_given_document() {
         text(&out)
     );
 }
+
+#[tokio::test]
+async fn documents_served_over_http_have_their_relative_refs_bundled() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    // schemas/ served as static files: openapi.yaml refers to model.schema.json and friends.
+    let host = MockServer::start().await;
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let file = entry.unwrap().path();
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        Mock::given(method("GET"))
+            .and(path(format!("/api/{name}")))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string(std::fs::read_to_string(&file).unwrap()),
+            )
+            .mount(&host)
+            .await;
+    }
+    let url = format!("{}/api/openapi.yaml", host.uri());
+    let local = dir.join("openapi.yaml").display().to_string();
+    let (validate, diff) = tokio::task::spawn_blocking(move || {
+        (
+            conformance(&["openapi", "validate", "--examples", &url]),
+            conformance(&["openapi", "diff", "--base", &url, "--cand", &local]),
+        )
+    })
+    .await
+    .unwrap();
+    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
+    assert!(
+        text(&validate).contains("0 problems"),
+        "{}",
+        text(&validate)
+    );
+    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
+    assert!(
+        text(&diff).contains("0 breaking, 0 non-breaking"),
+        "{}",
+        text(&diff)
+    );
+    // A file the document refers to that the host does not have is a clear usage error.
+    host.reset().await;
+    Mock::given(method("GET"))
+        .and(path("/api/openapi.yaml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(
+            "openapi: 3.1.0\ninfo: {title: t, version: '1'}\npaths: {}\ncomponents: {schemas: {A: {$ref: 'gone.schema.json'}}}\n",
+        ))
+        .mount(&host)
+        .await;
+    let url = format!("{}/api/openapi.yaml", host.uri());
+    let out = tokio::task::spawn_blocking(move || conformance(&["openapi", "validate", &url]))
+        .await
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("gone.schema.json"), "{}", text(&out));
+}
