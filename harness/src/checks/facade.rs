@@ -258,6 +258,12 @@ async fn sample_exchanges(ctx: &Ctx) -> Vec<(String, Exchange, Option<Vec<String
         }
     };
     plain("/v1/models", ctx.send(Req::get("/v1/models")).await);
+    // Errors are answers too: one without credentials, one for a malformed body.
+    plain(
+        "/v1/models",
+        ctx.send(Req::get("/v1/models").auth(crate::target::Auth::None))
+            .await,
+    );
     let missing = "/v1/models/conformance-no-such-model";
     plain(missing, ctx.send(Req::get(missing)).await);
     if let Ok(model) = ctx.chat_model() {
@@ -290,6 +296,11 @@ async fn sample_exchanges(ctx: &Ctx) -> Vec<(String, Exchange, Option<Vec<String
         plain(
             "/v1/embeddings",
             ctx.send(Req::post("/v1/embeddings", &body)).await,
+        );
+        let empty = json!({"model": model, "input": ""});
+        plain(
+            "/v1/embeddings",
+            ctx.send(Req::post("/v1/embeddings", &empty)).await,
         );
     }
     for (path, stream) in [
