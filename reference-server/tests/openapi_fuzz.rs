@@ -314,18 +314,7 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
             check_answer(&d, o.op, &answer, &body.to_string())?;
             Ok(())
         });
-        if let Err(e) = result {
-            panic!("{}: {e}", o.id());
-        }
-        // The seeds make the generator reach the success path, not only the 4xx ones.
-        let statuses = statuses.into_inner();
-        assert!(
-            statuses.get(&200).is_some_and(|n| *n >= 20),
-            "{}: too few successes to mean anything: {statuses:?}",
-            o.id()
-        );
-        eprintln!("{}: {statuses:?}", o.id());
-        tried += statuses.values().sum::<usize>();
+        tried += outcome(o.id(), result, statuses.into_inner());
     }
     assert!(tried >= 3 * 96, "only {tried} requests");
 }
@@ -357,6 +346,24 @@ async fn send(
         .to_owned();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// Fails on a failed case or on too few successes (the seeds are there so that the generator
+/// reaches the success path, not only the 4xx ones); returns the number of requests.
+fn outcome(
+    id: &str,
+    result: Result<(), proptest::test_runner::TestError<impl std::fmt::Debug>>,
+    statuses: HashMap<u16, usize>,
+) -> usize {
+    if let Err(e) = result {
+        panic!("{id}: {e}");
+    }
+    assert!(
+        statuses.get(&200).is_some_and(|n| *n >= 20),
+        "{id}: too few successes to mean anything: {statuses:?}"
+    );
+    eprintln!("{id}: {statuses:?}");
+    statuses.values().sum()
 }
 
 /// `value` percent-encoded for a query string (unreserved characters kept).
@@ -456,17 +463,7 @@ fn every_query_the_document_allows_gets_a_documented_answer() {
             *statuses.borrow_mut().entry(answer.0).or_default() += 1;
             check_answer(&d, o.op, &answer, &url)
         });
-        if let Err(e) = result {
-            panic!("{}: {e}", o.id());
-        }
-        let statuses = statuses.into_inner();
-        assert!(
-            statuses.get(&200).is_some_and(|n| *n >= 20),
-            "{}: too few successes to mean anything: {statuses:?}",
-            o.id()
-        );
-        eprintln!("{}: {statuses:?}", o.id());
-        tried += statuses.values().sum::<usize>();
+        tried += outcome(o.id(), result, statuses.into_inner());
     }
     assert!(tried >= 64, "only {tried} requests");
 }

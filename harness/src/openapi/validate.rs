@@ -231,25 +231,11 @@ pub fn validate_examples(doc: &Value) -> Vec<Finding> {
     };
     for (path, item) in doc["paths"].as_object().into_iter().flatten() {
         let (item, at) = e.follow(item, format!("/paths/{}", escape(path)));
-        for (i, p) in item["parameters"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            e.parameter(p, format!("{at}/parameters/{i}"));
-        }
+        e.parameters(item, &at);
         for method in METHODS {
             let Some(op) = item.get(method) else { continue };
             let at = format!("{at}/{method}");
-            for (i, p) in op["parameters"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
-                e.parameter(p, format!("{at}/parameters/{i}"));
-            }
+            e.parameters(op, &at);
             if let Some(body) = op.get("requestBody") {
                 let (body, at) = e.follow(body, format!("{at}/requestBody"));
                 e.content(&body["content"], format!("{at}/content"));
@@ -284,6 +270,18 @@ impl<'d> Examples<'d> {
         match value.get("$ref").and_then(Value::as_str) {
             Some(r) if r.starts_with('#') => (resolve(self.doc, value), r[1..].to_owned()),
             _ => (value, at),
+        }
+    }
+
+    /// The `parameters` of a path item or operation written at `at`.
+    fn parameters(&mut self, holder: &'d Value, at: &str) {
+        for (i, p) in holder["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            self.parameter(p, format!("{at}/parameters/{i}"));
         }
     }
 
