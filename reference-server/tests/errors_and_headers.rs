@@ -50,9 +50,7 @@ async fn strict_mode_rejects_unknown_keys_and_missing_scopes() {
     ];
     let s = spawn_with(config).await;
     let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-wrong-key-000000")
+        .get_as("/v1/models", "sk-wrong-key-000000")
         .send()
         .await
         .unwrap();
@@ -69,17 +67,13 @@ async fn strict_mode_rejects_unknown_keys_and_missing_scopes() {
         "the key is masked"
     );
     let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-good-key-123456")
+        .get_as("/v1/models", "sk-good-key-123456")
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 200);
     let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-models-only-999")
+        .get_as("/v1/models", "sk-models-only-999")
         .send()
         .await
         .unwrap();

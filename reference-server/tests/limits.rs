@@ -94,23 +94,9 @@ async fn exactly_the_limit_passes_under_concurrency() {
         }
     }
     assert_eq!(ok, 20);
-    let other_key = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("another-key")
-        .send()
-        .await
-        .unwrap();
+    let other_key = s.get_as("/v1/models", "another-key").send().await.unwrap();
     assert_eq!(other_key.status(), 200, "buckets are per principal");
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(
         metrics.contains(r#"rate_limited_requests_total{route="/v1/models"} 15"#),
         "{metrics}"
@@ -131,24 +117,12 @@ async fn route_only_keying_shares_a_bucket_and_routes_have_their_own_budgets() {
     let s = spawn_with(c).await;
     for key in ["a", "b"] {
         assert_eq!(
-            s.client
-                .get(s.url("/v1/models"))
-                .bearer_auth(key)
-                .send()
-                .await
-                .unwrap()
-                .status(),
+            s.get_as("/v1/models", key).send().await.unwrap().status(),
             200
         );
     }
     assert_eq!(
-        s.client
-            .get(s.url("/v1/models"))
-            .bearer_auth("c")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        s.get_as("/v1/models", "c").send().await.unwrap().status(),
         429
     );
     let r = s
@@ -222,15 +196,7 @@ async fn idempotent_replay_returns_the_first_response() {
         "idempotency_key_reused"
     );
 
-    let metrics = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.metrics().await;
     assert!(metrics.contains("idempotent_replays_total 1"), "{metrics}");
 }
 

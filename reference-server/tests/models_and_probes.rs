@@ -60,15 +60,7 @@ async fn metrics_count_requests_by_route_and_status() {
     let s = spawn().await;
     s.get("/v1/models").send().await.unwrap();
     s.get("/v1/models/nope").send().await.unwrap();
-    let text = s
-        .client
-        .get(s.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = s.metrics().await;
     assert!(
         text.contains(r#"http_requests_total{method="GET",route="/v1/models",status="200"} 1"#),
         "{text}"

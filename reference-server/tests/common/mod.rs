@@ -76,6 +76,17 @@ impl TestServer {
         (status, r.json().await.unwrap())
     }
 
+    /// The `/metrics` exposition.
+    pub async fn metrics(&self) -> String {
+        let r = self.client.get(self.url("/metrics")).send().await.unwrap();
+        r.text().await.unwrap()
+    }
+
+    /// GET with `key` as the bearer token.
+    pub fn get_as(&self, path: &str, key: &str) -> reqwest::RequestBuilder {
+        self.client.get(self.url(path)).bearer_auth(key)
+    }
+
     pub async fn get_json(&self, path: &str) -> (u16, Value) {
         let r = self.get(path).send().await.unwrap();
         let status = r.status().as_u16();
