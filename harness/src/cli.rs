@@ -6,6 +6,7 @@ use crate::error::HarnessError;
 use crate::report::{self, Format};
 use crate::run::{self, RunConfig};
 use crate::target::TargetConfig;
+use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -89,8 +90,9 @@ impl From<ProfileArg> for Profile {
 
 #[derive(Debug, Args)]
 struct RunArgs {
-    /// Base URL of the target, with or without /v1. Without it, the reference server is
-    /// started in-process on a loopback port.
+    /// The target's API root, as an SDK's base_url (e.g. https://api.example.com/v1); a bare
+    /// origin whose API is under /v1 is found. Without it, the reference server is started
+    /// in-process on a loopback port.
     #[arg(long, env = "OPENAI_BASE_URL")]
     target: Option<String>,
     /// API key for the target.
@@ -142,6 +144,15 @@ struct RunArgs {
     /// instead of the target's /openapi.json.
     #[arg(long, value_name = "FILE|URL")]
     openapi: Option<String>,
+    /// Most bytes read from one answer (a body or a whole stream); past it the check fails.
+    #[arg(long, default_value_t = crate::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
+    max_response_bytes: usize,
+    /// Most events read from one stream.
+    #[arg(long, default_value_t = crate::target::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
+    max_events: usize,
+    /// Exit 1 when any check is skipped (CI that must see every check run).
+    #[arg(long)]
+    fail_on_skip: bool,
     /// Body size sent by the oversized-body check.
     #[arg(long, default_value_t = 4 * 1024 * 1024)]
     oversized_bytes: usize,
@@ -150,7 +161,7 @@ struct RunArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "json,junit,md"
+        default_value = "json,junit,md,html"
     )]
     report: Vec<Format>,
     /// Where reports go.
@@ -311,6 +322,8 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             auth_header: args.auth_header.clone(),
             timeout: Duration::from_secs_f64(args.timeout),
             insecure: args.insecure,
+            max_response_bytes: args.max_response_bytes,
+            max_events: args.max_events,
         },
         target_label: label,
         profile: args.profile.into(),
@@ -361,7 +374,14 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             println!("report: {}", path.display());
         }
     }
-    Ok(if result.failed() {
+    let skipped = result.counts().skipped;
+    if args.fail_on_skip && skipped > 0 {
+        eprintln!(
+            "conformance: {} skipped and --fail-on-skip is set",
+            crate::result::plural(skipped, "check was", "checks were")
+        );
+    }
+    Ok(if result.failed() || (args.fail_on_skip && skipped > 0) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

@@ -10,11 +10,13 @@ pub mod embedded;
 mod error;
 pub mod openapi;
 pub mod report;
+pub mod result;
 pub mod run;
 pub mod schemas;
 pub mod target;
 
 pub use checks::{catalogue, CheckOptions, Profile};
 pub use error::HarnessError;
-pub use run::{run, CheckResult, RunConfig, RunResult, Status};
+pub use result::{CheckResult, Outcome, RunResult};
+pub use run::{run, RunConfig};
 pub use target::TargetConfig;

@@ -1,13 +1,14 @@
 //! Select checks, run them against the target, collect a `RunResult` (plain data that the
 //! reports read).
 
-use crate::checks::{self, Check, CheckOptions, Ctx, Failure, Metric, Problem, Profile};
+use crate::checks::{self, Check, CheckOptions, Ctx};
 use crate::error::HarnessError;
+pub use crate::result::{CheckResult, Outcome, RunResult};
+use crate::result::{Profile, ProfileScore};
 use crate::schemas::Schemas;
 use crate::target::{Req, Target, TargetConfig, TransportError};
 use futures::StreamExt;
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use serde::Serialize;
 use std::time::Instant;
 
 /// What to run.
@@ -31,103 +32,6 @@ pub struct RunConfig {
     pub concurrency: usize,
     /// Options passed to the checks.
     pub options: CheckOptions,
-}
-
-/// The verdict of one check.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(rename_all = "snake_case", tag = "status")]
-pub enum Status {
-    /// Passed.
-    Passed,
-    /// Failed, with details.
-    Failed(Box<Failure>),
-    /// Not applicable to this target.
-    Skipped {
-        /// Why.
-        reason: String,
-    },
-}
-
-/// One check's result.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct CheckResult {
-    /// Stable id.
-    pub id: String,
-    /// Area (the id's first part).
-    pub area: String,
-    /// Profile.
-    pub profile: Profile,
-    /// One-line description.
-    pub description: String,
-    /// The verdict.
-    #[serde(flatten)]
-    pub status: Status,
-    /// A remark.
-    pub note: Option<String>,
-    /// Measurements.
-    pub metrics: Vec<Metric>,
-    /// Wall time of the check in milliseconds.
-    pub duration_ms: f64,
-}
-
-/// A profile's score.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct ProfileScore {
-    /// Profile name.
-    pub profile: Profile,
-    /// Checks passed.
-    pub passed: usize,
-    /// Checks failed.
-    pub failed: usize,
-    /// Checks skipped.
-    pub skipped: usize,
-    /// passed / (passed + failed), 0..1; 1 when nothing ran.
-    pub score: f64,
-}
-
-/// Everything a run found.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RunResult {
-    /// Unique id, also the report directory name.
-    pub run_id: String,
-    /// Harness version.
-    pub harness_version: String,
-    /// The target URL.
-    pub target: String,
-    /// When the run started (RFC 3339).
-    pub started_at: String,
-    /// Wall time in milliseconds.
-    pub duration_ms: f64,
-    /// Models used.
-    pub chat_model: Option<String>,
-    /// Models used.
-    pub embedding_model: Option<String>,
-    /// The seed of the property tests.
-    pub seed: u64,
-    /// Per-check results, in catalogue order.
-    pub checks: Vec<CheckResult>,
-    /// Scores per profile.
-    pub profiles: Vec<ProfileScore>,
-}
-
-impl RunResult {
-    /// Counts of (passed, failed, skipped).
-    pub fn counts(&self) -> (usize, usize, usize) {
-        let mut c = (0, 0, 0);
-        for r in &self.checks {
-            match r.status {
-                Status::Passed => c.0 += 1,
-                Status::Failed(_) => c.1 += 1,
-                Status::Skipped { .. } => c.2 += 1,
-            }
-        }
-        c
-    }
-
-    /// Whether any check failed.
-    pub fn failed(&self) -> bool {
-        self.counts().1 > 0
-    }
 }
 
 fn globs(patterns: &[String], flag: &str) -> Result<GlobSet, HarnessError> {
@@ -161,23 +65,112 @@ pub fn select(config: &RunConfig) -> Result<Vec<Check>, HarnessError> {
     Ok(selected)
 }
 
-/// Lists the target's models and picks a chat and an embedding model.
-async fn discover(target: &Target) -> Result<(Option<String>, Option<String>), HarnessError> {
+/// What model discovery found, and why it found nothing when it did not.
+#[derive(Debug, Default)]
+pub struct Discovery {
+    /// The chat model picked.
+    pub chat: Option<String>,
+    /// The embedding model picked.
+    pub embedding: Option<String>,
+    /// Why no model list was read (status, body), if it was not.
+    pub problem: Option<String>,
+    /// How many models the list had.
+    pub listed: usize,
+}
+
+/// Reads a model list: the ids, or why the answer is not one.
+async fn list_models(target: &Target) -> Result<Result<Vec<String>, String>, HarnessError> {
+    let url = target.url("/v1/models");
     let ex = match target.send(Req::get("/v1/models")).await {
         Ok(ex) => ex,
         Err(e @ (TransportError::Unreachable { .. } | TransportError::Timeout { .. })) => {
             return Err(HarnessError::Unreachable(e.to_string()))
         }
-        Err(_) => return Ok((None, None)),
+        Err(e) => return Ok(Err(e.to_string())),
     };
-    let ids: Vec<String> = ex
-        .json()
-        .ok()
-        .and_then(|v| v["data"].as_array().cloned())
-        .unwrap_or_default()
-        .iter()
-        .filter_map(|m| m["id"].as_str().map(str::to_owned))
-        .collect();
+    if ex.status != 200 {
+        return Ok(Err(format!(
+            "GET {url} answered HTTP {}: {}",
+            ex.status,
+            ex.excerpt()
+        )));
+    }
+    let list = ex.json().ok().and_then(|v| v["data"].as_array().cloned());
+    match list {
+        Some(models) => Ok(Ok(models
+            .iter()
+            .filter_map(|m| m["id"].as_str().map(str::to_owned))
+            .collect())),
+        None => Ok(Err(format!(
+            "GET {url} answered HTTP 200 without a model list: {}",
+            ex.excerpt()
+        ))),
+    }
+}
+
+/// Finds where the API lives and picks a chat and an embedding model. The given URL is the
+/// API root, as an SDK's `base_url`. A bare origin (`http://host:8000`) is first tried under
+/// `/v1`, where nearly every server has it, then as given; any other URL is tried as given,
+/// then under `/v1`.
+async fn discover(target: Target) -> Result<(Target, Discovery, Vec<String>), HarnessError> {
+    let mut notes = Vec::new();
+    let bare_origin = url::Url::parse(target.api_root()).is_ok_and(|u| u.path() == "/");
+    let mut candidates = vec![target.clone()];
+    if !target.api_root().ends_with("/v1") {
+        let under = target.clone().under_v1();
+        if bare_origin {
+            candidates.insert(0, under);
+        } else {
+            candidates.push(under);
+        }
+    }
+    let mut first_problem: Option<String> = None;
+    let mut found = None;
+    let count = candidates.len();
+    for (i, candidate) in candidates.into_iter().enumerate() {
+        // Only the last candidate's silence means the target is unreachable.
+        let listed = match list_models(&candidate).await {
+            Err(e) if i + 1 < count => Ok(Err(e.to_string())),
+            other => other,
+        }?;
+        match listed {
+            Ok(ids) => {
+                found = Some((candidate, ids));
+                break;
+            }
+            Err(why) => {
+                first_problem.get_or_insert(why);
+            }
+        }
+    }
+    if let Some((chosen, _)) = &found {
+        if chosen.api_root() != target.api_root() {
+            notes.push(format!(
+                "the API answers under {}; the run uses it as the API root",
+                chosen.api_root()
+            ));
+        }
+    }
+    let (target, listed) = match found {
+        Some((chosen, ids)) => (chosen, Ok(ids)),
+        None => (target, Err(first_problem.unwrap_or_default())),
+    };
+    let ids = match listed {
+        Ok(ids) => ids,
+        Err(why) => {
+            let problem =
+                format!("{why} (is --target the API root, the URL an SDK's base_url takes?)");
+            notes.push(format!("model discovery failed: {problem}"));
+            return Ok((
+                target,
+                Discovery {
+                    problem: Some(problem),
+                    ..Discovery::default()
+                },
+                notes,
+            ));
+        }
+    };
     let embedding = ids.iter().find(|id| id.contains("embed")).cloned();
     let non_chat = [
         "embed",
@@ -195,7 +188,16 @@ async fn discover(target: &Target) -> Result<(Option<String>, Option<String>), H
         .iter()
         .find(|id| !non_chat.iter().any(|n| id.contains(n)))
         .cloned();
-    Ok((chat, embedding))
+    Ok((
+        target,
+        Discovery {
+            chat,
+            embedding,
+            problem: None,
+            listed: ids.len(),
+        },
+        notes,
+    ))
 }
 
 /// Runs the selected checks and returns their results, or an error for usage mistakes and
@@ -209,9 +211,13 @@ pub async fn run(
     let schemas = Schemas::load().map_err(HarnessError::Usage)?;
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let started = Instant::now();
-    let (found_chat, found_embedding) = discover(&target).await?;
-    let chat_model = config.chat_model.clone().or(found_chat);
-    let embedding_model = config.embedding_model.clone().or(found_embedding);
+    let (target, discovery, notes) = discover(target).await?;
+    let chat_model = config.chat_model.clone().or(discovery.chat.clone());
+    let embedding_model = config
+        .embedding_model
+        .clone()
+        .or(discovery.embedding.clone());
+    let api_root = target.api_root().to_owned();
     let seed = config.options.seed;
     let ctx = Ctx::new(
         target,
@@ -219,7 +225,8 @@ pub async fn run(
         chat_model.clone(),
         embedding_model.clone(),
         config.options.clone(),
-    );
+    )
+    .with_discovery(discovery);
     let ctx = &ctx;
     // Disruptive checks run alone, after everything else has finished.
     let (last, first): (Vec<&Check>, Vec<&Check>) = selected.iter().partition(|c| c.last);
@@ -240,8 +247,9 @@ pub async fn run(
     let profiles = [Profile::OpenaiCore, Profile::Facade]
         .into_iter()
         .filter(|p| *p <= config.profile)
-        .map(|profile| score(profile, &results))
-        .collect();
+        .map(|profile| crate::result::score(profile, &results))
+        .collect::<Vec<ProfileScore>>();
+    let causes = crate::result::causes(&results);
     Ok(RunResult {
         run_id: format!(
             "{}-{}",
@@ -250,6 +258,8 @@ pub async fn run(
         ),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
         target: config.target_label.clone(),
+        api_root,
+        notes,
         started_at,
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         chat_model,
@@ -257,50 +267,29 @@ pub async fn run(
         seed,
         checks: results,
         profiles,
+        causes,
     })
 }
 
 /// Runs one check and reports its result to `progress`.
 async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) -> CheckResult {
     let t = Instant::now();
-    let verdict = (check.run)(ctx).await;
-    let (status, note, metrics) = match verdict {
-        Ok(p) => (Status::Passed, p.note, p.metrics),
-        Err(Problem::Fail(f)) => (Status::Failed(f), None, Vec::new()),
-        Err(Problem::Skip(reason)) => (Status::Skipped { reason }, None, Vec::new()),
+    let (outcome, note, metrics) = Outcome::of((check.run)(ctx).await);
+    let (description, scored) = match check.adapt {
+        Some(adapt) => adapt(&ctx.options),
+        None => (check.description.to_owned(), check.scored),
     };
     let result = CheckResult {
         id: check.id.to_owned(),
         area: check.area().to_owned(),
         profile: check.profile,
-        description: check.description.to_owned(),
-        status,
+        scored,
+        description,
+        outcome,
         note,
         metrics,
         duration_ms: t.elapsed().as_secs_f64() * 1000.0,
     };
     progress(&result);
     result
-}
-
-/// A profile's score counts its own checks and those of narrower profiles.
-fn score(profile: Profile, results: &[CheckResult]) -> ProfileScore {
-    let mut s = ProfileScore {
-        profile,
-        passed: 0,
-        failed: 0,
-        skipped: 0,
-        score: 1.0,
-    };
-    for r in results.iter().filter(|r| r.profile <= profile) {
-        match r.status {
-            Status::Passed => s.passed += 1,
-            Status::Failed(_) => s.failed += 1,
-            Status::Skipped { .. } => s.skipped += 1,
-        }
-    }
-    if s.passed + s.failed > 0 {
-        s.score = s.passed as f64 / (s.passed + s.failed) as f64;
-    }
-    s
 }

@@ -215,13 +215,7 @@ fn hanging_target() -> String {
 async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
     let url = hanging_target();
     let config = harness::RunConfig {
-        target: harness::TargetConfig {
-            base_url: url.clone(),
-            api_key: Some("k".into()),
-            auth_header: "Authorization".into(),
-            timeout: Duration::from_secs(1),
-            insecure: false,
-        },
+        target: harness::TargetConfig::new(url.clone(), Some("k".into()), Duration::from_secs(1)),
         target_label: url,
         profile: harness::Profile::OpenaiCore,
         only: vec!["chat.stream.framing".into()],
@@ -246,8 +240,8 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
         .expect("the harness does not wait on a silent stream")
         .unwrap();
     let check = &result.checks[0];
-    match &check.status {
-        harness::Status::Failed(f) => assert!(f.seen.contains("cut after 1 events"), "{}", f.seen),
+    match &check.outcome {
+        harness::Outcome::Failed(f) => assert!(f.seen.contains("cut after 1 event:"), "{}", f.seen),
         other => panic!("expected a failure, got {other:?}"),
     }
 }

@@ -12,15 +12,17 @@ use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
 macro_rules! defect {
-    ($name:ident, fails: [$($id:literal),* $(,)?], $(skips: [$($sid:literal),*],)? before: $before:expr, after: $after:expr $(,)?) => {
+    ($name:ident, fails: [$($id:literal),* $(,)?], $(preconditions: [$($pid:literal),*],)? $(skips: [$($sid:literal),*],)? before: $before:expr, after: $after:expr $(,)?) => {
         #[tokio::test]
         async fn $name() {
             let server = broken(Defect { before: $before, after: $after }).await;
             let result = run_against(&server.uri()).await;
-            let (failed, skipped) = verdicts(&result);
+            let Verdicts { failed, preconditions, skipped } = verdicts(&result);
             let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
             let report = harness::report::console::render(&result);
             assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
+            let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
+            assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));
             let mut expected_skips: BTreeSet<String> = [$($($sid),*)?].iter().map(|s: &&str| s.to_string()).collect();
             // wiremock answers one request at a time, so duplicates never overlap and the
             // 409 of a concurrent duplicate cannot be observed through it.

@@ -76,6 +76,9 @@ pub fn check_framing(s: &StreamExchange, done_required: bool) -> Result<(), Prob
     if let Some(cut) = &s.cut {
         return Err(fail("a complete stream within the timeout", cut.clone()).at(&ex.request));
     }
+    if s.events.is_empty() {
+        return Err(fail("an SSE stream of events", no_events(s)).at(&ex.request));
+    }
     ensure(
         s.odd_lines.is_empty(),
         "only event:, data:, id:, retry: and : comment lines",
@@ -124,7 +127,7 @@ pub fn check_framing(s: &StreamExchange, done_required: bool) -> Result<(), Prob
 async fn content_type(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200)?;
+    expect_status(ex, 200).map_err(Problem::as_precondition)?;
     expect_media_type(ex, "text/event-stream")?;
     pass()
 }
@@ -139,9 +142,7 @@ async fn framing(ctx: &Ctx) -> Verdict {
 async fn chunks(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200)?;
-    let chunks = json_events(&s.events, ex)?;
-    ensure(!chunks.is_empty(), "at least one chunk", "no chunks", ex)?;
+    let chunks = stream_json(&s)?;
     let id = &chunks[0]["id"];
     for (i, c) in chunks.iter().enumerate() {
         let problems = ctx.schemas.problems("chat-completion-chunk", c);
@@ -189,10 +190,9 @@ async fn chunks(ctx: &Ctx) -> Verdict {
 async fn usage(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200)?;
-    let chunks = json_events(&s.events, ex)?;
+    let chunks = stream_json(&s)?;
     let Some((last, rest)) = chunks.split_last() else {
-        return Err(fail("chunks", "none").at(&ex.request));
+        return Err(precondition("chunks", "none").at(&ex.request));
     };
     ensure(
         last["choices"] == json!([]),
@@ -228,7 +228,7 @@ async fn usage(ctx: &Ctx) -> Verdict {
 async fn ttft(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200)?;
+    stream_json(&s)?;
     let first = s.events.iter().find(|e| {
         serde_json::from_str::<Value>(&e.data)
             .ok()
@@ -316,7 +316,7 @@ async fn tools(ctx: &Ctx) -> Verdict {
 
 async fn text_equals_plain(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
-    let streamed: String = json_events(&s.events, &s.exchange)?
+    let streamed: String = stream_json(&s)?
         .iter()
         .filter_map(|c| {
             c["choices"][0]["delta"]["content"]
@@ -329,6 +329,13 @@ async fn text_equals_plain(ctx: &Ctx) -> Verdict {
     let text = plain["choices"][0]["message"]["content"]
         .as_str()
         .unwrap_or_default();
+    if text.is_empty() {
+        return Err(precondition(
+            "a non-streamed completion with text to compare",
+            show(&plain["choices"]),
+        )
+        .at(&plain_ex.request));
+    }
     ensure(
         streamed == text,
         format!("the streamed text to equal the plain text {text:?}"),

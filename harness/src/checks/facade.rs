@@ -40,15 +40,35 @@ pub fn checks() -> Vec<Check> {
             "openapi.valid",
             OpenaiCore,
             "The target's /openapi.json, when it serves one, passes structural validation",
-            openapi_valid
+            openapi_valid,
+            unscored
         ),
-        check!(
-            "openapi.responses-match",
-            OpenaiCore,
-            "Answers to this run's requests are as the target's /openapi.json documents them: status, media type, body schema (each streamed event), required headers",
-            openapi_responses_match
-        ),
+        Check {
+            adapt: Some(responses_match_subject),
+            ..check!(
+                "openapi.responses-match",
+                OpenaiCore,
+                "Answers to this run's requests are as the target's /openapi.json documents them: status, media type, body schema (each streamed event), required headers",
+                openapi_responses_match,
+                unscored
+            )
+        },
     ]
+}
+
+/// Judged by the target's own document, the check is about its self-description (not
+/// scored); judged by a given document (OpenAI's), it is about compatibility (scored).
+fn responses_match_subject(options: &CheckOptions) -> (String, bool) {
+    match &options.openapi {
+        Some(doc) => (
+            format!("Answers to this run's requests are as {} documents them: status, media type, body schema (each streamed event), required headers", doc.0),
+            true,
+        ),
+        None => (
+            "Answers to this run's requests are as the target's own /openapi.json documents them: status, media type, body schema (each streamed event), required headers".into(),
+            false,
+        ),
+    }
 }
 
 async fn live(ctx: &Ctx) -> Verdict {

@@ -16,115 +16,17 @@ mod responses;
 mod responses_stream;
 
 use crate::schemas::Schemas;
-use crate::target::{Exchange, Req, RequestRecord, StreamExchange, Target, TransportError};
+use crate::target::{Exchange, Req, StreamExchange, Target, TransportError};
 use futures::future::BoxFuture;
-use serde::Serialize;
 use serde_json::{json, Value};
 use tokio::sync::OnceCell;
 
-/// Which promise a check belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
-#[serde(rename_all = "kebab-case")]
-pub enum Profile {
-    /// What any OpenAI-compatible server should pass.
-    OpenaiCore,
-    /// The facade's own promises (ids, probes, exactness).
-    Facade,
-}
+pub use crate::result::{
+    fail, precondition, skip, Failure, Metric, Pass, Problem, Profile, Verdict,
+};
 
-impl Profile {
-    /// The name used on the command line and in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::OpenaiCore => "openai-core",
-            Self::Facade => "facade",
-        }
-    }
-}
-
-/// A passing check, with optional measurements.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Pass {
-    /// A short remark shown beside the verdict.
-    pub note: Option<String>,
-    /// Measurements such as time to first token.
-    pub metrics: Vec<Metric>,
-}
-
-/// One measurement.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Metric {
-    /// Name, e.g. `ttft_ms`.
-    pub name: String,
-    /// Value.
-    pub value: f64,
-}
-
-/// A failed expectation.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Failure {
-    /// What the check wanted.
-    pub expected: String,
-    /// What the target did.
-    pub seen: String,
-    /// The request that showed it.
-    pub request: Option<RequestRecord>,
-    /// What to fix, when it is not obvious.
-    pub hint: Option<String>,
-}
-
-/// Why a check did not pass.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Problem {
-    /// The target is wrong.
-    Fail(Box<Failure>),
-    /// The check cannot apply to this target; the reason says why.
-    Skip(String),
-}
-
-/// A check's result.
-pub type Verdict = Result<Pass, Problem>;
-
-/// A failure: expected vs seen.
-pub fn fail(expected: impl Into<String>, seen: impl Into<String>) -> Problem {
-    Problem::Fail(Box::new(Failure {
-        expected: expected.into(),
-        seen: seen.into(),
-        request: None,
-        hint: None,
-    }))
-}
-
-/// A skip with its reason.
-pub fn skip(reason: impl Into<String>) -> Problem {
-    Problem::Skip(reason.into())
-}
-
-impl Problem {
-    /// Attaches the request that showed the failure.
-    pub fn at(mut self, request: &RequestRecord) -> Self {
-        if let Self::Fail(f) = &mut self {
-            if f.request.is_none() {
-                f.request = Some(request.clone());
-            }
-        }
-        self
-    }
-
-    /// Adds a hint about the fix.
-    pub fn hint(mut self, hint: impl Into<String>) -> Self {
-        if let Self::Fail(f) = &mut self {
-            f.hint = Some(hint.into());
-        }
-        self
-    }
-}
-
-impl From<TransportError> for Problem {
-    fn from(e: TransportError) -> Self {
-        fail("a response", e.to_string())
-    }
-}
+/// The description of a check, and whether it is scored, for a run's options.
+pub type Adapt = fn(&CheckOptions) -> (String, bool);
 
 /// A catalogue entry.
 pub struct Check {
@@ -138,6 +40,12 @@ pub struct Check {
     pub run: for<'a> fn(&'a Ctx) -> BoxFuture<'a, Verdict>,
     /// Disturbs the target (e.g. exhausts a rate limit): runs alone, after all others.
     pub last: bool,
+    /// Counts towards the compatibility score; checks of the target's self-description
+    /// (its own OpenAPI document) are reported but not scored.
+    pub scored: bool,
+    /// For checks whose subject depends on the options (which document judges the answers):
+    /// the description and whether it is scored, for this run.
+    pub adapt: Option<Adapt>,
 }
 
 impl Check {
@@ -156,11 +64,19 @@ macro_rules! check {
             description: $desc,
             run: |ctx| Box::pin($f(ctx)),
             last: false,
+            scored: true,
+            adapt: None,
         }
     };
     ($id:literal, $profile:ident, $desc:literal, $f:path, last) => {
         $crate::checks::Check {
             last: true,
+            ..check!($id, $profile, $desc, $f)
+        }
+    };
+    ($id:literal, $profile:ident, $desc:literal, $f:path, unscored) => {
+        $crate::checks::Check {
+            scored: false,
             ..check!($id, $profile, $desc, $f)
         }
     };
@@ -220,6 +136,7 @@ pub struct Ctx {
     pub embedding_model: Option<String>,
     /// Options.
     pub options: CheckOptions,
+    discovery: crate::run::Discovery,
     chat_plain: OnceCell<Result<Exchange, TransportError>>,
     responses_plain: OnceCell<Result<Exchange, TransportError>>,
     chat_stream: OnceCell<Result<StreamExchange, TransportError>>,
@@ -244,6 +161,7 @@ impl Ctx {
             chat_model,
             embedding_model,
             options,
+            discovery: crate::run::Discovery::default(),
             chat_plain: OnceCell::new(),
             responses_plain: OnceCell::new(),
             chat_stream: OnceCell::new(),
@@ -251,18 +169,34 @@ impl Ctx {
         }
     }
 
-    /// The chat model, or a skip.
+    /// What model discovery found.
+    pub fn with_discovery(mut self, discovery: crate::run::Discovery) -> Self {
+        self.discovery = discovery;
+        self
+    }
+
+    fn no_model(&self, kind: &str, flag: &str) -> Problem {
+        match &self.discovery.problem {
+            Some(why) => skip(format!("no {kind} model: {why}; or pass {flag}")),
+            None => skip(format!(
+                "none of the {} the target lists looks like a {kind} model; pass {flag}",
+                crate::result::plural(self.discovery.listed, "model", "models")
+            )),
+        }
+    }
+
+    /// The chat model, or a skip that says why there is none.
     pub fn chat_model(&self) -> Result<&str, Problem> {
         self.chat_model
             .as_deref()
-            .ok_or_else(|| skip("the target lists no chat model; pass --chat-model"))
+            .ok_or_else(|| self.no_model("chat", "--chat-model"))
     }
 
-    /// The embedding model, or a skip.
+    /// The embedding model, or a skip that says why there is none.
     pub fn embedding_model(&self) -> Result<&str, Problem> {
         self.embedding_model
             .as_deref()
-            .ok_or_else(|| skip("the target lists no embedding model; pass --embedding-model"))
+            .ok_or_else(|| self.no_model("embedding", "--embedding-model"))
     }
 
     /// Sends a request.
@@ -347,10 +281,44 @@ impl Ctx {
         }
         Err(fail(
             format!("a body valid against schemas/{name}.schema.json"),
-            problems.join("; "),
+            format!(
+                "{} in HTTP {} {}",
+                problems.join("; "),
+                ex.status,
+                ex.excerpt()
+            ),
         )
         .at(&ex.request))
     }
+}
+
+/// The JSON events of a stream whose events another check is about: a 200, a complete
+/// stream, every event JSON, and at least one event, or a failed precondition that says
+/// what came instead (so no check passes by looping over nothing).
+pub fn stream_json(s: &StreamExchange) -> Result<Vec<Value>, Problem> {
+    let ex = &s.exchange;
+    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    if let Some(cut) = &s.cut {
+        return Err(precondition("a complete stream", cut.clone()).at(&ex.request));
+    }
+    let events = chat_stream::json_events(&s.events, ex).map_err(Problem::as_precondition)?;
+    if events.is_empty() {
+        return Err(
+            precondition("at least one JSON event in the stream", no_events(s)).at(&ex.request),
+        );
+    }
+    Ok(events)
+}
+
+/// What a stream without events was instead.
+pub fn no_events(s: &StreamExchange) -> String {
+    let ex = &s.exchange;
+    format!(
+        "{} (Content-Type {:?}): {}",
+        crate::result::plural(s.events.len(), "SSE event", "SSE events"),
+        ex.header("content-type").unwrap_or("none"),
+        ex.excerpt()
+    )
 }
 
 /// Requires `status`.
@@ -396,7 +364,10 @@ pub fn expect_envelope(ctx: &Ctx, ex: &Exchange, allowed: &[u16]) -> Result<Valu
         )
         .at(&ex.request));
     }
-    if ex.media_type() != "application/json" {
+    // The SDKs parse any JSON media type (application/problem+json included) as JSON; what
+    // matters to them is the envelope inside.
+    let media = ex.media_type();
+    if media != "application/json" && !media.ends_with("+json") {
         return Err(fail(
             "Content-Type: application/json on the error",
             format!(

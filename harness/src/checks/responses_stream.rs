@@ -21,15 +21,14 @@ pub fn checks() -> Vec<Check> {
 
 async fn events(ctx: &Ctx) -> Result<(StreamExchange, Vec<Value>), Problem> {
     let s = ctx.responses_stream().await?;
-    expect_status(&s.exchange, 200)?;
-    let events = json_events(&s.events, &s.exchange)?;
+    let events = stream_json(&s)?;
     Ok((s, events))
 }
 
 async fn content_type(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200)?;
+    expect_status(ex, 200).map_err(Problem::as_precondition)?;
     expect_media_type(ex, "text/event-stream")?;
     pass()
 }
@@ -257,9 +256,32 @@ async fn text_consistency(ctx: &Ctx) -> Verdict {
         .collect();
     let done = events
         .iter()
-        .find(|e| e["type"] == "response.output_text.done")
-        .and_then(|e| e["text"].as_str())
-        .unwrap_or_default();
+        .find(|e| e["type"] == "response.output_text.done");
+    let done = match done {
+        Some(d) => d["text"].as_str().unwrap_or_default(),
+        None if deltas.is_empty() => {
+            return Err(precondition(
+                "output text events (deltas and response.output_text.done)",
+                format!(
+                    "none among {}",
+                    crate::result::plural(events.len(), "event", "events")
+                ),
+            )
+            .at(&ex.request))
+        }
+        None => {
+            return Err(
+                fail("a response.output_text.done event after the deltas", "none").at(&ex.request),
+            )
+        }
+    };
+    if deltas.is_empty() && done.is_empty() {
+        return Err(precondition(
+            "some output text to compare",
+            "no deltas and an empty response.output_text.done",
+        )
+        .at(&ex.request));
+    }
     ensure(
         deltas == done,
         format!("deltas joining to output_text.done text {done:?}"),
@@ -281,7 +303,7 @@ async fn text_consistency(ctx: &Ctx) -> Verdict {
 
 async fn ttft(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
-    expect_status(&s.exchange, 200)?;
+    stream_json(&s)?;
     let first = s
         .events
         .iter()
@@ -355,7 +377,14 @@ async fn text_equals_plain(ctx: &Ctx) -> Verdict {
         .filter_map(|e| e["delta"].as_str())
         .collect();
     let plain_ex = ctx.responses_plain().await?;
-    let plain = output_text_of(&expect_ok_json(&plain_ex)?);
+    let plain = output_text_of(&expect_ok_json(&plain_ex).map_err(Problem::as_precondition)?);
+    if plain.is_empty() {
+        return Err(precondition(
+            "a non-streamed response with output text to compare",
+            plain_ex.excerpt(),
+        )
+        .at(&plain_ex.request));
+    }
     ensure(
         streamed == plain,
         format!("the streamed text to equal the plain text {plain:?}"),

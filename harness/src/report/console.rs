@@ -1,24 +1,45 @@
-//! The terminal summary: verdicts grouped by area, failures with expected/seen/request.
+//! The terminal summary: shared causes first, then verdicts grouped by area, each failure
+//! with expected/seen/request. Everything that came from the target is escaped and cut.
 
-use crate::run::{RunResult, Status};
+use super::text::{clean, clean_block};
+use crate::result::{plural, CheckResult, Failure, Outcome, RunResult};
 use std::fmt::Write;
 
 /// The one-line form of a result, for progress output.
-pub fn line(r: &crate::run::CheckResult) -> String {
-    let tag = match &r.status {
-        Status::Passed => "PASS",
-        Status::Failed(_) => "FAIL",
-        Status::Skipped { .. } => "SKIP",
-    };
-    let extra = match &r.status {
-        Status::Skipped { reason } => format!("  ({reason})"),
+pub fn line(r: &CheckResult) -> String {
+    let extra = match &r.outcome {
+        Outcome::Skipped { reason } => format!("  ({})", clean(reason, 300)),
         _ => r
             .note
             .as_ref()
-            .map(|n| format!("  ({n})"))
+            .map(|n| format!("  ({})", clean(n, 300)))
             .unwrap_or_default(),
     };
-    format!("{tag}  {:<42} {}{extra}", r.id, r.description)
+    let unscored = if r.scored { "" } else { "  [not scored]" };
+    format!(
+        "{}  {:<42} {}{extra}{unscored}",
+        r.outcome.tag(),
+        r.id,
+        r.description
+    )
+}
+
+fn details(out: &mut String, f: &Failure, indent: &str) {
+    let label = |name: &str| format!("{indent}{name:<10}");
+    let _ = writeln!(out, "{}{}", label("expected:"), clean(&f.expected, 500));
+    let _ = writeln!(out, "{}{}", label("seen:"), clean(&f.seen, 500));
+    if let Some(req) = &f.request {
+        let pad = format!("\n{indent}{:10}", "");
+        let _ = writeln!(
+            out,
+            "{}{}",
+            label("request:"),
+            clean_block(&req.to_string(), 1200).replace('\n', &pad)
+        );
+    }
+    if let Some(hint) = &f.hint {
+        let _ = writeln!(out, "{}{}", label("hint:"), clean(hint, 500));
+    }
 }
 
 /// The full report for a terminal or a CI log.
@@ -36,6 +57,28 @@ pub fn render(result: &RunResult) -> String {
         result.embedding_model.as_deref().unwrap_or("-"),
         result.seed
     );
+    for note in &result.notes {
+        let _ = writeln!(out, "note: {}", clean(note, 600));
+    }
+    if !result.causes.is_empty() {
+        let grouped: usize = result.causes.iter().map(|c| c.checks.len()).sum();
+        let _ = writeln!(
+            out,
+            "\n{} share {}:",
+            plural(grouped, "check", "checks"),
+            plural(result.causes.len(), "cause", "causes")
+        );
+        for (i, cause) in result.causes.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "  [{}] {}: {}",
+                i + 1,
+                plural(cause.checks.len(), "check", "checks"),
+                cause.checks.join(", ")
+            );
+            details(&mut out, &cause.failure, "        ");
+        }
+    }
     let mut area = "";
     for r in &result.checks {
         if r.area != area {
@@ -43,18 +86,12 @@ pub fn render(result: &RunResult) -> String {
             let _ = writeln!(out, "\n{area}");
         }
         let _ = writeln!(out, "  {}", line(r));
-        if let Status::Failed(f) = &r.status {
-            let _ = writeln!(out, "        expected: {}", f.expected);
-            let _ = writeln!(out, "        seen:     {}", f.seen);
-            if let Some(req) = &f.request {
-                let _ = writeln!(
-                    out,
-                    "        request:  {}",
-                    req.to_string().replace('\n', "\n                  ")
-                );
-            }
-            if let Some(hint) = &f.hint {
-                let _ = writeln!(out, "        hint:     {hint}");
+        if let Some(f) = r.outcome.failure() {
+            match result.cause_of(&r.id) {
+                Some((i, _)) => {
+                    let _ = writeln!(out, "        {}: see cause [{}]", r.outcome.word(), i + 1);
+                }
+                None => details(&mut out, f, "        "),
             }
         }
     }
@@ -62,18 +99,16 @@ pub fn render(result: &RunResult) -> String {
     for p in &result.profiles {
         let _ = writeln!(
             out,
-            "profile {:<12} {:>5.1}%  ({} passed, {} failed, {} skipped)",
+            "profile {:<12} {:>6}  ({})",
             p.profile.name(),
-            p.score * 100.0,
-            p.passed,
-            p.failed,
-            p.skipped
+            p.percent(),
+            p.counts.summary()
         );
     }
-    let (passed, failed, skipped) = result.counts();
     let _ = writeln!(
         out,
-        "summary: {passed} passed, {failed} failed, {skipped} skipped in {:.2}s",
+        "summary: {} in {:.2}s",
+        result.counts().summary(),
         result.duration_ms / 1000.0
     );
     out

@@ -1,17 +1,37 @@
-//! Markdown for humans and CI step summaries.
+//! Markdown for humans and CI step summaries: shared causes first, then each other failure,
+//! then every check in a table.
 
-use crate::run::{RunResult, Status};
+use super::text::{clean, clean_block};
+use crate::result::{plural, Failure, Outcome, RunResult};
 use std::fmt::Write;
 
 fn cell(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    clean(text, 160).replace('|', "\\|")
+}
+
+fn code(text: &str) -> String {
+    // A span that cannot be closed early by backticks in the text.
+    format!("`` {} ``", clean(text, 500).replace('`', "'"))
+}
+
+fn details(out: &mut String, f: &Failure) {
+    let _ = writeln!(out, "- expected: {}", code(&f.expected));
+    let _ = writeln!(out, "- seen: {}", code(&f.seen));
+    if let Some(hint) = &f.hint {
+        let _ = writeln!(out, "- hint: {}", clean(hint, 500));
+    }
+    if let Some(req) = &f.request {
+        let text = clean_block(&req.to_string(), 2400).replace("```", "'''");
+        let _ = writeln!(out, "\n```http\n{text}\n```");
+    }
+    out.push('\n');
 }
 
 /// The report as Markdown.
 pub fn render(result: &RunResult) -> String {
     let mut out = String::new();
-    let (passed, failed, skipped) = result.counts();
-    let verdict = if failed == 0 { "PASSED" } else { "FAILED" };
+    let counts = result.counts();
+    let verdict = if result.failed() { "FAILED" } else { "PASSED" };
     let _ = writeln!(out, "# Conformance run: {verdict}\n");
     let _ = writeln!(out, "- target: `{}`", result.target);
     let _ = writeln!(
@@ -28,42 +48,59 @@ pub fn render(result: &RunResult) -> String {
         result.embedding_model.as_deref().unwrap_or("-"),
         result.seed
     );
+    for note in &result.notes {
+        let _ = writeln!(out, "- note: {}", clean(note, 600));
+    }
+    let _ = writeln!(out, "- checks: {}\n", counts.summary());
     let _ = writeln!(
         out,
-        "- checks: {passed} passed, {failed} failed, {skipped} skipped\n"
-    );
-    let _ = writeln!(
-        out,
-        "| profile | score | passed | failed | skipped |\n|---|---|---|---|---|"
+        "| profile | score | passed | failed | precondition failed | errored | skipped |\n|---|---|---|---|---|---|---|"
     );
     for p in &result.profiles {
+        let c = &p.counts;
         let _ = writeln!(
             out,
-            "| {} | {:.1}% | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} |",
             p.profile.name(),
-            p.score * 100.0,
-            p.passed,
-            p.failed,
-            p.skipped
+            p.percent(),
+            c.passed,
+            c.failed,
+            c.precondition_failed,
+            c.errored,
+            c.skipped
         );
     }
-    let failures: Vec<_> = result
+    if !result.causes.is_empty() {
+        let _ = writeln!(out, "\n## Causes\n");
+        for (i, cause) in result.causes.iter().enumerate() {
+            let ids: Vec<String> = cause.checks.iter().map(|c| format!("`{c}`")).collect();
+            let _ = writeln!(
+                out,
+                "### Cause {}: {}\n\n{}\n",
+                i + 1,
+                plural(cause.checks.len(), "check", "checks"),
+                ids.join(", ")
+            );
+            details(&mut out, &cause.failure);
+        }
+    }
+    let single: Vec<_> = result
         .checks
         .iter()
-        .filter(|r| matches!(r.status, Status::Failed(_)))
+        .filter(|r| r.outcome.failure().is_some() && result.cause_of(&r.id).is_none())
         .collect();
-    if !failures.is_empty() {
+    if !single.is_empty() {
         let _ = writeln!(out, "\n## Failures\n");
-        for r in failures {
-            if let Status::Failed(f) = &r.status {
-                let _ = writeln!(out, "### `{}`\n\n{}\n", r.id, r.description);
-                let _ = writeln!(out, "- expected: {}\n- seen: {}", f.expected, f.seen);
-                if let Some(hint) = &f.hint {
-                    let _ = writeln!(out, "- hint: {hint}");
-                }
-                if let Some(req) = &f.request {
-                    let _ = writeln!(out, "\n```http\n{req}\n```\n");
-                }
+        for r in single {
+            if let Some(f) = r.outcome.failure() {
+                let _ = writeln!(
+                    out,
+                    "### `{}` ({})\n\n{}\n",
+                    r.id,
+                    r.outcome.word(),
+                    r.description
+                );
+                details(&mut out, f);
             }
         }
     }
@@ -72,17 +109,28 @@ pub fn render(result: &RunResult) -> String {
         "\n## All checks\n\n| check | profile | result | detail |\n|---|---|---|---|"
     );
     for r in &result.checks {
-        let (tag, detail) = match &r.status {
-            Status::Passed => ("pass", r.note.clone().unwrap_or_default()),
-            Status::Failed(f) => ("**FAIL**", f.seen.clone()),
-            Status::Skipped { reason } => ("skip", reason.clone()),
+        let (tag, detail) = match &r.outcome {
+            Outcome::Passed => ("pass".to_owned(), r.note.clone().unwrap_or_default()),
+            Outcome::Skipped { reason } => ("skip".to_owned(), reason.clone()),
+            other => {
+                let seen = other.failure().map(|f| f.seen.clone()).unwrap_or_default();
+                let detail = match result.cause_of(&r.id) {
+                    Some((i, _)) => format!("cause {}: {seen}", i + 1),
+                    None => seen,
+                };
+                (format!("**{}**", other.word()), detail)
+            }
+        };
+        let profile = if r.scored {
+            r.profile.name().to_owned()
+        } else {
+            format!("{} (not scored)", r.profile.name())
         };
         let _ = writeln!(
             out,
-            "| `{}` | {} | {tag} | {} |",
+            "| `{}` | {profile} | {tag} | {} |",
             r.id,
-            r.profile.name(),
-            cell(&crate::target::excerpt(&detail, 160))
+            cell(&detail)
         );
     }
     out

@@ -1,12 +1,14 @@
 //! Reports read only the `RunResult`; each format is one module.
 
 pub mod console;
+pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub(crate) mod text;
 
 use crate::error::HarnessError;
-use crate::run::RunResult;
+use crate::result::RunResult;
 use std::path::{Path, PathBuf};
 
 /// A file report format.
@@ -18,6 +20,8 @@ pub enum Format {
     Junit,
     /// `report.md`, also fit for a CI step summary.
     Md,
+    /// `report.html`, one self-contained page.
+    Html,
 }
 
 /// Writes the chosen formats into `<dir>/<run_id>/` and returns the paths.
@@ -37,6 +41,7 @@ pub fn write(
             Format::Json => ("report.json", json::render(result)),
             Format::Junit => ("junit.xml", junit::render(result)),
             Format::Md => ("report.md", markdown::render(result)),
+            Format::Html => ("report.html", html::render(result)),
         };
         let path = run_dir.join(name);
         std::fs::write(&path, text).map_err(|source| HarnessError::Io {

@@ -4,6 +4,7 @@
 pub mod sse;
 
 use crate::error::HarnessError;
+use crate::result::plural;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -27,7 +28,31 @@ pub struct TargetConfig {
     pub timeout: Duration,
     /// Accept invalid TLS certificates.
     pub insecure: bool,
+    /// Most bytes read from one answer (a body, or a whole stream).
+    pub max_response_bytes: usize,
+    /// Most events read from one stream.
+    pub max_events: usize,
 }
+
+impl TargetConfig {
+    /// A config with the default caps.
+    pub fn new(base_url: impl Into<String>, api_key: Option<String>, timeout: Duration) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            auth_header: "Authorization".into(),
+            timeout,
+            insecure: false,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            max_events: DEFAULT_MAX_EVENTS,
+        }
+    }
+}
+
+/// Default cap on one answer's bytes: far above any real answer, far below a machine's memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+/// Default cap on one stream's events.
+pub const DEFAULT_MAX_EVENTS: usize = 100_000;
 
 /// Which credentials a request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,9 +188,18 @@ impl Exchange {
             .to_ascii_lowercase()
     }
 
-    /// The first 300 characters of the body.
+    /// The first 300 characters of the body, or "(empty body)".
     pub fn excerpt(&self) -> String {
-        excerpt(&String::from_utf8_lossy(&self.body), 300)
+        if self.body.is_empty() {
+            return "(empty body)".into();
+        }
+        // Only the head is decoded: a huge body must not be copied to show 300 characters.
+        let head = &self.body[..self.body.len().min(300 * 4 + 4)];
+        let shown = excerpt(&String::from_utf8_lossy(head), 300);
+        if head.len() < self.body.len() && !shown.contains('…') {
+            return format!("{shown}…");
+        }
+        shown
     }
 }
 
@@ -188,11 +222,7 @@ pub struct StreamExchange {
 
 /// Cuts text to `max` characters with an ellipsis.
 pub fn excerpt(text: &str, max: usize) -> String {
-    let mut out: String = text.chars().take(max).collect();
-    if text.chars().count() > max {
-        out.push('…');
-    }
-    out.replace('\n', "\\n")
+    crate::report::text::clean(text, max)
 }
 
 /// Why a request got no response.
@@ -214,6 +244,14 @@ pub enum TransportError {
         /// The timeout.
         seconds: f64,
     },
+    /// The answer grew past the harness's cap.
+    #[error("the answer from {url} {what}; reading stopped there (--max-response-bytes)")]
+    TooLarge {
+        /// The URL tried.
+        url: String,
+        /// How it was over (e.g. "declares 300000000 bytes, over the 33554432-byte cap").
+        what: String,
+    },
     /// Anything else (reset, TLS, protocol).
     #[error("request to {url} failed: {detail}")]
     Other {
@@ -227,7 +265,13 @@ pub enum TransportError {
 /// The target and its client.
 #[derive(Debug, Clone)]
 pub struct Target {
-    root: String,
+    /// Where the API's paths (`/models`, `/chat/completions`) live: the given base URL.
+    api_root: String,
+    /// Where the server's own paths (`/healthz`, `/openapi.json`) live: the API root without
+    /// a trailing `/v1`.
+    server_root: String,
+    max_response_bytes: usize,
+    max_events: usize,
     client: reqwest::Client,
     api_key: Option<String>,
     auth_header: String,
@@ -246,10 +290,8 @@ impl Target {
                 config.base_url
             )));
         }
-        let mut root = config.base_url.trim_end_matches('/').to_owned();
-        if let Some(stripped) = root.strip_suffix("/v1") {
-            root = stripped.to_owned();
-        }
+        let api_root = config.base_url.trim_end_matches('/').to_owned();
+        let server_root = api_root.strip_suffix("/v1").unwrap_or(&api_root).to_owned();
         if config.timeout.is_zero() {
             return Err(HarnessError::Usage(
                 "--timeout must be greater than 0".into(),
@@ -263,7 +305,10 @@ impl Target {
             .build()
             .map_err(|e| HarnessError::Usage(format!("cannot build the HTTP client: {e}")))?;
         Ok(Self {
-            root,
+            api_root,
+            server_root,
+            max_response_bytes: config.max_response_bytes.max(1),
+            max_events: config.max_events.max(1),
             client,
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             auth_header: config.auth_header.clone(),
@@ -271,9 +316,27 @@ impl Target {
         })
     }
 
-    /// The root URL (without `/v1`).
-    pub fn root(&self) -> &str {
-        &self.root
+    /// The API root: the base URL as given, without a trailing slash.
+    pub fn api_root(&self) -> &str {
+        &self.api_root
+    }
+
+    /// The same target with its API under `{root}/v1` (for a target given by its bare origin
+    /// that serves the API there).
+    pub fn under_v1(mut self) -> Self {
+        self.api_root = format!("{}/v1", self.server_root);
+        self
+    }
+
+    /// The full URL of a request path. Paths are written as OpenAI's (`/v1/models`): the `/v1`
+    /// prefix stands for the API root; other paths (`/healthz`) are the server's own.
+    pub fn url(&self, path: &str) -> String {
+        match path.strip_prefix("/v1") {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') || rest.starts_with('?') => {
+                format!("{}{rest}", self.api_root)
+            }
+            _ => format!("{}{path}", self.server_root),
+        }
     }
 
     /// The per-request timeout.
@@ -282,7 +345,7 @@ impl Target {
     }
 
     fn build(&self, req: &Req) -> (reqwest::RequestBuilder, RequestRecord) {
-        let url = format!("{}{}", self.root, req.path);
+        let url = self.url(&req.path);
         let mut headers = HeaderMap::new();
         let mut shown = Vec::new();
         let key = match &req.auth {
@@ -384,15 +447,37 @@ impl Target {
         Ok((response, request, started))
     }
 
-    /// Sends `req` and reads the whole body.
+    /// Sends `req` and reads the whole body, up to the cap.
     pub async fn send(&self, req: Req) -> Result<Exchange, TransportError> {
         let (response, request, started) = self.start(&req).await?;
         let status = response.status().as_u16();
         let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(&request.url, &e))?;
+        let cap = self.max_response_bytes;
+        if let Some(declared) = response.content_length().filter(|n| *n > cap as u64) {
+            return Err(TransportError::TooLarge {
+                url: request.url,
+                what: format!("declares {declared} bytes, over the {cap}-byte cap"),
+            });
+        }
+        // Chunks are kept as they come (no doubling buffer) and joined once at the end.
+        let mut chunks: Vec<Bytes> = Vec::new();
+        let mut total = 0usize;
+        let mut body = response.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| self.transport_error(&request.url, &e))?;
+            total += chunk.len();
+            if total > cap {
+                return Err(TransportError::TooLarge {
+                    url: request.url,
+                    what: format!("is longer than the {cap}-byte cap"),
+                });
+            }
+            chunks.push(chunk);
+        }
+        let body = match chunks.len() {
+            1 => chunks.swap_remove(0),
+            _ => Bytes::from(chunks.concat()),
+        };
         Ok(Exchange {
             request,
             status,
@@ -417,13 +502,29 @@ impl Target {
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(bytes) => {
+                    if raw.len() + bytes.len() > self.max_response_bytes {
+                        cut = Some(format!(
+                            "the stream was cut after {} at the {}-byte cap (--max-response-bytes)",
+                            plural(events.len(), "event", "events"),
+                            self.max_response_bytes
+                        ));
+                        break;
+                    }
                     raw.extend_from_slice(&bytes);
                     events.extend(parser.push(&bytes, started.elapsed()));
+                    if events.len() > self.max_events {
+                        events.truncate(self.max_events);
+                        cut = Some(format!(
+                            "the stream was cut at the {}-event cap",
+                            self.max_events
+                        ));
+                        break;
+                    }
                 }
                 Err(e) => {
                     cut = Some(format!(
-                        "the stream was cut after {} events: {}",
-                        events.len(),
+                        "the stream was cut after {}: {}",
+                        plural(events.len(), "event", "events"),
                         self.transport_error(&request.url, &e)
                     ));
                     break;

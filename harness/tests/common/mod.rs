@@ -6,7 +6,7 @@
 //! way its defect says.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
-use harness::{CheckOptions, Profile, RunConfig, RunResult, Status, TargetConfig};
+use harness::{CheckOptions, Outcome, Profile, RunConfig, RunResult, TargetConfig};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -221,13 +221,7 @@ pub async fn broken(defect: Defect) -> MockServer {
 /// Runs the whole facade profile against `url` with fixed seed and small budgets.
 pub async fn run_against(url: &str) -> RunResult {
     let config = RunConfig {
-        target: TargetConfig {
-            base_url: url.to_owned(),
-            api_key: Some(KEY.into()),
-            auth_header: "Authorization".into(),
-            timeout: Duration::from_secs(20),
-            insecure: false,
-        },
+        target: TargetConfig::new(url, Some(KEY.into()), Duration::from_secs(20)),
         target_label: url.to_owned(),
         profile: Profile::Facade,
         only: vec![],
@@ -252,22 +246,30 @@ pub async fn run_against(url: &str) -> RunResult {
         .expect("the run completes")
 }
 
-/// The ids that failed and those skipped.
-pub fn verdicts(result: &RunResult) -> (BTreeSet<String>, BTreeSet<String>) {
-    let mut failed = BTreeSet::new();
-    let mut skipped = BTreeSet::new();
+/// The ids of each kind of verdict.
+#[derive(Debug, Default)]
+pub struct Verdicts {
+    /// Failed or errored.
+    pub failed: BTreeSet<String>,
+    /// Could not run their assertion.
+    pub preconditions: BTreeSet<String>,
+    /// Skipped.
+    pub skipped: BTreeSet<String>,
+}
+
+/// Sorts the checks of a run by verdict.
+pub fn verdicts(result: &RunResult) -> Verdicts {
+    let mut v = Verdicts::default();
     for c in &result.checks {
-        match c.status {
-            Status::Failed(_) => {
-                failed.insert(c.id.clone());
-            }
-            Status::Skipped { .. } => {
-                skipped.insert(c.id.clone());
-            }
-            Status::Passed => {}
-        }
+        let set = match c.outcome {
+            Outcome::Failed(_) | Outcome::Errored(_) => &mut v.failed,
+            Outcome::PreconditionFailed(_) => &mut v.preconditions,
+            Outcome::Skipped { .. } => &mut v.skipped,
+            Outcome::Passed => continue,
+        };
+        set.insert(c.id.clone());
     }
-    (failed, skipped)
+    v
 }
 
 /// A fresh directory under the system temp dir.

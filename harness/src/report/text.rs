@@ -1,0 +1,46 @@
+//! Text from the target made safe and short for terminals and documents: control and
+//! escape bytes shown as escapes, long values cut with a count of what was left out.
+
+/// One line: newlines and control characters escaped, cut to `max` characters.
+pub fn clean(text: &str, max: usize) -> String {
+    escape(text, max, false)
+}
+
+/// Several lines (a request): newlines kept, other control characters escaped.
+pub fn clean_block(text: &str, max: usize) -> String {
+    escape(text, max, true)
+}
+
+fn escape(text: &str, max: usize, keep_newlines: bool) -> String {
+    let mut out = String::new();
+    let total = text.chars().count();
+    for c in text.chars().take(max) {
+        match c {
+            '\n' if keep_newlines => out.push('\n'),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            // C0, DEL and C1 controls (ESC starts terminal sequences), bidi overrides.
+            c if c.is_control() || ('\u{202a}'..='\u{202e}').contains(&c) => {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    if total > max {
+        out.push_str(&format!("… ({} more characters)", total - max));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes_terminal_sequences_and_cuts() {
+        assert_eq!(clean("a\u{1b}[2Jb\n", 100), "a\\u{1b}[2Jb\\n");
+        assert_eq!(clean("abcdef", 3), "abc… (3 more characters)");
+        assert_eq!(clean_block("a\nb\u{7}", 10), "a\nb\\u{7}");
+    }
+}

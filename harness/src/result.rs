@@ -1,0 +1,494 @@
+//! The one result model: what a check returns (`Verdict`), what a run records per check
+//! (`Outcome`), and what every report reads (`RunResult`). Reports and the exit code decide on
+//! these types only, never on message text.
+
+use crate::target::{RequestRecord, TransportError};
+use serde::Serialize;
+
+/// Which promise a check belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// What any OpenAI-compatible server should pass.
+    OpenaiCore,
+    /// The facade's own promises (ids, probes, exactness).
+    Facade,
+}
+
+impl Profile {
+    /// The name used on the command line and in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::OpenaiCore => "openai-core",
+            Self::Facade => "facade",
+        }
+    }
+}
+
+/// A passing check, with optional measurements.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Pass {
+    /// A short remark shown beside the verdict.
+    pub note: Option<String>,
+    /// Measurements such as time to first token.
+    pub metrics: Vec<Metric>,
+}
+
+/// One measurement.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Metric {
+    /// Name, e.g. `ttft_ms`.
+    pub name: String,
+    /// Value.
+    pub value: f64,
+}
+
+/// What went wrong: expected vs seen, and the request that showed it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Failure {
+    /// What the check wanted (or needed, for a precondition).
+    pub expected: String,
+    /// What the target did.
+    pub seen: String,
+    /// The request that showed it.
+    pub request: Option<RequestRecord>,
+    /// What to fix, when it is not obvious.
+    pub hint: Option<String>,
+}
+
+/// Why a check did not pass.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Problem {
+    /// The target is wrong about the check's own subject.
+    Fail(Box<Failure>),
+    /// The check could not reach its assertion: what it needed first was not there.
+    Precondition(Box<Failure>),
+    /// No usable answer at all (connection refused or reset, timeout).
+    Transport(Box<Failure>),
+    /// The check cannot apply to this target; the reason says why.
+    Skip(String),
+}
+
+/// A check's result.
+pub type Verdict = Result<Pass, Problem>;
+
+fn failure(expected: impl Into<String>, seen: impl Into<String>) -> Box<Failure> {
+    Box::new(Failure {
+        expected: expected.into(),
+        seen: seen.into(),
+        request: None,
+        hint: None,
+    })
+}
+
+/// A failure of the check's subject: expected vs seen.
+pub fn fail(expected: impl Into<String>, seen: impl Into<String>) -> Problem {
+    Problem::Fail(failure(expected, seen))
+}
+
+/// A precondition that did not hold: what the check needed, and what it got instead.
+pub fn precondition(needed: impl Into<String>, seen: impl Into<String>) -> Problem {
+    Problem::Precondition(failure(needed, seen))
+}
+
+/// A skip with its reason.
+pub fn skip(reason: impl Into<String>) -> Problem {
+    Problem::Skip(reason.into())
+}
+
+impl Problem {
+    fn failure_mut(&mut self) -> Option<&mut Failure> {
+        match self {
+            Self::Fail(f) | Self::Precondition(f) | Self::Transport(f) => Some(f),
+            Self::Skip(_) => None,
+        }
+    }
+
+    /// Attaches the request that showed the problem (the first one attached wins).
+    pub fn at(mut self, request: &RequestRecord) -> Self {
+        if let Some(f) = self.failure_mut() {
+            if f.request.is_none() {
+                f.request = Some(request.clone());
+            }
+        }
+        self
+    }
+
+    /// Adds a hint about the fix.
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        if let Some(f) = self.failure_mut() {
+            f.hint = Some(hint.into());
+        }
+        self
+    }
+
+    /// The same problem as a precondition of another check: a failure of a shared step
+    /// (the baseline request, a batch that has too few vectors) is not that check's subject.
+    pub fn as_precondition(self) -> Self {
+        match self {
+            Self::Fail(f) => Self::Precondition(f),
+            other => other,
+        }
+    }
+}
+
+impl From<TransportError> for Problem {
+    fn from(e: TransportError) -> Self {
+        match e {
+            // A body over the harness's cap is the target's fault, not the network's.
+            TransportError::TooLarge { .. } => fail("an answer within the size cap", e.to_string()),
+            _ => Problem::Transport(failure("a response", e.to_string())),
+        }
+    }
+}
+
+/// The verdict of one check, as recorded.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(rename_all = "snake_case", tag = "status")]
+pub enum Outcome {
+    /// Passed.
+    Passed,
+    /// The target is wrong, with details.
+    Failed(Box<Failure>),
+    /// The check could not run its assertion because something it needs was missing.
+    PreconditionFailed(Box<Failure>),
+    /// The target gave no usable answer (transport error).
+    Errored(Box<Failure>),
+    /// Not applicable to this target.
+    Skipped {
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Outcome {
+    /// The verdict a check returned, as recorded.
+    pub fn of(verdict: Verdict) -> (Self, Option<String>, Vec<Metric>) {
+        match verdict {
+            Ok(p) => (Self::Passed, p.note, p.metrics),
+            Err(Problem::Fail(f)) => (Self::Failed(f), None, Vec::new()),
+            Err(Problem::Precondition(f)) => (Self::PreconditionFailed(f), None, Vec::new()),
+            Err(Problem::Transport(f)) => (Self::Errored(f), None, Vec::new()),
+            Err(Problem::Skip(reason)) => (Self::Skipped { reason }, None, Vec::new()),
+        }
+    }
+
+    /// The details of a non-passing, non-skipped outcome.
+    pub fn failure(&self) -> Option<&Failure> {
+        match self {
+            Self::Failed(f) | Self::PreconditionFailed(f) | Self::Errored(f) => Some(f),
+            Self::Passed | Self::Skipped { .. } => None,
+        }
+    }
+
+    /// A short upper-case tag for consoles.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            Self::Passed => "PASS",
+            Self::Failed(_) => "FAIL",
+            Self::PreconditionFailed(_) => "PREC",
+            Self::Errored(_) => "ERR ",
+            Self::Skipped { .. } => "SKIP",
+        }
+    }
+
+    /// What the outcome is called in prose.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed(_) => "failed",
+            Self::PreconditionFailed(_) => "precondition failed",
+            Self::Errored(_) => "errored",
+            Self::Skipped { .. } => "skipped",
+        }
+    }
+}
+
+/// One check's result.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct CheckResult {
+    /// Stable id.
+    pub id: String,
+    /// Area (the id's first part).
+    pub area: String,
+    /// Profile.
+    pub profile: Profile,
+    /// Whether it counts towards the compatibility score (checks about the target's own
+    /// self-description do not).
+    pub scored: bool,
+    /// One-line description.
+    pub description: String,
+    /// The verdict.
+    #[serde(flatten)]
+    pub outcome: Outcome,
+    /// A remark.
+    pub note: Option<String>,
+    /// Measurements.
+    pub metrics: Vec<Metric>,
+    /// Wall time of the check in milliseconds.
+    pub duration_ms: f64,
+}
+
+/// How many checks ended each way.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Counts {
+    /// Passed.
+    pub passed: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Could not run their assertion.
+    pub precondition_failed: usize,
+    /// Got no usable answer.
+    pub errored: usize,
+    /// Not applicable.
+    pub skipped: usize,
+}
+
+impl Counts {
+    /// Adds one outcome.
+    pub fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Passed => self.passed += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::PreconditionFailed(_) => self.precondition_failed += 1,
+            Outcome::Errored(_) => self.errored += 1,
+            Outcome::Skipped { .. } => self.skipped += 1,
+        }
+    }
+
+    /// Checks that ran to a verdict other than skipped.
+    pub fn ran(&self) -> usize {
+        self.passed + self.failed + self.precondition_failed + self.errored
+    }
+
+    /// Checks that did not pass (skips aside).
+    pub fn not_passed(&self) -> usize {
+        self.failed + self.precondition_failed + self.errored
+    }
+
+    /// All checks counted.
+    pub fn total(&self) -> usize {
+        self.ran() + self.skipped
+    }
+
+    /// "3 passed, 1 failed, 2 skipped": zero counts of the rarer outcomes left out.
+    pub fn summary(&self) -> String {
+        let mut parts = vec![
+            format!("{} passed", self.passed),
+            format!("{} failed", self.failed),
+        ];
+        if self.precondition_failed > 0 {
+            parts.push(format!("{} precondition failed", self.precondition_failed));
+        }
+        if self.errored > 0 {
+            parts.push(format!("{} errored", self.errored));
+        }
+        parts.push(format!("{} skipped", self.skipped));
+        parts.join(", ")
+    }
+}
+
+/// A profile's score.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProfileScore {
+    /// Profile name.
+    pub profile: Profile,
+    /// Outcomes of the scored checks of this profile and narrower ones.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// passed / ran, 0..1; `None` when nothing ran (nothing was shown compatible).
+    pub score: Option<f64>,
+}
+
+impl ProfileScore {
+    /// The score as a percentage, or "n/a" when nothing ran.
+    pub fn percent(&self) -> String {
+        match self.score {
+            Some(s) => format!("{:.1}%", s * 100.0),
+            None => "n/a".into(),
+        }
+    }
+}
+
+/// Several checks that did not pass for one cause (the same request, the same answer).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cause {
+    /// The shared failure.
+    pub failure: Failure,
+    /// The checks it explains, in catalogue order.
+    pub checks: Vec<String>,
+}
+
+/// Everything a run found.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RunResult {
+    /// Unique id, also the report directory name.
+    pub run_id: String,
+    /// Harness version.
+    pub harness_version: String,
+    /// The target URL.
+    pub target: String,
+    /// Where the API's paths were requested (the base URL, or its `/v1` when found there).
+    pub api_root: String,
+    /// What the run found about the target before any check (API root, discovery).
+    pub notes: Vec<String>,
+    /// When the run started (RFC 3339).
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: f64,
+    /// Models used.
+    pub chat_model: Option<String>,
+    /// Models used.
+    pub embedding_model: Option<String>,
+    /// The seed of the property tests.
+    pub seed: u64,
+    /// Per-check results, in catalogue order.
+    pub checks: Vec<CheckResult>,
+    /// Scores per profile.
+    pub profiles: Vec<ProfileScore>,
+    /// Failures shared by two or more checks, most checks first.
+    pub causes: Vec<Cause>,
+}
+
+impl RunResult {
+    /// Outcome counts over every check.
+    pub fn counts(&self) -> Counts {
+        let mut c = Counts::default();
+        for r in &self.checks {
+            c.add(&r.outcome);
+        }
+        c
+    }
+
+    /// Whether any check did not pass (skips aside).
+    pub fn failed(&self) -> bool {
+        self.counts().not_passed() > 0
+    }
+
+    /// The cause that explains `id`, if it shares one with other checks.
+    pub fn cause_of(&self, id: &str) -> Option<(usize, &Cause)> {
+        self.causes
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.checks.iter().any(|c| c == id))
+    }
+}
+
+/// A profile's score counts its own scored checks and those of narrower profiles.
+pub fn score(profile: Profile, results: &[CheckResult]) -> ProfileScore {
+    let mut counts = Counts::default();
+    for r in results.iter().filter(|r| r.profile <= profile && r.scored) {
+        counts.add(&r.outcome);
+    }
+    let score = (counts.ran() > 0).then(|| counts.passed as f64 / counts.ran() as f64);
+    ProfileScore {
+        profile,
+        counts,
+        score,
+    }
+}
+
+/// Groups the non-passing checks that share a failure (same expected, seen and request).
+pub fn causes(results: &[CheckResult]) -> Vec<Cause> {
+    let mut causes: Vec<Cause> = Vec::new();
+    for r in results {
+        let Some(f) = r.outcome.failure() else {
+            continue;
+        };
+        match causes.iter_mut().find(|c| c.failure == *f) {
+            Some(c) => c.checks.push(r.id.clone()),
+            None => causes.push(Cause {
+                failure: f.clone(),
+                checks: vec![r.id.clone()],
+            }),
+        }
+    }
+    causes.retain(|c| c.checks.len() > 1);
+    // Stable: among equals, the cause met first in catalogue order stays first.
+    causes.sort_by_key(|c| std::cmp::Reverse(c.checks.len()));
+    causes
+}
+
+/// `n thing` or `n things`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("{n} {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(id: &str, outcome: Outcome) -> CheckResult {
+        CheckResult {
+            id: id.into(),
+            area: "a".into(),
+            profile: Profile::OpenaiCore,
+            scored: true,
+            description: "d".into(),
+            outcome,
+            note: None,
+            metrics: vec![],
+            duration_ms: 0.0,
+        }
+    }
+
+    fn failed(seen: &str) -> Outcome {
+        Outcome::Failed(failure("x", seen))
+    }
+
+    #[test]
+    fn a_profile_with_nothing_run_has_no_score() {
+        let all = [result("a.b", Outcome::Skipped { reason: "r".into() })];
+        let s = score(Profile::Facade, &all);
+        assert_eq!(s.score, None);
+        assert_eq!(s.percent(), "n/a");
+    }
+
+    #[test]
+    fn preconditions_and_errors_count_against_the_score() {
+        let all = [
+            result("a.a", Outcome::Passed),
+            result("a.b", Outcome::PreconditionFailed(failure("x", "y"))),
+            result("a.c", Outcome::Errored(failure("x", "y"))),
+            result("a.d", failed("y")),
+        ];
+        let s = score(Profile::OpenaiCore, &all);
+        assert_eq!(s.score, Some(0.25));
+        assert_eq!(s.counts.not_passed(), 3);
+    }
+
+    #[test]
+    fn unscored_checks_stay_out_of_the_score() {
+        let mut own = result("openapi.x", failed("y"));
+        own.scored = false;
+        let all = [result("a.a", Outcome::Passed), own];
+        assert_eq!(score(Profile::OpenaiCore, &all).score, Some(1.0));
+    }
+
+    #[test]
+    fn shared_failures_are_grouped_most_first() {
+        let all = [
+            result("a.1", failed("500")),
+            result("a.2", failed("other")),
+            result("a.3", failed("500")),
+            result("a.4", Outcome::PreconditionFailed(failure("x", "500"))),
+            result("a.5", failed("other")),
+            result("a.6", failed("500")),
+            result("a.7", failed("alone")),
+        ];
+        let causes = causes(&all);
+        assert_eq!(causes.len(), 2);
+        assert_eq!(causes[0].checks, ["a.1", "a.3", "a.4", "a.6"]);
+        assert_eq!(causes[1].checks, ["a.2", "a.5"]);
+    }
+
+    #[test]
+    fn plurals() {
+        assert_eq!(plural(1, "event", "events"), "1 event");
+        assert_eq!(plural(0, "event", "events"), "0 events");
+    }
+}
