@@ -124,6 +124,8 @@ async fn discover(target: Target) -> Result<(Target, Discovery, Vec<String>), Ha
             candidates.push(under);
         }
     }
+    // When no candidate lists models, the first is still the likeliest root.
+    let fallback = candidates[0].clone();
     let mut first_problem: Option<String> = None;
     let mut found = None;
     let count = candidates.len();
@@ -153,7 +155,7 @@ async fn discover(target: Target) -> Result<(Target, Discovery, Vec<String>), Ha
     }
     let (target, listed) = match found {
         Some((chosen, ids)) => (chosen, Ok(ids)),
-        None => (target, Err(first_problem.unwrap_or_default())),
+        None => (fallback, Err(first_problem.unwrap_or_default())),
     };
     let ids = match listed {
         Ok(ids) => ids,

@@ -513,6 +513,50 @@ defect!(response_stream_as_json_content_type, fails: ["responses.stream.content-
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { a.set_header("content-type", "application/json") });
 
+// --- verdicts that must not pass on absence (issue #9) ---------------------------------
+
+fn unstream(f: &mut Forward, path: &str) {
+    if is(f, Method::POST, path) {
+        if let Some(mut v) = f.json() {
+            if v["stream"] == json!(true) {
+                let o = v.as_object_mut().unwrap();
+                o.remove("stream");
+                o.remove("stream_options");
+                f.set_json(&v);
+            }
+        }
+    }
+}
+
+// `stream: true` answered with one application/json object: no check may pass on its zero events.
+defect!(response_stream_is_one_json_object,
+    fails: ["responses.stream.content-type", "responses.stream.framing", "responses.stream.function-call", "responses.stream.done"],
+    preconditions: ["responses.stream.events-schema", "responses.stream.sequence", "responses.stream.order", "responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
+    before: |f| unstream(f, "/v1/responses"),
+    after: untouched_answer);
+
+defect!(chat_stream_is_one_json_object,
+    fails: ["chat.stream.content-type", "chat.stream.framing", "chat.stream.tools"],
+    preconditions: ["chat.stream.chunks", "chat.stream.usage", "chat.stream.ttft", "chat.stream.text-equals-plain"],
+    before: |f| unstream(f, "/v1/chat/completions"),
+    after: untouched_answer);
+
+// One vector for a batch: the batch checks fail, the checks about something else say why
+// they could not run instead of blaming their own subject.
+defect!(embeddings_batch_answers_one_vector,
+fails: ["embeddings.index-order", "embeddings.token-input"],
+preconditions: ["embeddings.unit-length", "embeddings.distinct", "embeddings.deterministic.exact", "properties.embeddings.deterministic", "properties.embeddings.distinct"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|v| v["input"].as_array().is_some_and(|i| i.len() > 1)) {
+    map_json(a, |v| v["data"].as_array_mut().unwrap().truncate(1))
+});
+
+// Errors as application/problem+json with the envelope inside: the SDKs parse them, so only
+// the target's own document (which says application/json) disagrees.
+defect!(errors_as_problem_json, fails: ["openapi.responses-match"],
+    before: untouched_request,
+    after: |_, a| if a.status >= 400 { a.set_header("content-type", "application/problem+json") });
+
 // --- probes ----------------------------------------------------------------------------
 
 defect!(readiness_without_checks, fails: ["health.ready"],

@@ -220,7 +220,12 @@ pub async fn broken(defect: Defect) -> MockServer {
 
 /// Runs the whole facade profile against `url` with fixed seed and small budgets.
 pub async fn run_against(url: &str) -> RunResult {
-    let config = RunConfig {
+    run_with(url, |_| {}).await
+}
+
+/// As `run_against`, with the configuration adjusted by `adjust`.
+pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResult {
+    let mut config = RunConfig {
         target: TargetConfig::new(url, Some(KEY.into()), Duration::from_secs(20)),
         target_label: url.to_owned(),
         profile: Profile::Facade,
@@ -241,6 +246,7 @@ pub async fn run_against(url: &str) -> RunResult {
             openapi: None,
         },
     };
+    adjust(&mut config);
     harness::run(config, &|_| {})
         .await
         .expect("the run completes")
