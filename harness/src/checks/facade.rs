@@ -329,7 +329,7 @@ async fn sample_exchanges(ctx: &Ctx) -> Vec<(String, Exchange, Option<Vec<String
     ] {
         if let Ok(s) = stream {
             let data = s.events.iter().map(|e| e.data.clone()).collect();
-            out.push((path.to_owned(), s.exchange, Some(data)));
+            out.push((path.to_owned(), s.exchange.clone(), Some(data)));
         }
     }
     out

@@ -19,6 +19,7 @@ use crate::schemas::Schemas;
 use crate::target::{Exchange, Req, StreamExchange, Target, TransportError};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 
 pub use crate::result::{
@@ -139,8 +140,8 @@ pub struct Ctx {
     discovery: crate::run::Discovery,
     chat_plain: OnceCell<Result<Exchange, TransportError>>,
     responses_plain: OnceCell<Result<Exchange, TransportError>>,
-    chat_stream: OnceCell<Result<StreamExchange, TransportError>>,
-    responses_stream: OnceCell<Result<StreamExchange, TransportError>>,
+    chat_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
+    responses_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
 }
 
 /// The prompt of the baseline requests; short so any model answers quickly.
@@ -254,21 +255,31 @@ impl Ctx {
     }
 
     /// The baseline streamed chat completion, with `include_usage` (sent once per run).
-    pub async fn chat_stream(&self) -> Result<StreamExchange, Problem> {
+    pub async fn chat_stream(&self) -> Result<Arc<StreamExchange>, Problem> {
         let body = self.chat_body(true)?;
         let r = self
             .chat_stream
-            .get_or_init(|| self.target.stream(Req::post("/v1/chat/completions", &body)))
+            .get_or_init(|| async {
+                self.target
+                    .stream(Req::post("/v1/chat/completions", &body))
+                    .await
+                    .map(Arc::new)
+            })
             .await;
         Ok(r.clone()?)
     }
 
     /// The baseline streamed response (sent once per run).
-    pub async fn responses_stream(&self) -> Result<StreamExchange, Problem> {
+    pub async fn responses_stream(&self) -> Result<Arc<StreamExchange>, Problem> {
         let body = self.responses_body(true)?;
         let r = self
             .responses_stream
-            .get_or_init(|| self.target.stream(Req::post("/v1/responses", &body)))
+            .get_or_init(|| async {
+                self.target
+                    .stream(Req::post("/v1/responses", &body))
+                    .await
+                    .map(Arc::new)
+            })
             .await;
         Ok(r.clone()?)
     }

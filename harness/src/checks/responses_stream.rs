@@ -19,7 +19,7 @@ pub fn checks() -> Vec<Check> {
     ]
 }
 
-async fn events(ctx: &Ctx) -> Result<(StreamExchange, Vec<Value>), Problem> {
+async fn events(ctx: &Ctx) -> Result<(std::sync::Arc<StreamExchange>, Vec<Value>), Problem> {
     let s = ctx.responses_stream().await?;
     let events = stream_json(&s)?;
     Ok((s, events))

@@ -13,7 +13,9 @@ use serde::Serialize;
 use serde_json::Value;
 use sse::{SseEvent, SseParser};
 use std::fmt;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Semaphore;
 
 /// How to reach the target.
 #[derive(Debug, Clone)]
@@ -51,8 +53,19 @@ impl TargetConfig {
 
 /// Default cap on one answer's bytes: far above any real answer, far below a machine's memory.
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
-/// Default cap on one stream's events.
-pub const DEFAULT_MAX_EVENTS: usize = 100_000;
+/// Answers larger than this are "big": only `BIG_READS` of them are read at once.
+const BIG_READ_BYTES: usize = 1024 * 1024;
+/// Big answers read at once.
+const BIG_READS: usize = 2;
+/// How much of a stream's body is kept beside its parsed events.
+const KEPT_STREAM_BYTES: usize = 1024 * 1024;
+/// Longest line of a stream (one event's data line).
+const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// Size of the blocks a body is read into.
+const BLOCK_BYTES: usize = 256 * 1024;
+/// Default cap on one stream's events. The harness asks for short answers (a few hundred
+/// events); a stream past this is a runaway, and each event is parsed by several checks.
+pub const DEFAULT_MAX_EVENTS: usize = 10_000;
 
 /// Which credentials a request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +87,7 @@ pub struct Req {
     content_type: Option<String>,
     headers: Vec<(String, String)>,
     auth: Auth,
+    keep: Option<usize>,
 }
 
 impl Req {
@@ -101,7 +115,15 @@ impl Req {
             content_type: None,
             headers: Vec::new(),
             auth: Auth::Default,
+            keep: None,
         }
+    }
+
+    /// Keeps at most `bytes` of the answer's body and stops reading there (for requests whose
+    /// status and headers are the subject, sent many at once).
+    pub fn keep_body(mut self, bytes: usize) -> Self {
+        self.keep = Some(bytes);
+        self
     }
 
     /// Sets a raw body and its content type.
@@ -272,6 +294,9 @@ pub struct Target {
     server_root: String,
     max_response_bytes: usize,
     max_events: usize,
+    /// Reads past `BIG_READ_BYTES` take one of these first, so however many requests are in
+    /// flight, only two large answers are buffered at once (memory stays bounded by ~2 caps).
+    big_reads: Arc<Semaphore>,
     client: reqwest::Client,
     api_key: Option<String>,
     auth_header: String,
@@ -309,6 +334,7 @@ impl Target {
             server_root,
             max_response_bytes: config.max_response_bytes.max(1),
             max_events: config.max_events.max(1),
+            big_reads: Arc::new(Semaphore::new(BIG_READS)),
             client,
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             auth_header: config.auth_header.clone(),
@@ -453,30 +479,59 @@ impl Target {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let cap = self.max_response_bytes;
-        if let Some(declared) = response.content_length().filter(|n| *n > cap as u64) {
+        if let Some(declared) = response
+            .content_length()
+            .filter(|n| *n > cap as u64 && req.keep.is_none())
+        {
             return Err(TransportError::TooLarge {
                 url: request.url,
                 what: format!("declares {declared} bytes, over the {cap}-byte cap"),
             });
         }
-        // Chunks are kept as they come (no doubling buffer) and joined once at the end.
-        let mut chunks: Vec<Bytes> = Vec::new();
+        // Chunks are copied out (a chunk may pin a much larger read buffer of the client) into
+        // blocks of at most 1 MiB, joined once at the end: no buffer ever doubles.
+        let limit = req.keep.unwrap_or(cap).min(cap);
+        let mut blocks: Vec<Vec<u8>> = Vec::new();
         let mut total = 0usize;
         let mut body = response.bytes_stream();
+        let mut big = None;
         while let Some(chunk) = body.next().await {
             let chunk = chunk.map_err(|e| self.transport_error(&request.url, &e))?;
-            total += chunk.len();
-            if total > cap {
+            if big.is_none() && total + chunk.len() > BIG_READ_BYTES {
+                big = self.big_reads.clone().acquire_owned().await.ok();
+            }
+            let over_keep = req.keep.is_some() && total + chunk.len() > limit;
+            if !over_keep && total + chunk.len() > cap {
                 return Err(TransportError::TooLarge {
                     url: request.url,
                     what: format!("is longer than the {cap}-byte cap"),
                 });
             }
-            chunks.push(chunk);
+            let mut rest = &chunk[..chunk.len().min(limit - total)];
+            total += rest.len();
+            while !rest.is_empty() {
+                let room = blocks
+                    .last()
+                    .map_or(0, |b: &Vec<u8>| b.capacity() - b.len());
+                if room == 0 {
+                    blocks.push(Vec::with_capacity(BLOCK_BYTES));
+                    continue;
+                }
+                let n = room.min(rest.len());
+                if let Some(b) = blocks.last_mut() {
+                    b.extend_from_slice(&rest[..n]);
+                }
+                rest = &rest[n..];
+            }
+            if over_keep {
+                break;
+            }
         }
-        let body = match chunks.len() {
-            1 => chunks.swap_remove(0),
-            _ => Bytes::from(chunks.concat()),
+        drop(big);
+        let body = match blocks.len() {
+            0 => Bytes::new(),
+            1 => Bytes::from(blocks.swap_remove(0)),
+            _ => Bytes::from(blocks.concat()),
         };
         Ok(Exchange {
             request,
@@ -496,27 +551,48 @@ impl Target {
         let headers = response.headers().clone();
         let mut parser = SseParser::default();
         let mut events = Vec::new();
+        // The head of the body is kept for messages and for a stream answered as JSON.
         let mut raw = Vec::new();
+        let mut read = 0usize;
         let mut cut = None;
+        let cap = self.max_response_bytes;
+        if let Some(declared) = response.content_length().filter(|n| *n > cap as u64) {
+            return Err(TransportError::TooLarge {
+                url: request.url,
+                what: format!("declares {declared} bytes, over the {cap}-byte cap"),
+            });
+        }
         let mut body = response.bytes_stream();
+        let mut big = None;
         while let Some(chunk) = body.next().await {
             match chunk {
                 Ok(bytes) => {
-                    if raw.len() + bytes.len() > self.max_response_bytes {
+                    read += bytes.len();
+                    if big.is_none() && read > BIG_READ_BYTES {
+                        big = self.big_reads.clone().acquire_owned().await.ok();
+                    }
+                    if read > cap {
                         cut = Some(format!(
-                            "the stream was cut after {} at the {}-byte cap (--max-response-bytes)",
+                            "the stream was cut after {} at the {cap}-byte cap (--max-response-bytes)",
                             plural(events.len(), "event", "events"),
-                            self.max_response_bytes
                         ));
                         break;
                     }
-                    raw.extend_from_slice(&bytes);
+                    let keep = KEPT_STREAM_BYTES.saturating_sub(raw.len()).min(bytes.len());
+                    raw.extend_from_slice(&bytes[..keep]);
                     events.extend(parser.push(&bytes, started.elapsed()));
                     if events.len() > self.max_events {
                         events.truncate(self.max_events);
                         cut = Some(format!(
-                            "the stream was cut at the {}-event cap",
+                            "the stream was cut at the {}-event cap (--max-events)",
                             self.max_events
+                        ));
+                        break;
+                    }
+                    if parser.pending_len() > MAX_LINE_BYTES {
+                        cut = Some(format!(
+                            "the stream was cut after {}: a line longer than {MAX_LINE_BYTES} bytes",
+                            plural(events.len(), "event", "events"),
                         ));
                         break;
                     }

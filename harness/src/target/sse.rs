@@ -71,6 +71,11 @@ impl SseParser {
         None
     }
 
+    /// Bytes of the line being read (not yet ended by a line break).
+    pub fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
     /// Whether bytes or fields are left without the blank line that ends an event.
     pub fn has_unterminated(&self) -> bool {
         !self.pending.is_empty() || self.saw_field
@@ -98,7 +103,10 @@ impl SseParser {
             "id" => self.id = Some(value.to_owned()),
             "retry" => {}
             _ => {
-                self.odd_lines.push(line.to_owned());
+                // A few are enough to show; a hostile stream may send millions.
+                if self.odd_lines.len() < 5 {
+                    self.odd_lines.push(crate::target::excerpt(line, 200));
+                }
                 return None;
             }
         }
