@@ -5,8 +5,16 @@ use super::text::{clean, clean_block};
 use crate::result::{plural, Failure, Outcome, RunResult};
 use std::fmt::Write;
 
+/// Prose from the target, safe in Markdown: no raw HTML, no table breaks.
+fn prose(text: &str, max: usize) -> String {
+    clean(text, max)
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 fn cell(text: &str) -> String {
-    clean(text, 160).replace('|', "\\|")
+    prose(text, 160).replace('|', "\\|")
 }
 
 fn code(text: &str) -> String {
@@ -18,7 +26,7 @@ fn details(out: &mut String, f: &Failure) {
     let _ = writeln!(out, "- expected: {}", code(&f.expected));
     let _ = writeln!(out, "- seen: {}", code(&f.seen));
     if let Some(hint) = &f.hint {
-        let _ = writeln!(out, "- hint: {}", clean(hint, 500));
+        let _ = writeln!(out, "- hint: {}", prose(hint, 500));
     }
     if let Some(req) = &f.request {
         let text = clean_block(&req.to_string(), 2400).replace("```", "'''");
@@ -49,7 +57,7 @@ pub fn render(result: &RunResult) -> String {
         result.seed
     );
     for note in &result.notes {
-        let _ = writeln!(out, "- note: {}", clean(note, 600));
+        let _ = writeln!(out, "- note: {}", prose(note, 600));
     }
     let _ = writeln!(out, "- checks: {}\n", counts.summary());
     let _ = writeln!(
