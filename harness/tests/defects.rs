@@ -11,26 +11,33 @@ use http::{HeaderValue, Method};
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 
-macro_rules! defect {
-    ($name:ident, fails: [$($id:literal),* $(,)?], $(preconditions: [$($pid:literal),*],)? $(skips: [$($sid:literal),*],)? before: $before:expr, after: $after:expr $(,)?) => {
-        #[tokio::test]
-        async fn $name() {
-            let server = broken(Defect { before: $before, after: $after }).await;
-            let result = run_against(&server.uri()).await;
-            let Verdicts { failed, preconditions, skipped } = verdicts(&result);
-            let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
-            let report = harness::report::console::render(&result);
-            assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
-            let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
-            assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));
-            let mut expected_skips: BTreeSet<String> = [$($($sid),*)?].iter().map(|s: &&str| s.to_string()).collect();
-            // wiremock answers one request at a time, so duplicates never overlap and the
-            // 409 of a concurrent duplicate cannot be observed through it.
-            if !failed.contains(CONCURRENT) {
-                expected_skips.insert(CONCURRENT.to_owned());
+/// Expands each `name, fails: [...], (preconditions: [...],)? (skips: [...],)? before:, after:`
+/// entry into a test, and all of them into `DEFECTS`, the table the coverage test reads.
+macro_rules! defects {
+    ($($name:ident, fails: [$($id:literal),* $(,)?], $(preconditions: [$($pid:literal),*],)? $(skips: [$($sid:literal),*],)? before: $before:expr, after: $after:expr $(,)?);* $(;)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let server = broken(Defect { before: $before, after: $after }).await;
+                let result = run_against(&server.uri()).await;
+                let Verdicts { failed, preconditions, skipped } = verdicts(&result);
+                let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
+                let report = harness::report::console::render(&result);
+                assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
+                let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
+                assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));
+                let mut expected_skips: BTreeSet<String> = [$($($sid),*)?].iter().map(|s: &&str| s.to_string()).collect();
+                // wiremock answers one request at a time, so duplicates never overlap and the
+                // 409 of a concurrent duplicate cannot be observed through it.
+                if !failed.contains(CONCURRENT) {
+                    expected_skips.insert(CONCURRENT.to_owned());
+                }
+                assert_eq!(skipped, expected_skips, "unexpected skips for {}:\n{report}", stringify!($name));
             }
-            assert_eq!(skipped, expected_skips, "unexpected skips for {}:\n{report}", stringify!($name));
-        }
+        )*
+
+        /// Every defect server: its name and the checks it must fail.
+        const DEFECTS: &[(&str, &[&str])] = &[$((stringify!($name), &[$($id),*])),*];
     };
 }
 
@@ -82,438 +89,21 @@ fn each_vector(a: &mut Answer, m: impl Fn(usize, &mut Value)) {
     });
 }
 
-// The broken server that breaks nothing: proves the harness has no false failures.
-defect!(faithful_proxy_passes_everything, fails: [], before: untouched_request, after: untouched_answer);
-
-// --- headers ---------------------------------------------------------------------------
-
-defect!(generated_request_ids_repeat, fails: ["headers.request-id.present"],
-    before: untouched_request,
-    after: |f, a| if !f.headers.contains_key("x-request-id") { a.set_header("x-request-id", "req_fixed") });
-
-defect!(caller_request_id_not_echoed, fails: ["headers.request-id.echo"],
-    before: |f| { f.headers.remove("x-request-id"); },
-    after: untouched_answer);
-
-defect!(request_id_missing_on_posts, fails: ["properties.headers.request-id", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if f.method == Method::POST || f.method == Method::PUT { a.headers.remove("x-request-id"); });
-
-defect!(trace_id_ignores_traceparent, fails: ["headers.trace-id.traceparent"],
-    before: |f| { f.headers.remove("traceparent"); },
-    after: untouched_answer);
-
-defect!(trace_id_missing_on_errors, fails: ["headers.request-id.on-errors", "openapi.responses-match"],
-    before: untouched_request,
-    after: |_, a| if a.status >= 400 { a.headers.remove("x-trace-id"); });
-
-defect!(no_nosniff_header, fails: ["headers.security"],
-    before: untouched_request,
-    after: |_, a| { a.headers.remove("x-content-type-options"); });
-
-defect!(processing_ms_not_an_integer, fails: ["headers.processing-ms"],
-    before: untouched_request,
-    after: |_, a| a.set_header("openai-processing-ms", "1.5ms"));
-
-defect!(models_served_as_text_plain, fails: ["headers.content-type.json", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 { a.set_header("content-type", "text/plain") });
-
-// --- models ----------------------------------------------------------------------------
-
-defect!(model_list_renames_owned_by, fails: ["models.list.schema", "openapi.responses-match"],
-before: untouched_request,
-after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 {
-    map_json(a, |v| for m in v["data"].as_array_mut().unwrap() {
-        let owner = m.as_object_mut().unwrap().remove("owned_by").unwrap();
-        m["owner"] = owner;
-    })
-});
-
-defect!(model_retrieve_returns_another_model, fails: ["models.retrieve"],
-before: untouched_request,
-after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/models/") && a.status == 200 {
-    map_json(a, |v| v["id"] = json!("some-other-model"))
-});
-
-defect!(unknown_model_retrieve_is_200, fails: ["models.unknown.404"],
-before: untouched_request,
-after: |f, a| if f.path().starts_with("/v1/models/") && a.status == 404 {
-    a.status = 200;
-    a.set_json(&json!({"id": "conformance-no-such-model", "object": "model", "created": 0, "owned_by": "x"}));
-});
-
-// --- errors ----------------------------------------------------------------------------
-
-defect!(missing_key_is_accepted, fails: ["errors.missing-key.401"],
-    before: |f| if !f.headers.contains_key("authorization") && f.path().starts_with("/v1/models") {
-        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
-    },
-    after: untouched_answer);
-
-defect!(unknown_key_is_accepted, fails: ["errors.bad-key.401"],
-    before: |f| if f.headers.get("authorization").is_some_and(|v| v != "Bearer sk-defect-tests") {
-        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
-    },
-    after: untouched_answer);
-
-defect!(auth_errors_sent_as_html, fails: ["errors.missing-key.401", "errors.bad-key.401", "openapi.responses-match"],
-    before: untouched_request,
-    after: |_, a| if a.status == 401 { a.set_header("content-type", "text/html") });
-
-defect!(malformed_json_gives_500, fails: ["errors.deep-nesting.400", "errors.malformed-json.400", "properties.malformed.no-5xx"],
-before: untouched_request,
-after: |f, a| if f.method == Method::POST && serde_json::from_slice::<Value>(&f.body).is_err() {
-    a.status = 500;
-    a.set_json(&json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}));
-});
-
-defect!(errors_are_not_the_envelope, fails: [
-    "models.unknown.404", "embeddings.empty-input.400", "responses.delete", "errors.missing-key.401",
-    "errors.bad-key.401", "errors.malformed-json.400", "errors.wrong-type.400", "errors.unknown-model.404",
-    "errors.unknown-route.404", "errors.oversized-body.413", "errors.unsupported-media-type.415",
-    "properties.malformed.no-5xx",
-        "errors.deep-nesting.400",
-        "idempotency.mismatch.422",
-        "ratelimit.burst", "openapi.responses-match"],
-before: untouched_request,
-after: |_, a| if a.status >= 400 {
-    let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
-    a.set_json(&json!({"detail": message}));
-});
-
-defect!(unknown_route_is_plain_text, fails: ["errors.unknown-route.404"],
-before: untouched_request,
-after: |f, a| if f.path().starts_with("/v1/conformance") {
-    a.set_header("content-type", "text/plain");
-    a.body = b"404 page not found".to_vec();
-});
-
-defect!(wrongly_typed_messages_give_500, fails: ["errors.wrong-type.400"],
-before: untouched_request,
-after: |f, a| if f.json().is_some_and(|v| v["messages"].as_str().is_some_and(|s| s.len() > 5)) {
-    a.status = 500;
-    a.set_json(&json!({"error": {"message": "internal", "type": "server_error", "param": null, "code": null}}));
-});
-
-defect!(unknown_model_completion_is_400, fails: ["errors.unknown-model.404"],
-    before: untouched_request,
-    after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && a.status == 404 { a.status = 400 });
-
-defect!(oversized_body_is_accepted, fails: ["errors.oversized-body.413"],
-    before: |f| if f.body.len() > 1024 * 1024 { f.body = json!({"model": "ref-embed-1", "input": "short"}).to_string().into_bytes() },
-    after: untouched_answer);
-
-defect!(non_json_content_type_is_accepted, fails: ["errors.unsupported-media-type.415"],
-    before: |f| if f.headers.get("content-type").is_some_and(|v| v == "text/plain") {
-        f.headers.insert("content-type", HeaderValue::from_static("application/json"));
-    },
-    after: untouched_answer);
-
-// --- embeddings ------------------------------------------------------------------------
-
-defect!(embedding_object_renamed, fails: ["embeddings.schema", "embeddings.base64", "openapi.responses-match"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
-    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() { e["object"] = json!("vector") })
-});
-
-defect!(embeddings_ignore_dimensions, fails: ["embeddings.dimensions", "properties.embeddings.dimensions"],
-    before: |f| if is(f, Method::POST, "/v1/embeddings") {
-        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("dimensions"); f.set_json(&v) }
-    },
-    after: untouched_answer);
-
-defect!(embeddings_not_unit_length, fails: ["embeddings.unit-length", "properties.embeddings.distinct"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    each_vector(a, |_, e| for x in e.as_array_mut().unwrap() { *x = json!(x.as_f64().unwrap() * 2.0) })
-});
-
-defect!(embeddings_base64_big_endian, fails: ["embeddings.base64"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
-    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() {
-        if let Some(s) = e["embedding"].as_str() {
-            let b64 = base64::engine::general_purpose::STANDARD;
-            let mut bytes = b64.decode(s).unwrap();
-            bytes.chunks_exact_mut(4).for_each(|c| c.reverse());
-            e["embedding"] = json!(b64.encode(bytes));
-        }
-    })
-});
-
-defect!(embeddings_in_reverse_order, fails: ["embeddings.index-order"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() { d.reverse() })
-});
-
-defect!(embeddings_all_the_same, fails: ["embeddings.index-order", "embeddings.distinct", "properties.embeddings.distinct"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() {
-        let first = d[0]["embedding"].clone();
-        d.iter_mut().for_each(|e| e["embedding"] = first.clone());
-    })
-});
-
-defect!(embeddings_random, fails: [
-    "embeddings.base64", "embeddings.index-order", "embeddings.deterministic",
-    "embeddings.deterministic.exact", "properties.embeddings.deterministic"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    each_vector(a, |_, e| { let n = e.as_array().unwrap().len(); *e = json!(random_unit(n)) })
-});
-
-defect!(embeddings_tiny_jitter, fails: ["embeddings.deterministic.exact"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    each_vector(a, |_, e| {
-        let x = e[0].as_f64().unwrap();
-        e[0] = json!(x + (uuid::Uuid::new_v4().as_u128() % 100) as f64 * 1e-7);
-    })
-});
-
-defect!(embeddings_usage_sums_wrong, fails: ["embeddings.usage"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
-    map_json(a, |v| if let Some(t) = v["usage"]["total_tokens"].as_u64() { v["usage"]["total_tokens"] = json!(t + 1) })
-});
-
-defect!(embeddings_refuse_token_arrays, fails: ["embeddings.token-input"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|v| v["input"][0].is_array()) {
-    a.status = 400;
-    a.set_json(&json!({"error": {"message": "tokens unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
-});
-
-defect!(empty_embedding_input_is_accepted, fails: ["embeddings.empty-input.400"],
-    before: |f| if f.json().is_some_and(|v| v["input"] == "") {
-        let mut v = f.json().unwrap(); v["input"] = json!("x"); f.set_json(&v);
-    },
-    after: untouched_answer);
-
-// --- chat ------------------------------------------------------------------------------
-
 fn plain_chat(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/chat/completions") && a.status == 200 && !a.is_sse()
 }
-
-defect!(chat_usage_sums_wrong, fails: ["chat.usage"],
-    before: untouched_request,
-    after: |f, a| if plain_chat(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) });
-
-defect!(chat_without_finish_reason, fails: ["chat.schema", "chat.finish-reason", "chat.max-tokens.length", "chat.tools", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { c.as_object_mut().unwrap().remove("finish_reason"); }) });
-
-defect!(chat_length_reported_as_stop, fails: ["chat.max-tokens.length"],
-    before: untouched_request,
-    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { if c["finish_reason"] == "length" { c["finish_reason"] = json!("stop") } }) });
-
-defect!(chat_ignores_n, fails: ["chat.n"],
-    before: |f| if is(f, Method::POST, "/v1/chat/completions") {
-        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("n"); f.set_json(&v) }
-    },
-    after: untouched_answer);
-
-defect!(chat_tool_arguments_not_json, fails: ["chat.tools"],
-    before: untouched_request,
-    after: |f, a| if plain_chat(f, a) { map_json(a, |v| if v["choices"][0]["message"]["tool_calls"].is_array() {
-        v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json!("{city: Paris");
-    }) });
-
-defect!(chat_rejects_tool_results, fails: ["chat.tool-result"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && f.json().is_some_and(|v| v["messages"].as_array().is_some_and(|m| m.iter().any(|x| x["role"] == "tool"))) {
-    a.status = 400;
-    a.set_json(&json!({"error": {"message": "tool role unsupported", "type": "invalid_request_error", "param": "messages", "code": null}}));
-});
-
-defect!(chat_json_mode_answers_prose, fails: ["chat.json-mode"],
-before: untouched_request,
-after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_object") {
-    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("Sure! Here is your JSON: {\"greeting\": \"hi\"}"))
-});
-
-defect!(chat_json_schema_not_followed, fails: ["chat.json-schema"],
-before: untouched_request,
-after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_schema") {
-    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("{\"name\": \"Ada\"}"))
-});
 
 fn chat_stream(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/chat/completions") && a.is_sse()
 }
 
-defect!(chat_stream_without_done, fails: ["chat.stream.framing", "chat.stream.tools"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.pop(); }) });
-
-defect!(chat_stream_with_id_lines, fails: ["chat.stream.framing", "chat.stream.tools"],
-before: untouched_request,
-after: |f, a| if chat_stream(f, a) {
-    let blocks: Vec<String> = a.blocks().iter().enumerate().map(|(i, b)| format!("id: {i}\n{b}")).collect();
-    a.set_blocks(&blocks);
-});
-
-defect!(chat_stream_repeats_role, fails: ["chat.stream.chunks"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
-        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["role"] = json!("assistant") } }
-    }) });
-
-defect!(chat_stream_changes_id, fails: ["chat.stream.chunks"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
-        if let Some(d) = d { d["id"] = json!(format!("chatcmpl-{i}")) }
-    }) });
-
-defect!(chat_stream_drops_usage_chunk, fails: ["chat.stream.usage"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["choices"] != json!([]))); }) });
-
-defect!(chat_stream_text_differs, fails: ["chat.stream.text-equals-plain"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| {
-        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty()))) {
-            d["choices"][0]["delta"]["content"] = json!("Changed");
-        }
-    }) });
-
-defect!(chat_stream_without_content, fails: ["chat.stream.ttft", "chat.stream.text-equals-plain"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
-        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["content"] = json!("") } }
-    }) });
-
-defect!(chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
-    before: untouched_request,
-    after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") });
-
-// --- responses -------------------------------------------------------------------------
-
 fn plain_response(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/responses") && a.status == 200 && !a.is_sse()
 }
 
-defect!(response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) });
-
-defect!(response_usage_sums_wrong, fails: ["responses.usage"],
-    before: untouched_request,
-    after: |f, a| if plain_response(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) });
-
-defect!(response_ignores_max_output_tokens, fails: ["responses.max-output-tokens"],
-    before: |f| if is(f, Method::POST, "/v1/responses") {
-        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("max_output_tokens"); f.set_json(&v) }
-    },
-    after: untouched_answer);
-
-defect!(response_function_call_without_call_id, fails: ["responses.tools"], skips: ["responses.tool-output"],
-    before: untouched_request,
-    after: |f, a| if plain_response(f, a) { map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
-        if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("call_id"); }
-    }) });
-
-defect!(response_rejects_tool_output, fails: ["responses.tool-output"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["input"].as_array().is_some_and(|i| i.iter().any(|x| x["type"] == "function_call_output"))) {
-    a.status = 400;
-    a.set_json(&json!({"error": {"message": "unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
-});
-
-defect!(previous_response_id_rejected, fails: ["responses.previous-response-id"],
-before: untouched_request,
-after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["previous_response_id"].is_string()) {
-    a.status = 400;
-    a.set_json(&json!({"error": {"message": "Previous response not found.", "type": "invalid_request_error", "param": "previous_response_id", "code": "previous_response_not_found"}}));
-});
-
-defect!(stored_response_not_retrievable, fails: ["responses.retrieve"],
-before: untouched_request,
-after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/responses/") && !f.path().ends_with("input_items") {
-    a.status = 404;
-    a.set_json(&json!({"error": {"message": "No response found.", "type": "invalid_request_error", "param": null, "code": null}}));
-});
-
-defect!(delete_does_not_delete, fails: ["responses.delete"],
-before: |f| if f.method == Method::DELETE {
-    // Look the response up instead of deleting it, and remember to answer as a delete.
-    f.method = Method::GET;
-    f.headers.insert("x-defect-was-delete", HeaderValue::from_static("1"));
-},
-after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 200 {
-    let id = a.json().unwrap()["id"].clone();
-    a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
-});
-
-defect!(input_items_without_has_more, fails: ["responses.input-items", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| { v.as_object_mut().unwrap().remove("has_more"); }) });
-
 fn response_stream(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/responses") && a.is_sse()
 }
-
-defect!(response_stream_starts_in_progress, fails: ["responses.stream.order", "responses.stream.function-call"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.swap(0, 1); renumber(e); }) });
-
-defect!(response_stream_sequence_gap, fails: ["responses.stream.sequence"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
-        if let Some(d) = d { if i >= 4 { d["sequence_number"] = json!(i + 1) } }
-    }) });
-
-defect!(response_stream_delta_differs, fails: ["responses.stream.text-consistency", "responses.stream.text-equals-plain"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
-        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["type"] == "response.output_text.delta")) {
-            d["delta"] = json!("Changed");
-        }
-    }) });
-
-defect!(response_stream_without_deltas, fails: ["responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
-        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.output_text.delta"));
-        renumber(e);
-    }) });
-
-defect!(response_stream_without_terminal_event, fails: ["responses.stream.order", "responses.stream.text-consistency", "responses.stream.function-call"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
-        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.completed"));
-    }) });
-
-defect!(response_stream_without_done, fails: ["responses.stream.done"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.pop(); }) });
-
-defect!(response_stream_event_name_mismatch, fails: ["responses.stream.framing", ],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (name, _) in e.iter_mut() { if name.is_some() { *name = Some("message".into()) } }) });
-
-defect!(response_stream_delta_without_logprobs, fails: ["responses.stream.events-schema", "openapi.responses-match"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
-        if let Some(d) = d { if d["type"] == "response.output_text.delta" { d.as_object_mut().unwrap().remove("logprobs"); } }
-    }) });
-
-defect!(response_stream_arguments_do_not_join, fails: ["responses.stream.function-call"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
-        if let Some(d) = d { if d["type"] == "response.function_call_arguments.delta" { d["delta"] = json!("x") } }
-    }) });
-
-defect!(response_stream_as_json_content_type, fails: ["responses.stream.content-type"],
-    before: untouched_request,
-    after: |f, a| if response_stream(f, a) { a.set_header("content-type", "application/json") });
-
-// --- verdicts that must not pass on absence (issue #9) ---------------------------------
 
 fn unstream(f: &mut Forward, path: &str) {
     if is(f, Method::POST, path) {
@@ -528,160 +118,561 @@ fn unstream(f: &mut Forward, path: &str) {
     }
 }
 
+// Each entry: a server broken in exactly one way, and the checks that must catch it.
+defects! {
+// The broken server that breaks nothing: proves the harness has no false failures.
+faithful_proxy_passes_everything, fails: [], before: untouched_request, after: untouched_answer;
+
+generated_request_ids_repeat, fails: ["headers.request-id.present"],
+    before: untouched_request,
+    after: |f, a| if !f.headers.contains_key("x-request-id") { a.set_header("x-request-id", "req_fixed") };
+
+caller_request_id_not_echoed, fails: ["headers.request-id.echo"],
+    before: |f| { f.headers.remove("x-request-id"); },
+    after: untouched_answer;
+
+request_id_missing_on_posts, fails: ["properties.headers.request-id", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if f.method == Method::POST || f.method == Method::PUT { a.headers.remove("x-request-id"); };
+
+trace_id_ignores_traceparent, fails: ["headers.trace-id.traceparent"],
+    before: |f| { f.headers.remove("traceparent"); },
+    after: untouched_answer;
+
+trace_id_missing_on_errors, fails: ["headers.request-id.on-errors", "openapi.responses-match"],
+    before: untouched_request,
+    after: |_, a| if a.status >= 400 { a.headers.remove("x-trace-id"); };
+
+no_nosniff_header, fails: ["headers.security"],
+    before: untouched_request,
+    after: |_, a| { a.headers.remove("x-content-type-options"); };
+
+processing_ms_not_an_integer, fails: ["headers.processing-ms"],
+    before: untouched_request,
+    after: |_, a| a.set_header("openai-processing-ms", "1.5ms");
+
+models_served_as_text_plain, fails: ["headers.content-type.json", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 { a.set_header("content-type", "text/plain") };
+
+model_list_renames_owned_by, fails: ["models.list.schema", "openapi.responses-match"],
+before: untouched_request,
+after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 {
+    map_json(a, |v| for m in v["data"].as_array_mut().unwrap() {
+        let owner = m.as_object_mut().unwrap().remove("owned_by").unwrap();
+        m["owner"] = owner;
+    })
+};
+
+model_retrieve_returns_another_model, fails: ["models.retrieve"],
+before: untouched_request,
+after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/models/") && a.status == 200 {
+    map_json(a, |v| v["id"] = json!("some-other-model"))
+};
+
+unknown_model_retrieve_is_200, fails: ["models.unknown.404"],
+before: untouched_request,
+after: |f, a| if f.path().starts_with("/v1/models/") && a.status == 404 {
+    a.status = 200;
+    a.set_json(&json!({"id": "conformance-no-such-model", "object": "model", "created": 0, "owned_by": "x"}));
+};
+
+missing_key_is_accepted, fails: ["errors.missing-key.401"],
+    before: |f| if !f.headers.contains_key("authorization") && f.path().starts_with("/v1/models") {
+        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
+    },
+    after: untouched_answer;
+
+unknown_key_is_accepted, fails: ["errors.bad-key.401"],
+    before: |f| if f.headers.get("authorization").is_some_and(|v| v != "Bearer sk-defect-tests") {
+        f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
+    },
+    after: untouched_answer;
+
+auth_errors_sent_as_html, fails: ["errors.missing-key.401", "errors.bad-key.401", "openapi.responses-match"],
+    before: untouched_request,
+    after: |_, a| if a.status == 401 { a.set_header("content-type", "text/html") };
+
+malformed_json_gives_500, fails: ["errors.deep-nesting.400", "errors.malformed-json.400", "properties.malformed.no-5xx"],
+before: untouched_request,
+after: |f, a| if f.method == Method::POST && serde_json::from_slice::<Value>(&f.body).is_err() {
+    a.status = 500;
+    a.set_json(&json!({"error": {"message": "boom", "type": "server_error", "param": null, "code": null}}));
+};
+
+errors_are_not_the_envelope, fails: [
+    "models.unknown.404", "embeddings.empty-input.400", "responses.delete", "errors.missing-key.401",
+    "errors.bad-key.401", "errors.malformed-json.400", "errors.wrong-type.400", "errors.unknown-model.404",
+    "errors.unknown-route.404", "errors.oversized-body.413", "errors.unsupported-media-type.415",
+    "properties.malformed.no-5xx",
+        "errors.deep-nesting.400",
+        "idempotency.mismatch.422",
+        "ratelimit.burst", "openapi.responses-match"],
+before: untouched_request,
+after: |_, a| if a.status >= 400 {
+    let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
+    a.set_json(&json!({"detail": message}));
+};
+
+unknown_route_is_plain_text, fails: ["errors.unknown-route.404"],
+before: untouched_request,
+after: |f, a| if f.path().starts_with("/v1/conformance") {
+    a.set_header("content-type", "text/plain");
+    a.body = b"404 page not found".to_vec();
+};
+
+wrongly_typed_messages_give_500, fails: ["errors.wrong-type.400"],
+before: untouched_request,
+after: |f, a| if f.json().is_some_and(|v| v["messages"].as_str().is_some_and(|s| s.len() > 5)) {
+    a.status = 500;
+    a.set_json(&json!({"error": {"message": "internal", "type": "server_error", "param": null, "code": null}}));
+};
+
+unknown_model_completion_is_400, fails: ["errors.unknown-model.404"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && a.status == 404 { a.status = 400 };
+
+oversized_body_is_accepted, fails: ["errors.oversized-body.413"],
+    before: |f| if f.body.len() > 1024 * 1024 { f.body = json!({"model": "ref-embed-1", "input": "short"}).to_string().into_bytes() },
+    after: untouched_answer;
+
+non_json_content_type_is_accepted, fails: ["errors.unsupported-media-type.415"],
+    before: |f| if f.headers.get("content-type").is_some_and(|v| v == "text/plain") {
+        f.headers.insert("content-type", HeaderValue::from_static("application/json"));
+    },
+    after: untouched_answer;
+
+embedding_object_renamed, fails: ["embeddings.schema", "embeddings.base64", "openapi.responses-match"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
+    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() { e["object"] = json!("vector") })
+};
+
+embeddings_ignore_dimensions, fails: ["embeddings.dimensions", "properties.embeddings.dimensions"],
+    before: |f| if is(f, Method::POST, "/v1/embeddings") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("dimensions"); f.set_json(&v) }
+    },
+    after: untouched_answer;
+
+embeddings_not_unit_length, fails: ["embeddings.unit-length", "properties.embeddings.distinct"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| for x in e.as_array_mut().unwrap() { *x = json!(x.as_f64().unwrap() * 2.0) })
+};
+
+embeddings_base64_big_endian, fails: ["embeddings.base64"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
+    map_json(a, |v| for e in v["data"].as_array_mut().unwrap() {
+        if let Some(s) = e["embedding"].as_str() {
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let mut bytes = b64.decode(s).unwrap();
+            bytes.chunks_exact_mut(4).for_each(|c| c.reverse());
+            e["embedding"] = json!(b64.encode(bytes));
+        }
+    })
+};
+
+embeddings_in_reverse_order, fails: ["embeddings.index-order"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() { d.reverse() })
+};
+
+embeddings_all_the_same, fails: ["embeddings.index-order", "embeddings.distinct", "properties.embeddings.distinct"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(d) = v["data"].as_array_mut() {
+        let first = d[0]["embedding"].clone();
+        d.iter_mut().for_each(|e| e["embedding"] = first.clone());
+    })
+};
+
+embeddings_random, fails: [
+    "embeddings.base64", "embeddings.index-order", "embeddings.deterministic",
+    "embeddings.deterministic.exact", "properties.embeddings.deterministic"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| { let n = e.as_array().unwrap().len(); *e = json!(random_unit(n)) })
+};
+
+embeddings_tiny_jitter, fails: ["embeddings.deterministic.exact"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    each_vector(a, |_, e| {
+        let x = e[0].as_f64().unwrap();
+        e[0] = json!(x + (uuid::Uuid::new_v4().as_u128() % 100) as f64 * 1e-7);
+    })
+};
+
+embeddings_usage_sums_wrong, fails: ["embeddings.usage"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") {
+    map_json(a, |v| if let Some(t) = v["usage"]["total_tokens"].as_u64() { v["usage"]["total_tokens"] = json!(t + 1) })
+};
+
+embeddings_refuse_token_arrays, fails: ["embeddings.token-input"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|v| v["input"][0].is_array()) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "tokens unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
+};
+
+empty_embedding_input_is_accepted, fails: ["embeddings.empty-input.400"],
+    before: |f| if f.json().is_some_and(|v| v["input"] == "") {
+        let mut v = f.json().unwrap(); v["input"] = json!("x"); f.set_json(&v);
+    },
+    after: untouched_answer;
+
+chat_usage_sums_wrong, fails: ["chat.usage"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) };
+
+chat_without_finish_reason, fails: ["chat.schema", "chat.finish-reason", "chat.max-tokens.length", "chat.tools", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { c.as_object_mut().unwrap().remove("finish_reason"); }) };
+
+chat_length_reported_as_stop, fails: ["chat.max-tokens.length"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| for c in v["choices"].as_array_mut().unwrap() { if c["finish_reason"] == "length" { c["finish_reason"] = json!("stop") } }) };
+
+chat_ignores_n, fails: ["chat.n"],
+    before: |f| if is(f, Method::POST, "/v1/chat/completions") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("n"); f.set_json(&v) }
+    },
+    after: untouched_answer;
+
+chat_tool_arguments_not_json, fails: ["chat.tools"],
+    before: untouched_request,
+    after: |f, a| if plain_chat(f, a) { map_json(a, |v| if v["choices"][0]["message"]["tool_calls"].is_array() {
+        v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"] = json!("{city: Paris");
+    }) };
+
+chat_rejects_tool_results, fails: ["chat.tool-result"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && f.json().is_some_and(|v| v["messages"].as_array().is_some_and(|m| m.iter().any(|x| x["role"] == "tool"))) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "tool role unsupported", "type": "invalid_request_error", "param": "messages", "code": null}}));
+};
+
+chat_json_mode_answers_prose, fails: ["chat.json-mode"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_object") {
+    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("Sure! Here is your JSON: {\"greeting\": \"hi\"}"))
+};
+
+chat_json_schema_not_followed, fails: ["chat.json-schema"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_schema") {
+    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("{\"name\": \"Ada\"}"))
+};
+
+chat_stream_without_done, fails: ["chat.stream.framing", "chat.stream.tools"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.pop(); }) };
+
+chat_stream_with_id_lines, fails: ["chat.stream.framing", "chat.stream.tools"],
+before: untouched_request,
+after: |f, a| if chat_stream(f, a) {
+    let blocks: Vec<String> = a.blocks().iter().enumerate().map(|(i, b)| format!("id: {i}\n{b}")).collect();
+    a.set_blocks(&blocks);
+};
+
+chat_stream_repeats_role, fails: ["chat.stream.chunks"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["role"] = json!("assistant") } }
+    }) };
+
+chat_stream_changes_id, fails: ["chat.stream.chunks"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
+        if let Some(d) = d { d["id"] = json!(format!("chatcmpl-{i}")) }
+    }) };
+
+chat_stream_drops_usage_chunk, fails: ["chat.stream.usage"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| { e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["choices"] != json!([]))); }) };
+
+chat_stream_text_differs, fails: ["chat.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| {
+        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["choices"][0]["delta"]["content"].as_str().is_some_and(|c| !c.is_empty()))) {
+            d["choices"][0]["delta"]["content"] = json!("Changed");
+        }
+    }) };
+
+chat_stream_without_content, fails: ["chat.stream.ttft", "chat.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["choices"][0]["delta"]["content"].is_string() { d["choices"][0]["delta"]["content"] = json!("") } }
+    }) };
+
+chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
+    before: untouched_request,
+    after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") };
+
+response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) };
+
+response_usage_sums_wrong, fails: ["responses.usage"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| v["usage"]["total_tokens"] = json!(v["usage"]["total_tokens"].as_u64().unwrap() + 1)) };
+
+response_ignores_max_output_tokens, fails: ["responses.max-output-tokens"],
+    before: |f| if is(f, Method::POST, "/v1/responses") {
+        if let Some(mut v) = f.json() { v.as_object_mut().unwrap().remove("max_output_tokens"); f.set_json(&v) }
+    },
+    after: untouched_answer;
+
+response_function_call_without_call_id, fails: ["responses.tools"], skips: ["responses.tool-output"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) { map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
+        if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("call_id"); }
+    }) };
+
+response_rejects_tool_output, fails: ["responses.tool-output"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["input"].as_array().is_some_and(|i| i.iter().any(|x| x["type"] == "function_call_output"))) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "unsupported", "type": "invalid_request_error", "param": "input", "code": null}}));
+};
+
+previous_response_id_rejected, fails: ["responses.previous-response-id"],
+before: untouched_request,
+after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v| v["previous_response_id"].is_string()) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "Previous response not found.", "type": "invalid_request_error", "param": "previous_response_id", "code": "previous_response_not_found"}}));
+};
+
+stored_response_not_retrievable, fails: ["responses.retrieve"],
+before: untouched_request,
+after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/responses/") && !f.path().ends_with("input_items") {
+    a.status = 404;
+    a.set_json(&json!({"error": {"message": "No response found.", "type": "invalid_request_error", "param": null, "code": null}}));
+};
+
+delete_does_not_delete, fails: ["responses.delete"],
+before: |f| if f.method == Method::DELETE {
+    // Look the response up instead of deleting it, and remember to answer as a delete.
+    f.method = Method::GET;
+    f.headers.insert("x-defect-was-delete", HeaderValue::from_static("1"));
+},
+after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 200 {
+    let id = a.json().unwrap()["id"].clone();
+    a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
+};
+
+input_items_without_has_more, fails: ["responses.input-items", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| { v.as_object_mut().unwrap().remove("has_more"); }) };
+
+response_stream_starts_in_progress, fails: ["responses.stream.order", "responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.swap(0, 1); renumber(e); }) };
+
+response_stream_sequence_gap, fails: ["responses.stream.sequence"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (i, (_, d)) in e.iter_mut().enumerate() {
+        if let Some(d) = d { if i >= 4 { d["sequence_number"] = json!(i + 1) } }
+    }) };
+
+response_stream_delta_differs, fails: ["responses.stream.text-consistency", "responses.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        if let Some((_, Some(d))) = e.iter_mut().find(|(_, d)| d.as_ref().is_some_and(|d| d["type"] == "response.output_text.delta")) {
+            d["delta"] = json!("Changed");
+        }
+    }) };
+
+response_stream_without_deltas, fails: ["responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.output_text.delta"));
+        renumber(e);
+    }) };
+
+response_stream_without_terminal_event, fails: ["responses.stream.order", "responses.stream.text-consistency", "responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| {
+        e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.completed"));
+    }) };
+
+response_stream_without_done, fails: ["responses.stream.done"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.pop(); }) };
+
+response_stream_event_name_mismatch, fails: ["responses.stream.framing", ],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (name, _) in e.iter_mut() { if name.is_some() { *name = Some("message".into()) } }) };
+
+response_stream_delta_without_logprobs, fails: ["responses.stream.events-schema", "openapi.responses-match"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["type"] == "response.output_text.delta" { d.as_object_mut().unwrap().remove("logprobs"); } }
+    }) };
+
+response_stream_arguments_do_not_join, fails: ["responses.stream.function-call"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { map_events(a, |e| for (_, d) in e.iter_mut() {
+        if let Some(d) = d { if d["type"] == "response.function_call_arguments.delta" { d["delta"] = json!("x") } }
+    }) };
+
+response_stream_as_json_content_type, fails: ["responses.stream.content-type"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) { a.set_header("content-type", "application/json") };
+
 // `stream: true` answered with one application/json object: no check may pass on its zero events.
-defect!(response_stream_is_one_json_object,
+response_stream_is_one_json_object,
     fails: ["responses.stream.content-type", "responses.stream.framing", "responses.stream.function-call", "responses.stream.done"],
     preconditions: ["responses.stream.events-schema", "responses.stream.sequence", "responses.stream.order", "responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
     before: |f| unstream(f, "/v1/responses"),
-    after: untouched_answer);
+    after: untouched_answer;
 
-defect!(chat_stream_is_one_json_object,
+chat_stream_is_one_json_object,
     fails: ["chat.stream.content-type", "chat.stream.framing", "chat.stream.tools"],
     preconditions: ["chat.stream.chunks", "chat.stream.usage", "chat.stream.ttft", "chat.stream.text-equals-plain"],
     before: |f| unstream(f, "/v1/chat/completions"),
-    after: untouched_answer);
+    after: untouched_answer;
 
 // One vector for a batch: the batch checks fail, the checks about something else say why
 // they could not run instead of blaming their own subject.
-defect!(embeddings_batch_answers_one_vector,
+embeddings_batch_answers_one_vector,
 fails: ["embeddings.index-order", "embeddings.token-input"],
 preconditions: ["embeddings.unit-length", "embeddings.distinct", "embeddings.deterministic.exact", "properties.embeddings.deterministic", "properties.embeddings.distinct"],
 before: untouched_request,
 after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|v| v["input"].as_array().is_some_and(|i| i.len() > 1)) {
     map_json(a, |v| v["data"].as_array_mut().unwrap().truncate(1))
-});
+};
 
 // Errors as application/problem+json with the envelope inside: the SDKs parse them, so only
 // the target's own document (which says application/json) disagrees.
-defect!(errors_as_problem_json, fails: ["openapi.responses-match"],
+errors_as_problem_json, fails: ["openapi.responses-match"],
     before: untouched_request,
-    after: |_, a| if a.status >= 400 { a.set_header("content-type", "application/problem+json") });
+    after: |_, a| if a.status >= 400 { a.set_header("content-type", "application/problem+json") };
 
-// --- probes ----------------------------------------------------------------------------
-
-defect!(readiness_without_checks, fails: ["health.ready"],
+readiness_without_checks, fails: ["health.ready"],
     before: untouched_request,
-    after: |f, a| if f.path() == "/readyz" { a.set_json(&json!({"status": "ok"})) });
+    after: |f, a| if f.path() == "/readyz" { a.set_json(&json!({"status": "ok"})) };
 
-defect!(liveness_needs_a_key, fails: ["health.live"],
+liveness_needs_a_key, fails: ["health.live"],
 before: untouched_request,
 after: |f, a| if f.path() == "/health" && !f.headers.contains_key("authorization") {
     a.status = 401;
     a.set_json(&json!({"error": {"message": "no key", "type": "invalid_request_error", "param": null, "code": null}}));
-});
+};
 
-defect!(metrics_served_as_html, fails: ["metrics.counts-requests", "metrics.exposition"],
+metrics_served_as_html, fails: ["metrics.counts-requests", "metrics.exposition"],
     before: untouched_request,
-    after: |f, a| if f.path() == "/metrics" { a.set_header("content-type", "text/html"); a.body = b"<html>metrics</html>".to_vec(); });
+    after: |f, a| if f.path() == "/metrics" { a.set_header("content-type", "text/html"); a.body = b"<html>metrics</html>".to_vec(); };
 
-defect!(openapi_without_service_version, fails: ["openapi.document"],
+openapi_without_service_version, fails: ["openapi.document"],
     before: untouched_request,
-    after: |f, a| if f.path() == "/openapi.json" { map_json(a, |v| { v["info"].as_object_mut().unwrap().remove("x-service-version"); }) });
+    after: |f, a| if f.path() == "/openapi.json" { map_json(a, |v| { v["info"].as_object_mut().unwrap().remove("x-service-version"); }) };
 
-// --- rate limits, idempotency, metrics, hardening ----------------------------------------
-
-defect!(rate_limit_headers_missing, fails: ["ratelimit.headers"],
+rate_limit_headers_missing, fails: ["ratelimit.headers"],
     before: untouched_request,
-    after: |_, a| { a.headers.remove("x-ratelimit-remaining"); });
+    after: |_, a| { a.headers.remove("x-ratelimit-remaining"); };
 
-defect!(rate_limit_remaining_never_moves, fails: ["ratelimit.headers"],
+rate_limit_remaining_never_moves, fails: ["ratelimit.headers"],
 before: untouched_request,
 after: |_, a| if a.headers.contains_key("x-ratelimit-remaining") {
     a.set_header("x-ratelimit-remaining", "100");
     a.set_header("x-ratelimit-remaining-requests", "100");
-});
+};
 
-defect!(rate_limit_reset_not_a_go_duration, fails: ["ratelimit.headers"],
+rate_limit_reset_not_a_go_duration, fails: ["ratelimit.headers"],
     before: untouched_request,
-    after: |_, a| if a.headers.contains_key("x-ratelimit-reset-requests") { a.set_header("x-ratelimit-reset-requests", "soon") });
+    after: |_, a| if a.headers.contains_key("x-ratelimit-reset-requests") { a.set_header("x-ratelimit-reset-requests", "soon") };
 
-defect!(rate_limit_never_enforced, fails: ["ratelimit.burst"],
+rate_limit_never_enforced, fails: ["ratelimit.burst"],
 before: untouched_request,
 after: |_, a| if a.status == 429 {
     a.status = 200;
     a.set_json(&json!({"object": "list", "data": []}));
-});
+};
 
-defect!(rate_limited_without_retry_after, fails: ["ratelimit.burst"],
+rate_limited_without_retry_after, fails: ["ratelimit.burst"],
     before: untouched_request,
-    after: |_, a| if a.status == 429 { a.headers.remove("retry-after"); });
+    after: |_, a| if a.status == 429 { a.headers.remove("retry-after"); };
 
-defect!(idempotency_key_ignored, fails: ["idempotency.replay", "idempotency.mismatch.422", "idempotency.concurrent.409"],
+idempotency_key_ignored, fails: ["idempotency.replay", "idempotency.mismatch.422", "idempotency.concurrent.409"],
     before: |f| { f.headers.remove("idempotency-key"); },
-    after: untouched_answer);
+    after: untouched_answer;
 
-defect!(replay_not_marked, fails: ["idempotency.concurrent.409", "idempotency.replay"],
+replay_not_marked, fails: ["idempotency.concurrent.409", "idempotency.replay"],
     before: untouched_request,
-    after: |_, a| { a.headers.remove("idempotent-replayed"); });
+    after: |_, a| { a.headers.remove("idempotent-replayed"); };
 
-defect!(reused_key_with_new_body_accepted, fails: ["idempotency.mismatch.422"],
+reused_key_with_new_body_accepted, fails: ["idempotency.mismatch.422"],
 before: untouched_request,
 after: |_, a| if a.status == 422 {
     a.status = 200;
     a.set_json(&json!({"id": "chatcmpl-x", "object": "chat.completion", "created": 0, "model": "ref-chat-1", "choices": []}));
-});
+};
 
-defect!(metrics_counters_frozen, fails: ["metrics.counts-requests"],
+metrics_counters_frozen, fails: ["metrics.counts-requests"],
 before: untouched_request,
 after: |f, a| if f.path() == "/metrics" {
     let text = String::from_utf8_lossy(&a.body).lines().map(|l| {
         if l.starts_with("http_requests_total{") { format!("{} 1", l.rsplit_once(' ').unwrap().0) } else { l.to_owned() }
     }).collect::<Vec<_>>().join("\n");
     a.body = text.into_bytes();
-});
+};
 
-defect!(deep_nesting_crashes, fails: ["errors.deep-nesting.400"],
+deep_nesting_crashes, fails: ["errors.deep-nesting.400"],
 before: untouched_request,
 after: |f, a| if f.body.starts_with(b"{") && f.body.windows(1000).any(|w| w.iter().all(|b| *b == b'[')) {
     a.status = 500;
     a.set_json(&json!({"error": {"message": "stack overflow", "type": "server_error", "param": null, "code": null}}));
-});
+};
 
-defect!(openapi_document_with_a_dangling_ref, fails: ["openapi.valid"],
+openapi_document_with_a_dangling_ref, fails: ["openapi.valid"],
 before: untouched_request,
 after: |f, a| if f.path() == "/openapi.json" {
     map_json(a, |v| v["paths"]["/v1/models"]["get"]["responses"]["200"] = json!({"$ref": "#/components/responses/Missing"}))
-});
+};
 
 // The answers are right by every other check, but not what the target's own document says.
-defect!(openapi_document_stricter_than_the_answers, fails: ["openapi.responses-match"],
+openapi_document_stricter_than_the_answers, fails: ["openapi.responses-match"],
 before: untouched_request,
 after: |f, a| if f.path() == "/openapi.json" {
     map_json(a, |v| v["components"]["schemas"]["Model"]["required"].as_array_mut().unwrap().push(json!("permission")))
-});
+};
 
-defect!(openapi_document_wrong_about_stream_events, fails: ["openapi.responses-match"],
+openapi_document_wrong_about_stream_events, fails: ["openapi.responses-match"],
 before: untouched_request,
 after: |f, a| if f.path() == "/openapi.json" {
     map_json(a, |v| v["components"]["schemas"]["ChatCompletionChunk"]["required"].as_array_mut().unwrap().push(json!("conformance_marker")))
-});
+};
+}
 
 /// Every check id must appear in some defect's `fails` list above.
 #[test]
 fn every_check_is_proven_by_a_defect() {
-    let source = include_str!("defects.rs")
-        .split("/// Every check id must appear")
-        .next()
-        .unwrap_or("");
-    let mut covered = BTreeSet::new();
-    for part in source.split("fails: [").skip(1) {
-        let list = part.split(']').next().unwrap_or("");
-        for id in list.split('"').skip(1).step_by(2) {
-            covered.insert(id.to_owned());
-        }
-    }
+    let covered: BTreeSet<&str> = DEFECTS
+        .iter()
+        .flat_map(|(_, fails)| fails.iter().copied())
+        .collect();
+    let names: BTreeSet<&str> = DEFECTS.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names.len(), DEFECTS.len(), "two defects share a name");
+    assert!(
+        DEFECTS.iter().filter(|(_, fails)| fails.is_empty()).count() == 1,
+        "exactly one faithful server, which fails nothing"
+    );
     let missing: Vec<&str> = harness::catalogue()
         .iter()
         .map(|c| c.id)
-        .filter(|id| !covered.contains(*id))
+        .filter(|id| !covered.contains(id))
         .collect();
     assert!(
         missing.is_empty(),
         "checks without a defect test: {missing:?}"
     );
-    let unknown: Vec<&String> = covered
+    let unknown: Vec<&&str> = covered
         .iter()
-        .filter(|id| !harness::catalogue().iter().any(|c| c.id == id.as_str()))
+        .filter(|id| !harness::catalogue().iter().any(|c| c.id == **id))
         .collect();
     assert!(
         unknown.is_empty(),
