@@ -426,7 +426,7 @@ response_ignores_max_output_tokens, fails: ["responses.max-output-tokens"],
     },
     after: untouched_answer;
 
-response_function_call_without_call_id, fails: ["responses.tools"], skips: ["responses.tool-output"],
+response_function_call_without_call_id, fails: ["responses.tools"], preconditions: ["responses.tool-output"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
         if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("call_id"); }

@@ -82,7 +82,7 @@ async fn schema(ctx: &Ctx) -> Verdict {
 
 async fn finish_reason(ctx: &Ctx) -> Verdict {
     let ex = ctx.chat_plain().await?;
-    let body = expect_ok_json(&ex)?;
+    let body = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
     let reason = &body["choices"][0]["finish_reason"];
     ensure(
         reason == "stop",
@@ -102,7 +102,7 @@ async fn finish_reason(ctx: &Ctx) -> Verdict {
 
 async fn usage(ctx: &Ctx) -> Verdict {
     let ex = ctx.chat_plain().await?;
-    let body = expect_ok_json(&ex)?;
+    let body = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
     let u = &body["usage"];
     let (p, c, t) = (
         u["prompt_tokens"].as_u64(),
@@ -199,13 +199,14 @@ async fn tools(ctx: &Ctx) -> Verdict {
         )
         .at(&ex.request)
     })?;
-    let problems = jsonschema::draft202012::new(&weather_params())
-        .map(|v| {
-            v.iter_errors(&parsed)
-                .map(|e| e.to_string())
-                .collect::<Vec<_>>()
-        })
-        .unwrap_or_default();
+    // A schema that does not compile must not read as "no problems".
+    let problems = match jsonschema::draft202012::new(&weather_params()) {
+        Ok(v) => v
+            .iter_errors(&parsed)
+            .map(|e| e.to_string())
+            .collect::<Vec<_>>(),
+        Err(e) => vec![format!("the tool's schema does not compile: {e}")],
+    };
     ensure(
         problems.is_empty(),
         "arguments valid against the tool's parameters schema",
@@ -216,12 +217,14 @@ async fn tools(ctx: &Ctx) -> Verdict {
 }
 
 async fn tool_result(ctx: &Ctx) -> Verdict {
-    let (_, json, tools) = forced_call(ctx).await?;
+    let (ex, json, tools) = forced_call(ctx).await.map_err(Problem::as_precondition)?;
     let message = json["choices"][0]["message"].clone();
     let Some(call_id) = message["tool_calls"][0]["id"].as_str() else {
-        return Err(skip(
-            "the target made no tool call to answer (see chat.tools)",
-        ));
+        return Err(precondition(
+            "a tool call to answer (see chat.tools)",
+            show(&json["choices"]),
+        )
+        .at(&ex.request));
     };
     let body = json!({
         "model": ctx.chat_model()?,
@@ -282,8 +285,11 @@ async fn json_schema(ctx: &Ctx) -> Verdict {
         )
         .at(&ex.request)
     })?;
+    let valid = jsonschema::draft202012::new(&schema)
+        .map(|v| v.is_valid(&parsed))
+        .map_err(|e| fail("a schema that compiles", e.to_string()))?;
     ensure(
-        jsonschema::is_valid(&schema, &parsed),
+        valid,
         "JSON valid against the given schema",
         show(&parsed),
         &ex,

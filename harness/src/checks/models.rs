@@ -40,9 +40,11 @@ async fn list_schema(ctx: &Ctx) -> Verdict {
 }
 
 async fn retrieve(ctx: &Ctx) -> Verdict {
-    let (_, body) = list(ctx).await?;
+    let (list_ex, body) = list(ctx).await.map_err(Problem::as_precondition)?;
     let Some(id) = body["data"][0]["id"].as_str() else {
-        return Err(skip("the model list has no id to retrieve"));
+        return Err(
+            precondition("a listed model id to retrieve", show(&body["data"])).at(&list_ex.request),
+        );
     };
     let ex = ctx.send(Req::get(format!("/v1/models/{id}"))).await?;
     let model = expect_ok_json(&ex)?;

@@ -99,7 +99,7 @@ async fn schema(ctx: &Ctx) -> Verdict {
 }
 
 async fn output_text(ctx: &Ctx) -> Verdict {
-    let (ex, body) = baseline(ctx).await?;
+    let (ex, body) = baseline(ctx).await.map_err(Problem::as_precondition)?;
     ensure(
         body["status"] == "completed",
         "status \"completed\"",
@@ -128,7 +128,7 @@ async fn output_text(ctx: &Ctx) -> Verdict {
 }
 
 async fn usage(ctx: &Ctx) -> Verdict {
-    let (ex, body) = baseline(ctx).await?;
+    let (ex, body) = baseline(ctx).await.map_err(Problem::as_precondition)?;
     let u = &body["usage"];
     let (i, o, t) = (
         u["input_tokens"].as_u64(),
@@ -230,15 +230,17 @@ async fn tools(ctx: &Ctx) -> Verdict {
 }
 
 async fn tool_output(ctx: &Ctx) -> Verdict {
-    let (_, r) = forced_call(ctx).await?;
+    let (call_ex, r) = forced_call(ctx).await.map_err(Problem::as_precondition)?;
     let call_id = r["output"]
         .as_array()
         .and_then(|o| o.iter().find(|i| i["type"] == "function_call"))
         .and_then(|c| c["call_id"].as_str());
     let Some(call_id) = call_id else {
-        return Err(skip(
-            "the target made no function call to answer (see responses.tools)",
-        ));
+        return Err(precondition(
+            "a function call to answer (see responses.tools)",
+            show(&r["output"]),
+        )
+        .at(&call_ex.request));
     };
     let mut input = r["output"].as_array().cloned().unwrap_or_default();
     input.insert(0, json!({"role": "user", "content": "What is the weather in Paris? Use the get_weather tool."}));
