@@ -28,6 +28,9 @@ enum Command {
     /// Validate OpenAPI documents, or find breaking changes between two of them.
     #[command(subcommand)]
     Openapi(OpenapiCommand),
+    /// Compare a run's report.json with a server's expected verdicts, or render the table.
+    #[command(subcommand)]
+    Compat(CompatCommand),
     /// Print the check catalogue.
     List {
         /// Only checks of this profile and narrower ones.
@@ -61,6 +64,30 @@ enum OpenapiCommand {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: DiffFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CompatCommand {
+    /// Exit 1 when the report differs from the expectation (a new failure, a new pass, a
+    /// changed reason, a check added or gone).
+    Check {
+        /// The expectation, e.g. cases/compat/llmsim.toml.
+        #[arg(long)]
+        expect: String,
+        /// The run's report.json.
+        #[arg(long)]
+        report: String,
+        /// Rewrite the expectation from the report instead (reasons that still hold are kept;
+        /// new ones are "TODO" until a person writes why each is a true deviation).
+        #[arg(long)]
+        update: bool,
+    },
+    /// Print docs/compatibility.md from expectations, one column per file.
+    Render {
+        /// Expectation files, in column order.
+        #[arg(long, required = true)]
+        expect: Vec<String>,
     },
 }
 
@@ -225,6 +252,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         }
         Command::Run(args) => run_command(*args).await,
         Command::Openapi(command) => openapi_command(command).await,
+        Command::Compat(command) => compat_command(command),
     }
 }
 
@@ -279,6 +307,68 @@ async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessErr
             } else {
                 ExitCode::SUCCESS
             })
+        }
+    }
+}
+
+fn compat_name(path: &str) -> String {
+    std::path::Path::new(path)
+        .file_stem()
+        .map_or_else(|| path.to_owned(), |s| s.to_string_lossy().into_owned())
+}
+
+fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
+    use crate::compat;
+    match command {
+        CompatCommand::Check {
+            expect,
+            report,
+            update: true,
+        } => {
+            let previous = std::fs::read_to_string(&expect)
+                .ok()
+                .and_then(|t| toml::from_str::<compat::Expectation>(&t).ok());
+            let next = compat::from_report(
+                previous.as_ref(),
+                &compat_name(&expect),
+                &compat::load_report(&report)?,
+            );
+            let text = toml::to_string_pretty(&next)
+                .map_err(|e| HarnessError::Usage(format!("cannot write {expect}: {e}")))?;
+            std::fs::write(&expect, text).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {expect}"),
+                source,
+            })?;
+            println!("{expect}: rewritten from {report}; write a `why` for every TODO");
+            Ok(ExitCode::SUCCESS)
+        }
+        CompatCommand::Check { expect, report, .. } => {
+            let expectation = compat::load(&expect)?;
+            let diffs = compat::compare(&expectation, &compat::load_report(&report)?);
+            for d in &diffs {
+                println!("{}: {}: {}", compat_name(&expect), d.id, d.what);
+            }
+            println!(
+                "{}: {} against {expect}",
+                compat_name(&expect),
+                match diffs.len() {
+                    0 => "every verdict as expected".to_owned(),
+                    n => crate::result::plural(n, "difference", "differences"),
+                }
+            );
+            Ok(if diffs.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        CompatCommand::Render { expect } => {
+            let mut all = Vec::new();
+            for path in &expect {
+                all.push((compat_name(path), compat::load(path)?));
+            }
+            print!("{}", compat::render(&all));
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod cli;
+pub mod compat;
 pub mod embedded;
 mod error;
 pub mod openapi;

@@ -202,7 +202,7 @@ after: |f, a| if f.method == Method::POST && serde_json::from_slice::<Value>(&f.
 
 errors_are_not_the_envelope, fails: [
     "models.unknown.404", "embeddings.empty-input.400", "responses.delete", "errors.missing-key.401",
-    "errors.bad-key.401", "errors.malformed-json.400", "errors.wrong-type.400", "errors.unknown-model.404",
+    "errors.bad-key.401", "errors.malformed-json.400", "errors.wrong-type.400", "errors.unknown-model.404", "errors.unknown-model.refused",
     "errors.unknown-route.404", "errors.oversized-body.413", "errors.unsupported-media-type.415",
     "properties.malformed.no-5xx",
         "errors.deep-nesting.400",
@@ -228,9 +228,19 @@ after: |f, a| if f.json().is_some_and(|v| v["messages"].as_str().is_some_and(|s|
     a.set_json(&json!({"error": {"message": "internal", "type": "server_error", "param": null, "code": null}}));
 };
 
+// Refused, but with 400 as gateways do: only the facade's exactness check fails.
 unknown_model_completion_is_400, fails: ["errors.unknown-model.404"],
     before: untouched_request,
     after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && a.status == 404 { a.status = 400 };
+
+// A simulator that answers any model name.
+unknown_model_completion_is_answered, fails: ["errors.unknown-model.404", "errors.unknown-model.refused"],
+    before: |f| if is(f, Method::POST, "/v1/chat/completions") {
+        if let Some(mut v) = f.json() {
+            if v["model"] == "conformance-no-such-model" { v["model"] = json!("ref-chat-1"); f.set_json(&v); }
+        }
+    },
+    after: untouched_answer;
 
 oversized_body_is_accepted, fails: ["errors.oversized-body.413"],
     before: |f| if f.body.len() > 1024 * 1024 { f.body = json!({"model": "ref-embed-1", "input": "short"}).to_string().into_bytes() },

@@ -30,9 +30,15 @@ pub fn checks() -> Vec<Check> {
             wrong_type
         ),
         check!(
-            "errors.unknown-model.404",
+            "errors.unknown-model.refused",
             OpenaiCore,
-            "A completion for an unknown model gets 404 model_not_found",
+            "A completion for an unknown model is refused with a 4xx in the envelope, never answered or a 5xx",
+            unknown_model_refused
+        ),
+        check!(
+            "errors.unknown-model.404",
+            Facade,
+            "A completion for an unknown model gets 404 model_not_found, as OpenAI answers (its document promises no status)",
             unknown_model
         ),
         check!(
@@ -112,6 +118,14 @@ async fn wrong_type(ctx: &Ctx) -> Verdict {
     let ex = ctx.send(Req::post("/v1/chat/completions", &body)).await?;
     expect_envelope(ctx, &ex, &[400, 422])?;
     pass()
+}
+
+async fn unknown_model_refused(ctx: &Ctx) -> Verdict {
+    let body = json!({"model": "conformance-no-such-model", "messages": [{"role": "user", "content": "hi"}]});
+    let ex = ctx.send(Req::post("/v1/chat/completions", &body)).await?;
+    // OpenAI answers 404; gateways often say 400. Both refuse; a completion does not.
+    expect_envelope(ctx, &ex, &[400, 404, 422])?;
+    pass_with(format!("HTTP {}", ex.status))
 }
 
 async fn unknown_model(ctx: &Ctx) -> Verdict {

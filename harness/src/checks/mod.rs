@@ -180,8 +180,13 @@ impl Ctx {
         match &self.discovery.problem {
             Some(why) => skip(format!("no {kind} model: {why}; or pass {flag}")),
             None => skip(format!(
-                "none of the {} the target lists looks like a {kind} model; pass {flag}",
-                crate::result::plural(self.discovery.listed, "model", "models")
+                "none of the {} the target lists looks like {} {kind} model; pass {flag}",
+                crate::result::plural(self.discovery.listed, "model", "models"),
+                if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                    "an"
+                } else {
+                    "a"
+                }
             )),
         }
     }

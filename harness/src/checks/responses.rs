@@ -141,11 +141,16 @@ async fn usage(ctx: &Ctx) -> Verdict {
         show(u),
         &ex,
     )?;
+    let cached = &u["input_tokens_details"]["cached_tokens"];
+    let reasoning = &u["output_tokens_details"]["reasoning_tokens"];
     ensure(
-        u["input_tokens_details"]["cached_tokens"].is_u64()
-            && u["output_tokens_details"]["reasoning_tokens"].is_u64(),
-        "input_tokens_details.cached_tokens and output_tokens_details.reasoning_tokens",
-        show(u),
+        cached.is_u64() && reasoning.is_u64(),
+        "integer input_tokens_details.cached_tokens and output_tokens_details.reasoning_tokens",
+        format!(
+            "cached_tokens {}, reasoning_tokens {}",
+            show(cached),
+            show(reasoning)
+        ),
         &ex,
     )?;
     pass()
