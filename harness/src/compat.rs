@@ -55,11 +55,10 @@ pub fn mask(text: &str) -> String {
     let mut out = String::new();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        let generated = word.len() >= 12
-            && word.chars().any(|c| c.is_ascii_digit())
-            && word
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        // Generated ids are long or digit-heavy (resp_0a1b…, base64); names such as
+        // "embedding-response-base64" are neither.
+        let digits = word.chars().filter(char::is_ascii_digit).count();
+        let generated = word.len() >= 32 || (word.len() >= 12 && digits >= 4);
         if generated {
             out.push_str("<id>");
         } else {
@@ -359,6 +358,10 @@ mod tests {
         assert_eq!(
             mask("previous_response_id \"resp_0a1b2c3d4e5f6789\" echoed, 64 floats"),
             "previous_response_id \"<id>\" echoed, # floats"
+        );
+        assert_eq!(
+            mask("schemas/embedding-response-base64.schema.json"),
+            "schemas/embedding-response-base#.schema.json"
         );
     }
 

@@ -499,3 +499,59 @@ async fn documents_served_over_http_have_their_relative_refs_bundled() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("gone.schema.json"), "{}", text(&out));
 }
+
+#[test]
+fn compat_check_compares_verdicts_and_names_bad_lines() {
+    let dir = tempdir();
+    let report = dir.join("report.json");
+    std::fs::write(
+        &report,
+        r#"{"checks":[{"id":"chat.n","status":"failed","expected":"two choices with index 0 and 1"},{"id":"chat.usage","status":"passed"}]}"#,
+    )
+    .unwrap();
+    let expect = dir.join("server.toml");
+    let good = "server = \"s 1\"\nsetup = \"s serve\"\n\n[checks.\"chat.n\"]\noutcome = \"failed\"\nexpected = \"two choices with index # and #\"\nwhy = \"n is documented\"\n\n[checks.\"chat.usage\"]\noutcome = \"passed\"\n";
+    std::fs::write(&expect, good).unwrap();
+    let args = |e: &std::path::Path| {
+        vec![
+            "compat".to_owned(),
+            "check".into(),
+            "--expect".into(),
+            e.display().to_string(),
+            "--report".into(),
+            report.display().to_string(),
+        ]
+    };
+    let run = |a: Vec<String>| conformance(&a.iter().map(String::as_str).collect::<Vec<_>>());
+    let out = run(args(&expect));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    // A check that now passes where it was expected to fail is a difference.
+    std::fs::write(
+        &expect,
+        good.replace(
+            "[checks.\"chat.usage\"]\noutcome = \"passed\"",
+            "[checks.\"chat.usage\"]\noutcome = \"failed\"\nexpected = \"x\"\nwhy = \"y\"",
+        ),
+    )
+    .unwrap();
+    let out = run(args(&expect));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("chat.usage: expected failed, got passed"),
+        "{}",
+        text(&out)
+    );
+    // A failure without a reason is refused, and a malformed line is named.
+    std::fs::write(&expect, good.replace("why = \"n is documented\"\n", "")).unwrap();
+    let out = run(args(&expect));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("says no `why`"), "{}", text(&out));
+    std::fs::write(
+        &expect,
+        good.replace("outcome = \"passed\"", "outcome = passed"),
+    )
+    .unwrap();
+    let out = run(args(&expect));
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(text(&out).contains("server.toml:10:"), "{}", text(&out));
+}
