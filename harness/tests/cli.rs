@@ -555,3 +555,40 @@ fn compat_check_compares_verdicts_and_names_bad_lines() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("server.toml:10:"), "{}", text(&out));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn fail_on_skip_turns_a_skip_into_exit_1() {
+    // Through wiremock, duplicates never overlap, so the concurrent-idempotency check skips.
+    let server = broken(Defect {
+        before: untouched_request,
+        after: untouched_answer,
+    })
+    .await;
+    let run = |extra: Option<&'static str>| {
+        let uri = server.uri();
+        tokio::task::spawn_blocking(move || {
+            let mut args = vec![
+                "run",
+                "--target",
+                &uri,
+                "--api-key",
+                KEY,
+                "--no-reports",
+                "--only",
+                "idempotency.concurrent.409",
+            ];
+            args.extend(extra);
+            conformance(&args)
+        })
+    };
+    let out = run(None).await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("SKIP"), "{}", text(&out));
+    let out = run(Some("--fail-on-skip")).await.unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("1 check was skipped and --fail-on-skip is set"),
+        "{}",
+        text(&out)
+    );
+}
