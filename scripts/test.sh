@@ -30,6 +30,28 @@ start_server target/debug/reference-server
 target/debug/conformance run --target "$server_url" --api-key any-key --no-reports --seed 7 2>/dev/null | tail -3
 kill "$server_pid"
 
+# The HTML report in a real browser: Debian's Chromium renders the embedded run's report.html,
+# and every check of the catalogue is a row of the page it builds.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
+  else
+    echo "chromium is missing: install Debian's 'chromium' package" >&2
+    exit 1
+  fi
+fi
+html_dir=$(mktemp -d)
+target/debug/conformance run --seed 7 --report html --report-dir "$html_dir" > /dev/null 2>&1
+rows=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$(ls "$html_dir"/*/report.html)" \
+  2>/dev/null | grep -o '<tr id=' | wc -l)
+checks=$(target/debug/conformance list | wc -l)
+if [ "$rows" != "$checks" ]; then
+  echo "report.html rendered $rows check rows in Chromium, the catalogue has $checks" >&2
+  exit 1
+fi
+echo "report.html in Chromium: $rows check rows"
+
 # The /metrics exposition, after traffic that fills every family (429s and replays included),
 # must pass promtool's linter.
 if ! command -v promtool >/dev/null 2>&1; then
