@@ -28,14 +28,15 @@ pub use config::{
 pub use error::ApiError;
 pub use routes::table::Served;
 
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use state::AppState;
 use std::future::Future;
 
 /// The whole application for `config`. Layers, outermost first: panic guard; request
-/// context (ids, headers, metrics, log); request timeout (408); load shedding (503); then on
+/// context (ids, headers, metrics, log); request timeout (408); unread bodies drained (so an
+/// early answer keeps the connection); load shedding (503); then on
 /// `/v1/*`: rate limit (so 401s are limited too), auth, idempotency.
 pub fn app(config: Config) -> Router {
     let timeout = std::time::Duration::from_secs(config.limits.request_timeout_seconds);
@@ -65,6 +66,10 @@ pub fn app(config: Config) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             middleware::shed::layer,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::drain::layer,
         ))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,
@@ -102,12 +107,39 @@ pub fn served_routes() -> Vec<Served> {
     all
 }
 
-async fn unknown_route(req: Request) -> Response {
-    ApiError::unknown_route(req.method().as_str(), req.uri().path()).into_response()
+async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
+    let error = ApiError::unknown_route(req.method().as_str(), req.uri().path());
+    limited_under_v1(&state, req, error).await
 }
 
-async fn wrong_method(req: Request) -> Response {
-    ApiError::method_not_allowed(req.method().as_str(), req.uri().path()).into_response()
+async fn wrong_method(State(state): State<AppState>, req: Request) -> Response {
+    let error = ApiError::method_not_allowed(req.method().as_str(), req.uri().path());
+    limited_under_v1(&state, req, error).await
+}
+
+/// A fallback's answer: under `/v1` it is rate limited and carries the rate-limit headers like
+/// every other `/v1` answer (the route layers do not reach fallbacks).
+async fn limited_under_v1(state: &AppState, mut req: Request, error: ApiError) -> Response {
+    let under_v1 = req.uri().path() == "/v1" || req.uri().path().starts_with("/v1/");
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str())
+        .to_owned();
+    let decision = if under_v1 {
+        middleware::rate_limit::admit(state, &route, &mut req)
+    } else {
+        None
+    };
+    match decision {
+        Some(Err(refused)) => refused,
+        Some(Ok(decision)) => {
+            let mut response = error.into_response();
+            middleware::rate_limit::stamp(&mut response, &decision);
+            response
+        }
+        None => error.into_response(),
+    }
 }
 
 /// Serves `app(config)` on `listener` until `shutdown` resolves, then finishes the requests

@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod drain;
 pub mod idempotency;
 pub mod rate_limit;
 pub mod shed;

@@ -147,53 +147,72 @@ fn headers(headers: &mut HeaderMap, d: &Decision) {
     set(headers, "x-ratelimit-reset-requests", go_duration(d.reset));
 }
 
+/// Takes a token for `req` on `route`: the decision to put in the answer's headers, or the
+/// 429 to send instead. `None` when limiting is off.
+pub fn admit(
+    state: &AppState,
+    route: &str,
+    req: &mut Request,
+) -> Option<Result<Decision, Response>> {
+    if !state.limiter.enabled() {
+        return None;
+    }
+    let decision = state.limiter.check(route, &principal(req), Instant::now());
+    if decision.allowed {
+        return Some(Ok(decision));
+    }
+    state.metrics.rate_limited(route);
+    let wait = go_duration(decision.retry_after.max(Duration::from_millis(1)));
+    let mut error = ApiError::invalid_param(
+        "",
+        format!(
+            "Rate limit reached for requests on {route}: limit {} per window. Please try again in {wait}.",
+            decision.limit
+        ),
+    )
+    .with_code("rate_limit_exceeded");
+    error.status = StatusCode::TOO_MANY_REQUESTS;
+    error.kind = "requests";
+    error.param = None;
+    let mut response = error.into_response();
+    let h = response.headers_mut();
+    headers(h, &decision);
+    set(
+        h,
+        "retry-after",
+        (decision.retry_after.as_secs_f64().ceil() as u64)
+            .max(1)
+            .to_string(),
+    );
+    set(
+        h,
+        "retry-after-ms",
+        (decision.retry_after.as_millis() as u64).max(1).to_string(),
+    );
+    Some(Err(response))
+}
+
+/// Puts the decision's headers on an answer.
+pub fn stamp(response: &mut Response, decision: &Decision) {
+    headers(response.headers_mut(), decision);
+}
+
 /// The middleware function.
 pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    if !state.limiter.enabled() {
-        return next.run(req).await;
-    }
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| p.as_str())
         .to_owned();
-    let decision = state
-        .limiter
-        .check(&route, &principal(&mut req), Instant::now());
-    if !decision.allowed {
-        state.metrics.rate_limited(&route);
-        let wait = go_duration(decision.retry_after.max(Duration::from_millis(1)));
-        let mut error = ApiError::invalid_param(
-            "",
-            format!(
-                "Rate limit reached for requests on {route}: limit {} per window. Please try again in {wait}.",
-                decision.limit
-            ),
-        )
-        .with_code("rate_limit_exceeded");
-        error.status = StatusCode::TOO_MANY_REQUESTS;
-        error.kind = "requests";
-        error.param = None;
-        let mut response = error.into_response();
-        let h = response.headers_mut();
-        headers(h, &decision);
-        set(
-            h,
-            "retry-after",
-            (decision.retry_after.as_secs_f64().ceil() as u64)
-                .max(1)
-                .to_string(),
-        );
-        set(
-            h,
-            "retry-after-ms",
-            (decision.retry_after.as_millis() as u64).max(1).to_string(),
-        );
-        return response;
+    match admit(&state, &route, &mut req) {
+        None => next.run(req).await,
+        Some(Err(refused)) => refused,
+        Some(Ok(decision)) => {
+            let mut response = next.run(req).await;
+            stamp(&mut response, &decision);
+            response
+        }
     }
-    let mut response = next.run(req).await;
-    headers(response.headers_mut(), &decision);
-    response
 }
 
 #[cfg(test)]
