@@ -562,6 +562,11 @@ errors_as_problem_json, fails: ["openapi.responses-match"],
     before: untouched_request,
     after: |_, a| if a.status >= 400 { a.set_header("content-type", "application/problem+json") };
 
+// A readiness that is a constant: it could never say no.
+readiness_is_a_constant, fails: ["health.ready"],
+    before: untouched_request,
+    after: |f, a| if f.path() == "/readyz" { a.set_json(&json!({"status": "ready", "checked_at": "2026-01-01T00:00:00Z", "checks": {"models": {"status": "ok"}}})) };
+
 readiness_without_checks, fails: ["health.ready"],
     before: untouched_request,
     after: |f, a| if f.path() == "/readyz" { a.set_json(&json!({"status": "ok"})) };

@@ -169,6 +169,9 @@ pub struct LimitsConfig {
     pub max_concurrent_requests: usize,
     /// Longest time a request may take, in seconds (then 408).
     pub request_timeout_seconds: u64,
+    /// On shutdown, how long to keep serving with `/readyz` answering 503 before closing, so a
+    /// load balancer stops sending traffic first (0: close at once).
+    pub shutdown_delay_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -181,6 +184,7 @@ impl Default for LimitsConfig {
             max_items: 2048,
             max_concurrent_requests: 1024,
             request_timeout_seconds: 60,
+            shutdown_delay_seconds: 0,
         }
     }
 }
@@ -350,6 +354,10 @@ impl Config {
                 }
                 "REFSERVER_IDEMPOTENCY_TTL_SECONDS" => {
                     self.idempotency.ttl_seconds =
+                        value.parse().map_err(|_| bad("not a number of seconds"))?
+                }
+                "REFSERVER_SHUTDOWN_DELAY_SECONDS" => {
+                    self.limits.shutdown_delay_seconds =
                         value.parse().map_err(|_| bad("not a number of seconds"))?
                 }
                 "REFSERVER_MAX_CONCURRENT_REQUESTS" => {

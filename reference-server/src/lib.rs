@@ -39,8 +39,11 @@ use std::future::Future;
 /// early answer keeps the connection); load shedding (503); then on
 /// `/v1/*`: rate limit (so 401s are limited too), auth, idempotency.
 pub fn app(config: Config) -> Router {
-    let timeout = std::time::Duration::from_secs(config.limits.request_timeout_seconds);
-    let state = AppState::new(config);
+    app_with_state(AppState::new(config))
+}
+
+fn app_with_state(state: AppState) -> Router {
+    let timeout = std::time::Duration::from_secs(state.config.limits.request_timeout_seconds);
     let v1 = v1_routes()
         .into_router()
         // route_layer: the last one added runs first.
@@ -142,8 +145,9 @@ async fn limited_under_v1(state: &AppState, mut req: Request, error: ApiError) -
     }
 }
 
-/// Serves `app(config)` on `listener` until `shutdown` resolves, then finishes the requests
-/// in flight.
+/// Serves `app(config)` on `listener` until `shutdown` resolves; then `/readyz` answers 503
+/// for `limits.shutdown_delay_seconds` while everything else is still served (so a load
+/// balancer stops sending traffic), and the requests in flight are finished.
 pub async fn serve<F>(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -152,10 +156,18 @@ pub async fn serve<F>(
 where
     F: Future<Output = ()> + Send + 'static,
 {
+    let delay = std::time::Duration::from_secs(config.limits.shutdown_delay_seconds);
+    let state = AppState::new(config);
+    let draining = state.draining.clone();
+    let shutdown = async move {
+        shutdown.await;
+        draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        tokio::time::sleep(delay).await;
+    };
     // Connect info lets the rate limiter key unauthenticated callers by their address.
     axum::serve(
         listener,
-        app(config).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        app_with_state(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
     )
     .with_graceful_shutdown(shutdown)
     .await

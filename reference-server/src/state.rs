@@ -28,6 +28,8 @@ pub struct AppState {
     pub in_flight: Arc<tokio::sync::Semaphore>,
     /// `/openapi.json` as sent, serialised on first request (it depends only on the config).
     pub openapi: Arc<std::sync::OnceLock<bytes::Bytes>>,
+    /// Set when shutdown begins: `/readyz` then answers 503.
+    pub draining: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -47,6 +49,7 @@ impl AppState {
             responses: Arc::new(ResponseStore::new(capacity)),
             metrics: Arc::new(Metrics::new()),
             openapi: Arc::new(std::sync::OnceLock::new()),
+            draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             config: Arc::new(config),
         }
     }
@@ -74,6 +77,7 @@ pub struct ResponseStore {
 struct StoreInner {
     map: HashMap<String, StoredResponse>,
     order: VecDeque<String>,
+    probes: u64,
 }
 
 impl ResponseStore {
@@ -89,6 +93,14 @@ impl ResponseStore {
         // A panic while holding the lock cannot leave the map half-written (every
         // mutation is one call), so a poisoned lock is still safe to use.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Proves the store can be written: takes the lock (a wedged store hangs the probe, which a
+    /// load balancer reads as not ready) and writes to it; returns the number of probes so far.
+    pub fn probe_write(&self) -> u64 {
+        let mut inner = self.lock();
+        inner.probes += 1;
+        inner.probes
     }
 
     /// Stores `entry` under its response id.

@@ -71,3 +71,72 @@ async fn metrics_count_requests_by_route_and_status() {
     );
     assert!(text.contains("# TYPE http_request_duration_seconds histogram"));
 }
+
+async fn readiness(base: &str) -> (u16, serde_json::Value) {
+    let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn readiness_runs_its_checks_on_every_call() {
+    let s = spawn().await;
+    let (status, first) = readiness(&s.base).await;
+    assert_eq!(status, 200, "{first}");
+    for dep in ["models", "response_store", "engine", "shutdown"] {
+        assert_eq!(first["checks"][dep]["status"], "ok", "{first}");
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    let (_, second) = readiness(&s.base).await;
+    assert!(
+        second["checked_at"].as_str() > first["checked_at"].as_str(),
+        "{first} then {second}"
+    );
+}
+
+#[tokio::test]
+async fn readiness_says_no_without_models() {
+    let mut config = reference_server::Config::default();
+    config.models.clear();
+    let s = common::spawn_with(config).await;
+    let (status, body) = readiness(&s.base).await;
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["status"], "not_ready");
+    assert_eq!(body["checks"]["models"]["status"], "failed");
+}
+
+#[tokio::test]
+async fn during_the_shutdown_delay_readiness_is_503_and_requests_are_still_served() {
+    let mut config = reference_server::Config {
+        request_logs: false,
+        ..Default::default()
+    };
+    config.limits.shutdown_delay_seconds = 2;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(reference_server::serve(listener, config, async move {
+        let _ = rx.await;
+    }));
+    // One client with a kept-alive connection, as a load balancer holds one.
+    let client = reqwest::Client::new();
+    let probe = |c: &reqwest::Client| c.get(format!("{base}/readyz")).send();
+    assert_eq!(probe(&client).await.unwrap().status(), 200);
+    tx.send(()).unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let r = probe(&client).await.unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["checks"]["shutdown"]["draining"], true, "{body}");
+    let models = client
+        .get(format!("{base}/v1/models"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(models.status(), 200, "still serving while draining");
+    tokio::time::timeout(std::time::Duration::from_secs(10), server)
+        .await
+        .expect("the server stops after the delay")
+        .unwrap()
+        .unwrap();
+}

@@ -19,6 +19,7 @@ fn normalise(v: &Value) -> Value {
                 .map(|(k, x)| {
                     let x = match x {
                         Value::String(_) if k == "id" || k.ends_with("_id") => json!("<id>"),
+                        Value::String(_) if k == "checked_at" => json!("<time>"),
                         Value::Number(_)
                             if matches!(k.as_str(), "created" | "created_at" | "completed_at") =>
                         {

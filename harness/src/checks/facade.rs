@@ -15,7 +15,7 @@ pub fn checks() -> Vec<Check> {
         check!(
             "health.ready",
             Facade,
-            "GET /readyz answers 200 and reports each dependency it checks",
+            "GET /readyz answers 200, reports each dependency it checks, and checks anew on every call",
             ready
         ),
         check!(
@@ -82,9 +82,8 @@ async fn live(ctx: &Ctx) -> Verdict {
 }
 
 async fn ready(ctx: &Ctx) -> Verdict {
-    let ex = ctx
-        .send(Req::get("/readyz").auth(crate::target::Auth::None))
-        .await?;
+    let probe = || ctx.send(Req::get("/readyz").auth(crate::target::Auth::None));
+    let ex = probe().await?;
     let body = expect_ok_json(&ex)?;
     let checks = body["checks"].as_object();
     ensure(
@@ -93,7 +92,26 @@ async fn ready(ctx: &Ctx) -> Verdict {
         show(&body),
         &ex,
     )?;
-    pass_with(format!("{} dependencies", checks.map_or(0, |c| c.len())))
+    // A readiness that cannot say no is a constant: ask twice and require fresh checks.
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let again = probe().await?;
+    let later = expect_ok_json(&again)?;
+    let at = |v: &Value| {
+        v["checked_at"]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+    };
+    ensure(
+        matches!((at(&body), at(&later)), (Some(a), Some(b)) if b > a),
+        "a checked_at (RFC 3339) that moves forward between two calls: checks that run, not a canned answer",
+        format!("{} then {}", show(&body["checked_at"]), show(&later["checked_at"])),
+        &again,
+    )?;
+    pass_with(crate::result::plural(
+        checks.map_or(0, |c| c.len()),
+        "dependency",
+        "dependencies",
+    ))
 }
 
 /// Problems with a Prometheus text exposition (a line-level reading of the format).

@@ -1,12 +1,15 @@
 //! Public probes: `/healthz` (alias `/health`), `/readyz`, `/metrics`.
 
 use super::table::Routes;
+use crate::engine;
+use crate::engine::embed::EmbedInput;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
+use std::sync::atomic::Ordering;
 
 /// The routes.
 pub fn router() -> Routes {
@@ -21,27 +24,44 @@ async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness checks the dependencies the server actually has: the model catalogue and the
-/// response store.
+/// Readiness checks what can fail: the model catalogue is loaded, the response store can be
+/// written, the engine answers (a probe embedding is deterministic and unit-length), and the
+/// server is not shutting down. `checked_at` changes on every call, so a client can tell a
+/// live check from a canned answer.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let models_ok = !state.config.models.is_empty();
-    let store_ok = state.responses.get("__readiness_probe__").is_none();
-    let ok = models_ok && store_ok;
+    let store_ok = state.responses.probe_write() > 0;
+    let engine_ok = engine_answers();
+    let accepting = !state.draining.load(Ordering::SeqCst);
+    let ok = models_ok && store_ok && engine_ok && accepting;
     let status = if ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
+    let word = |ok: bool| if ok { "ok" } else { "failed" };
     (
         status,
         Json(json!({
             "status": if ok { "ready" } else { "not_ready" },
+            "checked_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "checks": {
-                "models": { "status": if models_ok { "ok" } else { "failed" }, "count": state.config.models.len() },
-                "response_store": { "status": if store_ok { "ok" } else { "failed" } },
+                "models": { "status": word(models_ok), "count": state.config.models.len() },
+                "response_store": { "status": word(store_ok) },
+                "engine": { "status": word(engine_ok) },
+                "shutdown": { "status": word(accepting), "draining": !accepting },
             }
         })),
     )
+}
+
+/// The engine's probe: the same input twice gives the same unit vector.
+fn engine_answers() -> bool {
+    let input = EmbedInput::Text("readiness probe".into());
+    let a = engine::embed::embed("readiness", &input, 8);
+    let b = engine::embed::embed("readiness", &input, 8);
+    let norm = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    a == b && (norm - 1.0).abs() < 1e-3
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
