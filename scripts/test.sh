@@ -14,6 +14,17 @@ if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -q
 fi
 "$venv/bin/pytest" -q reference-server/tests/sdk
 
+# need COMMAND PACKAGE: installs Debian's PACKAGE when COMMAND is missing (CI runs as root).
+need() {
+  command -v "$1" >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  else
+    echo "$1 is missing: install Debian's '$2' package" >&2
+    exit 1
+  fi
+}
+
 # End to end: the harness against a separately started reference-server, strict and permissive.
 start_server() {
   local out; out=$(mktemp)
@@ -32,14 +43,7 @@ kill "$server_pid"
 
 # The HTML report in a real browser: Debian's Chromium renders the embedded run's report.html,
 # and every check of the catalogue is a row of the page it builds.
-if ! command -v chromium >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null
-  else
-    echo "chromium is missing: install Debian's 'chromium' package" >&2
-    exit 1
-  fi
-fi
+need chromium chromium
 html_dir=$(mktemp -d)
 target/debug/conformance run --seed 7 --report html --report-dir "$html_dir" > /dev/null 2>&1
 rows=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
@@ -54,14 +58,7 @@ echo "report.html in Chromium: $rows check rows"
 
 # The /metrics exposition, after traffic that fills every family (429s and replays included),
 # must pass promtool's linter.
-if ! command -v promtool >/dev/null 2>&1; then
-  if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null
-  else
-    echo "promtool is missing: install Debian's 'prometheus' package" >&2
-    exit 1
-  fi
-fi
+need promtool prometheus
 REFSERVER_RATE_LIMIT=3/60 start_server target/debug/reference-server
 for i in 1 2 3 4; do curl -s -o /dev/null -H 'Authorization: Bearer k' "$server_url/v1/models"; done
 for i in 1 2; do

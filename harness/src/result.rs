@@ -229,6 +229,17 @@ pub struct CheckResult {
     pub duration_ms: f64,
 }
 
+impl CheckResult {
+    /// The profile as reports show it, marked when the check is not scored.
+    pub fn profile_label(&self) -> String {
+        if self.scored {
+            self.profile.name().to_owned()
+        } else {
+            format!("{} (not scored)", self.profile.name())
+        }
+    }
+}
+
 /// How many checks ended each way.
 #[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
 pub struct Counts {

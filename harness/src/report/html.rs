@@ -125,11 +125,7 @@ pub fn render(result: &RunResult) -> String {
     }
     out.push_str("<h2>Checks</h2>\n<table><tr><th>check</th><th>profile</th><th>result</th><th>detail</th></tr>\n");
     for r in &result.checks {
-        let profile = if r.scored {
-            r.profile.name().to_owned()
-        } else {
-            format!("{} (not scored)", r.profile.name())
-        };
+        let profile = r.profile_label();
         let _ = write!(
             out,
             "<tr id=\"{}\"><td><code>{}</code><br>{}</td><td>{profile}</td><td class=\"{}\">{}</td><td>",

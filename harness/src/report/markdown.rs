@@ -129,11 +129,7 @@ pub fn render(result: &RunResult) -> String {
                 (format!("**{}**", other.word()), detail)
             }
         };
-        let profile = if r.scored {
-            r.profile.name().to_owned()
-        } else {
-            format!("{} (not scored)", r.profile.name())
-        };
+        let profile = r.profile_label();
         let _ = writeln!(
             out,
             "| `{}` | {profile} | {tag} | {} |",
