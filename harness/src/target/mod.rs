@@ -527,12 +527,14 @@ impl Target {
                 break;
             }
         }
-        drop(big);
         let body = match blocks.len() {
             0 => Bytes::new(),
             1 => Bytes::from(blocks.swap_remove(0)),
             _ => Bytes::from(blocks.concat()),
         };
+        // Joining briefly holds the body twice: the permit covers that too.
+        drop(blocks);
+        drop(big);
         Ok(Exchange {
             request,
             status,
