@@ -5,19 +5,19 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 /// Every error the server can send. It always renders as
-/// `{"error":{"message","type","param","code"}}` with all four keys present.
+/// `{"error":{"message","type","param","code"}}` with all four keys present. Each status and
+/// code has its named constructor; an error is never changed once built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    /// HTTP status of the response.
-    pub status: StatusCode,
-    /// Human-readable message; never contains internal error text.
-    pub message: String,
+    status: StatusCode,
+    /// Human-readable; never contains internal error text.
+    message: String,
     /// The OpenAI error `type`, e.g. `invalid_request_error`.
-    pub kind: &'static str,
+    kind: &'static str,
     /// The offending parameter as a JSON path, when one is known.
-    pub param: Option<String>,
+    param: Option<String>,
     /// A machine-readable code such as `model_not_found`.
-    pub code: Option<&'static str>,
+    code: Option<&'static str>,
 }
 
 impl ApiError {
@@ -31,16 +31,34 @@ impl ApiError {
         }
     }
 
-    /// Sets `param`.
-    pub fn with_param(mut self, param: impl Into<String>) -> Self {
+    fn with_param(mut self, param: impl Into<String>) -> Self {
         self.param = Some(param.into());
         self
     }
 
-    /// Sets `code`.
-    pub fn with_code(mut self, code: &'static str) -> Self {
+    fn with_code(mut self, code: &'static str) -> Self {
         self.code = Some(code);
         self
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// The `param` of the envelope.
+    pub fn param(&self) -> Option<&str> {
+        self.param.as_deref()
+    }
+
+    /// The `code` of the envelope.
+    pub fn code(&self) -> Option<&'static str> {
+        self.code
+    }
+
+    /// The `message` of the envelope.
+    pub fn message(&self) -> &str {
+        &self.message
     }
 
     /// 400 `invalid_request_error` about one parameter.
@@ -58,6 +76,142 @@ impl ApiError {
     pub fn missing_param(param: &str) -> Self {
         Self::invalid_param(param, format!("Missing required parameter: '{param}'."))
             .with_code("missing_required_parameter")
+    }
+
+    /// 400 for a top-level field Chat Completions does not know, worded as Chat words it
+    /// (neither `param` nor `code`).
+    pub fn unrecognized_argument(name: &str) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("Unrecognized request argument supplied: {name}"),
+        )
+    }
+
+    /// 400 for a value of the wrong type at JSON path `path`.
+    pub fn invalid_type(path: &str, detail: impl std::fmt::Display) -> Self {
+        Self::invalid_param(path, format!("Invalid value for '{path}': {detail}."))
+            .with_code("invalid_type")
+    }
+
+    /// 400 for an array parameter with more than `max` items.
+    pub fn too_many_items(param: &str, count: usize, max: usize) -> Self {
+        Self::invalid_param(
+            param,
+            format!("'{param}' has {count} items; at most {max} are allowed."),
+        )
+        .with_code("array_above_max_length")
+    }
+
+    /// 400 for a number outside `[lo, hi]`.
+    pub fn out_of_range(param: &str, value: f64, lo: f64, hi: f64) -> Self {
+        Self::invalid_param(
+            param,
+            format!("Invalid '{param}': {value} is not between {lo} and {hi}."),
+        )
+        .with_code("decimal_out_of_range")
+    }
+
+    /// 400 for an integer below its minimum.
+    pub fn below_minimum(param: &str, min: i64, got: i64) -> Self {
+        Self::invalid_param(
+            param,
+            format!("Invalid '{param}': integer below minimum value. Expected a value >= {min}, but got {got} instead."),
+        )
+        .with_code("integer_below_min_value")
+    }
+
+    /// 400 for a model that exists but cannot serve this endpoint.
+    pub fn wrong_model(message: impl Into<String>) -> Self {
+        Self::invalid_param("model", message).with_code("invalid_model")
+    }
+
+    /// 400 for a `previous_response_id` that is not stored.
+    pub fn previous_response_not_found(id: &str) -> Self {
+        Self::invalid_param(
+            "previous_response_id",
+            format!("Previous response with id '{id}' not found."),
+        )
+        .with_code("previous_response_not_found")
+    }
+
+    /// 400 for a body nested deeper than `max_depth`.
+    pub fn too_deep(max_depth: usize) -> Self {
+        Self::invalid_param(
+            "body",
+            format!("The JSON body is nested deeper than {max_depth} levels."),
+        )
+        .with_code("json_too_deep")
+    }
+
+    /// 400 for an `Idempotency-Key` that is not 1 to 255 visible ASCII characters.
+    pub fn invalid_idempotency_key() -> Self {
+        Self::invalid_param(
+            "Idempotency-Key",
+            "Idempotency-Key must be 1 to 255 visible ASCII characters.",
+        )
+        .with_code("invalid_idempotency_key")
+    }
+
+    /// 409 for an `Idempotency-Key` whose first request is still running.
+    pub fn idempotency_key_in_use() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            "A request with this Idempotency-Key is still being processed; retry when it has finished.",
+        )
+        .with_param("Idempotency-Key")
+        .with_code("idempotency_key_in_use")
+    }
+
+    /// 422 for an `Idempotency-Key` used before with another request.
+    pub fn idempotency_key_reused() -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request_error",
+            "This Idempotency-Key was already used with a different request body or path.",
+        )
+        .with_param("Idempotency-Key")
+        .with_code("idempotency_key_reused")
+    }
+
+    /// 429 from the rate limiter, as OpenAI words it (`type` is `requests`).
+    pub fn rate_limited(route: &str, limit: u32, wait: &str) -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            format!(
+                "Rate limit reached for requests on {route}: limit {limit} per window. Please try again in {wait}."
+            ),
+        )
+        .with_code("rate_limit_exceeded")
+    }
+
+    /// 503 when more requests are in flight than the server serves at once.
+    pub fn overloaded() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "The server is overloaded; please retry shortly.",
+        )
+        .with_code("server_overloaded")
+    }
+
+    /// The envelope for an answer some layer made without one (a timeout's 408, a bad path
+    /// segment's 400): its status, and its text as the message.
+    pub fn from_status(status: StatusCode, text: &str) -> Self {
+        if status.is_server_error() {
+            return Self {
+                status,
+                ..Self::internal()
+            };
+        }
+        let message = if text.is_empty() {
+            status.to_string()
+        } else {
+            text.to_owned()
+        };
+        Self::new(status, "invalid_request_error", message)
     }
 
     /// 400 for a body that is not valid JSON.
@@ -228,8 +382,8 @@ mod tests {
     #[test]
     fn model_not_found_names_the_model() {
         let e = ApiError::model_not_found("nope");
-        assert_eq!(e.status, StatusCode::NOT_FOUND);
-        assert_eq!(e.code, Some("model_not_found"));
-        assert!(e.message.contains("`nope`"));
+        assert_eq!(e.status(), StatusCode::NOT_FOUND);
+        assert_eq!(e.code(), Some("model_not_found"));
+        assert!(e.message().contains("`nope`"));
     }
 }

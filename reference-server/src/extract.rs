@@ -3,6 +3,7 @@
 //! envelope with `param` set where one parameter is to blame.
 
 use crate::error::ApiError;
+use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use bytes::Bytes;
@@ -24,20 +25,15 @@ pub trait ApiRequest: DeserializeOwned {
 #[derive(Debug)]
 pub struct ApiJson<T>(pub T, pub Value);
 
-impl<S, T> FromRequest<S> for ApiJson<T>
-where
-    S: Send + Sync,
-    T: ApiRequest,
-{
+// The limits come from the app's configuration, the same for every request.
+impl<T: ApiRequest> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, _state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         check_content_type(&req)?;
-        let limits = req.extensions().get::<crate::state::BodyLimit>().copied();
-        let limit = limits.map_or(usize::MAX, |l| l.0);
-        let depth = limits.map_or(64, |l| l.1);
-        let bytes = read_limited(req.into_body(), limit).await?;
-        parse_with_depth(&bytes, depth)
+        let limits = &state.config.limits;
+        let bytes = read_limited(req.into_body(), limits.max_body_bytes).await?;
+        parse_with_depth(&bytes, limits.max_json_depth)
     }
 }
 
@@ -112,23 +108,15 @@ pub fn parse_with_depth<T: ApiRequest>(
 ) -> Result<ApiJson<T>, ApiError> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| {
         if e.to_string().contains("recursion limit") {
-            too_deep(max_depth)
+            ApiError::too_deep(max_depth)
         } else {
             ApiError::bad_json(e)
         }
     })?;
     if depth(&value) > max_depth {
-        return Err(too_deep(max_depth));
+        return Err(ApiError::too_deep(max_depth));
     }
     parse_value(value)
-}
-
-fn too_deep(max_depth: usize) -> ApiError {
-    ApiError::invalid_param(
-        "body",
-        format!("The JSON body is nested deeper than {max_depth} levels."),
-    )
-    .with_code("json_too_deep")
 }
 
 #[cfg(test)]
@@ -161,11 +149,7 @@ fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
             };
             return ApiError::missing_param(&full);
         }
-        ApiError::invalid_param(
-            path.clone(),
-            format!("Invalid value for '{path}': {inner}."),
-        )
-        .with_code("invalid_type")
+        ApiError::invalid_type(&path, inner)
     })?;
     Ok(ApiJson(typed, value))
 }
@@ -195,15 +179,15 @@ mod tests {
     #[test]
     fn names_the_wrongly_typed_field() {
         let e = err(r#"{"model":"m","n":"two"}"#);
-        assert_eq!(e.param.as_deref(), Some("n"));
-        assert_eq!(e.status.as_u16(), 400);
+        assert_eq!(e.param(), Some("n"));
+        assert_eq!(e.status().as_u16(), 400);
     }
 
     #[test]
     fn names_the_missing_field() {
         let e = err(r#"{"n":1}"#);
-        assert_eq!(e.param.as_deref(), Some("model"));
-        assert_eq!(e.code, Some("missing_required_parameter"));
+        assert_eq!(e.param(), Some("model"));
+        assert_eq!(e.code(), Some("missing_required_parameter"));
     }
 
     #[test]
@@ -213,18 +197,15 @@ mod tests {
             "[".repeat(100),
             "]".repeat(100)
         );
-        assert_eq!(err(&deep).code, Some("json_too_deep"));
+        assert_eq!(err(&deep).code(), Some("json_too_deep"));
         let very_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(err(&very_deep).status.as_u16(), 400);
+        assert_eq!(err(&very_deep).status().as_u16(), 400);
     }
 
     #[test]
     fn rejects_unknown_fields_and_non_objects() {
-        assert_eq!(
-            err(r#"{"model":"m","bogus":1}"#).param.as_deref(),
-            Some("bogus")
-        );
-        assert_eq!(err("[1]").status.as_u16(), 400);
-        assert_eq!(err("{nope").code, Some("invalid_json"));
+        assert_eq!(err(r#"{"model":"m","bogus":1}"#).param(), Some("bogus"));
+        assert_eq!(err("[1]").status().as_u16(), 400);
+        assert_eq!(err("{nope").code(), Some("invalid_json"));
     }
 }

@@ -15,10 +15,12 @@ mod extract;
 mod metrics;
 mod middleware;
 pub mod openapi;
+mod principal;
 mod redact;
 mod routes;
 mod sse;
 mod state;
+mod store;
 pub mod telemetry;
 
 pub use config::{
@@ -28,7 +30,7 @@ pub use config::{
 pub use error::ApiError;
 pub use routes::table::Served;
 
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use state::AppState;
@@ -122,23 +124,25 @@ async fn wrong_method(State(state): State<AppState>, req: Request) -> Response {
 
 /// A fallback's answer: under `/v1` it is rate limited and carries the rate-limit headers like
 /// every other `/v1` answer (the route layers do not reach fallbacks).
-async fn limited_under_v1(state: &AppState, mut req: Request, error: ApiError) -> Response {
-    let under_v1 = req.uri().path() == "/v1" || req.uri().path().starts_with("/v1/");
-    let route = req
-        .extensions()
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
-    let decision = if under_v1 {
-        middleware::rate_limit::admit(state, &route, &mut req)
-    } else {
-        None
+async fn limited_under_v1(state: &AppState, req: Request, error: ApiError) -> Response {
+    let path = req.uri().path();
+    if path != "/v1" && !path.starts_with("/v1/") {
+        return error.into_response();
+    }
+    let (mut parts, _body) = req.into_parts();
+    let principal = match principal::Principal::from_request_parts(&mut parts, state).await {
+        Ok(p) => p,
+        Err(never) => match never {},
     };
-    match decision {
+    let route = parts
+        .extensions
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    match middleware::rate_limit::admit(state, route, &principal) {
         Some(Err(refused)) => refused,
-        Some(Ok(decision)) => {
+        Some(Ok(taken)) => {
             let mut response = error.into_response();
-            middleware::rate_limit::stamp(&mut response, &decision);
+            middleware::rate_limit::stamp(&mut response, &taken);
             response
         }
         None => error.into_response(),

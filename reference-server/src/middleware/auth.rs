@@ -1,50 +1,14 @@
 //! Bearer authentication on `/v1/*`: permissive (any non-empty token) or strict (tokens and
-//! scopes from config). The principal is a hash of the token; the token itself is never kept.
+//! scopes from config). The token is only compared, never kept.
 
 use crate::config::AuthMode;
 use crate::error::ApiError;
-use crate::middleware::context::Principal;
+use crate::principal::bearer;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{header, Method};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest, Sha256};
-
-/// A stable, non-reversible name for a token (16 hex digits of its SHA-256).
-pub fn principal_of(token: &str) -> String {
-    let digest = Sha256::digest(token.as_bytes());
-    hex::encode(&digest[..8])
-}
-
-/// The bearer token of a request, if it sent a non-empty one.
-pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-        })
-        .filter(|t| !t.is_empty())
-}
-
-/// The request's principal: its token's hash, else its client address. Hashed once per
-/// request (the limiter, auth and idempotency all need it) and kept in the extensions.
-pub fn principal(req: &mut Request) -> String {
-    if let Some(Principal(p)) = req.extensions().get::<Principal>() {
-        return p.clone();
-    }
-    let p = match bearer(req.headers()) {
-        Some(token) => principal_of(token),
-        None => req
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-            .map_or_else(|| "unknown-client".to_owned(), |c| c.0.ip().to_string()),
-    };
-    req.extensions_mut().insert(Principal(p.clone()));
-    p
-}
 
 /// The scope a request needs, from its path and method.
 pub fn scope_for(method: &Method, path: &str) -> &'static str {
@@ -73,31 +37,23 @@ fn masked(token: &str) -> String {
 }
 
 /// The middleware function.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let token = bearer(req.headers()).map(str::to_owned);
-    let Some(token) = token else {
+pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let Some(token) = bearer(req.headers()) else {
         return ApiError::missing_key().into_response();
     };
-    let principal = principal(&mut req);
     if state.config.auth.mode == AuthMode::Strict {
         let Some(entry) = state.config.auth.tokens.iter().find(|t| t.token == token) else {
-            let mut r = ApiError::invalid_key(&masked(&token)).into_response();
-            r.extensions_mut().insert(Principal(principal));
-            return r;
+            return ApiError::invalid_key(&masked(token)).into_response();
         };
         let needed = scope_for(req.method(), req.uri().path());
         let granted = entry.scopes.iter().any(|s| {
             s == "*" || s == needed || (needed == "responses:read" && s == "responses:write")
         });
         if !granted {
-            let mut r = ApiError::forbidden(needed).into_response();
-            r.extensions_mut().insert(Principal(principal));
-            return r;
+            return ApiError::forbidden(needed).into_response();
         }
     }
-    let mut response = next.run(req).await;
-    response.extensions_mut().insert(Principal(principal));
-    response
+    next.run(req).await
 }
 
 #[cfg(test)]
@@ -108,13 +64,6 @@ mod tests {
     fn masks_all_but_the_ends() {
         assert_eq!(masked("sk-abcdefghijkl"), "sk-********ijkl");
         assert_eq!(masked("short"), "*****");
-    }
-
-    #[test]
-    fn principal_does_not_contain_the_token() {
-        let p = principal_of("sk-secret");
-        assert_eq!(p.len(), 16);
-        assert!(!p.contains("secret"));
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! 404s and streams carry the same headers.
 
 use crate::error::ApiError;
-use crate::state::{AppState, BodyLimit};
+use crate::principal::Principal;
+use crate::state::AppState;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::middleware::Next;
@@ -19,10 +20,6 @@ pub struct RequestIds {
     /// `X-Trace-Id`: the W3C trace id from `traceparent`, or a new one.
     pub trace_id: String,
 }
-
-/// The principal (a hash of the token), set by auth for the log line.
-#[derive(Debug, Clone)]
-pub struct Principal(pub String);
 
 const MAX_REQUEST_ID_LEN: usize = 200;
 
@@ -66,7 +63,12 @@ pub fn trace_id(headers: &HeaderMap) -> String {
 }
 
 /// The middleware function.
-pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+pub async fn layer(
+    State(state): State<AppState>,
+    principal: Principal,
+    mut req: Request,
+    next: Next,
+) -> Response {
     let started = Instant::now();
     let route = req
         .extensions()
@@ -79,10 +81,6 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
         trace_id: span_trace.unwrap_or_else(|| trace_id(req.headers())),
     };
     req.extensions_mut().insert(ids.clone());
-    req.extensions_mut().insert(BodyLimit(
-        state.config.limits.max_body_bytes,
-        state.config.limits.max_json_depth,
-    ));
     state.metrics.start();
 
     let mut response = enveloped(next.run(req).instrument(span.clone()).await).await;
@@ -90,10 +88,6 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
 
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    let principal = response
-        .extensions()
-        .get::<Principal>()
-        .map(|p| p.0.clone());
     let headers = response.headers_mut();
     set(headers, "x-request-id", &ids.request_id);
     set(headers, "x-trace-id", &ids.trace_id);
@@ -121,7 +115,7 @@ pub async fn layer(State(state): State<AppState>, mut req: Request, next: Next) 
             route = %route,
             status,
             latency_ms = elapsed.as_secs_f64() * 1000.0,
-            principal = principal.as_deref().unwrap_or("-"),
+            principal = %principal,
             "request"
         );
     }
@@ -145,21 +139,7 @@ async fn enveloped(response: Response) -> Response {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),
         Err(_) => String::new(),
     };
-    let mut error = if status.is_server_error() {
-        ApiError::internal()
-    } else {
-        ApiError::invalid_param(
-            "",
-            if text.is_empty() {
-                status.to_string()
-            } else {
-                text
-            },
-        )
-    };
-    error.status = status;
-    error.param = None;
-    let mut rewritten = error.into_response();
+    let mut rewritten = ApiError::from_status(status, &text).into_response();
     for (name, value) in &parts.headers {
         if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH {
             rewritten.headers_mut().insert(name.clone(), value.clone());

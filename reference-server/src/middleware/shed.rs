@@ -5,7 +5,7 @@
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -18,11 +18,7 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let Ok(_permit) = state.in_flight.clone().try_acquire_owned() else {
-        let mut e = ApiError::internal();
-        e.status = StatusCode::SERVICE_UNAVAILABLE;
-        e.message = "The server is overloaded; please retry shortly.".to_owned();
-        e.code = Some("server_overloaded");
-        let mut response = e.into_response();
+        let mut response = ApiError::overloaded().into_response();
         response
             .headers_mut()
             .insert("retry-after", HeaderValue::from_static("1"));

@@ -84,12 +84,7 @@ impl ApiRequest for ChatRequest {
 
     // Chat words this differently from Responses, with neither param nor code.
     fn unknown_field(name: &str) -> ApiError {
-        let mut e = ApiError::invalid_param(
-            name,
-            format!("Unrecognized request argument supplied: {name}"),
-        );
-        e.param = None;
-        e
+        ApiError::unrecognized_argument(name)
     }
 }
 
@@ -106,11 +101,10 @@ fn check(state: &AppState, req: &ChatRequest) -> Result<(), ApiError> {
         .model(&req.model)
         .ok_or_else(|| ApiError::model_not_found(&req.model))?;
     if model.kind != ModelKind::Chat {
-        return Err(ApiError::invalid_param(
-            "model",
-            format!("The model `{}` is not a chat model.", model.id),
-        )
-        .with_code("invalid_model"));
+        return Err(ApiError::wrong_model(format!(
+            "The model `{}` is not a chat model.",
+            model.id
+        )));
     }
     if let Some(n) = req.n {
         if !(1..=128).contains(&n) {

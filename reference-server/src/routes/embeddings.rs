@@ -113,11 +113,10 @@ async fn create(
         .model(&req.model)
         .ok_or_else(|| ApiError::model_not_found(&req.model))?;
     if model.kind != ModelKind::Embedding {
-        return Err(ApiError::invalid_param(
-            "model",
-            format!("The model `{}` is not an embedding model.", model.id),
-        )
-        .with_code("invalid_model"));
+        return Err(ApiError::wrong_model(format!(
+            "The model `{}` is not an embedding model.",
+            model.id
+        )));
     }
     let base64 = match req.encoding_format.as_deref() {
         None | Some("float") => false,
@@ -242,9 +241,9 @@ mod tests {
     #[test]
     fn names_the_bad_item() {
         let e = parse_input(&json!(["a", ""]), 10).err();
-        assert_eq!(e.and_then(|e| e.param), Some("input[1]".to_owned()));
+        assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1]"));
         let e = parse_input(&json!([[1], [-1]]), 10).err();
-        assert_eq!(e.and_then(|e| e.param), Some("input[1][0]".to_owned()));
+        assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1][0]"));
     }
 
     #[test]

@@ -30,7 +30,7 @@ async fn live() -> Json<Value> {
 /// live check from a canned answer.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let models_ok = !state.config.models.is_empty();
-    let store_ok = state.responses.probe_write() > 0;
+    let store_ok = state.stores.responses.probe_write() > 0;
     let engine_ok = engine_answers();
     let accepting = !state.draining.load(Ordering::SeqCst);
     let ok = models_ok && store_ok && engine_ok && accepting;

@@ -12,14 +12,7 @@ pub const MAX_TOOLS: usize = 128;
 /// Refuses an array parameter with more than `max` items.
 pub fn check_count(value: &Value, param: &str, max: usize) -> Result<(), ApiError> {
     match value.as_array() {
-        Some(items) if items.len() > max => Err(ApiError::invalid_param(
-            param,
-            format!(
-                "'{param}' has {} items; at most {max} are allowed.",
-                items.len()
-            ),
-        )
-        .with_code("array_above_max_length")),
+        Some(items) if items.len() > max => Err(ApiError::too_many_items(param, items.len(), max)),
         _ => Ok(()),
     }
 }
@@ -465,11 +458,7 @@ pub fn reply_format(
 /// A number parameter within `[lo, hi]`, if given.
 pub fn check_range(value: Option<f64>, param: &str, lo: f64, hi: f64) -> Result<(), ApiError> {
     match value {
-        Some(v) if !(lo..=hi).contains(&v) => Err(ApiError::invalid_param(
-            param,
-            format!("Invalid '{param}': {v} is not between {lo} and {hi}."),
-        )
-        .with_code("decimal_out_of_range")),
+        Some(v) if !(lo..=hi).contains(&v) => Err(ApiError::out_of_range(param, v, lo, hi)),
         _ => Ok(()),
     }
 }
@@ -522,7 +511,10 @@ mod tests {
     #[test]
     fn bad_role_names_its_path() {
         let e = chat_messages(&json!([{"role": "robot", "content": "x"}])).err();
-        assert_eq!(e.and_then(|e| e.param).as_deref(), Some("messages[0].role"));
+        assert_eq!(
+            e.as_ref().and_then(ApiError::param),
+            Some("messages[0].role")
+        );
     }
 
     #[test]
@@ -533,7 +525,10 @@ mod tests {
             &mut c,
         )
         .err();
-        assert_eq!(e.and_then(|e| e.param).as_deref(), Some("input[0].call_id"));
+        assert_eq!(
+            e.as_ref().and_then(ApiError::param),
+            Some("input[0].call_id")
+        );
     }
 
     #[test]
@@ -566,6 +561,6 @@ mod tests {
             false,
         )
         .err();
-        assert_eq!(e.and_then(|e| e.param).as_deref(), Some("tools[0].name"));
+        assert_eq!(e.as_ref().and_then(ApiError::param), Some("tools[0].name"));
     }
 }

@@ -1,10 +1,12 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`.
 
 use super::table::Routes;
-use crate::config::ModelConfig;
+use crate::config::{Config, ModelConfig};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
+use axum::http::header;
+use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -24,9 +26,17 @@ fn model_object(m: &ModelConfig) -> Value {
     })
 }
 
-async fn list(State(state): State<AppState>) -> Json<Value> {
-    let data: Vec<Value> = state.config.models.iter().map(model_object).collect();
-    Json(json!({ "object": "list", "data": data }))
+/// The list body for `config`, serialised once when the app is built.
+pub fn list_body(config: &Config) -> bytes::Bytes {
+    let data: Vec<Value> = config.models.iter().map(model_object).collect();
+    bytes::Bytes::from(json!({ "object": "list", "data": data }).to_string())
+}
+
+async fn list(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.models_body.clone(),
+    )
 }
 
 // `{*id}` because fine-tuned model ids contain slashes and colons (`ft:gpt-4o:org:x:id`).

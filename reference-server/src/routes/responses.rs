@@ -8,7 +8,8 @@ use crate::engine::{self, tokens, Decision, Turn};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
 use crate::sse;
-use crate::state::{AppState, StoredResponse};
+use crate::state::AppState;
+use crate::store::StoredResponse;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -113,11 +114,9 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
         .model(&model_id)
         .ok_or_else(|| ApiError::model_not_found(&model_id))?;
     if model.kind != ModelKind::Chat {
-        return Err(ApiError::invalid_param(
-            "model",
-            format!("The model `{model_id}` does not support the Responses API."),
-        )
-        .with_code("invalid_model"));
+        return Err(ApiError::wrong_model(format!(
+            "The model `{model_id}` does not support the Responses API."
+        )));
     }
     if req.input.is_none() {
         return Err(ApiError::missing_param("input"));
@@ -136,11 +135,7 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
     }
     if let Some(max) = req.max_output_tokens {
         if max < 16 {
-            return Err(ApiError::invalid_param(
-                "max_output_tokens",
-                format!("Invalid 'max_output_tokens': integer below minimum value. Expected a value >= 16, but got {max} instead."),
-            )
-            .with_code("integer_below_min_value"));
+            return Err(ApiError::below_minimum("max_output_tokens", 16, max));
         }
     }
     input::check_range(req.temperature, "temperature", 0.0, 2.0)?;
@@ -155,13 +150,11 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
 
     let mut conversation = match &req.previous_response_id {
         Some(id) => {
-            let previous = state.responses.get(id).ok_or_else(|| {
-                ApiError::invalid_param(
-                    "previous_response_id",
-                    format!("Previous response with id '{id}' not found."),
-                )
-                .with_code("previous_response_not_found")
-            })?;
+            let previous = state
+                .stores
+                .responses
+                .get(id)
+                .ok_or_else(|| ApiError::previous_response_not_found(id))?;
             // Instructions are not carried over (as in the OpenAI API); turns are.
             engine::Conversation {
                 instructions: Vec::new(),
@@ -339,7 +332,7 @@ async fn create(
         conversation
             .turns
             .extend(outcome.output_turns.iter().cloned());
-        state.responses.put(
+        state.stores.responses.put(
             id.clone(),
             StoredResponse {
                 response: response.clone(),
@@ -449,6 +442,7 @@ async fn retrieve(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     state
+        .stores
         .responses
         .get(&id)
         .map(|s| Json(s.response))
@@ -459,7 +453,7 @@ async fn remove(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if state.responses.delete(&id) {
+    if state.stores.responses.delete(&id) {
         Ok(Json(
             json!({"id": id, "object": "response", "deleted": true}),
         ))
@@ -474,6 +468,7 @@ async fn input_items(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let stored = state
+        .stores
         .responses
         .get(&id)
         .ok_or_else(|| ApiError::not_found("response", &id))?;

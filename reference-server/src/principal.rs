@@ -1,0 +1,104 @@
+//! Who is calling, computed once per request: the hash of the bearer token, else the client's
+//! address, else nobody known. The rate limiter, auth, idempotency and the log line all key
+//! on it; the token itself is never kept.
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use sha2::{Digest, Sha256};
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+
+/// The caller of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Principal {
+    /// A bearer token, by 16 hex digits of its SHA-256.
+    Token(Arc<str>),
+    /// No token: the client's address (when the server knows it).
+    Address(IpAddr),
+    /// No token and no known address (an app served without connect info).
+    Anonymous,
+}
+
+impl Principal {
+    /// The principal of a request with these headers and connect info.
+    pub fn of(headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
+        match bearer(headers) {
+            Some(token) => Self::Token(hash(token).into()),
+            None => peer.map_or(Self::Anonymous, |p| Self::Address(p.ip())),
+        }
+    }
+}
+
+impl std::fmt::Display for Principal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token(h) => f.write_str(h),
+            Self::Address(ip) => write!(f, "{ip}"),
+            Self::Anonymous => f.write_str("anonymous"),
+        }
+    }
+}
+
+/// The extractor: computed on first use, then the same value for every later layer.
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        if let Some(p) = parts.extensions.get::<Principal>() {
+            return Ok(p.clone());
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        let p = Principal::of(&parts.headers, peer);
+        parts.extensions.insert(p.clone());
+        Ok(p)
+    }
+}
+
+/// A stable, non-reversible name for a token (16 hex digits of its SHA-256).
+pub fn hash(token: &str) -> String {
+    let digest = Sha256::digest(token.as_bytes());
+    hex::encode(&digest[..8])
+}
+
+/// The bearer token of a request, if it sent a non-empty one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        })
+        .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn a_token_is_hashed_and_not_kept() {
+        let p = hash("sk-secret");
+        assert_eq!(p.len(), 16);
+        assert!(!p.contains("secret"));
+    }
+
+    #[test]
+    fn without_a_token_the_address_then_nobody() {
+        let mut h = HeaderMap::new();
+        let peer: SocketAddr = ([10, 0, 0, 1], 9).into();
+        assert_eq!(Principal::of(&h, Some(peer)), Principal::Address(peer.ip()));
+        assert_eq!(Principal::of(&h, None), Principal::Anonymous);
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer x"));
+        assert_eq!(
+            Principal::of(&h, Some(peer)),
+            Principal::Token(hash("x").into())
+        );
+    }
+}
