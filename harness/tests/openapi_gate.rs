@@ -131,7 +131,7 @@ fn an_invalid_document_fails_the_gate() {
     let dir = repo();
     edit(
         &dir,
-        |y| y.replacen("openapi: 3.1.0", "openapi: 2.0", 1),
+        |y| y.replacen("openapi: 3.2.0", "openapi: 2.0", 1),
         "Downgrade",
     );
     let out = gate(&dir);

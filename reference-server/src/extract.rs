@@ -119,6 +119,29 @@ pub fn parse_with_depth<T: ApiRequest>(
     parse_value(value)
 }
 
+/// An optional integer field. JSON Schema counts `22119.0` as an integer (a number with a
+/// zero fraction), and the document says `type: integer`, so such a value is accepted too.
+pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::de::Error as _;
+    use serde::Deserialize as _;
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return Ok(Some(i));
+    }
+    // Only integral values within i64 ([-2^63, 2^63), exact as f64 bounds).
+    match n.as_f64() {
+        Some(f)
+            if f.fract() == 0.0
+                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
+        {
+            Ok(Some(f as i64))
+        }
+        _ => Err(D::Error::custom(format!("expected an integer, got {n}"))),
+    }
+}
+
 #[cfg(test)]
 /// Parses and checks a body with the default nesting limit.
 pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
@@ -181,6 +204,27 @@ mod tests {
         let e = err(r#"{"model":"m","n":"two"}"#);
         assert_eq!(e.param(), Some("n"));
         assert_eq!(e.status().as_u16(), 400);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Counted {
+        #[serde(default, deserialize_with = "integer")]
+        n: Option<i64>,
+    }
+    impl ApiRequest for Counted {
+        const FIELDS: &'static [&'static str] = &["n"];
+    }
+
+    #[test]
+    fn integers_may_be_written_with_a_zero_fraction() {
+        let n = |body: &str| parse::<Counted>(body.as_bytes()).map(|j| j.0.n);
+        assert_eq!(n(r#"{"n":22119.0}"#), Ok(Some(22119)));
+        assert_eq!(n(r#"{"n":3}"#), Ok(Some(3)));
+        assert_eq!(n(r#"{"n":null}"#), Ok(None));
+        assert_eq!(n("{}"), Ok(None));
+        let e = n(r#"{"n":1.5}"#).err();
+        assert_eq!(e.as_ref().and_then(ApiError::param), Some("n"));
+        assert!(n(r#"{"n":"2"}"#).is_err());
     }
 
     #[test]

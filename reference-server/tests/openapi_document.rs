@@ -6,7 +6,9 @@
 
 mod common;
 
-use common::openapi::{doc, errors, operations, resolve, sse_events, validator, Op, METHODS};
+use common::openapi::{
+    doc, errors, event_object, operations, resolve, sse_events, stream, validator, Op, METHODS,
+};
 use common::spawn;
 use serde_json::{json, Value};
 use std::collections::{BTreeSet, HashMap};
@@ -43,7 +45,7 @@ fn the_document_is_self_contained_and_versioned() {
         reference_server::openapi::external_refs(&d).is_empty(),
         "bundling left file references"
     );
-    assert_eq!(d["openapi"], "3.1.0");
+    assert_eq!(d["openapi"], "3.2.0");
     assert_eq!(d["info"]["version"], env!("CARGO_PKG_VERSION"));
     let source = reference_server::openapi::yaml::parse(reference_server::openapi::SOURCE).unwrap();
     assert_eq!(
@@ -85,7 +87,31 @@ async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
     assert_eq!(served["servers"][0]["url"], s.base);
     let mut expected = doc();
     expected["servers"][0]["url"] = json!(s.base);
-    assert_eq!(served, expected);
+    let schemas = "/components/schemas";
+    for (request, models) in [
+        ("CreateEmbeddingRequest", json!(["ref-embed-1"])),
+        ("CreateChatCompletionRequest", json!(["ref-chat-1"])),
+        ("CreateResponseRequest", json!(["ref-chat-1"])),
+    ] {
+        let model = format!("{schemas}/{request}/properties/model");
+        assert_eq!(
+            served.pointer(&format!("{model}/enum")),
+            Some(&models),
+            "{request}: the configured models of its kind"
+        );
+        if let Some(m) = expected.pointer_mut(&model) {
+            m["enum"] = models;
+        }
+    }
+    let dimensions = format!("{schemas}/CreateEmbeddingRequest/properties/dimensions");
+    assert_eq!(
+        served.pointer(&format!("{dimensions}/maximum")),
+        Some(&json!(1536))
+    );
+    if let Some(d) = expected.pointer_mut(&dimensions) {
+        d["maximum"] = json!(1536);
+    }
+    assert_eq!(served, expected, "nothing else differs");
 }
 
 #[tokio::test]
@@ -245,11 +271,17 @@ fn every_example_validates_against_its_schema() {
             let m = media_of(&d, o.op, status, &media);
             let value = &ex["value"];
             if media == "text/event-stream" {
-                let v = validator(&d, &m["x-sse-data-schema"]);
+                let described = stream(&d, m);
+                let v = validator(&d, described.content);
+                let item = validator(&d, described.item);
                 let events = sse_events(value.as_str().unwrap());
                 assert!(events.len() > 2, "{} {name}", o.id());
+                for (event, data) in &events {
+                    let e = errors(&item, &event_object(event, data));
+                    assert!(e.is_empty(), "{} {name} event {data}: {e:?}", o.id());
+                }
                 let (last, body) = events.split_last().unwrap();
-                assert_eq!(last.1, m["x-sse-terminator"], "{} {name}", o.id());
+                assert_eq!(last.1, described.end, "{} {name}", o.id());
                 for (event, data) in body {
                     let e = errors(&v, data);
                     assert!(e.is_empty(), "{} {name} event {data}: {e:?}", o.id());

@@ -5,6 +5,7 @@
 //! 3.1 `nullable` understood, unions narrowed by `type`).
 
 use super::schemas::DocSchemas;
+use super::sse::EventSchema;
 use super::{resolve, METHODS};
 use http::HeaderMap;
 use serde_json::{Map, Value};
@@ -149,30 +150,15 @@ impl<'d> Conformance<'d> {
                 }
             }
             Body::Events(events) => {
-                let schema = media
-                    .get("x-sse-data-schema")
-                    .or_else(|| media.get("itemSchema"))
-                    .or_else(|| {
-                        // OpenAI's convention: the stream's schema is that of one event's data.
-                        media
-                            .get("schema")
-                            .filter(|s| resolve(self.doc, s)["type"] != "string")
-                    });
-                if let Some(schema) = schema {
-                    let terminator = media["x-sse-terminator"].as_str().unwrap_or("[DONE]");
+                if let Some(described) = EventSchema::of(self.doc, media) {
                     for (i, data) in events.iter().enumerate() {
-                        if *data == terminator {
-                            continue;
-                        }
-                        match serde_json::from_str::<Value>(data) {
-                            Ok(value) => self.validate(
-                                schema,
-                                &value,
-                                &format!("{at} event {i}"),
-                                &mut problems,
-                            ),
-                            Err(_) => problems.push(format!("{at} event {i}: data is not JSON")),
-                        }
+                        problems.extend(
+                            described
+                                .problems(&mut self.schemas, None, data)
+                                .into_iter()
+                                .take(3)
+                                .map(|p| format!("{at} event {i}: {p}")),
+                        );
                     }
                 }
             }

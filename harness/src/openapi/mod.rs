@@ -9,6 +9,7 @@ pub mod conform;
 pub mod diff;
 pub mod load;
 pub mod schemas;
+pub mod sse;
 pub mod validate;
 
 pub use conform::Conformance;

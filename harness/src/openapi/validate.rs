@@ -2,6 +2,7 @@
 //! rely on (version, info, paths, operations, responses, parameters, local `$ref`s).
 
 use super::schemas::DocSchemas;
+use super::sse::EventSchema;
 use super::{resolve, METHODS};
 use serde::Serialize;
 use serde_json::Value;
@@ -47,12 +48,13 @@ pub fn validate(doc: &Value) -> Vec<Finding> {
         return v.findings;
     };
     let version = obj.get("openapi").and_then(Value::as_str).unwrap_or("");
-    let is_31 = version.starts_with("3.1.");
+    // 3.2 keeps 3.1's rules for what is checked here (and adds `itemSchema`).
+    let is_31 = version.starts_with("3.1.") || version.starts_with("3.2.");
     if !(version.starts_with("3.0.") || is_31) {
         v.report(
             "/openapi",
             format!(
-                "expected \"3.0.x\" or \"3.1.x\", found {}",
+                "expected \"3.0.x\", \"3.1.x\" or \"3.2.x\", found {}",
                 obj.get("openapi")
                     .map_or("nothing".into(), Value::to_string)
             ),
@@ -219,7 +221,7 @@ fn check_refs(v: &mut Validator<'_>, value: &Value, pointer: String) {
 }
 
 /// Every example of `doc` (parameters, headers, request and response bodies; for
-/// `text/event-stream`, each event's data against `x-sse-data-schema`) that its schema refuses,
+/// `text/event-stream`, each event against `itemSchema` and its data against `contentSchema`) that its schema refuses,
 /// and every example marked `x-invalid: true` that its schema accepts. Shared components are
 /// reported once, where they are defined.
 pub fn validate_examples(doc: &Value) -> Vec<Finding> {
@@ -296,9 +298,9 @@ impl<'d> Examples<'d> {
         for (media, m) in content.as_object().into_iter().flatten() {
             let at = format!("{at}/{}", escape(media));
             let events = (media == "text/event-stream")
-                .then(|| m.get("x-sse-data-schema").or_else(|| m.get("itemSchema")))
+                .then(|| EventSchema::of(self.doc, m))
                 .flatten();
-            self.examples(m, &m["schema"], events, at);
+            self.examples(m, &m["schema"], events.as_ref(), at);
         }
     }
 
@@ -307,10 +309,10 @@ impl<'d> Examples<'d> {
         &mut self,
         holder: &'d Value,
         schema: &'d Value,
-        events: Option<&'d Value>,
+        events: Option<&EventSchema<'d>>,
         at: String,
     ) {
-        if schema.is_null() {
+        if schema.is_null() && events.is_none() {
             return;
         }
         let mut all: Vec<(String, &Value, bool)> = Vec::new();
@@ -324,19 +326,23 @@ impl<'d> Examples<'d> {
             }
         }
         for (at, value, invalid) in all {
-            let mut problems = self.schemas.problems(schema, value);
+            let mut problems = if schema.is_null() {
+                Vec::new()
+            } else {
+                self.schemas.problems(schema, value)
+            };
             if let (Some(events), Some(text)) = (events, value.as_str()) {
-                for (i, data) in sse_data(text).iter().enumerate() {
-                    match serde_json::from_str::<Value>(data) {
-                        Ok(v) => problems.extend(
-                            self.schemas
-                                .problems(events, &v)
-                                .into_iter()
-                                .map(|p| format!("event {i}: {p}")),
-                        ),
-                        Err(_) if data == "[DONE]" => {}
-                        Err(_) => problems.push(format!("event {i}: data is not JSON")),
-                    }
+                let all = sse_events(text);
+                if all.is_empty() {
+                    problems.push("the stream example has no events".to_owned());
+                }
+                for (i, (name, data)) in all.iter().enumerate() {
+                    problems.extend(
+                        events
+                            .problems(&mut self.schemas, name.as_deref(), data)
+                            .into_iter()
+                            .map(|p| format!("event {i}: {p}")),
+                    );
                 }
             }
             match (invalid, problems.is_empty()) {
@@ -362,17 +368,19 @@ impl<'d> Examples<'d> {
     }
 }
 
-/// The `data:` of each event in an SSE text.
-fn sse_data(text: &str) -> Vec<String> {
+/// The `event:` name and `data:` of each event in an SSE text.
+fn sse_events(text: &str) -> Vec<(Option<String>, String)> {
+    let field = |l: &str, name: &str| {
+        l.strip_prefix(name)
+            .and_then(|r| r.strip_prefix(':'))
+            .map(|d| d.strip_prefix(' ').unwrap_or(d).to_owned())
+    };
     text.replace("\r\n", "\n")
         .split("\n\n")
         .filter_map(|block| {
-            let lines: Vec<&str> = block
-                .lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .map(|d| d.strip_prefix(' ').unwrap_or(d))
-                .collect();
-            (!lines.is_empty()).then(|| lines.join("\n"))
+            let data: Vec<String> = block.lines().filter_map(|l| field(l, "data")).collect();
+            let event = block.lines().find_map(|l| field(l, "event"));
+            (!data.is_empty()).then(|| (event, data.join("\n")))
         })
         .collect()
 }

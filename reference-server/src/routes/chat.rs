@@ -26,15 +26,20 @@ struct ChatRequest {
     messages: Value,
     stream: Option<bool>,
     stream_options: Option<Value>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     n: Option<i64>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     max_tokens: Option<i64>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     max_completion_tokens: Option<i64>,
     temperature: Option<f64>,
     top_p: Option<f64>,
     frequency_penalty: Option<f64>,
     presence_penalty: Option<f64>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     seed: Option<i64>,
     logprobs: Option<bool>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     top_logprobs: Option<i64>,
     tools: Option<Value>,
     tool_choice: Option<Value>,

@@ -22,6 +22,7 @@ struct EmbeddingsRequest {
     model: String,
     input: Value,
     encoding_format: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     dimensions: Option<i64>,
     #[allow(dead_code)]
     user: Option<String>,
@@ -35,7 +36,12 @@ impl ApiRequest for EmbeddingsRequest {
 /// Reads the four accepted `input` forms.
 fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiError> {
     let token = |v: &Value, param: String| -> Result<u32, ApiError> {
+        // JSON Schema counts 7.0 as an integer, and so does the document.
+        let integral = v
+            .as_f64()
+            .filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f < 4_294_967_296.0);
         v.as_u64()
+            .or(integral.map(|f| f as u64))
             .and_then(|t| u32::try_from(t).ok())
             .ok_or_else(|| {
                 ApiError::invalid_param(
@@ -236,6 +242,13 @@ mod tests {
     fn a_flat_token_array_is_one_input() {
         let v = parse_input(&json!([1, 2, 3]), 10).unwrap_or_default();
         assert_eq!(v, vec![EmbedInput::Tokens(vec![1, 2, 3])]);
+        let v = parse_input(&json!([7.0]), 10).unwrap_or_default();
+        assert_eq!(
+            v,
+            vec![EmbedInput::Tokens(vec![7])],
+            "an integral float is an integer"
+        );
+        assert!(parse_input(&json!([7.5]), 10).is_err());
     }
 
     #[test]

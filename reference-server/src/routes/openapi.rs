@@ -1,7 +1,11 @@
 //! `GET /openapi.json`: `schemas/openapi.yaml`, bundled, with this server's own address
-//! first in `servers` and the build's version and commit in `info.x-service-version`.
+//! first in `servers`, the build's version and commit in `info.x-service-version`, and every
+//! `model` field marked `x-model-kind` narrowed to the configured models of that kind, and
+//! `dimensions` to the longest configured embedding (so the document promises only what
+//! this server accepts).
 
 use super::table::Routes;
+use crate::config::{Config, ModelKind};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
@@ -46,5 +50,43 @@ fn for_server(state: &AppState) -> Result<Value, ApiError> {
     {
         first["url"] = json!(url);
     }
+    enumerate_models(&mut doc, &state.config);
     Ok(doc)
+}
+
+/// Adds `enum` (the configured model ids of its kind) to every schema marked `x-model-kind`,
+/// and `maximum` (the longest configured embedding) to one marked `x-model-dimensions`.
+fn enumerate_models(value: &mut Value, config: &Config) {
+    match value {
+        Value::Object(map) => {
+            let kind = match map.get("x-model-kind").and_then(Value::as_str) {
+                Some("chat") => Some(ModelKind::Chat),
+                Some("embedding") => Some(ModelKind::Embedding),
+                _ => None,
+            };
+            if let Some(kind) = kind {
+                let ids: Vec<Value> = config
+                    .models
+                    .iter()
+                    .filter(|m| m.kind == kind)
+                    .map(|m| json!(m.id))
+                    .collect();
+                map.insert("enum".into(), Value::Array(ids));
+            }
+            if map.get("x-model-dimensions") == Some(&Value::Bool(true)) {
+                let most = config
+                    .models
+                    .iter()
+                    .filter(|m| m.kind == ModelKind::Embedding)
+                    .map(|m| m.dimensions)
+                    .max();
+                if let Some(most) = most {
+                    map.insert("maximum".into(), json!(most));
+                }
+            }
+            map.values_mut().for_each(|v| enumerate_models(v, config));
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| enumerate_models(v, config)),
+        _ => {}
+    }
 }

@@ -40,9 +40,11 @@ struct CreateResponse {
     previous_response_id: Option<String>,
     store: Option<bool>,
     text: Option<Value>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     max_output_tokens: Option<i64>,
     temperature: Option<f64>,
     top_p: Option<f64>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     top_logprobs: Option<i64>,
     metadata: Option<Value>,
     reasoning: Option<Value>,
@@ -53,6 +55,7 @@ struct CreateResponse {
     service_tier: Option<String>,
     safety_identifier: Option<String>,
     prompt_cache_key: Option<String>,
+    #[serde(default, deserialize_with = "crate::extract::integer")]
     max_tool_calls: Option<i64>,
 }
 
@@ -132,6 +135,9 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
             "stream_options",
             "'stream_options' is only allowed when 'stream' is true.",
         ));
+    }
+    if let Some(max) = req.max_tool_calls.filter(|m| *m < 1) {
+        return Err(ApiError::below_minimum("max_tool_calls", 1, max));
     }
     if let Some(max) = req.max_output_tokens {
         if max < 16 {

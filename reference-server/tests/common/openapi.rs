@@ -87,3 +87,42 @@ pub fn sse_events(text: &str) -> Vec<(Option<String>, Value)> {
     }
     out
 }
+
+/// How a `text/event-stream` media type describes its events, the OpenAPI 3.2 way: the event
+/// schema (`itemSchema`), the schema of the JSON in `data` (`contentSchema`), and the
+/// constant `data` that ends the stream.
+pub struct Stream<'a> {
+    pub item: &'a Value,
+    pub content: &'a Value,
+    pub end: &'a str,
+}
+
+pub fn stream<'a>(doc: &'a Value, media: &'a Value) -> Stream<'a> {
+    let item = resolve(doc, &media["itemSchema"]);
+    let alternatives = item["properties"]["data"]["anyOf"]
+        .as_array()
+        .expect("itemSchema.properties.data.anyOf");
+    let end = alternatives
+        .iter()
+        .find_map(|a| a["const"].as_str())
+        .expect("a const alternative that ends the stream");
+    let content = alternatives
+        .iter()
+        .find(|a| a["contentMediaType"] == "application/json")
+        .map(|a| &a["contentSchema"])
+        .expect("a JSON alternative with contentSchema");
+    Stream { item, content, end }
+}
+
+/// The SSE event as OpenAPI 3.2 models it, for validation against `itemSchema`.
+pub fn event_object(event: &Option<String>, data: &Value) -> Value {
+    let raw = match data {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let mut object = serde_json::json!({ "data": raw });
+    if let Some(name) = event {
+        object["event"] = Value::String(name.clone());
+    }
+    object
+}
