@@ -89,10 +89,10 @@ impl Metrics {
     }
 
     /// Records a finished request.
-    pub fn finish(&self, route: &str, method: &str, status: u16, seconds: f64) {
+    pub fn finish(&self, route: &str, method: &str, status: http::StatusCode, seconds: f64) {
         self.in_flight.dec();
         self.requests
-            .with_label_values(&[route, method, &status.to_string()])
+            .with_label_values(&[route, method, status.as_str()])
             .inc();
         self.latency
             .with_label_values(&[route, method])
@@ -126,7 +126,7 @@ mod tests {
     fn counts_requests_by_route_and_status() {
         let m = Metrics::new();
         m.start();
-        m.finish("/v1/models", "GET", 200, 0.001);
+        m.finish("/v1/models", "GET", http::StatusCode::OK, 0.001);
         let text = m.render();
         assert!(
             text.contains(r#"http_requests_total{method="GET",route="/v1/models",status="200"} 1"#),

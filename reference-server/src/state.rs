@@ -5,9 +5,24 @@ use crate::metrics::Metrics;
 use crate::store::{Capacity, Stores};
 use std::sync::Arc;
 
-/// Everything handlers share.
+/// Bytes of rendered embeddings kept for repeated inputs.
+const EMBED_CACHE_BYTES: usize = 32 * 1024 * 1024;
+
+/// Everything handlers share. Cloned for every middleware of every request, so it is one
+/// reference count (`Arc`) rather than one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct Shared {
     /// The configuration the app was built with.
     pub config: Arc<Config>,
     /// Rate-limit buckets, idempotency records and stored responses.
@@ -22,6 +37,8 @@ pub struct AppState {
     pub models_body: bytes::Bytes,
     /// Set when shutdown begins: `/readyz` then answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Rendered embeddings of recent inputs.
+    pub embed_cache: crate::routes::embed_cache::EmbedCache,
 }
 
 impl AppState {
@@ -37,7 +54,7 @@ impl AppState {
 
     /// The state for `config` with the given stores.
     pub fn with_stores(config: Config, stores: Stores) -> Self {
-        Self {
+        Self(Arc::new(Shared {
             stores,
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_requests,
@@ -46,7 +63,8 @@ impl AppState {
             openapi: Arc::new(std::sync::OnceLock::new()),
             models_body: crate::routes::models::list_body(&config),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            embed_cache: crate::routes::embed_cache::EmbedCache::new(EMBED_CACHE_BYTES),
             config: Arc::new(config),
-        }
+        }))
     }
 }

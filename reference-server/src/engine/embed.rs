@@ -6,7 +6,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// One embeddings input: text or token ids.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum EmbedInput {
     /// A string.
     Text(String),
@@ -20,6 +20,14 @@ impl EmbedInput {
         match self {
             Self::Text(t) => super::tokens::count(t),
             Self::Tokens(t) => t.len(),
+        }
+    }
+
+    /// Bytes this input holds (for sizing caches).
+    pub fn size(&self) -> usize {
+        match self {
+            Self::Text(t) => t.len(),
+            Self::Tokens(t) => t.len() * 4,
         }
     }
 

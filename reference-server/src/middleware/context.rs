@@ -70,12 +70,12 @@ pub async fn layer(
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    let (span, span_trace) = crate::telemetry::request_span(req.headers(), &method, &route);
+    // MatchedPath shares its text; cloning it does not copy the route.
+    let matched = req.extensions().get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = req.method().clone();
+    let method = method.as_str();
+    let (span, span_trace) = crate::telemetry::request_span(req.headers(), method, route);
     let ids = RequestIds {
         request_id: request_id(req.headers()),
         trace_id: span_trace.unwrap_or_else(|| trace_id(req.headers())),
@@ -91,21 +91,29 @@ pub async fn layer(
     let headers = response.headers_mut();
     set(headers, "x-request-id", &ids.request_id);
     set(headers, "x-trace-id", &ids.trace_id);
-    set(
-        headers,
-        "openai-processing-ms",
-        &elapsed.as_millis().to_string(),
+    let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
+    headers.insert(
+        HeaderName::from_static("openai-processing-ms"),
+        HeaderValue::from(millis),
     );
-    set(headers, "openai-version", "2020-10-01");
-    set(headers, "x-content-type-options", "nosniff");
-    set(headers, "x-frame-options", "DENY");
-    set(headers, "referrer-policy", "no-referrer");
-    if !headers.contains_key("cache-control") {
-        set(headers, "cache-control", "no-store");
+    // Constant values are built once, not parsed and checked per request.
+    for (name, value) in [
+        ("openai-version", "2020-10-01"),
+        ("x-content-type-options", "nosniff"),
+        ("x-frame-options", "DENY"),
+        ("referrer-policy", "no-referrer"),
+    ] {
+        headers.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     state
         .metrics
-        .finish(&route, &method, status, elapsed.as_secs_f64());
+        .finish(route, method, response.status(), elapsed.as_secs_f64());
     if state.config.request_logs {
         tracing::info!(
             target: "request",

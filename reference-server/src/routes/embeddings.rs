@@ -1,5 +1,6 @@
 //! `POST /v1/embeddings`.
 
+use super::embed_cache::Rendered;
 use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
@@ -9,7 +10,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::Value;
 
 /// The routes.
@@ -152,11 +153,12 @@ async fn create(
     // Large batches are CPU work of tens of milliseconds (hashing and float formatting): run
     // them on the blocking pool so they do not stall the async workers serving others.
     let body = if inputs.len().saturating_mul(dimensions) > BLOCKING_FLOATS {
-        tokio::task::spawn_blocking(move || render(&model_id, &inputs, dimensions, base64))
+        let state = state.clone();
+        tokio::task::spawn_blocking(move || render(&state, &model_id, &inputs, dimensions, base64))
             .await
             .map_err(|_| ApiError::internal())?
     } else {
-        render(&model_id, &inputs, dimensions, base64)
+        render(&state, &model_id, &inputs, dimensions, base64)
     }
     .map_err(|_| ApiError::internal())?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -165,72 +167,78 @@ async fn create(
 /// Floats in one request above which the work moves to the blocking pool.
 const BLOCKING_FLOATS: usize = 64 * 1024;
 
-/// Embeds every input and serialises the response body.
+/// The `embedding` value of one input, as JSON, with its token count.
+fn rendered(
+    model: &str,
+    input: &EmbedInput,
+    dimensions: usize,
+    base64: bool,
+) -> Result<Rendered, serde_json::Error> {
+    let vector = embed::embed(model, input, dimensions);
+    // Serialising f32 directly prints the shortest round-tripping form of each float (about
+    // 9 digits), not a 17-digit f64.
+    let json = if base64 {
+        serde_json::to_vec(&embed::to_base64(&vector))?
+    } else {
+        serde_json::to_vec(&vector)?
+    };
+    Ok(Rendered {
+        json: json.into(),
+        tokens: input.token_count(),
+    })
+}
+
+/// The response body: the same bytes as serialising
+/// `{"object":"list","data":[{"object":"embedding","index":i,"embedding":…}],"model":…,"usage":{…}}`,
+/// assembled from the (cached) renderings of each input.
 fn render(
+    state: &AppState,
     model: &str,
     inputs: &[EmbedInput],
     dimensions: usize,
     base64: bool,
 ) -> Result<Vec<u8>, serde_json::Error> {
-    let mut prompt_tokens = 0;
-    let data = inputs
-        .iter()
-        .enumerate()
-        .map(|(index, input)| {
-            prompt_tokens += input.token_count();
-            let vector = embed::embed(model, input, dimensions);
-            let embedding = if base64 {
-                Vector::Base64(embed::to_base64(&vector))
-            } else {
-                Vector::Float(vector)
-            };
-            EmbeddingObject {
-                object: "embedding",
-                index,
-                embedding,
-            }
-        })
-        .collect();
-    serde_json::to_vec(&EmbeddingsResponse {
-        object: "list",
-        data,
-        model,
-        usage: Usage {
-            prompt_tokens,
-            total_tokens: prompt_tokens,
-        },
-    })
-}
-
-// Typed output: serialising f32 directly prints the shortest round-tripping form of each
-// float (about 9 digits) instead of going through `Value` as a 17-digit f64, which made
-// float formatting the main cost of the route.
-#[derive(Serialize)]
-struct EmbeddingsResponse<'a> {
-    object: &'static str,
-    data: Vec<EmbeddingObject>,
-    model: &'a str,
-    usage: Usage,
-}
-
-#[derive(Serialize)]
-struct EmbeddingObject {
-    object: &'static str,
-    index: usize,
-    embedding: Vector,
-}
-
-#[derive(Serialize)]
-#[serde(untagged)]
-enum Vector {
-    Float(Vec<f32>),
-    Base64(String),
-}
-
-#[derive(Serialize)]
-struct Usage {
-    prompt_tokens: usize,
-    total_tokens: usize,
+    let mut parts = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        let mut failed = None;
+        let part = state
+            .embed_cache
+            .get_or_render(model, dimensions, base64, input, || {
+                rendered(model, input, dimensions, base64).unwrap_or_else(|e| {
+                    failed = Some(e);
+                    Rendered {
+                        json: bytes::Bytes::new(),
+                        tokens: 0,
+                    }
+                })
+            });
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        parts.push(part);
+    }
+    let size: usize = parts.iter().map(|p| p.json.len() + 48).sum();
+    let mut body = Vec::with_capacity(size + 128);
+    body.extend_from_slice(br#"{"object":"list","data":["#);
+    for (index, part) in parts.iter().enumerate() {
+        if index > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(br#"{"object":"embedding","index":"#);
+        body.extend_from_slice(index.to_string().as_bytes());
+        body.extend_from_slice(br#","embedding":"#);
+        body.extend_from_slice(&part.json);
+        body.push(b'}');
+    }
+    let prompt_tokens: usize = parts.iter().map(|p| p.tokens).sum();
+    body.extend_from_slice(br#"],"model":"#);
+    serde_json::to_writer(&mut body, model)?;
+    body.extend_from_slice(br#","usage":{"prompt_tokens":"#);
+    body.extend_from_slice(prompt_tokens.to_string().as_bytes());
+    body.extend_from_slice(br#","total_tokens":"#);
+    body.extend_from_slice(prompt_tokens.to_string().as_bytes());
+    body.extend_from_slice(b"}}");
+    Ok(body)
 }
 
 #[cfg(test)]
@@ -257,6 +265,21 @@ mod tests {
         assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1]"));
         let e = parse_input(&json!([[1], [-1]]), 10).err();
         assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1][0]"));
+    }
+
+    #[test]
+    fn the_assembled_body_is_what_serde_would_print() {
+        let state = AppState::new(crate::Config::default());
+        let inputs = vec![EmbedInput::Text("a".into()), EmbedInput::Tokens(vec![1, 2])];
+        for base64 in [false, true] {
+            let body = render(&state, "ref-embed-1", &inputs, 8, base64).unwrap_or_default();
+            let again = render(&state, "ref-embed-1", &inputs, 8, base64).unwrap_or_default();
+            assert_eq!(body, again, "a cached rendering is the same bytes");
+            let value: Value = serde_json::from_slice(&body).unwrap_or_default();
+            assert_eq!(serde_json::to_vec(&value).unwrap_or_default(), body);
+            assert_eq!(value["data"][1]["index"], 1);
+            assert_eq!(value["usage"]["prompt_tokens"], 3);
+        }
     }
 
     #[test]

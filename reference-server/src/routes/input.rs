@@ -71,6 +71,18 @@ fn str_field<'v>(obj: &'v Map<String, Value>, key: &str, param: &str) -> Result<
     }
 }
 
+/// A field that, when present and not null, must be a string (fields this engine ignores,
+/// such as a message's `name`, are still held to their type).
+fn optional_str(obj: &Map<String, Value>, key: &str, param: &str) -> Result<(), ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid_param(
+            format!("{param}.{key}"),
+            format!("'{key}' must be a string."),
+        )),
+    }
+}
+
 /// Chat `messages` into a conversation.
 pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
     let Some(list) = messages.as_array() else {
@@ -95,6 +107,8 @@ pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
             ));
         };
         let role = str_field(obj, "role", &param)?;
+        optional_str(obj, "name", &param)?;
+        optional_str(obj, "refusal", &param)?;
         let content = obj.get("content").unwrap_or(&Value::Null);
         let text = content_text(content, &format!("{param}.content"))?;
         match role {
@@ -506,6 +520,16 @@ mod tests {
         .unwrap_or_default();
         assert_eq!(c.instructions, vec!["be brief"]);
         assert_eq!(c.turns.len(), 1);
+    }
+
+    #[test]
+    fn ignored_fields_still_have_their_type() {
+        let e = chat_messages(&json!([{"role": "user", "content": "x", "name": 5}])).err();
+        assert_eq!(
+            e.as_ref().and_then(ApiError::param),
+            Some("messages[0].name")
+        );
+        assert!(chat_messages(&json!([{"role": "user", "content": "x", "name": null}])).is_ok());
     }
 
     #[test]

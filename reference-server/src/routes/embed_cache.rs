@@ -1,0 +1,143 @@
+//! Rendered embeddings of recent inputs. An embedding is a pure function of (model, input,
+//! dimensions, encoding), and rendering it (1,536 hashed floats printed as JSON) is most of
+//! the route's cost; a caller that embeds the same text again (a load test, a RAG pipeline
+//! re-indexing) gets the same bytes from here. Bounded in bytes, least recently used out.
+
+use crate::engine::embed::EmbedInput;
+use bytes::Bytes;
+use lru::LruCache;
+use std::sync::Mutex;
+
+/// Inputs above this many bytes are not kept (they are rare and would crowd the others out).
+const MAX_INPUT: usize = 16 * 1024;
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct Key {
+    model: String,
+    dimensions: usize,
+    base64: bool,
+    input: EmbedInput,
+}
+
+/// One rendered embedding: the JSON of its `embedding` value, and its input's token count.
+#[derive(Debug, Clone)]
+pub struct Rendered {
+    /// `[0.1,…]`, or `"base64…"` with its quotes.
+    pub json: Bytes,
+    /// Tokens of the input, for `usage`.
+    pub tokens: usize,
+}
+
+struct Inner {
+    entries: LruCache<Key, Rendered>,
+    bytes: usize,
+}
+
+/// The cache.
+pub struct EmbedCache {
+    budget: usize,
+    inner: Mutex<Inner>,
+}
+
+impl EmbedCache {
+    /// A cache holding at most `budget` bytes of inputs and renderings (0: off).
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            inner: Mutex::new(Inner {
+                entries: LruCache::unbounded(),
+                bytes: 0,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every mutation keeps `bytes` in step with `entries` before it can panic.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The rendering of `input`, from the cache or made by `render` (and kept).
+    pub fn get_or_render(
+        &self,
+        model: &str,
+        dimensions: usize,
+        base64: bool,
+        input: &EmbedInput,
+        render: impl FnOnce() -> Rendered,
+    ) -> Rendered {
+        if self.budget == 0 || input.size() > MAX_INPUT {
+            return render();
+        }
+        let key = Key {
+            model: model.to_owned(),
+            dimensions,
+            base64,
+            input: input.clone(),
+        };
+        if let Some(hit) = self.lock().entries.get(&key) {
+            return hit.clone();
+        }
+        let rendered = render();
+        let size = rendered.json.len() + key.input.size() + key.model.len();
+        let mut inner = self.lock();
+        if inner.entries.put(key, rendered.clone()).is_none() {
+            inner.bytes += size;
+        }
+        while inner.bytes > self.budget {
+            match inner.entries.pop_lru() {
+                Some((k, v)) => {
+                    inner.bytes = inner
+                        .bytes
+                        .saturating_sub(v.json.len() + k.input.size() + k.model.len());
+                }
+                None => break,
+            }
+        }
+        rendered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    fn rendered(text: &str) -> Rendered {
+        Rendered {
+            json: Bytes::from(text.to_owned()),
+            tokens: 1,
+        }
+    }
+
+    #[test]
+    fn renders_once_per_input_and_evicts_past_the_budget() {
+        let cache = EmbedCache::new(40);
+        let calls = Cell::new(0);
+        let get = |text: &str| {
+            cache.get_or_render("m", 4, false, &EmbedInput::Text(text.into()), || {
+                calls.set(calls.get() + 1);
+                rendered("[0.5,0.5,0.5,0.5]")
+            })
+        };
+        get("a");
+        get("a");
+        assert_eq!(calls.get(), 1, "the second call is a hit");
+        get("b");
+        get("c");
+        get("a");
+        assert_eq!(calls.get(), 4, "'a' was evicted to stay within 40 bytes");
+    }
+
+    #[test]
+    fn a_zero_budget_turns_it_off() {
+        let cache = EmbedCache::new(0);
+        let calls = Cell::new(0);
+        for _ in 0..2 {
+            cache.get_or_render("m", 4, false, &EmbedInput::Tokens(vec![1]), || {
+                calls.set(calls.get() + 1);
+                rendered("[1]")
+            });
+        }
+        assert_eq!(calls.get(), 2);
+    }
+}
