@@ -12,6 +12,7 @@ mod config;
 pub mod engine;
 mod error;
 mod extract;
+mod logbuf;
 mod metrics;
 mod middleware;
 pub mod openapi;

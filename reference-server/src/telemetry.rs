@@ -18,7 +18,7 @@ static EXPORTING: AtomicBool = AtomicBool::new(false);
 /// Keeps the log writer and the exporter alive; `shutdown` flushes what they still buffer.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    _logs: tracing_appender::non_blocking::WorkerGuard,
+    _logs: crate::logbuf::Guard,
 }
 
 impl Telemetry {
@@ -34,16 +34,8 @@ impl Telemetry {
 /// Installs the global subscriber. Only reads `OTEL_EXPORTER_OTLP_ENDPOINT` to decide whether
 /// to export; the OTLP crate reads the rest of the `OTEL_*` variables itself.
 pub fn init() -> Result<Telemetry, String> {
-    // A request's log line is queued for a writer thread, which writes what has queued in one
-    // buffered write: one syscall per batch instead of a locked stderr write per request.
-    // Not lossy: when the queue is full, requests wait for it rather than drop lines.
-    let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
-        .lossy(false)
-        .thread_name("reference-server-logs")
-        .finish(std::io::BufWriter::with_capacity(
-            64 * 1024,
-            std::io::stderr(),
-        ));
+    // Lines are batched and written every few milliseconds (see `logbuf`).
+    let (writer, guard) = crate::logbuf::batched();
     let logs = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(false)
