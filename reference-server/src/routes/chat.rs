@@ -1,6 +1,7 @@
 //! `POST /v1/chat/completions`, plain and streamed, on the same engine as `/v1/responses`.
 
 use super::input;
+use super::params::{Object, ServiceTier, Stop, TextOrObject, Verbosity};
 use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision};
@@ -25,7 +26,7 @@ struct ChatRequest {
     model: String,
     messages: Value,
     stream: Option<bool>,
-    stream_options: Option<Value>,
+    stream_options: Option<Object>,
     #[serde(default, deserialize_with = "crate::extract::integer")]
     n: Option<i64>,
     #[serde(default, deserialize_with = "crate::extract::integer")]
@@ -46,7 +47,22 @@ struct ChatRequest {
     parallel_tool_calls: Option<bool>,
     response_format: Option<Value>,
     metadata: Option<Value>,
-    service_tier: Option<String>,
+    service_tier: Option<ServiceTier>,
+    // Accepted and type-checked; this engine does not use them.
+    stop: Option<Stop>,
+    logit_bias: Option<std::collections::HashMap<String, serde_json::Number>>,
+    user: Option<String>,
+    safety_identifier: Option<String>,
+    prompt_cache_key: Option<String>,
+    store: Option<bool>,
+    reasoning_effort: Option<String>,
+    verbosity: Option<Verbosity>,
+    modalities: Option<Vec<String>>,
+    audio: Option<Object>,
+    prediction: Option<Object>,
+    web_search_options: Option<Object>,
+    functions: Option<Vec<Object>>,
+    function_call: Option<TextOrObject>,
 }
 
 impl ApiRequest for ChatRequest {
@@ -130,11 +146,26 @@ fn check(state: &AppState, req: &ChatRequest) -> Result<(), ApiError> {
             ));
         }
     }
-    if req.stream_options.as_ref().is_some_and(|o| !o.is_null()) && req.stream != Some(true) {
+    if req.stream_options.is_some() && req.stream != Some(true) {
         return Err(ApiError::invalid_param(
             "stream_options",
             "The 'stream_options' parameter is only allowed when 'stream' is enabled.",
         ));
+    }
+    if let Some(Stop::Many(list)) = &req.stop {
+        if list.len() > 4 {
+            return Err(ApiError::too_many_items("stop", list.len(), 4));
+        }
+    }
+    for (token, bias) in req.logit_bias.iter().flatten() {
+        let integral =
+            bias.is_i64() || bias.is_u64() || bias.as_f64().is_some_and(|f| f.fract() == 0.0);
+        if !integral {
+            return Err(ApiError::invalid_param(
+                format!("logit_bias.{token}"),
+                format!("Invalid logit_bias for token {token}: {bias} is not an integer."),
+            ));
+        }
     }
     input::check_range(req.temperature, "temperature", 0.0, 2.0)?;
     input::check_range(req.top_p, "top_p", 0.0, 1.0)?;
@@ -187,7 +218,7 @@ async fn create(
     });
     let id = super::new_id("chatcmpl");
     let created = super::now();
-    let service_tier = req.service_tier.clone().unwrap_or_else(|| "default".into());
+    let service_tier = ServiceTier::name(req.service_tier);
     if req.stream == Some(true) {
         let include_usage = req
             .stream_options

@@ -7,6 +7,7 @@ pub mod health;
 pub mod input;
 pub mod models;
 pub mod openapi;
+pub mod params;
 pub mod responses;
 pub mod table;
 

@@ -2,6 +2,7 @@
 //! `GET /v1/responses/{id}/input_items`.
 
 use super::input;
+use super::params::{Object, ServiceTier, TextOrObject, Truncation, Verbosity};
 use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
@@ -33,13 +34,13 @@ struct CreateResponse {
     input: Option<Value>,
     instructions: Option<String>,
     stream: Option<bool>,
-    stream_options: Option<Value>,
+    stream_options: Option<Object>,
     tools: Option<Value>,
     tool_choice: Option<Value>,
     parallel_tool_calls: Option<bool>,
     previous_response_id: Option<String>,
     store: Option<bool>,
-    text: Option<Value>,
+    text: Option<Object>,
     #[serde(default, deserialize_with = "crate::extract::integer")]
     max_output_tokens: Option<i64>,
     temperature: Option<f64>,
@@ -47,16 +48,20 @@ struct CreateResponse {
     #[serde(default, deserialize_with = "crate::extract::integer")]
     top_logprobs: Option<i64>,
     metadata: Option<Value>,
-    reasoning: Option<Value>,
-    truncation: Option<String>,
-    include: Option<Value>,
+    reasoning: Option<Object>,
+    truncation: Option<Truncation>,
+    include: Option<Vec<String>>,
     background: Option<bool>,
     user: Option<String>,
-    service_tier: Option<String>,
+    service_tier: Option<ServiceTier>,
     safety_identifier: Option<String>,
     prompt_cache_key: Option<String>,
     #[serde(default, deserialize_with = "crate::extract::integer")]
     max_tool_calls: Option<i64>,
+    // Accepted and type-checked; this engine does not use them.
+    conversation: Option<TextOrObject>,
+    prompt: Option<Object>,
+    context_management: Option<Vec<Value>>,
 }
 
 impl ApiRequest for CreateResponse {
@@ -130,7 +135,7 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
             "'previous_response_id' cannot be used together with 'conversation'.",
         ));
     }
-    if req.stream_options.as_ref().is_some_and(|o| !o.is_null()) && req.stream != Some(true) {
+    if req.stream_options.is_some() && req.stream != Some(true) {
         return Err(ApiError::invalid_param(
             "stream_options",
             "'stream_options' is only allowed when 'stream' is true.",
@@ -186,10 +191,18 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
     let tools = input::tools(req.tools.as_ref(), false)?;
     let choice = input::tool_choice(req.tool_choice.as_ref(), &tools, false)?;
     let format_value = req.text.as_ref().and_then(|t| t.get("format"));
-    if let Some(text) = &req.text {
-        if !text.is_object() && !text.is_null() {
-            return Err(ApiError::invalid_param("text", "'text' must be an object."));
-        }
+    if let Some(v) = req
+        .text
+        .as_ref()
+        .and_then(|t| t.get("verbosity"))
+        .filter(|v| !v.is_null())
+    {
+        serde_json::from_value::<Verbosity>(v.clone()).map_err(|_| {
+            ApiError::invalid_param(
+                "text.verbosity",
+                format!("Invalid 'text.verbosity' {v}: expected low, medium or high."),
+            )
+        })?;
     }
     let format = input::reply_format(format_value, "text.format", false)?;
     Ok(Plan {
@@ -300,9 +313,9 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
         "parallel_tool_calls": req.parallel_tool_calls.unwrap_or(true),
         "previous_response_id": req.previous_response_id,
         "prompt_cache_key": req.prompt_cache_key,
-        "reasoning": req.reasoning.clone().filter(|r| !r.is_null()).unwrap_or(json!({"effort": null, "summary": null})),
+        "reasoning": req.reasoning.clone().map_or(json!({"effort": null, "summary": null}), Value::Object),
         "safety_identifier": req.safety_identifier,
-        "service_tier": req.service_tier.clone().unwrap_or_else(|| "default".into()),
+        "service_tier": ServiceTier::name(req.service_tier),
         "store": req.store.unwrap_or(true),
         "temperature": req.temperature.unwrap_or(1.0),
         "text": { "format": plan.raw_format, "verbosity": "medium" },
@@ -310,7 +323,7 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
         "tools": plan.raw_tools,
         "top_logprobs": req.top_logprobs.unwrap_or(0),
         "top_p": req.top_p.unwrap_or(1.0),
-        "truncation": req.truncation.clone().unwrap_or_else(|| "disabled".into()),
+        "truncation": Truncation::name(req.truncation),
         "usage": {
             "input_tokens": outcome.input_tokens,
             "input_tokens_details": { "cached_tokens": 0, "cache_write_tokens": 0 },
