@@ -83,6 +83,23 @@ fn optional_str(obj: &Map<String, Value>, key: &str, param: &str) -> Result<(), 
     }
 }
 
+/// A field that, when present and not null, must be a boolean.
+fn optional_bool(obj: &Map<String, Value>, key: &str, param: &str) -> Result<(), ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) | Some(Value::Bool(_)) => Ok(()),
+        Some(_) => Err(ApiError::invalid_param(
+            format!("{param}.{key}"),
+            format!("'{key}' must be a boolean."),
+        )),
+    }
+}
+
+/// The `id` an input item was sent with, if any (null is none).
+fn item_id(obj: &Map<String, Value>, param: &str) -> Result<Option<String>, ApiError> {
+    optional_str(obj, "id", param)?;
+    Ok(obj.get("id").and_then(Value::as_str).map(str::to_owned))
+}
+
 /// Chat `messages` into a conversation.
 pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
     let Some(list) = messages.as_array() else {
@@ -240,7 +257,7 @@ pub fn response_input(
                     other => other.clone(),
                 };
                 stored.push(json!({
-                    "id": obj.get("id").cloned().unwrap_or_else(|| json!(super::new_id("msg"))),
+                    "id": item_id(obj, &param)?.unwrap_or_else(|| super::new_id("msg")),
                     "type": "message",
                     "role": role,
                     "status": "completed",
@@ -253,7 +270,7 @@ pub fn response_input(
                     name: str_field(obj, "name", &param)?.to_owned(),
                     arguments: str_field(obj, "arguments", &param)?.to_owned(),
                 });
-                stored.push(with_id(obj, "fc"));
+                stored.push(with_id(obj, "fc", &param)?);
             }
             "function_call_output" => {
                 let output = obj
@@ -263,10 +280,10 @@ pub fn response_input(
                     call_id: str_field(obj, "call_id", &param)?.to_owned(),
                     output: content_text(output, &format!("{param}.output"))?,
                 });
-                stored.push(with_id(obj, "fco"));
+                stored.push(with_id(obj, "fco", &param)?);
             }
             // Reasoning items and references carry nothing this engine reads.
-            "reasoning" | "item_reference" => stored.push(with_id(obj, "item")),
+            "reasoning" | "item_reference" => stored.push(with_id(obj, "item", &param)?),
             other => {
                 return Err(ApiError::invalid_param(
                     format!("{param}.type"),
@@ -278,11 +295,11 @@ pub fn response_input(
     Ok(stored)
 }
 
-fn with_id(obj: &Map<String, Value>, prefix: &str) -> Value {
+fn with_id(obj: &Map<String, Value>, prefix: &str, param: &str) -> Result<Value, ApiError> {
+    let id = item_id(obj, param)?.unwrap_or_else(|| super::new_id(prefix));
     let mut item = obj.clone();
-    item.entry("id")
-        .or_insert_with(|| json!(super::new_id(prefix)));
-    Value::Object(item)
+    item.insert("id".into(), json!(id));
+    Ok(Value::Object(item))
 }
 
 fn check_function_name(name: &str, param: &str) -> Result<(), ApiError> {
@@ -336,6 +353,8 @@ pub fn tools(tools: Option<&Value>, nested: bool) -> Result<Vec<ToolSpec>, ApiEr
             (obj, param.clone())
         };
         let name = str_field(def, "name", &def_param)?;
+        optional_str(def, "description", &def_param)?;
+        optional_bool(def, "strict", &def_param)?;
         check_function_name(name, &format!("{def_param}.name"))?;
         let parameters = match def.get("parameters") {
             None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
@@ -451,6 +470,8 @@ pub fn reply_format(
                 (obj, param.to_owned())
             };
             str_field(holder, "name", &hp)?;
+            optional_str(holder, "description", &hp)?;
+            optional_bool(holder, "strict", &hp)?;
             match holder.get("schema") {
                 Some(s @ Value::Object(_)) => Ok(ReplyFormat::JsonSchema(s.clone())),
                 Some(_) => Err(ApiError::invalid_param(
