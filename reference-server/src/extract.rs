@@ -130,14 +130,11 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     if let Some(i) = n.as_i64() {
         return Ok(Some(i));
     }
-    // Only integral values within i64 ([-2^63, 2^63), exact as f64 bounds).
+    // Only integral values strictly inside i64's range: an integer literal beyond i64 is
+    // read as the nearest f64, which can round to exactly -2^63, so that value is refused.
+    const LIMIT: f64 = 9.223_372_036_854_776e18; // 2^63
     match n.as_f64() {
-        Some(f)
-            if f.fract() == 0.0
-                && (-9.223_372_036_854_776e18..9.223_372_036_854_776e18).contains(&f) =>
-        {
-            Ok(Some(f as i64))
-        }
+        Some(f) if f.fract() == 0.0 && f > -LIMIT && f < LIMIT => Ok(Some(f as i64)),
         _ => Err(D::Error::custom(format!("expected an integer, got {n}"))),
     }
 }
@@ -225,6 +222,9 @@ mod tests {
         let e = n(r#"{"n":1.5}"#).err();
         assert_eq!(e.as_ref().and_then(ApiError::param), Some("n"));
         assert!(n(r#"{"n":"2"}"#).is_err());
+        assert_eq!(n(r#"{"n":-9223372036854775808}"#), Ok(Some(i64::MIN)));
+        assert!(n(r#"{"n":-9223372036854775809}"#).is_err(), "below i64");
+        assert!(n(r#"{"n":9223372036854775808}"#).is_err(), "above i64");
     }
 
     #[test]
