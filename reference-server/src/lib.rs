@@ -49,18 +49,9 @@ fn app_with_state(state: AppState) -> Router {
     let timeout = std::time::Duration::from_secs(state.config.limits.request_timeout_seconds);
     let v1 = v1_routes()
         .into_router()
-        // route_layer: the last one added runs first.
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            middleware::idempotency::layer,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::auth::layer,
-        ))
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::rate_limit::layer,
+            middleware::v1::layer,
         ));
     Router::new()
         .merge(v1)

@@ -5,10 +5,8 @@ use crate::config::AuthMode;
 use crate::error::ApiError;
 use crate::principal::bearer;
 use crate::state::AppState;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
 
 /// The scope a request needs, from its path and method.
 pub fn scope_for(method: &Method, path: &str) -> &'static str {
@@ -36,24 +34,25 @@ fn masked(token: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
-/// The middleware function.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// Whether `req` may pass: a bearer token, and in strict mode a configured one with the
+/// route's scope; else the 401 or 403 to send.
+pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
     let Some(token) = bearer(req.headers()) else {
-        return ApiError::missing_key().into_response();
+        return Err(ApiError::missing_key());
     };
     if state.config.auth.mode == AuthMode::Strict {
         let Some(entry) = state.config.auth.tokens.iter().find(|t| t.token == token) else {
-            return ApiError::invalid_key(&masked(token)).into_response();
+            return Err(ApiError::invalid_key(&masked(token)));
         };
         let needed = scope_for(req.method(), req.uri().path());
         let granted = entry.scopes.iter().any(|s| {
             s == "*" || s == needed || (needed == "responses:read" && s == "responses:write")
         });
         if !granted {
-            return ApiError::forbidden(needed).into_response();
+            return Err(ApiError::forbidden(needed));
         }
     }
-    next.run(req).await
+    Ok(())
 }
 
 #[cfg(test)]

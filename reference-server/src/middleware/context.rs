@@ -115,17 +115,15 @@ pub async fn layer(
         .metrics
         .finish(route, method, response.status(), elapsed.as_secs_f64());
     if state.config.request_logs {
-        tracing::info!(
-            target: "request",
-            request_id = %crate::redact::redact(&ids.request_id),
-            trace_id = %ids.trace_id,
-            method = %method,
-            route = %route,
+        crate::logbuf::request(&crate::logbuf::RequestLine {
+            request_id: &crate::redact::redact(&ids.request_id),
+            trace_id: &ids.trace_id,
+            method,
+            route,
             status,
-            latency_ms = elapsed.as_secs_f64() * 1000.0,
-            principal = %principal,
-            "request"
-        );
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            principal: &principal.to_string(),
+        });
     }
     response
 }

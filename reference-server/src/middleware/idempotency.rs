@@ -10,7 +10,7 @@ use crate::principal::Principal;
 use crate::state::AppState;
 use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -41,13 +41,8 @@ fn valid_key(raw: &HeaderValue) -> Option<&str> {
     })
 }
 
-/// The middleware function (POST routes only).
-pub async fn layer(
-    State(state): State<AppState>,
-    principal: Principal,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Runs `req` through `next` under its `Idempotency-Key` (POST routes only).
+pub async fn run(state: &AppState, principal: &Principal, req: Request, next: Next) -> Response {
     if req.method() != Method::POST {
         return next.run(req).await;
     }

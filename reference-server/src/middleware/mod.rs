@@ -6,3 +6,4 @@ pub mod drain;
 pub mod idempotency;
 pub mod rate_limit;
 pub mod shed;
+pub mod v1;

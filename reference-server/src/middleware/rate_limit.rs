@@ -7,9 +7,7 @@ use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
 use crate::store::{Budget, Taken};
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Duration;
 
@@ -105,26 +103,6 @@ pub fn admit(
 /// Puts the limiter's headers on an answer.
 pub fn stamp(response: &mut Response, taken: &Taken) {
     headers(response.headers_mut(), taken);
-}
-
-/// The middleware function.
-pub async fn layer(
-    State(state): State<AppState>,
-    principal: Principal,
-    route: Option<MatchedPath>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    match admit(&state, route, &principal) {
-        None => next.run(req).await,
-        Some(Err(refused)) => refused,
-        Some(Ok(taken)) => {
-            let mut response = next.run(req).await;
-            stamp(&mut response, &taken);
-            response
-        }
-    }
 }
 
 #[cfg(test)]
