@@ -12,13 +12,13 @@ use axum::response::{IntoResponse, Response};
 use std::time::Instant;
 use tracing::Instrument;
 
-/// The ids of this request, visible to handlers through extensions.
+/// The ids of this request.
 #[derive(Debug, Clone)]
-pub struct RequestIds {
+struct RequestIds {
     /// `X-Request-Id`: the caller's, or a new `req_` id.
-    pub request_id: String,
+    request_id: String,
     /// `X-Trace-Id`: the W3C trace id from `traceparent`, or a new one.
-    pub trace_id: String,
+    trace_id: String,
 }
 
 const MAX_REQUEST_ID_LEN: usize = 200;
@@ -66,12 +66,11 @@ pub fn trace_id(headers: &HeaderMap) -> String {
 pub async fn layer(
     State(state): State<AppState>,
     principal: Principal,
-    mut req: Request,
+    matched: Option<MatchedPath>,
+    req: Request,
     next: Next,
 ) -> Response {
     let started = Instant::now();
-    // MatchedPath shares its text; cloning it does not copy the route.
-    let matched = req.extensions().get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = req.method().clone();
     let method = method.as_str();
@@ -80,7 +79,6 @@ pub async fn layer(
         request_id: request_id(req.headers()),
         trace_id: span_trace.unwrap_or_else(|| trace_id(req.headers())),
     };
-    req.extensions_mut().insert(ids.clone());
     state.metrics.start();
 
     let mut response = enveloped(next.run(req).instrument(span.clone()).await).await;
