@@ -150,6 +150,10 @@ impl<'d> Conformance<'d> {
                 }
             }
             Body::Events(events) => {
+                // A stream with no event at all is nothing like a documented stream.
+                if events.is_empty() {
+                    problems.push(format!("{at}: the stream carried no event"));
+                }
                 if let Some(described) = EventSchema::of(self.doc, media) {
                     for (i, data) in events.iter().enumerate() {
                         problems.extend(
@@ -356,6 +360,15 @@ mod tests {
         };
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("event 1"), "{p:?}");
+        let Outcome::Checked(p) =
+            c.check(&seen("POST", "/v1/chat", 200, &none, Body::Events(vec![])))
+        else {
+            panic!("undocumented")
+        };
+        assert!(
+            p[0].contains("no event"),
+            "an empty stream is not a pass: {p:?}"
+        );
         let Outcome::Checked(p) = c.check(&seen("POST", "/v1/chat", 200, &none, Body::Json(&err)))
         else {
             panic!("undocumented")
