@@ -102,6 +102,21 @@ fn routes(c: &mut Criterion) {
             })
         });
     }
+    // The embeddings cases above repeat one input, so after the first iteration they measure
+    // the cache of rendered vectors; this one sends a new input every time.
+    let counter = std::cell::Cell::new(0u64);
+    group.bench_function("embeddings_1x1536_distinct", |b| {
+        b.to_async(&runtime).iter(|| {
+            let app = app.clone();
+            counter.set(counter.get() + 1);
+            let body = json!({"model": "ref-embed-1", "input": format!("The quick brown fox {}", counter.get())});
+            let req = request("POST", "/v1/embeddings", Some(body));
+            async move {
+                let response = app.oneshot(req).await.unwrap_or_default();
+                let _ = response.into_body().collect().await;
+            }
+        })
+    });
     group.bench_function("models_list_rate_limited", |b| {
         b.to_async(&runtime).iter(|| {
             let app = limited.clone();
