@@ -72,8 +72,16 @@ pub struct RequestLine<'a> {
     pub status: u16,
     /// Time to the response head.
     pub latency_ms: f64,
-    /// The principal (a token's hash, or an address).
-    pub principal: &'a str,
+    /// The principal (a token's hash, or an address), printed without an extra allocation.
+    #[serde(serialize_with = "display")]
+    pub principal: &'a crate::principal::Principal,
+}
+
+fn display<S: serde::Serializer>(
+    value: &&crate::principal::Principal,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_str(value)
 }
 
 /// Writes a request's line, in the shape of the `tracing` JSON lines beside it

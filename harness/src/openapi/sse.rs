@@ -84,11 +84,6 @@ impl<'d> EventSchema<'d> {
         }
     }
 
-    /// Whether the description says anything checkable about an event.
-    pub fn is_empty(&self) -> bool {
-        self.item.is_none() && self.data.is_empty()
-    }
-
     /// Why an event named `event` with `data` does not match (empty when it does).
     pub fn problems(
         &self,

@@ -120,7 +120,7 @@ pub async fn layer(
             route,
             status,
             latency_ms: elapsed.as_secs_f64() * 1000.0,
-            principal: &principal.to_string(),
+            principal: &principal,
         });
     }
     response

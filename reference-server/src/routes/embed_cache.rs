@@ -56,15 +56,15 @@ impl EmbedCache {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The rendering of `input`, from the cache or made by `render` (and kept).
-    pub fn get_or_render(
+    /// The rendering of `input`, from the cache or made by `render` (and kept if made).
+    pub fn get_or_render<E>(
         &self,
         model: &str,
         dimensions: usize,
         base64: bool,
         input: &EmbedInput,
-        render: impl FnOnce() -> Rendered,
-    ) -> Rendered {
+        render: impl FnOnce() -> Result<Rendered, E>,
+    ) -> Result<Rendered, E> {
         if self.budget == 0 || input.size() > MAX_INPUT {
             return render();
         }
@@ -75,9 +75,9 @@ impl EmbedCache {
             input: input.clone(),
         };
         if let Some(hit) = self.lock().entries.get(&key) {
-            return hit.clone();
+            return Ok(hit.clone());
         }
-        let rendered = render();
+        let rendered = render()?;
         let size = rendered.json.len() + key.input.size() + key.model.len();
         let mut inner = self.lock();
         if inner.entries.put(key, rendered.clone()).is_none() {
@@ -93,7 +93,7 @@ impl EmbedCache {
                 None => break,
             }
         }
-        rendered
+        Ok(rendered)
     }
 }
 
@@ -114,10 +114,12 @@ mod tests {
         let cache = EmbedCache::new(40);
         let calls = Cell::new(0);
         let get = |text: &str| {
-            cache.get_or_render("m", 4, false, &EmbedInput::Text(text.into()), || {
-                calls.set(calls.get() + 1);
-                rendered("[0.5,0.5,0.5,0.5]")
-            })
+            cache
+                .get_or_render("m", 4, false, &EmbedInput::Text(text.into()), || {
+                    calls.set(calls.get() + 1);
+                    Ok::<_, ()>(rendered("[0.5,0.5,0.5,0.5]"))
+                })
+                .ok()
         };
         get("a");
         get("a");
@@ -133,9 +135,9 @@ mod tests {
         let cache = EmbedCache::new(0);
         let calls = Cell::new(0);
         for _ in 0..2 {
-            cache.get_or_render("m", 4, false, &EmbedInput::Tokens(vec![1]), || {
+            let _ = cache.get_or_render("m", 4, false, &EmbedInput::Tokens(vec![1]), || {
                 calls.set(calls.get() + 1);
-                rendered("[1]")
+                Ok::<_, ()>(rendered("[1]"))
             });
         }
         assert_eq!(calls.get(), 2);

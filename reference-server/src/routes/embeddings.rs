@@ -200,22 +200,13 @@ fn render(
 ) -> Result<Vec<u8>, serde_json::Error> {
     let mut parts = Vec::with_capacity(inputs.len());
     for input in inputs {
-        let mut failed = None;
-        let part = state
-            .embed_cache
-            .get_or_render(model, dimensions, base64, input, || {
-                rendered(model, input, dimensions, base64).unwrap_or_else(|e| {
-                    failed = Some(e);
-                    Rendered {
-                        json: bytes::Bytes::new(),
-                        tokens: 0,
-                    }
-                })
-            });
-        if let Some(e) = failed {
-            return Err(e);
-        }
-        parts.push(part);
+        parts.push(
+            state
+                .embed_cache
+                .get_or_render(model, dimensions, base64, input, || {
+                    rendered(model, input, dimensions, base64)
+                })?,
+        );
     }
     let size: usize = parts.iter().map(|p| p.json.len() + 48).sum();
     let mut body = Vec::with_capacity(size + 128);

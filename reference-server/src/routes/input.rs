@@ -71,32 +71,29 @@ fn str_field<'v>(obj: &'v Map<String, Value>, key: &str, param: &str) -> Result<
     }
 }
 
-/// A field that, when present and not null, must be a string (fields this engine ignores,
-/// such as a message's `name`, are still held to their type).
-fn optional_str(obj: &Map<String, Value>, key: &str, param: &str) -> Result<(), ApiError> {
+/// A field that, when present and not null, must be of one JSON type (fields this engine
+/// ignores, such as a message's `name`, are still held to their type).
+fn optional(
+    obj: &Map<String, Value>,
+    key: &str,
+    param: &str,
+    (is, what): (fn(&Value) -> bool, &str),
+) -> Result<(), ApiError> {
     match obj.get(key) {
-        None | Some(Value::Null) | Some(Value::String(_)) => Ok(()),
-        Some(_) => Err(ApiError::invalid_param(
+        Some(v) if !v.is_null() && !is(v) => Err(ApiError::invalid_param(
             format!("{param}.{key}"),
-            format!("'{key}' must be a string."),
+            format!("'{key}' must be {what}."),
         )),
+        _ => Ok(()),
     }
 }
 
-/// A field that, when present and not null, must be a boolean.
-fn optional_bool(obj: &Map<String, Value>, key: &str, param: &str) -> Result<(), ApiError> {
-    match obj.get(key) {
-        None | Some(Value::Null) | Some(Value::Bool(_)) => Ok(()),
-        Some(_) => Err(ApiError::invalid_param(
-            format!("{param}.{key}"),
-            format!("'{key}' must be a boolean."),
-        )),
-    }
-}
+const STRING: (fn(&Value) -> bool, &str) = (Value::is_string, "a string");
+const BOOLEAN: (fn(&Value) -> bool, &str) = (Value::is_boolean, "a boolean");
 
 /// The `id` an input item was sent with, if any (null is none).
 fn item_id(obj: &Map<String, Value>, param: &str) -> Result<Option<String>, ApiError> {
-    optional_str(obj, "id", param)?;
+    optional(obj, "id", param, STRING)?;
     Ok(obj.get("id").and_then(Value::as_str).map(str::to_owned))
 }
 
@@ -124,8 +121,8 @@ pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
             ));
         };
         let role = str_field(obj, "role", &param)?;
-        optional_str(obj, "name", &param)?;
-        optional_str(obj, "refusal", &param)?;
+        optional(obj, "name", &param, STRING)?;
+        optional(obj, "refusal", &param, STRING)?;
         let content = obj.get("content").unwrap_or(&Value::Null);
         let text = content_text(content, &format!("{param}.content"))?;
         match role {
@@ -353,8 +350,8 @@ pub fn tools(tools: Option<&Value>, nested: bool) -> Result<Vec<ToolSpec>, ApiEr
             (obj, param.clone())
         };
         let name = str_field(def, "name", &def_param)?;
-        optional_str(def, "description", &def_param)?;
-        optional_bool(def, "strict", &def_param)?;
+        optional(def, "description", &def_param, STRING)?;
+        optional(def, "strict", &def_param, BOOLEAN)?;
         check_function_name(name, &format!("{def_param}.name"))?;
         let parameters = match def.get("parameters") {
             None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
@@ -470,8 +467,8 @@ pub fn reply_format(
                 (obj, param.to_owned())
             };
             str_field(holder, "name", &hp)?;
-            optional_str(holder, "description", &hp)?;
-            optional_bool(holder, "strict", &hp)?;
+            optional(holder, "description", &hp, STRING)?;
+            optional(holder, "strict", &hp, BOOLEAN)?;
             match holder.get("schema") {
                 Some(s @ Value::Object(_)) => Ok(ReplyFormat::JsonSchema(s.clone())),
                 Some(_) => Err(ApiError::invalid_param(
