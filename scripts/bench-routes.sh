@@ -1,41 +1,81 @@
 #!/usr/bin/env bash
 # Throughput of the reference server beside the bare axum baseline (examples/bare.rs), with oha:
-# GET /v1/models and POST /v1/embeddings (1536 dimensions), 32 connections, the server pinned to
-# CPU 0 and oha to CPU 1, the default stack (rate limiter on with a budget that never runs out,
-# metrics, one log line per request). Prints req/s, p50, p99 and the server's peak RSS.
+# GET /v1/models and POST /v1/embeddings (1536 dimensions), 32 connections, the servers pinned
+# to CPU 0 and oha to CPU 1, the default stack (rate limiter on with a budget that never runs
+# out, metrics, one log line per request). The servers run side by side and are measured in
+# turn, ROUNDS times, so a slow minute of the machine hits all of them; the summary gives the
+# median req/s, p50 and p99 of each, its ratio to bare, and each server's peak RSS.
 #
-#   scripts/bench-routes.sh                       # bare and the current build, 8 s per route
+#   scripts/bench-routes.sh                       # bare and the current build
 #   BEFORE=/path/to/old/reference-server scripts/bench-routes.sh   # and an older build
+#   ROUNDS=5 DURATION=8s scripts/bench-routes.sh
 #
 # Needs oha (`cargo install oha`) on PATH or in $OHA. Not run by CI: timings are the machine's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 oha=${OHA:-oha}
 command -v "$oha" >/dev/null || { echo "oha not found: cargo install oha, or set OHA" >&2; exit 2; }
-duration=${DURATION:-8s}
+duration=${DURATION:-5s}
+rounds=${ROUNDS:-3}
 cargo build -q --release -p reference-server --bin reference-server --example bare
+work=$(mktemp -d)
+pids=()
+trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-bench() { # LABEL COMMAND...
+start() { # LABEL COMMAND...
   local label=$1; shift
-  local log; log=$(mktemp)
-  REFSERVER_RATE_LIMIT=1000000000/1 taskset -c 0 "$@" >"$log" 2>/dev/null &
-  local pid=$! base=
-  for _ in $(seq 50); do base=$(grep -o 'http://[0-9.:]*' "$log" | head -1 || true); [ -n "$base" ] && break; sleep 0.1; done
-  local body='{"model":"ref-embed-1","input":"The quick brown fox jumps over the lazy dog"}'
-  for route in models embeddings; do
-    local args
-    if [ $route = models ]; then args=(-m GET "$base/v1/models")
-    else args=(-m POST -H 'content-type: application/json' -d "$body" "$base/v1/embeddings"); fi
-    taskset -c 1 "$oha" -z 2s -c 32 --no-tui -H 'authorization: Bearer sk-bench' "${args[@]}" >/dev/null 2>&1
-    taskset -c 1 "$oha" -z "$duration" -c 32 --no-tui --output-format json \
-      -H 'authorization: Bearer sk-bench' "${args[@]}" 2>/dev/null |
-      python3 -c "import json,sys; d=json.load(sys.stdin); s=d['summary']; p=d['latencyPercentiles']
-print(f'$label'.ljust(8), '$route'.ljust(11), f'{s[\"requestsPerSec\"]:8.0f} req/s  p50 {p[\"p50\"]*1000:5.2f} ms  p99 {p[\"p99\"]*1000:5.2f} ms', d['statusCodeDistribution'])"
+  REFSERVER_RATE_LIMIT=1000000000/1 taskset -c 0 "$@" >"$work/$label.log" 2>/dev/null &
+  pids+=($!)
+  echo $! >"$work/$label.pid"
+  for _ in $(seq 50); do
+    grep -q 'http://' "$work/$label.log" 2>/dev/null && break; sleep 0.1
   done
-  echo "$label peak RSS $(awk '/VmHWM/ {print $2}' /proc/$pid/status) kB"
-  kill $pid; wait $pid 2>/dev/null || true
+  grep -o 'http://[0-9.:]*' "$work/$label.log" | head -1 >"$work/$label.base"
 }
 
-bench bare target/release/examples/bare 0
-if [ -n "${BEFORE:-}" ]; then bench before "$BEFORE" --port 0; fi
-bench after target/release/reference-server --port 0
+labels=(bare)
+start bare target/release/examples/bare 0
+if [ -n "${BEFORE:-}" ]; then labels+=(before); start before "$BEFORE" --port 0; fi
+labels+=(after)
+start after target/release/reference-server --port 0
+
+body='{"model":"ref-embed-1","input":"The quick brown fox jumps over the lazy dog"}'
+for round in $(seq "$rounds"); do
+  for route in models embeddings; do
+    for label in "${labels[@]}"; do
+      base=$(cat "$work/$label.base")
+      if [ $route = models ]; then args=(-m GET "$base/v1/models")
+      else args=(-m POST -H 'content-type: application/json' -d "$body" "$base/v1/embeddings"); fi
+      [ "$round" = 1 ] && taskset -c 1 "$oha" -z 2s -c 32 --no-tui -H 'authorization: Bearer sk-bench' "${args[@]}" >/dev/null 2>&1
+      taskset -c 1 "$oha" -z "$duration" -c 32 --no-tui --output-format json \
+        -H 'authorization: Bearer sk-bench' "${args[@]}" 2>/dev/null >"$work/$label.$route.$round.json"
+    done
+  done
+done
+for label in "${labels[@]}"; do
+  echo "$label $(awk '/VmHWM/ {print $2}' "/proc/$(cat "$work/$label.pid")/status")" >>"$work/rss"
+done
+
+python3 - "$work" "$rounds" "${labels[@]}" <<'PY'
+import json, statistics, sys
+work, rounds, labels = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+rss = dict(line.split() for line in open(f"{work}/rss"))
+for route in ["models", "embeddings"]:
+    bare = None
+    for label in labels:
+        runs = [json.load(open(f"{work}/{label}.{route}.{r}.json")) for r in range(1, rounds + 1)]
+        rps = [d["summary"]["requestsPerSec"] for d in runs]
+        p50 = statistics.median(d["latencyPercentiles"]["p50"] * 1000 for d in runs)
+        p99 = statistics.median(d["latencyPercentiles"]["p99"] * 1000 for d in runs)
+        codes = {}
+        for d in runs:
+            for k, v in d["statusCodeDistribution"].items():
+                codes[k] = codes.get(k, 0) + v
+        med = statistics.median(rps)
+        bare = bare or med
+        each = " ".join(f"{x:.0f}" for x in rps)
+        print(f"{label:7} {route:11} {med:8.0f} req/s ({med / bare:4.2f}x)  p50 {p50:5.2f} ms  "
+              f"p99 {p99:5.2f} ms  rounds [{each}]  {codes}")
+for label in labels:
+    print(f"{label:7} peak RSS {rss[label]} kB")
+PY

@@ -197,6 +197,16 @@ impl ApiError {
         .with_code("server_overloaded")
     }
 
+    /// 408 when a request took longer than the configured limit to answer.
+    pub fn timed_out(seconds: u64) -> Self {
+        Self::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "invalid_request_error",
+            format!("The request was not complete within {seconds} s."),
+        )
+        .with_code("request_timeout")
+    }
+
     /// The envelope for an answer some layer made without one (a timeout's 408, a bad path
     /// segment's 400): its status, and its text as the message.
     pub fn from_status(status: StatusCode, text: &str) -> Self {

@@ -37,48 +37,23 @@ use axum::Router;
 use state::AppState;
 use std::future::Future;
 
-/// The whole application for `config`. Layers, outermost first: panic guard; request
-/// context (ids, headers, metrics, log); request timeout (408); unread bodies drained (so an
-/// early answer keeps the connection); load shedding (503); then on
-/// `/v1/*`: rate limit (so 401s are limited too), auth, idempotency.
+/// The whole application for `config`. Every route and fallback is served inside one layer
+/// (`middleware::envelope`): request context, panic guard, timeout (408), load shedding (503),
+/// unread bodies drained, and on `/v1` the rate limit (so 401s are limited too), auth and
+/// idempotency.
 pub fn app(config: Config) -> Router {
     app_with_state(AppState::new(config))
 }
 
 fn app_with_state(state: AppState) -> Router {
-    let timeout = std::time::Duration::from_secs(state.config.limits.request_timeout_seconds);
-    let v1 = v1_routes()
-        .into_router()
-        .route_layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::v1::layer,
-        ));
     Router::new()
-        .merge(v1)
+        .merge(v1_routes().into_router())
         .merge(public_routes().into_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         // ApiJson enforces the configured limit itself (and drains oversized bodies).
         .layer(DefaultBodyLimit::disable())
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::shed::layer,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::drain::layer,
-        ))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            timeout,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::context::layer,
-        ))
-        .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::internal().into_response()
-        }))
+        .layer(middleware::envelope::EnvelopeLayer::new(state.clone()))
         .with_state(state)
 }
 

@@ -4,7 +4,7 @@
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap};
+use axum::http::{header, Extensions, HeaderMap};
 use sha2::{Digest, Sha256};
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
@@ -25,9 +25,21 @@ impl Principal {
     /// The principal of a request with these headers and connect info.
     pub fn of(headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
         match bearer(headers) {
-            Some(token) => Self::Token(hash(token).into()),
+            Some(token) => Self::Token(hash_cached(token)),
             None => peer.map_or(Self::Anonymous, |p| Self::Address(p.ip())),
         }
+    }
+
+    /// The principal of a request: computed on first use and kept in its extensions, so
+    /// every later layer and extractor gets the same value.
+    pub fn cached(headers: &HeaderMap, extensions: &mut Extensions) -> Self {
+        if let Some(p) = extensions.get::<Principal>() {
+            return p.clone();
+        }
+        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+        let p = Principal::of(headers, peer);
+        extensions.insert(p.clone());
+        p
     }
 }
 
@@ -41,21 +53,12 @@ impl std::fmt::Display for Principal {
     }
 }
 
-/// The extractor: computed on first use, then the same value for every later layer.
+/// The extractor, for the fallbacks (see [`Principal::cached`]).
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        if let Some(p) = parts.extensions.get::<Principal>() {
-            return Ok(p.clone());
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0);
-        let p = Principal::of(&parts.headers, peer);
-        parts.extensions.insert(p.clone());
-        Ok(p)
+        Ok(Principal::cached(&parts.headers, &mut parts.extensions))
     }
 }
 
@@ -63,6 +66,23 @@ impl<S: Send + Sync> FromRequestParts<S> for Principal {
 pub fn hash(token: &str) -> String {
     let digest = Sha256::digest(token.as_bytes());
     hex::encode(&digest[..8])
+}
+
+/// [`hash`], remembered per thread for the last token seen: most clients send the same token
+/// on every request, and a SHA-256 per request was a visible share of the cheapest routes.
+fn hash_cached(token: &str) -> Arc<str> {
+    use std::cell::RefCell;
+    thread_local! {
+        static LAST: RefCell<Option<(Box<str>, Arc<str>)>> = const { RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((seen, hashed)) if **seen == *token => hashed.clone(),
+        _ => {
+            let hashed: Arc<str> = hash(token).into();
+            *last = Some((token.into(), hashed.clone()));
+            hashed
+        }
+    })
 }
 
 /// The bearer token of a request, if it sent a non-empty one.

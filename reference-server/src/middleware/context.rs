@@ -1,16 +1,13 @@
-//! The per-request envelope: request and trace ids, processing time, security headers,
-//! metrics and the one JSON log line. It wraps every route and the fallbacks, so errors,
-//! 404s and streams carry the same headers.
+//! The per-request envelope's start and finish: request and trace ids, processing time,
+//! security headers, metrics and the one JSON log line. Every route and fallback goes through
+//! it (see `envelope`), so errors, 404s and streams carry the same headers.
 
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
-use tracing::Instrument;
 
 /// The ids of this request.
 #[derive(Debug, Clone)]
@@ -34,7 +31,16 @@ fn request_id(headers: &HeaderMap) -> String {
                 && s.bytes().all(|b| b.is_ascii_graphic())
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| format!("req_{}", uuid::Uuid::new_v4().simple()))
+        .unwrap_or_else(|| {
+            let mut id = String::with_capacity(36);
+            id.push_str("req_");
+            id.push_str(
+                uuid::Uuid::new_v4()
+                    .simple()
+                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
+            );
+            id
+        })
 }
 
 /// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a new one.
@@ -62,73 +68,94 @@ pub fn trace_id(headers: &HeaderMap) -> String {
     from_parent.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
 }
 
-/// The middleware function.
-pub async fn layer(
-    State(state): State<AppState>,
-    principal: Principal,
-    matched: Option<MatchedPath>,
-    req: Request,
-    next: Next,
+/// What the envelope knows of a request before it is served.
+pub struct Started {
+    at: Instant,
+    ids: RequestIds,
+    span: tracing::Span,
+}
+
+impl Started {
+    /// Notes the start of a request with these headers (ids, span, the in-flight gauge).
+    pub fn now(state: &AppState, headers: &HeaderMap, method: &str, route: &str) -> Self {
+        let at = Instant::now();
+        let (span, span_trace) = crate::telemetry::request_span(headers, method, route);
+        let ids = RequestIds {
+            request_id: request_id(headers),
+            trace_id: span_trace.unwrap_or_else(|| trace_id(headers)),
+        };
+        state.metrics.start();
+        Self { at, ids, span }
+    }
+
+    /// The request's span (disabled unless traces are exported).
+    pub fn span(&self) -> &tracing::Span {
+        &self.span
+    }
+
+    /// When the request started.
+    pub fn at(&self) -> Instant {
+        self.at
+    }
+}
+
+/// Finishes an answer: the ids, processing time and fixed headers, the metrics and the log
+/// line.
+pub fn finish(
+    state: &AppState,
+    started: Started,
+    method: &str,
+    route: &str,
+    principal: &Principal,
+    mut response: Response,
 ) -> Response {
-    let started = Instant::now();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let method = req.method().clone();
-    let method = method.as_str();
-    let (span, span_trace) = crate::telemetry::request_span(req.headers(), method, route);
-    let ids = RequestIds {
-        request_id: request_id(req.headers()),
-        trace_id: span_trace.unwrap_or_else(|| trace_id(req.headers())),
-    };
-    state.metrics.start();
-
-    let mut response = enveloped(next.run(req).instrument(span.clone()).await).await;
-    span.record("http.response.status_code", response.status().as_u16());
-
-    let elapsed = started.elapsed();
-    let status = response.status().as_u16();
+    let Started { at, ids, span } = started;
+    let status = response.status();
+    span.record("http.response.status_code", status.as_u16());
+    let elapsed = at.elapsed();
     let headers = response.headers_mut();
-    set(headers, "x-request-id", &ids.request_id);
-    set(headers, "x-trace-id", &ids.trace_id);
+    headers.reserve(10);
+    set(headers, X_REQUEST_ID, &ids.request_id);
+    set(headers, X_TRACE_ID, &ids.trace_id);
     let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    headers.insert(
-        HeaderName::from_static("openai-processing-ms"),
-        HeaderValue::from(millis),
-    );
-    // Constant values are built once, not parsed and checked per request.
-    for (name, value) in [
-        ("openai-version", "2020-10-01"),
-        ("x-content-type-options", "nosniff"),
-        ("x-frame-options", "DENY"),
-        ("referrer-policy", "no-referrer"),
-    ] {
-        headers.insert(
-            HeaderName::from_static(name),
-            HeaderValue::from_static(value),
-        );
+    headers.insert(PROCESSING_MS, HeaderValue::from(millis));
+    for (name, value) in FIXED {
+        headers.insert(name, HeaderValue::from_static(value));
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     state
         .metrics
-        .finish(route, method, response.status(), elapsed.as_secs_f64());
+        .finish(route, method, status, elapsed.as_secs_f64());
     if state.config.request_logs {
         crate::logbuf::request(&crate::logbuf::RequestLine {
             request_id: &crate::redact::redact(&ids.request_id),
             trace_id: &ids.trace_id,
             method,
             route,
-            status,
+            status: status.as_u16(),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
-            principal: &principal,
+            principal,
         });
     }
     response
 }
 
+const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
+const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
+/// Headers every answer carries, built at compile time rather than parsed per request.
+const FIXED: [(HeaderName, &str); 4] = [
+    (HeaderName::from_static("openai-version"), "2020-10-01"),
+    (HeaderName::from_static("x-content-type-options"), "nosniff"),
+    (HeaderName::from_static("x-frame-options"), "DENY"),
+    (HeaderName::from_static("referrer-policy"), "no-referrer"),
+];
+
 /// Rewrites an error response that is not JSON (an axum rejection we did not route through
 /// `ApiError`, such as a bad path segment) into the envelope, keeping its status.
-async fn enveloped(response: Response) -> Response {
+pub async fn enveloped(response: Response) -> Response {
     let status = response.status();
     let is_json = response
         .headers()
@@ -153,9 +180,9 @@ async fn enveloped(response: Response) -> Response {
     rewritten
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: &str) {
+fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
     if let Ok(v) = HeaderValue::from_str(value) {
-        headers.insert(HeaderName::from_static(name), v);
+        headers.insert(name, v);
     }
 }
 

@@ -5,11 +5,8 @@
 //! if nothing took it by the time the answer is ready, it is read (bounded) and thrown away
 //! before the answer goes out.
 
-use crate::state::AppState;
 use axum::body::{Body, Bytes};
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::extract::Request;
 use http_body::{Body as _, Frame, SizeHint};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
@@ -70,10 +67,13 @@ pub async fn drain(mut body: Body, limit: usize) {
     }
 }
 
-/// The middleware function.
-pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> Response {
+/// The body of a request handed over through a slot, when the request says one follows.
+pub struct Unread(Slot);
+
+/// Puts the body of `req` behind a slot, so what the route leaves unread can be drained.
+pub fn defer(req: Request) -> (Request, Option<Unread>) {
     if !has_body(&req) {
-        return next.run(req).await;
+        return (req, None);
     }
     let (parts, body) = req.into_parts();
     let hint = body.size_hint();
@@ -83,14 +83,20 @@ pub async fn layer(State(state): State<AppState>, req: Request, next: Next) -> R
         inner: None,
         hint,
     };
-    let response = next
-        .run(Request::from_parts(parts, Body::new(deferred)))
-        .await;
-    let unread = slot.lock().unwrap_or_else(|p| p.into_inner()).take();
-    if let Some(body) = unread {
-        // Past the limit the client is sending more than any route accepts; hyper then closes
-        // the connection, which is all that is left to do.
-        drain(body, state.config.limits.max_body_bytes).await;
+    (
+        Request::from_parts(parts, Body::new(deferred)),
+        Some(Unread(slot)),
+    )
+}
+
+impl Unread {
+    /// Reads (at most `limit` bytes) and throws away what the route did not read. Past the
+    /// limit the client is sending more than any route accepts; hyper then closes the
+    /// connection, which is all that is left to do.
+    pub async fn discard(self, limit: usize) {
+        let unread = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(body) = unread {
+            drain(body, limit).await;
+        }
     }
-    response
 }

@@ -12,9 +12,9 @@ use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
+use std::future::Future;
 
 /// Forgets a claimed key if the request never finishes (client gone, panic), so a retry runs.
 struct Guard<'a> {
@@ -41,13 +41,22 @@ fn valid_key(raw: &HeaderValue) -> Option<&str> {
     })
 }
 
-/// Runs `req` through `next` under its `Idempotency-Key` (POST routes only).
-pub async fn run(state: &AppState, principal: &Principal, req: Request, next: Next) -> Response {
+/// Runs `req` through `handler` under its `Idempotency-Key` (POST routes only).
+pub async fn run<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    req: Request,
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if req.method() != Method::POST {
-        return next.run(req).await;
+        return handler(req).await;
     }
     let Some(raw_key) = req.headers().get("idempotency-key") else {
-        return next.run(req).await;
+        return handler(req).await;
     };
     let Some(key_text) = valid_key(raw_key) else {
         return ApiError::invalid_idempotency_key().into_response();
@@ -82,9 +91,7 @@ pub async fn run(state: &AppState, principal: &Principal, req: Request, next: Ne
         fingerprint,
         armed: true,
     };
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = handler(Request::from_parts(parts, Body::from(bytes))).await;
     let (parts, body) = response.into_parts();
     // Our handlers produce finite bodies (streams included), so collecting is bounded.
     let body = match axum::body::to_bytes(body, usize::MAX).await {

@@ -33,36 +33,42 @@ pub fn go_duration(d: Duration) -> String {
     }
 }
 
-fn set(headers: &mut HeaderMap, name: &'static str, value: HeaderValue) {
-    headers.insert(HeaderName::from_static(name), value);
-}
-
 fn number(n: impl Into<u64>) -> HeaderValue {
     HeaderValue::from(n.into())
 }
 
+const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");
+const REMAINING: HeaderName = HeaderName::from_static("x-ratelimit-remaining");
+const RESET: HeaderName = HeaderName::from_static("x-ratelimit-reset");
+const LIMIT_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-limit-requests");
+const REMAINING_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-remaining-requests");
+const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-requests");
+const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
+const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
+
 /// Writes both header families for `t`.
 fn headers(headers: &mut HeaderMap, t: &Taken) {
+    // Room for these and the envelope's headers at once, instead of growing twice.
+    headers.reserve(16);
     let reset_secs = t.reset.as_secs_f64().ceil() as u64;
-    set(headers, "x-ratelimit-limit", number(t.limit));
-    set(headers, "x-ratelimit-remaining", number(t.remaining));
-    set(headers, "x-ratelimit-reset", number(reset_secs));
-    set(headers, "x-ratelimit-limit-requests", number(t.limit));
-    set(
-        headers,
-        "x-ratelimit-remaining-requests",
-        number(t.remaining),
-    );
+    headers.insert(LIMIT, number(t.limit));
+    headers.insert(REMAINING, number(t.remaining));
+    headers.insert(RESET, number(reset_secs));
+    headers.insert(LIMIT_REQUESTS, number(t.limit));
+    headers.insert(REMAINING_REQUESTS, number(t.remaining));
     if let Ok(v) = HeaderValue::from_str(&go_duration(t.reset)) {
-        set(headers, "x-ratelimit-reset-requests", v);
+        headers.insert(RESET_REQUESTS, v);
     }
 }
 
-/// The bucket key of a request: route and principal, or route alone.
-fn key(config: &RateLimitConfig, route: &str, principal: &Principal) -> String {
-    match config.keying {
-        RateLimitKeying::RoutePrincipal => format!("{route} {principal}"),
-        RateLimitKeying::RouteOnly => route.to_owned(),
+/// The bucket key of a request: route and principal, or route alone; written into `out`
+/// (a per-thread buffer, so looking up a bucket allocates nothing).
+fn key(out: &mut String, config: &RateLimitConfig, route: &str, principal: &Principal) {
+    use std::fmt::Write;
+    out.clear();
+    out.push_str(route);
+    if config.keying == RateLimitKeying::RoutePrincipal {
+        let _ = write!(out, " {principal}");
     }
 }
 
@@ -77,14 +83,18 @@ pub fn admit(
     if !config.enabled {
         return None;
     }
+    thread_local! {
+        static KEY: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+    }
     let budget = config.budget(route);
-    let taken = state.stores.buckets.take(
-        &key(config, route, principal),
-        Budget {
-            capacity: budget.requests,
-            refill: Duration::from_secs(u64::from(budget.per_seconds)),
-        },
-    );
+    let budget = Budget {
+        capacity: budget.requests,
+        refill: Duration::from_secs(u64::from(budget.per_seconds)),
+    };
+    let taken = KEY.with_borrow_mut(|buffer| {
+        key(buffer, config, route, principal);
+        state.stores.buckets.take(buffer, budget)
+    });
     if taken.allowed {
         return Some(Ok(taken));
     }
@@ -94,9 +104,9 @@ pub fn admit(
     let h = response.headers_mut();
     headers(h, &taken);
     let secs = (taken.retry_after.as_secs_f64().ceil() as u64).max(1);
-    set(h, "retry-after", number(secs));
+    h.insert(RETRY_AFTER, number(secs));
     let ms = (taken.retry_after.as_millis() as u64).max(1);
-    set(h, "retry-after-ms", number(ms));
+    h.insert(RETRY_AFTER_MS, number(ms));
     Some(Err(response))
 }
 
@@ -122,8 +132,11 @@ mod tests {
     fn keys_by_route_and_principal_unless_told_otherwise() {
         let mut c = RateLimitConfig::default();
         let p = Principal::Anonymous;
-        assert_eq!(key(&c, "/r", &p), "/r anonymous");
+        let mut out = String::from("stale");
+        key(&mut out, &c, "/r", &p);
+        assert_eq!(out, "/r anonymous");
         c.keying = RateLimitKeying::RouteOnly;
-        assert_eq!(key(&c, "/r", &p), "/r");
+        key(&mut out, &c, "/r", &p);
+        assert_eq!(out, "/r");
     }
 }

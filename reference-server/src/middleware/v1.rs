@@ -1,31 +1,34 @@
-//! Everything between routing and a `/v1` handler, in one layer (one per request rather than
-//! three): the rate limit first (so 401s are limited too), then authentication, then
-//! idempotency. The limiter's headers go on every answer, refusals included.
+//! Everything between routing and a `/v1` handler: the rate limit first (so 401s are limited
+//! too), then authentication, then idempotency. The limiter's headers go on every answer,
+//! refusals included.
 
 use super::{auth, idempotency, rate_limit};
 use crate::principal::Principal;
 use crate::state::AppState;
-use axum::extract::{MatchedPath, Request, State};
-use axum::middleware::Next;
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use std::future::Future;
 
-/// The middleware function.
-pub async fn layer(
-    State(state): State<AppState>,
-    principal: Principal,
-    route: Option<MatchedPath>,
+/// Serves `req`, a request to the `/v1` route `route`, with `handler`.
+pub async fn run<F, Fut>(
+    state: &AppState,
+    principal: &Principal,
+    route: &str,
     req: Request,
-    next: Next,
-) -> Response {
-    let route = route.as_ref().map_or("unmatched", MatchedPath::as_str);
-    let taken = match rate_limit::admit(&state, route, &principal) {
+    handler: F,
+) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
+    let taken = match rate_limit::admit(state, route, principal) {
         Some(Err(refused)) => return refused,
         Some(Ok(taken)) => Some(taken),
         None => None,
     };
-    let mut response = match auth::check(&state, &req) {
+    let mut response = match auth::check(state, &req) {
         Err(refused) => refused.into_response(),
-        Ok(()) => idempotency::run(&state, &principal, req, next).await,
+        Ok(()) => idempotency::run(state, principal, req, handler).await,
     };
     if let Some(taken) = taken {
         rate_limit::stamp(&mut response, &taken);

@@ -1,0 +1,224 @@
+//! The one layer every route and fallback is served through, as a single tower service with
+//! one boxed future per request (five `from_fn` layers cost a clone, a box and an extraction
+//! each, per request). In order: the request context (ids, metrics, log line, fixed headers);
+//! a panic guard; the request timeout (408); load shedding (503); unread bodies drained, so an
+//! early answer keeps the connection; then on `/v1` routes the rate limit, auth and
+//! idempotency (`v1`).
+
+use super::{context, drain, shed, v1};
+use crate::error::ApiError;
+use crate::principal::Principal;
+use crate::state::AppState;
+use axum::extract::{MatchedPath, Request};
+use axum::response::{IntoResponse, Response};
+use futures::FutureExt;
+use std::convert::Infallible;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tower::{Layer, Service, ServiceExt};
+use tracing::Instrument;
+
+/// Wraps each route (and the fallbacks) in [`Envelope`].
+#[derive(Clone)]
+pub struct EnvelopeLayer {
+    state: AppState,
+}
+
+impl EnvelopeLayer {
+    /// The layer for the app with `state`.
+    pub fn new(state: AppState) -> Self {
+        Self { state }
+    }
+}
+
+impl<S> Layer<S> for EnvelopeLayer {
+    type Service = Envelope<S>;
+
+    fn layer(&self, inner: S) -> Envelope<S> {
+        Envelope {
+            inner,
+            state: self.state.clone(),
+        }
+    }
+}
+
+/// A route served inside the envelope.
+#[derive(Clone)]
+pub struct Envelope<S> {
+    inner: S,
+    state: AppState,
+}
+
+impl<S> Service<Request> for Envelope<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Readiness is the inner route's, polled by `oneshot` when the request is served.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> Self::Future {
+        let inner = self.inner.clone();
+        let state = self.state.clone();
+        Box::pin(async move { Ok(handle(state, inner, req).await) })
+    }
+}
+
+async fn handle<S>(state: AppState, inner: S, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let (mut parts, body) = req.into_parts();
+    let matched = parts.extensions.get::<MatchedPath>().cloned();
+    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let method = parts.method.clone();
+    let principal = Principal::cached(&parts.headers, &mut parts.extensions);
+    let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
+    let req = Request::from_parts(parts, body);
+    let deadline = started.at() + Duration::from_secs(state.config.limits.request_timeout_seconds);
+    let span = started.span().clone();
+    let served = AssertUnwindSafe(within(
+        deadline,
+        state.config.limits.request_timeout_seconds,
+        serve(&state, &principal, route, inner, req),
+    ))
+    .catch_unwind()
+    .instrument(span)
+    .await;
+    let response = match served {
+        Ok(response) => context::enveloped(response).await,
+        Err(_panic) => ApiError::internal().into_response(),
+    };
+    context::finish(
+        &state,
+        started,
+        method.as_str(),
+        route,
+        &principal,
+        response,
+    )
+}
+
+/// Sheds, defers the body, routes `/v1` through its checks, and drains what was not read.
+async fn serve<S>(
+    state: &AppState,
+    principal: &Principal,
+    route: &str,
+    inner: S,
+    req: Request,
+) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
+    S::Future: Send + 'static,
+{
+    let _permit = if shed::exempt(req.uri().path()) {
+        None
+    } else {
+        match state.in_flight.try_acquire() {
+            Ok(permit) => Some(permit),
+            Err(_) => return shed::refused(),
+        }
+    };
+    let (req, unread) = drain::defer(req);
+    let response = if route.starts_with("/v1/") {
+        v1::run(state, principal, route, req, |req| call(inner, req)).await
+    } else {
+        call(inner, req).await
+    };
+    if let Some(unread) = unread {
+        unread.discard(state.config.limits.max_body_bytes).await;
+    }
+    response
+}
+
+async fn call<S>(inner: S, req: Request) -> Response
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    match inner.oneshot(req).await {
+        Ok(response) => response,
+        Err(never) => match never {},
+    }
+}
+
+/// `fut`, or a 408 once `deadline` passes. The timer is armed only if the first poll does not
+/// finish: most answers are ready at once, and a timer per request costs a wake-up of the
+/// I/O driver.
+async fn within<F>(deadline: Instant, seconds: u64, fut: F) -> Response
+where
+    F: Future<Output = Response>,
+{
+    let mut fut = std::pin::pin!(fut);
+    if let Poll::Ready(response) =
+        std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+    {
+        return response;
+    }
+    match tokio::time::timeout_at(deadline.into(), fut).await {
+        Ok(response) => response,
+        Err(_elapsed) => ApiError::timed_out(seconds).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use axum::body::Body;
+    use axum::http::StatusCode;
+
+    fn request() -> Request {
+        Request::builder()
+            .uri("/healthz")
+            .body(Body::empty())
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_route_is_a_500_in_the_envelope_with_the_usual_headers() {
+        let route = tower::service_fn(|_req: Request| async move {
+            if true {
+                panic!("a bug in a handler");
+            }
+            Ok::<Response, Infallible>(Response::default())
+        });
+        let state = AppState::new(Config::default());
+        let Ok(response) = EnvelopeLayer::new(state)
+            .layer(route)
+            .oneshot(request())
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.headers().contains_key("x-request-id"));
+        let body = axum::body::to_bytes(response.into_body(), 4096)
+            .await
+            .unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        assert_eq!(value["error"]["type"], "server_error");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_route_slower_than_the_limit_is_cut_with_408() {
+        let route = tower::service_fn(|_req: Request| async move {
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+            Ok::<Response, Infallible>(Response::default())
+        });
+        let mut config = Config::default();
+        config.limits.request_timeout_seconds = 2;
+        let state = AppState::new(config);
+        let Ok(response) = EnvelopeLayer::new(state)
+            .layer(route)
+            .oneshot(request())
+            .await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+}
