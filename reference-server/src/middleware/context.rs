@@ -65,7 +65,12 @@ pub fn trace_id(headers: &HeaderMap) -> String {
                 && hex(parts[3], 2);
             ok.then(|| parts[1].to_owned())
         });
-    from_parent.unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string())
+    from_parent.unwrap_or_else(|| {
+        uuid::Uuid::new_v4()
+            .simple()
+            .encode_lower(&mut uuid::Uuid::encode_buffer())
+            .to_owned()
+    })
 }
 
 /// What the envelope knows of a request before it is served.

@@ -51,11 +51,14 @@ fn headers(headers: &mut HeaderMap, t: &Taken) {
     // Room for these and the envelope's headers at once, instead of growing twice.
     headers.reserve(16);
     let reset_secs = t.reset.as_secs_f64().ceil() as u64;
-    headers.insert(LIMIT, number(t.limit));
-    headers.insert(REMAINING, number(t.remaining));
+    // Each family carries the same numbers: one value each, shared by both headers.
+    let limit = number(t.limit);
+    let remaining = number(t.remaining);
+    headers.insert(LIMIT, limit.clone());
+    headers.insert(REMAINING, remaining.clone());
     headers.insert(RESET, number(reset_secs));
-    headers.insert(LIMIT_REQUESTS, number(t.limit));
-    headers.insert(REMAINING_REQUESTS, number(t.remaining));
+    headers.insert(LIMIT_REQUESTS, limit);
+    headers.insert(REMAINING_REQUESTS, remaining);
     if let Ok(v) = HeaderValue::from_str(&go_duration(t.reset)) {
         headers.insert(RESET_REQUESTS, v);
     }
