@@ -15,6 +15,9 @@ use serde_json::Value;
 pub trait ApiRequest: DeserializeOwned {
     /// Every top-level field the API accepts.
     const FIELDS: &'static [&'static str];
+    /// The top-level fields that must be present (`null` counts as present, and is then
+    /// refused for its type).
+    const REQUIRED: &'static [&'static str] = &[];
     /// The error for an unknown top-level field.
     fn unknown_field(name: &str) -> ApiError {
         ApiError::unknown_param(name)
@@ -86,19 +89,34 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
     }
 }
 
-/// Nesting depth of a JSON value, measured without recursion.
-fn depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 1usize)];
-    while let Some((v, d)) = stack.pop() {
-        deepest = deepest.max(d);
-        match v {
-            Value::Array(items) => stack.extend(items.iter().map(|i| (i, d + 1))),
-            Value::Object(map) => stack.extend(map.values().map(|i| (i, d + 1))),
+/// Whether the JSON text in `bytes` nests arrays and objects deeper than `max_depth`, found
+/// by counting brackets outside strings: before parsing, so no parser ever recurses that deep
+/// and the answer does not depend on the parser's own limit or wording.
+fn nests_deeper_than(bytes: &[u8], max_depth: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max_depth {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }
-    deepest
+    false
 }
 
 /// Parses and checks a body, allowing JSON nesting up to `max_depth`.
@@ -106,16 +124,10 @@ pub fn parse_with_depth<T: ApiRequest>(
     bytes: &[u8],
     max_depth: usize,
 ) -> Result<ApiJson<T>, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| {
-        if e.to_string().contains("recursion limit") {
-            ApiError::too_deep(max_depth)
-        } else {
-            ApiError::bad_json(e)
-        }
-    })?;
-    if depth(&value) > max_depth {
+    if nests_deeper_than(bytes, max_depth) {
         return Err(ApiError::too_deep(max_depth));
     }
+    let value: Value = serde_json::from_slice(bytes).map_err(ApiError::bad_json)?;
     parse_value(value)
 }
 
@@ -155,22 +167,10 @@ fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
     if let Some(unknown) = object.keys().find(|k| !T::FIELDS.contains(&k.as_str())) {
         return Err(T::unknown_field(unknown));
     }
-    let typed = serde_path_to_error::deserialize(&value).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner().to_string();
-        if let Some(field) = inner
-            .strip_prefix("missing field `")
-            .and_then(|r| r.split('`').next())
-        {
-            let full = if path == "." {
-                field.to_owned()
-            } else {
-                format!("{path}.{field}")
-            };
-            return ApiError::missing_param(&full);
-        }
-        ApiError::invalid_type(&path, inner)
-    })?;
+    if let Some(missing) = T::REQUIRED.iter().find(|k| !object.contains_key(**k)) {
+        return Err(ApiError::missing_param(missing));
+    }
+    let typed = crate::routes::wire::decode(&value, "")?;
     Ok(ApiJson(typed, value))
 }
 
@@ -187,6 +187,7 @@ mod tests {
     }
     impl ApiRequest for Body {
         const FIELDS: &'static [&'static str] = &["model", "n"];
+        const REQUIRED: &'static [&'static str] = &["model"];
     }
 
     fn err(bytes: &str) -> ApiError {
@@ -243,7 +244,11 @@ mod tests {
         );
         assert_eq!(err(&deep).code(), Some("json_too_deep"));
         let very_deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
-        assert_eq!(err(&very_deep).status().as_u16(), 400);
+        assert_eq!(err(&very_deep).code(), Some("json_too_deep"));
+        // Brackets inside strings (escaped quotes included) are text, not nesting.
+        let in_text = format!("{{\"model\":\"\\\"{}\",\"n\":1}}", "[".repeat(500));
+        assert_eq!(err(&in_text).code(), None, "{}", err(&in_text).message());
+        assert_eq!(err(&in_text).status().as_u16(), 500, "parsed: no error");
     }
 
     #[test]

@@ -66,6 +66,7 @@ struct ChatRequest {
 }
 
 impl ApiRequest for ChatRequest {
+    const REQUIRED: &'static [&'static str] = &["model", "messages"];
     const FIELDS: &'static [&'static str] = &[
         "model",
         "messages",

@@ -30,6 +30,7 @@ struct EmbeddingsRequest {
 }
 
 impl ApiRequest for EmbeddingsRequest {
+    const REQUIRED: &'static [&'static str] = &["model", "input"];
     const FIELDS: &'static [&'static str] =
         &["model", "input", "encoding_format", "dimensions", "user"];
 }

@@ -1,10 +1,15 @@
-//! Reads the polymorphic parts of chat and responses requests (messages, input items, tools,
-//! tool choice, output format) into the engine's types, with errors that name the exact
-//! JSON path at fault.
+//! Turns the polymorphic parts of chat and responses requests (messages, input items, tools,
+//! tool choice, output format), decoded through the typed shapes of `wire`, into the engine's
+//! types; every error names the exact JSON path at fault.
 
+use super::wire::{
+    decode, ChatMessage, ChatRole, Choice, ChoiceMode, Content, Format, FormatKind,
+    FunctionCallItem, FunctionOutputItem, ItemHead, ItemKind, ItemRole, MessageItem, PartKind,
+    Tool,
+};
 use crate::engine::{Conversation, ReplyFormat, ToolChoice, ToolSpec, Turn};
 use crate::error::ApiError;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 /// Most tools one request may offer (OpenAI's limit).
 pub const MAX_TOOLS: usize = 128;
@@ -17,94 +22,43 @@ pub fn check_count(value: &Value, param: &str, max: usize) -> Result<(), ApiErro
     }
 }
 
-/// Joins the text of a `content` value: a string, or parts with `text`/`refusal`.
-pub fn content_text(content: &Value, param: &str) -> Result<String, ApiError> {
-    match content {
-        Value::String(s) => Ok(s.clone()),
-        Value::Null => Ok(String::new()),
-        Value::Array(parts) => {
-            let mut texts = Vec::new();
-            for (i, part) in parts.iter().enumerate() {
-                let p = format!("{param}[{i}]");
-                let Some(obj) = part.as_object() else {
-                    return Err(ApiError::invalid_param(p, "Content parts must be objects."));
-                };
-                let kind = obj.get("type").and_then(Value::as_str).unwrap_or("");
-                match kind {
-                    "text" | "input_text" | "output_text" => match obj.get("text") {
-                        Some(Value::String(t)) => texts.push(t.clone()),
-                        _ => return Err(ApiError::missing_param(&format!("{p}.text"))),
-                    },
-                    "refusal" => {
-                        if let Some(Value::String(t)) = obj.get("refusal") {
-                            texts.push(t.clone());
-                        }
-                    }
-                    // Media parts carry no text for this engine, but are valid input.
-                    "image_url" | "input_image" | "input_audio" | "file" | "input_file" => {}
-                    "" => return Err(ApiError::missing_param(&format!("{p}.type"))),
-                    other => {
-                        return Err(ApiError::invalid_param(
-                            format!("{p}.type"),
-                            format!("Invalid content part type '{other}'."),
-                        ))
-                    }
-                }
-            }
-            Ok(texts.join("\n"))
+/// Joins the text of `content`: the string, or the `text`/`refusal` of its parts.
+fn content_text(content: Option<&Content>, param: &str) -> Result<String, ApiError> {
+    let parts = match content {
+        None => return Ok(String::new()),
+        Some(Content::Text(s)) => return Ok(s.clone()),
+        Some(Content::Parts(parts)) => parts,
+    };
+    let mut texts = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        match part.kind {
+            Some(PartKind::Text | PartKind::InputText | PartKind::OutputText) => match &part.text {
+                Some(t) => texts.push(t.clone()),
+                None => return Err(ApiError::missing_param(&format!("{param}[{i}].text"))),
+            },
+            Some(PartKind::Refusal) => texts.extend(part.refusal.iter().cloned()),
+            // Media parts carry no text for this engine, but are valid input.
+            Some(
+                PartKind::ImageUrl
+                | PartKind::InputImage
+                | PartKind::InputAudio
+                | PartKind::File
+                | PartKind::InputFile,
+            ) => {}
+            None => return Err(ApiError::missing_param(&format!("{param}[{i}].type"))),
         }
-        _ => Err(ApiError::invalid_param(
-            param,
-            "Content must be a string or an array of content parts.",
-        )),
     }
+    Ok(texts.join("\n"))
 }
 
-fn str_field<'v>(obj: &'v Map<String, Value>, key: &str, param: &str) -> Result<&'v str, ApiError> {
-    match obj.get(key) {
-        Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(ApiError::invalid_param(
-            format!("{param}.{key}"),
-            format!("'{key}' must be a string."),
-        )),
-        None => Err(ApiError::missing_param(&format!("{param}.{key}"))),
-    }
-}
-
-/// A field that, when present and not null, must be of one JSON type (fields this engine
-/// ignores, such as a message's `name`, are still held to their type).
-fn optional(
-    obj: &Map<String, Value>,
-    key: &str,
-    param: &str,
-    (is, what): (fn(&Value) -> bool, &str),
-) -> Result<(), ApiError> {
-    match obj.get(key) {
-        Some(v) if !v.is_null() && !is(v) => Err(ApiError::invalid_param(
-            format!("{param}.{key}"),
-            format!("'{key}' must be {what}."),
-        )),
-        _ => Ok(()),
-    }
-}
-
-const STRING: (fn(&Value) -> bool, &str) = (Value::is_string, "a string");
-const BOOLEAN: (fn(&Value) -> bool, &str) = (Value::is_boolean, "a boolean");
-
-/// The `id` an input item was sent with, if any (null is none).
-fn item_id(obj: &Map<String, Value>, param: &str) -> Result<Option<String>, ApiError> {
-    optional(obj, "id", param, STRING)?;
-    Ok(obj.get("id").and_then(Value::as_str).map(str::to_owned))
+/// A field the request must have, or the 400 naming its path.
+fn required<T>(value: Option<T>, param: &str, key: &str) -> Result<T, ApiError> {
+    value.ok_or_else(|| ApiError::missing_param(&format!("{param}.{key}")))
 }
 
 /// Chat `messages` into a conversation.
 pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
-    let Some(list) = messages.as_array() else {
-        return Err(ApiError::invalid_param(
-            "messages",
-            "'messages' must be an array.",
-        ));
-    };
+    let list: Vec<ChatMessage> = decode(messages, "messages")?;
     if list.is_empty() {
         return Err(ApiError::invalid_param(
             "messages",
@@ -112,74 +66,50 @@ pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
         ));
     }
     let mut conversation = Conversation::default();
-    for (i, message) in list.iter().enumerate() {
+    for (i, message) in list.into_iter().enumerate() {
         let param = format!("messages[{i}]");
-        let Some(obj) = message.as_object() else {
-            return Err(ApiError::invalid_param(
-                param,
-                "Each message must be an object.",
-            ));
-        };
-        let role = str_field(obj, "role", &param)?;
-        optional(obj, "name", &param, STRING)?;
-        optional(obj, "refusal", &param, STRING)?;
-        let content = obj.get("content").unwrap_or(&Value::Null);
-        let text = content_text(content, &format!("{param}.content"))?;
+        let role = required(message.role, &param, "role")?;
+        let content_param = format!("{param}.content");
+        let text = content_text(message.content.as_ref(), &content_param)?;
         match role {
-            "system" | "developer" => conversation.instructions.push(text),
-            "user" => {
-                if content.is_null() {
-                    return Err(ApiError::missing_param(&format!("{param}.content")));
-                }
+            ChatRole::System | ChatRole::Developer => conversation.instructions.push(text),
+            ChatRole::User => {
+                required(message.content.as_ref(), &param, "content")?;
                 conversation.turns.push(Turn::Message {
-                    role: role.to_owned(),
+                    role: "user".to_owned(),
                     text,
                 });
             }
-            "assistant" => {
-                let calls = obj.get("tool_calls").and_then(Value::as_array);
-                if content.is_null() && calls.is_none() {
-                    return Err(ApiError::missing_param(&format!("{param}.content")));
+            ChatRole::Assistant => {
+                if message.content.is_none() && message.tool_calls.is_none() {
+                    return Err(ApiError::missing_param(&content_param));
                 }
                 if !text.is_empty() {
                     conversation.turns.push(Turn::Message {
-                        role: role.to_owned(),
+                        role: "assistant".to_owned(),
                         text,
                     });
                 }
-                for (j, call) in calls.into_iter().flatten().enumerate() {
+                for (j, call) in message.tool_calls.into_iter().flatten().enumerate() {
                     let cp = format!("{param}.tool_calls[{j}]");
-                    let call = call.as_object().ok_or_else(|| {
-                        ApiError::invalid_param(cp.clone(), "Tool calls must be objects.")
-                    })?;
-                    let function = call
-                        .get("function")
-                        .and_then(Value::as_object)
-                        .ok_or_else(|| ApiError::missing_param(&format!("{cp}.function")))?;
+                    let call_id = required(call.id, &cp, "id")?;
+                    let function = required(call.function, &cp, "function")?;
+                    let fp = format!("{cp}.function");
                     conversation.turns.push(Turn::ToolCall {
-                        call_id: str_field(call, "id", &cp)?.to_owned(),
-                        name: str_field(function, "name", &format!("{cp}.function"))?.to_owned(),
-                        arguments: str_field(function, "arguments", &format!("{cp}.function"))?
-                            .to_owned(),
+                        call_id,
+                        name: required(function.name, &fp, "name")?,
+                        arguments: required(function.arguments, &fp, "arguments")?,
                     });
                 }
             }
-            "tool" => conversation.turns.push(Turn::ToolOutput {
-                call_id: str_field(obj, "tool_call_id", &param)?.to_owned(),
+            ChatRole::Tool => conversation.turns.push(Turn::ToolOutput {
+                call_id: required(message.tool_call_id, &param, "tool_call_id")?,
                 output: text,
             }),
-            "function" => conversation.turns.push(Turn::ToolOutput {
-                call_id: str_field(obj, "name", &param)?.to_owned(),
+            ChatRole::Function => conversation.turns.push(Turn::ToolOutput {
+                call_id: required(message.name, &param, "name")?,
                 output: text,
             }),
-            other => {
-                return Err(ApiError::invalid_param(
-                    format!("{param}.role"),
-                    format!(
-                    "Invalid role '{other}': expected system, developer, user, assistant or tool."
-                ),
-                ))
-            }
         }
     }
     Ok(conversation)
@@ -204,99 +134,81 @@ pub fn response_input(
     };
     for (i, item) in items.iter().enumerate() {
         let param = format!("input[{i}]");
-        let Some(obj) = item.as_object() else {
-            return Err(ApiError::invalid_param(
-                param,
-                "Each input item must be an object.",
-            ));
-        };
-        let kind = match obj.get("type") {
-            None => "message",
-            Some(Value::String(t)) => t.as_str(),
-            Some(_) => {
-                return Err(ApiError::invalid_param(
-                    format!("{param}.type"),
-                    "'type' must be a string.",
-                ))
-            }
-        };
-        match kind {
-            "message" => {
-                let role = str_field(obj, "role", &param)?;
-                if !matches!(role, "user" | "assistant" | "system" | "developer") {
-                    return Err(ApiError::invalid_param(
-                        format!("{param}.role"),
-                        format!(
-                            "Invalid role '{role}': expected user, assistant, system or developer."
-                        ),
-                    ));
-                }
-                let content = obj
-                    .get("content")
-                    .ok_or_else(|| ApiError::missing_param(&format!("{param}.content")))?;
-                let text = content_text(content, &format!("{param}.content"))?;
+        let head: ItemHead = decode(item, &param)?;
+        match head.kind.unwrap_or(ItemKind::Message) {
+            ItemKind::Message => {
+                let message: MessageItem = decode(item, &param)?;
+                let role = required(message.role, &param, "role")?;
+                let content = required(message.content.as_ref(), &param, "content")?;
+                let text = content_text(Some(content), &format!("{param}.content"))?;
                 match role {
-                    "system" | "developer" => conversation.instructions.push(text.clone()),
-                    _ => conversation.turns.push(Turn::Message {
-                        role: role.to_owned(),
-                        text: text.clone(),
-                    }),
+                    ItemRole::System | ItemRole::Developer => conversation.instructions.push(text),
+                    ItemRole::User | ItemRole::Assistant => {
+                        conversation.turns.push(Turn::Message {
+                            role: role.name().to_owned(),
+                            text,
+                        })
+                    }
                 }
                 let parts = match content {
-                    Value::String(s) => {
-                        let kind = if role == "assistant" {
+                    Content::Text(s) => {
+                        let kind = if role == ItemRole::Assistant {
                             "output_text"
                         } else {
                             "input_text"
                         };
                         json!([{ "type": kind, "text": s }])
                     }
-                    other => other.clone(),
+                    Content::Parts(_) => item.get("content").cloned().unwrap_or(Value::Null),
                 };
                 stored.push(json!({
-                    "id": item_id(obj, &param)?.unwrap_or_else(|| super::new_id("msg")),
+                    "id": head.id.unwrap_or_else(|| super::new_id("msg")),
                     "type": "message",
-                    "role": role,
+                    "role": role.name(),
                     "status": "completed",
                     "content": parts,
                 }));
             }
-            "function_call" => {
+            ItemKind::FunctionCall => {
+                let call: FunctionCallItem = decode(item, &param)?;
                 conversation.turns.push(Turn::ToolCall {
-                    call_id: str_field(obj, "call_id", &param)?.to_owned(),
-                    name: str_field(obj, "name", &param)?.to_owned(),
-                    arguments: str_field(obj, "arguments", &param)?.to_owned(),
+                    call_id: required(call.call_id, &param, "call_id")?,
+                    name: required(call.name, &param, "name")?,
+                    arguments: required(call.arguments, &param, "arguments")?,
                 });
-                stored.push(with_id(obj, "fc", &param)?);
+                stored.push(with_id(item, head.id, "fc"));
             }
-            "function_call_output" => {
-                let output = obj
-                    .get("output")
-                    .ok_or_else(|| ApiError::missing_param(&format!("{param}.output")))?;
+            ItemKind::FunctionCallOutput => {
+                let output: FunctionOutputItem = decode(item, &param)?;
+                let text = content_text(
+                    Some(required(output.output.as_ref(), &param, "output")?),
+                    &format!("{param}.output"),
+                )?;
                 conversation.turns.push(Turn::ToolOutput {
-                    call_id: str_field(obj, "call_id", &param)?.to_owned(),
-                    output: content_text(output, &format!("{param}.output"))?,
+                    call_id: required(output.call_id, &param, "call_id")?,
+                    output: text,
                 });
-                stored.push(with_id(obj, "fco", &param)?);
+                stored.push(with_id(item, head.id, "fco"));
             }
             // Reasoning items and references carry nothing this engine reads.
-            "reasoning" | "item_reference" => stored.push(with_id(obj, "item", &param)?),
-            other => {
-                return Err(ApiError::invalid_param(
-                    format!("{param}.type"),
-                    format!("Input item type '{other}' is not supported by this server."),
-                ))
+            ItemKind::Reasoning | ItemKind::ItemReference => {
+                stored.push(with_id(item, head.id, "item"))
             }
         }
     }
     Ok(stored)
 }
 
-fn with_id(obj: &Map<String, Value>, prefix: &str, param: &str) -> Result<Value, ApiError> {
-    let id = item_id(obj, param)?.unwrap_or_else(|| super::new_id(prefix));
-    let mut item = obj.clone();
-    item.insert("id".into(), json!(id));
-    Ok(Value::Object(item))
+/// The item as sent, with its id (the caller's, or a new one).
+fn with_id(item: &Value, id: Option<String>, prefix: &str) -> Value {
+    let mut item = item.clone();
+    if let Some(obj) = item.as_object_mut() {
+        obj.insert(
+            "id".into(),
+            Value::String(id.unwrap_or_else(|| super::new_id(prefix))),
+        );
+    }
+    item
 }
 
 fn check_function_name(name: &str, param: &str) -> Result<(), ApiError> {
@@ -317,56 +229,33 @@ fn check_function_name(name: &str, param: &str) -> Result<(), ApiError> {
 
 /// Chat `tools` (`{"type":"function","function":{…}}`) or Responses `tools` (flat).
 pub fn tools(tools: Option<&Value>, nested: bool) -> Result<Vec<ToolSpec>, ApiError> {
-    let list = match tools {
-        None | Some(Value::Null) => return Ok(Vec::new()),
-        Some(Value::Array(list)) => list,
-        Some(_) => {
-            return Err(ApiError::invalid_param(
-                "tools",
-                "'tools' must be an array.",
-            ))
-        }
+    let Some(list) = tools
+        .map(|v| decode::<Option<Vec<Tool>>>(v, "tools"))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(Vec::new());
     };
     let mut out = Vec::with_capacity(list.len());
-    for (i, tool) in list.iter().enumerate() {
+    for (i, tool) in list.into_iter().enumerate() {
         let param = format!("tools[{i}]");
-        let obj = tool.as_object().ok_or_else(|| {
-            ApiError::invalid_param(param.clone(), "Each tool must be an object.")
-        })?;
-        let kind = str_field(obj, "type", &param)?;
-        if kind != "function" {
-            return Err(ApiError::invalid_param(
-                format!("{param}.type"),
-                format!("Tool type '{kind}' is not supported by this server; only 'function' is."),
-            ));
-        }
+        // `function` is the only kind; any other is refused by `decode` naming `type`.
+        required(tool.kind, &param, "type")?;
         let (def, def_param) = if nested {
-            let f = obj
-                .get("function")
-                .and_then(Value::as_object)
-                .ok_or_else(|| ApiError::missing_param(&format!("{param}.function")))?;
-            (f, format!("{param}.function"))
+            (
+                required(tool.definition(true), &param, "function")?,
+                format!("{param}.function"),
+            )
         } else {
-            (obj, param.clone())
+            (tool.definition(false).unwrap_or_default(), param.clone())
         };
-        let name = str_field(def, "name", &def_param)?;
-        optional(def, "description", &def_param, STRING)?;
-        optional(def, "strict", &def_param, BOOLEAN)?;
-        check_function_name(name, &format!("{def_param}.name"))?;
-        let parameters = match def.get("parameters") {
-            None | Some(Value::Null) => json!({"type": "object", "properties": {}}),
-            Some(p @ Value::Object(_)) => p.clone(),
-            Some(_) => {
-                return Err(ApiError::invalid_param(
-                    format!("{def_param}.parameters"),
-                    "'parameters' must be a JSON Schema object.",
-                ))
-            }
-        };
-        out.push(ToolSpec {
-            name: name.to_owned(),
-            parameters,
-        });
+        let name = required(def.name, &def_param, "name")?;
+        check_function_name(&name, &format!("{def_param}.name"))?;
+        let parameters = def.parameters.map_or_else(
+            || json!({"type": "object", "properties": {}}),
+            Value::Object,
+        );
+        out.push(ToolSpec { name, parameters });
     }
     Ok(out)
 }
@@ -377,51 +266,27 @@ pub fn tool_choice(
     tools: &[ToolSpec],
     nested: bool,
 ) -> Result<ToolChoice, ApiError> {
-    let default = if tools.is_empty() {
-        ToolChoice::None
-    } else {
-        ToolChoice::Auto
+    let choice = choice
+        .map(|v| decode::<Option<Choice>>(v, "tool_choice"))
+        .transpose()?
+        .flatten();
+    let parsed = match choice {
+        None if tools.is_empty() => ToolChoice::None,
+        None => ToolChoice::Auto,
+        Some(Choice::Mode(ChoiceMode::None)) => ToolChoice::None,
+        Some(Choice::Mode(ChoiceMode::Auto)) => ToolChoice::Auto,
+        Some(Choice::Mode(ChoiceMode::Required)) => ToolChoice::Required,
+        Some(Choice::Named(named)) => {
+            required(named.kind, "tool_choice", "type")?;
+            let name = if nested {
+                let function = required(named.function, "tool_choice", "function")?;
+                required(function.name, "tool_choice.function", "name")?
+            } else {
+                required(named.name, "tool_choice", "name")?
+            };
+            ToolChoice::Named(name)
+        }
     };
-    let parsed =
-        match choice {
-            None | Some(Value::Null) => default,
-            Some(Value::String(s)) => match s.as_str() {
-                "none" => ToolChoice::None,
-                "auto" => ToolChoice::Auto,
-                "required" => ToolChoice::Required,
-                other => {
-                    return Err(ApiError::invalid_param(
-                        "tool_choice",
-                        format!(
-                    "Invalid tool_choice '{other}': expected none, auto, required or a function."
-                ),
-                    ))
-                }
-            },
-            Some(Value::Object(obj)) => {
-                let name = if nested {
-                    obj.get("function").and_then(|f| f.get("name"))
-                } else {
-                    obj.get("name")
-                };
-                match (
-                    obj.get("type").and_then(Value::as_str),
-                    name.and_then(Value::as_str),
-                ) {
-                    (Some("function"), Some(name)) => ToolChoice::Named(name.to_owned()),
-                    _ => return Err(ApiError::invalid_param(
-                        "tool_choice",
-                        "tool_choice objects must be {\"type\":\"function\", …} naming a function.",
-                    )),
-                }
-            }
-            Some(_) => {
-                return Err(ApiError::invalid_param(
-                    "tool_choice",
-                    "Invalid tool_choice.",
-                ))
-            }
-        };
     match &parsed {
         ToolChoice::Required if tools.is_empty() => Err(ApiError::invalid_param(
             "tool_choice",
@@ -443,47 +308,33 @@ pub fn reply_format(
     param: &str,
     nested: bool,
 ) -> Result<ReplyFormat, ApiError> {
-    let obj = match format {
-        None | Some(Value::Null) => return Ok(ReplyFormat::Text),
-        Some(Value::Object(o)) => o,
-        Some(_) => {
-            return Err(ApiError::invalid_param(
-                param,
-                format!("'{param}' must be an object."),
-            ))
-        }
+    let Some(format) = format
+        .map(|v| decode::<Option<Format>>(v, param))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(ReplyFormat::Text);
     };
-    match obj.get("type").and_then(Value::as_str) {
-        Some("text") => Ok(ReplyFormat::Text),
-        Some("json_object") => Ok(ReplyFormat::JsonObject),
-        Some("json_schema") => {
+    match required(format.kind, param, "type")? {
+        FormatKind::Text => Ok(ReplyFormat::Text),
+        FormatKind::JsonObject => Ok(ReplyFormat::JsonObject),
+        FormatKind::JsonSchema => {
             let (holder, hp) = if nested {
-                let h = obj
-                    .get("json_schema")
-                    .and_then(Value::as_object)
-                    .ok_or_else(|| ApiError::missing_param(&format!("{param}.json_schema")))?;
-                (h, format!("{param}.json_schema"))
+                (
+                    required(format.holder(true), param, "json_schema")?,
+                    format!("{param}.json_schema"),
+                )
             } else {
-                (obj, param.to_owned())
+                (format.holder(false).unwrap_or_default(), param.to_owned())
             };
-            str_field(holder, "name", &hp)?;
-            optional(holder, "description", &hp, STRING)?;
-            optional(holder, "strict", &hp, BOOLEAN)?;
-            match holder.get("schema") {
-                Some(s @ Value::Object(_)) => Ok(ReplyFormat::JsonSchema(s.clone())),
-                Some(_) => Err(ApiError::invalid_param(
-                    format!("{hp}.schema"),
-                    "'schema' must be a JSON Schema object.",
-                )),
+            required(holder.name, &hp, "name")?;
+            match holder.schema {
+                Some(schema) => Ok(ReplyFormat::JsonSchema(Value::Object(schema))),
+                // Chat allows a schema-less json_schema format: any JSON object.
                 None if nested => Ok(ReplyFormat::JsonObject),
                 None => Err(ApiError::missing_param(&format!("{hp}.schema"))),
             }
         }
-        Some(other) => Err(ApiError::invalid_param(
-            format!("{param}.type"),
-            format!("Invalid format type '{other}': expected text, json_object or json_schema."),
-        )),
-        None => Err(ApiError::missing_param(&format!("{param}.type"))),
     }
 }
 
@@ -570,6 +421,55 @@ mod tests {
         assert_eq!(
             e.as_ref().and_then(ApiError::param),
             Some("input[0].call_id")
+        );
+    }
+
+    #[test]
+    fn a_wrong_type_deep_in_an_item_is_named_by_its_full_path() {
+        let param = |input: Value| {
+            let mut c = Conversation::default();
+            response_input(Some(&input), &mut c)
+                .err()
+                .and_then(|e| e.param().map(str::to_owned))
+        };
+        assert_eq!(
+            param(json!([{"role": "user", "content": [{"type": "input_text", "text": 5}]}])),
+            Some("input[0].content[0].text".to_owned())
+        );
+        assert_eq!(
+            param(json!(["x", {"type": "function_call", "call_id": "c", "name": "f"}])),
+            Some("input[0]".to_owned())
+        );
+        assert_eq!(
+            param(json!([{"type": "function_call", "call_id": "c", "name": "f"}])),
+            Some("input[0].arguments".to_owned())
+        );
+        assert_eq!(
+            param(json!([{"type": "computer_call"}])),
+            Some("input[0].type".to_owned())
+        );
+        assert_eq!(
+            param(json!([{"role": "user", "content": "hi", "id": 7}])),
+            Some("input[0].id".to_owned())
+        );
+        let chat = tools(
+            Some(&json!([{"type": "function", "function": {"name": "f", "parameters": []}}])),
+            true,
+        )
+        .err();
+        assert_eq!(
+            chat.as_ref().and_then(ApiError::param),
+            Some("tools[0].function.parameters")
+        );
+        let format = reply_format(
+            Some(&json!({"type": "json_schema", "json_schema": {"name": "n", "strict": "yes"}})),
+            "response_format",
+            true,
+        )
+        .err();
+        assert_eq!(
+            format.as_ref().and_then(ApiError::param),
+            Some("response_format.json_schema.strict")
         );
     }
 

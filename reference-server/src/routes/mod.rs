@@ -10,6 +10,7 @@ pub mod openapi;
 pub mod params;
 pub mod responses;
 pub mod table;
+pub mod wire;
 
 /// Unix seconds now.
 pub fn now() -> i64 {
