@@ -25,6 +25,8 @@ pub struct Cli {
 enum Command {
     /// Run the checks against a target (default: the embedded reference server).
     Run(Box<RunArgs>),
+    /// Ask JSONL eval suites of a target, grade the answers, and gate on accuracy.
+    Eval(Box<EvalArgs>),
     /// Validate OpenAPI documents, or find breaking changes between two of them.
     #[command(subcommand)]
     Openapi(OpenapiCommand),
@@ -199,6 +201,73 @@ struct RunArgs {
     no_reports: bool,
 }
 
+#[derive(Debug, Args)]
+struct EvalArgs {
+    /// The target's API root (as for `run`). Without it, the reference server is started
+    /// in-process on a loopback port.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    target: Option<String>,
+    /// API key for the target.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    api_key: Option<String>,
+    /// Header that carries the key (gateways); Authorization sends "Bearer <key>".
+    #[arg(long, default_value = "Authorization")]
+    auth_header: String,
+    /// Suite files or glob patterns (repeatable).
+    #[arg(long, default_value = "cases/evals/*.jsonl")]
+    cases: Vec<String>,
+    /// Ask every case through this API, whatever the suites say.
+    #[arg(long, value_enum)]
+    api: Option<crate::eval::case::Api>,
+    /// Model of cases that name none [default: discovered from /v1/models].
+    #[arg(long)]
+    model: Option<String>,
+    /// Exit 1 when the overall weighted accuracy is below this.
+    #[arg(long, value_parser = unit_interval)]
+    min_accuracy: Option<f64>,
+    /// Exit 1 when more than this share of cases errored (no answer to grade).
+    #[arg(long, value_parser = unit_interval)]
+    max_error_rate: Option<f64>,
+    /// Only cases with one of these tags (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only_tags: Vec<String>,
+    /// Cases asked at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// Most requests per second (retries included).
+    #[arg(long, value_parser = positive_rate)]
+    max_rps: Option<f64>,
+    /// Retries of a 429 or 5xx answer, with backoff (Retry-After honoured).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
+    max_retries: u32,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    insecure: bool,
+    /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+fn unit_interval(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
+        _ => Err(format!("{s:?} is not a number between 0 and 1")),
+    }
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?} is not a positive rate")),
+    }
+}
+
 fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),
@@ -251,6 +320,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_command(*args).await,
+        Command::Eval(args) => eval_command(*args).await,
         Command::Openapi(command) => openapi_command(command).await,
         Command::Compat(command) => compat_command(command),
     }
@@ -371,6 +441,98 @@ fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
+    use crate::eval;
+    // Suites are read and checked before anything is started or sent.
+    let suites = eval::load(&args.cases, args.api)?;
+    let (_embedded, url, label, key) = match &args.target {
+        Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
+        None => {
+            let e = crate::embedded::start().await?;
+            let url = e.url.clone();
+            (
+                Some(e),
+                url.clone(),
+                format!("embedded reference server ({url})"),
+                Some(crate::embedded::KEY.to_owned()),
+            )
+        }
+    };
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let run_dir = args.report_dir.join(&run_id);
+    if !args.no_reports {
+        std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+            context: format!("cannot create {}", run_dir.display()),
+            source,
+        })?;
+    }
+    let config = eval::EvalConfig {
+        target: TargetConfig {
+            base_url: url,
+            api_key: key,
+            auth_header: args.auth_header.clone(),
+            timeout: Duration::from_secs_f64(args.timeout),
+            insecure: args.insecure,
+            max_response_bytes: crate::target::DEFAULT_MAX_RESPONSE_BYTES,
+            max_events: crate::target::DEFAULT_MAX_EVENTS,
+        },
+        target_label: label,
+        cases: args.cases.clone(),
+        api: args.api,
+        model: args.model.clone(),
+        only_tags: args.only_tags.clone(),
+        concurrency: args.concurrency as usize,
+        max_rps: args.max_rps,
+        max_retries: args.max_retries,
+        min_accuracy: args.min_accuracy,
+        max_error_rate: args.max_error_rate,
+        results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
+    };
+    let bar = std::io::stderr().is_terminal().then(|| {
+        let bar = indicatif::ProgressBar::new(0);
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
+            bar.set_style(style);
+        }
+        bar
+    });
+    let progress = |r: &eval::runner::CaseResult, total: u64| {
+        if let Some(bar) = &bar {
+            bar.set_length(total);
+            bar.inc(1);
+            bar.set_message(format!("{}/{}", r.suite, r.id));
+        }
+    };
+    let summary = eval::run(&config, suites, &progress).await?;
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    print!("{}", summary.to_text());
+    if !args.no_reports {
+        let write = |name: &str, text: String| {
+            let path = run_dir.join(name);
+            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })
+        };
+        write(
+            "eval.json",
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        )?;
+        write("eval.md", summary.to_markdown())?;
+        println!("reports: {}", run_dir.display());
+    }
+    Ok(if summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {

@@ -9,6 +9,7 @@ pub mod cli;
 pub mod compat;
 pub mod embedded;
 mod error;
+pub mod eval;
 pub mod openapi;
 pub mod report;
 pub mod result;

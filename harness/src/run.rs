@@ -112,7 +112,9 @@ async fn list_models(target: &Target) -> Result<Result<Vec<String>, String>, Har
 /// API root, as an SDK's `base_url`. A bare origin (`http://host:8000`) is first tried under
 /// `/v1`, where nearly every server has it, then as given; any other URL is tried as given,
 /// then under `/v1`.
-async fn discover(target: Target) -> Result<(Target, Discovery, Vec<String>), HarnessError> {
+pub(crate) async fn discover(
+    target: Target,
+) -> Result<(Target, Discovery, Vec<String>), HarnessError> {
     let mut notes = Vec::new();
     let bare_origin = url::Url::parse(target.api_root()).is_ok_and(|u| u.path() == "/");
     let mut candidates = vec![target.clone()];

@@ -1,0 +1,912 @@
+//! Graders: how an answer is judged against a case's ideal. A grader is written in a case as
+//! a name (`"exact"`) or an object (`{"type": "regex", "pattern": "…"}`), and compiled when
+//! the suite is read, so a bad regex or schema is a usage error before any request.
+
+use super::answer::Answer;
+use serde::{Deserialize, Deserializer};
+use serde_json::{json, Value};
+
+/// A grader as written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GraderSpec(Spec);
+
+impl GraderSpec {
+    /// The grader's type name.
+    pub fn name(&self) -> &'static str {
+        self.0.name()
+    }
+}
+
+impl<'de> Deserialize<'de> for GraderSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A bare name is the object with only its type (every other field defaulted).
+        let value = Value::deserialize(d)?;
+        let value = match value {
+            Value::String(name) => json!({ "type": name }),
+            other => other,
+        };
+        Spec::deserialize(value)
+            .map(GraderSpec)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+enum Spec {
+    Exact {
+        #[serde(default = "default_normalize")]
+        normalize: Vec<Normalize>,
+    },
+    Includes {
+        values: Option<Vec<String>>,
+        #[serde(default)]
+        mode: Quantifier,
+        #[serde(default)]
+        ignore_case: bool,
+    },
+    Regex {
+        pattern: String,
+        #[serde(default)]
+        ignore_case: bool,
+    },
+    Numeric {
+        #[serde(default)]
+        abs_tol: f64,
+        #[serde(default)]
+        rel_tol: f64,
+    },
+    JsonSchema {
+        schema: Value,
+    },
+    JsonMatch {
+        expected: Option<Value>,
+        #[serde(default)]
+        mode: MatchMode,
+    },
+    Fuzzy {
+        #[serde(default)]
+        metric: Metric,
+        #[serde(default = "default_threshold")]
+        threshold: f64,
+    },
+    ToolCall {
+        name: String,
+        arguments: Option<Value>,
+    },
+    All {
+        of: Vec<GraderSpec>,
+    },
+    Any {
+        of: Vec<GraderSpec>,
+    },
+    Not {
+        grader: Box<GraderSpec>,
+    },
+}
+
+impl Spec {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Exact { .. } => "exact",
+            Self::Includes { .. } => "includes",
+            Self::Regex { .. } => "regex",
+            Self::Numeric { .. } => "numeric",
+            Self::JsonSchema { .. } => "json_schema",
+            Self::JsonMatch { .. } => "json_match",
+            Self::Fuzzy { .. } => "fuzzy",
+            Self::ToolCall { .. } => "tool_call",
+            Self::All { .. } => "all",
+            Self::Any { .. } => "any",
+            Self::Not { .. } => "not",
+        }
+    }
+}
+
+fn default_normalize() -> Vec<Normalize> {
+    vec![Normalize::Trim]
+}
+
+fn default_threshold() -> f64 {
+    0.8
+}
+
+/// What `exact` ignores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Normalize {
+    /// Leading and trailing whitespace.
+    Trim,
+    /// Letter case.
+    Case,
+    /// Runs of whitespace (compared as one space).
+    Whitespace,
+}
+
+/// All of the values, or any one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantifier {
+    /// Every value.
+    #[default]
+    All,
+    /// At least one.
+    Any,
+}
+
+/// How `json_match` compares.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchMode {
+    /// The same JSON value (numbers by value).
+    #[default]
+    Equal,
+    /// Every expected member is there; more is allowed.
+    Subset,
+}
+
+/// How `fuzzy` measures closeness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// 1 - Levenshtein distance / length of the longer text.
+    #[default]
+    Levenshtein,
+    /// F1 of the word tokens (as SQuAD scores answers).
+    TokenF1,
+}
+
+/// A compiled grader.
+#[derive(Debug)]
+pub enum Grader {
+    /// Equal to an ideal after the declared normalisation.
+    Exact(Vec<Normalize>),
+    /// Contains all (or any) of the values, or of the ideals.
+    Includes {
+        /// The strings looked for; the ideals when absent.
+        values: Option<Vec<String>>,
+        /// All or any.
+        mode: Quantifier,
+        /// Case-insensitive.
+        ignore_case: bool,
+    },
+    /// Matches the regular expression.
+    Regex(regex::Regex),
+    /// The answer's number is within tolerance of an ideal.
+    Numeric {
+        /// Absolute tolerance.
+        abs_tol: f64,
+        /// Relative tolerance.
+        rel_tol: f64,
+    },
+    /// The answer is JSON valid against the schema.
+    JsonSchema(Box<jsonschema::Validator>),
+    /// The answer is JSON equal to (or containing) the expected value, or the ideal.
+    JsonMatch {
+        /// The expected value; the ideal when absent.
+        expected: Option<Value>,
+        /// Equal or subset.
+        mode: MatchMode,
+    },
+    /// Close enough to an ideal.
+    Fuzzy {
+        /// The measure.
+        metric: Metric,
+        /// The least score that passes.
+        threshold: f64,
+    },
+    /// The named function is called with arguments valid for the tool (and containing the
+    /// expected ones).
+    ToolCall {
+        /// The function.
+        name: String,
+        /// Arguments the call must contain.
+        arguments: Option<Value>,
+        /// The tool's parameters schema.
+        schema: Box<jsonschema::Validator>,
+    },
+    /// Every grader passes.
+    All(Vec<Grader>),
+    /// One grader passes.
+    Any(Vec<Grader>),
+    /// The grader fails.
+    Not(Box<Grader>),
+}
+
+/// A grader's judgement of one answer.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Verdict {
+    /// Whether the answer passes.
+    pub passed: bool,
+    /// Why, in a sentence (expected vs got).
+    pub reason: String,
+}
+
+fn verdict(passed: bool, reason: impl Into<String>) -> Verdict {
+    Verdict {
+        passed,
+        reason: reason.into(),
+    }
+}
+
+impl Grader {
+    /// Compiles `spec`; `tools` are the case's tools (for `tool_call`).
+    pub fn compile(spec: &GraderSpec, tools: &[Value]) -> Result<Self, String> {
+        Ok(match &spec.0 {
+            Spec::Exact { normalize } => Self::Exact(normalize.clone()),
+            Spec::Includes {
+                values,
+                mode,
+                ignore_case,
+            } => {
+                if values.as_ref().is_some_and(Vec::is_empty) {
+                    return Err("includes: `values` is empty".into());
+                }
+                Self::Includes {
+                    values: values.clone(),
+                    mode: *mode,
+                    ignore_case: *ignore_case,
+                }
+            }
+            Spec::Regex {
+                pattern,
+                ignore_case,
+            } => Self::Regex(
+                regex::RegexBuilder::new(pattern)
+                    .case_insensitive(*ignore_case)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| format!("regex: the pattern does not compile: {e}"))?,
+            ),
+            Spec::Numeric { abs_tol, rel_tol } => {
+                if !(abs_tol.is_finite()
+                    && *abs_tol >= 0.0
+                    && rel_tol.is_finite()
+                    && *rel_tol >= 0.0)
+                {
+                    return Err("numeric: tolerances must be non-negative numbers".into());
+                }
+                Self::Numeric {
+                    abs_tol: *abs_tol,
+                    rel_tol: *rel_tol,
+                }
+            }
+            Spec::JsonSchema { schema } => Self::JsonSchema(Box::new(
+                jsonschema::draft202012::new(schema)
+                    .map_err(|e| format!("json_schema: the schema does not compile: {e}"))?,
+            )),
+            Spec::JsonMatch { expected, mode } => Self::JsonMatch {
+                expected: expected.clone(),
+                mode: *mode,
+            },
+            Spec::Fuzzy { metric, threshold } => {
+                if !(0.0..=1.0).contains(threshold) {
+                    return Err(format!(
+                        "fuzzy: threshold {threshold} is not between 0 and 1"
+                    ));
+                }
+                Self::Fuzzy {
+                    metric: *metric,
+                    threshold: *threshold,
+                }
+            }
+            Spec::ToolCall { name, arguments } => {
+                let parameters = tools
+                    .iter()
+                    .find_map(|t| {
+                        let def = t.get("function").unwrap_or(t);
+                        (def["name"].as_str() == Some(name)).then(|| {
+                            def.get("parameters")
+                                .cloned()
+                                .unwrap_or(json!({"type": "object"}))
+                        })
+                    })
+                    .ok_or_else(|| {
+                        format!("tool_call: the case offers no tool named {name:?} in `tools`")
+                    })?;
+                let schema = jsonschema::draft202012::new(&parameters).map_err(|e| {
+                    format!("tool_call: the parameters of tool {name:?} do not compile: {e}")
+                })?;
+                Self::ToolCall {
+                    name: name.clone(),
+                    arguments: arguments.clone(),
+                    schema: Box::new(schema),
+                }
+            }
+            Spec::All { of } | Spec::Any { of } => {
+                if of.is_empty() {
+                    return Err(format!("{}: `of` is empty", spec.name()));
+                }
+                let graders = of
+                    .iter()
+                    .map(|g| Self::compile(g, tools))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if matches!(spec.0, Spec::All { .. }) {
+                    Self::All(graders)
+                } else {
+                    Self::Any(graders)
+                }
+            }
+            Spec::Not { grader } => Self::Not(Box::new(Self::compile(grader, tools)?)),
+        })
+    }
+
+    /// Whether grading needs the turn's `ideal`.
+    pub fn needs_ideal(&self) -> bool {
+        match self {
+            Self::Exact(_) | Self::Numeric { .. } | Self::Fuzzy { .. } => true,
+            Self::Includes { values, .. } => values.is_none(),
+            Self::JsonMatch { expected, .. } => expected.is_none(),
+            Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } => false,
+            Self::All(graders) | Self::Any(graders) => graders.iter().any(Self::needs_ideal),
+            Self::Not(grader) => grader.needs_ideal(),
+        }
+    }
+
+    /// Whether `ideal` is usable by this grader (checked when the suite is read).
+    pub fn check_ideal(&self, ideal: &Value) -> Result<(), String> {
+        match self {
+            Self::Exact(_) | Self::Fuzzy { .. } | Self::Includes { values: None, .. } => {
+                texts(ideal).map(|_| ())
+            }
+            Self::Numeric { .. } => numbers(ideal).map(|_| ()),
+            Self::All(graders) | Self::Any(graders) => graders
+                .iter()
+                .filter(|g| g.needs_ideal())
+                .try_for_each(|g| g.check_ideal(ideal)),
+            Self::Not(grader) if grader.needs_ideal() => grader.check_ideal(ideal),
+            _ => Ok(()),
+        }
+    }
+
+    /// Judges `answer` against `ideal`.
+    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>) -> Verdict {
+        let text = answer.text.as_str();
+        match self {
+            Self::Exact(normalize) => {
+                let want = ideal.map(texts).and_then(Result::ok).unwrap_or_default();
+                let got = normalized(text, normalize);
+                let passed = want.iter().any(|w| normalized(w, normalize) == got);
+                verdict(
+                    passed,
+                    format!("expected {} , got {}", shown_list(&want), show(text)),
+                )
+            }
+            Self::Includes {
+                values,
+                mode,
+                ignore_case,
+            } => {
+                let wanted = match values {
+                    Some(v) => v.clone(),
+                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
+                };
+                let fold = |s: &str| {
+                    if *ignore_case {
+                        s.to_lowercase()
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                let hay = fold(text);
+                let missing: Vec<&String> =
+                    wanted.iter().filter(|w| !hay.contains(&fold(w))).collect();
+                let passed = match mode {
+                    Quantifier::All => missing.is_empty(),
+                    Quantifier::Any => missing.len() < wanted.len(),
+                };
+                let which = if *mode == Quantifier::All {
+                    "all"
+                } else {
+                    "any"
+                };
+                verdict(
+                    passed,
+                    format!(
+                        "expected {which} of {} in {}",
+                        shown_list(&wanted),
+                        show(text)
+                    ),
+                )
+            }
+            Self::Regex(re) => verdict(
+                re.is_match(text),
+                format!("expected a match of /{}/, got {}", re.as_str(), show(text)),
+            ),
+            Self::Numeric { abs_tol, rel_tol } => {
+                let want = ideal.map(numbers).and_then(Result::ok).unwrap_or_default();
+                let Some(got) = last_number(text) else {
+                    return verdict(false, format!("expected a number, got {}", show(text)));
+                };
+                let passed = want.iter().any(|w| {
+                    let diff = (got - w).abs();
+                    diff <= *abs_tol || diff <= rel_tol * w.abs()
+                });
+                verdict(
+                    passed,
+                    format!("expected {want:?} (±{abs_tol}, ±{rel_tol} relative), got {got}"),
+                )
+            }
+            Self::JsonSchema(schema) => match parse_json(text) {
+                Err(e) => verdict(false, e),
+                Ok(value) => {
+                    let problems: Vec<String> = schema
+                        .iter_errors(&value)
+                        .map(|e| e.to_string())
+                        .take(3)
+                        .collect();
+                    if problems.is_empty() {
+                        verdict(true, "valid against the schema")
+                    } else {
+                        verdict(
+                            false,
+                            format!("not valid against the schema: {}", problems.join("; ")),
+                        )
+                    }
+                }
+            },
+            Self::JsonMatch { expected, mode } => {
+                let Some(want) = expected.as_ref().or(ideal) else {
+                    return verdict(false, "no expected value");
+                };
+                match parse_json(text) {
+                    Err(e) => verdict(false, e),
+                    Ok(got) => {
+                        let passed = match mode {
+                            MatchMode::Equal => same(&got, want),
+                            MatchMode::Subset => contains(&got, want),
+                        };
+                        verdict(passed, format!("expected {want}, got {got}"))
+                    }
+                }
+            }
+            Self::Fuzzy { metric, threshold } => {
+                let want = ideal.map(texts).and_then(Result::ok).unwrap_or_default();
+                let best = want
+                    .iter()
+                    .map(|w| similarity(*metric, text, w))
+                    .fold(0.0_f64, f64::max);
+                verdict(
+                    best >= *threshold,
+                    format!(
+                        "similarity {best:.3} (threshold {threshold}) to {}, got {}",
+                        shown_list(&want),
+                        show(text)
+                    ),
+                )
+            }
+            Self::ToolCall {
+                name,
+                arguments,
+                schema,
+            } => {
+                let Some(call) = answer.tool_calls.iter().find(|c| &c.name == name) else {
+                    let called: Vec<&str> =
+                        answer.tool_calls.iter().map(|c| c.name.as_str()).collect();
+                    return verdict(
+                        false,
+                        format!(
+                            "expected a call of {name}, got calls {called:?} and text {}",
+                            show(text)
+                        ),
+                    );
+                };
+                let args: Value = match serde_json::from_str(&call.arguments) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        return verdict(
+                            false,
+                            format!(
+                                "{name} arguments are not JSON ({e}): {}",
+                                show(&call.arguments)
+                            ),
+                        )
+                    }
+                };
+                let problems: Vec<String> = schema
+                    .iter_errors(&args)
+                    .map(|e| e.to_string())
+                    .take(3)
+                    .collect();
+                if !problems.is_empty() {
+                    return verdict(
+                        false,
+                        format!(
+                            "{name} arguments {args} are not valid for the tool: {}",
+                            problems.join("; ")
+                        ),
+                    );
+                }
+                match arguments {
+                    Some(want) if !contains(&args, want) => verdict(
+                        false,
+                        format!("expected {name} arguments containing {want}, got {args}"),
+                    ),
+                    _ => verdict(true, format!("{name} called with {args}")),
+                }
+            }
+            Self::All(graders) => {
+                let verdicts: Vec<Verdict> =
+                    graders.iter().map(|g| g.grade(answer, ideal)).collect();
+                match verdicts.iter().find(|v| !v.passed) {
+                    Some(failed) => verdict(false, failed.reason.clone()),
+                    None => verdict(true, "every grader passed"),
+                }
+            }
+            Self::Any(graders) => {
+                let verdicts: Vec<Verdict> =
+                    graders.iter().map(|g| g.grade(answer, ideal)).collect();
+                match verdicts.iter().find(|v| v.passed) {
+                    Some(passed) => verdict(true, passed.reason.clone()),
+                    None => verdict(
+                        false,
+                        verdicts
+                            .iter()
+                            .map(|v| v.reason.as_str())
+                            .collect::<Vec<_>>()
+                            .join(" | "),
+                    ),
+                }
+            }
+            Self::Not(grader) => {
+                let inner = grader.grade(answer, ideal);
+                verdict(!inner.passed, format!("not: {}", inner.reason))
+            }
+        }
+    }
+}
+
+/// The acceptable texts of an ideal: a string, a number, or a list of them.
+fn texts(ideal: &Value) -> Result<Vec<String>, String> {
+    let one = |v: &Value| match v {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Bool(b) => Ok(b.to_string()),
+        other => Err(format!(
+            "`ideal` must be a string, a number or a list of them, not {other}"
+        )),
+    };
+    match ideal {
+        Value::Array(items) if !items.is_empty() => items.iter().map(one).collect(),
+        Value::Array(_) => Err("`ideal` is an empty list".into()),
+        other => one(other).map(|s| vec![s]),
+    }
+}
+
+/// The acceptable numbers of an ideal: a number, a numeric string, or a list of them.
+fn numbers(ideal: &Value) -> Result<Vec<f64>, String> {
+    let one = |v: &Value| match v {
+        Value::Number(n) => n
+            .as_f64()
+            .ok_or_else(|| format!("{n} is not a finite number")),
+        Value::String(s) => s
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| format!("`ideal` {s:?} is not a number")),
+        other => Err(format!(
+            "`ideal` must be a number or a list of numbers, not {other}"
+        )),
+    };
+    match ideal {
+        Value::Array(items) if !items.is_empty() => items.iter().map(one).collect(),
+        Value::Array(_) => Err("`ideal` is an empty list".into()),
+        other => one(other).map(|n| vec![n]),
+    }
+}
+
+fn normalized(text: &str, normalize: &[Normalize]) -> String {
+    let mut out = text.to_owned();
+    if normalize.contains(&Normalize::Trim) {
+        out = out.trim().to_owned();
+    }
+    if normalize.contains(&Normalize::Whitespace) {
+        out = out.split_whitespace().collect::<Vec<_>>().join(" ");
+    }
+    if normalize.contains(&Normalize::Case) {
+        out = out.to_lowercase();
+    }
+    out
+}
+
+/// The last number written in `text` (answers tend to end with their result): digits with an
+/// optional sign, thousands separators, fraction and exponent.
+fn last_number(text: &str) -> Option<f64> {
+    static NUMBER: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+    let re = NUMBER
+        .get_or_init(|| {
+            regex::Regex::new(r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
+                .ok()
+        })
+        .as_ref()?;
+    re.find_iter(text)
+        .last()
+        .and_then(|m| m.as_str().replace(',', "").parse().ok())
+}
+
+/// The answer as JSON; a Markdown code fence around it is allowed.
+fn parse_json(text: &str) -> Result<Value, String> {
+    let trimmed = text.trim();
+    let inner = trimmed
+        .strip_prefix("```json")
+        .or_else(|| trimmed.strip_prefix("```"))
+        .and_then(|rest| rest.strip_suffix("```"))
+        .unwrap_or(trimmed);
+    serde_json::from_str(inner.trim())
+        .map_err(|e| format!("expected JSON, got {} ({e})", show(text)))
+}
+
+/// JSON equality with numbers compared by value (1 and 1.0 are equal).
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| same(a, b))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && y.iter().all(|(k, v)| x.get(k).is_some_and(|a| same(a, v)))
+        }
+        _ => a == b,
+    }
+}
+
+/// Whether `got` has every member of `want` (objects may have more keys; arrays are compared
+/// item by item and must have the same length).
+fn contains(got: &Value, want: &Value) -> bool {
+    match (got, want) {
+        (Value::Object(g), Value::Object(w)) => w
+            .iter()
+            .all(|(k, v)| g.get(k).is_some_and(|a| contains(a, v))),
+        (Value::Array(g), Value::Array(w)) => {
+            g.len() == w.len() && g.iter().zip(w).all(|(a, b)| contains(a, b))
+        }
+        _ => same(got, want),
+    }
+}
+
+fn tokens(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric())
+        .filter(|t| !t.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
+fn similarity(metric: Metric, got: &str, want: &str) -> f64 {
+    match metric {
+        Metric::Levenshtein => {
+            let norm = |s: &str| {
+                s.split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ")
+                    .to_lowercase()
+            };
+            strsim::normalized_levenshtein(&norm(got), &norm(want))
+        }
+        Metric::TokenF1 => {
+            let (g, w) = (tokens(got), tokens(want));
+            if g.is_empty() || w.is_empty() {
+                return if g.is_empty() && w.is_empty() {
+                    1.0
+                } else {
+                    0.0
+                };
+            }
+            let mut pool = w.clone();
+            let mut common = 0usize;
+            for t in &g {
+                if let Some(i) = pool.iter().position(|p| p == t) {
+                    pool.swap_remove(i);
+                    common += 1;
+                }
+            }
+            if common == 0 {
+                return 0.0;
+            }
+            let precision = common as f64 / g.len() as f64;
+            let recall = common as f64 / w.len() as f64;
+            2.0 * precision * recall / (precision + recall)
+        }
+    }
+}
+
+fn show(text: &str) -> String {
+    format!("{:?}", crate::target::excerpt(text, 200))
+}
+
+fn shown_list(items: &[String]) -> String {
+    match items {
+        [one] => show(one),
+        many => format!(
+            "one of [{}]",
+            many.iter().map(|s| show(s)).collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::answer::ToolCall;
+
+    fn grader(spec: Value) -> Grader {
+        let spec: GraderSpec = match serde_json::from_value(spec) {
+            Ok(s) => s,
+            Err(e) => panic!("spec: {e}"),
+        };
+        let tools = [
+            json!({"type": "function", "function": {"name": "get_weather",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}),
+        ];
+        match Grader::compile(&spec, &tools) {
+            Ok(g) => g,
+            Err(e) => panic!("compile: {e}"),
+        }
+    }
+
+    fn passes(spec: Value, text: &str, ideal: Value) -> bool {
+        grader(spec).grade(&Answer::text(text), Some(&ideal)).passed
+    }
+
+    #[test]
+    fn exact_normalises_only_as_declared() {
+        assert!(passes(json!("exact"), " 2 + 2 = 4. ", json!("2 + 2 = 4.")));
+        assert!(!passes(json!("exact"), "2 + 2 = 4", json!("2 + 2 = 4.")));
+        assert!(!passes(json!("exact"), "HELLO", json!("hello")));
+        assert!(passes(
+            json!({"type": "exact", "normalize": ["case", "whitespace"]}),
+            "HELLO   world",
+            json!("hello world")
+        ));
+        assert!(passes(json!("exact"), "b", json!(["a", "b"])));
+    }
+
+    #[test]
+    fn includes_all_or_any() {
+        let all = json!({"type": "includes", "values": ["Paris", "France"]});
+        assert!(passes(all.clone(), "Paris is in France", json!(null)));
+        assert!(!passes(all, "Paris is in Texas", json!(null)));
+        let any = json!({"type": "includes", "values": ["paris", "lyon"], "mode": "any", "ignore_case": true});
+        assert!(passes(any.clone(), "PARIS", json!(null)));
+        assert!(!passes(any, "Marseille", json!(null)));
+    }
+
+    #[test]
+    fn regex_matches_or_not() {
+        let spec = json!({"type": "regex", "pattern": "^\\d+ \\+ \\d+ = \\d+\\.$"});
+        assert!(passes(spec.clone(), "1 + 2 = 3.", json!(null)));
+        assert!(!passes(spec, "three", json!(null)));
+    }
+
+    #[test]
+    fn numeric_reads_the_last_number_within_tolerance() {
+        assert!(passes(json!("numeric"), "12 * 3 = 36.", json!(36)));
+        assert!(!passes(json!("numeric"), "12 * 3 = 35.", json!(36)));
+        assert!(passes(
+            json!({"type": "numeric", "rel_tol": 0.01}),
+            "about 1,000.5",
+            json!("1000")
+        ));
+        assert!(!passes(json!("numeric"), "no number here", json!(1)));
+    }
+
+    #[test]
+    fn json_schema_needs_valid_json() {
+        let spec = json!({"type": "json_schema", "schema": {"type": "object", "required": ["a"]}});
+        assert!(passes(
+            spec.clone(),
+            "```json\n{\"a\": 1}\n```",
+            json!(null)
+        ));
+        assert!(!passes(spec.clone(), "{\"b\": 1}", json!(null)));
+        assert!(!passes(spec, "not json", json!(null)));
+    }
+
+    #[test]
+    fn json_match_equal_or_subset() {
+        assert!(passes(json!("json_match"), "{\"a\": 1.0}", json!({"a": 1})));
+        assert!(!passes(
+            json!("json_match"),
+            "{\"a\": 1, \"b\": 2}",
+            json!({"a": 1})
+        ));
+        assert!(passes(
+            json!({"type": "json_match", "mode": "subset"}),
+            "{\"a\": 1, \"b\": 2}",
+            json!({"a": 1})
+        ));
+        assert!(!passes(
+            json!({"type": "json_match", "mode": "subset"}),
+            "{\"b\": 2}",
+            json!({"a": 1})
+        ));
+    }
+
+    #[test]
+    fn fuzzy_by_edit_distance_or_token_f1() {
+        assert!(passes(
+            json!("fuzzy"),
+            "You said: helo",
+            json!("You said: hello")
+        ));
+        assert!(!passes(
+            json!("fuzzy"),
+            "completely different",
+            json!("You said: hello")
+        ));
+        let f1 = json!({"type": "fuzzy", "metric": "token_f1", "threshold": 0.6});
+        assert!(passes(
+            f1.clone(),
+            "the capital is Paris",
+            json!("Paris is the capital")
+        ));
+        assert!(!passes(f1, "London", json!("Paris is the capital")));
+    }
+
+    #[test]
+    fn tool_call_checks_name_schema_and_expected_arguments() {
+        let g = grader(
+            json!({"type": "tool_call", "name": "get_weather", "arguments": {"city": "Paris"}}),
+        );
+        let call = |name: &str, args: &str| Answer {
+            text: String::new(),
+            tool_calls: vec![ToolCall {
+                name: name.into(),
+                arguments: args.into(),
+            }],
+        };
+        assert!(
+            g.grade(&call("get_weather", r#"{"city":"Paris"}"#), None)
+                .passed
+        );
+        assert!(
+            !g.grade(&call("get_weather", r#"{"city":"Rome"}"#), None)
+                .passed
+        );
+        assert!(
+            !g.grade(&call("get_weather", r#"{"town":"Paris"}"#), None)
+                .passed
+        );
+        assert!(
+            !g.grade(&call("get_time", r#"{"city":"Paris"}"#), None)
+                .passed
+        );
+        assert!(!g.grade(&Answer::text("It is sunny"), None).passed);
+    }
+
+    #[test]
+    fn combinators_compose() {
+        let both = json!({"type": "all", "of": [{"type": "includes", "values": ["4"]}, {"type": "regex", "pattern": "=" }]});
+        assert!(passes(both.clone(), "2 + 2 = 4.", json!(null)));
+        assert!(!passes(both, "four", json!(null)));
+        let either = json!({"type": "any", "of": [{"type": "regex", "pattern": "^x$"}, "exact"]});
+        assert!(passes(either.clone(), "y", json!("y")));
+        assert!(!passes(either, "z", json!("y")));
+        assert!(passes(
+            json!({"type": "not", "grader": {"type": "includes", "values": ["sorry"]}}),
+            "Sure.",
+            json!(null)
+        ));
+        assert!(!passes(
+            json!({"type": "not", "grader": {"type": "includes", "values": ["sorry"]}}),
+            "sorry",
+            json!(null)
+        ));
+    }
+
+    #[test]
+    fn graders_that_cannot_run_are_refused_when_compiled() {
+        let refused = |spec: Value| {
+            serde_json::from_value::<GraderSpec>(spec)
+                .map_err(|e| e.to_string())
+                .and_then(|s| Grader::compile(&s, &[]).map(|_| ()))
+                .is_err()
+        };
+        assert!(refused(json!({"type": "regex", "pattern": "("})));
+        assert!(refused(
+            json!({"type": "json_schema", "schema": {"type": 12}})
+        ));
+        assert!(refused(json!({"type": "tool_call", "name": "not_offered"})));
+        assert!(refused(json!({"type": "fuzzy", "threshold": 2})));
+        assert!(refused(json!({"type": "exact", "normalise": ["case"]})));
+        assert!(refused(json!("telepathy")));
+    }
+}

@@ -1,0 +1,227 @@
+//! `conformance eval`: JSONL eval suites asked of a target, graded, and gated on accuracy.
+//!
+//! Suites are read and checked first (`case`); cases are then asked concurrently (`runner`),
+//! each result is streamed to `results.jsonl` as it finishes and only counted in memory, and
+//! the summary (`summary`) carries accuracies with Wilson intervals and the gates' verdicts.
+
+pub mod answer;
+pub mod case;
+pub mod grader;
+pub mod runner;
+pub mod stats;
+pub mod summary;
+
+use crate::error::HarnessError;
+use crate::target::{Target, TargetConfig};
+use case::{Api, Suite};
+use futures::StreamExt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use summary::{Summary, Tally};
+
+/// What an eval run needs.
+#[derive(Debug, Clone)]
+pub struct EvalConfig {
+    /// The target.
+    pub target: TargetConfig,
+    /// How the target is named in reports.
+    pub target_label: String,
+    /// Suite files or glob patterns (`cases/evals/*.jsonl`).
+    pub cases: Vec<String>,
+    /// Ask every case through this API.
+    pub api: Option<Api>,
+    /// The model of cases that name none [default: discovered].
+    pub model: Option<String>,
+    /// Only cases with one of these tags.
+    pub only_tags: Vec<String>,
+    /// Cases asked at once.
+    pub concurrency: usize,
+    /// Most requests per second.
+    pub max_rps: Option<f64>,
+    /// Retries of a 429 or 5xx.
+    pub max_retries: u32,
+    /// The overall accuracy gate.
+    pub min_accuracy: Option<f64>,
+    /// The errored-case gate.
+    pub max_error_rate: Option<f64>,
+    /// Where each case's result is streamed (`results.jsonl`), if anywhere.
+    pub results: Option<PathBuf>,
+}
+
+/// Reads and checks every suite the patterns name; all errors at once, located.
+pub fn load(patterns: &[String], api: Option<Api>) -> Result<Vec<Suite>, HarnessError> {
+    let files = expand(patterns)?;
+    let mut suites = Vec::new();
+    let mut errors = Vec::new();
+    for file in files {
+        match case::load(&file, api) {
+            Ok(suite) => suites.push(suite),
+            Err(e) => errors.extend(e),
+        }
+    }
+    let mut names = std::collections::HashMap::new();
+    for suite in &suites {
+        if let Some(other) = names.insert(suite.name.clone(), suite.file.clone()) {
+            errors.push(case::SuiteError {
+                file: suite.file.clone(),
+                line: 1,
+                column: 1,
+                message: format!("suite name {:?} is also used by {other}", suite.name),
+            });
+        }
+    }
+    if errors.is_empty() {
+        Ok(suites)
+    } else {
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        Err(HarnessError::Usage(format!(
+            "{}\n{} error(s) in the eval suites; nothing was sent",
+            shown.join("\n"),
+            errors.len()
+        )))
+    }
+}
+
+/// The files named by `patterns`: plain paths as given, globs (`*`, `?`, `[`, `**`) matched
+/// below their literal directory. A pattern that names nothing is an error.
+fn expand(patterns: &[String]) -> Result<Vec<PathBuf>, HarnessError> {
+    let mut files = Vec::new();
+    for pattern in patterns {
+        if !pattern.contains(['*', '?', '[']) {
+            files.push(PathBuf::from(pattern));
+            continue;
+        }
+        let glob = globset::Glob::new(pattern)
+            .map_err(|e| HarnessError::Usage(format!("--cases {pattern:?}: {e}")))?
+            .compile_matcher();
+        let base: PathBuf = Path::new(pattern)
+            .components()
+            .take_while(|c| !c.as_os_str().to_string_lossy().contains(['*', '?', '[']))
+            .collect();
+        let mut found = Vec::new();
+        walk(
+            if base.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                &base
+            },
+            &mut |p| {
+                let shown = p.strip_prefix("./").unwrap_or(p);
+                if glob.is_match(shown) {
+                    found.push(shown.to_path_buf());
+                }
+            },
+            8,
+        );
+        if found.is_empty() {
+            return Err(HarnessError::Usage(format!(
+                "--cases {pattern:?} names no file"
+            )));
+        }
+        found.sort();
+        files.extend(found);
+    }
+    files.dedup();
+    Ok(files)
+}
+
+fn walk(dir: &Path, found: &mut dyn FnMut(&Path), depth: usize) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() && depth > 0 => walk(&path, found, depth - 1),
+            Ok(t) if t.is_file() => found(&path),
+            _ => {}
+        }
+    }
+}
+
+/// Asks every selected case, streams the results and returns the summary.
+pub async fn run(
+    config: &EvalConfig,
+    suites: Vec<Suite>,
+    progress: &(dyn Fn(&runner::CaseResult, u64) + Sync),
+) -> Result<Summary, HarnessError> {
+    let started = std::time::Instant::now();
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let cases: Vec<&case::Case> = suites
+        .iter()
+        .flat_map(|s| s.cases.iter())
+        .filter(|c| {
+            config.only_tags.is_empty() || c.tags.iter().any(|t| config.only_tags.contains(t))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Err(HarnessError::Usage(format!(
+            "--only-tags {:?} selects no case",
+            config.only_tags
+        )));
+    }
+    let target = Target::new(&config.target)?;
+    let (target, discovery, notes) = crate::run::discover(target).await?;
+    let model = match config.model.clone().or(discovery.chat) {
+        Some(m) => m,
+        None if cases.iter().all(|c| c.model.is_some()) => String::new(),
+        None => {
+            return Err(HarnessError::Usage(format!(
+                "no model to ask: pass --model (model discovery: {})",
+                discovery
+                    .problem
+                    .unwrap_or_else(|| "no chat model listed".into())
+            )))
+        }
+    };
+    let asker = runner::Asker {
+        target,
+        model: model.clone(),
+        max_retries: config.max_retries,
+        pacer: config.max_rps.map(runner::Pacer::new),
+    };
+    let mut sink = match &config.results {
+        Some(path) => Some(std::io::BufWriter::new(
+            std::fs::File::create(path).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })?,
+        )),
+        None => None,
+    };
+    let mut tally = Tally::new(&suites);
+    let total = cases.len() as u64;
+    let mut done = 0u64;
+    let mut results = futures::stream::iter(cases.iter().copied())
+        .map(|c| asker.ask(c))
+        .buffer_unordered(config.concurrency.max(1));
+    while let Some(result) = results.next().await {
+        done += 1;
+        progress(&result, total);
+        tally.add(&result);
+        if let Some(out) = sink.as_mut() {
+            let line = serde_json::to_string(&result).unwrap_or_default();
+            writeln!(out, "{line}").map_err(|source| HarnessError::Io {
+                context: "cannot write results.jsonl".into(),
+                source,
+            })?;
+        }
+    }
+    if let Some(mut out) = sink {
+        out.flush().map_err(|source| HarnessError::Io {
+            context: "cannot write results.jsonl".into(),
+            source,
+        })?;
+    }
+    debug_assert_eq!(done, total);
+    Ok(tally.finish(summary::Context {
+        target: config.target_label.clone(),
+        model,
+        started_at,
+        duration: started.elapsed(),
+        notes,
+        min_accuracy: config.min_accuracy,
+        max_error_rate: config.max_error_rate,
+        suites: &suites,
+    }))
+}

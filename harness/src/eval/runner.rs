@@ -1,0 +1,450 @@
+//! Asks one case of the target: builds each turn's request for its API, retries 429 and 5xx
+//! with bounded, jittered backoff that honours `Retry-After`, paces to `--max-rps`, and grades
+//! each reply. An answer that never arrives is *errored*, never graded and never dropped.
+
+use super::answer::Answer;
+use super::case::{Api, Case};
+use super::grader::Verdict;
+use crate::target::{Exchange, Req, Target};
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Spaces requests to at most a given rate, across every task.
+#[derive(Debug)]
+pub struct Pacer {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl Pacer {
+    /// At most `per_second` requests per second.
+    pub fn new(per_second: f64) -> Self {
+        Self {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let slot = {
+            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = (*next).max(Instant::now());
+            *next = slot + self.interval;
+            slot
+        };
+        tokio::time::sleep_until(slot.into()).await;
+    }
+}
+
+/// How cases are asked.
+#[derive(Debug)]
+pub struct Asker {
+    /// The target.
+    pub target: Target,
+    /// The model of cases that name none.
+    pub model: String,
+    /// Retries of a 429 or 5xx.
+    pub max_retries: u32,
+    /// The rate limit, if any.
+    pub pacer: Option<Pacer>,
+}
+
+/// How a case ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Enough asks passed.
+    Passed,
+    /// Answers arrived and too few passed.
+    Failed,
+    /// Too few passed, and at least one answer never arrived.
+    Errored,
+}
+
+impl Outcome {
+    /// The outcome as reports write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Passed => "passed",
+            Self::Failed => "failed",
+            Self::Errored => "errored",
+        }
+    }
+}
+
+/// One turn of one ask.
+#[derive(Debug, Serialize)]
+pub struct TurnRecord {
+    /// HTTP status of the final try (absent when no answer arrived).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The reply body as received (JSON, or the text when it is not JSON), for re-grading.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub raw: Option<Value>,
+    /// What the grader saw.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub answer: Option<Answer>,
+    /// The grader's judgement.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Why no answer could be graded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Milliseconds to the whole reply, retries included.
+    pub elapsed_ms: u64,
+}
+
+/// One ask of a case (one of its `repeat`).
+#[derive(Debug, Serialize)]
+pub struct Attempt {
+    /// Whether every turn passed.
+    pub passed: bool,
+    /// Whether a turn's answer never arrived.
+    pub errored: bool,
+    /// The turns asked (an ask stops at its first errored turn).
+    pub turns: Vec<TurnRecord>,
+}
+
+/// A case's result, as streamed to `results.jsonl`.
+#[derive(Debug, Serialize)]
+pub struct CaseResult {
+    /// The suite.
+    pub suite: String,
+    /// The case id.
+    pub id: String,
+    /// `file:line`.
+    pub origin: String,
+    /// The API asked.
+    pub api: Api,
+    /// The model asked.
+    pub model: String,
+    /// Its tags.
+    pub tags: Vec<String>,
+    /// Its weight.
+    pub weight: f64,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Asks that passed.
+    pub passes: u32,
+    /// Asks made.
+    pub repeat: u32,
+    /// Passing asks needed.
+    pub min_passes: u32,
+    /// Retries of 429s and 5xx, over all asks.
+    pub retries: u32,
+    /// The ideal of each turn.
+    pub ideals: Vec<Option<Value>>,
+    /// Every ask.
+    pub attempts: Vec<Attempt>,
+    /// The case's metadata.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<Map<String, Value>>,
+}
+
+impl Asker {
+    /// Asks `case` `repeat` times and grades every turn.
+    pub async fn ask(&self, case: &Case) -> CaseResult {
+        let model = case.model.clone().unwrap_or_else(|| self.model.clone());
+        let mut attempts = Vec::with_capacity(case.repeat as usize);
+        let mut retries = 0;
+        for _ in 0..case.repeat {
+            let (attempt, r) = self.attempt(case, &model).await;
+            retries += r;
+            attempts.push(attempt);
+        }
+        let passes = attempts.iter().filter(|a| a.passed).count() as u32;
+        let outcome = if passes >= case.min_passes {
+            Outcome::Passed
+        } else if attempts.iter().any(|a| a.errored) {
+            Outcome::Errored
+        } else {
+            Outcome::Failed
+        };
+        CaseResult {
+            suite: case.suite.clone(),
+            id: case.id.clone(),
+            origin: case.origin.clone(),
+            api: case.api,
+            model,
+            tags: case.tags.clone(),
+            weight: case.weight,
+            outcome,
+            passes,
+            repeat: case.repeat,
+            min_passes: case.min_passes,
+            retries,
+            ideals: case.turns.iter().map(|t| t.ideal.clone()).collect(),
+            attempts,
+            metadata: case.metadata.clone(),
+        }
+    }
+
+    async fn attempt(&self, case: &Case, model: &str) -> (Attempt, u32) {
+        let mut turns = Vec::with_capacity(case.turns.len());
+        let mut retries = 0;
+        let mut messages: Vec<Value> = case
+            .instructions
+            .iter()
+            .map(|i| json!({"role": "system", "content": i}))
+            .collect();
+        let mut previous: Option<String> = None;
+        for turn in &case.turns {
+            let (path, body) = match case.api {
+                Api::Chat => {
+                    match &turn.input {
+                        Value::String(s) => messages.push(json!({"role": "user", "content": s})),
+                        Value::Array(items) => messages.extend(items.iter().cloned()),
+                        _ => {}
+                    }
+                    ("/v1/chat/completions", chat_body(case, model, &messages))
+                }
+                Api::Responses => (
+                    "/v1/responses",
+                    responses_body(case, model, &turn.input, previous.as_deref()),
+                ),
+            };
+            let started = Instant::now();
+            let (sent, r) = self.send(path, &body).await;
+            retries += r;
+            let elapsed_ms = started.elapsed().as_millis() as u64;
+            let record = match sent {
+                Err(error) => TurnRecord {
+                    status: None,
+                    raw: None,
+                    answer: None,
+                    verdict: None,
+                    error: Some(error),
+                    elapsed_ms,
+                },
+                Ok(ex) => {
+                    let raw = ex.json().unwrap_or_else(|_| {
+                        Value::String(String::from_utf8_lossy(&ex.body).into_owned())
+                    });
+                    let read = if (200..300).contains(&ex.status) {
+                        match case.api {
+                            Api::Chat => Answer::from_chat(&raw),
+                            Api::Responses => Answer::from_responses(&raw),
+                        }
+                    } else {
+                        Err(format!("HTTP {}: {}", ex.status, ex.excerpt()))
+                    };
+                    match read {
+                        Ok(answer) => {
+                            let verdict = case.grader.grade(&answer, turn.ideal.as_ref());
+                            match case.api {
+                                Api::Chat => messages.push(assistant_message(&answer)),
+                                Api::Responses => {
+                                    previous = raw["id"].as_str().map(str::to_owned);
+                                }
+                            }
+                            TurnRecord {
+                                status: Some(ex.status),
+                                raw: Some(raw),
+                                answer: Some(answer),
+                                verdict: Some(verdict),
+                                error: None,
+                                elapsed_ms,
+                            }
+                        }
+                        Err(error) => TurnRecord {
+                            status: Some(ex.status),
+                            raw: Some(raw),
+                            answer: None,
+                            verdict: None,
+                            error: Some(error),
+                            elapsed_ms,
+                        },
+                    }
+                }
+            };
+            let stop = record.error.is_some();
+            turns.push(record);
+            if stop {
+                break;
+            }
+        }
+        let errored = turns.iter().any(|t| t.error.is_some());
+        let passed = !errored
+            && turns.len() == case.turns.len()
+            && turns
+                .iter()
+                .all(|t| t.verdict.as_ref().is_some_and(|v| v.passed));
+        (
+            Attempt {
+                passed,
+                errored,
+                turns,
+            },
+            retries,
+        )
+    }
+
+    /// Sends with retries: the exchange (any status but a retried-out 429/5xx) or the error.
+    async fn send(&self, path: &str, body: &Value) -> (Result<Exchange, String>, u32) {
+        let mut retries = 0;
+        loop {
+            if let Some(pacer) = &self.pacer {
+                pacer.wait().await;
+            }
+            match self.target.send(Req::post(path, body)).await {
+                Err(e) => return (Err(e.to_string()), retries),
+                Ok(ex) if ex.status == 429 || ex.status >= 500 => {
+                    if retries >= self.max_retries {
+                        let error = format!(
+                            "HTTP {} after {retries} retries: {}",
+                            ex.status,
+                            ex.excerpt()
+                        );
+                        return (Err(error), retries);
+                    }
+                    tokio::time::sleep(backoff(retries, &ex)).await;
+                    retries += 1;
+                }
+                Ok(ex) => return (Ok(ex), retries),
+            }
+        }
+    }
+}
+
+/// Longest wait before one retry, whatever the server asks.
+const MAX_WAIT: Duration = Duration::from_secs(60);
+
+/// The wait before retry number `retry`: what `retry-after-ms` or `Retry-After` (seconds)
+/// ask, else full jitter over an exponential ceiling (250 ms, 500 ms, … up to 8 s).
+fn backoff(retry: u32, ex: &Exchange) -> Duration {
+    let asked = ex
+        .header("retry-after-ms")
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|ms| ms / 1000.0)
+        .or_else(|| {
+            ex.header("retry-after")
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        })
+        .filter(|s| s.is_finite() && *s >= 0.0);
+    if let Some(seconds) = asked {
+        return Duration::from_secs_f64(seconds).min(MAX_WAIT);
+    }
+    let ceiling = 0.25 * f64::from(1u32 << retry.min(5));
+    Duration::from_secs_f64(fastrand::f64() * ceiling)
+}
+
+fn assistant_message(answer: &Answer) -> Value {
+    let mut message = json!({"role": "assistant", "content": answer.text});
+    if !answer.tool_calls.is_empty() {
+        message["tool_calls"] = answer
+            .tool_calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                json!({"id": format!("call_{i}"), "type": "function",
+                       "function": {"name": c.name, "arguments": c.arguments}})
+            })
+            .collect();
+    }
+    message
+}
+
+fn chat_body(case: &Case, model: &str, messages: &[Value]) -> Value {
+    let mut body = json!({"model": model, "messages": messages});
+    if !case.tools.is_empty() {
+        body["tools"] = Value::Array(case.tools.clone());
+    }
+    if let Some(choice) = &case.tool_choice {
+        body["tool_choice"] = choice.clone();
+    }
+    if let Some(format) = &case.response_format {
+        body["response_format"] = Value::Object(format.clone());
+    }
+    sampling(&mut body, case);
+    if let Some(seed) = case.seed {
+        body["seed"] = json!(seed);
+    }
+    if let Some(max) = case.max_output_tokens {
+        body["max_completion_tokens"] = json!(max);
+    }
+    body
+}
+
+fn responses_body(case: &Case, model: &str, input: &Value, previous: Option<&str>) -> Value {
+    let mut body = json!({"model": model, "input": input});
+    if let Some(instructions) = &case.instructions {
+        body["instructions"] = json!(instructions);
+    }
+    if let Some(id) = previous {
+        body["previous_response_id"] = json!(id);
+    }
+    if !case.tools.is_empty() {
+        body["tools"] = case.tools.iter().map(flat_tool).collect();
+    }
+    if let Some(choice) = &case.tool_choice {
+        body["tool_choice"] = match choice.pointer("/function/name") {
+            Some(name) => json!({"type": "function", "name": name}),
+            None => choice.clone(),
+        };
+    }
+    if let Some(format) = &case.response_format {
+        body["text"] = json!({ "format": flat_format(format) });
+    }
+    sampling(&mut body, case);
+    if let Some(max) = case.max_output_tokens {
+        body["max_output_tokens"] = json!(max);
+    }
+    body
+}
+
+fn sampling(body: &mut Value, case: &Case) {
+    if let Some(t) = case.temperature {
+        body["temperature"] = json!(t);
+    }
+    if let Some(p) = case.top_p {
+        body["top_p"] = json!(p);
+    }
+}
+
+/// A chat tool (`{"type":"function","function":{…}}`) in the Responses form (flat).
+fn flat_tool(tool: &Value) -> Value {
+    match (
+        tool.get("type"),
+        tool.get("function").and_then(Value::as_object),
+    ) {
+        (Some(kind), Some(function)) => {
+            let mut flat = function.clone();
+            flat.insert("type".into(), kind.clone());
+            Value::Object(flat)
+        }
+        _ => tool.clone(),
+    }
+}
+
+/// A chat `response_format` in the Responses `text.format` form (schema beside `type`).
+fn flat_format(format: &Map<String, Value>) -> Value {
+    let mut flat = format.clone();
+    if let Some(Value::Object(schema)) = flat.remove("json_schema") {
+        flat.extend(schema);
+    }
+    Value::Object(flat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chat_shapes_become_responses_shapes() {
+        let tool = json!({"type": "function", "function": {"name": "f", "parameters": {}}});
+        assert_eq!(
+            flat_tool(&tool),
+            json!({"type": "function", "name": "f", "parameters": {}})
+        );
+        let format = json!({"type": "json_schema", "json_schema": {"name": "n", "schema": {}}});
+        let Value::Object(format) = format else {
+            panic!("object")
+        };
+        assert_eq!(
+            flat_format(&format),
+            json!({"type": "json_schema", "name": "n", "schema": {}})
+        );
+    }
+}

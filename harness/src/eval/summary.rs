@@ -1,0 +1,454 @@
+//! Counting results as they stream in, and the summary a run ends with: accuracy per suite,
+//! per tag and overall (weighted), each with its Wilson interval, and the gates' verdicts.
+
+use super::case::Suite;
+use super::runner::{CaseResult, Outcome};
+use super::stats::{wilson, Interval};
+use serde::Serialize;
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// Failures kept for the human reports (the rest are in `results.jsonl`).
+const KEPT_FAILURES: usize = 20;
+
+/// Counts of one group of cases.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    /// Cases.
+    pub cases: usize,
+    /// Passed cases.
+    pub passed: usize,
+    /// Failed cases (answered wrong).
+    pub failed: usize,
+    /// Errored cases (no answer to grade).
+    pub errored: usize,
+    /// Sum of weights.
+    pub weight: f64,
+    /// Sum of the weights of passed cases.
+    pub passed_weight: f64,
+    /// Retries of 429s and 5xx.
+    pub retries: u64,
+}
+
+impl Counts {
+    fn add(&mut self, r: &CaseResult) {
+        self.cases += 1;
+        self.weight += r.weight;
+        self.retries += u64::from(r.retries);
+        match r.outcome {
+            Outcome::Passed => {
+                self.passed += 1;
+                self.passed_weight += r.weight;
+            }
+            Outcome::Failed => self.failed += 1,
+            Outcome::Errored => self.errored += 1,
+        }
+    }
+
+    /// Weighted accuracy; errored cases count as not passed.
+    pub fn accuracy(&self) -> Option<f64> {
+        (self.weight > 0.0).then(|| self.passed_weight / self.weight)
+    }
+
+    /// Share of errored cases.
+    pub fn error_rate(&self) -> Option<f64> {
+        (self.cases > 0).then(|| self.errored as f64 / self.cases as f64)
+    }
+}
+
+/// A group's counts with its accuracy and interval.
+#[derive(Debug, Clone, Serialize)]
+pub struct Score {
+    /// The group (suite or tag name; "overall").
+    pub name: String,
+    /// Its counts.
+    #[serde(flatten)]
+    pub counts: Counts,
+    /// Weighted accuracy.
+    pub accuracy: Option<f64>,
+    /// Wilson 95% interval of the accuracy (over the number of cases).
+    pub interval: Option<Interval>,
+    /// The group's own gate, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub min_accuracy: Option<f64>,
+}
+
+impl Score {
+    fn of(name: &str, counts: Counts, min_accuracy: Option<f64>) -> Self {
+        let accuracy = counts.accuracy();
+        let interval = accuracy.and_then(|a| wilson(a, counts.cases));
+        Self {
+            name: name.to_owned(),
+            counts,
+            accuracy,
+            interval,
+            min_accuracy,
+        }
+    }
+}
+
+/// A gate and how the run fared.
+#[derive(Debug, Clone, Serialize)]
+pub struct Gate {
+    /// What is gated (`overall accuracy`, `suite math accuracy`, `error rate`).
+    pub name: String,
+    /// The threshold.
+    pub threshold: f64,
+    /// The measured value.
+    pub value: f64,
+    /// Whether the run passes it.
+    pub passed: bool,
+    /// The threshold lies inside the value's 95% interval: the verdict is within noise.
+    pub within_noise: bool,
+}
+
+/// A failed or errored case, for the human reports.
+#[derive(Debug, Clone, Serialize)]
+pub struct Failure {
+    /// `suite/id`.
+    pub case: String,
+    /// `file:line`.
+    pub origin: String,
+    /// Failed or errored.
+    pub outcome: Outcome,
+    /// The ideal of the first failing turn.
+    pub expected: Option<Value>,
+    /// What came back (answer text, or the error).
+    pub got: String,
+    /// The grader's reason.
+    pub reason: String,
+}
+
+/// Counts per group while results stream in.
+#[derive(Debug)]
+pub struct Tally {
+    overall: Counts,
+    suites: BTreeMap<String, Counts>,
+    tags: BTreeMap<String, Counts>,
+    failures: Vec<Failure>,
+}
+
+/// What the summary records besides the counts.
+pub struct Context<'a> {
+    /// The target's label.
+    pub target: String,
+    /// The default model.
+    pub model: String,
+    /// RFC 3339 start.
+    pub started_at: String,
+    /// Wall time.
+    pub duration: Duration,
+    /// Notes from discovery.
+    pub notes: Vec<String>,
+    /// The overall gate.
+    pub min_accuracy: Option<f64>,
+    /// The error gate.
+    pub max_error_rate: Option<f64>,
+    /// The suites (for their own gates).
+    pub suites: &'a [Suite],
+}
+
+/// The end of an eval run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// `"eval"`.
+    pub kind: &'static str,
+    /// Harness version.
+    pub harness_version: &'static str,
+    /// The target.
+    pub target: String,
+    /// The default model.
+    pub model: String,
+    /// RFC 3339 start.
+    pub started_at: String,
+    /// Wall time in milliseconds.
+    pub duration_ms: u64,
+    /// Notes from discovery.
+    pub notes: Vec<String>,
+    /// Every case together.
+    pub overall: Score,
+    /// Per suite.
+    pub suites: Vec<Score>,
+    /// Per tag.
+    pub tags: Vec<Score>,
+    /// The gates.
+    pub gates: Vec<Gate>,
+    /// Whether every gate passed.
+    pub passed: bool,
+    /// The first failures.
+    pub failures: Vec<Failure>,
+}
+
+impl Tally {
+    /// Empty counts for these suites.
+    pub fn new(suites: &[Suite]) -> Self {
+        Self {
+            overall: Counts::default(),
+            suites: suites
+                .iter()
+                .map(|s| (s.name.clone(), Counts::default()))
+                .collect(),
+            tags: BTreeMap::new(),
+            failures: Vec::new(),
+        }
+    }
+
+    /// Counts one result.
+    pub fn add(&mut self, r: &CaseResult) {
+        self.overall.add(r);
+        self.suites.entry(r.suite.clone()).or_default().add(r);
+        for tag in &r.tags {
+            self.tags.entry(tag.clone()).or_default().add(r);
+        }
+        if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
+            self.failures.push(failure(r));
+        }
+    }
+
+    /// The summary, with the gates decided.
+    pub fn finish(self, ctx: Context<'_>) -> Summary {
+        let overall = Score::of("overall", self.overall, ctx.min_accuracy);
+        let gate_of = |name: String, score: &Score, threshold: f64| {
+            let value = score.accuracy.unwrap_or(0.0);
+            Gate {
+                name,
+                threshold,
+                value,
+                passed: value >= threshold,
+                within_noise: score.interval.is_some_and(|i| i.contains(threshold)),
+            }
+        };
+        let suite_gates: BTreeMap<&str, f64> = ctx
+            .suites
+            .iter()
+            .filter_map(|s| s.min_accuracy.map(|g| (s.name.as_str(), g)))
+            .collect();
+        let suites: Vec<Score> = self
+            .suites
+            .into_iter()
+            .filter(|(_, c)| c.cases > 0)
+            .map(|(name, c)| {
+                let gate = suite_gates.get(name.as_str()).copied();
+                Score::of(&name, c, gate)
+            })
+            .collect();
+        let tags: Vec<Score> = self
+            .tags
+            .into_iter()
+            .map(|(name, c)| Score::of(&name, c, None))
+            .collect();
+        let mut gates = Vec::new();
+        if let Some(threshold) = ctx.min_accuracy {
+            gates.push(gate_of("overall accuracy".into(), &overall, threshold));
+        }
+        for s in &suites {
+            if let Some(threshold) = s.min_accuracy {
+                gates.push(gate_of(format!("suite {} accuracy", s.name), s, threshold));
+            }
+        }
+        if let Some(threshold) = ctx.max_error_rate {
+            let value = overall.counts.error_rate().unwrap_or(0.0);
+            gates.push(Gate {
+                name: "error rate".into(),
+                threshold,
+                value,
+                passed: value <= threshold,
+                within_noise: false,
+            });
+        }
+        let passed = gates.iter().all(|g| g.passed);
+        Summary {
+            kind: "eval",
+            harness_version: env!("CARGO_PKG_VERSION"),
+            target: ctx.target,
+            model: ctx.model,
+            started_at: ctx.started_at,
+            duration_ms: ctx.duration.as_millis() as u64,
+            notes: ctx.notes,
+            overall,
+            suites,
+            tags,
+            gates,
+            passed,
+            failures: self.failures,
+        }
+    }
+}
+
+fn failure(r: &CaseResult) -> Failure {
+    let attempt = r.attempts.iter().find(|a| !a.passed);
+    let turn = attempt.and_then(|a| {
+        a.turns
+            .iter()
+            .enumerate()
+            .find(|(_, t)| t.error.is_some() || t.verdict.as_ref().is_some_and(|v| !v.passed))
+    });
+    let (expected, got, reason) = match turn {
+        Some((i, t)) => (
+            r.ideals.get(i).cloned().flatten(),
+            match (&t.answer, &t.error) {
+                (Some(a), _) if a.tool_calls.is_empty() => a.text.clone(),
+                (Some(a), _) => format!("{} {:?}", a.text, a.tool_calls),
+                (None, Some(e)) => e.clone(),
+                (None, None) => String::new(),
+            },
+            t.verdict
+                .as_ref()
+                .map(|v| v.reason.clone())
+                .or_else(|| t.error.clone())
+                .unwrap_or_default(),
+        ),
+        None => (
+            None,
+            String::new(),
+            format!(
+                "{} of {} asks passed, {} needed",
+                r.passes, r.repeat, r.min_passes
+            ),
+        ),
+    };
+    Failure {
+        case: format!("{}/{}", r.suite, r.id),
+        origin: r.origin.clone(),
+        outcome: r.outcome,
+        expected,
+        got,
+        reason,
+    }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "–".into(), |x| format!("{:.1}%", x * 100.0))
+}
+
+fn interval(i: Option<Interval>) -> String {
+    i.map_or_else(
+        || "–".into(),
+        |i| format!("[{:.1}%, {:.1}%]", i.low * 100.0, i.high * 100.0),
+    )
+}
+
+fn cell(text: &str) -> String {
+    crate::target::excerpt(text, 120).replace('|', "\\|")
+}
+
+impl Summary {
+    /// The console's closing lines.
+    pub fn to_text(&self) -> String {
+        let mut out = String::new();
+        for s in &self.suites {
+            out.push_str(&format!(
+                "{:<24} {:>7} {:<18} {} passed, {} failed, {} errored\n",
+                s.name,
+                percent(s.accuracy),
+                interval(s.interval),
+                s.counts.passed,
+                s.counts.failed,
+                s.counts.errored
+            ));
+        }
+        out.push_str(&format!(
+            "overall: {} {} over {} cases ({} passed, {} failed, {} errored, {} retries) in {:.1}s\n",
+            percent(self.overall.accuracy),
+            interval(self.overall.interval),
+            self.overall.counts.cases,
+            self.overall.counts.passed,
+            self.overall.counts.failed,
+            self.overall.counts.errored,
+            self.overall.counts.retries,
+            self.duration_ms as f64 / 1000.0
+        ));
+        for g in &self.gates {
+            out.push_str(&format!(
+                "gate {}: {:.3} {} {:.3}: {}{}\n",
+                g.name,
+                g.value,
+                if g.name == "error rate" { "<=" } else { ">=" },
+                g.threshold,
+                if g.passed { "pass" } else { "FAIL" },
+                if g.within_noise {
+                    " (within noise: the threshold is inside the 95% interval)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        out
+    }
+
+    /// The Markdown report (a CI step summary).
+    pub fn to_markdown(&self) -> String {
+        let mut md = format!(
+            "# Eval: {}\n\nTarget: {} · model `{}` · {} · {:.1}s\n\n",
+            if self.passed { "passed" } else { "FAILED" },
+            self.target,
+            self.model,
+            self.started_at,
+            self.duration_ms as f64 / 1000.0
+        );
+        md.push_str("| Suite | Accuracy | 95% interval | Passed | Failed | Errored | Gate |\n|---|---:|---|---:|---:|---:|---|\n");
+        for s in self.suites.iter().chain(std::iter::once(&self.overall)) {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} | {} | {} |\n",
+                cell(&s.name),
+                percent(s.accuracy),
+                interval(s.interval),
+                s.counts.passed,
+                s.counts.failed,
+                s.counts.errored,
+                s.min_accuracy
+                    .map_or_else(|| "–".into(), |g| format!(">= {:.1}%", g * 100.0))
+            ));
+        }
+        if !self.tags.is_empty() {
+            md.push_str("\n| Tag | Accuracy | 95% interval | Cases |\n|---|---:|---|---:|\n");
+            for t in &self.tags {
+                md.push_str(&format!(
+                    "| {} | {} | {} | {} |\n",
+                    cell(&t.name),
+                    percent(t.accuracy),
+                    interval(t.interval),
+                    t.counts.cases
+                ));
+            }
+        }
+        if !self.gates.is_empty() {
+            md.push_str("\n| Gate | Value | Threshold | Verdict |\n|---|---:|---:|---|\n");
+            for g in &self.gates {
+                md.push_str(&format!(
+                    "| {} | {:.3} | {:.3} | {}{} |\n",
+                    g.name,
+                    g.value,
+                    g.threshold,
+                    if g.passed { "pass" } else { "**fail**" },
+                    if g.within_noise {
+                        " (within noise)"
+                    } else {
+                        ""
+                    }
+                ));
+            }
+        }
+        if !self.failures.is_empty() {
+            md.push_str("\n## Failures\n\n| Case | Outcome | Expected | Got | Why |\n|---|---|---|---|---|\n");
+            for f in &self.failures {
+                md.push_str(&format!(
+                    "| {} ({}) | {} | {} | {} | {} |\n",
+                    cell(&f.case),
+                    cell(&f.origin),
+                    f.outcome.name(),
+                    cell(
+                        &f.expected
+                            .as_ref()
+                            .map(Value::to_string)
+                            .unwrap_or_default()
+                    ),
+                    cell(&f.got),
+                    cell(&f.reason)
+                ));
+            }
+        }
+        md
+    }
+}

@@ -1,0 +1,307 @@
+//! `conformance eval` against targets that answer wrong, fail, throttle or flake (wiremock),
+//! and against the embedded reference server with the shipped suites.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use harness::eval::{self, runner::Outcome, summary::Summary, EvalConfig};
+use harness::TargetConfig;
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A chat completion whose content is `text`.
+fn completion(text: &str) -> ResponseTemplate {
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}]
+    }))
+}
+
+/// The last user message of a chat request.
+fn prompt(req: &Request) -> String {
+    let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Answers "You said: <prompt>" (right), except where `wrong` says so, by request number.
+struct Model {
+    count: Arc<AtomicUsize>,
+    answer: fn(usize, &str) -> ResponseTemplate,
+}
+
+impl Respond for Model {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let n = self.count.fetch_add(1, Ordering::SeqCst);
+        (self.answer)(n, &prompt(req))
+    }
+}
+
+async fn target(answer: fn(usize, &str) -> ResponseTemplate) -> (MockServer, Arc<AtomicUsize>) {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [{"id": "m", "object": "model", "created": 1, "owned_by": "x"}]}),
+        ))
+        .mount(&server)
+        .await;
+    let count = Arc::new(AtomicUsize::new(0));
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(Model {
+            count: count.clone(),
+            answer,
+        })
+        .mount(&server)
+        .await;
+    (server, count)
+}
+
+/// A suite file of `n` echo cases (and the extra fields of every case).
+fn suite(n: usize, extra: &str) -> tempfile_path::TempSuite {
+    let mut text = String::new();
+    for i in 0..n {
+        text.push_str(&format!(
+            "{{\"id\": \"c{i}\", \"input\": \"hello {i}\", \"ideal\": \"You said: hello {i}\", \"grader\": \"exact\"{extra}}}\n"
+        ));
+    }
+    tempfile_path::TempSuite::new(&text)
+}
+
+/// A suite file in a fresh directory, removed when dropped.
+mod tempfile_path {
+    pub struct TempSuite {
+        pub dir: std::path::PathBuf,
+        pub file: String,
+    }
+
+    impl TempSuite {
+        pub fn new(text: &str) -> Self {
+            let dir = std::env::temp_dir().join(format!("eval-{}", uuid_like()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let file = dir.join("suite.jsonl");
+            std::fs::write(&file, text).unwrap();
+            Self {
+                file: file.display().to_string(),
+                dir,
+            }
+        }
+    }
+
+    impl Drop for TempSuite {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    fn uuid_like() -> String {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        static N: AtomicU64 = AtomicU64::new(0);
+        format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        )
+    }
+}
+
+fn config(url: &str, cases: &str) -> EvalConfig {
+    EvalConfig {
+        target: TargetConfig::new(url, Some("k".into()), Duration::from_secs(10)),
+        target_label: url.to_owned(),
+        cases: vec![cases.to_owned()],
+        api: None,
+        model: None,
+        only_tags: Vec::new(),
+        concurrency: 4,
+        max_rps: None,
+        max_retries: 3,
+        min_accuracy: Some(0.7),
+        max_error_rate: None,
+        results: None,
+    }
+}
+
+async fn eval(config: &EvalConfig) -> Summary {
+    let suites = eval::load(&config.cases, config.api).unwrap();
+    eval::run(config, suites, &|_, _| {}).await.unwrap()
+}
+
+fn right(_: usize, prompt: &str) -> ResponseTemplate {
+    completion(&format!("You said: {prompt}"))
+}
+
+#[tokio::test]
+async fn a_target_that_answers_right_passes_the_gate() {
+    let (server, _) = target(right).await;
+    let s = suite(10, "");
+    let summary = eval(&config(&server.uri(), &s.file)).await;
+    assert!(summary.passed, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.passed, 10);
+}
+
+#[tokio::test]
+async fn wrong_answers_drop_accuracy_under_the_gate() {
+    let (server, _) = target(|n, prompt| {
+        if n % 2 == 0 {
+            completion("I do not know")
+        } else {
+            right(n, prompt)
+        }
+    })
+    .await;
+    let s = suite(10, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    let summary = eval(&c).await;
+    assert!(!summary.passed, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.failed, 5);
+    assert_eq!(
+        summary.overall.counts.errored, 0,
+        "wrong answers are not errors"
+    );
+    assert_eq!(summary.overall.accuracy, Some(0.5));
+    assert!(summary
+        .failures
+        .iter()
+        .all(|f| f.outcome == Outcome::Failed));
+}
+
+#[tokio::test]
+async fn answers_that_never_arrive_are_errored_and_trip_the_error_rate() {
+    let (server, _) = target(|n, prompt| match n % 4 {
+        0 => ResponseTemplate::new(500).set_body_string("boom"),
+        1 => ResponseTemplate::new(200).set_body_string("not json"),
+        _ => right(n, prompt),
+    })
+    .await;
+    let s = suite(8, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    c.max_retries = 0;
+    c.min_accuracy = None;
+    c.max_error_rate = Some(0.1);
+    let summary = eval(&c).await;
+    assert_eq!(summary.overall.counts.errored, 4, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.failed, 0);
+    assert_eq!(summary.overall.counts.passed, 4);
+    assert!(!summary.passed, "the error-rate gate fails on its own");
+    let gate = summary
+        .gates
+        .iter()
+        .find(|g| g.name == "error rate")
+        .unwrap();
+    assert_eq!(gate.value, 0.5);
+}
+
+#[tokio::test]
+async fn a_429_with_retry_after_is_retried_and_then_passes() {
+    let (server, count) = target(|n, prompt| {
+        if n % 2 == 0 {
+            ResponseTemplate::new(429)
+                .insert_header("retry-after-ms", "20")
+                .insert_header("retry-after", "1")
+                .set_body_json(json!({"error": {"message": "slow down", "type": "rate_limit", "param": null, "code": null}}))
+        } else {
+            right(n, prompt)
+        }
+    })
+    .await;
+    let s = suite(5, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    let started = std::time::Instant::now();
+    let summary = eval(&c).await;
+    assert!(summary.passed, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.passed, 5);
+    assert_eq!(summary.overall.counts.retries, 5);
+    assert_eq!(count.load(Ordering::SeqCst), 10);
+    // retry-after-ms (20 ms) is preferred to Retry-After (1 s): five waits stay well under 5 s.
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn retries_are_bounded_and_then_errored() {
+    let (server, count) =
+        target(|_, _| ResponseTemplate::new(503).insert_header("retry-after-ms", "1")).await;
+    let s = suite(1, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.max_retries = 2;
+    let summary = eval(&c).await;
+    assert_eq!(summary.overall.counts.errored, 1);
+    assert_eq!(count.load(Ordering::SeqCst), 3, "one try and two retries");
+    assert!(
+        summary.failures[0].got.contains("HTTP 503 after 2 retries"),
+        "{:?}",
+        summary.failures
+    );
+}
+
+#[tokio::test]
+async fn a_flaky_target_fails_the_k_of_n_gate() {
+    // Right on two requests of every five.
+    let (server, _) = target(|n, prompt| {
+        if n % 5 < 2 {
+            right(n, prompt)
+        } else {
+            completion("something else")
+        }
+    })
+    .await;
+    let s = suite(1, ", \"repeat\": 5, \"min_passes\": 4");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    let summary = eval(&c).await;
+    assert_eq!(summary.overall.counts.failed, 1, "{}", summary.to_text());
+    assert!(!summary.passed);
+    // The same answers pass a 2-of-5 gate.
+    let lenient = suite(1, ", \"repeat\": 5, \"min_passes\": 2");
+    let (server, _) = target(|n, prompt| {
+        if n % 5 < 2 {
+            right(n, prompt)
+        } else {
+            completion("something else")
+        }
+    })
+    .await;
+    let summary = eval(&config(&server.uri(), &lenient.file)).await;
+    assert_eq!(summary.overall.counts.passed, 1, "{}", summary.to_text());
+}
+
+#[tokio::test]
+async fn a_bad_suite_is_refused_before_anything_is_sent() {
+    let (server, count) = target(right).await;
+    let s = tempfile_path::TempSuite::new(
+        "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n{\"id\": \"a\", \"input\": \"x\", \"grader\": {\"type\": \"regex\", \"pattern\": \"(\"}}\n",
+    );
+    let c = config(&server.uri(), &s.file);
+    let err = eval::load(&c.cases, None)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("suite.jsonl:2:"), "{err}");
+    assert!(err.contains("does not compile"), "{err}");
+    assert_eq!(count.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn the_shipped_suites_pass_against_the_embedded_reference_server() {
+    let embedded = harness::embedded::start().await.unwrap();
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
+    let mut c = config(&embedded.url, root);
+    c.target.api_key = Some(harness::embedded::KEY.to_owned());
+    c.min_accuracy = Some(1.0);
+    c.max_error_rate = Some(0.0);
+    let summary = eval(&c).await;
+    assert!(summary.passed, "{}", summary.to_markdown());
+    assert!(summary.overall.counts.cases >= 30);
+    assert!(summary.suites.len() >= 5);
+}
