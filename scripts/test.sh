@@ -39,6 +39,10 @@ target/debug/conformance run --target "$server_url/v1" --api-key sk-e2e-key --ex
 kill "$server_pid"
 start_server target/debug/reference-server
 target/debug/conformance run --target "$server_url" --api-key any-key --no-reports --seed 7 2>/dev/null | tail -3
+# The shipped eval suites, end to end against the same separately started server: every suite
+# gate and a 100% overall gate with no errored case (the engine is deterministic).
+target/debug/conformance eval --target "$server_url" --api-key any-key --no-reports \
+  --min-accuracy 1.0 --max-error-rate 0 | tail -3
 kill "$server_pid"
 
 # The HTML report in a real browser: Debian's Chromium renders the embedded run's report.html,

@@ -305,3 +305,66 @@ async fn the_shipped_suites_pass_against_the_embedded_reference_server() {
     assert!(summary.overall.counts.cases >= 30);
     assert!(summary.suites.len() >= 5);
 }
+
+fn validator(schema: &str) -> jsonschema::Validator {
+    let schema: Value = serde_json::from_str(schema).unwrap();
+    jsonschema::draft202012::new(&schema).unwrap()
+}
+
+#[test]
+fn every_shipped_line_is_valid_against_the_case_schema_and_bad_lines_are_not() {
+    let schema = validator(include_str!("../../schemas/eval-case.schema.json"));
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals");
+    let mut lines = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        for (i, line) in std::fs::read_to_string(&path).unwrap().lines().enumerate() {
+            let value: Value = serde_json::from_str(line).unwrap();
+            let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+            assert!(
+                problems.is_empty(),
+                "{}:{}: {problems:?}",
+                path.display(),
+                i + 1
+            );
+            lines += 1;
+        }
+    }
+    assert!(lines > 30);
+    // Lines the loader refuses are refused by the schema too.
+    for bad in [
+        json!({"id": "a", "input": "x", "ideal": "y", "grader": "telepathy"}),
+        json!({"id": "a", "input": "x", "ideal": "y", "grader": "exact", "wieght": 1}),
+        json!({"id": "a", "ideal": "y", "grader": "exact"}),
+        json!({"id": "a", "input": "x", "turns": [{"input": "y"}], "grader": "exact"}),
+        json!({"id": "a", "input": "x", "grader": {"type": "regex"}}),
+        json!({"id": "a", "input": "x", "grader": {"type": "fuzzy", "threshold": 2}}),
+    ] {
+        assert!(!schema.is_valid(&bad), "schema accepts {bad}");
+        let text = format!("{bad}\n");
+        let s = tempfile_path::TempSuite::new(&text);
+        assert!(
+            eval::load(&[s.file.clone()], None).is_err(),
+            "loader accepts {bad}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_summary_is_valid_against_the_report_schema() {
+    let (server, _) = target(|n, prompt| {
+        if n % 3 == 0 {
+            completion("wrong")
+        } else {
+            right(n, prompt)
+        }
+    })
+    .await;
+    let s = suite(6, ", \"tags\": [\"t\"]");
+    let summary = eval(&config(&server.uri(), &s.file)).await;
+    assert!(!summary.failures.is_empty());
+    let schema = validator(include_str!("../../schemas/eval-report.schema.json"));
+    let value = serde_json::to_value(&summary).unwrap();
+    let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+}
