@@ -246,6 +246,18 @@ struct EvalArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     insecure: bool,
+    /// Grade the answers stored by an earlier run (its report directory or results.jsonl)
+    /// with the current suites and graders; nothing is asked.
+    #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["target", "max_rps"])]
+    regrade: Option<PathBuf>,
+    /// Compare with an earlier run (its report directory or results.jsonl): fixed, broke,
+    /// same, and an exact McNemar p-value for the change.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// Exit 1 when accuracy dropped significantly against --baseline (more broke than were
+    /// fixed, McNemar p < 0.05).
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
     /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
@@ -449,6 +461,8 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
     let suites = eval::load(&args.cases, args.api)?;
     let (_embedded, url, label, key) = match &args.target {
         Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
+        // Re-grading asks nothing, so no server is started.
+        None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
             let e = crate::embedded::start().await?;
             let url = e.url.clone();
@@ -493,6 +507,9 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         min_accuracy: args.min_accuracy,
         max_error_rate: args.max_error_rate,
         results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
+        regrade: args.regrade.clone(),
+        baseline: args.baseline.clone(),
+        fail_on_regression: args.fail_on_regression,
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);

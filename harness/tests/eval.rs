@@ -127,6 +127,9 @@ fn config(url: &str, cases: &str) -> EvalConfig {
         min_accuracy: Some(0.7),
         max_error_rate: None,
         results: None,
+        regrade: None,
+        baseline: None,
+        fail_on_regression: false,
     }
 }
 
@@ -344,7 +347,7 @@ fn every_shipped_line_is_valid_against_the_case_schema_and_bad_lines_are_not() {
         let text = format!("{bad}\n");
         let s = tempfile_path::TempSuite::new(&text);
         assert!(
-            eval::load(&[s.file.clone()], None).is_err(),
+            eval::load(std::slice::from_ref(&s.file), None).is_err(),
             "loader accepts {bad}"
         );
     }
@@ -367,4 +370,81 @@ async fn the_summary_is_valid_against_the_report_schema() {
     let value = serde_json::to_value(&summary).unwrap();
     let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
     assert!(problems.is_empty(), "{problems:?}");
+}
+
+#[tokio::test]
+async fn stored_answers_are_regraded_without_asking_again() {
+    let (server, count) = target(|_, prompt| completion(&format!("  you said: {prompt}  "))).await;
+    let strict = suite(4, "");
+    let mut c = config(&server.uri(), &strict.file);
+    c.results = Some(strict.dir.join("results.jsonl"));
+    let first = eval(&c).await;
+    assert_eq!(first.overall.counts.failed, 4, "exact is case-sensitive");
+    let asked = count.load(Ordering::SeqCst);
+    // The grader is fixed in the suite (case-insensitive), and the stored answers re-graded.
+    let fixed = std::fs::read_to_string(&strict.file).unwrap().replace(
+        "\"grader\": \"exact\"",
+        "\"grader\": {\"type\": \"exact\", \"normalize\": [\"trim\", \"case\"]}",
+    );
+    std::fs::write(&strict.file, fixed).unwrap();
+    let mut r = config("http://127.0.0.1:9", &strict.file);
+    r.regrade = Some(strict.dir.clone());
+    r.results = Some(strict.dir.join("regraded.jsonl"));
+    let regraded = eval(&r).await;
+    assert_eq!(regraded.overall.counts.passed, 4, "{}", regraded.to_text());
+    assert!(regraded.passed);
+    assert_eq!(count.load(Ordering::SeqCst), asked, "nothing was asked");
+    // A regrade of a run that holds none of the cases is a usage error.
+    let other = tempfile_path::TempSuite::new(
+        "{\"id\": \"elsewhere\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n",
+    );
+    let mut none = config("http://127.0.0.1:9", &other.file);
+    none.regrade = Some(strict.dir.clone());
+    let suites = eval::load(&none.cases, None).unwrap();
+    let err = eval::run(&none, suites, &|_, _| {})
+        .await
+        .err()
+        .map(|e| e.to_string());
+    assert!(err.is_some_and(|e| e.contains("holds no answer")));
+}
+
+#[tokio::test]
+async fn a_significant_drop_against_the_baseline_fails_the_run() {
+    let s = suite(12, "");
+    let (good, _) = target(right).await;
+    let mut before = config(&good.uri(), &s.file);
+    before.results = Some(s.dir.join("before.jsonl"));
+    assert!(eval(&before).await.passed);
+    // Now 11 of 12 break (one still right): 11 against 0 is p < 0.001.
+    let (bad, _) = target(|n, prompt| {
+        if n == 0 {
+            right(n, prompt)
+        } else {
+            completion("no")
+        }
+    })
+    .await;
+    let mut after = config(&bad.uri(), &s.file);
+    after.concurrency = 1;
+    after.min_accuracy = None;
+    after.baseline = Some(s.dir.join("before.jsonl"));
+    after.fail_on_regression = true;
+    let summary = eval(&after).await;
+    let c = summary.baseline.clone().unwrap();
+    assert_eq!((c.broke, c.fixed, c.same_passed), (11, 0, 1), "{c:?}");
+    assert!(c.regression && c.p_value < 0.001);
+    assert!(!summary.passed, "{}", summary.to_text());
+    // The same drop without --fail-on-regression is reported, not gated.
+    after.fail_on_regression = false;
+    let (bad, _) = target(|n, prompt| {
+        if n == 0 {
+            right(n, prompt)
+        } else {
+            completion("no")
+        }
+    })
+    .await;
+    after.target = TargetConfig::new(bad.uri(), Some("k".into()), Duration::from_secs(10));
+    let reported = eval(&after).await;
+    assert!(reported.passed && reported.baseline.is_some_and(|c| c.regression));
 }

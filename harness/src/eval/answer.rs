@@ -1,11 +1,11 @@
 //! What a graded answer is: the text and the function calls of one reply, read from a chat
 //! completion or a Responses object.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// One reply, as graders see it.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Answer {
     /// The text (output text parts joined; empty when the reply is only calls).
     pub text: String,
@@ -14,7 +14,7 @@ pub struct Answer {
 }
 
 /// A function call in a reply.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ToolCall {
     /// The function.
     pub name: String,

@@ -214,7 +214,7 @@ pub enum Grader {
 }
 
 /// A grader's judgement of one answer.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
 pub struct Verdict {
     /// Whether the answer passes.
     pub passed: bool,

@@ -9,6 +9,7 @@ pub mod case;
 pub mod grader;
 pub mod runner;
 pub mod stats;
+pub mod stored;
 pub mod summary;
 
 use crate::error::HarnessError;
@@ -46,6 +47,12 @@ pub struct EvalConfig {
     pub max_error_rate: Option<f64>,
     /// Where each case's result is streamed (`results.jsonl`), if anywhere.
     pub results: Option<PathBuf>,
+    /// Grade the answers stored by an earlier run instead of asking the target.
+    pub regrade: Option<PathBuf>,
+    /// Compare with an earlier run, case by case.
+    pub baseline: Option<PathBuf>,
+    /// Fail when accuracy dropped significantly against the baseline.
+    pub fail_on_regression: bool,
 }
 
 /// Reads and checks every suite the patterns name; all errors at once, located.
@@ -160,25 +167,13 @@ pub async fn run(
             config.only_tags
         )));
     }
-    let target = Target::new(&config.target)?;
-    let (target, discovery, notes) = crate::run::discover(target).await?;
-    let model = match config.model.clone().or(discovery.chat) {
-        Some(m) => m,
-        None if cases.iter().all(|c| c.model.is_some()) => String::new(),
-        None => {
-            return Err(HarnessError::Usage(format!(
-                "no model to ask: pass --model (model discovery: {})",
-                discovery
-                    .problem
-                    .unwrap_or_else(|| "no chat model listed".into())
-            )))
-        }
-    };
-    let asker = runner::Asker {
-        target,
-        model: model.clone(),
-        max_retries: config.max_retries,
-        pacer: config.max_rps.map(runner::Pacer::new),
+    // A baseline that cannot be read is a usage error found before anything is asked.
+    let baseline = match &config.baseline {
+        Some(path) => Some((
+            stored::results_file(path).display().to_string(),
+            stored::outcomes(path)?,
+        )),
+        None => None,
     };
     let mut sink = match &config.results {
         Some(path) => Some(std::io::BufWriter::new(
@@ -191,12 +186,7 @@ pub async fn run(
     };
     let mut tally = Tally::new(&suites);
     let total = cases.len() as u64;
-    let mut done = 0u64;
-    let mut results = futures::stream::iter(cases.iter().copied())
-        .map(|c| asker.ask(c))
-        .buffer_unordered(config.concurrency.max(1));
-    while let Some(result) = results.next().await {
-        done += 1;
+    let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
         progress(&result, total);
         tally.add(&result);
         if let Some(out) = sink.as_mut() {
@@ -206,16 +196,65 @@ pub async fn run(
                 source,
             })?;
         }
-    }
+        Ok(())
+    };
+    let (model, mut notes) = match &config.regrade {
+        Some(old) => {
+            let notes = regrade(old, &cases, &mut record)?;
+            (String::new(), notes)
+        }
+        None => {
+            let target = Target::new(&config.target)?;
+            let (target, discovery, notes) = crate::run::discover(target).await?;
+            let model = match config.model.clone().or(discovery.chat) {
+                Some(m) => m,
+                None if cases.iter().all(|c| c.model.is_some()) => String::new(),
+                None => {
+                    return Err(HarnessError::Usage(format!(
+                        "no model to ask: pass --model (model discovery: {})",
+                        discovery
+                            .problem
+                            .unwrap_or_else(|| "no chat model listed".into())
+                    )))
+                }
+            };
+            let asker = runner::Asker {
+                target,
+                model: model.clone(),
+                max_retries: config.max_retries,
+                pacer: config.max_rps.map(runner::Pacer::new),
+            };
+            let mut results = futures::stream::iter(cases.iter().copied())
+                .map(|c| asker.ask(c))
+                .buffer_unordered(config.concurrency.max(1));
+            while let Some(result) = results.next().await {
+                record(result)?;
+            }
+            (model, notes)
+        }
+    };
     if let Some(mut out) = sink {
         out.flush().map_err(|source| HarnessError::Io {
             context: "cannot write results.jsonl".into(),
             source,
         })?;
     }
-    debug_assert_eq!(done, total);
+    let comparison =
+        baseline.map(|(file, before)| stored::compare(&file, &before, tally.outcomes()));
+    if let Some(old) = &config.regrade {
+        notes.push(format!(
+            "answers re-graded from {}, nothing was asked",
+            stored::results_file(old).display()
+        ));
+    }
     Ok(tally.finish(summary::Context {
-        target: config.target_label.clone(),
+        target: if config.regrade.is_some() {
+            "stored answers".to_owned()
+        } else {
+            config.target_label.clone()
+        },
+        comparison,
+        fail_on_regression: config.fail_on_regression,
         model,
         started_at,
         duration: started.elapsed(),
@@ -224,4 +263,50 @@ pub async fn run(
         max_error_rate: config.max_error_rate,
         suites: &suites,
     }))
+}
+
+/// Re-grades the stored results at `old` for the selected cases; returns notes on what did
+/// not match.
+fn regrade(
+    old: &Path,
+    cases: &[&case::Case],
+    record: &mut dyn FnMut(runner::CaseResult) -> Result<(), HarnessError>,
+) -> Result<Vec<String>, HarnessError> {
+    let by_key: std::collections::HashMap<String, &case::Case> = cases
+        .iter()
+        .map(|c| (stored::key(&c.suite, &c.id), *c))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut unknown = 0usize;
+    let mut failed: Result<(), HarnessError> = Ok(());
+    stored::read(old, |result: runner::CaseResult| {
+        if failed.is_err() {
+            return;
+        }
+        let key = stored::key(&result.suite, &result.id);
+        match by_key.get(&key) {
+            Some(case) if seen.insert(key) => failed = record(stored::regrade(case, result)),
+            _ => unknown += 1,
+        }
+    })?;
+    failed?;
+    let mut notes = Vec::new();
+    if unknown > 0 {
+        notes.push(format!(
+            "{unknown} stored result(s) match no selected case and were left out"
+        ));
+    }
+    let missing = cases.len() - seen.len();
+    if missing > 0 {
+        notes.push(format!(
+            "{missing} selected case(s) have no stored answer and were not graded"
+        ));
+    }
+    if seen.is_empty() {
+        return Err(HarnessError::Usage(format!(
+            "{} holds no answer for the selected cases",
+            stored::results_file(old).display()
+        )));
+    }
+    Ok(notes)
 }

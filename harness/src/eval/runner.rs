@@ -6,7 +6,7 @@ use super::answer::Answer;
 use super::case::{Api, Case};
 use super::grader::Verdict;
 use crate::target::{Exchange, Req, Target};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -52,7 +52,7 @@ pub struct Asker {
 }
 
 /// How a case ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     /// Enough asks passed.
@@ -75,7 +75,7 @@ impl Outcome {
 }
 
 /// One turn of one ask.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct TurnRecord {
     /// HTTP status of the final try (absent when no answer arrived).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -97,7 +97,7 @@ pub struct TurnRecord {
 }
 
 /// One ask of a case (one of its `repeat`).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct Attempt {
     /// Whether every turn passed.
     pub passed: bool,
@@ -108,7 +108,7 @@ pub struct Attempt {
 }
 
 /// A case's result, as streamed to `results.jsonl`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct CaseResult {
     /// The suite.
     pub suite: String,
@@ -154,14 +154,7 @@ impl Asker {
             retries += r;
             attempts.push(attempt);
         }
-        let passes = attempts.iter().filter(|a| a.passed).count() as u32;
-        let outcome = if passes >= case.min_passes {
-            Outcome::Passed
-        } else if attempts.iter().any(|a| a.errored) {
-            Outcome::Errored
-        } else {
-            Outcome::Failed
-        };
+        let (passes, outcome) = outcome(&attempts, case.min_passes);
         CaseResult {
             suite: case.suite.clone(),
             id: case.id.clone(),
@@ -306,6 +299,20 @@ impl Asker {
             }
         }
     }
+}
+
+/// Passing asks, and the case's outcome: passed with `min_passes` of them, else errored when
+/// an answer never arrived, else failed.
+pub fn outcome(attempts: &[Attempt], min_passes: u32) -> (u32, Outcome) {
+    let passes = attempts.iter().filter(|a| a.passed).count() as u32;
+    let outcome = if passes >= min_passes {
+        Outcome::Passed
+    } else if attempts.iter().any(|a| a.errored) {
+        Outcome::Errored
+    } else {
+        Outcome::Failed
+    };
+    (passes, outcome)
 }
 
 /// Longest wait before one retry, whatever the server asks.

@@ -127,6 +127,8 @@ pub struct Tally {
     suites: BTreeMap<String, Counts>,
     tags: BTreeMap<String, Counts>,
     failures: Vec<Failure>,
+    /// Whether each case passed, by `suite/id` (for a baseline comparison: a few bytes a case).
+    outcomes: Vec<(String, bool)>,
 }
 
 /// What the summary records besides the counts.
@@ -147,6 +149,10 @@ pub struct Context<'a> {
     pub max_error_rate: Option<f64>,
     /// The suites (for their own gates).
     pub suites: &'a [Suite],
+    /// The comparison with a baseline, if one was given.
+    pub comparison: Option<super::stored::Comparison>,
+    /// Whether a significant drop against the baseline fails the run.
+    pub fail_on_regression: bool,
 }
 
 /// The end of an eval run.
@@ -178,6 +184,9 @@ pub struct Summary {
     pub passed: bool,
     /// The first failures.
     pub failures: Vec<Failure>,
+    /// This run beside a baseline.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<super::stored::Comparison>,
 }
 
 impl Tally {
@@ -191,7 +200,13 @@ impl Tally {
                 .collect(),
             tags: BTreeMap::new(),
             failures: Vec::new(),
+            outcomes: Vec::new(),
         }
+    }
+
+    /// Whether each case counted so far passed, by `suite/id`.
+    pub fn outcomes(&self) -> &[(String, bool)] {
+        &self.outcomes
     }
 
     /// Counts one result.
@@ -201,6 +216,10 @@ impl Tally {
         for tag in &r.tags {
             self.tags.entry(tag.clone()).or_default().add(r);
         }
+        self.outcomes.push((
+            super::stored::key(&r.suite, &r.id),
+            r.outcome == Outcome::Passed,
+        ));
         if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
             self.failures.push(failure(r));
         }
@@ -257,6 +276,15 @@ impl Tally {
                 within_noise: false,
             });
         }
+        if let (true, Some(c)) = (ctx.fail_on_regression, &ctx.comparison) {
+            gates.push(Gate {
+                name: "no significant regression (McNemar p < 0.05)".into(),
+                threshold: 0.05,
+                value: c.p_value,
+                passed: !c.regression,
+                within_noise: false,
+            });
+        }
         let passed = gates.iter().all(|g| g.passed);
         Summary {
             kind: "eval",
@@ -272,6 +300,7 @@ impl Tally {
             gates,
             passed,
             failures: self.failures,
+            baseline: ctx.comparison,
         }
     }
 }
@@ -359,12 +388,33 @@ impl Summary {
             self.overall.counts.retries,
             self.duration_ms as f64 / 1000.0
         ));
+        if let Some(c) = &self.baseline {
+            out.push_str(&format!(
+                "against {}: {} fixed, {} broke, {} same; McNemar p = {:.4}{}\n",
+                c.baseline,
+                c.fixed,
+                c.broke,
+                c.same_passed + c.same_failed,
+                c.p_value,
+                if c.regression {
+                    " (a significant regression)"
+                } else {
+                    ""
+                }
+            ));
+        }
         for g in &self.gates {
             out.push_str(&format!(
                 "gate {}: {:.3} {} {:.3}: {}{}\n",
                 g.name,
                 g.value,
-                if g.name == "error rate" { "<=" } else { ">=" },
+                if g.name == "error rate" {
+                    "<="
+                } else if g.name.starts_with("no significant") {
+                    "vs"
+                } else {
+                    ">="
+                },
                 g.threshold,
                 if g.passed { "pass" } else { "FAIL" },
                 if g.within_noise {
