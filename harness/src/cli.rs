@@ -258,6 +258,15 @@ struct EvalArgs {
     /// fixed, McNemar p < 0.05).
     #[arg(long, requires = "baseline")]
     fail_on_regression: bool,
+    /// Where `judge` graders ask (an OpenAI-compatible API root) [default: the target].
+    #[arg(long, value_name = "URL")]
+    judge_target: Option<String>,
+    /// The judge's API key [default: --api-key].
+    #[arg(long, env = "JUDGE_API_KEY", hide_env_values = true)]
+    judge_api_key: Option<String>,
+    /// The judge model [default: the model asked].
+    #[arg(long)]
+    judge_model: Option<String>,
     /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
@@ -510,6 +519,16 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         regrade: args.regrade.clone(),
         baseline: args.baseline.clone(),
         fail_on_regression: args.fail_on_regression,
+        judge: args.judge_target.as_ref().map(|url| TargetConfig {
+            base_url: url.clone(),
+            api_key: args.judge_api_key.clone().or(args.api_key.clone()),
+            auth_header: args.auth_header.clone(),
+            timeout: Duration::from_secs_f64(args.timeout),
+            insecure: args.insecure,
+            max_response_bytes: crate::target::DEFAULT_MAX_RESPONSE_BYTES,
+            max_events: crate::target::DEFAULT_MAX_EVENTS,
+        }),
+        judge_model: args.judge_model.clone(),
     };
     let bar = std::io::stderr().is_terminal().then(|| {
         let bar = indicatif::ProgressBar::new(0);

@@ -130,6 +130,8 @@ fn config(url: &str, cases: &str) -> EvalConfig {
         regrade: None,
         baseline: None,
         fail_on_regression: false,
+        judge: None,
+        judge_model: None,
     }
 }
 
@@ -447,4 +449,73 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
     after.target = TargetConfig::new(bad.uri(), Some("k".into()), Duration::from_secs(10));
     let reported = eval(&after).await;
     assert!(reported.passed && reported.baseline.is_some_and(|c| c.regression));
+}
+
+/// A judge at its own URL that always answers `content`; returns it and its request count.
+async fn judge(content: &'static str) -> (MockServer, Arc<AtomicUsize>) {
+    let server = MockServer::start().await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    Mock::given(method("POST"))
+        .and(path("/v1/chat/completions"))
+        .respond_with(move |req: &Request| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            assert_eq!(body["model"], "judge-1", "the judge model is asked");
+            let user = body["messages"][1]["content"].as_str().unwrap_or_default();
+            assert!(
+                user.contains("Rubric: greets the user")
+                    && user.contains("Answer to grade: You said: hello"),
+                "{user}"
+            );
+            completion(content)
+        })
+        .mount(&server)
+        .await;
+    (server, count)
+}
+
+async fn judged(content: &'static str) -> (Summary, usize, String) {
+    let (server, _) = target(right).await;
+    let (judge_server, asked) = judge(content).await;
+    let s = tempfile_path::TempSuite::new(
+        "{\"id\": \"greet\", \"input\": \"hello\", \"grader\": {\"type\": \"judge\", \"rubric\": \"greets the user\"}}\n{\"id\": \"greet-2\", \"input\": \"hello again\", \"grader\": {\"type\": \"all\", \"of\": [{\"type\": \"includes\", \"values\": [\"hello\"]}, {\"type\": \"judge\", \"rubric\": \"greets the user\"}]}}\n",
+    );
+    let mut c = config(&server.uri(), &s.file);
+    c.judge = Some(TargetConfig::new(
+        format!("{}/v1", judge_server.uri()),
+        None,
+        Duration::from_secs(5),
+    ));
+    c.judge_model = Some("judge-1".into());
+    c.results = Some(s.dir.join("results.jsonl"));
+    let summary = eval(&c).await;
+    let results = std::fs::read_to_string(s.dir.join("results.jsonl")).unwrap();
+    (summary, asked.load(Ordering::SeqCst), results)
+}
+
+#[tokio::test]
+async fn a_judge_that_says_no_fails_judge_cases_and_its_words_are_kept() {
+    let (no, asked, results) = judged(r#"{"pass": false, "reason": "it does not greet"}"#).await;
+    assert_eq!(asked, 2);
+    assert_eq!(no.overall.counts.failed, 2, "{}", no.to_text());
+    assert!(no
+        .failures
+        .iter()
+        .all(|f| f.reason.contains("it does not greet")));
+    // The report keeps what the judge was asked and what it said.
+    assert!(results.contains("\"judged\"") && results.contains("Rubric: greets the user"));
+    assert!(results.contains("it does not greet"));
+
+    let (yes, _, _) = judged("Sure. ```json\n{\"pass\": true, \"reason\": \"greets\"}\n```").await;
+    assert_eq!(yes.overall.counts.passed, 2, "{}", yes.to_text());
+
+    // A judge without a readable verdict leaves the answer ungraded: errored, not wrong.
+    let (unreadable, _, _) = judged("I think it is fine").await;
+    assert_eq!(
+        unreadable.overall.counts.errored,
+        2,
+        "{}",
+        unreadable.to_text()
+    );
 }

@@ -83,6 +83,9 @@ enum Spec {
     Not {
         grader: Box<GraderSpec>,
     },
+    Judge {
+        rubric: String,
+    },
 }
 
 impl Spec {
@@ -99,6 +102,7 @@ impl Spec {
             Self::All { .. } => "all",
             Self::Any { .. } => "any",
             Self::Not { .. } => "not",
+            Self::Judge { .. } => "judge",
         }
     }
 }
@@ -211,6 +215,23 @@ pub enum Grader {
     Any(Vec<Grader>),
     /// The grader fails.
     Not(Box<Grader>),
+    /// A judge model says the answer meets the rubric.
+    Judge(String),
+}
+
+/// What a judge model said about one answer against one rubric.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Judged {
+    /// The rubric.
+    pub rubric: String,
+    /// The judge's verdict, when its answer could be read.
+    pub passed: Option<bool>,
+    /// The judge's reason, or why its answer could not be read.
+    pub reason: String,
+    /// The messages sent to the judge.
+    pub prompt: serde_json::Value,
+    /// The judge's raw answer.
+    pub raw: String,
 }
 
 /// A grader's judgement of one answer.
@@ -328,6 +349,12 @@ impl Grader {
                 }
             }
             Spec::Not { grader } => Self::Not(Box::new(Self::compile(grader, tools)?)),
+            Spec::Judge { rubric } => {
+                if rubric.trim().is_empty() {
+                    return Err("judge: the rubric is empty".into());
+                }
+                Self::Judge(rubric.clone())
+            }
         })
     }
 
@@ -337,9 +364,21 @@ impl Grader {
             Self::Exact(_) | Self::Numeric { .. } | Self::Fuzzy { .. } => true,
             Self::Includes { values, .. } => values.is_none(),
             Self::JsonMatch { expected, .. } => expected.is_none(),
-            Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } => false,
+            Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } | Self::Judge(_) => false,
             Self::All(graders) | Self::Any(graders) => graders.iter().any(Self::needs_ideal),
             Self::Not(grader) => grader.needs_ideal(),
+        }
+    }
+
+    /// The rubrics of the judge graders in this grader, in order.
+    pub fn rubrics(&self) -> Vec<&str> {
+        match self {
+            Self::Judge(rubric) => vec![rubric.as_str()],
+            Self::All(graders) | Self::Any(graders) => {
+                graders.iter().flat_map(Self::rubrics).collect()
+            }
+            Self::Not(grader) => grader.rubrics(),
+            _ => Vec::new(),
         }
     }
 
@@ -359,8 +398,9 @@ impl Grader {
         }
     }
 
-    /// Judges `answer` against `ideal`.
-    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>) -> Verdict {
+    /// Judges `answer` against `ideal`; judge graders read their rubric's verdict from
+    /// `judged` (asked beforehand, see `rubrics`).
+    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, judged: &[Judged]) -> Verdict {
         let text = answer.text.as_str();
         match self {
             Self::Exact(normalize) => {
@@ -526,16 +566,20 @@ impl Grader {
                 }
             }
             Self::All(graders) => {
-                let verdicts: Vec<Verdict> =
-                    graders.iter().map(|g| g.grade(answer, ideal)).collect();
+                let verdicts: Vec<Verdict> = graders
+                    .iter()
+                    .map(|g| g.grade(answer, ideal, judged))
+                    .collect();
                 match verdicts.iter().find(|v| !v.passed) {
                     Some(failed) => verdict(false, failed.reason.clone()),
                     None => verdict(true, "every grader passed"),
                 }
             }
             Self::Any(graders) => {
-                let verdicts: Vec<Verdict> =
-                    graders.iter().map(|g| g.grade(answer, ideal)).collect();
+                let verdicts: Vec<Verdict> = graders
+                    .iter()
+                    .map(|g| g.grade(answer, ideal, judged))
+                    .collect();
                 match verdicts.iter().find(|v| v.passed) {
                     Some(passed) => verdict(true, passed.reason.clone()),
                     None => verdict(
@@ -549,9 +593,18 @@ impl Grader {
                 }
             }
             Self::Not(grader) => {
-                let inner = grader.grade(answer, ideal);
+                let inner = grader.grade(answer, ideal, judged);
                 verdict(!inner.passed, format!("not: {}", inner.reason))
             }
+            Self::Judge(rubric) => match judged.iter().find(|j| &j.rubric == rubric) {
+                Some(Judged {
+                    passed: Some(passed),
+                    reason,
+                    ..
+                }) => verdict(*passed, format!("judge: {reason}")),
+                Some(j) => verdict(false, format!("judge: {}", j.reason)),
+                None => verdict(false, "judge: no verdict was asked for this rubric"),
+            },
         }
     }
 }
@@ -743,7 +796,9 @@ mod tests {
     }
 
     fn passes(spec: Value, text: &str, ideal: Value) -> bool {
-        grader(spec).grade(&Answer::text(text), Some(&ideal)).passed
+        grader(spec)
+            .grade(&Answer::text(text), Some(&ideal), &[])
+            .passed
     }
 
     #[test]
@@ -854,22 +909,22 @@ mod tests {
             }],
         };
         assert!(
-            g.grade(&call("get_weather", r#"{"city":"Paris"}"#), None)
+            g.grade(&call("get_weather", r#"{"city":"Paris"}"#), None, &[])
                 .passed
         );
         assert!(
-            !g.grade(&call("get_weather", r#"{"city":"Rome"}"#), None)
+            !g.grade(&call("get_weather", r#"{"city":"Rome"}"#), None, &[])
                 .passed
         );
         assert!(
-            !g.grade(&call("get_weather", r#"{"town":"Paris"}"#), None)
+            !g.grade(&call("get_weather", r#"{"town":"Paris"}"#), None, &[])
                 .passed
         );
         assert!(
-            !g.grade(&call("get_time", r#"{"city":"Paris"}"#), None)
+            !g.grade(&call("get_time", r#"{"city":"Paris"}"#), None, &[])
                 .passed
         );
-        assert!(!g.grade(&Answer::text("It is sunny"), None).passed);
+        assert!(!g.grade(&Answer::text("It is sunny"), None, &[]).passed);
     }
 
     #[test]
@@ -893,6 +948,28 @@ mod tests {
     }
 
     #[test]
+    fn judge_reads_the_verdict_of_its_rubric() {
+        let g =
+            grader(json!({"type": "not", "grader": {"type": "judge", "rubric": "mentions Paris"}}));
+        assert_eq!(g.rubrics(), vec!["mentions Paris"]);
+        let said = |passed: Option<bool>| Judged {
+            rubric: "mentions Paris".into(),
+            passed,
+            reason: "because".into(),
+            prompt: json!([]),
+            raw: String::new(),
+        };
+        let answer = Answer::text("x");
+        assert!(!g.grade(&answer, None, &[said(Some(true))]).passed);
+        assert!(g.grade(&answer, None, &[said(Some(false))]).passed);
+        let judge = grader(json!({"type": "judge", "rubric": "mentions Paris"}));
+        assert!(judge.grade(&answer, None, &[said(Some(true))]).passed);
+        assert!(!judge.grade(&answer, None, &[said(Some(false))]).passed);
+        assert!(!judge.grade(&answer, None, &[said(None)]).passed);
+        assert!(!judge.grade(&answer, None, &[]).passed);
+    }
+
+    #[test]
     fn graders_that_cannot_run_are_refused_when_compiled() {
         let refused = |spec: Value| {
             serde_json::from_value::<GraderSpec>(spec)
@@ -908,5 +985,6 @@ mod tests {
         assert!(refused(json!({"type": "fuzzy", "threshold": 2})));
         assert!(refused(json!({"type": "exact", "normalise": ["case"]})));
         assert!(refused(json!("telepathy")));
+        assert!(refused(json!({"type": "judge", "rubric": " "})));
     }
 }

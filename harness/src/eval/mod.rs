@@ -53,6 +53,11 @@ pub struct EvalConfig {
     pub baseline: Option<PathBuf>,
     /// Fail when accuracy dropped significantly against the baseline.
     pub fail_on_regression: bool,
+    /// Where `judge` graders ask [default: the target], and the judge model [default: the
+    /// model asked].
+    pub judge: Option<TargetConfig>,
+    /// The judge model.
+    pub judge_model: Option<String>,
 }
 
 /// Reads and checks every suite the patterns name; all errors at once, located.
@@ -218,11 +223,19 @@ pub async fn run(
                     )))
                 }
             };
+            let judge = match &config.judge {
+                Some(judge) => Some((
+                    Target::new(judge)?,
+                    config.judge_model.clone().unwrap_or_else(|| model.clone()),
+                )),
+                None => config.judge_model.clone().map(|m| (target.clone(), m)),
+            };
             let asker = runner::Asker {
                 target,
                 model: model.clone(),
                 max_retries: config.max_retries,
                 pacer: config.max_rps.map(runner::Pacer::new),
+                judge,
             };
             let mut results = futures::stream::iter(cases.iter().copied())
                 .map(|c| asker.ask(c))

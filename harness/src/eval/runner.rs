@@ -4,7 +4,7 @@
 
 use super::answer::Answer;
 use super::case::{Api, Case};
-use super::grader::Verdict;
+use super::grader::{Judged, Verdict};
 use crate::target::{Exchange, Req, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -49,6 +49,8 @@ pub struct Asker {
     pub max_retries: u32,
     /// The rate limit, if any.
     pub pacer: Option<Pacer>,
+    /// Where `judge` graders ask, and which model.
+    pub judge: Option<(Target, String)>,
 }
 
 /// How a case ended.
@@ -92,6 +94,9 @@ pub struct TurnRecord {
     /// Why no answer could be graded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What the judge said, for `judge` graders: its prompt and raw answer included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub judged: Vec<Judged>,
     /// Milliseconds to the whole reply, retries included.
     pub elapsed_ms: u64,
 }
@@ -209,6 +214,7 @@ impl Asker {
                     answer: None,
                     verdict: None,
                     error: Some(error),
+                    judged: Vec::new(),
                     elapsed_ms,
                 },
                 Ok(ex) => {
@@ -225,7 +231,14 @@ impl Asker {
                     };
                     match read {
                         Ok(answer) => {
-                            let verdict = case.grader.grade(&answer, turn.ideal.as_ref());
+                            let judged = self
+                                .judge_all(case, &turn.input, &answer, turn.ideal.as_ref())
+                                .await;
+                            let unreadable = judged
+                                .iter()
+                                .find(|j| j.passed.is_none())
+                                .map(|j| format!("judge: {}", j.reason));
+                            let verdict = case.grader.grade(&answer, turn.ideal.as_ref(), &judged);
                             match case.api {
                                 Api::Chat => messages.push(assistant_message(&answer)),
                                 Api::Responses => {
@@ -236,8 +249,10 @@ impl Asker {
                                 status: Some(ex.status),
                                 raw: Some(raw),
                                 answer: Some(answer),
-                                verdict: Some(verdict),
-                                error: None,
+                                // A judge that gave no readable verdict leaves the turn ungraded.
+                                verdict: unreadable.is_none().then_some(verdict),
+                                error: unreadable,
+                                judged,
                                 elapsed_ms,
                             }
                         }
@@ -247,6 +262,7 @@ impl Asker {
                             answer: None,
                             verdict: None,
                             error: Some(error),
+                            judged: Vec::new(),
                             elapsed_ms,
                         },
                     }
@@ -274,29 +290,172 @@ impl Asker {
         )
     }
 
+    /// Asks the judge about `answer` for every rubric of the case's grader.
+    async fn judge_all(
+        &self,
+        case: &Case,
+        input: &Value,
+        answer: &Answer,
+        ideal: Option<&Value>,
+    ) -> Vec<Judged> {
+        let mut judged = Vec::new();
+        for rubric in case.grader.rubrics() {
+            judged.push(self.judge(rubric, input, answer, ideal).await);
+        }
+        judged
+    }
+
+    async fn judge(
+        &self,
+        rubric: &str,
+        input: &Value,
+        answer: &Answer,
+        ideal: Option<&Value>,
+    ) -> Judged {
+        let (target, model) = match &self.judge {
+            Some((target, model)) => (target, model.as_str()),
+            None => (&self.target, self.model.as_str()),
+        };
+        let question = match input {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        let mut shown = format!("Rubric: {rubric}\n\nQuestion: {question}\n");
+        if let Some(ideal) = ideal {
+            shown.push_str(&format!("\nReference answer: {ideal}\n"));
+        }
+        shown.push_str(&format!("\nAnswer to grade: {}\n", answer.text));
+        if !answer.tool_calls.is_empty() {
+            shown.push_str(&format!(
+                "Function calls in the answer: {}\n",
+                serde_json::to_string(&answer.tool_calls).unwrap_or_default()
+            ));
+        }
+        let prompt = json!([
+            {"role": "system", "content": JUDGE_SYSTEM},
+            {"role": "user", "content": shown},
+        ]);
+        let body = json!({"model": model, "messages": prompt, "temperature": 0});
+        let judged = |passed: Option<bool>, reason: String, raw: String| Judged {
+            rubric: rubric.to_owned(),
+            passed,
+            reason,
+            prompt: prompt.clone(),
+            raw,
+        };
+        let (sent, _) = send_to(
+            target,
+            self.pacer.as_ref(),
+            self.max_retries,
+            "/v1/chat/completions",
+            &body,
+        )
+        .await;
+        let ex = match sent {
+            Ok(ex) if (200..300).contains(&ex.status) => ex,
+            Ok(ex) => {
+                return judged(
+                    None,
+                    format!("the judge answered HTTP {}", ex.status),
+                    ex.excerpt(),
+                )
+            }
+            Err(e) => {
+                return judged(
+                    None,
+                    format!("the judge could not be asked: {e}"),
+                    String::new(),
+                )
+            }
+        };
+        let raw = String::from_utf8_lossy(&ex.body).into_owned();
+        let content = ex
+            .json()
+            .ok()
+            .and_then(|v| Answer::from_chat(&v).ok())
+            .map(|a| a.text);
+        let Some(content) = content else {
+            return judged(
+                None,
+                "the judge's answer is not a chat completion".into(),
+                raw,
+            );
+        };
+        match read_verdict(&content) {
+            Some((passed, reason)) => judged(Some(passed), reason, content),
+            None => judged(
+                None,
+                "the judge's answer has no JSON verdict ({\"pass\": true|false})".into(),
+                content,
+            ),
+        }
+    }
+
     /// Sends with retries: the exchange (any status but a retried-out 429/5xx) or the error.
     async fn send(&self, path: &str, body: &Value) -> (Result<Exchange, String>, u32) {
-        let mut retries = 0;
-        loop {
-            if let Some(pacer) = &self.pacer {
-                pacer.wait().await;
-            }
-            match self.target.send(Req::post(path, body)).await {
-                Err(e) => return (Err(e.to_string()), retries),
-                Ok(ex) if ex.status == 429 || ex.status >= 500 => {
-                    if retries >= self.max_retries {
-                        let error = format!(
-                            "HTTP {} after {retries} retries: {}",
-                            ex.status,
-                            ex.excerpt()
-                        );
-                        return (Err(error), retries);
-                    }
-                    tokio::time::sleep(backoff(retries, &ex)).await;
-                    retries += 1;
+        send_to(
+            &self.target,
+            self.pacer.as_ref(),
+            self.max_retries,
+            path,
+            body,
+        )
+        .await
+    }
+}
+
+/// How the judge is asked to answer.
+const JUDGE_SYSTEM: &str = "You grade answers against a rubric. Reply with only a JSON object: \
+{\"pass\": true or false, \"reason\": \"one sentence\"}. Pass only when the answer meets the rubric.";
+
+/// The judge's verdict: `{"pass": bool, "reason": …}` (or `"verdict": "pass"|"fail"`), found in
+/// its answer even when wrapped in prose or a code fence.
+fn read_verdict(content: &str) -> Option<(bool, String)> {
+    let start = content.find('{')?;
+    let end = content.rfind('}')?;
+    let value: Value = serde_json::from_str(content.get(start..=end)?).ok()?;
+    let passed = match (value.get("pass"), value.get("verdict")) {
+        (Some(Value::Bool(b)), _) => *b,
+        (_, Some(Value::String(v))) if v.eq_ignore_ascii_case("pass") => true,
+        (_, Some(Value::String(v))) if v.eq_ignore_ascii_case("fail") => false,
+        _ => return None,
+    };
+    let reason = value
+        .get("reason")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some((passed, reason))
+}
+
+/// Sends with retries (see `Asker::send`).
+async fn send_to(
+    target: &Target,
+    pacer: Option<&Pacer>,
+    max_retries: u32,
+    path: &str,
+    body: &Value,
+) -> (Result<Exchange, String>, u32) {
+    let mut retries = 0;
+    loop {
+        if let Some(pacer) = pacer {
+            pacer.wait().await;
+        }
+        match target.send(Req::post(path, body)).await {
+            Err(e) => return (Err(e.to_string()), retries),
+            Ok(ex) if ex.status == 429 || ex.status >= 500 => {
+                if retries >= max_retries {
+                    let error = format!(
+                        "HTTP {} after {retries} retries: {}",
+                        ex.status,
+                        ex.excerpt()
+                    );
+                    return (Err(error), retries);
                 }
-                Ok(ex) => return (Ok(ex), retries),
+                tokio::time::sleep(backoff(retries, &ex)).await;
+                retries += 1;
             }
+            Ok(ex) => return (Ok(ex), retries),
         }
     }
 }
