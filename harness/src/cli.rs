@@ -473,7 +473,7 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         // Re-grading asks nothing, so no server is started.
         None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
-            let e = crate::embedded::start().await?;
+            let e = crate::embedded::start_with(false).await?;
             let url = e.url.clone();
             (
                 Some(e),

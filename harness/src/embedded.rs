@@ -25,6 +25,12 @@ pub const KEY: &str = "sk-conformance-embedded";
 /// Starts the reference server with its default models and limits, strict auth with `KEY`,
 /// and no request log.
 pub async fn start() -> Result<Embedded, HarnessError> {
+    start_with(true).await
+}
+
+/// As [`start`], with the rate limiter on or off: `run` checks the limiter, while `eval`
+/// grades the engine and must not be throttled by its own stand-in.
+pub async fn start_with(rate_limit: bool) -> Result<Embedded, HarnessError> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|source| HarnessError::Io {
@@ -35,7 +41,7 @@ pub async fn start() -> Result<Embedded, HarnessError> {
         context: "loopback address".into(),
         source,
     })?;
-    let config = reference_server::Config {
+    let mut config = reference_server::Config {
         port: addr.port(),
         request_logs: false,
         auth: reference_server::AuthConfig {
@@ -47,6 +53,7 @@ pub async fn start() -> Result<Embedded, HarnessError> {
         },
         ..Default::default()
     };
+    config.rate_limit.enabled = rate_limit;
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(reference_server::serve(listener, config, async move {
         let _ = rx.await;
