@@ -59,6 +59,18 @@ if [ "$rows" != "$checks" ]; then
   exit 1
 fi
 echo "report.html in Chromium: $rows check rows"
+# The eval page too: one score row per suite, per tag, and overall, as eval.json counts them.
+target/debug/conformance eval --report-dir "$html_dir" > /dev/null
+eval_dir=$(dirname "$(ls "$html_dir"/*/eval.json)")
+rows=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$eval_dir/eval.html" \
+  2>/dev/null | grep -o '<tr class="score"' | wc -l)
+scores=$(python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print(len(d['suites'])+len(d['tags'])+1)" "$eval_dir/eval.json")
+if [ "$rows" != "$scores" ]; then
+  echo "eval.html rendered $rows score rows in Chromium, eval.json has $scores" >&2
+  exit 1
+fi
+echo "eval.html in Chromium: $rows score rows"
 
 # The /metrics exposition, after traffic that fills every family (429s and replays included),
 # must pass promtool's linter.

@@ -562,6 +562,12 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
             serde_json::to_string_pretty(&summary).unwrap_or_default(),
         )?;
         write("eval.md", summary.to_markdown())?;
+        write("eval.html", eval::html::render(&summary))?;
+        eval::junit::write(
+            &run_dir.join("results.jsonl"),
+            &summary,
+            &run_dir.join("eval.junit.xml"),
+        )?;
         println!("reports: {}", run_dir.display());
     }
     Ok(if summary.passed {

@@ -279,6 +279,8 @@ async fn a_flaky_target_fails_the_k_of_n_gate() {
     .await;
     let summary = eval(&config(&server.uri(), &lenient.file)).await;
     assert_eq!(summary.overall.counts.passed, 1, "{}", summary.to_text());
+    let c = &summary.overall.counts;
+    assert_eq!((c.repeated, c.pass_at_k, c.pass_all_k), (1, 1, 0));
 }
 
 #[tokio::test]
@@ -517,5 +519,45 @@ async fn a_judge_that_says_no_fails_judge_cases_and_its_words_are_kept() {
         2,
         "{}",
         unreadable.to_text()
+    );
+}
+
+#[tokio::test]
+async fn junit_has_one_testcase_per_case_with_failures_and_errors_apart() {
+    let (server, _) = target(|n, prompt| match n % 3 {
+        0 => completion("wrong <&> \u{1b}"),
+        1 => ResponseTemplate::new(400).set_body_string("refused"),
+        _ => right(n, prompt),
+    })
+    .await;
+    let s = suite(9, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    c.results = Some(s.dir.join("results.jsonl"));
+    let summary = eval(&c).await;
+    let out = s.dir.join("eval.junit.xml");
+    eval::junit::write(&s.dir.join("results.jsonl"), &summary, &out).unwrap();
+    let xml = std::fs::read_to_string(&out).unwrap();
+    let mut reader = quick_xml::Reader::from_str(&xml);
+    let (mut cases, mut failures, mut errors) = (0, 0, 0);
+    loop {
+        match reader.read_event() {
+            Ok(quick_xml::events::Event::Start(e) | quick_xml::events::Event::Empty(e)) => {
+                match e.name().as_ref() {
+                    b"testcase" => cases += 1,
+                    b"failure" => failures += 1,
+                    b"error" => errors += 1,
+                    _ => {}
+                }
+            }
+            Ok(quick_xml::events::Event::Eof) => break,
+            Ok(_) => {}
+            Err(e) => panic!("not well-formed XML: {e}\n{xml}"),
+        }
+    }
+    assert_eq!((cases, failures, errors), (9, 3, 3), "{xml}");
+    assert!(
+        xml.contains("tests=\"9\" failures=\"3\" errors=\"3\""),
+        "{xml}"
     );
 }

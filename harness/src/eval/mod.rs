@@ -7,6 +7,8 @@
 pub mod answer;
 pub mod case;
 pub mod grader;
+pub mod html;
+pub mod junit;
 pub mod runner;
 pub mod stats;
 pub mod stored;

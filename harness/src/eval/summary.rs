@@ -29,6 +29,12 @@ pub struct Counts {
     pub passed_weight: f64,
     /// Retries of 429s and 5xx.
     pub retries: u64,
+    /// Cases asked more than once (`repeat` > 1).
+    pub repeated: usize,
+    /// Repeated cases where at least one ask passed (pass@k, k = the case's `repeat`).
+    pub pass_at_k: usize,
+    /// Repeated cases where every ask passed (pass^k).
+    pub pass_all_k: usize,
 }
 
 impl Counts {
@@ -36,6 +42,11 @@ impl Counts {
         self.cases += 1;
         self.weight += r.weight;
         self.retries += u64::from(r.retries);
+        if r.repeat > 1 {
+            self.repeated += 1;
+            self.pass_at_k += usize::from(r.passes > 0);
+            self.pass_all_k += usize::from(r.passes == r.repeat);
+        }
         match r.outcome {
             Outcome::Passed => {
                 self.passed += 1;
@@ -378,7 +389,7 @@ impl Summary {
             ));
         }
         out.push_str(&format!(
-            "overall: {} {} over {} cases ({} passed, {} failed, {} errored, {} retries) in {:.1}s\n",
+            "overall: {} {} over {} cases ({} passed, {} failed, {} errored, {} retries) in {:.1}s\n{}",
             percent(self.overall.accuracy),
             interval(self.overall.interval),
             self.overall.counts.cases,
@@ -386,7 +397,17 @@ impl Summary {
             self.overall.counts.failed,
             self.overall.counts.errored,
             self.overall.counts.retries,
-            self.duration_ms as f64 / 1000.0
+            self.duration_ms as f64 / 1000.0,
+            if self.overall.counts.repeated > 0 {
+                format!(
+                    "repeated cases: {} — pass@k {}, pass^k {} (k = each case's repeat)\n",
+                    self.overall.counts.repeated,
+                    self.overall.counts.pass_at_k,
+                    self.overall.counts.pass_all_k
+                )
+            } else {
+                String::new()
+            }
         ));
         if let Some(c) = &self.baseline {
             out.push_str(&format!(

@@ -5,7 +5,8 @@ use super::text::{clean, clean_block};
 use crate::result::{plural, Failure, Outcome, RunResult};
 use std::fmt::Write;
 
-fn esc(text: &str) -> String {
+/// `text` escaped for HTML text and attribute values.
+pub(crate) fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

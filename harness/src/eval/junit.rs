@@ -1,0 +1,125 @@
+//! JUnit XML for an eval run: one testsuite per suite, one testcase per case; a wrong answer is
+//! a `<failure>`, an answer that never arrived an `<error>`. Written from `results.jsonl`, one
+//! suite at a time, so memory does not grow with the run.
+
+use super::runner::{CaseResult, Outcome};
+use super::stored;
+use super::summary::Summary;
+use crate::error::HarnessError;
+use crate::report::text::clean_block;
+use quick_xml::escape::escape;
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::Path;
+
+/// Writes `out` from the results at `results` and the run's `summary`.
+pub fn write(results: &Path, summary: &Summary, out: &Path) -> Result<(), HarnessError> {
+    let io = |source| HarnessError::Io {
+        context: format!("cannot write {}", out.display()),
+        source,
+    };
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(io)?);
+    let o = &summary.overall.counts;
+    writeln!(
+        file,
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"conformance eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+        o.cases,
+        o.failed,
+        o.errored,
+        summary.duration_ms as f64 / 1000.0
+    )
+    .map_err(io)?;
+    for suite in &summary.suites {
+        let c = &suite.counts;
+        writeln!(
+            file,
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            escape(&suite.name),
+            c.cases,
+            c.failed,
+            c.errored
+        )
+        .map_err(io)?;
+        let mut failed = Ok(());
+        stored::read(results, |r: CaseResult| {
+            if r.suite == suite.name && failed.is_ok() {
+                failed = file.write_all(testcase(&r).as_bytes());
+            }
+        })?;
+        failed.map_err(io)?;
+        writeln!(file, "  </testsuite>").map_err(io)?;
+    }
+    writeln!(file, "</testsuites>").map_err(io)?;
+    file.flush().map_err(io)
+}
+
+fn testcase(r: &CaseResult) -> String {
+    let seconds: u64 = r
+        .attempts
+        .iter()
+        .flat_map(|a| a.turns.iter())
+        .map(|t| t.elapsed_ms)
+        .sum();
+    let mut out = format!(
+        "    <testcase classname=\"{}\" name=\"{}\" time=\"{:.3}\"",
+        escape(&r.suite),
+        escape(&r.id),
+        seconds as f64 / 1000.0
+    );
+    let turn = r
+        .attempts
+        .iter()
+        .filter(|a| !a.passed)
+        .flat_map(|a| a.turns.iter().enumerate())
+        .find(|(_, t)| t.error.is_some() || t.verdict.as_ref().is_some_and(|v| !v.passed));
+    let (message, detail) = match turn {
+        Some((i, t)) => {
+            let expected = r
+                .ideals
+                .get(i)
+                .cloned()
+                .flatten()
+                .map_or_else(|| "(no ideal)".to_owned(), |v| v.to_string());
+            let got = t
+                .answer
+                .as_ref()
+                .map_or_else(|| t.error.clone().unwrap_or_default(), |a| a.text.clone());
+            let why = t
+                .verdict
+                .as_ref()
+                .map(|v| v.reason.clone())
+                .or_else(|| t.error.clone())
+                .unwrap_or_default();
+            (
+                why.clone(),
+                format!(
+                    "{}\nturn {}\nexpected: {expected}\ngot: {got}\nwhy: {why}",
+                    r.origin,
+                    i + 1
+                ),
+            )
+        }
+        None => (
+            format!(
+                "{} of {} asks passed, {} needed",
+                r.passes, r.repeat, r.min_passes
+            ),
+            r.origin.clone(),
+        ),
+    };
+    let tag = match r.outcome {
+        Outcome::Passed => {
+            out.push_str("/>\n");
+            return out;
+        }
+        Outcome::Failed => "failure",
+        Outcome::Errored => "error",
+    };
+    let _ = write!(
+        out,
+        ">\n      <{tag} message=\"{}\">{}</{tag}>\n    </testcase>\n",
+        escape(crate::target::excerpt(&message, 300)),
+        escape(clean_block(&detail, 8000))
+    );
+    out
+}
