@@ -225,6 +225,9 @@ struct EvalArgs {
     /// Exit 1 when the overall weighted accuracy is below this.
     #[arg(long, value_parser = unit_interval)]
     min_accuracy: Option<f64>,
+    /// A TOML plan of gates (overall, error rate, per suite); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Exit 1 when more than this share of cases errored (no answer to grade).
     #[arg(long, value_parser = unit_interval)]
     max_error_rate: Option<f64>,
@@ -467,7 +470,15 @@ fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
 async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
     use crate::eval;
     // Suites are read and checked before anything is started or sent.
-    let suites = eval::load(&args.cases, args.api)?;
+    let mut suites = eval::load(&args.cases, args.api)?;
+    let plan = match &args.plan {
+        Some(path) => {
+            let plan = eval::plan::load(path)?;
+            eval::plan::apply(&plan, &path.display().to_string(), &mut suites)?;
+            plan
+        }
+        None => eval::plan::Plan::default(),
+    };
     let (_embedded, url, label, key) = match &args.target {
         Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
         // Re-grading asks nothing, so no server is started.
@@ -513,8 +524,8 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         concurrency: args.concurrency as usize,
         max_rps: args.max_rps,
         max_retries: args.max_retries,
-        min_accuracy: args.min_accuracy,
-        max_error_rate: args.max_error_rate,
+        min_accuracy: args.min_accuracy.or(plan.min_accuracy),
+        max_error_rate: args.max_error_rate.or(plan.max_error_rate),
         results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
         regrade: args.regrade.clone(),
         baseline: args.baseline.clone(),

@@ -592,3 +592,118 @@ async fn fail_on_skip_turns_a_skip_into_exit_1() {
         text(&out)
     );
 }
+
+fn scratch(name: &str, text: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cli-eval-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(format!("{name}.jsonl"));
+    std::fs::write(&file, text).unwrap();
+    file
+}
+
+#[test]
+fn eval_of_the_shipped_suites_passes_against_the_embedded_server_and_writes_reports() {
+    let dir = std::env::temp_dir().join(format!("cli-eval-reports-{}", std::process::id()));
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        root,
+        "--min-accuracy",
+        "1",
+        "--report-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let run = std::fs::read_dir(&dir)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for file in [
+        "eval.json",
+        "eval.md",
+        "eval.html",
+        "eval.junit.xml",
+        "results.jsonl",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
+    let wrong = scratch(
+        "wrong",
+        "{\"id\": \"a\", \"input\": \"What is 2 + 2?\", \"ideal\": 5, \"grader\": \"numeric\"}\n",
+    );
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        wrong.to_str().unwrap(),
+        "--min-accuracy",
+        "0.5",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("gate overall accuracy: 0.000 >= 0.500: FAIL"),
+        "{}",
+        text(&out)
+    );
+
+    let bad = scratch(
+        "bad",
+        "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n",
+    );
+    // An unreachable target: the suite error must come first, with nothing sent.
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        bad.to_str().unwrap(),
+        "--target",
+        "http://127.0.0.1:9",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("bad.jsonl:2:2: duplicate case id \"a\""),
+        "{}",
+        text(&out)
+    );
+    let out = conformance(&["eval", "--cases", "no/such/*.jsonl", "--no-reports"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let out = conformance(&["eval", "--min-accuracy", "1.5"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+
+    // A plan's suite gate applies; a plan naming an unknown suite is a usage error.
+    let plan = scratch("plan", "");
+    let plan = plan.with_extension("toml");
+    std::fs::write(&plan, "[suites.wrong]\nmin_accuracy = 0.5\n").unwrap();
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        wrong.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("gate suite wrong accuracy"),
+        "{}",
+        text(&out)
+    );
+    std::fs::write(&plan, "[suites.wrnog]\nmin_accuracy = 0.5\n").unwrap();
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        wrong.to_str().unwrap(),
+        "--plan",
+        plan.to_str().unwrap(),
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}

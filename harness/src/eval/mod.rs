@@ -9,6 +9,7 @@ pub mod case;
 pub mod grader;
 pub mod html;
 pub mod junit;
+pub mod plan;
 pub mod runner;
 pub mod stats;
 pub mod stored;
