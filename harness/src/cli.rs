@@ -117,8 +117,9 @@ impl From<ProfileArg> for Profile {
     }
 }
 
+/// Where the target is and how to authenticate, shared by `run` and `eval`.
 #[derive(Debug, Args)]
-struct RunArgs {
+struct TargetArgs {
     /// The target's API root, as an SDK's base_url (e.g. https://api.example.com/v1); a bare
     /// origin whose API is under /v1 is found. Without it, the reference server is started
     /// in-process on a loopback port.
@@ -130,6 +131,26 @@ struct RunArgs {
     /// Header that carries the key (gateways); Authorization sends "Bearer <key>".
     #[arg(long, default_value = "Authorization")]
     auth_header: String,
+    /// Accept invalid TLS certificates.
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl TargetArgs {
+    /// The target config for `url` with `key`, these credentials' header, and `timeout`.
+    fn config(&self, url: String, key: Option<String>, timeout: f64) -> TargetConfig {
+        TargetConfig {
+            auth_header: self.auth_header.clone(),
+            insecure: self.insecure,
+            ..TargetConfig::new(url, key, Duration::from_secs_f64(timeout))
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    to: TargetArgs,
     /// Chat model to use [default: discovered from /v1/models].
     #[arg(long)]
     chat_model: Option<String>,
@@ -139,9 +160,6 @@ struct RunArgs {
     /// Per-request timeout in seconds, streams included.
     #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
     timeout: f64,
-    /// Accept invalid TLS certificates.
-    #[arg(long)]
-    insecure: bool,
     /// The widest profile to run.
     #[arg(long, value_enum, default_value = "facade")]
     profile: ProfileArg,
@@ -203,16 +221,8 @@ struct RunArgs {
 
 #[derive(Debug, Args)]
 struct EvalArgs {
-    /// The target's API root (as for `run`). Without it, the reference server is started
-    /// in-process on a loopback port.
-    #[arg(long, env = "OPENAI_BASE_URL")]
-    target: Option<String>,
-    /// API key for the target.
-    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
-    api_key: Option<String>,
-    /// Header that carries the key (gateways); Authorization sends "Bearer <key>".
-    #[arg(long, default_value = "Authorization")]
-    auth_header: String,
+    #[command(flatten)]
+    to: TargetArgs,
     /// Suite files or glob patterns (repeatable).
     #[arg(long, default_value = "cases/evals/*.jsonl")]
     cases: Vec<String>,
@@ -246,9 +256,6 @@ struct EvalArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
     timeout: f64,
-    /// Accept invalid TLS certificates.
-    #[arg(long)]
-    insecure: bool,
     /// Grade the answers stored by an earlier run (its report directory or results.jsonl)
     /// with the current suites and graders; nothing is asked.
     #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["target", "max_rps"])]
@@ -479,8 +486,8 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         }
         None => eval::plan::Plan::default(),
     };
-    let (_embedded, url, label, key) = match &args.target {
-        Some(url) => (None, url.clone(), url.clone(), args.api_key.clone()),
+    let (_embedded, url, label, key) = match &args.to.target {
+        Some(url) => (None, url.clone(), url.clone(), args.to.api_key.clone()),
         // Re-grading asks nothing, so no server is started.
         None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
@@ -507,15 +514,7 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         })?;
     }
     let config = eval::EvalConfig {
-        target: TargetConfig {
-            base_url: url,
-            api_key: key,
-            auth_header: args.auth_header.clone(),
-            timeout: Duration::from_secs_f64(args.timeout),
-            insecure: args.insecure,
-            max_response_bytes: crate::target::DEFAULT_MAX_RESPONSE_BYTES,
-            max_events: crate::target::DEFAULT_MAX_EVENTS,
-        },
+        target: args.to.config(url, key, args.timeout),
         target_label: label,
         cases: args.cases.clone(),
         api: args.api,
@@ -530,14 +529,9 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         regrade: args.regrade.clone(),
         baseline: args.baseline.clone(),
         fail_on_regression: args.fail_on_regression,
-        judge: args.judge_target.as_ref().map(|url| TargetConfig {
-            base_url: url.clone(),
-            api_key: args.judge_api_key.clone().or(args.api_key.clone()),
-            auth_header: args.auth_header.clone(),
-            timeout: Duration::from_secs_f64(args.timeout),
-            insecure: args.insecure,
-            max_response_bytes: crate::target::DEFAULT_MAX_RESPONSE_BYTES,
-            max_events: crate::target::DEFAULT_MAX_EVENTS,
+        judge: args.judge_target.as_ref().map(|url| {
+            let key = args.judge_api_key.clone().or(args.to.api_key.clone());
+            args.to.config(url.clone(), key, args.timeout)
         }),
         judge_model: args.judge_model.clone(),
     };
@@ -598,12 +592,12 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         None => None,
     };
     // Keep the embedded server alive for the whole run.
-    let (embedded, url, label, key) = match &args.target {
+    let (embedded, url, label, key) = match &args.to.target {
         Some(url) => {
-            if args.api_key.is_none() {
+            if args.to.api_key.is_none() {
                 eprintln!("conformance: no --api-key (or OPENAI_API_KEY) given: requests to {url} carry no credentials");
             }
-            (None, url.clone(), url.clone(), args.api_key.clone())
+            (None, url.clone(), url.clone(), args.to.api_key.clone())
         }
         None => {
             let e = crate::embedded::start().await?;
@@ -622,13 +616,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
     let config = RunConfig {
         target: TargetConfig {
-            base_url: url,
-            api_key: key,
-            auth_header: args.auth_header.clone(),
-            timeout: Duration::from_secs_f64(args.timeout),
-            insecure: args.insecure,
             max_response_bytes: args.max_response_bytes,
             max_events: args.max_events,
+            ..args.to.config(url, key, args.timeout)
         },
         target_label: label,
         profile: args.profile.into(),

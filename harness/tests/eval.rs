@@ -250,17 +250,18 @@ async fn retries_are_bounded_and_then_errored() {
     );
 }
 
+/// Right on two requests of every five.
+fn two_in_five(n: usize, prompt: &str) -> ResponseTemplate {
+    if n % 5 < 2 {
+        right(n, prompt)
+    } else {
+        completion("something else")
+    }
+}
+
 #[tokio::test]
 async fn a_flaky_target_fails_the_k_of_n_gate() {
-    // Right on two requests of every five.
-    let (server, _) = target(|n, prompt| {
-        if n % 5 < 2 {
-            right(n, prompt)
-        } else {
-            completion("something else")
-        }
-    })
-    .await;
+    let (server, _) = target(two_in_five).await;
     let s = suite(1, ", \"repeat\": 5, \"min_passes\": 4");
     let mut c = config(&server.uri(), &s.file);
     c.concurrency = 1;
@@ -269,14 +270,7 @@ async fn a_flaky_target_fails_the_k_of_n_gate() {
     assert!(!summary.passed);
     // The same answers pass a 2-of-5 gate.
     let lenient = suite(1, ", \"repeat\": 5, \"min_passes\": 2");
-    let (server, _) = target(|n, prompt| {
-        if n % 5 < 2 {
-            right(n, prompt)
-        } else {
-            completion("something else")
-        }
-    })
-    .await;
+    let (server, _) = target(two_in_five).await;
     let summary = eval(&config(&server.uri(), &lenient.file)).await;
     assert_eq!(summary.overall.counts.passed, 1, "{}", summary.to_text());
     let c = &summary.overall.counts;
