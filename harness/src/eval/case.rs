@@ -131,7 +131,8 @@ pub struct Case {
     pub min_passes: u32,
 }
 
-/// A suite: its defaults and its cases.
+/// A checked suite. Its cases are not held: `cases()` reads them again, one at a time, so
+/// memory does not grow with the size of the suite.
 #[derive(Debug)]
 pub struct Suite {
     /// Its name.
@@ -140,8 +141,55 @@ pub struct Suite {
     pub file: String,
     /// Its own accuracy gate.
     pub min_accuracy: Option<f64>,
-    /// Its cases, in file order.
-    pub cases: Vec<Case>,
+    /// How many cases it has.
+    pub len: usize,
+    /// Cases that name no model (neither they nor the suite).
+    pub without_model: usize,
+    source: Source,
+    api: Option<Api>,
+}
+
+/// Where a suite's lines are read from.
+#[derive(Debug)]
+enum Source {
+    File(std::path::PathBuf),
+    Text(String),
+}
+
+impl Suite {
+    /// The cases in file order, parsed again from the source. An error means the file changed
+    /// since it was checked.
+    pub fn cases(&self) -> Box<dyn Iterator<Item = Result<Case, SuiteError>> + Send + '_> {
+        let lines: Box<dyn Iterator<Item = String> + Send> = match &self.source {
+            Source::Text(text) => Box::new(
+                text.lines()
+                    .map(str::to_owned)
+                    .collect::<Vec<_>>()
+                    .into_iter(),
+            ),
+            Source::File(path) => match std::fs::File::open(path) {
+                Ok(f) => Box::new(
+                    std::io::BufRead::lines(std::io::BufReader::new(f)).map_while(Result::ok),
+                ),
+                Err(e) => {
+                    let error = SuiteError {
+                        file: self.file.clone(),
+                        line: 1,
+                        column: 1,
+                        message: format!("cannot read the suite again: {e}"),
+                    };
+                    return Box::new(std::iter::once(Err(error)));
+                }
+            },
+        };
+        let mut reader = Reader::new(&self.file, self.api);
+        Box::new(
+            lines
+                .enumerate()
+                .filter_map(move |(i, raw)| reader.line(i + 1, &raw))
+                .map(|read| read.map_err(|mut errors| errors.remove(0))),
+        )
+    }
 }
 
 /// Something wrong in a suite file, located as a compiler would.
@@ -179,96 +227,184 @@ const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 /// Reads and checks the suite in `path`; `api` overrides every case's API.
 pub fn load(path: &Path, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
     let file = path.display().to_string();
-    let at = |line: usize, column: usize, message: String| SuiteError {
-        file: file.clone(),
-        line,
-        column,
-        message,
+    let at = |message: String| {
+        vec![SuiteError {
+            file: file.clone(),
+            line: 1,
+            column: 1,
+            message,
+        }]
     };
     let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     if size > MAX_FILE_BYTES {
-        return Err(vec![at(
-            1,
-            1,
-            format!("the file has {size} bytes, more than the {MAX_FILE_BYTES} a suite may have"),
-        )]);
+        return Err(at(format!(
+            "the file has {size} bytes, more than the {MAX_FILE_BYTES} a suite may have"
+        )));
     }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| vec![at(1, 1, format!("cannot read the suite: {e}"))])?;
-    parse(&file, &text, api)
+    let reader = std::fs::File::open(path)
+        .map(std::io::BufReader::new)
+        .map_err(|e| at(format!("cannot read the suite: {e}")))?;
+    let mut failed = None;
+    let checked = check_all(
+        &file,
+        std::io::BufRead::lines(reader).map_while(|l| match l {
+            Ok(l) => Some(l),
+            Err(e) => {
+                failed = Some(e);
+                None
+            }
+        }),
+        api,
+    );
+    if let Some(e) = failed {
+        return Err(at(format!("cannot read the suite: {e}")));
+    }
+    let (name, min_accuracy, len, without_model) = checked?;
+    Ok(Suite {
+        name,
+        file,
+        min_accuracy,
+        len,
+        without_model,
+        source: Source::File(path.to_path_buf()),
+        api,
+    })
 }
 
 /// Checks the suite text of `file` (see [`load`]).
 pub fn parse(file: &str, text: &str, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
-    let at = |line: usize, column: usize, message: String| SuiteError {
+    let (name, min_accuracy, len, without_model) =
+        check_all(file, text.lines().map(str::to_owned), api)?;
+    Ok(Suite {
+        name,
         file: file.to_owned(),
-        line,
-        column,
-        message,
-    };
-    let stem = Path::new(file)
-        .file_stem()
-        .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned());
-    let mut defaults = SuiteDefaults::default();
+        min_accuracy,
+        len,
+        without_model,
+        source: Source::Text(text.to_owned()),
+        api,
+    })
+}
+
+/// What checking a suite keeps: its name, gate, size and cases without a model.
+type Checked = (String, Option<f64>, usize, usize);
+
+/// Checks every line; keeps only the ids (for duplicates) and counts.
+fn check_all(
+    file: &str,
+    lines: impl Iterator<Item = String>,
+    api: Option<Api>,
+) -> Result<Checked, Vec<SuiteError>> {
+    let mut reader = Reader::new(file, api);
     let mut errors = Vec::new();
-    let mut cases = Vec::new();
     let mut ids = HashSet::new();
-    let mut first = true;
-    for (index, raw) in text.lines().enumerate() {
+    let mut len = 0usize;
+    let mut without_model = 0usize;
+    for (index, raw) in lines.enumerate() {
         let number = index + 1;
-        if raw.trim().is_empty() {
-            continue;
-        }
-        let is_first = std::mem::replace(&mut first, false);
-        if is_first && raw.trim_start().starts_with("{\"suite\"") {
-            match serde_json::from_str::<SuiteLine>(raw) {
-                Ok(line) => defaults = line.suite,
-                Err(e) => errors.push(at(number, e.column().max(1), e.to_string())),
+        match reader.line(number, &raw) {
+            None => {}
+            Some(Err(e)) => errors.extend(e),
+            Some(Ok(case)) => {
+                len += 1;
+                without_model += usize::from(case.model.is_none());
+                if ids.contains(&case.id) {
+                    errors.push(SuiteError {
+                        file: file.to_owned(),
+                        line: number,
+                        column: column_of(&raw, "id"),
+                        message: format!("duplicate case id {:?}", case.id),
+                    });
+                } else {
+                    ids.insert(case.id);
+                }
             }
-            if let Some(gate) = defaults.min_accuracy {
+        }
+    }
+    if errors.is_empty() && len == 0 {
+        errors.push(SuiteError {
+            file: file.to_owned(),
+            line: 1,
+            column: 1,
+            message: "the suite has no case".to_owned(),
+        });
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let name = reader.defaults.name.clone().unwrap_or(reader.stem);
+    Ok((name, reader.defaults.min_accuracy, len, without_model))
+}
+
+/// Reads a suite's lines in order: the defaults line first, if there is one, then each case,
+/// checked against those defaults.
+struct Reader {
+    file: String,
+    stem: String,
+    api: Option<Api>,
+    defaults: SuiteDefaults,
+    first: bool,
+}
+
+impl Reader {
+    fn new(file: &str, api: Option<Api>) -> Self {
+        Self {
+            file: file.to_owned(),
+            stem: Path::new(file)
+                .file_stem()
+                .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned()),
+            api,
+            defaults: SuiteDefaults::default(),
+            first: true,
+        }
+    }
+
+    /// Line `number`: `None` when it holds no case (blank, or the defaults), else the case or
+    /// what is wrong with the line.
+    fn line(&mut self, number: usize, raw: &str) -> Option<Result<Case, Vec<SuiteError>>> {
+        let at = |column: usize, message: String| SuiteError {
+            file: self.file.clone(),
+            line: number,
+            column,
+            message,
+        };
+        if raw.trim().is_empty() {
+            return None;
+        }
+        let is_first = std::mem::replace(&mut self.first, false);
+        if is_first && raw.trim_start().starts_with("{\"suite\"") {
+            let mut errors = Vec::new();
+            match serde_json::from_str::<SuiteLine>(raw) {
+                Ok(line) => self.defaults = line.suite,
+                Err(e) => errors.push(at(e.column().max(1), e.to_string())),
+            }
+            if let Some(gate) = self.defaults.min_accuracy {
                 if !(0.0..=1.0).contains(&gate) {
                     errors.push(at(
-                        number,
                         column_of(raw, "min_accuracy"),
                         format!("min_accuracy {gate} is not between 0 and 1"),
                     ));
                 }
             }
-            continue;
+            return (!errors.is_empty()).then_some(Err(errors));
         }
         let line: CaseLine = match serde_json::from_str(raw) {
             Ok(line) => line,
-            Err(e) => {
-                errors.push(at(number, e.column().max(1), e.to_string()));
-                continue;
-            }
+            Err(e) => return Some(Err(vec![at(e.column().max(1), e.to_string())])),
         };
-        match check(line, raw, &defaults, api, &stem, file, number) {
-            Ok(case) => {
-                if !ids.insert(case.id.clone()) {
-                    errors.push(at(
-                        number,
-                        column_of(raw, "id"),
-                        format!("duplicate case id {:?}", case.id),
-                    ));
-                }
-                cases.push(case);
-            }
-            Err((column, message)) => errors.push(at(number, column, message)),
-        }
+        Some(
+            check(
+                line,
+                raw,
+                &self.defaults,
+                self.api,
+                &self.stem,
+                &self.file,
+                number,
+            )
+            .map_err(|(column, message)| vec![at(column, message)]),
+        )
     }
-    if errors.is_empty() && cases.is_empty() {
-        errors.push(at(1, 1, "the suite has no case".to_owned()));
-    }
-    if !errors.is_empty() {
-        return Err(errors);
-    }
-    Ok(Suite {
-        name: defaults.name.clone().unwrap_or(stem),
-        file: file.to_owned(),
-        min_accuracy: defaults.min_accuracy,
-        cases,
-    })
 }
 
 /// Checks one case line against the suite's defaults.
@@ -427,11 +563,32 @@ mod tests {
         };
         assert_eq!(suite.name, "math");
         assert_eq!(suite.min_accuracy, Some(0.9));
-        assert_eq!(suite.cases.len(), 2);
-        assert_eq!(suite.cases[0].api, Api::Responses);
-        assert_eq!(suite.cases[1].api, Api::Chat);
-        assert_eq!(suite.cases[1].turns.len(), 2);
-        assert_eq!(suite.cases[1].origin, "dir/math.jsonl:4");
+        assert_eq!(suite.len, 2);
+        let cases: Vec<Case> = suite.cases().map_while(Result::ok).collect();
+        assert_eq!(cases.len(), 2);
+        assert_eq!(cases[0].api, Api::Responses);
+        assert_eq!(cases[1].api, Api::Chat);
+        assert_eq!(cases[1].turns.len(), 2);
+        assert_eq!(cases[1].origin, "dir/math.jsonl:4");
+    }
+
+    #[test]
+    fn cases_are_read_again_from_the_file_and_a_change_is_an_error() {
+        let path = std::env::temp_dir().join(format!("suite-{}.jsonl", std::process::id()));
+        let line = "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n";
+        let _ = std::fs::write(
+            &path,
+            line.replace("\"a\"", "\"a1\"") + &line.replace("\"a\"", "\"a2\""),
+        );
+        let Ok(suite) = load(&path, None) else {
+            panic!("the suite loads")
+        };
+        assert_eq!(suite.len, 2);
+        let ids: Vec<String> = suite.cases().filter_map(Result::ok).map(|c| c.id).collect();
+        assert_eq!(ids, vec!["a1", "a2"]);
+        let _ = std::fs::write(&path, "{\"id\": 5}\n");
+        assert!(suite.cases().any(|c| c.is_err()));
+        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -162,19 +162,38 @@ pub async fn run(
 ) -> Result<Summary, HarnessError> {
     let started = std::time::Instant::now();
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let cases: Vec<&case::Case> = suites
-        .iter()
-        .flat_map(|s| s.cases.iter())
-        .filter(|c| {
-            config.only_tags.is_empty() || c.tags.iter().any(|t| config.only_tags.contains(t))
-        })
-        .collect();
-    if cases.is_empty() {
+    let selected = |c: &case::Case| {
+        config.only_tags.is_empty() || c.tags.iter().any(|t| config.only_tags.contains(t))
+    };
+    // Suites were checked whole when loaded; their cases are read again one at a time here,
+    // so memory does not grow with the suite. A read error means a file changed meanwhile.
+    let changed: std::sync::Mutex<Option<case::SuiteError>> = std::sync::Mutex::new(None);
+    let cases = || {
+        suites
+            .iter()
+            .flat_map(|s| s.cases())
+            .filter_map(|read| match read {
+                Ok(case) => Some(case),
+                Err(e) => {
+                    let mut slot = changed.lock().unwrap_or_else(|p| p.into_inner());
+                    slot.get_or_insert(e);
+                    None
+                }
+            })
+            .filter(|c| selected(c))
+    };
+    let total = if config.only_tags.is_empty() {
+        suites.iter().map(|s| s.len).sum::<usize>()
+    } else {
+        cases().count()
+    };
+    if total == 0 {
         return Err(HarnessError::Usage(format!(
             "--only-tags {:?} selects no case",
             config.only_tags
         )));
     }
+    let unnamed_model = suites.iter().any(|s| s.without_model > 0);
     // A baseline that cannot be read is a usage error found before anything is asked.
     let baseline = match &config.baseline {
         Some(path) => Some((
@@ -192,8 +211,8 @@ pub async fn run(
         )),
         None => None,
     };
-    let mut tally = Tally::new(&suites);
-    let total = cases.len() as u64;
+    let mut tally = Tally::new(&suites, baseline.is_some());
+    let total = total as u64;
     let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
         progress(&result, total);
         tally.add(&result);
@@ -208,7 +227,8 @@ pub async fn run(
     };
     let (model, mut notes) = match &config.regrade {
         Some(old) => {
-            let notes = regrade(old, &cases, &mut record)?;
+            let all: Vec<case::Case> = cases().collect();
+            let notes = regrade(old, &all, &mut record)?;
             (String::new(), notes)
         }
         None => {
@@ -216,7 +236,7 @@ pub async fn run(
             let (target, discovery, notes) = crate::run::discover(target).await?;
             let model = match config.model.clone().or(discovery.chat) {
                 Some(m) => m,
-                None if cases.iter().all(|c| c.model.is_some()) => String::new(),
+                None if !unnamed_model => String::new(),
                 None => {
                     return Err(HarnessError::Usage(format!(
                         "no model to ask: pass --model (model discovery: {})",
@@ -240,8 +260,9 @@ pub async fn run(
                 pacer: config.max_rps.map(runner::Pacer::new),
                 judge,
             };
-            let mut results = futures::stream::iter(cases.iter().copied())
-                .map(|c| asker.ask(c))
+            let asker = &asker;
+            let mut results = futures::stream::iter(cases())
+                .map(|c| async move { asker.ask(&c).await })
                 .buffer_unordered(config.concurrency.max(1));
             while let Some(result) = results.next().await {
                 record(result)?;
@@ -249,6 +270,11 @@ pub async fn run(
             (model, notes)
         }
     };
+    if let Some(e) = changed.into_inner().unwrap_or_else(|p| p.into_inner()) {
+        return Err(HarnessError::Usage(format!(
+            "{e} (the suite changed while it was run)"
+        )));
+    }
     if let Some(mut out) = sink {
         out.flush().map_err(|source| HarnessError::Io {
             context: "cannot write results.jsonl".into(),
@@ -285,12 +311,12 @@ pub async fn run(
 /// not match.
 fn regrade(
     old: &Path,
-    cases: &[&case::Case],
+    cases: &[case::Case],
     record: &mut dyn FnMut(runner::CaseResult) -> Result<(), HarnessError>,
 ) -> Result<Vec<String>, HarnessError> {
     let by_key: std::collections::HashMap<String, &case::Case> = cases
         .iter()
-        .map(|c| (stored::key(&c.suite, &c.id), *c))
+        .map(|c| (stored::key(&c.suite, &c.id), c))
         .collect();
     let mut seen = std::collections::HashSet::new();
     let mut unknown = 0usize;

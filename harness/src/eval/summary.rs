@@ -138,8 +138,8 @@ pub struct Tally {
     suites: BTreeMap<String, Counts>,
     tags: BTreeMap<String, Counts>,
     failures: Vec<Failure>,
-    /// Whether each case passed, by `suite/id` (for a baseline comparison: a few bytes a case).
-    outcomes: Vec<(String, bool)>,
+    /// Whether each case passed, by `suite/id`, kept only for a baseline comparison.
+    outcomes: Option<Vec<(String, bool)>>,
 }
 
 /// What the summary records besides the counts.
@@ -201,8 +201,8 @@ pub struct Summary {
 }
 
 impl Tally {
-    /// Empty counts for these suites.
-    pub fn new(suites: &[Suite]) -> Self {
+    /// Empty counts for these suites; `compare`: keep each case's outcome for a baseline.
+    pub fn new(suites: &[Suite], compare: bool) -> Self {
         Self {
             overall: Counts::default(),
             suites: suites
@@ -211,13 +211,13 @@ impl Tally {
                 .collect(),
             tags: BTreeMap::new(),
             failures: Vec::new(),
-            outcomes: Vec::new(),
+            outcomes: compare.then(Vec::new),
         }
     }
 
-    /// Whether each case counted so far passed, by `suite/id`.
+    /// Whether each case counted so far passed, by `suite/id` (empty unless kept).
     pub fn outcomes(&self) -> &[(String, bool)] {
-        &self.outcomes
+        self.outcomes.as_deref().unwrap_or_default()
     }
 
     /// Counts one result.
@@ -227,10 +227,12 @@ impl Tally {
         for tag in &r.tags {
             self.tags.entry(tag.clone()).or_default().add(r);
         }
-        self.outcomes.push((
-            super::stored::key(&r.suite, &r.id),
-            r.outcome == Outcome::Passed,
-        ));
+        if let Some(outcomes) = self.outcomes.as_mut() {
+            outcomes.push((
+                super::stored::key(&r.suite, &r.id),
+                r.outcome == Outcome::Passed,
+            ));
+        }
         if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
             self.failures.push(failure(r));
         }
