@@ -1,5 +1,9 @@
 //! Server configuration: defaults, a TOML file, then environment overrides.
 
+use crate::simulate::delay::Delay;
+use crate::simulate::faults::FaultConfig;
+use crate::simulate::profile::TimingConfig;
+use crate::simulate::ScenariosConfig;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -211,6 +215,13 @@ pub struct Config {
     pub idempotency: IdempotencyConfig,
     /// Write one JSON log line per request to stderr.
     pub request_logs: bool,
+    /// Timing profiles: time to first token, between tokens, per embedding input (default:
+    /// none, every answer at once).
+    pub timing: TimingConfig,
+    /// Injected faults, each with its schedule (default: none).
+    pub faults: Vec<FaultConfig>,
+    /// Per-request scenarios (`X-Refserver-Scenario`).
+    pub scenarios: ScenariosConfig,
 }
 
 impl Default for Config {
@@ -240,6 +251,9 @@ impl Default for Config {
             rate_limit: RateLimitConfig::default(),
             idempotency: IdempotencyConfig::default(),
             request_logs: true,
+            timing: TimingConfig::default(),
+            faults: Vec::new(),
+            scenarios: ScenariosConfig::default(),
         }
     }
 }
@@ -364,6 +378,32 @@ impl Config {
                     self.limits.max_concurrent_requests =
                         value.parse().map_err(|_| bad("not a count"))?
                 }
+                "REFSERVER_TIMING_SEED" => {
+                    self.timing.seed = value.parse().map_err(|_| bad("not a whole number"))?
+                }
+                "REFSERVER_TTFT" => self.timing.ttft = delay(&value).map_err(|e| bad(&e))?,
+                "REFSERVER_INTER_TOKEN" => {
+                    self.timing.inter_token = delay(&value).map_err(|e| bad(&e))?
+                }
+                "REFSERVER_EMBEDDING_DELAY" => {
+                    self.timing.embedding_per_input = delay(&value).map_err(|e| bad(&e))?
+                }
+                "REFSERVER_FAULTS" => {
+                    self.faults = value
+                        .split(';')
+                        .map(str::trim)
+                        .filter(|f| !f.is_empty() && *f != "off")
+                        .map(FaultConfig::parse_compact)
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| bad(&e))?
+                }
+                "REFSERVER_SCENARIO_HEADER" => {
+                    self.scenarios.header = match value.as_str() {
+                        "1" | "true" | "on" | "yes" => true,
+                        "0" | "false" | "off" | "no" => false,
+                        _ => return Err(bad("expected on or off")),
+                    }
+                }
                 "REFSERVER_REQUEST_LOGS" => {
                     self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
                 }
@@ -414,6 +454,28 @@ impl Config {
                 "limits.max_concurrent_requests and limits.request_timeout_seconds must be at least 1".to_owned(),
             ));
         }
+        for id in self.timing.models.keys() {
+            if self.model(id).is_none() {
+                return Err(ConfigError::Invalid(format!(
+                    "timing.models.{id:?}: no model {id:?} in the catalogue"
+                )));
+            }
+        }
+        for (i, fault) in self.faults.iter().enumerate() {
+            if let Some(problem) = fault.problem() {
+                return Err(ConfigError::Invalid(format!("faults[{i}]: {problem}")));
+            }
+            if let Some(id) = fault.models.iter().find(|id| self.model(id).is_none()) {
+                return Err(ConfigError::Invalid(format!(
+                    "faults[{i}].models: no model {id:?} in the catalogue"
+                )));
+            }
+        }
+        if self.scenarios.header && self.auth.mode == AuthMode::Strict {
+            return Err(ConfigError::Invalid(
+                "scenarios.header = true cannot be used with auth.mode = \"strict\": a production-like server never lets a request pick its own faults".to_owned(),
+            ));
+        }
         if self.limits.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
                 "limits.max_body_bytes must be at least 1024".to_owned(),
@@ -426,6 +488,10 @@ impl Config {
     pub fn model(&self, id: &str) -> Option<&ModelConfig> {
         self.models.iter().find(|m| m.id == id)
     }
+}
+
+fn delay(text: &str) -> Result<Delay, String> {
+    text.parse()
 }
 
 /// Parses `REQUESTS/SECONDS`, e.g. `6000/60`.
@@ -514,6 +580,78 @@ mod rate_tests {
         assert_eq!(c.rate_limit.keying, RateLimitKeying::RouteOnly);
         assert_eq!(c.rate_limit.budget("/v1/embeddings").requests, 5);
         assert_eq!(c.rate_limit.budget("/v1/models").requests, 600);
+    }
+}
+
+#[cfg(test)]
+mod simulation_tests {
+    use super::*;
+    use crate::simulate::faults::FaultKind;
+
+    fn invalid(text: &str) -> String {
+        match Config::from_toml(text) {
+            Err(parse) => parse,
+            Ok(c) => c
+                .validate()
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn timing_and_faults_come_from_toml() {
+        let c = Config::from_toml(
+            "[timing]\nseed = 9\nttft = \"200ms\"\ninter_token = \"normal(20ms, 2ms)\"\n[timing.models.\"ref-chat-1\"]\nttft = \"lognormal(300ms, 0.4)\"\n[[faults]]\nkind = \"429\"\nevery = 10\nretry_after = \"2s\"\n[[faults]]\nkind = \"cut\"\nmodels = [\"ref-chat-1\"]\nafter = 100\nfor = \"5s\"\n",
+        );
+        assert!(c.is_ok(), "{c:?}");
+        let c = c.unwrap_or_default();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.timing.seed, 9);
+        assert_eq!(c.faults.len(), 2);
+        assert_eq!(c.faults[0].kind, FaultKind::RateLimited);
+        assert_eq!(c.faults[1].for_, Some(std::time::Duration::from_secs(5)));
+    }
+
+    #[test]
+    fn a_bad_distribution_or_rate_names_its_key() {
+        let e = invalid("[timing]\nttft = \"normal(20ms)\"\n");
+        assert!(e.contains("ttft") && e.contains("2 parameters"), "{e}");
+        let e = invalid("[timing]\nttf = \"20ms\"\n");
+        assert!(e.contains("ttf"), "{e}");
+        let e = invalid("[[faults]]\nkind = \"500\"\nrate = 1.5\n");
+        assert!(e.contains("faults[0]") && e.contains("`rate`"), "{e}");
+        let e = invalid("[[faults]]\nkind = \"500\"\nmodels = [\"nope\"]\n");
+        assert!(e.contains("faults[0].models"), "{e}");
+        let e = invalid("[timing.models.nope]\nttft = \"1s\"\n");
+        assert!(e.contains("timing.models"), "{e}");
+        let e = invalid(
+            "[auth]\nmode = \"strict\"\ntokens = [{token = \"t\"}]\n[scenarios]\nheader = true\n",
+        );
+        assert!(e.contains("scenarios.header"), "{e}");
+    }
+
+    #[test]
+    fn env_sets_timing_and_faults() {
+        let mut c = Config::default();
+        let set = |c: &mut Config, k: &str, v: &str| c.apply_env([(k.to_owned(), v.to_owned())]);
+        assert!(set(&mut c, "REFSERVER_TTFT", "uniform(100ms, 200ms)").is_ok());
+        assert!(set(
+            &mut c,
+            "REFSERVER_FAULTS",
+            "kind=429,every=5; kind=hang,rate=1%"
+        )
+        .is_ok());
+        assert_eq!(c.faults.len(), 2);
+        assert!(!c.timing.ttft.is_zero());
+        let e = set(&mut c, "REFSERVER_INTER_TOKEN", "soon")
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("REFSERVER_INTER_TOKEN")));
+        let e = set(&mut c, "REFSERVER_FAULTS", "kind=429,every=x")
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("REFSERVER_FAULTS") && e.contains("every")));
     }
 }
 

@@ -187,6 +187,34 @@ impl ApiError {
         .with_code("rate_limit_exceeded")
     }
 
+    /// 429 injected by a fault schedule or scenario; says so, so it is never mistaken for
+    /// the rate limiter's.
+    pub fn injected_rate_limit() -> Self {
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "requests",
+            "Rate limit reached for requests (injected by the reference server's fault settings). Please try again later.",
+        )
+        .with_code("rate_limit_exceeded")
+    }
+
+    /// 503 injected by a fault schedule or scenario.
+    pub fn injected_unavailable() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "The engine is currently overloaded (injected by the reference server's fault settings), please try again later.",
+        )
+        .with_code("server_overloaded")
+    }
+
+    /// 400 for a header the server cannot act on.
+    pub fn invalid_header(header: &str, message: String) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_param(header)
+            .with_code("invalid_header")
+    }
+
     /// 503 when more requests are in flight than the server serves at once.
     pub fn overloaded() -> Self {
         Self::new(

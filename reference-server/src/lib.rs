@@ -19,6 +19,7 @@ pub mod openapi;
 mod principal;
 mod redact;
 mod routes;
+pub mod simulate;
 mod sse;
 mod state;
 mod store;
@@ -130,9 +131,11 @@ where
     let delay = std::time::Duration::from_secs(config.limits.shutdown_delay_seconds);
     let state = AppState::new(config);
     let draining = state.draining.clone();
+    let simulation = state.simulation.clone();
     let shutdown = async move {
         shutdown.await;
         draining.store(true, std::sync::atomic::Ordering::SeqCst);
+        simulation.stop();
         tokio::time::sleep(delay).await;
     };
     // Connect info lets the rate limiter key unauthenticated callers by their address.

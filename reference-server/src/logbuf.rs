@@ -84,6 +84,8 @@ pub struct RequestLine<'a> {
     pub latency_ms: f64,
     /// The principal (a token's hash, or an address).
     pub principal: &'a crate::principal::Principal,
+    /// The fault injected on purpose, if any (`429`, `hang`, `cut`, …).
+    pub fault: Option<&'static str>,
 }
 
 /// Writes a request's line, in the shape of the `tracing` JSON lines beside it
@@ -112,12 +114,13 @@ fn write_line(out: &mut Vec<u8>, now: &Timestamp, line: &RequestLine<'_>) -> std
     serde_json::to_writer(&mut *out, line.route)?;
     write!(out, ",\"status\":{},\"latency_ms\":", line.status)?;
     serde_json::to_writer(&mut *out, &line.latency_ms)?;
-    // Principals are hex digits, an IP address or `anonymous`: nothing to escape.
-    writeln!(
-        out,
-        ",\"principal\":\"{}\"}},\"target\":\"request\"}}",
-        line.principal
-    )
+    // Principals are hex digits, an IP address or `anonymous`, and fault names are fixed
+    // words: nothing to escape.
+    write!(out, ",\"principal\":\"{}\"", line.principal)?;
+    if let Some(fault) = line.fault {
+        write!(out, ",\"fault\":\"{fault}\"")?;
+    }
+    writeln!(out, "}},\"target\":\"request\"}}")
 }
 
 /// A UTC time as RFC 3339 with microseconds, as `tracing_subscriber` prints it. The part up to
@@ -204,6 +207,7 @@ mod tests {
             status: 200,
             latency_ms: 0.25,
             principal: &principal,
+            fault: None,
         };
         let Some(t) = chrono::Utc.timestamp_opt(1_764_457_912, 5_000).single() else {
             panic!("valid time")
@@ -230,6 +234,26 @@ mod tests {
                 "target": "request"
             })
         );
+    }
+
+    #[test]
+    fn an_injected_fault_is_named_in_the_line() {
+        let principal = crate::principal::Principal::Anonymous;
+        let line = RequestLine {
+            request_id: "r",
+            trace_id: "t",
+            method: "POST",
+            route: "/v1/responses",
+            status: 429,
+            latency_ms: 1.0,
+            principal: &principal,
+            fault: Some("429"),
+        };
+        let mut out = Vec::new();
+        assert!(write_line(&mut out, &Timestamp(chrono::Utc::now()), &line).is_ok());
+        let value: serde_json::Value = serde_json::from_slice(&out).unwrap_or_default();
+        assert_eq!(value["fields"]["fault"], "429");
+        assert_eq!(value["fields"]["status"], 429);
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub struct Metrics {
     in_flight: IntGauge,
     rate_limited: IntCounterVec,
     replays: prometheus::IntCounter,
+    faults: IntCounterVec,
 }
 
 impl Metrics {
@@ -48,9 +49,16 @@ impl Metrics {
             "idempotent_replays_total",
             "Responses replayed for a repeated Idempotency-Key.",
         );
+        let faults = IntCounterVec::new(
+            Opts::new(
+                "injected_faults_total",
+                "Faults injected on purpose (fault schedules and scenario headers), by kind.",
+            ),
+            &["kind"],
+        );
         // Construction only fails on invalid names, which these constants never are.
-        let (Ok(requests), Ok(latency), Ok(in_flight), Ok(rate_limited), Ok(replays)) =
-            (requests, latency, in_flight, rate_limited, replays)
+        let (Ok(requests), Ok(latency), Ok(in_flight), Ok(rate_limited), Ok(replays), Ok(faults)) =
+            (requests, latency, in_flight, rate_limited, replays, faults)
         else {
             unreachable!("metric definitions are constant and valid")
         };
@@ -60,6 +68,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(rate_limited.clone()),
             Box::new(replays.clone()),
+            Box::new(faults.clone()),
         ] {
             let _ = registry.register(collector);
         }
@@ -70,7 +79,13 @@ impl Metrics {
             in_flight,
             rate_limited,
             replays,
+            faults,
         }
+    }
+
+    /// Counts an injected fault of `kind`.
+    pub fn injected_fault(&self, kind: &str) {
+        self.faults.with_label_values(&[kind]).inc();
     }
 
     /// Counts a 429 from the rate limiter.

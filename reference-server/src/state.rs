@@ -37,6 +37,8 @@ pub struct Shared {
     pub models_body: bytes::Bytes,
     /// Set when shutdown begins: `/readyz` then answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
+    /// Timing profiles and injected faults.
+    pub simulation: Arc<crate::simulate::Simulation>,
     /// Rendered embeddings of recent inputs.
     pub embed_cache: crate::routes::embed_cache::EmbedCache,
 }
@@ -64,6 +66,12 @@ impl AppState {
             models_body: crate::routes::models::list_body(&config),
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             embed_cache: crate::routes::embed_cache::EmbedCache::new(EMBED_CACHE_BYTES),
+            simulation: Arc::new(crate::simulate::Simulation::new(
+                &config.timing,
+                &config.faults,
+                &config.scenarios,
+                config.auth.mode == crate::config::AuthMode::Strict,
+            )),
             config: Arc::new(config),
         }))
     }

@@ -4,7 +4,9 @@
 
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::simulate::faults::FaultKind;
 use crate::state::AppState;
+use axum::http::StatusCode;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use std::time::Instant;
@@ -112,6 +114,7 @@ pub fn finish(
     method: &str,
     route: &str,
     principal: &Principal,
+    fault: Option<FaultKind>,
     mut response: Response,
 ) -> Response {
     let Started { at, ids, span } = started;
@@ -142,10 +145,45 @@ pub fn finish(
             status: status.as_u16(),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             principal,
+            fault: fault.map(FaultKind::name),
         });
     }
     response
 }
+
+/// Finishes a request whose client went away before the answer: counted and logged with
+/// status 499 (nginx's "client closed request"), so the in-flight gauge comes back down.
+pub fn abandoned(
+    state: &AppState,
+    started: Started,
+    method: &str,
+    route: &str,
+    principal: &Principal,
+    fault: Option<FaultKind>,
+) {
+    let Started { at, ids, span } = started;
+    span.record("http.response.status_code", CLIENT_CLOSED);
+    let elapsed = at.elapsed();
+    let status = StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST);
+    state
+        .metrics
+        .finish(route, method, status, elapsed.as_secs_f64());
+    if state.config.request_logs {
+        crate::logbuf::request(&crate::logbuf::RequestLine {
+            request_id: &crate::redact::redact(&ids.request_id),
+            trace_id: &ids.trace_id,
+            method,
+            route,
+            status: CLIENT_CLOSED,
+            latency_ms: elapsed.as_secs_f64() * 1000.0,
+            principal,
+            fault: fault.map(FaultKind::name),
+        });
+    }
+}
+
+/// The status logged for a request whose client closed the connection before the answer.
+const CLIENT_CLOSED: u16 = 499;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");

@@ -8,6 +8,8 @@
 use super::{context, drain, shed, v1};
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::simulate::faults::FaultKind;
+use crate::simulate::Mark;
 use crate::state::AppState;
 use axum::extract::{MatchedPath, Request};
 use axum::response::{IntoResponse, Response};
@@ -84,12 +86,26 @@ where
     let method = parts.method.clone();
     let principal = Principal::cached(&parts.headers, &mut parts.extensions);
     let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
+    // Only a server that may inject faults pays for the mark that tells the log about them.
+    let mark = state.simulation.may_fault().then(Mark::default);
+    if let Some(mark) = &mark {
+        parts.extensions.insert(mark.clone());
+    }
     let req = Request::from_parts(parts, body);
     let deadline = started.at() + Duration::from_secs(state.config.limits.request_timeout_seconds);
     let span = started.span().clone();
+    let mut pending = Pending {
+        state: &state,
+        started: Some(started),
+        method: method.as_str(),
+        route,
+        principal: &principal,
+        mark: mark.as_ref(),
+    };
     let served = AssertUnwindSafe(within(
         deadline,
         state.config.limits.request_timeout_seconds,
+        mark.as_ref(),
         serve(&state, &principal, route, inner, req),
     ))
     .catch_unwind()
@@ -99,14 +115,45 @@ where
         Ok(response) => context::enveloped(response).await,
         Err(_panic) => ApiError::internal().into_response(),
     };
-    context::finish(
-        &state,
-        started,
-        method.as_str(),
-        route,
-        &principal,
-        response,
-    )
+    match pending.started.take() {
+        Some(started) => context::finish(
+            &state,
+            started,
+            method.as_str(),
+            route,
+            &principal,
+            mark.as_ref().and_then(Mark::fault),
+            response,
+        ),
+        None => response,
+    }
+}
+
+/// A request not yet answered. If its future is dropped first (the client closed the
+/// connection, say while a paced answer or an injected hang was waiting), the request is
+/// still counted and logged, with status 499 (client closed request).
+struct Pending<'a> {
+    state: &'a AppState,
+    started: Option<context::Started>,
+    method: &'a str,
+    route: &'a str,
+    principal: &'a Principal,
+    mark: Option<&'a Mark>,
+}
+
+impl Drop for Pending<'_> {
+    fn drop(&mut self) {
+        if let Some(started) = self.started.take() {
+            context::abandoned(
+                self.state,
+                started,
+                self.method,
+                self.route,
+                self.principal,
+                self.mark.and_then(Mark::fault),
+            );
+        }
+    }
 }
 
 /// Sheds, defers the body, routes `/v1` through its checks, and drains what was not read.
@@ -153,8 +200,8 @@ where
 
 /// `fut`, or a 408 once `deadline` passes. The timer is armed only if the first poll does not
 /// finish: most answers are ready at once, and a timer per request costs a wake-up of the
-/// I/O driver.
-async fn within<F>(deadline: Instant, seconds: u64, fut: F) -> Response
+/// I/O driver. An injected hang is exempt: it lasts until the client gives up.
+async fn within<F>(deadline: Instant, seconds: u64, mark: Option<&Mark>, fut: F) -> Response
 where
     F: Future<Output = Response>,
 {
@@ -164,8 +211,9 @@ where
     {
         return response;
     }
-    match tokio::time::timeout_at(deadline.into(), fut).await {
+    match tokio::time::timeout_at(deadline.into(), fut.as_mut()).await {
         Ok(response) => response,
+        Err(_elapsed) if mark.and_then(Mark::fault) == Some(FaultKind::Hang) => fut.await,
         Err(_elapsed) => ApiError::timed_out(seconds).into_response(),
     }
 }

@@ -7,6 +7,7 @@
 
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::simulate::FAULT_HEADER;
 use crate::state::AppState;
 use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
 use axum::body::Body;
@@ -92,25 +93,100 @@ where
         armed: true,
     };
     let response = handler(Request::from_parts(parts, Body::from(bytes))).await;
+    if response.headers().contains_key(FAULT_HEADER) {
+        // An injected fault is not the answer to keep: the guard forgets the key, so the
+        // client's retry with the same key runs again.
+        return response;
+    }
+    guard.armed = false;
     let (parts, body) = response.into_parts();
-    // Our handlers produce finite bodies (streams included), so collecting is bounded.
-    let body = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(b) => b,
-        Err(_) => return ApiError::internal().into_response(),
-    };
     // Server errors are not kept, so a retry after a 5xx executes again.
-    let recorded = (!parts.status.is_server_error()).then(|| Recorded {
+    let recorder = (!parts.status.is_server_error()).then(|| Recorder {
+        state: state.clone(),
+        key: key.clone(),
+        fingerprint,
         status: parts.status.as_u16(),
         content_type: parts
             .headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        body: body.clone(),
+        seen: Vec::new(),
+        done: false,
     });
-    records.finish(&key, fingerprint, recorded);
-    guard.armed = false;
-    Response::from_parts(parts, Body::from(body))
+    let Some(recorder) = recorder else {
+        records.finish(&key, fingerprint, None);
+        return Response::from_parts(parts, body);
+    };
+    // The body goes to the client as it is made (a paced stream keeps its pace) and is kept
+    // as it passes; the record is written when it ends.
+    let body = Body::from_stream(Recording {
+        inner: body.into_data_stream(),
+        recorder,
+    });
+    Response::from_parts(parts, body)
+}
+
+/// Keeps a body as it is sent and records it for its key once it has all been sent; a body
+/// that fails or is dropped half-way forgets the key instead.
+struct Recorder {
+    state: AppState,
+    key: String,
+    fingerprint: Fingerprint,
+    status: u16,
+    content_type: Option<String>,
+    seen: Vec<u8>,
+    /// Set once the record is written or given up.
+    done: bool,
+}
+
+impl Recorder {
+    fn finish(&mut self, complete: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let recorded = complete.then(|| Recorded {
+            status: self.status,
+            content_type: self.content_type.take(),
+            body: std::mem::take(&mut self.seen).into(),
+        });
+        self.state
+            .stores
+            .idempotency
+            .finish(&self.key, self.fingerprint, recorded);
+    }
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        // Dropped before the end (client gone): forget the key so a retry runs.
+        self.finish(false);
+    }
+}
+
+/// A body's data, kept by its [`Recorder`] as it passes.
+struct Recording {
+    inner: axum::body::BodyDataStream,
+    recorder: Recorder,
+}
+
+impl futures::Stream for Recording {
+    type Item = Result<bytes::Bytes, axum::Error>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        let next = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_next(cx));
+        match &next {
+            Some(Ok(bytes)) => this.recorder.seen.extend_from_slice(bytes),
+            Some(Err(_)) => this.recorder.finish(false),
+            None => this.recorder.finish(true),
+        }
+        std::task::Poll::Ready(next)
+    }
 }
 
 fn replay(recorded: Recorded) -> Response {

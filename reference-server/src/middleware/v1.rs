@@ -3,7 +3,10 @@
 //! refusals included.
 
 use super::{auth, idempotency, rate_limit};
+use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::simulate::faults::ROUTES;
+use crate::simulate::scenario::HEADER;
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +17,7 @@ pub async fn run<F, Fut>(
     state: &AppState,
     principal: &Principal,
     route: &str,
-    req: Request,
+    mut req: Request,
     handler: F,
 ) -> Response
 where
@@ -26,12 +29,27 @@ where
         Some(Ok(taken)) => Some(taken),
         None => None,
     };
-    let mut response = match auth::check(state, &req) {
-        Err(refused) => refused.into_response(),
-        Ok(()) => idempotency::run(state, principal, req, handler).await,
-    };
+    let mut response =
+        match auth::check(state, &req).and_then(|()| scenario(state, route, &mut req)) {
+            Err(refused) => refused.into_response(),
+            Ok(()) => idempotency::run(state, principal, req, handler).await,
+        };
     if let Some(taken) = taken {
         rate_limit::stamp(&mut response, &taken);
     }
     response
+}
+
+/// Reads `X-Refserver-Scenario` on a generating route into the request for its handler.
+fn scenario(state: &AppState, route: &str, req: &mut Request) -> Result<(), ApiError> {
+    if !ROUTES.contains(&route) {
+        return Ok(());
+    }
+    let Some(value) = req.headers().get(HEADER) else {
+        return Ok(());
+    };
+    if let Some(scenario) = state.simulation.scenario(value)? {
+        req.extensions_mut().insert(scenario);
+    }
+    Ok(())
 }

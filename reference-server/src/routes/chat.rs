@@ -7,7 +7,7 @@ use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
-use crate::sse;
+use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -17,8 +17,10 @@ use serde_json::{json, Value};
 
 /// The routes.
 pub fn router() -> Routes {
-    Routes::new().post::<ChatRequest, _, _>("/v1/chat/completions", create)
+    Routes::new().post::<ChatRequest, _, _>(ROUTE, create)
 }
+
+const ROUTE: &str = "/v1/chat/completions";
 
 #[derive(Debug, Deserialize)]
 #[allow(dead_code)] // Accepted for compatibility; this engine does not use every knob.
@@ -183,6 +185,7 @@ fn check(state: &AppState, req: &ChatRequest) -> Result<(), ApiError> {
 
 async fn create(
     State(state): State<AppState>,
+    mut ask: Ask,
     ApiJson(req, _): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     check(&state, &req)?;
@@ -196,6 +199,12 @@ async fn create(
     let tools = input::tools(req.tools.as_ref(), true)?;
     let choice = input::tool_choice(req.tool_choice.as_ref(), &tools, true)?;
     let format = input::reply_format(req.response_format.as_ref(), "response_format", true)?;
+    let mut act = state
+        .simulation
+        .decide(&mut ask, ROUTE, &req.model, &state.metrics);
+    if let Some(answer) = act.before().await {
+        return Ok(answer);
+    }
     let reply = engine::text::reply(&conversation, &tools, &choice, &format);
     let limit = req
         .max_completion_tokens
@@ -232,8 +241,18 @@ async fn create(
             "service_tier": service_tier, "system_fingerprint": FINGERPRINT,
         });
         let events = stream_chunks(&header, &choices, include_usage.then_some(&usage));
-        return Ok(sse::response(events, false));
+        return Ok(act.stream(events, false));
     }
+    // The choices of one request are generated side by side: the answer takes as long as
+    // the longest.
+    act.whole(
+        choices
+            .iter()
+            .map(|c| c.completion_tokens)
+            .max()
+            .unwrap_or(0),
+    )
+    .await;
     let choices: Vec<Value> = choices
         .iter()
         .enumerate()
@@ -241,17 +260,19 @@ async fn create(
             json!({ "index": index, "message": c.message, "logprobs": null, "finish_reason": c.finish_reason })
         })
         .collect();
-    Ok(Json(json!({
-        "id": id,
-        "object": "chat.completion",
-        "created": created,
-        "model": req.model,
-        "choices": choices,
-        "usage": usage,
-        "service_tier": service_tier,
-        "system_fingerprint": FINGERPRINT,
-    }))
-    .into_response())
+    Ok(act.answer(
+        Json(json!({
+            "id": id,
+            "object": "chat.completion",
+            "created": created,
+            "model": req.model,
+            "choices": choices,
+            "usage": usage,
+            "service_tier": service_tier,
+            "system_fingerprint": FINGERPRINT,
+        }))
+        .into_response(),
+    ))
 }
 
 const FINGERPRINT: &str = "fp_reference";

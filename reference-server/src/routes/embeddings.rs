@@ -6,6 +6,7 @@ use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
+use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
@@ -114,6 +115,7 @@ fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiE
 
 async fn create(
     State(state): State<AppState>,
+    mut ask: Ask,
     ApiJson(req, _): ApiJson<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
     let model = state
@@ -151,6 +153,13 @@ async fn create(
     };
     let inputs = parse_input(&req.input, state.config.limits.max_embedding_inputs)?;
     let model_id = model.id.clone();
+    let mut act = state
+        .simulation
+        .decide(&mut ask, "/v1/embeddings", &model_id, &state.metrics);
+    if let Some(answer) = act.before().await {
+        return Ok(answer);
+    }
+    act.embeddings(inputs.len()).await;
     // Large batches are CPU work of tens of milliseconds (hashing and float formatting): run
     // them on the blocking pool so they do not stall the async workers serving others.
     let body = if inputs.len().saturating_mul(dimensions) > BLOCKING_FLOATS {
@@ -162,7 +171,7 @@ async fn create(
         render(&state, &model_id, &inputs, dimensions, base64)
     }
     .map_err(|_| ApiError::internal())?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+    Ok(act.answer(([(header::CONTENT_TYPE, "application/json")], body).into_response()))
 }
 
 /// Floats in one request above which the work moves to the blocking pool.

@@ -8,7 +8,7 @@ use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
-use crate::sse;
+use crate::simulate::Ask;
 use crate::state::AppState;
 use crate::store::StoredResponse;
 use axum::extract::{Path, Query, State};
@@ -340,9 +340,19 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
 
 async fn create(
     State(state): State<AppState>,
+    mut ask: Ask,
     ApiJson(req, raw): ApiJson<CreateResponse>,
 ) -> Result<Response, ApiError> {
     let plan = plan(&state, req, &raw)?;
+    let mut act = state.simulation.decide(
+        &mut ask,
+        "/v1/responses",
+        plan.req.model.as_deref().unwrap_or_default(),
+        &state.metrics,
+    );
+    if let Some(answer) = act.before().await {
+        return Ok(answer);
+    }
     let outcome = run(&plan);
     let id = super::new_id("resp");
     let response = response_object(&plan, &outcome, &id, super::now());
@@ -361,9 +371,10 @@ async fn create(
         );
     }
     if plan.req.stream == Some(true) {
-        return Ok(sse::response(stream_events(&response), true));
+        return Ok(act.stream(stream_events(&response), true));
     }
-    Ok(Json(response).into_response())
+    act.whole(outcome.output_tokens).await;
+    Ok(act.answer(Json(response).into_response()))
 }
 
 /// The event sequence of a streamed response, in the order of WIRE_FACTS.md §4.4.
