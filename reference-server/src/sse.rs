@@ -145,6 +145,9 @@ impl Feed {
                     return Some(Ok(Bytes::from(out)));
                 }
                 self.ended = true;
+                // Let the server write out what was sent before the connection is closed:
+                // an error straight after data drops the unwritten buffer.
+                tokio::task::yield_now().await;
                 return Some(Err(std::io::Error::other(
                     "stream cut by an injected fault",
                 )));

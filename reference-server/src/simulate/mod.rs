@@ -315,15 +315,16 @@ use futures::StreamExt;
 fn cut_stream(
     bytes: Option<bytes::Bytes>,
     keep: Option<usize>,
-) -> futures::stream::Iter<std::vec::IntoIter<Result<bytes::Bytes, std::io::Error>>> {
+) -> impl futures::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
     let bytes = bytes.unwrap_or_default();
     let keep = keep
         .unwrap_or(bytes.len() / 2)
         .min(bytes.len().saturating_sub(1));
-    futures::stream::iter(vec![
-        Ok(bytes.slice(..keep)),
-        Err(std::io::Error::other("cut by an injected fault")),
-    ])
+    futures::stream::iter([Ok(bytes.slice(..keep))]).chain(futures::stream::once(async {
+        // Let the server write out the first part before the connection is closed.
+        tokio::task::yield_now().await;
+        Err(std::io::Error::other("cut by an injected fault"))
+    }))
 }
 
 /// The delays of one request, drawn from its own seeded stream.
