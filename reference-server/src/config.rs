@@ -674,4 +674,21 @@ mod readme_tests {
         assert_eq!(config.rate_limit.budget("/v1/embeddings").requests, 3000);
         assert_eq!(config.auth.tokens.len(), 2);
     }
+
+    #[test]
+    fn the_readme_slow_profile_is_valid() {
+        let readme = include_str!("../../README.md");
+        let start = readme
+            .find("```toml\n[timing]")
+            .map(|i| i + "```toml\n".len())
+            .unwrap_or(0);
+        let end = readme[start..].find("```").map_or(start, |i| start + i);
+        let config = Config::from_toml(&readme[start..end]);
+        assert!(config.is_ok(), "{config:?}");
+        let config = config.unwrap_or_default();
+        assert!(config.validate().is_ok(), "{:?}", config.validate());
+        assert_eq!(config.faults.len(), 3);
+        assert!(config.scenarios.header);
+        assert!(!config.timing.ttft.is_zero());
+    }
 }

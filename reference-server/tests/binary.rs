@@ -116,6 +116,24 @@ fn bad_configuration_exits_2_with_the_reason() {
     );
 }
 
+#[test]
+fn a_bad_timing_profile_or_fault_schedule_exits_2_naming_the_key() {
+    for (name, value, expected) in [
+        ("REFSERVER_TTFT", "normal(20ms)", "REFSERVER_TTFT"),
+        ("REFSERVER_FAULTS", "kind=429,rate=1.5", "`rate`"),
+        ("REFSERVER_FAULTS", "kind=500,models=nope", "faults[0].models"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+            .args(["--port", "0"])
+            .env(name, value)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{name}={value}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{name}={value}: {stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn otlp_export_sends_a_span_per_request_in_the_callers_trace() {
     use std::sync::{Arc, Mutex};

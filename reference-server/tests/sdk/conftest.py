@@ -45,6 +45,15 @@ def strict_base_url():
     proc.wait(timeout=10)
 
 
+@pytest.fixture(scope="session")
+def flaky_base_url():
+    # Every second embeddings request gets an injected 429 that asks for a 200 ms wait.
+    proc, url = start({"REFSERVER_FAULTS": "kind=429,route=/v1/embeddings,every=2,retry_after=200ms"})
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
 @pytest.fixture()
 def client(base_url):
     return OpenAI(base_url=f"{base_url}/v1", api_key="sk-test", max_retries=0)

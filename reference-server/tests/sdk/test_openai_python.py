@@ -140,3 +140,26 @@ def test_bad_request_raises_with_param(client):
     with pytest.raises(openai.BadRequestError) as e:
         client.embeddings.create(model="ref-embed-1", input="")
     assert e.value.param == "input"
+
+
+def test_retry_logic_recovers_from_an_injected_429(flaky_base_url):
+    import time
+    import urllib.request
+
+    client = OpenAI(base_url=f"{flaky_base_url}/v1", api_key="sk-test", max_retries=2)
+    first = client.embeddings.with_raw_response.create(model="ref-embed-1", input="one")
+    assert first.retries_taken == 0
+    started = time.monotonic()
+    # Request 2 is refused with 429 (retry-after-ms: 200); the SDK waits and request 3 succeeds.
+    second = client.embeddings.with_raw_response.create(model="ref-embed-1", input="two")
+    waited = time.monotonic() - started
+    assert second.retries_taken == 1
+    assert len(second.parse().data[0].embedding) == 1536
+    assert waited >= 0.2, "the SDK honoured retry-after-ms"
+    metrics = urllib.request.urlopen(f"{flaky_base_url}/metrics").read().decode()
+    assert 'injected_faults_total{kind="429"} 1' in metrics
+    with pytest.raises(openai.RateLimitError) as e:
+        OpenAI(base_url=f"{flaky_base_url}/v1", api_key="sk-test", max_retries=0).embeddings.create(
+            model="ref-embed-1", input="four")
+    assert e.value.code == "rate_limit_exceeded"
+    assert e.value.response.headers["x-refserver-fault"] == "429"
