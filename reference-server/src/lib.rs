@@ -138,6 +138,11 @@ where
         simulation.stop();
         tokio::time::sleep(delay).await;
     };
+    // Streams write one small chunk per token: without TCP_NODELAY, Nagle's algorithm holds
+    // a chunk back until the previous one is acknowledged.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
+        let _ = tcp.set_nodelay(true);
+    });
     // Connect info lets the rate limiter key unauthenticated callers by their address.
     axum::serve(
         listener,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures::stream;
 use serde_json::Value;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 
 /// Renders events into one SSE body. `named` adds `event: <type>` lines (Responses API).
 pub fn render(events: &[Value], named: bool) -> String {
@@ -52,11 +53,26 @@ pub fn paced(events: Vec<Value>, named: bool, pace: Option<Pace>, cut: Option<us
     if pace.is_none() && cut.is_none() {
         return response(events, named);
     }
-    let last_token = events.iter().rposition(is_token);
+    // Everything is rendered now, into one buffer the chunks are slices of: a stream that is
+    // mostly waiting holds a few compact bytes, not a tree of JSON values per event.
+    let mut text = String::new();
+    let mut frames = Vec::with_capacity(events.len());
+    for event in &events {
+        render_into(&mut text, event, named);
+        frames.push(Frame {
+            end: text.len(),
+            token: is_token(event),
+            at_once: goes_at_once(event),
+        });
+    }
+    drop(events);
+    text.push_str("data: [DONE]\n\n");
+    let last_token = frames.iter().rposition(|f| f.token);
     let feed = Feed {
-        events: events.into_iter(),
+        text: Bytes::from(text),
+        frames,
         index: 0,
-        named,
+        sent: 0,
         last_token,
         pace,
         start: tokio::time::Instant::now(),
@@ -81,6 +97,19 @@ fn stream_response(body: Body) -> Response {
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// Appends one event as SSE lines.
+fn render_into(out: &mut String, event: &Value, named: bool) {
+    if named {
+        if let Some(kind) = event.get("type").and_then(Value::as_str) {
+            out.push_str("event: ");
+            out.push_str(kind);
+            out.push('\n');
+        }
+    }
+    // `Value`'s Display is its compact JSON; writing into a String cannot fail.
+    let _ = write!(out, "data: {event}\n\n");
 }
 
 fn render_one(event: &Value, named: bool) -> String {
@@ -117,11 +146,22 @@ fn goes_at_once(event: &Value) -> bool {
     )
 }
 
+/// Where an event ends in the rendered text of a paced stream, and how it is paced.
+struct Frame {
+    end: usize,
+    token: bool,
+    at_once: bool,
+}
+
 /// The state of a paced stream.
 struct Feed {
-    events: std::vec::IntoIter<Value>,
+    /// Every event rendered, then `[DONE]`.
+    text: Bytes,
+    frames: Vec<Frame>,
+    /// The next event to send.
     index: usize,
-    named: bool,
+    /// Bytes of `text` sent so far.
+    sent: usize,
     last_token: Option<usize>,
     pace: Option<Pace>,
     start: tokio::time::Instant,
@@ -137,12 +177,12 @@ impl Feed {
         if self.ended {
             return None;
         }
-        let mut out = String::new();
+        let from = self.sent;
         loop {
             if self.cut == Some(self.index) {
-                if !out.is_empty() {
+                if self.sent > from {
                     // Send what was due first; the next call cuts.
-                    return Some(Ok(Bytes::from(out)));
+                    return Some(Ok(self.text.slice(from..self.sent)));
                 }
                 self.ended = true;
                 // Let the server write out what was sent before the connection is closed:
@@ -152,35 +192,28 @@ impl Feed {
                     "stream cut by an injected fault",
                 )));
             }
-            let Some(event) = self.events.as_slice().first() else {
-                out.push_str("data: [DONE]\n\n");
+            let Some(frame) = self.frames.get(self.index) else {
                 self.ended = true;
-                return Some(Ok(Bytes::from(out)));
+                return Some(Ok(self.text.slice(from..)));
             };
             let before_end = self.last_token.is_none_or(|last| self.index <= last);
-            if let Some(pace) = self
-                .pace
-                .as_mut()
-                .filter(|_| before_end && !goes_at_once(event))
-            {
+            if let Some(pace) = self.pace.as_mut().filter(|_| before_end && !frame.at_once) {
                 let start = self.start;
                 let due = *self
                     .next_token_at
                     .get_or_insert_with(|| start + pace.first_token());
                 if tokio::time::Instant::now() < due {
-                    if !out.is_empty() {
-                        return Some(Ok(Bytes::from(out)));
+                    if self.sent > from {
+                        return Some(Ok(self.text.slice(from..self.sent)));
                     }
                     tokio::time::sleep_until(due).await;
                 }
-                if is_token(event) {
+                if frame.token {
                     // From the due time, not from now: late wake-ups do not add up.
                     self.next_token_at = Some(due + pace.between_tokens());
                 }
             }
-            if let Some(event) = self.events.next() {
-                out.push_str(&render_one(&event, self.named));
-            }
+            self.sent = frame.end;
             self.index += 1;
         }
     }

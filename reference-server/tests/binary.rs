@@ -121,7 +121,11 @@ fn a_bad_timing_profile_or_fault_schedule_exits_2_naming_the_key() {
     for (name, value, expected) in [
         ("REFSERVER_TTFT", "normal(20ms)", "REFSERVER_TTFT"),
         ("REFSERVER_FAULTS", "kind=429,rate=1.5", "`rate`"),
-        ("REFSERVER_FAULTS", "kind=500,models=nope", "faults[0].models"),
+        (
+            "REFSERVER_FAULTS",
+            "kind=500,models=nope",
+            "faults[0].models",
+        ),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["--port", "0"])
