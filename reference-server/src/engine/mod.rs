@@ -3,6 +3,7 @@
 
 pub mod embed;
 pub mod json_gen;
+mod plausible;
 pub mod text;
 pub mod tokens;
 
