@@ -524,6 +524,45 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_slow_first_byte_waits_then_answers_normally() {
+        let sim = simulation("", &["kind=slow_first_byte,delay=2s"]);
+        let mut act = sim.decide(&mut Ask::default(), "/v1/responses", "m", &Metrics::new());
+        let start = tokio::time::Instant::now();
+        assert!(
+            act.before().await.is_none(),
+            "no error answer: the real one follows"
+        );
+        assert_eq!(start.elapsed(), Duration::from_secs(2));
+        let answer = act.answer(Response::new(Body::from("{}")));
+        assert_eq!(
+            answer
+                .headers()
+                .get(FAULT_HEADER)
+                .and_then(|v| v.to_str().ok()),
+            Some("slow_first_byte")
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_answer_takes_ttft_plus_a_gap_per_further_token() {
+        let sim = simulation(
+            "ttft = \"300ms\"\ninter_token = \"25ms\"\nembedding_per_input = \"4ms\"",
+            &[],
+        );
+        let metrics = Metrics::new();
+        let start = tokio::time::Instant::now();
+        sim.decide(&mut Ask::default(), "/v1/responses", "m", &metrics)
+            .whole(9)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(300 + 8 * 25));
+        let start = tokio::time::Instant::now();
+        sim.decide(&mut Ask::default(), "/v1/embeddings", "e", &metrics)
+            .embeddings(5)
+            .await;
+        assert_eq!(start.elapsed(), Duration::from_millis(20));
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn a_hang_lasts_until_the_server_stops() {
         let sim = simulation("", &["kind=hang"]);
         let mut act = sim.decide(&mut Ask::default(), "/v1/responses", "m", &Metrics::new());
