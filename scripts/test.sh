@@ -45,6 +45,11 @@ target/debug/conformance eval --target "$server_url" --api-key any-key --no-repo
   --min-accuracy 1.0 --max-error-rate 0 | grep -E '^(overall|gate overall|gate error)'
 kill "$server_pid"
 
+# Paced streams from outside: the pacing benchmark's independent client (gcc, epoll) against the
+# debug server with a short profile. Only that every stream arrives whole is checked here; the
+# timings are the machine's (scripts/bench-pacing.py on a release build measures them).
+REFSERVER_BIN=target/debug/reference-server python3 scripts/bench-pacing.py --levels 8 --seconds 1 --ttft 20 --itl 2 | tail -1
+
 # The HTML report in a real browser: Debian's Chromium renders the embedded run's report.html,
 # and every check of the catalogue is a row of the page it builds.
 need chromium chromium
