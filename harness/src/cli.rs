@@ -27,6 +27,8 @@ enum Command {
     Run(Box<RunArgs>),
     /// Ask JSONL eval suites of a target, grade the answers, and gate on accuracy.
     Eval(Box<EvalArgs>),
+    /// Load a target, measure latency (TTFT, ITL, percentiles) and gate on SLO budgets.
+    Latency(Box<LatencyArgs>),
     /// Validate OpenAPI documents, or find breaking changes between two of them.
     #[command(subcommand)]
     Openapi(OpenapiCommand),
@@ -285,6 +287,179 @@ struct EvalArgs {
     no_reports: bool,
 }
 
+#[derive(Debug, Args)]
+struct LatencyArgs {
+    #[command(flatten)]
+    to: TargetArgs,
+    /// The SLO file: scenarios and budgets [default: responses p95 <= 1200ms and embeddings
+    /// p95 <= 800ms, each with error_rate <= 1%].
+    #[arg(long, value_name = "FILE")]
+    slo: Option<PathBuf>,
+    /// Run only these scenarios of the SLO file (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Closed loop: requests in flight at all times.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "rate")]
+    concurrency: Option<u32>,
+    /// Open loop: requests per second, each timed from when it was due.
+    #[arg(long, value_parser = positive_rate)]
+    rate: Option<f64>,
+    /// With --rate: Poisson arrivals (exponential gaps) instead of equal gaps.
+    #[arg(long, requires = "rate")]
+    poisson: bool,
+    /// With --rate: most requests in flight before the generator waits (and says so).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_in_flight: u32,
+    /// How long to measure, after the warm-up (e.g. 30s, 2m).
+    #[arg(long, value_parser = crate::latency::slo::duration)]
+    duration: Option<Duration>,
+    /// How many requests to measure, after the warm-up.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Sent and measured first but not counted (connections, caches).
+    #[arg(long, default_value = "1s", value_parser = crate::latency::slo::duration)]
+    warmup: Duration,
+    /// Seed of the Poisson arrivals.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request timeout in seconds, streams included.
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// Chat model of the default scenarios.
+    #[arg(long, default_value = "ref-chat-1")]
+    chat_model: String,
+    /// Embedding model of the default scenarios.
+    #[arg(long, default_value = "ref-embed-1")]
+    embedding_model: String,
+    /// Report formats written to <report-dir>/<run-id>/.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,md"
+    )]
+    report: Vec<LatencyFormat>,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LatencyFormat {
+    Json,
+    Junit,
+    Md,
+}
+
+async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
+    use crate::latency::{self, load, slo};
+    // The SLO file is read and checked before anything is started or sent.
+    let mut scenarios = match &args.slo {
+        Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
+        None => slo::defaults(&args.chat_model, &args.embedding_model),
+    };
+    if !args.scenario.is_empty() {
+        if let Some(unknown) = args
+            .scenario
+            .iter()
+            .find(|n| !scenarios.iter().any(|s| &s.name == *n))
+        {
+            let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+            return Err(HarnessError::Usage(format!(
+                "--scenario {unknown:?} is not in the SLO file (it has {})",
+                known.join(", ")
+            )));
+        }
+        scenarios.retain(|s| args.scenario.contains(&s.name));
+    }
+    let (_embedded, url, label, key) = match &args.to.target {
+        Some(url) => (None, url.clone(), url.clone(), args.to.api_key.clone()),
+        None => {
+            // The stand-in is measured, not throttled: its rate limiter is off.
+            let e = crate::embedded::start_with(false).await?;
+            let url = format!("{}/v1", e.url);
+            let label = format!("embedded reference server ({})", e.url);
+            (Some(e), url, label, Some(crate::embedded::KEY.to_owned()))
+        }
+    };
+    let model = match args.rate {
+        Some(rate) => load::Model::Open {
+            rate,
+            poisson: args.poisson,
+            max_in_flight: args.max_in_flight as usize,
+        },
+        None => load::Model::Closed {
+            concurrency: args.concurrency.unwrap_or(8) as usize,
+        },
+    };
+    let duration = match (args.duration, args.requests) {
+        (None, None) => Some(Duration::from_secs(10)),
+        (d, _) => d,
+    };
+    let config = latency::LatencyConfig {
+        target: args.to.config(url, key, args.timeout),
+        target_label: label,
+        scenarios,
+        model,
+        span: load::Span {
+            duration,
+            requests: args.requests,
+            warmup: args.warmup,
+            seed: args.seed,
+        },
+    };
+    let run_id = format!(
+        "{}-{}",
+        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
+        &uuid::Uuid::new_v4().simple().to_string()[..6]
+    );
+    let terminal = std::io::stderr().is_terminal();
+    let progress = |elapsed: f64, n: u64, errors: u64, p95: Option<f64>| {
+        if terminal {
+            eprint!(
+                "\r{elapsed:>6.1} s  {n} requests  {errors} errors  p95 {}   ",
+                p95.map_or("-".to_owned(), |p| format!("{p:.1} ms"))
+            );
+        }
+    };
+    let report = latency::run(&config, &run_id, &progress).await?;
+    if terminal {
+        eprint!("\r{:60}\r", "");
+    }
+    print!("{}", latency::report::to_text(&report));
+    if !args.no_reports {
+        let dir = args.report_dir.join(&run_id);
+        std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+            context: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        for format in &args.report {
+            let (name, text) = match format {
+                LatencyFormat::Json => (
+                    "latency.json",
+                    serde_json::to_string_pretty(&report).unwrap_or_default(),
+                ),
+                LatencyFormat::Junit => ("latency.junit.xml", latency::report::to_junit(&report)),
+                LatencyFormat::Md => ("latency.md", latency::report::to_markdown(&report)),
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })?;
+            println!("wrote {}", path.display());
+        }
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
 fn unit_interval(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
@@ -352,6 +527,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         }
         Command::Run(args) => run_command(*args).await,
         Command::Eval(args) => eval_command(*args).await,
+        Command::Latency(args) => latency_command(*args).await,
         Command::Openapi(command) => openapi_command(command).await,
         Command::Compat(command) => compat_command(command),
     }

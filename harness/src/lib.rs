@@ -10,6 +10,7 @@ pub mod compat;
 pub mod embedded;
 mod error;
 pub mod eval;
+pub mod latency;
 pub mod openapi;
 pub mod report;
 pub mod result;

@@ -1,0 +1,372 @@
+//! One measured request: end to end, and for streams the time to the first content delta,
+//! the gaps between deltas and the output tokens. Reads are bounded like every other read of
+//! the harness (`--max-response-bytes`, `--max-events`).
+
+use crate::target::sse::SseParser;
+use crate::target::TargetConfig;
+use bytes::Bytes;
+use futures::StreamExt;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// Where the output token count of a stream came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenCount {
+    /// The server's reported `usage`.
+    Usage,
+    /// The number of content deltas (no usage reported).
+    Deltas,
+}
+
+/// What one request gave.
+#[derive(Debug, Clone, Default)]
+pub struct Sample {
+    /// From the (intended) start to the end of the body.
+    pub latency: Duration,
+    /// From the start to the first content delta (streams).
+    pub ttft: Option<Duration>,
+    /// Gaps between consecutive content deltas.
+    pub itl: Vec<Duration>,
+    /// Output tokens and where the count came from (streams).
+    pub tokens: Option<(u64, TokenCount)>,
+    /// Why the request failed, if it did.
+    pub error: Option<String>,
+}
+
+impl Sample {
+    /// Time per output token after the first: (end - first delta) / (tokens - 1).
+    pub fn tpot(&self) -> Option<Duration> {
+        let (tokens, _) = self.tokens?;
+        let ttft = self.ttft?;
+        (tokens >= 2).then(|| (self.latency.saturating_sub(ttft)) / (tokens - 1) as u32)
+    }
+}
+
+/// A request ready to be sent again and again.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    client: reqwest::Client,
+    url: String,
+    headers: HeaderMap,
+    bodies: Vec<Bytes>,
+    stream: bool,
+    max_bytes: usize,
+    max_events: usize,
+}
+
+impl Prepared {
+    /// The request for `endpoint` with `bodies` (each sent in turn), streamed or not.
+    pub fn new(
+        client: &reqwest::Client,
+        target: &TargetConfig,
+        endpoint: &str,
+        bodies: &[Value],
+        stream: bool,
+    ) -> Result<Self, String> {
+        let root = target.base_url.trim_end_matches('/');
+        let rest = endpoint.strip_prefix("/v1").unwrap_or(endpoint);
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let Some(key) = target.api_key.as_deref().filter(|k| !k.is_empty()) {
+            let value = if target.auth_header.eq_ignore_ascii_case("authorization") {
+                format!("Bearer {key}")
+            } else {
+                key.to_owned()
+            };
+            let name = HeaderName::try_from(target.auth_header.as_str()).map_err(|_| {
+                format!(
+                    "--auth-header {:?} is not a header name",
+                    target.auth_header
+                )
+            })?;
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| "the API key is not a valid header value".to_owned())?;
+            headers.insert(name, value);
+        }
+        let bodies = bodies
+            .iter()
+            .map(|b| {
+                let mut b = b.clone();
+                if stream {
+                    b["stream"] = Value::Bool(true);
+                    // Chat reports usage in a stream only when asked.
+                    if endpoint == "/v1/chat/completions" && b.get("stream_options").is_none() {
+                        b["stream_options"] = serde_json::json!({"include_usage": true});
+                    }
+                }
+                Bytes::from(b.to_string())
+            })
+            .collect();
+        Ok(Self {
+            client: client.clone(),
+            url: format!("{root}{rest}"),
+            headers,
+            bodies,
+            stream,
+            max_bytes: target.max_response_bytes,
+            max_events: target.max_events,
+        })
+    }
+
+    /// Sends body `n` (modulo the count) as if it had been due at `due`; times are measured
+    /// from `due`, so a request held back by the load generator still counts its wait.
+    pub async fn send(&self, n: usize, due: Instant) -> Sample {
+        let body = self.bodies[n % self.bodies.len()].clone();
+        let response = self
+            .client
+            .post(&self.url)
+            .headers(self.headers.clone())
+            .body(body)
+            .send()
+            .await;
+        let mut sample = Sample::default();
+        let response = match response {
+            Ok(r) => r,
+            Err(e) => {
+                sample.latency = due.elapsed();
+                sample.error = Some(transport(&e));
+                return sample;
+            }
+        };
+        let status = response.status();
+        if self.stream && status.is_success() {
+            self.read_stream(response, due, &mut sample).await;
+        } else {
+            let mut read = 0usize;
+            let mut body = response.bytes_stream();
+            while let Some(chunk) = body.next().await {
+                match chunk {
+                    Ok(c) => {
+                        read += c.len();
+                        if read > self.max_bytes {
+                            sample.error =
+                                Some(format!("answer over the {}-byte cap", self.max_bytes));
+                            break;
+                        }
+                    }
+                    Err(e) => {
+                        sample.error = Some(transport(&e));
+                        break;
+                    }
+                }
+            }
+            sample.latency = due.elapsed();
+        }
+        if !status.is_success() && sample.error.is_none() {
+            sample.error = Some(format!("HTTP {}", status.as_u16()));
+        }
+        sample
+    }
+
+    async fn read_stream(&self, response: reqwest::Response, due: Instant, sample: &mut Sample) {
+        let mut parser = SseParser::default();
+        let mut body = response.bytes_stream();
+        let (mut read, mut events, mut deltas) = (0usize, 0usize, 0u64);
+        let mut last: Option<Duration> = None;
+        let mut usage: Option<u64> = None;
+        let mut ended = false;
+        while let Some(chunk) = body.next().await {
+            let bytes = match chunk {
+                Ok(b) => b,
+                Err(e) => {
+                    sample.error = Some(format!("the stream broke: {}", transport(&e)));
+                    break;
+                }
+            };
+            read += bytes.len();
+            if read > self.max_bytes {
+                sample.error = Some(format!("stream over the {}-byte cap", self.max_bytes));
+                break;
+            }
+            let at = due.elapsed();
+            for event in parser.push(&bytes, at) {
+                events += 1;
+                if event.data == "[DONE]" {
+                    ended = true;
+                    continue;
+                }
+                let Ok(value) = serde_json::from_str::<Value>(&event.data) else {
+                    continue;
+                };
+                match kind(&value) {
+                    Event::Content => {
+                        deltas += 1;
+                        match last {
+                            None => sample.ttft = Some(at),
+                            Some(prev) => sample.itl.push(at.saturating_sub(prev)),
+                        }
+                        last = Some(at);
+                    }
+                    Event::End(tokens) => {
+                        ended = true;
+                        usage = tokens.or(usage);
+                    }
+                    Event::Usage(tokens) => usage = Some(tokens),
+                    Event::Failed => {
+                        sample.error = Some("the stream reported a failure".into());
+                    }
+                    Event::Other => {}
+                }
+            }
+            if events > self.max_events {
+                sample.error = Some(format!("stream over the {}-event cap", self.max_events));
+                break;
+            }
+        }
+        sample.latency = due.elapsed();
+        if sample.error.is_none() && !ended {
+            sample.error = Some("the stream ended without its terminal event".into());
+        }
+        if sample.error.is_none() && deltas == 0 {
+            sample.error = Some("the stream had no content delta".into());
+        }
+        sample.tokens = match usage {
+            Some(u) if u > 0 => Some((u, TokenCount::Usage)),
+            _ if deltas > 0 => Some((deltas, TokenCount::Deltas)),
+            _ => None,
+        };
+    }
+}
+
+/// What a stream event means for timing.
+enum Event {
+    /// Generated output: text, a refusal, or function-call arguments.
+    Content,
+    /// The terminal event, with the output tokens it reports.
+    End(Option<u64>),
+    /// A usage-only event (chat's last chunk).
+    Usage(u64),
+    /// `response.failed` / `error`.
+    Failed,
+    /// Anything else (`response.created`, the role chunk, …).
+    Other,
+}
+
+fn kind(v: &Value) -> Event {
+    if let Some(t) = v.get("type").and_then(Value::as_str) {
+        return match t {
+            "response.output_text.delta"
+            | "response.refusal.delta"
+            | "response.function_call_arguments.delta" => {
+                if v["delta"].as_str().is_some_and(|d| !d.is_empty()) {
+                    Event::Content
+                } else {
+                    Event::Other
+                }
+            }
+            "response.completed" | "response.incomplete" => Event::End(
+                v.pointer("/response/usage/output_tokens")
+                    .and_then(Value::as_u64),
+            ),
+            "response.failed" | "error" => Event::Failed,
+            _ => Event::Other,
+        };
+    }
+    if let Some(tokens) = v
+        .pointer("/usage/completion_tokens")
+        .and_then(Value::as_u64)
+    {
+        return Event::Usage(tokens);
+    }
+    let text = |x: Option<&Value>| x.and_then(Value::as_str).is_some_and(|s| !s.is_empty());
+    let content = v["choices"].as_array().is_some_and(|choices| {
+        choices.iter().any(|c| {
+            let d = &c["delta"];
+            text(d.get("content"))
+                || text(d.get("refusal"))
+                || d["tool_calls"].as_array().is_some_and(|calls| {
+                    calls
+                        .iter()
+                        .any(|call| text(call.pointer("/function/arguments")))
+                })
+        })
+    });
+    if content {
+        Event::Content
+    } else {
+        Event::Other
+    }
+}
+
+fn transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timed out".into()
+    } else if e.is_connect() {
+        "could not connect".into()
+    } else {
+        let mut detail = e.to_string();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            detail = s.to_string();
+            source = s.source();
+        }
+        detail
+    }
+}
+
+/// The client for a load run: one pool, sized for the run.
+pub fn client(target: &TargetConfig, connections: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(target.timeout)
+        .connect_timeout(target.timeout.min(Duration::from_secs(10)))
+        .danger_accept_invalid_certs(target.insecure)
+        .pool_max_idle_per_host(connections)
+        .tcp_nodelay(true)
+        .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn content_deltas_are_the_generated_text_only() {
+        assert!(matches!(
+            kind(&json!({"type": "response.created"})),
+            Event::Other
+        ));
+        assert!(matches!(
+            kind(&json!({"type": "response.output_text.delta", "delta": "hi"})),
+            Event::Content
+        ));
+        assert!(matches!(
+            kind(&json!({"choices": [{"delta": {"role": "assistant", "content": ""}}]})),
+            Event::Other
+        ));
+        assert!(matches!(
+            kind(&json!({"choices": [{"delta": {"content": "a"}}]})),
+            Event::Content
+        ));
+        assert!(matches!(
+            kind(&json!({"choices": [], "usage": {"completion_tokens": 7}})),
+            Event::Usage(7)
+        ));
+        assert!(matches!(
+            kind(
+                &json!({"type": "response.completed", "response": {"usage": {"output_tokens": 9}}})
+            ),
+            Event::End(Some(9))
+        ));
+    }
+
+    #[test]
+    fn tpot_spreads_the_time_after_the_first_token() {
+        let s = Sample {
+            latency: Duration::from_millis(1200),
+            ttft: Some(Duration::from_millis(200)),
+            tokens: Some((51, TokenCount::Usage)),
+            ..Sample::default()
+        };
+        assert_eq!(s.tpot(), Some(Duration::from_millis(20)));
+        let one = Sample {
+            tokens: Some((1, TokenCount::Deltas)),
+            ..s
+        };
+        assert_eq!(one.tpot(), None);
+    }
+}
