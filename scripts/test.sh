@@ -45,6 +45,15 @@ target/debug/conformance eval --target "$server_url" --api-key any-key --no-repo
   --min-accuracy 1.0 --max-error-rate 0 | grep -E '^(overall|gate overall|gate error)'
 kill "$server_pid"
 
+# The latency gate, as the README runs it: against the embedded stand-in, then against a
+# separately started server with a timing profile (TTFT 20 ms, 2 ms between tokens) and no rate
+# limiter; both must meet the shipped SLO budgets (exit 0).
+target/debug/conformance latency --slo cases/latency/slo.toml --duration 2s --no-reports | tail -1
+REFSERVER_RATE_LIMIT=off REFSERVER_TTFT=20ms REFSERVER_INTER_TOKEN=2ms start_server target/debug/reference-server
+target/debug/conformance latency --target "$server_url/v1" --api-key any-key --slo cases/latency/slo.toml \
+  --rate 40 --poisson --duration 3s --no-reports | grep -E '^(chat-stream|verdict)'
+kill "$server_pid"
+
 # Paced streams from outside: the pacing benchmark's independent client (gcc, epoll) against the
 # debug server with a short profile. Only that every stream arrives whole is checked here; the
 # timings are the machine's (scripts/bench-pacing.py on a release build measures them).

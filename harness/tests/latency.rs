@@ -147,6 +147,15 @@ async fn a_fast_target_meets_the_budget_and_exits_0_with_reports() {
         serde_json::from_slice(&std::fs::read(run.join("latency.json")).unwrap_or_default())
             .unwrap_or_default();
     assert_eq!(report["passed"], true);
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/latency-report.schema.json"))
+            .unwrap_or_default();
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     assert_eq!(report["scenarios"][0]["requests"], 40);
     assert!(report["scenarios"][0]["latency"]["p95_ms"]
         .as_f64()

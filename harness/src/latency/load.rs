@@ -259,9 +259,30 @@ async fn closed(shared: Arc<Shared>, concurrency: usize) {
     while workers.join_next().await.is_some() {}
 }
 
+/// The open loop. The schedule is kept by a thread of its own with the OS's sleep (tens of
+/// microseconds late), not by the runtime's timers (which tick once a millisecond): every
+/// latency is measured from the due time, so a late send would be counted against the server.
 async fn open(shared: Arc<Shared>, rate: f64, poisson: bool, max_in_flight: usize) -> Lag {
     let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
-    let mut tasks = tokio::task::JoinSet::new();
+    let runtime = tokio::runtime::Handle::current();
+    let schedule = {
+        let permits = permits.clone();
+        tokio::task::spawn_blocking(move || schedule(&shared, &runtime, &permits, rate, poisson))
+    };
+    let lag = schedule.await.unwrap_or_default();
+    // Every request holds a permit until it is recorded: taking them all waits for the rest.
+    let all = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
+    let _ = permits.acquire_many(all).await;
+    lag
+}
+
+fn schedule(
+    shared: &Arc<Shared>,
+    runtime: &tokio::runtime::Handle,
+    permits: &Arc<tokio::sync::Semaphore>,
+    rate: f64,
+    poisson: bool,
+) -> Lag {
     let mut rng = fastrand::Rng::with_seed(shared.span.seed);
     let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
     let mut late = 0u64;
@@ -278,11 +299,17 @@ async fn open(shared: Arc<Shared>, rate: f64, poisson: bool, max_in_flight: usiz
         let Some((n, warm)) = shared.claim(due) else {
             break;
         };
-        if due > Instant::now() {
-            tokio::time::sleep_until(due.into()).await;
+        let now = Instant::now();
+        if due > now {
+            std::thread::sleep(due - now);
         }
-        let Ok(permit) = permits.clone().acquire_owned().await else {
-            break;
+        let permit = match permits.clone().try_acquire_owned() {
+            Ok(p) => p,
+            // All slots busy: wait (the wait is counted in the latency and reported as lag).
+            Err(_) => match runtime.block_on(permits.clone().acquire_owned()) {
+                Ok(p) => p,
+                Err(_) => break,
+            },
         };
         let behind = Instant::now().saturating_duration_since(due);
         if behind > Duration::from_millis(2) {
@@ -292,14 +319,11 @@ async fn open(shared: Arc<Shared>, rate: f64, poisson: bool, max_in_flight: usiz
             let _ = h.record(u64::try_from(behind.as_micros()).unwrap_or(u64::MAX).max(1));
         }
         let shared = shared.clone();
-        tasks.spawn(async move {
+        runtime.spawn(async move {
             shared.one(n, warm, due).await;
             drop(permit);
         });
-        // Reap finished tasks as we go so the set stays small.
-        while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
     let (max_ms, p99_ms) = lag_hist.map_or((0.0, 0.0), |h| {
         (
             h.max() as f64 / 1000.0,

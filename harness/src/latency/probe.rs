@@ -48,7 +48,7 @@ impl Sample {
 #[derive(Debug, Clone)]
 pub struct Prepared {
     client: reqwest::Client,
-    url: String,
+    url: reqwest::Url,
     headers: HeaderMap,
     bodies: Vec<Bytes>,
     stream: bool,
@@ -99,9 +99,11 @@ impl Prepared {
                 Bytes::from(b.to_string())
             })
             .collect();
+        let url = format!("{root}{rest}");
+        let url = reqwest::Url::parse(&url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         Ok(Self {
             client: client.clone(),
-            url: format!("{root}{rest}"),
+            url,
             headers,
             bodies,
             stream,
@@ -114,13 +116,10 @@ impl Prepared {
     /// from `due`, so a request held back by the load generator still counts its wait.
     pub async fn send(&self, n: usize, due: Instant) -> Sample {
         let body = self.bodies[n % self.bodies.len()].clone();
-        let response = self
-            .client
-            .post(&self.url)
-            .headers(self.headers.clone())
-            .body(body)
-            .send()
-            .await;
+        let mut request = reqwest::Request::new(reqwest::Method::POST, self.url.clone());
+        *request.headers_mut() = self.headers.clone();
+        *request.body_mut() = Some(body.into());
+        let response = self.client.execute(request).await;
         let mut sample = Sample::default();
         let response = match response {
             Ok(r) => r,

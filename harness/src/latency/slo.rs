@@ -564,6 +564,18 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_slo_file_is_valid() {
+        let s = parse(
+            include_str!("../../../cases/latency/slo.toml"),
+            "cases/latency/slo.toml",
+            Path::new("."),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.len(), 3);
+        assert!(s[1].stream && s[2].weight == 2);
+    }
+
+    #[test]
     fn the_defaults_are_the_designs() {
         let d = defaults("c", "e");
         assert_eq!(d[0].budgets[0].limit, 1.2);
