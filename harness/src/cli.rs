@@ -325,6 +325,13 @@ struct LatencyArgs {
     /// Per-request timeout in seconds, streams included.
     #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
     timeout: f64,
+    /// Write every request (due time, latency, TTFT, gaps, tokens, error) as a JSON line here.
+    #[arg(long, value_name = "FILE.jsonl")]
+    samples: Option<PathBuf>,
+    /// An earlier run's latency.json (or its report directory): report the change of every
+    /// percentile.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
     /// Chat model of the default scenarios.
     #[arg(long, default_value = "ref-chat-1")]
     chat_model: String,
@@ -410,6 +417,8 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
             warmup: args.warmup,
             seed: args.seed,
         },
+        samples: args.samples.clone(),
+        baseline: args.baseline.clone(),
     };
     let run_id = format!(
         "{}-{}",

@@ -244,6 +244,8 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
             warmup: Duration::from_millis(200),
             seed: 1,
         },
+        samples: None,
+        baseline: None,
     };
     let report = harness::latency::run(&config, "t", &|_, _, _, _| {})
         .await

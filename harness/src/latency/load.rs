@@ -8,6 +8,7 @@
 use super::probe::{Prepared, Sample};
 use super::stats::Tally;
 use hdrhistogram::Histogram;
+use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -121,6 +122,10 @@ struct Shared {
     span: Span,
     /// When the generator stopped sending: the end of the measured window.
     stopped: std::sync::OnceLock<Instant>,
+    /// Where every request is written as a JSON line, if asked.
+    samples: Option<Mutex<Box<dyn std::io::Write + Send>>>,
+    /// Scenario names, for the sample lines.
+    names: Vec<String>,
 }
 
 impl Shared {
@@ -152,6 +157,23 @@ impl Shared {
             .await;
         if let Ok(mut tallies) = self.tallies.lock() {
             tallies[scenario].record(&sample, warm);
+        }
+        if let Some(out) = &self.samples {
+            let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+            let line = serde_json::json!({
+                "n": n,
+                "scenario": self.names.get(scenario),
+                "warmup": warm,
+                "due_ms": ms(due.saturating_duration_since(self.start)),
+                "latency_ms": ms(sample.latency),
+                "ttft_ms": sample.ttft.map(ms),
+                "itl_ms": sample.itl.iter().map(|d| ms(*d)).collect::<Vec<_>>(),
+                "output_tokens": sample.tokens.map(|(t, _)| t),
+                "error": sample.error,
+            });
+            if let Ok(mut out) = out.lock() {
+                let _ = writeln!(out, "{line}");
+            }
         }
     }
 
@@ -187,8 +209,13 @@ pub async fn run(
     tallies: Vec<Tally>,
     model: Model,
     span: Span,
+    samples: Option<(Box<dyn std::io::Write + Send>, Vec<String>)>,
     progress: &(dyn Fn(f64, u64, u64, Option<f64>) + Sync),
 ) -> Outcome {
+    let (samples, names) = match samples {
+        Some((out, names)) => (Some(Mutex::new(out)), names),
+        None => (None, Vec::new()),
+    };
     let start = Instant::now();
     let shared = Arc::new(Shared {
         mix,
@@ -199,6 +226,8 @@ pub async fn run(
         warm_until: start + span.warmup,
         span,
         stopped: std::sync::OnceLock::new(),
+        samples,
+        names,
     });
     let work = {
         let shared = shared.clone();

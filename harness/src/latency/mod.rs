@@ -2,6 +2,7 @@
 //! tools do (HDR histograms, coordinated omission corrected in the open loop, TTFT and ITL on
 //! content deltas), and judges every budget.
 
+pub mod baseline;
 pub mod load;
 pub mod probe;
 pub mod report;
@@ -26,6 +27,10 @@ pub struct LatencyConfig {
     pub model: load::Model,
     /// How long.
     pub span: load::Span,
+    /// Where to write every request as a JSON line, if anywhere.
+    pub samples: Option<std::path::PathBuf>,
+    /// An earlier run's `latency.json`, to report the change of every percentile.
+    pub baseline: Option<std::path::PathBuf>,
 }
 
 /// One scenario's results.
@@ -88,6 +93,8 @@ pub struct LatencyReport {
     pub scenarios: Vec<ScenarioReport>,
     /// The generator's own delays (open loop).
     pub generator_lag: Option<load::Lag>,
+    /// The change of every percentile against `--baseline`.
+    pub baseline: Option<baseline::Comparison>,
     /// Whether every budget held.
     pub passed: bool,
 }
@@ -127,12 +134,31 @@ pub async fn run(
     }
     let weights: Vec<u32> = config.scenarios.iter().map(|s| s.weight).collect();
     let tallies = config.scenarios.iter().map(Tally::new).collect();
+    let baseline = match &config.baseline {
+        Some(path) => Some(baseline::read(path)?),
+        None => None,
+    };
+    let samples = match &config.samples {
+        Some(path) => {
+            let file = std::fs::File::create(path).map_err(|source| HarnessError::Io {
+                context: format!("cannot create {}", path.display()),
+                source,
+            })?;
+            let names = config.scenarios.iter().map(|s| s.name.clone()).collect();
+            Some((
+                Box::new(std::io::BufWriter::new(file)) as Box<dyn std::io::Write + Send>,
+                names,
+            ))
+        }
+        None => None,
+    };
     let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let outcome = load::run(
         load::Mix::new(requests, &weights),
         tallies,
         config.model,
         config.span,
+        samples,
         progress,
     )
     .await;
@@ -176,6 +202,7 @@ pub async fn run(
         }
     };
     let passed = scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed));
+    let baseline = baseline.map(|old| baseline::compare(&old, &scenarios));
     Ok(LatencyReport {
         kind: "latency",
         run_id: run_id.to_owned(),
@@ -187,6 +214,7 @@ pub async fn run(
         timing,
         scenarios,
         generator_lag: outcome.lag,
+        baseline,
         passed,
     })
 }

@@ -69,6 +69,20 @@ pub fn to_text(r: &LatencyReport) -> String {
             lag.late, lag.p99_ms, lag.max_ms
         );
     }
+    if let Some(b) = &r.baseline {
+        let _ = writeln!(out, "against baseline {}:", b.run_id);
+        for s in &b.scenarios {
+            let line: Vec<String> = s
+                .changes
+                .iter()
+                .map(|c| format!("{} {:+.1} ms ({:+.1}%)", c.measure, c.delta_ms, c.delta_pct))
+                .collect();
+            let _ = writeln!(out, "  {}: {}", s.name, line.join(", "));
+        }
+        for name in &b.new {
+            let _ = writeln!(out, "  {name}: not in the baseline");
+        }
+    }
     let _ = writeln!(out, "budgets:");
     for s in &r.scenarios {
         for v in &s.budgets {

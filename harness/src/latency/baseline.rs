@@ -1,0 +1,178 @@
+//! `--baseline OLD/latency.json`: the change of every percentile against an earlier run, per
+//! scenario (matched by name).
+
+use super::ScenarioReport;
+use crate::error::HarnessError;
+use serde::Serialize;
+use serde_json::Value;
+use std::path::Path;
+
+/// One statistic, then and now.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change {
+    /// `latency.p95`, `ttft.p50`, …
+    pub measure: String,
+    /// The baseline's value, in ms.
+    pub before_ms: f64,
+    /// This run's, in ms.
+    pub after_ms: f64,
+    /// after - before, in ms.
+    pub delta_ms: f64,
+    /// The change relative to the baseline, in percent.
+    pub delta_pct: f64,
+}
+
+/// One scenario's changes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScenarioChange {
+    /// The scenario.
+    pub name: String,
+    /// Its statistics, then and now.
+    pub changes: Vec<Change>,
+}
+
+/// The comparison with a baseline run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    /// The baseline's run id.
+    pub run_id: String,
+    /// Per scenario present in both runs.
+    pub scenarios: Vec<ScenarioChange>,
+    /// Scenarios of this run the baseline does not have.
+    pub new: Vec<String>,
+}
+
+/// Reads a `latency.json` (or the directory holding it).
+pub fn read(path: &Path) -> Result<Value, HarnessError> {
+    let file = if path.is_dir() {
+        path.join("latency.json")
+    } else {
+        path.to_owned()
+    };
+    let text = std::fs::read_to_string(&file).map_err(|source| HarnessError::Io {
+        context: format!("cannot read the baseline {}", file.display()),
+        source,
+    })?;
+    let value: Value = serde_json::from_str(&text).map_err(|e| {
+        HarnessError::Usage(format!(
+            "{}:{}:{}: the baseline is not JSON: {e}",
+            file.display(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    if value["kind"] != "latency" || !value["scenarios"].is_array() {
+        return Err(HarnessError::Usage(format!(
+            "{}: not a latency.json of conformance latency",
+            file.display()
+        )));
+    }
+    Ok(value)
+}
+
+/// Compares `now` with the baseline `old`.
+pub fn compare(old: &Value, now: &[ScenarioReport]) -> Comparison {
+    let mut scenarios = Vec::new();
+    let mut new = Vec::new();
+    for s in now {
+        let Some(before) = old["scenarios"]
+            .as_array()
+            .and_then(|list| list.iter().find(|o| o["name"] == s.name.as_str()))
+        else {
+            new.push(s.name.clone());
+            continue;
+        };
+        let mut changes = Vec::new();
+        for (series, dist) in [
+            ("latency", &s.latency),
+            ("ttft", &s.ttft),
+            ("itl", &s.itl),
+            ("tpot", &s.tpot),
+        ] {
+            let Some(dist) = dist else { continue };
+            for (stat, after) in [
+                ("p50", dist.p50_ms),
+                ("p95", dist.p95_ms),
+                ("p99", dist.p99_ms),
+            ] {
+                let Some(before) = before[series][format!("{stat}_ms")].as_f64() else {
+                    continue;
+                };
+                let delta = after - before;
+                changes.push(Change {
+                    measure: format!("{series}.{stat}"),
+                    before_ms: before,
+                    after_ms: after,
+                    delta_ms: delta,
+                    delta_pct: if before > 0.0 {
+                        100.0 * delta / before
+                    } else {
+                        0.0
+                    },
+                });
+            }
+        }
+        scenarios.push(ScenarioChange {
+            name: s.name.clone(),
+            changes,
+        });
+    }
+    Comparison {
+        run_id: old["run_id"].as_str().unwrap_or_default().to_owned(),
+        scenarios,
+        new,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::stats::Dist;
+    use serde_json::json;
+
+    fn dist(p50: f64, p95: f64) -> Dist {
+        Dist {
+            count: 10,
+            min_ms: 1.0,
+            mean_ms: p50,
+            p50_ms: p50,
+            p90_ms: p95,
+            p95_ms: p95,
+            p99_ms: p95,
+            p999_ms: p95,
+            max_ms: p95,
+        }
+    }
+
+    #[test]
+    fn every_percentile_is_compared_by_scenario_name() {
+        let old = json!({"kind": "latency", "run_id": "old", "scenarios": [
+            {"name": "a", "latency": {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 20.0}, "ttft": null}
+        ]});
+        let now = [ScenarioReport {
+            name: "a".into(),
+            endpoint: "/v1/embeddings".into(),
+            stream: false,
+            requests: 10,
+            errors: 0,
+            warmup_requests: 0,
+            error_rate: 0.0,
+            throughput_per_s: 1.0,
+            goodput_per_s: 1.0,
+            latency: Some(dist(12.0, 30.0)),
+            ttft: None,
+            itl: None,
+            tpot: None,
+            output_tokens_from: None,
+            errors_by_kind: Default::default(),
+            budgets: vec![],
+        }];
+        let mut b = now[0].clone();
+        b.name = "b".into();
+        let c = compare(&old, &[now[0].clone(), b]);
+        assert_eq!(c.new, vec!["b"]);
+        let p95 = &c.scenarios[0].changes[1];
+        assert_eq!(p95.measure, "latency.p95");
+        assert!((p95.delta_ms - 10.0).abs() < 1e-9 && (p95.delta_pct - 50.0).abs() < 1e-9);
+    }
+}
