@@ -108,8 +108,7 @@ impl Prepared {
             })
             .collect();
         let url = format!("{root}{rest}");
-        let parsed =
-            reqwest::Url::parse(&url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        let parsed = reqwest::Url::parse(&url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         let uri = url
             .parse::<http::Uri>()
             .map_err(|e| format!("{url:?} is not a URI: {e}"))?;
