@@ -26,15 +26,16 @@ work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
-start() { # NAME DELAY
+start() { # NAME DELAY (not in a subshell: the pid must reach the trap)
   REFSERVER_RATE_LIMIT=off REFSERVER_EMBEDDING_DELAY="$2" taskset -c 0 \
     target/release/reference-server --port 0 --quiet > "$work/$1.out" &
   pids+=($!)
   for _ in $(seq 50); do grep -q listening "$work/$1.out" && break; sleep 0.1; done
-  awk '{print $3}' "$work/$1.out"
 }
-slow=$(start slow "$delay")
-fast=$(start fast 0ms)
+start slow "$delay"
+start fast 0ms
+slow=$(awk '{print $3}' "$work/slow.out")
+fast=$(awk '{print $3}' "$work/fast.out")
 body='{"model":"ref-embed-1","input":"The keeper climbed the tower at dusk to light the lamp."}'
 cat > "$work/slo.toml" <<EOF
 [[scenario]]
