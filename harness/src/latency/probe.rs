@@ -384,7 +384,7 @@ fn transport(e: &reqwest::Error) -> String {
 pub enum Client {
     /// Plain HTTP: hyper's pooled client, with nothing between the generator and the wire
     /// (reqwest's layers cost a fifth of the throughput of a closed loop on a fast target).
-    Plain(hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>),
+    Plain(Box<hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>>),
     /// HTTPS: reqwest, with rustls.
     Tls(reqwest::Client),
 }
@@ -398,7 +398,7 @@ pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, Strin
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(connections)
             .build(connector);
-        return Ok(Client::Plain(client));
+        return Ok(Client::Plain(Box::new(client)));
     }
     reqwest::Client::builder()
         .connect_timeout(target.timeout.min(Duration::from_secs(10)))
