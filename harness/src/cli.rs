@@ -420,11 +420,7 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         samples: args.samples.clone(),
         baseline: args.baseline.clone(),
     };
-    let run_id = format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
+    let run_id = crate::report::new_run_id();
     let terminal = std::io::stderr().is_terminal();
     let progress = |elapsed: f64, n: u64, errors: u64, p95: Option<f64>| {
         if terminal {
@@ -686,11 +682,7 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
             )
         }
     };
-    let run_id = format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    );
+    let run_id = crate::report::new_run_id();
     let run_dir = args.report_dir.join(&run_id);
     if !args.no_reports {
         std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {

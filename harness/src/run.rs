@@ -255,11 +255,7 @@ pub async fn run(
         .collect::<Vec<ProfileScore>>();
     let causes = crate::result::causes(&results);
     Ok(RunResult {
-        run_id: format!(
-            "{}-{}",
-            chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-            &uuid::Uuid::new_v4().simple().to_string()[..6]
-        ),
+        run_id: crate::report::new_run_id(),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
         target: config.target_label.clone(),
         api_root,

@@ -201,26 +201,9 @@ fn measure(text: &str) -> Result<Measure, String> {
     Ok(Measure::Time(series, stat))
 }
 
-/// `1200ms`, `1.2s`, `800us`.
+/// `1200ms`, `1.2s`, `800us`, in seconds (the reference server's duration syntax).
 pub fn seconds(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{t:?} has no unit (write e.g. 1200ms or 1.2s)"))?;
-    let (n, unit) = t.split_at(split);
-    let n: f64 = n.parse().map_err(|_| format!("{t:?} is not a duration"))?;
-    let scale = match unit.trim() {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        other => {
-            return Err(format!(
-                "{t:?}: unknown unit {other:?} (expected us, ms, s or m)"
-            ))
-        }
-    };
-    Ok(n * scale)
+    reference_server::simulate::delay::duration(text).map(|d| d.as_secs_f64())
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -481,8 +464,7 @@ pub fn defaults(chat_model: &str, embedding_model: &str) -> Vec<Scenario> {
 
 /// A duration from text (`10s`, `500ms`), for flags.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    let s = seconds(text)?;
-    Duration::try_from_secs_f64(s).map_err(|_| format!("{text:?} is not a duration"))
+    reference_server::simulate::delay::duration(text)
 }
 
 #[cfg(test)]

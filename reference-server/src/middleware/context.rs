@@ -133,22 +133,47 @@ pub fn finish(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
+    let request = Finished {
+        method,
+        route,
+        principal,
+        fault,
+    };
+    record(state, &ids, elapsed, status, &request);
+    response
+}
+
+/// What the metrics and the log line say of a finished request.
+struct Finished<'a> {
+    method: &'a str,
+    route: &'a str,
+    principal: &'a Principal,
+    fault: Option<FaultKind>,
+}
+
+/// Counts a finished request and writes its log line.
+fn record(
+    state: &AppState,
+    ids: &RequestIds,
+    elapsed: std::time::Duration,
+    status: StatusCode,
+    r: &Finished<'_>,
+) {
     state
         .metrics
-        .finish(route, method, status, elapsed.as_secs_f64());
+        .finish(r.route, r.method, status, elapsed.as_secs_f64());
     if state.config.request_logs {
         crate::logbuf::request(&crate::logbuf::RequestLine {
             request_id: &crate::redact::redact(&ids.request_id),
             trace_id: &ids.trace_id,
-            method,
-            route,
+            method: r.method,
+            route: r.route,
             status: status.as_u16(),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
-            principal,
-            fault: fault.map(FaultKind::name),
+            principal: r.principal,
+            fault: r.fault.map(FaultKind::name),
         });
     }
-    response
 }
 
 /// Finishes a request whose client went away before the answer: counted and logged with
@@ -165,21 +190,13 @@ pub fn abandoned(
     span.record("http.response.status_code", CLIENT_CLOSED);
     let elapsed = at.elapsed();
     let status = StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST);
-    state
-        .metrics
-        .finish(route, method, status, elapsed.as_secs_f64());
-    if state.config.request_logs {
-        crate::logbuf::request(&crate::logbuf::RequestLine {
-            request_id: &crate::redact::redact(&ids.request_id),
-            trace_id: &ids.trace_id,
-            method,
-            route,
-            status: CLIENT_CLOSED,
-            latency_ms: elapsed.as_secs_f64() * 1000.0,
-            principal,
-            fault: fault.map(FaultKind::name),
-        });
-    }
+    let request = Finished {
+        method,
+        route,
+        principal,
+        fault,
+    };
+    record(state, &ids, elapsed, status, &request);
 }
 
 /// The status logged for a request whose client closed the connection before the answer.

@@ -84,7 +84,7 @@ impl std::str::FromStr for Delay {
     fn from_str(text: &str) -> Result<Self, String> {
         let text = text.trim();
         let Some(open) = text.find('(') else {
-            return Ok(Self::Fixed(duration(text)?));
+            return Ok(Self::Fixed(bounded(text)?));
         };
         let name = text[..open].trim().to_ascii_lowercase();
         let inner = text[open + 1..]
@@ -104,7 +104,7 @@ impl std::str::FromStr for Delay {
         match name.as_str() {
             "uniform" => {
                 want(2, "low, high")?;
-                let (low, high) = (duration(args[0])?, duration(args[1])?);
+                let (low, high) = (bounded(args[0])?, bounded(args[1])?);
                 if low > high {
                     return Err(format!(
                         "uniform({}, {}): low is above high",
@@ -116,13 +116,13 @@ impl std::str::FromStr for Delay {
             "normal" => {
                 want(2, "mean, standard deviation")?;
                 Ok(Self::Normal {
-                    mean: duration(args[0])?,
-                    std_dev: duration(args[1])?,
+                    mean: bounded(args[0])?,
+                    std_dev: bounded(args[1])?,
                 })
             }
             "lognormal" | "log-normal" | "log_normal" => {
                 want(2, "median, sigma")?;
-                let median = duration(args[0])?;
+                let median = bounded(args[0])?;
                 let sigma: f64 = args[1]
                     .parse()
                     .map_err(|_| format!("lognormal sigma {:?} is not a number", args[1]))?;
@@ -166,6 +166,15 @@ impl<'de> Deserialize<'de> for Delay {
     }
 }
 
+/// A duration of at most an hour (see [`duration`]): what a delay or a fault may ask for.
+pub fn bounded(text: &str) -> Result<Duration, String> {
+    let d = duration(text)?;
+    if d > MAX {
+        return Err(format!("{:?} is longer than the 1 hour limit", text.trim()));
+    }
+    Ok(d)
+}
+
 /// A duration with its unit: `250ms`, `1.5s`, `2m`, `800us`. A bare number is refused: a
 /// unit-less `200` is ambiguous.
 pub fn duration(text: &str) -> Result<Duration, String> {
@@ -188,12 +197,7 @@ pub fn duration(text: &str) -> Result<Duration, String> {
             ))
         }
     };
-    let d = Duration::try_from_secs_f64(value * scale)
-        .map_err(|_| format!("{text:?} is not a duration"))?;
-    if d > MAX {
-        return Err(format!("{text:?} is longer than the 1 hour limit"));
-    }
-    Ok(d)
+    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{text:?} is not a duration"))
 }
 
 /// A duration written as text in config files (`"2s"`), for serde.
@@ -204,7 +208,7 @@ pub mod text {
     /// Reads `"250ms"`.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
         let text = Option::<String>::deserialize(d)?;
-        text.map(|t| super::duration(&t).map_err(serde::de::Error::custom))
+        text.map(|t| super::bounded(&t).map_err(serde::de::Error::custom))
             .transpose()
     }
 

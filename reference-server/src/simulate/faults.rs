@@ -35,6 +35,16 @@ pub enum FaultKind {
 }
 
 impl FaultKind {
+    /// Every kind.
+    const ALL: [Self; 6] = [
+        Self::RateLimited,
+        Self::ServerError,
+        Self::Unavailable,
+        Self::Hang,
+        Self::Cut,
+        Self::SlowFirstByte,
+    ];
+
     /// The name used in config, metrics, logs and the `x-refserver-fault` header.
     pub fn name(self) -> &'static str {
         match self {
@@ -49,16 +59,7 @@ impl FaultKind {
 
     /// The kind named `name`.
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::RateLimited,
-            Self::ServerError,
-            Self::Unavailable,
-            Self::Hang,
-            Self::Cut,
-            Self::SlowFirstByte,
-        ]
-        .into_iter()
-        .find(|k| k.name() == name)
+        Self::ALL.into_iter().find(|k| k.name() == name)
     }
 
     /// A small number for [`super::Mark`] (0 is "no fault").
@@ -68,16 +69,7 @@ impl FaultKind {
 
     /// The kind of [`Self::code`].
     pub(crate) fn from_code(code: u8) -> Option<Self> {
-        [
-            Self::RateLimited,
-            Self::ServerError,
-            Self::Unavailable,
-            Self::Hang,
-            Self::Cut,
-            Self::SlowFirstByte,
-        ]
-        .into_iter()
-        .find(|k| k.code() == code)
+        Self::ALL.into_iter().find(|k| k.code() == code)
     }
 }
 
@@ -242,9 +234,9 @@ impl FaultConfig {
             }
             "after" => self.after = Some(number(value)?),
             "count" => self.count = Some(number(value)?),
-            "for" => self.for_ = Some(delay::duration(value)?),
-            "retry_after" => self.retry_after = Some(delay::duration(value)?),
-            "delay" => self.delay = Some(delay::duration(value)?),
+            "for" => self.for_ = Some(delay::bounded(value)?),
+            "retry_after" => self.retry_after = Some(delay::bounded(value)?),
+            "delay" => self.delay = Some(delay::bounded(value)?),
             "cut_after" => self.cut_after = Some(number(value)? as usize),
             other => return Err(format!("unknown fault key {other:?}")),
         }
