@@ -310,3 +310,31 @@ async fn a_hang_outlives_the_request_timeout_until_the_client_leaves() {
         "only /metrics itself: {metrics}"
     );
 }
+
+#[tokio::test]
+async fn the_scenario_header_is_documented_as_an_extension_of_real_operations() {
+    let server = spawn_with(Config::default()).await;
+    let (status, doc) = server.get_json("/openapi.json").await;
+    assert_eq!(status, 200);
+    let ext = &doc["x-refserver-scenario-header"];
+    assert_eq!(ext["name"], "X-Refserver-Scenario");
+    let ops: Vec<&str> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|paths| paths.values())
+        .filter_map(|item| item.as_object())
+        .flat_map(|item| item.values())
+        .filter_map(|op| op["operationId"].as_str())
+        .collect();
+    let named: Vec<&str> = ext["operations"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .collect();
+    assert_eq!(named.len(), 3);
+    assert!(
+        named.iter().all(|n| ops.contains(n)),
+        "{named:?} not in {ops:?}"
+    );
+}

@@ -3,9 +3,9 @@
 //! types; every error names the exact JSON path at fault.
 
 use super::wire::{
-    decode, ChatMessage, ChatRole, Choice, ChoiceMode, Content, Format, FormatKind,
-    FunctionCallItem, FunctionOutputItem, ItemHead, ItemKind, ItemRole, MessageItem, PartKind,
-    Tool,
+    decode, ChatMessage, ChatRole, ChatTool, Choice, ChoiceMode, Content, Format, FormatKind,
+    FunctionCallItem, FunctionDef, FunctionOutputItem, ItemHead, ItemKind, ItemRole, MessageItem,
+    PartKind, ResponseTool, ToolKind,
 };
 use crate::engine::{Conversation, ReplyFormat, ToolChoice, ToolSpec, Turn};
 use crate::error::ApiError;
@@ -229,26 +229,31 @@ fn check_function_name(name: &str, param: &str) -> Result<(), ApiError> {
 
 /// Chat `tools` (`{"type":"function","function":{…}}`) or Responses `tools` (flat).
 pub fn tools(tools: Option<&Value>, nested: bool) -> Result<Vec<ToolSpec>, ApiError> {
-    let Some(list) = tools
-        .map(|v| decode::<Option<Vec<Tool>>>(v, "tools"))
-        .transpose()?
-        .flatten()
-    else {
-        return Ok(Vec::new());
+    // Each API's form is read alone: the other's keys are not this API's and are left alone.
+    let list: Vec<(Option<ToolKind>, Option<FunctionDef>)> = match (tools, nested) {
+        (None, _) => Vec::new(),
+        (Some(v), true) => decode::<Option<Vec<ChatTool>>>(v, "tools")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.kind, t.function))
+            .collect(),
+        (Some(v), false) => decode::<Option<Vec<ResponseTool>>>(v, "tools")?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|t| (t.kind, Some(t.definition())))
+            .collect(),
     };
     let mut out = Vec::with_capacity(list.len());
-    for (i, tool) in list.into_iter().enumerate() {
+    for (i, (kind, definition)) in list.into_iter().enumerate() {
         let param = format!("tools[{i}]");
         // `function` is the only kind; any other is refused by `decode` naming `type`.
-        required(tool.kind, &param, "type")?;
-        let (def, def_param) = if nested {
-            (
-                required(tool.definition(true), &param, "function")?,
-                format!("{param}.function"),
-            )
+        required(kind, &param, "type")?;
+        let def_param = if nested {
+            format!("{param}.function")
         } else {
-            (tool.definition(false).unwrap_or_default(), param.clone())
+            param.clone()
         };
+        let def = required(definition, &param, "function")?;
         let name = required(def.name, &def_param, "name")?;
         check_function_name(&name, &format!("{def_param}.name"))?;
         let parameters = def.parameters.map_or_else(
@@ -379,6 +384,28 @@ pub fn check_metadata(metadata: Option<&Value>) -> Result<(), ApiError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tool_is_read_in_its_own_api_form_only() {
+        // Schemathesis found these schema-valid tools refused: each API's document allows
+        // other keys in a tool, so the other API's keys must not be type-checked.
+        let responses = json!([{"type": "function", "name": "f", "function": [-16927, null]}]);
+        let t = tools(Some(&responses), false).unwrap_or_default();
+        assert_eq!(t.first().map(|t| t.name.as_str()), Some("f"));
+        let chat =
+            json!([{"type": "function", "function": {"name": "g"}, "name": 5, "strict": "x"}]);
+        let t = tools(Some(&chat), true).unwrap_or_default();
+        assert_eq!(t.first().map(|t| t.name.as_str()), Some("g"));
+        let bad = json!([{"type": "function", "name": 7}]);
+        let e = tools(Some(&bad), false).err();
+        assert_eq!(e.as_ref().and_then(ApiError::param), Some("tools[0].name"));
+        let bad = json!([{"type": "function", "function": {"name": 7}}]);
+        let e = tools(Some(&bad), true).err();
+        assert_eq!(
+            e.as_ref().and_then(ApiError::param),
+            Some("tools[0].function.name")
+        );
+    }
 
     #[test]
     fn chat_messages_split_instructions_and_turns() {

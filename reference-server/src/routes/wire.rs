@@ -245,37 +245,44 @@ pub struct FunctionOutputItem {
     pub output: Option<Content>,
 }
 
-/// A tool: chat nests the definition under `function`, Responses puts it beside `type`.
+/// A chat tool: the definition nested under `function`. Keys of the other API's form are not
+/// read (the documents allow other keys in a tool), so they are never refused.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(expecting = "a tool object")]
-pub struct Tool {
+pub struct ChatTool {
     /// `type`.
     #[serde(rename = "type")]
     pub kind: Option<ToolKind>,
-    /// Chat's nested definition.
+    /// The definition.
     pub function: Option<FunctionDef>,
-    /// Responses' `name` (the definition's fields sit beside `type`).
+}
+
+/// A Responses tool: the definition's fields beside `type`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(expecting = "a tool object")]
+pub struct ResponseTool {
+    /// `type`.
+    #[serde(rename = "type")]
+    pub kind: Option<ToolKind>,
+    /// `name`.
     pub name: Option<String>,
-    /// Responses' `description`.
+    /// `description`.
     pub description: Option<String>,
-    /// Responses' `strict`.
+    /// `strict`.
     pub strict: Option<bool>,
-    /// Responses' `parameters`.
+    /// `parameters`.
     pub parameters: Option<Map<String, Value>>,
 }
 
-impl Tool {
-    /// The function definition: nested under `function` (chat), or beside `type`.
-    pub fn definition(self, nested: bool) -> Option<FunctionDef> {
-        if nested {
-            return self.function;
-        }
-        Some(FunctionDef {
+impl ResponseTool {
+    /// The definition beside `type`.
+    pub fn definition(self) -> FunctionDef {
+        FunctionDef {
             name: self.name,
             description: self.description,
             strict: self.strict,
             parameters: self.parameters,
-        })
+        }
     }
 }
 
@@ -451,7 +458,7 @@ mod tests {
             Some("x.role".to_owned())
         );
         assert_eq!(
-            param_of::<Tool>(
+            param_of::<ChatTool>(
                 json!({"type": "function", "function": {"name": "f", "parameters": 3}})
             ),
             Some("x.function.parameters".to_owned())
