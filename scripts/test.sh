@@ -85,6 +85,37 @@ if [ "$rows" != "$scores" ]; then
   exit 1
 fi
 echo "eval.html in Chromium: $rows score rows"
+# The latency page too: a two-step sweep against a paced server (so that streams have a TTFT)
+# writes latency.html. Chromium must render as many plots as latency.json has data for, and
+# its screenshot must show them: the histogram bars' colour and the passed points' colour.
+REFSERVER_RATE_LIMIT=off REFSERVER_TTFT=20ms REFSERVER_INTER_TOKEN=2ms start_server target/debug/reference-server
+target/debug/conformance latency --target "$server_url/v1" --api-key any-key --slo cases/latency/slo.toml \
+  --sweep 20,40 --duration 1s --warmup 0.5s --report json,html --report-dir "$html_dir" > /dev/null
+kill "$server_pid"
+lat_run=$(dirname "$(ls "$html_dir"/*/latency.json)")
+plots=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$lat_run/latency.html" \
+  2>/dev/null | grep -o '<svg class="plot"' | wc -l)
+want=$(python3 -c "
+import json, sys
+d = json.load(open(sys.argv[1]))
+n = 2 if d['sweep'] else 0
+for s in d['scenarios']:
+    p = s['plots']
+    n += 2 * (p['latency'] is not None) + 2 * (p['ttft'] is not None) + 2 * bool(p['timeline'])
+print(n)" "$lat_run/latency.json")
+if [ "$plots" != "$want" ] || [ "$want" -lt 10 ]; then
+  echo "latency.html rendered $plots plots in Chromium, latency.json has data for $want" >&2
+  exit 1
+fi
+chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
+  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --window-size=1100,2600 \
+  --screenshot="$lat_run/latency.png" "file://$lat_run/latency.html" > /dev/null 2>&1
+if ! python3 scripts/png-colors.py "$lat_run/latency.png" 4a78b5 186a1c | awk '$2 < 100 { bad = 1 } END { exit bad }'; then
+  echo "the screenshot of latency.html does not show the plots: $(python3 scripts/png-colors.py "$lat_run/latency.png" 4a78b5 186a1c)" >&2
+  exit 1
+fi
+echo "latency.html in Chromium: $plots plots, drawn in the screenshot"
 
 # The /metrics exposition, after traffic that fills every family (429s and replays included),
 # must pass promtool's linter.

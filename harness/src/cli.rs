@@ -304,8 +304,8 @@ struct LatencyArgs {
     /// Open loop: requests per second, each timed from when it was due.
     #[arg(long, value_parser = positive_rate)]
     rate: Option<f64>,
-    /// With --rate: Poisson arrivals (exponential gaps) instead of equal gaps.
-    #[arg(long, requires = "rate")]
+    /// With --rate or --sweep: Poisson arrivals (exponential gaps) instead of equal gaps.
+    #[arg(long)]
     poisson: bool,
     /// With --rate: most requests in flight before the generator waits (and says so).
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -319,6 +319,25 @@ struct LatencyArgs {
     /// Sent and measured first but not counted (connections, caches).
     #[arg(long, default_value = "1s", value_parser = crate::latency::slo::duration)]
     warmup: Duration,
+    /// Before the warm-up, raise the load linearly from nothing to its full rate or
+    /// concurrency over this long (not counted).
+    #[arg(long, default_value = "0s", value_parser = crate::latency::slo::duration)]
+    ramp: Duration,
+    /// Run the load this many times: the verdict is on all runs together, and the report
+    /// gives the spread of every percentile and says which verdicts lie within it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+    /// Step the open-loop rate (`50,100,200`, `FROM:TO:STEP`) or search it (`search:FROM:TO`),
+    /// each step lasting --duration; reports the highest rate that met every budget and the
+    /// throughput/latency curve. Fails when no rate met them.
+    #[arg(long, value_name = "RATES", value_parser = crate::latency::sweep::Plan::parse,
+          conflicts_with_all = ["rate", "concurrency", "repeat"])]
+    sweep: Option<crate::latency::sweep::Plan>,
+    /// Stop as soon as a budget can no longer hold, whatever the rest of the run does (a
+    /// bound already exceeded by more requests than the percentile allows, an error rate
+    /// past its budget even if every request left succeeded).
+    #[arg(long)]
+    abort_on_breach: bool,
     /// Seed of the Poisson arrivals.
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -343,7 +362,7 @@ struct LatencyArgs {
         long,
         value_enum,
         value_delimiter = ',',
-        default_value = "json,junit,md"
+        default_value = "json,junit,md,html"
     )]
     report: Vec<LatencyFormat>,
     /// Where reports go.
@@ -359,6 +378,7 @@ enum LatencyFormat {
     Json,
     Junit,
     Md,
+    Html,
 }
 
 async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
@@ -392,13 +412,24 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
             (Some(e), url, label, Some(crate::embedded::KEY.to_owned()))
         }
     };
-    let model = match args.rate {
-        Some(rate) => load::Model::Open {
+    if args.poisson && args.rate.is_none() && args.sweep.is_none() {
+        return Err(HarnessError::Usage(
+            "--poisson needs an open loop: --rate or --sweep".into(),
+        ));
+    }
+    let model = match (args.rate, &args.sweep) {
+        (Some(rate), _) => load::Model::Open {
             rate,
             poisson: args.poisson,
             max_in_flight: args.max_in_flight as usize,
         },
-        None => load::Model::Closed {
+        // The sweep sets each step's rate.
+        (None, Some(_)) => load::Model::Open {
+            rate: 1.0,
+            poisson: args.poisson,
+            max_in_flight: args.max_in_flight as usize,
+        },
+        (None, None) => load::Model::Closed {
             concurrency: args.concurrency.unwrap_or(8) as usize,
         },
     };
@@ -415,24 +446,49 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
             duration,
             requests: args.requests,
             warmup: args.warmup,
+            ramp: args.ramp,
             seed: args.seed,
         },
         samples: args.samples.clone(),
         baseline: args.baseline.clone(),
+        repeat: args.repeat,
+        sweep: args.sweep.clone(),
+        abort_on_breach: args.abort_on_breach,
     };
     let run_id = crate::report::new_run_id();
     let terminal = std::io::stderr().is_terminal();
-    let progress = |elapsed: f64, n: u64, errors: u64, p95: Option<f64>| {
-        if terminal {
+    // The rate shown is over the last second: the counted requests since the last tick.
+    let last = std::sync::Mutex::new((0.0f64, 0u64));
+    let progress = |p: load::Progress| match p {
+        load::Progress::Tick(elapsed, n, errors, p95) if terminal => {
+            let rate = last.lock().ok().map_or(0.0, |mut last| {
+                let (t0, n0) = *last;
+                *last = (elapsed, n);
+                if elapsed > t0 && n >= n0 {
+                    (n - n0) as f64 / (elapsed - t0)
+                } else {
+                    0.0
+                }
+            });
             eprint!(
-                "\r{elapsed:>6.1} s  {n} requests  {errors} errors  p95 {}   ",
+                "\r{elapsed:>6.1} s  {n} requests  {rate:.0}/s  {errors} errors  p95 {}   ",
                 p95.map_or("-".to_owned(), |p| format!("{p:.1} ms"))
             );
         }
+        load::Progress::Step(step) => {
+            if let Ok(mut last) = last.lock() {
+                *last = (0.0, 0);
+            }
+            if terminal {
+                eprint!("\r{:70}\r", "");
+            }
+            eprintln!("{step}");
+        }
+        load::Progress::Tick(..) => {}
     };
     let report = latency::run(&config, &run_id, &progress).await?;
     if terminal {
-        eprint!("\r{:60}\r", "");
+        eprint!("\r{:70}\r", "");
     }
     print!("{}", latency::report::to_text(&report));
     if !args.no_reports {
@@ -449,6 +505,7 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
                 ),
                 LatencyFormat::Junit => ("latency.junit.xml", latency::report::to_junit(&report)),
                 LatencyFormat::Md => ("latency.md", latency::report::to_markdown(&report)),
+                LatencyFormat::Html => ("latency.html", latency::html::to_html(&report)),
             };
             let path = dir.join(name);
             std::fs::write(&path, text).map_err(|source| HarnessError::Io {

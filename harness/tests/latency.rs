@@ -242,12 +242,16 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
             duration: Some(Duration::from_millis(2500)),
             requests: None,
             warmup: Duration::from_millis(200),
+            ramp: Duration::ZERO,
             seed: 1,
         },
         samples: None,
         baseline: None,
+        repeat: 1,
+        sweep: None,
+        abort_on_breach: false,
     };
-    let report = harness::latency::run(&config, "t", &|_, _, _, _| {})
+    let report = harness::latency::run(&config, "t", &|_| {})
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     let _ = writeln!(
@@ -278,4 +282,169 @@ async fn the_open_loop_shows_a_stall_that_the_closed_loop_hides() {
         "open-loop p99 {open} ms should show the stall"
     );
     assert!(closed < 300.0, "closed-loop p99 {closed} ms hides it");
+}
+
+/// Runs `conformance latency` against `target` with `args` and reports in a fresh directory;
+/// returns the exit code, stdout, latency.json (checked against its schema) and latency.html.
+async fn latency_run(
+    target: String,
+    args: &[&str],
+) -> (Option<i32>, String, serde_json::Value, String) {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "latency-run-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let slo = slo_file(EMBEDDINGS_SLO);
+    let mut all: Vec<String> = [
+        "latency",
+        "--target",
+        &target,
+        "--api-key",
+        "k",
+        "--warmup",
+        "0s",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    all.extend(["--slo".into(), slo.as_str().to_owned()]);
+    all.extend(["--report-dir".into(), dir.display().to_string()]);
+    all.extend(args.iter().map(|s| s.to_string()));
+    let out = tokio::task::spawn_blocking(move || {
+        let refs: Vec<&str> = all.iter().map(String::as_str).collect();
+        conformance(&refs)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let run = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(Result::ok)
+        .map(|e| e.path())
+        .unwrap_or_default();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("latency.json")).unwrap_or_default())
+            .unwrap_or_default();
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/latency-report.schema.json"))
+            .unwrap_or_default();
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+    let errors: Vec<String> = validator
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    let html = std::fs::read_to_string(run.join("latency.html")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&dir);
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        report,
+        html,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_breach_stops_a_clearly_broken_run_and_names_the_budget() {
+    let server = delayed_embeddings(Duration::from_millis(300)).await;
+    let target = format!("{}/v1", server.uri());
+    // A minute was asked for; every answer takes 300 ms against a 150 ms p95, so once a
+    // twentieth of all the requests the minute could still hold are over, the run stops.
+    let args = [
+        "--concurrency",
+        "4",
+        "--duration",
+        "60s",
+        "--abort-on-breach",
+    ];
+    let (code, stdout, report, _) = latency_run(target, &args).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert_eq!(
+        report["aborted"]["budget"], "embed: p95 <= 150ms",
+        "{stdout}"
+    );
+    assert!(report["measured_seconds"]
+        .as_f64()
+        .is_some_and(|s| s < 30.0));
+    assert!(
+        stdout.contains("verdict: aborted: embed: p95 <= 150ms breached"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abort_on_breach_leaves_a_run_that_meets_its_budgets_alone() {
+    let server = delayed_embeddings(Duration::from_millis(5)).await;
+    let target = format!("{}/v1", server.uri());
+    let args = [
+        "--concurrency",
+        "4",
+        "--requests",
+        "60",
+        "--abort-on-breach",
+    ];
+    let (code, stdout, report, _) = latency_run(target, &args).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(report["aborted"].is_null());
+    assert_eq!(report["scenarios"][0]["requests"], 60);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeat_judges_all_runs_and_reports_the_spread() {
+    let server = delayed_embeddings(Duration::from_millis(5)).await;
+    let target = format!("{}/v1", server.uri());
+    let args = [
+        "--concurrency",
+        "2",
+        "--requests",
+        "10",
+        "--repeat",
+        "3",
+        "--ramp",
+        "0.1s",
+    ];
+    let (code, stdout, report, html) = latency_run(target, &args).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(report["repeats"]["runs"], 3);
+    assert_eq!(report["scenarios"][0]["requests"], 30);
+    let p50 = &report["repeats"]["scenarios"][0]["measures"][0];
+    assert_eq!(p50["measure"], "latency.p50");
+    assert_eq!(p50["values_ms"].as_array().map(Vec::len), Some(3));
+    assert!(stdout.contains("spread over 3 runs"), "{stdout}");
+    assert!(html.contains("Spread over 3 runs"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_finds_the_highest_rate_that_meets_the_budgets_and_draws_the_curve() {
+    let server = delayed_embeddings(Duration::from_millis(5)).await;
+    let target = format!("{}/v1", server.uri());
+    let args = ["--sweep", "20,40", "--duration", "0.5s"];
+    let (code, stdout, report, html) = latency_run(target, &args).await;
+    assert_eq!(code, Some(0), "{stdout}");
+    assert_eq!(report["sweep"]["best_rate_per_s"], 40.0, "{stdout}");
+    assert_eq!(report["sweep"]["points"].as_array().map(Vec::len), Some(2));
+    assert_eq!(report["load"]["rate_per_s"], 40.0);
+    // Two sweep plots, then a histogram, a percentile curve and two plots over time.
+    assert_eq!(html.matches("<svg class=\"plot\"").count(), 6, "{html}");
+    assert_eq!(html.matches("<circle class=\"point passed\"").count(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_where_no_rate_meets_the_budgets_exits_1() {
+    let server = delayed_embeddings(Duration::from_millis(400)).await;
+    let target = format!("{}/v1", server.uri());
+    let args = ["--sweep", "5,10", "--duration", "0.5s"];
+    let (code, stdout, report, html) = latency_run(target, &args).await;
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(report["sweep"]["best_rate_per_s"].is_null());
+    assert!(report["sweep"]["points"][0]["breaches"][0]
+        .as_str()
+        .is_some_and(|b| b.starts_with("embed: p95 <= 150ms")));
+    assert!(
+        stdout.contains("verdict: no rate met every budget"),
+        "{stdout}"
+    );
+    assert!(html.contains("No rate met every budget"));
 }

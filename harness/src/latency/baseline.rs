@@ -166,6 +166,11 @@ mod tests {
             output_tokens_from: None,
             errors_by_kind: Default::default(),
             budgets: vec![],
+            plots: crate::latency::Plots {
+                latency: None,
+                ttft: None,
+                timeline: vec![],
+            },
         }];
         let mut b = now[0].clone();
         b.name = "b".into();

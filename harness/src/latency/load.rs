@@ -41,6 +41,8 @@ pub struct Span {
     pub requests: Option<u64>,
     /// Sent and measured first, but not counted.
     pub warmup: Duration,
+    /// Before the warm-up, the load rises from nothing to its full rate or concurrency.
+    pub ramp: Duration,
     /// Seeds the Poisson gaps.
     pub seed: u64,
 }
@@ -103,11 +105,38 @@ impl Mix {
 pub struct Outcome {
     /// Per scenario.
     pub tallies: Vec<Tally>,
-    /// Seconds from the end of the warm-up to the last counted answer.
+    /// Seconds from the end of the warm-up to the end of sending (the measured window).
     pub seconds: f64,
+    /// Seconds from the end of the warm-up to the last answer: what a saturated server
+    /// really took to serve the window's requests.
+    pub drained_seconds: f64,
     /// Open loop only.
     pub lag: Option<Lag>,
+    /// Why the run stopped early, if it did (`--abort-on-breach`).
+    pub aborted: Option<Abort>,
 }
+
+/// A run stopped once a budget could no longer hold.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Abort {
+    /// Seconds from the start of the run.
+    pub at_s: f64,
+    /// The budget lost, as `scenario: budget`.
+    pub budget: String,
+}
+
+/// What the progress callback is told.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    /// About once a second: seconds since the start, counted requests, errors, p95 (ms).
+    Tick(f64, u64, u64, Option<f64>),
+    /// A step of a sweep or a repeat begins.
+    Step(String),
+}
+
+/// Says which budget (as `scenario: budget`) can no longer hold, given the tallies and the
+/// most requests still to be counted.
+pub type Doom<'a> = dyn Fn(&[Tally], u64) -> Option<String> + Sync + 'a;
 
 /// Shared between the generator's tasks.
 struct Shared {
@@ -117,32 +146,74 @@ struct Shared {
     claimed: AtomicU64,
     /// Counted requests claimed so far.
     counted: AtomicU64,
+    /// The fastest answer so far (µs), to bound how many more a closed loop can send.
+    fastest_us: AtomicU64,
+    model: Model,
+    /// Set once the run is aborted: nothing more is sent and requests in flight are dropped.
+    abort: tokio::sync::watch::Sender<bool>,
     start: Instant,
     warm_until: Instant,
     span: Span,
     /// When the generator stopped sending: the end of the measured window.
     stopped: std::sync::OnceLock<Instant>,
     /// Where every request is written as a JSON line, if asked.
-    samples: Option<Mutex<Box<dyn std::io::Write + Send>>>,
-    /// Scenario names, for the sample lines.
-    names: Vec<String>,
+    samples: Option<Samples>,
+}
+
+/// Where every request is written as a JSON line (`--samples`), shared by the runs of a
+/// repeat or a sweep.
+#[derive(Clone)]
+pub struct Samples {
+    out: Arc<Mutex<Box<dyn std::io::Write + Send>>>,
+    names: Arc<Vec<String>>,
+    step: u32,
+}
+
+impl Samples {
+    /// Creates the file; `names` are the scenarios'.
+    pub fn create(
+        path: &std::path::Path,
+        names: Vec<String>,
+    ) -> Result<Self, crate::error::HarnessError> {
+        let file =
+            std::fs::File::create(path).map_err(|source| crate::error::HarnessError::Io {
+                context: format!("cannot create {}", path.display()),
+                source,
+            })?;
+        Ok(Self {
+            out: Arc::new(Mutex::new(Box::new(std::io::BufWriter::new(file)))),
+            names: Arc::new(names),
+            step: 0,
+        })
+    }
+
+    /// The same file, for run or sweep step `step`.
+    pub fn step(&self, step: u32) -> Self {
+        Self {
+            step,
+            ..self.clone()
+        }
+    }
 }
 
 impl Shared {
     /// Claims the next request: its number and whether it is warm-up, or `None` to stop.
     fn claim(&self, now: Instant) -> Option<(u64, bool)> {
+        if *self.abort.borrow() {
+            let _ = self.stopped.set(now.max(self.warm_until));
+            return None;
+        }
         let warm = now < self.warm_until;
         if !warm {
-            let over = self
-                .span
-                .duration
-                .is_some_and(|d| now >= self.warm_until + d)
-                || self
-                    .span
-                    .requests
-                    .is_some_and(|max| self.counted.fetch_add(1, Ordering::Relaxed) >= max);
+            let end = self.span.duration.map(|d| self.warm_until + d);
+            let claimed = self.counted.fetch_add(1, Ordering::Relaxed);
+            let over = end.is_some_and(|end| now >= end)
+                || self.span.requests.is_some_and(|max| claimed >= max);
             if over {
-                let _ = self.stopped.set(now.max(self.warm_until));
+                // A worker that comes back late (a long stream) does not stretch the window:
+                // it ends when the duration does.
+                let at = end.map_or(now, |end| now.min(end));
+                let _ = self.stopped.set(at.max(self.warm_until));
                 return None;
             }
         }
@@ -152,17 +223,26 @@ impl Shared {
     async fn one(&self, n: u64, warm: bool, due: Instant) {
         let scenario = self.mix.scenario(n);
         let body = self.mix.sent[scenario].fetch_add(1, Ordering::Relaxed);
-        let sample: Sample = self.mix.requests[scenario]
-            .send(usize::try_from(body).unwrap_or(0), due)
-            .await;
+        let mut aborted = self.abort.subscribe();
+        let send = self.mix.requests[scenario].send(usize::try_from(body).unwrap_or(0), due);
+        let mut sample: Sample = tokio::select! {
+            sample = send => sample,
+            // An aborted run drops what is in flight (a hung server would hold it until the
+            // timeout) and counts none of it.
+            _ = aborted.wait_for(|a| *a) => return,
+        };
+        sample.sent_at = due.saturating_duration_since(self.start);
+        let us = u64::try_from(sample.latency.as_micros()).unwrap_or(u64::MAX);
+        self.fastest_us.fetch_min(us.max(1), Ordering::Relaxed);
         if let Ok(mut tallies) = self.tallies.lock() {
             tallies[scenario].record(&sample, warm);
         }
-        if let Some(out) = &self.samples {
+        if let Some(samples) = &self.samples {
             let ms = |d: Duration| d.as_secs_f64() * 1000.0;
             let line = serde_json::json!({
+                "step": samples.step,
                 "n": n,
-                "scenario": self.names.get(scenario),
+                "scenario": samples.names.get(scenario),
                 "warmup": warm,
                 "due_ms": ms(due.saturating_duration_since(self.start)),
                 "latency_ms": ms(sample.latency),
@@ -171,10 +251,42 @@ impl Shared {
                 "output_tokens": sample.tokens.map(|(t, _)| t),
                 "error": sample.error,
             });
-            if let Ok(mut out) = out.lock() {
+            if let Ok(mut out) = samples.out.lock() {
                 let _ = writeln!(out, "{line}");
             }
         }
+    }
+
+    /// The most counted requests still to be recorded: those in flight and those the
+    /// generator may still send (from the schedule, the request count, or for a closed loop,
+    /// from the fastest answer seen).
+    fn remaining(&self, now: Instant, recorded: u64) -> u64 {
+        let claimed = self.counted.load(Ordering::Relaxed);
+        let in_flight = claimed.saturating_sub(recorded);
+        let by_count = self.span.requests.map(|max| max.saturating_sub(claimed));
+        let by_time = self.span.duration.map(|d| {
+            let left = (self.warm_until + d)
+                .saturating_duration_since(now.max(self.warm_until))
+                .as_secs_f64();
+            match self.model {
+                Model::Open { rate, .. } => {
+                    // Poisson counts can exceed their mean: six deviations more is beyond doubt.
+                    let mean = rate * left;
+                    (mean + 6.0 * mean.sqrt() + 10.0).ceil() as u64
+                }
+                Model::Closed { concurrency } => {
+                    let fastest = self.fastest_us.load(Ordering::Relaxed).max(1) as f64 / 1e6;
+                    let each = (left / fastest).ceil().min(1e15) as u64 + 1;
+                    each.saturating_mul(concurrency as u64)
+                }
+            }
+        });
+        let future = match (by_count, by_time) {
+            (Some(a), Some(b)) => a.min(b),
+            (Some(a), None) | (None, Some(a)) => a,
+            (None, None) => u64::MAX / 4,
+        };
+        in_flight.saturating_add(future)
     }
 
     /// A snapshot for the progress line: counted requests, errors, and p95 (ms) so far.
@@ -202,32 +314,32 @@ impl Shared {
     }
 }
 
-/// Runs `mix` under `model` for `span`; `progress` is called about once a second with the
-/// counted requests, errors and current p95.
+/// Runs `mix` under `model` for `span`; `progress` is told about once a second of the
+/// counted requests, errors and current p95. With `doom`, the run stops as soon as it names
+/// a budget that can no longer hold.
 pub async fn run(
     mix: Mix,
     tallies: Vec<Tally>,
     model: Model,
     span: Span,
-    samples: Option<(Box<dyn std::io::Write + Send>, Vec<String>)>,
-    progress: &(dyn Fn(f64, u64, u64, Option<f64>) + Sync),
+    samples: Option<Samples>,
+    progress: &(dyn Fn(Progress) + Sync),
+    doom: Option<&Doom<'_>>,
 ) -> Outcome {
-    let (samples, names) = match samples {
-        Some((out, names)) => (Some(Mutex::new(out)), names),
-        None => (None, Vec::new()),
-    };
     let start = Instant::now();
     let shared = Arc::new(Shared {
         mix,
         tallies: Mutex::new(tallies),
         claimed: AtomicU64::new(0),
         counted: AtomicU64::new(0),
+        fastest_us: AtomicU64::new(u64::MAX),
+        model,
+        abort: tokio::sync::watch::Sender::new(false),
         start,
-        warm_until: start + span.warmup,
+        warm_until: start + span.ramp + span.warmup,
         span,
         stopped: std::sync::OnceLock::new(),
         samples,
-        names,
     });
     let work = {
         let shared = shared.clone();
@@ -248,12 +360,29 @@ pub async fn run(
     let mut work = std::pin::pin!(work);
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
+    let mut watch = tokio::time::interval(Duration::from_millis(250));
+    let mut aborted = None;
     let lag = loop {
         tokio::select! {
             lag = &mut work => break lag,
             _ = ticker.tick() => {
                 let (n, errors, p95) = shared.progress();
-                progress(shared.start.elapsed().as_secs_f64(), n, errors, p95);
+                progress(Progress::Tick(shared.start.elapsed().as_secs_f64(), n, errors, p95));
+            }
+            _ = watch.tick(), if doom.is_some() && aborted.is_none() => {
+                let now = Instant::now();
+                if now < shared.warm_until {
+                    continue;
+                }
+                let lost = shared.tallies.lock().ok().and_then(|tallies| {
+                    let recorded = tallies.iter().map(|t| t.requests).sum();
+                    let remaining = shared.remaining(now, recorded);
+                    doom.and_then(|doom| doom(&tallies, remaining))
+                });
+                if let Some(budget) = lost {
+                    aborted = Some(Abort { at_s: shared.start.elapsed().as_secs_f64(), budget });
+                    shared.abort.send_replace(true);
+                }
             }
         }
     };
@@ -263,19 +392,28 @@ pub async fn run(
     let seconds = end
         .saturating_duration_since(shared.warm_until)
         .as_secs_f64();
+    let drained_seconds = Instant::now()
+        .saturating_duration_since(shared.warm_until)
+        .as_secs_f64();
     let tallies = shared.tallies.lock().map(|t| t.clone()).unwrap_or_default();
     Outcome {
         tallies,
         seconds,
+        drained_seconds,
         lag,
+        aborted,
     }
 }
 
 async fn closed(shared: Arc<Shared>, concurrency: usize) {
     let mut workers = tokio::task::JoinSet::new();
-    for _ in 0..concurrency.max(1) {
+    let concurrency = concurrency.max(1);
+    for i in 0..concurrency {
         let shared = shared.clone();
+        // A ramp starts the workers one after another across it.
+        let begin = shared.start + shared.span.ramp.mul_f64(i as f64 / concurrency as f64);
         workers.spawn(async move {
+            tokio::time::sleep_until(begin.into()).await;
             loop {
                 let now = Instant::now();
                 let Some((n, warm)) = shared.claim(now) else {
@@ -316,8 +454,9 @@ fn schedule(
     let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
     let mut late = 0u64;
     let mut offset = 0.0f64;
+    let ramp = shared.span.ramp.as_secs_f64();
     loop {
-        let due = shared.start + Duration::from_secs_f64(offset);
+        let due = shared.start + Duration::from_secs_f64(ramped(offset, ramp));
         let gap = if poisson {
             // Exponential gaps: -ln(U)/rate, U in (0, 1].
             -(1.0 - rng.f64()).ln() / rate
@@ -366,9 +505,32 @@ fn schedule(
     }
 }
 
+/// When a request is due on a ramp of `ramp` seconds, if it would be due at `offset` at the
+/// full rate: the rate rises linearly over the ramp, so `offset = t²/2T` until `T/2`.
+fn ramped(offset: f64, ramp: f64) -> f64 {
+    if ramp <= 0.0 {
+        offset
+    } else if offset < ramp / 2.0 {
+        (2.0 * ramp * offset).sqrt()
+    } else {
+        offset + ramp / 2.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_ramp_rises_linearly_then_keeps_the_full_rate() {
+        // At 100/s on a 10 s ramp: the rate is 50/s at 5 s, so 125 requests by then, the
+        // ramp's 500 by 10 s, then 100 a second.
+        let at = |n: f64| ramped(n / 100.0, 10.0);
+        assert!((at(125.0) - 5.0).abs() < 1e-9);
+        assert!((at(500.0) - 10.0).abs() < 1e-9);
+        assert!((at(600.0) - 11.0).abs() < 1e-9);
+        assert_eq!(ramped(3.0, 0.0), 3.0);
+    }
 
     #[test]
     fn weights_interleave() {

@@ -3,11 +3,16 @@
 //! content deltas), and judges every budget.
 
 pub mod baseline;
+pub mod html;
 pub mod load;
 pub mod probe;
+pub mod repeat;
 pub mod report;
+pub mod shape;
 pub mod slo;
 pub mod stats;
+mod svg;
+pub mod sweep;
 
 use crate::error::HarnessError;
 use crate::target::TargetConfig;
@@ -31,6 +36,12 @@ pub struct LatencyConfig {
     pub samples: Option<std::path::PathBuf>,
     /// An earlier run's `latency.json`, to report the change of every percentile.
     pub baseline: Option<std::path::PathBuf>,
+    /// Runs of the same load; the verdict is on all of them, with the spread of each.
+    pub repeat: u32,
+    /// Step or search the arrival rate instead of one load.
+    pub sweep: Option<sweep::Plan>,
+    /// Stop as soon as a budget can no longer hold.
+    pub abort_on_breach: bool,
 }
 
 /// One scenario's results.
@@ -68,6 +79,19 @@ pub struct ScenarioReport {
     pub errors_by_kind: std::collections::BTreeMap<String, u64>,
     /// The budgets' verdicts.
     pub budgets: Vec<Verdict>,
+    /// What the plots of the HTML page are drawn from.
+    pub plots: Plots,
+}
+
+/// A scenario's plots, as data.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Plots {
+    /// The end-to-end latency's histogram and percentile curve.
+    pub latency: Option<shape::Shape>,
+    /// The time to first token's.
+    pub ttft: Option<shape::Shape>,
+    /// Requests and latency by when they were sent, warm-up included.
+    pub timeline: Vec<shape::TimePoint>,
 }
 
 /// The whole run.
@@ -95,13 +119,25 @@ pub struct LatencyReport {
     pub generator_lag: Option<load::Lag>,
     /// The change of every percentile against `--baseline`.
     pub baseline: Option<baseline::Comparison>,
-    /// Whether every budget held.
+    /// Why the run stopped early (`--abort-on-breach`).
+    pub aborted: Option<load::Abort>,
+    /// With `--repeat`: the spread of every percentile and budget over the runs.
+    pub repeats: Option<repeat::Spread>,
+    /// With `--sweep`: the rates tried and the highest that met every budget.
+    pub sweep: Option<sweep::Curve>,
+    /// Whether every budget held (for a sweep: whether some rate met them all).
     pub passed: bool,
 }
 
 impl LatencyReport {
     /// The budgets that did not hold, as `scenario: line`.
     pub fn breaches(&self) -> Vec<String> {
+        if let Some(a) = &self.aborted {
+            return vec![format!(
+                "{} (could no longer hold: aborted at {:.1} s)",
+                a.budget, a.at_s
+            )];
+        }
         self.scenarios
             .iter()
             .flat_map(|s| {
@@ -114,11 +150,57 @@ impl LatencyReport {
     }
 }
 
-/// Runs the load and judges the budgets; `progress` gets (elapsed s, requests, errors, p95 ms).
+/// What every load run of one invocation shares.
+struct Bench<'a> {
+    config: &'a LatencyConfig,
+    requests: Vec<probe::Prepared>,
+    weights: Vec<u32>,
+    samples: Option<load::Samples>,
+    progress: &'a (dyn Fn(load::Progress) + Sync),
+}
+
+impl Bench<'_> {
+    /// One load run under `model`; `step` numbers it in the samples file.
+    async fn once(&self, model: load::Model, step: u32) -> Result<load::Outcome, HarnessError> {
+        let scenarios = &self.config.scenarios;
+        let doom = |tallies: &[Tally], remaining: u64| {
+            scenarios.iter().zip(tallies).find_map(|(s, t)| {
+                s.budgets
+                    .iter()
+                    .find(|b| stats::doomed(b, t, remaining))
+                    .map(|b| format!("{}: {}", s.name, b.text))
+            })
+        };
+        let outcome = load::run(
+            load::Mix::new(self.requests.clone(), &self.weights),
+            scenarios.iter().map(Tally::new).collect(),
+            model,
+            self.config.span,
+            self.samples.as_ref().map(|s| s.step(step)),
+            self.progress,
+            self.config.abort_on_breach.then_some(&doom as &load::Doom),
+        )
+        .await;
+        let all_unreachable = outcome.tallies.iter().all(|t| {
+            t.requests + t.warmup > 0
+                && t.errors == t.requests
+                && t.error_kinds.keys().all(|k| k == "could not connect")
+        });
+        if all_unreachable {
+            return Err(HarnessError::Unreachable(format!(
+                "{}: no connection could be made",
+                self.config.target.base_url
+            )));
+        }
+        Ok(outcome)
+    }
+}
+
+/// Runs the load (once, `repeat` times, or as a sweep) and judges the budgets.
 pub async fn run(
     config: &LatencyConfig,
     run_id: &str,
-    progress: &(dyn Fn(f64, u64, u64, Option<f64>) + Sync),
+    progress: &(dyn Fn(load::Progress) + Sync),
 ) -> Result<LatencyReport, HarnessError> {
     let connections = match config.model {
         load::Model::Closed { concurrency } => concurrency,
@@ -132,54 +214,66 @@ pub async fn run(
                 .map_err(HarnessError::Usage)?,
         );
     }
-    let weights: Vec<u32> = config.scenarios.iter().map(|s| s.weight).collect();
-    let tallies = config.scenarios.iter().map(Tally::new).collect();
     let baseline = match &config.baseline {
         Some(path) => Some(baseline::read(path)?),
         None => None,
     };
     let samples = match &config.samples {
-        Some(path) => {
-            let file = std::fs::File::create(path).map_err(|source| HarnessError::Io {
-                context: format!("cannot create {}", path.display()),
-                source,
-            })?;
-            let names = config.scenarios.iter().map(|s| s.name.clone()).collect();
-            Some((
-                Box::new(std::io::BufWriter::new(file)) as Box<dyn std::io::Write + Send>,
-                names,
-            ))
-        }
+        Some(path) => Some(load::Samples::create(
+            path,
+            config.scenarios.iter().map(|s| s.name.clone()).collect(),
+        )?),
         None => None,
     };
-    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let outcome = load::run(
-        load::Mix::new(requests, &weights),
-        tallies,
-        config.model,
-        config.span,
+    let bench = Bench {
+        config,
+        requests,
+        weights: config.scenarios.iter().map(|s| s.weight).collect(),
         samples,
         progress,
-    )
-    .await;
-    let all_unreachable = outcome.tallies.iter().all(|t| {
-        t.requests + t.warmup > 0
-            && t.errors == t.requests
-            && t.error_kinds.keys().all(|k| k == "could not connect")
-    });
-    if all_unreachable {
-        return Err(HarnessError::Unreachable(format!(
-            "{}: no connection could be made",
-            config.target.base_url
-        )));
+    };
+    let started_at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let (outcomes, curve) = match &config.sweep {
+        Some(plan) => {
+            let (best, curve) = sweep::run(&bench, plan).await?;
+            (vec![best], Some(curve))
+        }
+        None => {
+            let mut outcomes = Vec::new();
+            for i in 0..config.repeat.max(1) {
+                if config.repeat > 1 {
+                    progress(load::Progress::Step(format!(
+                        "run {} of {}",
+                        i + 1,
+                        config.repeat
+                    )));
+                }
+                let outcome = bench.once(config.model, i).await?;
+                let aborted = outcome.aborted.is_some();
+                outcomes.push(outcome);
+                if aborted {
+                    break;
+                }
+            }
+            (outcomes, None)
+        }
+    };
+    let mut merged = outcomes[0].tallies.clone();
+    for o in &outcomes[1..] {
+        for (all, t) in merged.iter_mut().zip(&o.tallies) {
+            all.merge(t);
+        }
     }
+    let seconds: f64 = outcomes.iter().map(|o| o.seconds).sum();
     let scenarios: Vec<ScenarioReport> = config
         .scenarios
         .iter()
-        .zip(&outcome.tallies)
-        .map(|(s, t)| scenario_report(s, t, outcome.seconds))
+        .zip(&merged)
+        .map(|(s, t)| scenario_report(s, t, seconds))
         .collect();
-    let load = match config.model {
+    let repeats = (outcomes.len() > 1).then(|| repeat::spread(&config.scenarios, &outcomes));
+    let model = curve.as_ref().map_or(config.model, |c| c.model_of_report());
+    let load = match model {
         load::Model::Closed { concurrency } => {
             serde_json::json!({"model": "closed", "concurrency": concurrency})
         }
@@ -193,7 +287,7 @@ pub async fn run(
             "max_in_flight": max_in_flight,
         }),
     };
-    let timing = match config.model {
+    let timing = match model {
         load::Model::Closed { .. } => {
             "closed loop: from each request's actual start (a stalled server also slows the load)"
         }
@@ -201,7 +295,19 @@ pub async fn run(
             "open loop: from each request's intended start (coordinated omission corrected)"
         }
     };
-    let passed = scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed));
+    let aborted = outcomes.iter().find_map(|o| o.aborted.clone());
+    let lag = outcomes
+        .iter()
+        .filter_map(|o| o.lag.clone())
+        .reduce(|a, b| load::Lag {
+            late: a.late + b.late,
+            max_ms: a.max_ms.max(b.max_ms),
+            p99_ms: a.p99_ms.max(b.p99_ms),
+        });
+    let passed = match &curve {
+        Some(c) => c.best_rate_per_s.is_some(),
+        None => aborted.is_none() && scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed)),
+    };
     let baseline = baseline.map(|old| baseline::compare(&old, &scenarios));
     Ok(LatencyReport {
         kind: "latency",
@@ -209,17 +315,20 @@ pub async fn run(
         started_at,
         target: config.target_label.clone(),
         load,
-        measured_seconds: outcome.seconds,
-        warmup_seconds: config.span.warmup.as_secs_f64(),
+        measured_seconds: seconds,
+        warmup_seconds: (config.span.ramp + config.span.warmup).as_secs_f64(),
         timing,
         scenarios,
-        generator_lag: outcome.lag,
+        generator_lag: lag,
         baseline,
+        aborted,
+        repeats,
+        sweep: curve,
         passed,
     })
 }
 
-fn scenario_report(s: &Scenario, t: &Tally, seconds: f64) -> ScenarioReport {
+pub(crate) fn scenario_report(s: &Scenario, t: &Tally, seconds: f64) -> ScenarioReport {
     let per_s = |n: u64| {
         if seconds > 0.0 {
             n as f64 / seconds
@@ -258,5 +367,10 @@ fn scenario_report(s: &Scenario, t: &Tally, seconds: f64) -> ScenarioReport {
             .iter()
             .map(|b| stats::judge(b, t, seconds))
             .collect(),
+        plots: Plots {
+            latency: t.shape(Series::Latency),
+            ttft: t.shape(Series::Ttft),
+            timeline: t.timeline.points(),
+        },
     }
 }

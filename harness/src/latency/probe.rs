@@ -35,6 +35,8 @@ pub struct Sample {
     pub tokens: Option<(u64, TokenCount)>,
     /// Why the request failed, if it did.
     pub error: Option<String>,
+    /// When it was (due to be) sent, from the start of the run.
+    pub sent_at: Duration,
 }
 
 impl Sample {

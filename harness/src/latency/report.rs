@@ -6,6 +6,10 @@ use super::LatencyReport;
 use quick_xml::escape::escape;
 use std::fmt::Write as _;
 
+fn opt(v: Option<f64>) -> String {
+    v.map_or("-".to_owned(), |v| format!("{v:.1}"))
+}
+
 fn ms(d: Option<&Dist>, pick: fn(&Dist) -> f64) -> String {
     d.map_or("-".to_owned(), |d| format!("{:.1}", pick(d)))
 }
@@ -83,6 +87,62 @@ pub fn to_text(r: &LatencyReport) -> String {
             let _ = writeln!(out, "  {name}: not in the baseline");
         }
     }
+    if let Some(c) = &r.sweep {
+        let _ = writeln!(out, "sweep ({}):", c.mode);
+        for p in &c.points {
+            let _ = writeln!(
+                out,
+                "  {:>9.1}/s  ok {:>9.1}/s  errors {:>6.2}%  p50 {:>8} ms  p95 {:>8} ms  p99 {:>8} ms  {}",
+                p.rate_per_s,
+                p.throughput_per_s,
+                p.error_rate * 100.0,
+                opt(p.p50_ms),
+                opt(p.p95_ms),
+                opt(p.p99_ms),
+                if p.passed { "met".to_owned() } else { p.breaches.join("; ") }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  highest rate that met every budget: {}",
+            c.best_rate_per_s.map_or("none".to_owned(), |r| format!(
+                "{r:.1}/s (its run is reported above)"
+            ))
+        );
+    }
+    if let Some(sp) = &r.repeats {
+        let _ = writeln!(
+            out,
+            "spread over {} runs (min / mean / max, stdev):",
+            sp.runs
+        );
+        for s in &sp.scenarios {
+            for m in &s.measures {
+                let _ = writeln!(
+                    out,
+                    "  {}: {} {:.1} / {:.1} / {:.1} ms (sd {:.1})",
+                    s.name, m.measure, m.min_ms, m.mean_ms, m.max_ms, m.stdev_ms
+                );
+            }
+            for b in s.budgets.iter().filter(|b| b.within_spread) {
+                let _ = writeln!(
+                    out,
+                    "  {}: {}: the runs fall on both sides of the bound ({} of {} met it): within the noise",
+                    s.name,
+                    b.budget,
+                    b.passed.iter().filter(|p| **p).count(),
+                    b.passed.len()
+                );
+            }
+        }
+    }
+    if let Some(a) = &r.aborted {
+        let _ = writeln!(
+            out,
+            "aborted at {:.1} s: {} could no longer hold (--abort-on-breach)",
+            a.at_s, a.budget
+        );
+    }
     let _ = writeln!(out, "budgets:");
     for s in &r.scenarios {
         for v in &s.budgets {
@@ -91,15 +151,16 @@ pub fn to_text(r: &LatencyReport) -> String {
         }
     }
     let breaches = r.breaches().len();
-    let _ = writeln!(
-        out,
-        "verdict: {}",
-        if breaches == 0 {
-            "every budget met".to_owned()
-        } else {
-            format!("{breaches} budget(s) breached")
-        }
-    );
+    let verdict = match (&r.sweep, &r.aborted) {
+        (Some(c), _) => match c.best_rate_per_s {
+            Some(rate) => format!("every budget met up to {rate:.1}/s"),
+            None => "no rate met every budget".to_owned(),
+        },
+        (None, Some(a)) => format!("aborted: {} breached", a.budget),
+        (None, None) if breaches == 0 => "every budget met".to_owned(),
+        (None, None) => format!("{breaches} budget(s) breached"),
+    };
+    let _ = writeln!(out, "verdict: {verdict}");
     out
 }
 
@@ -139,16 +200,71 @@ pub fn to_markdown(r: &LatencyReport) -> String {
             ms(s.itl.as_ref(), |d| d.p50_ms),
         );
     }
+    if let Some(a) = &r.aborted {
+        let _ = writeln!(
+            out,
+            "\n**Aborted at {:.1} s:** `{}` could no longer hold.",
+            a.at_s, a.budget
+        );
+    }
+    if let Some(c) = &r.sweep {
+        let _ = writeln!(
+            out,
+            "\n**Sweep ({}):** highest rate that met every budget: {}\n\n| rate/s | ok/s | errors | p50 ms | p95 ms | p99 ms | |\n|---:|---:|---:|---:|---:|---:|---|",
+            c.mode,
+            c.best_rate_per_s.map_or("none".to_owned(), |r| format!("{r:.1}/s"))
+        );
+        for p in &c.points {
+            let _ = writeln!(
+                out,
+                "| {:.1} | {:.1} | {:.2}% | {} | {} | {} | {} |",
+                p.rate_per_s,
+                p.throughput_per_s,
+                p.error_rate * 100.0,
+                opt(p.p50_ms),
+                opt(p.p95_ms),
+                opt(p.p99_ms),
+                if p.passed { "✅" } else { "❌" }
+            );
+        }
+    }
+    if let Some(sp) = &r.repeats {
+        let _ = writeln!(
+            out,
+            "\n**Spread over {} runs**\n\n| scenario | measure | min ms | mean ms | max ms | sd ms |\n|---|---|---:|---:|---:|---:|",
+            sp.runs
+        );
+        for s in &sp.scenarios {
+            for m in &s.measures {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+                    s.name, m.measure, m.min_ms, m.mean_ms, m.max_ms, m.stdev_ms
+                );
+            }
+        }
+    }
     let _ = writeln!(out, "\n| | budget | measured |\n|---|---|---|");
     for s in &r.scenarios {
         for v in &s.budgets {
+            let noisy = r
+                .repeats
+                .as_ref()
+                .and_then(|sp| sp.scenarios.iter().find(|x| x.name == s.name))
+                .and_then(|x| x.budgets.iter().find(|b| b.budget == v.budget))
+                .is_some_and(|b| b.within_spread);
             let _ = writeln!(
                 out,
-                "| {} | {}: `{}` | {} |",
+                "| {} | {}: `{}` | {}{} |",
                 if v.passed { "✅" } else { "❌" },
                 s.name,
                 v.budget,
-                v.line().split_once(": ").map_or("", |(_, rest)| rest)
+                v.line().split_once(": ").map_or("", |(_, rest)| rest),
+                if noisy {
+                    " (within the spread of the runs)"
+                } else {
+                    ""
+                }
             );
         }
     }
@@ -170,6 +286,26 @@ pub fn to_junit(r: &LatencyReport) -> String {
             })
         })
         .collect();
+    let mut cases = cases;
+    if let Some(a) = &r.aborted {
+        cases.push((
+            "run".to_owned(),
+            "abort-on-breach".to_owned(),
+            Some(format!(
+                "aborted at {:.1} s: {} could no longer hold",
+                a.at_s, a.budget
+            )),
+        ));
+    }
+    if let Some(c) = &r.sweep {
+        cases.push((
+            "sweep".to_owned(),
+            "some rate meets every budget".to_owned(),
+            c.best_rate_per_s
+                .is_none()
+                .then(|| "no rate met every budget".to_owned()),
+        ));
+    }
     let failures = cases.iter().filter(|c| c.2.is_some()).count();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(

@@ -2,6 +2,7 @@
 //! digits: memory is fixed however long the run), and the verdict of each budget.
 
 use super::probe::{Sample, TokenCount};
+use super::shape::{shape, Shape, Timeline};
 use super::slo::{Budget, Measure, Scenario, Series, Stat};
 use hdrhistogram::Histogram;
 use serde::Serialize;
@@ -44,6 +45,8 @@ pub struct Tally {
     pub counted: (u64, u64),
     /// Per-request budgets, for goodput.
     per_request: Vec<(Series, f64)>,
+    /// Requests by when they were sent (warm-up included), for the plot over time.
+    pub timeline: Timeline,
 }
 
 impl Tally {
@@ -65,11 +68,14 @@ impl Tally {
                 .iter()
                 .filter_map(Budget::per_request)
                 .collect(),
+            timeline: Timeline::default(),
         }
     }
 
     /// Records one request; a warm-up request is only counted as such.
     pub fn record(&mut self, sample: &Sample, warmup: bool) {
+        let ok = sample.error.is_none().then_some(sample.latency);
+        self.timeline.record(sample.sent_at, ok, warmup);
         if warmup {
             self.warmup += 1;
             return;
@@ -130,6 +136,7 @@ impl Tally {
         }
         self.counted.0 += other.counted.0;
         self.counted.1 += other.counted.1;
+        self.timeline.merge(&other.timeline);
     }
 
     fn series(&self, series: Series) -> &Histogram<u64> {
@@ -154,6 +161,11 @@ impl Tally {
             Stat::Mean => h.mean(),
         };
         Some(us / 1e6)
+    }
+
+    /// The histogram and percentile curve of a series, for plots.
+    pub fn shape(&self, series: Series) -> Option<Shape> {
+        shape(self.series(series))
     }
 
     /// The distribution of a series, for reports.
@@ -268,6 +280,44 @@ pub fn judge(budget: &Budget, tally: &Tally, seconds: f64) -> Verdict {
     }
 }
 
+/// Whether `budget` can no longer hold whatever the at most `remaining` requests still to
+/// come do (for `--abort-on-breach`). Only upper bounds on error rates and on one-per-request
+/// times can be known lost early; a maximum can be on any series.
+pub fn doomed(budget: &Budget, tally: &Tally, remaining: u64) -> bool {
+    use super::slo::Op;
+    if !matches!(budget.op, Op::Le | Op::Lt) {
+        return false;
+    }
+    match budget.measure {
+        Measure::ErrorRate => {
+            let total = tally.requests + remaining;
+            total > 0
+                && !budget
+                    .op
+                    .holds(tally.errors as f64 / total as f64, budget.limit)
+        }
+        Measure::Time(series, stat) => {
+            let h = tally.series(series);
+            let limit_us = budget.limit * 1e6;
+            // Values certainly over the bound: their whole bucket lies above it.
+            let over: u64 = h
+                .iter_recorded()
+                .filter(|v| h.lowest_equivalent(v.value_iterated_to()) as f64 > limit_us)
+                .map(|v| v.count_at_value())
+                .sum();
+            match stat {
+                Stat::Max => over > 0,
+                Stat::Percentile(p) if series != Series::Itl => {
+                    let most = (h.len() + remaining) as f64;
+                    over as f64 > (1.0 - p / 100.0) * most + 1.0
+                }
+                _ => false,
+            }
+        }
+        Measure::Throughput | Measure::Goodput => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,5 +408,38 @@ mod tests {
         t.record(&ok(50), false);
         t.record(&ok(150), false);
         assert_eq!((t.warmup, t.requests, t.good), (1, 2, 1));
+    }
+
+    #[test]
+    fn a_budget_is_doomed_only_when_no_future_can_save_it() {
+        let s = scenario(&[
+            "p95 <= 100ms",
+            "error_rate <= 10%",
+            "max <= 1s",
+            "p50 >= 1ms",
+        ]);
+        let mut t = Tally::new(&s);
+        for _ in 0..90 {
+            t.record(&ok(10), false);
+        }
+        for _ in 0..10 {
+            t.record(&ok(500), false);
+        }
+        let doomed =
+            |t: &Tally, i: usize, remaining: u64| super::doomed(&s.budgets[i], t, remaining);
+        // 10 of 100 over 100 ms: p95 is lost if at most 50 more come, not if 1000 may.
+        assert!(doomed(&t, 0, 50));
+        assert!(!doomed(&t, 0, 1000));
+        assert!(!doomed(&t, 1, 0) && !doomed(&t, 2, 0) && !doomed(&t, 3, 0));
+        let mut failed = ok(1);
+        failed.error = Some("HTTP 500".into());
+        for _ in 0..20 {
+            t.record(&failed, false);
+        }
+        // 20 errors in 120: lost with 50 more to come (20/170 > 10%), not with 100 (20/220).
+        assert!(doomed(&t, 1, 50));
+        assert!(!doomed(&t, 1, 100));
+        t.record(&ok(2000), false);
+        assert!(doomed(&t, 2, u64::MAX / 2));
     }
 }

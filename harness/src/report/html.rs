@@ -21,7 +21,7 @@ pub(crate) fn esc(text: &str) -> String {
     out
 }
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}\
+pub(crate) const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 .passed{color:#186a1c}.failed,.precondition_failed,.errored{color:#a11}.skipped{color:#777}\
 pre{background:#f5f5f5;padding:.6em;white-space:pre-wrap;word-break:break-all}\
