@@ -38,23 +38,30 @@ pub struct SseParser {
 
 impl SseParser {
     /// Feeds bytes; returns the events completed by them.
-    pub fn push(&mut self, bytes: &[u8], at: Duration) -> Vec<SseEvent> {
+    pub fn push(&mut self, mut bytes: &[u8], at: Duration) -> Vec<SseEvent> {
         let mut out = Vec::new();
-        for &b in bytes {
-            if b == b'\n' && self.last_was_cr {
+        while let Some(&first) = bytes.first() {
+            if std::mem::take(&mut self.last_was_cr) && first == b'\n' {
                 // The LF of a CRLF pair: the line already ended at the CR.
-                self.last_was_cr = false;
+                bytes = &bytes[1..];
                 continue;
             }
-            self.last_was_cr = b == b'\r';
-            if b == b'\n' || b == b'\r' {
-                let line = String::from_utf8_lossy(&std::mem::take(&mut self.pending)).into_owned();
-                if let Some(e) = self.line(&line, at) {
-                    out.push(e);
-                }
+            // Whole lines at a time: the framing costs little beside the JSON it carries.
+            let Some(end) = bytes.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.pending.extend_from_slice(bytes);
+                break;
+            };
+            self.last_was_cr = bytes[end] == b'\r';
+            let event = if self.pending.is_empty() {
+                self.line(&String::from_utf8_lossy(&bytes[..end]), at)
             } else {
-                self.pending.push(b);
-            }
+                self.pending.extend_from_slice(&bytes[..end]);
+                let line = String::from_utf8_lossy(&self.pending).into_owned();
+                self.pending.clear();
+                self.line(&line, at)
+            };
+            out.extend(event);
+            bytes = &bytes[end + 1..];
         }
         out
     }
@@ -163,6 +170,34 @@ mod tests {
         assert_eq!(events[0].data, "a\nb");
         assert_eq!(events[0].data_lines, 2);
         assert_eq!(p.odd_lines, vec!["bogus"]);
+    }
+
+    proptest::proptest! {
+        /// However a stream is cut into chunks (a CRLF or a multibyte character cut in two
+        /// included), the events are those of reading it whole.
+        #[test]
+        fn chunking_never_changes_the_events(
+            cuts in proptest::collection::vec(0usize..200, 0..12),
+            ending in 0usize..3,
+        ) {
+            let eol = ["\n", "\r\n", "\r"][ending];
+            let text = [": ping", "", "event: a", "data: {\"x\":\"é ✓\"}", "", "data: b", "id: 7",
+                "data: c", "", "data: [DONE]", ""].join(eol) + eol;
+            let bytes = text.as_bytes();
+            let whole = parse(&text).0;
+            let mut at: Vec<usize> = cuts.into_iter().map(|c| c % (bytes.len() + 1)).collect();
+            at.sort_unstable();
+            let mut p = SseParser::default();
+            let mut events = Vec::new();
+            let mut from = 0;
+            for cut in at.into_iter().chain([bytes.len()]) {
+                events.extend(p.push(&bytes[from..cut], Duration::ZERO));
+                from = cut;
+            }
+            events.extend(p.finish(Duration::ZERO));
+            proptest::prop_assert_eq!(events.len(), 3);
+            proptest::prop_assert_eq!(events, whole);
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! In-process cost of each route: one request through the full app (middleware included)
-//! with `tower::ServiceExt::oneshot`, no socket.
+//! with `tower::ServiceExt::oneshot`, no socket. The `bare` group is the baseline of the
+//! budgets (`benches/budgets.toml`): a bare axum router answering the same bytes, after
+//! reading the request body as JSON, so that a ratio is what the reference server adds.
 
 use axum::body::Body;
 use criterion::{criterion_group, criterion_main, Criterion};
@@ -129,6 +131,69 @@ fn routes(c: &mut Criterion) {
             }
         })
     });
+    group.finish();
+    bare(c, &runtime, &app);
+}
+
+/// The baseline: bare axum handlers that answer what the reference server answered.
+fn bare(c: &mut Criterion, runtime: &tokio::runtime::Runtime, app: &axum::Router) {
+    use axum::routing::{get, post};
+    let recorded = |method: &str, path: &str, body: Option<serde_json::Value>| {
+        runtime.block_on(async {
+            let response = app
+                .clone()
+                .oneshot(request(method, path, body))
+                .await
+                .unwrap_or_default();
+            response
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default()
+        })
+    };
+    let embed = json!({"model": "ref-embed-1", "input": "The quick brown fox"});
+    let chat = json!({"model": "ref-chat-1", "messages": [{"role": "user", "content": "Say hello to the conformance kit"}]});
+    let models = recorded("GET", "/v1/models", None);
+    let embedding = recorded("POST", "/v1/embeddings", Some(embed.clone()));
+    let completion = recorded("POST", "/v1/chat/completions", Some(chat.clone()));
+    let json_answer = |bytes: bytes::Bytes| {
+        move |body: axum::body::Bytes| {
+            let bytes = bytes.clone();
+            async move {
+                let _: Option<serde_json::Value> = serde_json::from_slice(&body).ok();
+                ([("content-type", "application/json")], bytes)
+            }
+        }
+    };
+    let bare = axum::Router::new()
+        .route(
+            "/v1/models",
+            get(move || {
+                let models = models.clone();
+                async move { ([("content-type", "application/json")], models) }
+            }),
+        )
+        .route("/v1/embeddings", post(json_answer(embedding)))
+        .route("/v1/chat/completions", post(json_answer(completion)));
+    let mut group = c.benchmark_group("bare");
+    for (name, method, path, body) in [
+        ("models_list", "GET", "/v1/models", None),
+        ("embeddings_1x1536", "POST", "/v1/embeddings", Some(embed)),
+        ("chat", "POST", "/v1/chat/completions", Some(chat)),
+    ] {
+        group.bench_function(name, |b| {
+            b.to_async(runtime).iter(|| {
+                let app = bare.clone();
+                let req = request(method, path, body.clone());
+                async move {
+                    let response = app.oneshot(req).await.unwrap_or_default();
+                    let _ = response.into_body().collect().await;
+                }
+            })
+        });
+    }
     group.finish();
 }
 
