@@ -106,7 +106,9 @@ enum DiffFormat {
 enum ProfileArg {
     /// What any OpenAI-compatible server should pass.
     OpenaiCore,
-    /// openai-core plus the facade's own promises.
+    /// openai-core plus what the Open Responses specification adds to /v1/responses.
+    OpenResponses,
+    /// openai-core, open-responses and the facade's own promises.
     Facade,
 }
 
@@ -114,6 +116,7 @@ impl From<ProfileArg> for Profile {
     fn from(p: ProfileArg) -> Self {
         match p {
             ProfileArg::OpenaiCore => Profile::OpenaiCore,
+            ProfileArg::OpenResponses => Profile::OpenResponses,
             ProfileArg::Facade => Profile::Facade,
         }
     }

@@ -11,6 +11,8 @@ use serde::Serialize;
 pub enum Profile {
     /// What any OpenAI-compatible server should pass.
     OpenaiCore,
+    /// What the Open Responses specification adds to the Responses API.
+    OpenResponses,
     /// The facade's own promises (ids, probes, exactness).
     Facade,
 }
@@ -20,6 +22,7 @@ impl Profile {
     pub fn name(self) -> &'static str {
         match self {
             Self::OpenaiCore => "openai-core",
+            Self::OpenResponses => "open-responses",
             Self::Facade => "facade",
         }
     }

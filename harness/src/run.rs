@@ -248,7 +248,7 @@ pub async fn run(
         .map(|(i, c)| (c.id, i))
         .collect();
     results.sort_by_key(|r| order.get(r.id.as_str()).copied().unwrap_or(usize::MAX));
-    let profiles = [Profile::OpenaiCore, Profile::Facade]
+    let profiles = [Profile::OpenaiCore, Profile::OpenResponses, Profile::Facade]
         .into_iter()
         .filter(|p| *p <= config.profile)
         .map(|profile| crate::result::score(profile, &results))

@@ -123,6 +123,66 @@ defects! {
 // The broken server that breaks nothing: proves the harness has no false failures.
 faithful_proxy_passes_everything, fails: [], before: untouched_request, after: untouched_answer;
 
+// Open Responses: each rule it adds to the Responses API, broken alone.
+response_drops_nullable_keys, fails: ["open-responses.response.keys"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) {
+        map_json(a, |v| { let o = v.as_object_mut().unwrap(); o.remove("safety_identifier"); o.remove("prompt_cache_key"); })
+    };
+
+function_call_without_status, fails: ["open-responses.response.function-call"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) {
+        map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
+            if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("status"); }
+        })
+    };
+
+usage_without_cached_tokens, fails: ["open-responses.response.usage", "openapi.responses-match", "responses.schema", "responses.usage"],
+    before: untouched_request,
+    after: |f, a| if plain_response(f, a) {
+        map_json(a, |v| if let Some(d) = v["usage"]["input_tokens_details"].as_object_mut() { d.remove("cached_tokens"); })
+    };
+
+stream_without_event_lines, fails: ["open-responses.stream.rules"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) {
+        map_events(a, |events| for (name, _) in events.iter_mut() { *name = None; })
+    };
+
+stream_item_done_before_its_part, fails: ["open-responses.stream.items"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) {
+        map_events(a, |events| {
+            let kind = |e: &(Option<String>, Option<Value>)| e.1.as_ref().map(|d| d["type"].as_str().unwrap_or("").to_owned());
+            let part = events.iter().position(|e| kind(e).as_deref() == Some("response.content_part.done"));
+            let item = events.iter().position(|e| kind(e).as_deref() == Some("response.output_item.done"));
+            if let (Some(p), Some(i)) = (part, item) {
+                let done = events.remove(i);
+                events.insert(p, done);
+                renumber(events);
+            }
+        })
+    };
+
+form_bodies_refused, fails: ["open-responses.body.form"],
+    before: |f| if f.headers.get("content-type").is_some_and(|v| v == "application/x-www-form-urlencoded") {
+        f.headers.insert("content-type", HeaderValue::from_static("text/plain"));
+    },
+    after: untouched_answer;
+
+empty_body_refused, fails: ["open-responses.body.optional"],
+    before: |f| if is(f, Method::POST, "/v1/responses") && f.body.is_empty() {
+        f.headers.insert("content-type", HeaderValue::from_static("text/plain"));
+    },
+    after: untouched_answer;
+
+error_type_outside_the_vocabulary, fails: ["open-responses.errors.vocabulary"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/responses") && (a.status == 400 || a.status == 404) {
+        map_json(a, |v| if v["error"]["code"] == "model_not_found" { v["error"]["type"] = json!("unknown_model_error"); })
+    };
+
 generated_request_ids_repeat, fails: ["headers.request-id.present"],
     before: untouched_request,
     after: |f, a| if !f.headers.contains_key("x-request-id") { a.set_header("x-request-id", "req_fixed") };
@@ -193,7 +253,7 @@ auth_errors_sent_as_html, fails: ["errors.missing-key.401", "errors.bad-key.401"
     before: untouched_request,
     after: |_, a| if a.status == 401 { a.set_header("content-type", "text/html") };
 
-malformed_json_gives_500, fails: ["errors.deep-nesting.400", "errors.malformed-json.400", "properties.malformed.no-5xx"],
+malformed_json_gives_500, fails: ["errors.deep-nesting.400", "errors.malformed-json.400", "properties.malformed.no-5xx", "open-responses.body.form", "open-responses.body.optional"],
 before: untouched_request,
 after: |f, a| if f.method == Method::POST && serde_json::from_slice::<Value>(&f.body).is_err() {
     a.status = 500;
@@ -207,7 +267,7 @@ errors_are_not_the_envelope, fails: [
     "properties.malformed.no-5xx",
         "errors.deep-nesting.400",
         "idempotency.mismatch.422",
-        "ratelimit.burst", "openapi.responses-match"],
+        "ratelimit.burst", "openapi.responses-match", "open-responses.body.optional", "open-responses.errors.vocabulary"],
 before: untouched_request,
 after: |_, a| if a.status >= 400 {
     let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
@@ -422,7 +482,7 @@ chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
     before: untouched_request,
     after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") };
 
-response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match"],
+response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match", "open-responses.response.keys"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) };
 
@@ -436,7 +496,7 @@ response_ignores_max_output_tokens, fails: ["responses.max-output-tokens"],
     },
     after: untouched_answer;
 
-response_function_call_without_call_id, fails: ["responses.tools"], preconditions: ["responses.tool-output"],
+response_function_call_without_call_id, fails: ["responses.tools", "open-responses.response.function-call"], preconditions: ["responses.tool-output"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| for item in v["output"].as_array_mut().unwrap() {
         if item["type"] == "function_call" { item.as_object_mut().unwrap().remove("call_id"); }
@@ -509,11 +569,11 @@ response_stream_without_terminal_event, fails: ["responses.stream.order", "respo
         e.retain(|(_, d)| d.as_ref().is_none_or(|d| d["type"] != "response.completed"));
     }) };
 
-response_stream_without_done, fails: ["responses.stream.done"],
+response_stream_without_done, fails: ["responses.stream.done", "open-responses.stream.rules"],
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { map_events(a, |e| { e.pop(); }) };
 
-response_stream_event_name_mismatch, fails: ["responses.stream.framing", ],
+response_stream_event_name_mismatch, fails: ["responses.stream.framing", "open-responses.stream.rules"],
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { map_events(a, |e| for (name, _) in e.iter_mut() { if name.is_some() { *name = Some("message".into()) } }) };
 
@@ -529,14 +589,14 @@ response_stream_arguments_do_not_join, fails: ["responses.stream.function-call"]
         if let Some(d) = d { if d["type"] == "response.function_call_arguments.delta" { d["delta"] = json!("x") } }
     }) };
 
-response_stream_as_json_content_type, fails: ["responses.stream.content-type"],
+response_stream_as_json_content_type, fails: ["responses.stream.content-type", "open-responses.stream.rules"],
     before: untouched_request,
     after: |f, a| if response_stream(f, a) { a.set_header("content-type", "application/json") };
 
 // `stream: true` answered with one application/json object: no check may pass on its zero events.
 response_stream_is_one_json_object,
-    fails: ["responses.stream.content-type", "responses.stream.framing", "responses.stream.function-call", "responses.stream.done"],
-    preconditions: ["responses.stream.events-schema", "responses.stream.sequence", "responses.stream.order", "responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain"],
+    fails: ["responses.stream.content-type", "responses.stream.framing", "responses.stream.function-call", "responses.stream.done", "open-responses.stream.rules"],
+    preconditions: ["responses.stream.events-schema", "responses.stream.sequence", "responses.stream.order", "responses.stream.text-consistency", "responses.stream.ttft", "responses.stream.text-equals-plain", "open-responses.stream.items"],
     before: |f| unstream(f, "/v1/responses"),
     after: untouched_answer;
 

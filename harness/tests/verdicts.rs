@@ -186,7 +186,7 @@ async fn checks_that_fail_for_one_cause_are_grouped_under_it() {
         cause
             .checks
             .iter()
-            .all(|c| c.starts_with("responses.stream.")),
+            .all(|c| c.starts_with("responses.stream.") || c.starts_with("open-responses.stream.")),
         "{:?}",
         cause.checks
     );

@@ -18,6 +18,11 @@ pub trait ApiRequest: DeserializeOwned {
     /// The top-level fields that must be present (`null` counts as present, and is then
     /// refused for its type).
     const REQUIRED: &'static [&'static str] = &[];
+    /// Whether the route also takes `application/x-www-form-urlencoded` bodies and an empty
+    /// body (as `{}`), as Open Responses allows for creating a response.
+    const FORM: bool = false;
+    /// Fields that hold text even when a form value would read as JSON (`input=42`).
+    const TEXT_FIELDS: &'static [&'static str] = &[];
     /// The error for an unknown top-level field.
     fn unknown_field(name: &str) -> ApiError {
         ApiError::unknown_param(name)
@@ -33,11 +38,69 @@ impl<T: ApiRequest> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        check_content_type(&req)?;
+        let media = media_type(&req);
+        let form = T::FORM && media == "application/x-www-form-urlencoded";
+        // Open Responses makes the body optional: without a content type, an empty body is
+        // `{}` (anything else still needs a content type).
+        let bare = T::FORM && media.is_empty();
+        if !form && !bare {
+            check_content_type(&req)?;
+        }
         let limits = &state.config.limits;
         let bytes = read_limited(req.into_body(), limits.max_body_bytes).await?;
+        if form {
+            return parse_value(form_to_json(&bytes, T::TEXT_FIELDS));
+        }
+        if bare {
+            if bytes.iter().all(u8::is_ascii_whitespace) {
+                return parse_value(Value::Object(serde_json::Map::new()));
+            }
+            return Err(ApiError::unsupported_media_type("<none>"));
+        }
         parse_with_depth(&bytes, limits.max_json_depth)
     }
+}
+
+fn media_type(req: &Request) -> String {
+    req.headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
+/// A form body as the JSON object it stands for: each field a string, except values that read
+/// as JSON (numbers, booleans, objects, arrays: `temperature=0.2`, `tools=[…]`); in
+/// `text_fields` only objects and arrays are read as JSON (`input=42` is text). A field given
+/// more than once is the array of its values.
+fn form_to_json(bytes: &[u8], text_fields: &[&str]) -> Value {
+    let mut fields: Vec<(String, Vec<Value>)> = Vec::new();
+    for (key, text) in form_urlencoded::parse(bytes) {
+        let structured = text.starts_with('[') || text.starts_with('{');
+        let value = if text_fields.contains(&key.as_ref()) && !structured {
+            Value::String(text.into_owned())
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.into_owned()))
+        };
+        match fields.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, values)) => values.push(value),
+            None => fields.push((key.into_owned(), vec![value])),
+        }
+    }
+    let object = fields
+        .into_iter()
+        .map(|(key, mut values)| {
+            let value = if values.len() == 1 {
+                values.remove(0)
+            } else {
+                Value::Array(values)
+            };
+            (key, value)
+        })
+        .collect();
+    Value::Object(object)
 }
 
 /// How much of an oversized body is read and discarded before answering 413. Reading it

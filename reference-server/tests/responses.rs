@@ -351,3 +351,112 @@ async fn bad_requests_are_400s_naming_the_param() {
         assert_eq!(err["error"]["param"], param, "{body} -> {err}");
     }
 }
+
+/// The 31 keys of Open Responses' ResponseResource, each present (null where absent).
+#[tokio::test]
+async fn carries_every_key_open_responses_requires() {
+    let s = spawn().await;
+    let (status, r) = s
+        .post_json(
+            "/v1/responses",
+            json!({"model": "ref-chat-1", "input": "weather?", "tool_choice": "required",
+                   "tools": [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]}),
+        )
+        .await;
+    assert_eq!(status, 200, "{r}");
+    for key in [
+        "id",
+        "object",
+        "created_at",
+        "completed_at",
+        "status",
+        "incomplete_details",
+        "model",
+        "previous_response_id",
+        "instructions",
+        "output",
+        "error",
+        "tools",
+        "tool_choice",
+        "truncation",
+        "parallel_tool_calls",
+        "text",
+        "top_p",
+        "presence_penalty",
+        "frequency_penalty",
+        "top_logprobs",
+        "temperature",
+        "reasoning",
+        "usage",
+        "max_output_tokens",
+        "max_tool_calls",
+        "store",
+        "background",
+        "service_tier",
+        "metadata",
+        "safety_identifier",
+        "prompt_cache_key",
+    ] {
+        assert!(r.get(key).is_some(), "missing {key}");
+    }
+    // The tool is echoed whole, null where the request left a key out.
+    assert_eq!(r["tools"][0]["description"], Value::Null);
+    assert_eq!(r["tools"][0]["strict"], Value::Null);
+    assert!(r["tools"][0].as_object().unwrap().contains_key("strict"));
+    assert_eq!(r["output"][0]["type"], "function_call");
+    assert_eq!(r["output"][0]["status"], "completed");
+}
+
+/// Open Responses lets the body be form-encoded, or absent.
+#[tokio::test]
+async fn takes_form_bodies_and_an_absent_body() {
+    let s = spawn().await;
+    let client = reqwest::Client::new();
+    let form =
+        "model=ref-chat-1&input=42&temperature=0.5&store=false&metadata=%7B%22a%22%3A%22b%22%7D";
+    let r = client
+        .post(s.url("/v1/responses"))
+        .bearer_auth("k")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r: Value = r.json().await.unwrap();
+    // `input=42` stays text; numbers, booleans and objects are read as JSON.
+    assert_eq!(r["output"][0]["content"][0]["text"], "You said: 42");
+    assert_eq!(
+        (r["temperature"].as_f64(), r["store"].as_bool()),
+        (Some(0.5), Some(false))
+    );
+    assert_eq!(r["metadata"], json!({"a": "b"}));
+    // No body and no content type: read as {}, so the missing model is named.
+    let r = client
+        .post(s.url("/v1/responses"))
+        .bearer_auth("k")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["param"], "model");
+    // A body without a content type is still refused, and other routes take JSON only.
+    let r = client
+        .post(s.url("/v1/responses"))
+        .bearer_auth("k")
+        .body("model=ref-chat-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    let r = client
+        .post(s.url("/v1/chat/completions"))
+        .bearer_auth("k")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("model=ref-chat-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+}

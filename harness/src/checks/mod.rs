@@ -10,6 +10,7 @@ mod facade;
 mod headers;
 mod idempotency;
 mod models;
+mod open_responses;
 mod properties;
 mod ratelimit;
 mod responses;
@@ -97,6 +98,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(headers::checks());
     all.extend(ratelimit::checks());
     all.extend(idempotency::checks());
+    all.extend(open_responses::checks());
     all.extend(facade::checks());
     all.extend(properties::checks());
     all

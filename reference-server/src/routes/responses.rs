@@ -65,6 +65,20 @@ struct CreateResponse {
 }
 
 impl ApiRequest for CreateResponse {
+    const FORM: bool = true;
+    const TEXT_FIELDS: &'static [&'static str] = &[
+        "model",
+        "input",
+        "instructions",
+        "previous_response_id",
+        "user",
+        "safety_identifier",
+        "prompt_cache_key",
+        "service_tier",
+        "truncation",
+        "tool_choice",
+        "conversation",
+    ];
     const FIELDS: &'static [&'static str] = &[
         "model",
         "input",
@@ -212,11 +226,7 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
         tools,
         choice,
         format,
-        raw_tools: req
-            .tools
-            .clone()
-            .filter(|t| !t.is_null())
-            .unwrap_or(json!([])),
+        raw_tools: echoed_tools(req.tools.as_ref()),
         raw_tool_choice: req
             .tool_choice
             .clone()
@@ -225,6 +235,27 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
         raw_format: format_value.cloned().unwrap_or(json!({"type": "text"})),
         req,
     })
+}
+
+/// The tools as the response echoes them: a function tool carries every key of the documented
+/// object, `null` where the request left it out (Open Responses requires them present).
+fn echoed_tools(tools: Option<&Value>) -> Value {
+    let Some(Value::Array(tools)) = tools else {
+        return json!([]);
+    };
+    let echoed = tools
+        .iter()
+        .map(|tool| {
+            let mut tool = tool.clone();
+            if let Some(fields) = tool.as_object_mut().filter(|t| t["type"] == "function") {
+                for key in ["description", "parameters", "strict"] {
+                    fields.entry(key).or_insert(Value::Null);
+                }
+            }
+            tool
+        })
+        .collect();
+    Value::Array(echoed)
 }
 
 /// The outcome of running the engine: output items and accounting.

@@ -1,0 +1,463 @@
+//! The `open-responses` profile: what the Open Responses specification (2026-04-24) requires of
+//! `POST /v1/responses` beyond OpenAI's Responses API (WIRE_FACTS §8): all 31 keys of the
+//! response object, the full function tool and call objects, usage, the normative streaming
+//! rules and item state machine, form and empty bodies, and its error vocabulary.
+
+use super::*;
+
+pub fn checks() -> Vec<Check> {
+    vec![
+        check!("open-responses.response.keys", OpenResponses, "A response carries all 31 keys of ResponseResource, null where a value is absent", keys),
+        check!("open-responses.response.function-call", OpenResponses, "A function_call item has id, call_id, name, arguments and status; its tool is echoed with type, name, description, parameters and strict", function_call),
+        check!("open-responses.response.usage", OpenResponses, "usage has its five keys, input_tokens_details.cached_tokens and output_tokens_details", usage),
+        check!("open-responses.stream.rules", OpenResponses, "text/event-stream, event: equal to type on every event, sequence_number on every event, no id: lines, [DONE] last", stream_rules),
+        check!("open-responses.stream.items", OpenResponses, "Each item: output_item.added in_progress first, parts added, deltas, done in order, output_item.done last and never updated after", stream_items),
+        check!("open-responses.body.form", OpenResponses, "An application/x-www-form-urlencoded body creates a response like its JSON twin", form_body),
+        check!("open-responses.body.optional", OpenResponses, "A request without a body is read as an empty one (a 4xx naming what is missing, never 415 or 5xx)", optional_body),
+        check!("open-responses.errors.vocabulary", OpenResponses, "A refused unknown model is a 400 or 404 whose error type is in the Open Responses vocabulary", error_vocabulary),
+    ]
+}
+
+/// The keys `ResponseResource` requires.
+pub const RESPONSE_KEYS: [&str; 31] = [
+    "id",
+    "object",
+    "created_at",
+    "completed_at",
+    "status",
+    "incomplete_details",
+    "model",
+    "previous_response_id",
+    "instructions",
+    "output",
+    "error",
+    "tools",
+    "tool_choice",
+    "truncation",
+    "parallel_tool_calls",
+    "text",
+    "top_p",
+    "presence_penalty",
+    "frequency_penalty",
+    "top_logprobs",
+    "temperature",
+    "reasoning",
+    "usage",
+    "max_output_tokens",
+    "max_tool_calls",
+    "store",
+    "background",
+    "service_tier",
+    "metadata",
+    "safety_identifier",
+    "prompt_cache_key",
+];
+
+fn missing_keys(object: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .filter(|k| object.get(**k).is_none())
+        .map(|k| (*k).to_owned())
+        .collect()
+}
+
+async fn keys(ctx: &Ctx) -> Verdict {
+    let ex = ctx.responses_plain().await?;
+    let r = expect_ok_json(&ex)?;
+    let missing = missing_keys(&r, &RESPONSE_KEYS);
+    ensure(
+        missing.is_empty(),
+        "every key of ResponseResource present (null allowed)",
+        format!("missing {}", missing.join(", ")),
+        &ex,
+    )?;
+    ensure(
+        r["created_at"].is_i64() || r["created_at"].is_u64(),
+        "created_at an integer",
+        show(&r["created_at"]),
+        &ex,
+    )?;
+    ensure(
+        r["object"] == "response",
+        "object \"response\"",
+        show(&r["object"]),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn function_call(ctx: &Ctx) -> Verdict {
+    // A tool without description or strict: the echo must still carry both keys.
+    let body = json!({
+        "model": ctx.chat_model()?,
+        "input": "What is the weather in Paris? Use the get_weather tool.",
+        "tools": [{"type": "function", "name": "get_weather",
+                   "parameters": serde_json::from_str::<Value>(super::chat::WEATHER_PARAMS).unwrap_or_default()}],
+        "tool_choice": {"type": "function", "name": "get_weather"},
+    });
+    let ex = ctx.send(Req::post("/v1/responses", &body)).await?;
+    let r = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let Some(call) = r["output"]
+        .as_array()
+        .and_then(|o| o.iter().find(|i| i["type"] == "function_call"))
+    else {
+        return Err(precondition(
+            "a function_call item for a forced tool choice",
+            show(&r["output"]),
+        )
+        .at(&ex.request));
+    };
+    let missing = missing_keys(call, &["id", "call_id", "name", "arguments", "status"]);
+    ensure(
+        missing.is_empty(),
+        "the function_call item with id, call_id, name, arguments and status",
+        format!("missing {}: {}", missing.join(", "), show(call)),
+        &ex,
+    )?;
+    ensure(
+        ["in_progress", "completed", "incomplete"].contains(&call["status"].as_str().unwrap_or("")),
+        "status in_progress, completed or incomplete",
+        show(&call["status"]),
+        &ex,
+    )?;
+    let Some(tool) = r["tools"].as_array().and_then(|t| t.first()) else {
+        return Err(fail("the tool echoed in tools", show(&r["tools"])).at(&ex.request));
+    };
+    let missing = missing_keys(
+        tool,
+        &["type", "name", "description", "parameters", "strict"],
+    );
+    ensure(
+        missing.is_empty(),
+        "the echoed function tool with type, name, description, parameters and strict (null when not given)",
+        format!("missing {}: {}", missing.join(", "), show(tool)),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn usage(ctx: &Ctx) -> Verdict {
+    let ex = ctx.responses_plain().await?;
+    let r = expect_ok_json(&ex)?;
+    let u = &r["usage"];
+    let missing = missing_keys(
+        u,
+        &[
+            "input_tokens",
+            "output_tokens",
+            "total_tokens",
+            "input_tokens_details",
+            "output_tokens_details",
+        ],
+    );
+    ensure(
+        u.is_object() && missing.is_empty(),
+        "usage with input_tokens, output_tokens, total_tokens, input_tokens_details and output_tokens_details",
+        if u.is_object() {
+            format!("missing {}", missing.join(", "))
+        } else {
+            show(u)
+        },
+        &ex,
+    )?;
+    ensure(
+        u["input_tokens_details"]["cached_tokens"].is_u64(),
+        "input_tokens_details.cached_tokens an integer",
+        show(&u["input_tokens_details"]),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn stream_rules(ctx: &Ctx) -> Verdict {
+    let s = ctx.responses_stream().await?;
+    let ex = &s.exchange;
+    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    expect_media_type(ex, "text/event-stream")?;
+    if let Some(cut) = &s.cut {
+        return Err(fail("a complete stream", cut.clone()).at(&ex.request));
+    }
+    if s.events.is_empty() {
+        return Err(fail("events in the stream", no_events(&s)).at(&ex.request));
+    }
+    for (i, e) in s.events.iter().enumerate() {
+        ensure(
+            e.id.is_none(),
+            format!("event {i} without an id: line"),
+            format!("id: {}", e.id.as_deref().unwrap_or_default()),
+            ex,
+        )?;
+        if e.data == "[DONE]" {
+            ensure(
+                i + 1 == s.events.len(),
+                "[DONE] as the last message",
+                format!("{} more after it", s.events.len() - i - 1),
+                ex,
+            )?;
+            continue;
+        }
+        let v: Value = serde_json::from_str(&e.data).map_err(|err| {
+            fail(format!("event {i} data to be JSON"), err.to_string()).at(&ex.request)
+        })?;
+        let kind = v["type"].as_str().unwrap_or_default();
+        ensure(
+            e.event.as_deref() == Some(kind) && !kind.is_empty(),
+            format!("event {i}: an event: line equal to its type"),
+            format!("event: {:?}, type {}", e.event, show(&v["type"])),
+            ex,
+        )?;
+        ensure(
+            v["sequence_number"].is_u64(),
+            format!("event {i} ({kind}) with an integer sequence_number"),
+            show(&v["sequence_number"]),
+            ex,
+        )?;
+    }
+    ensure(
+        s.events.last().is_some_and(|e| e.data == "[DONE]"),
+        "the terminal message data: [DONE]",
+        format!(
+            "the stream ends with {:?}",
+            s.events.last().map(|e| crate::target::excerpt(&e.data, 80))
+        ),
+        ex,
+    )?;
+    pass()
+}
+
+/// Where an item is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum ItemState {
+    Added,
+    Done,
+}
+
+async fn stream_items(ctx: &Ctx) -> Verdict {
+    let s = ctx.responses_stream().await?;
+    let ex = &s.exchange;
+    let events = stream_json(&s)?;
+    let mut items: std::collections::HashMap<u64, ItemState> = Default::default();
+    // Open content parts: (item index, part index) -> whether its text is done.
+    let mut parts: std::collections::HashMap<(u64, u64), bool> = Default::default();
+    let mut seen_items = 0;
+    for (i, e) in events.iter().enumerate() {
+        let kind = e["type"].as_str().unwrap_or_default();
+        let at = |what: &str| format!("event {i} ({kind}): {what}");
+        let Some(item) = e["output_index"].as_u64() else {
+            continue;
+        };
+        let state = items.get(&item).copied();
+        match kind {
+            "response.output_item.added" => {
+                ensure(
+                    state.is_none(),
+                    at("the item added once"),
+                    "added again",
+                    ex,
+                )?;
+                ensure(
+                    e["item"]["status"] == "in_progress",
+                    at("the added item in_progress"),
+                    show(&e["item"]["status"]),
+                    ex,
+                )?;
+                items.insert(item, ItemState::Added);
+                seen_items += 1;
+            }
+            "response.output_item.done" => {
+                ensure(
+                    state == Some(ItemState::Added),
+                    at("an item added and not yet done"),
+                    format!("{state:?}"),
+                    ex,
+                )?;
+                let open: Vec<_> = parts.iter().filter(|((it, _), _)| *it == item).collect();
+                ensure(
+                    open.is_empty(),
+                    at("every content part of the item done before it"),
+                    format!("{} part(s) still open", open.len()),
+                    ex,
+                )?;
+                let status = e["item"]["status"].as_str().unwrap_or_default();
+                ensure(
+                    status == "completed" || status == "incomplete",
+                    at("the done item completed or incomplete"),
+                    show(&e["item"]["status"]),
+                    ex,
+                )?;
+                items.insert(item, ItemState::Done);
+            }
+            _ => {
+                ensure(
+                    state == Some(ItemState::Added),
+                    at("updates only between output_item.added and output_item.done"),
+                    format!("item {item} is {state:?}"),
+                    ex,
+                )?;
+                let part = (item, e["content_index"].as_u64().unwrap_or(0));
+                match kind {
+                    "response.content_part.added" => {
+                        ensure(
+                            !parts.contains_key(&part),
+                            at("the part added once"),
+                            "added again",
+                            ex,
+                        )?;
+                        parts.insert(part, false);
+                    }
+                    "response.content_part.done" => {
+                        ensure(
+                            parts.get(&part) == Some(&true),
+                            at("the part's text done before the part"),
+                            format!("{:?}", parts.get(&part)),
+                            ex,
+                        )?;
+                        parts.remove(&part);
+                    }
+                    k if k.ends_with(".delta") && e.get("content_index").is_some() => {
+                        ensure(
+                            parts.get(&part) == Some(&false),
+                            at("deltas inside an added, unfinished part"),
+                            format!("{:?}", parts.get(&part)),
+                            ex,
+                        )?;
+                    }
+                    k if k.ends_with(".done") && e.get("content_index").is_some() => {
+                        ensure(
+                            parts.get(&part) == Some(&false),
+                            at("one done inside an added part"),
+                            format!("{:?}", parts.get(&part)),
+                            ex,
+                        )?;
+                        parts.insert(part, true);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    ensure(
+        seen_items > 0,
+        "at least one output item in the stream",
+        "no response.output_item.added",
+        ex,
+    )?;
+    let open: Vec<_> = items
+        .iter()
+        .filter(|(_, s)| **s != ItemState::Done)
+        .collect();
+    ensure(
+        open.is_empty(),
+        "every item done by the end",
+        format!("{} item(s) never done", open.len()),
+        ex,
+    )?;
+    pass()
+}
+
+async fn form_body(ctx: &Ctx) -> Verdict {
+    let model = ctx.chat_model()?;
+    let input = "Say hello to the conformance kit";
+    let form: String = [("model", model), ("input", input), ("store", "false")]
+        .iter()
+        .map(|(k, v)| format!("{k}={}", encode(v)))
+        .collect::<Vec<_>>()
+        .join("&");
+    let ex = ctx
+        .send(
+            Req::new(http::Method::POST, "/v1/responses")
+                .raw(form, "application/x-www-form-urlencoded"),
+        )
+        .await?;
+    let r = expect_ok_json(&ex)?;
+    ensure(
+        r["object"] == "response" && r["model"].is_string(),
+        "a response object",
+        show(&r),
+        &ex,
+    )?;
+    ensure(
+        r["store"] == false,
+        "store false, as the form said (a boolean read from the form)",
+        show(&r["store"]),
+        &ex,
+    )?;
+    ensure(
+        !super::responses::output_text_of(&r).is_empty(),
+        "a text answer to the form's input",
+        show(&r["output"]),
+        &ex,
+    )?;
+    pass()
+}
+
+/// Percent-encodes a form value.
+fn encode(v: &str) -> String {
+    v.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                (b as char).to_string()
+            }
+            b' ' => "+".to_owned(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+async fn optional_body(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::new(http::Method::POST, "/v1/responses"))
+        .await?;
+    ensure(
+        ex.status != 415 && ex.status < 500,
+        "the empty body read as {} (200, or a 4xx naming what is missing), not 415 or 5xx",
+        format!("HTTP {}: {}", ex.status, ex.excerpt()),
+        &ex,
+    )?;
+    if ex.status >= 400 {
+        expect_envelope(ctx, &ex, &[400, 404, 422])?;
+    }
+    pass()
+}
+
+async fn error_vocabulary(ctx: &Ctx) -> Verdict {
+    let body = json!({"model": "no-such-model-conformance", "input": "hello"});
+    let ex = ctx.send(Req::post("/v1/responses", &body)).await?;
+    // Open Responses does not say an unknown model must be refused (a simulator may answer
+    // any): only an error, once provoked, is judged.
+    if (200..300).contains(&ex.status) {
+        return Err(precondition(
+            "an error to read: a refused unknown model",
+            format!("HTTP {}: the unknown model was answered", ex.status),
+        )
+        .at(&ex.request));
+    }
+    let e = expect_envelope(ctx, &ex, &[400, 404])?;
+    let kind = e["error"]["type"].as_str().unwrap_or_default();
+    // The prose's vocabulary, and its own example's OpenAI words.
+    let known = [
+        "invalid_request",
+        "invalid_request_error",
+        "not_found",
+        "model_error",
+        "server_error",
+        "too_many_requests",
+    ];
+    ensure(
+        known.contains(&kind),
+        format!("error.type one of {}", known.join(", ")),
+        show(&e["error"]["type"]),
+        &ex,
+    )?;
+    let fits = match kind {
+        "not_found" => ex.status == 404,
+        "invalid_request" => ex.status == 400,
+        _ => true,
+    };
+    ensure(
+        fits,
+        "the status of its type (not_found 404, invalid_request 400)",
+        format!("HTTP {} with {kind}", ex.status),
+        &ex,
+    )?;
+    pass()
+}
