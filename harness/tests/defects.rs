@@ -165,6 +165,19 @@ stream_item_done_before_its_part, fails: ["open-responses.stream.items"],
         })
     };
 
+compaction_as_a_response_object, fails: ["open-responses.compact"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/responses/compact") && a.status == 200 {
+        map_json(a, |v| v["object"] = json!("response"))
+    };
+
+compact_errors_are_500s, fails: ["open-responses.compact.errors"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/responses/compact") && a.status >= 400 {
+        a.status = 500;
+        a.set_json(&json!({"error": {"message": "internal error", "type": "server_error", "param": null, "code": null}}));
+    };
+
 form_bodies_refused, fails: ["open-responses.body.form"],
     before: |f| if f.headers.get("content-type").is_some_and(|v| v == "application/x-www-form-urlencoded") {
         f.headers.insert("content-type", HeaderValue::from_static("text/plain"));
@@ -267,7 +280,7 @@ errors_are_not_the_envelope, fails: [
     "properties.malformed.no-5xx",
         "errors.deep-nesting.400",
         "idempotency.mismatch.422",
-        "ratelimit.burst", "openapi.responses-match", "open-responses.body.optional", "open-responses.errors.vocabulary"],
+        "ratelimit.burst", "openapi.responses-match", "open-responses.body.optional", "open-responses.errors.vocabulary", "open-responses.compact.errors"],
 before: untouched_request,
 after: |_, a| if a.status >= 400 {
     let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
@@ -482,7 +495,7 @@ chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
     before: untouched_request,
     after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") };
 
-response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match", "open-responses.response.keys"],
+response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match", "open-responses.response.keys", "open-responses.compact"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) };
 

@@ -126,6 +126,15 @@ impl ApiError {
         Self::invalid_param("model", message).with_code("invalid_model")
     }
 
+    /// 400 for a compaction item this server did not write.
+    pub fn invalid_encrypted_content(param: String) -> Self {
+        Self::invalid_param(
+            param,
+            "The encrypted content could not be decrypted or parsed.",
+        )
+        .with_code("invalid_encrypted_content")
+    }
+
     /// 400 for a `previous_response_id` that is not stored.
     pub fn previous_response_not_found(id: &str) -> Self {
         Self::invalid_param(

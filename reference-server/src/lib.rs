@@ -65,6 +65,7 @@ fn v1_routes() -> routes::table::Routes {
         .merge(routes::embeddings::router())
         .merge(routes::chat::router())
         .merge(routes::responses::router())
+        .merge(routes::compact::router())
 }
 
 /// The public probes and the document.

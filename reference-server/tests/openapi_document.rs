@@ -92,6 +92,7 @@ async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
         ("CreateEmbeddingRequest", json!(["ref-embed-1"])),
         ("CreateChatCompletionRequest", json!(["ref-chat-1"])),
         ("CreateResponseRequest", json!(["ref-chat-1"])),
+        ("CompactResponseRequest", json!(["ref-chat-1"])),
     ] {
         let model = format!("{schemas}/{request}/properties/model");
         assert_eq!(

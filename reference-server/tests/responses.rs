@@ -460,3 +460,64 @@ async fn takes_form_bodies_and_an_absent_body() {
         .unwrap();
     assert_eq!(r.status(), 415);
 }
+
+/// Compaction keeps the user's messages, folds the conversation into one item, and that item
+/// sent back as input continues the conversation where it was.
+#[tokio::test]
+async fn compacts_a_conversation_that_then_continues() {
+    let s = spawn().await;
+    let (status, first) = s
+        .post_json(
+            "/v1/responses",
+            json!({"model": "ref-chat-1", "input": "first message"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let (status, c) = s
+        .post_json(
+            "/v1/responses/compact",
+            json!({"model": "ref-chat-1", "previous_response_id": first["id"], "input": "second message"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{c}");
+    assert_eq!(c["object"], "response.compaction");
+    let output = c["output"].as_array().unwrap();
+    let kinds: Vec<&str> = output.iter().map(|i| i["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["message", "message", "compaction"]);
+    assert_eq!(output[1]["content"][0]["text"], "second message");
+    let mut input = output.clone();
+    input.push(json!({"role": "user", "content": "third"}));
+    let (status, next) = s
+        .post_json(
+            "/v1/responses",
+            json!({"model": "ref-chat-1", "input": input}),
+        )
+        .await;
+    assert_eq!(status, 200, "{next}");
+    assert_eq!(
+        next["output"][0]["content"][0]["text"],
+        "You said: third (turn 3 of our conversation)"
+    );
+    // Errors: no model, an unknown response, a compaction this server did not write.
+    let (status, e) = s
+        .post_json("/v1/responses/compact", json!({"input": "x"}))
+        .await;
+    assert_eq!((status, e["error"]["param"].as_str()), (400, Some("model")));
+    let (status, e) = s
+        .post_json(
+            "/v1/responses/compact",
+            json!({"model": "ref-chat-1", "previous_response_id": "resp_nope"}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "previous_response_not_found");
+    let (status, e) = s
+        .post_json(
+            "/v1/responses",
+            json!({"model": "ref-chat-1", "input": [{"type": "compaction", "encrypted_content": "gAAAA"}]}),
+        )
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "invalid_encrypted_content");
+    assert_eq!(e["error"]["param"], "input[0].encrypted_content");
+}

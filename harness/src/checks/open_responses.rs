@@ -14,6 +14,8 @@ pub fn checks() -> Vec<Check> {
         check!("open-responses.stream.items", OpenResponses, "Each item: output_item.added in_progress first, parts added, deltas, done in order, output_item.done last and never updated after", stream_items),
         check!("open-responses.body.form", OpenResponses, "An application/x-www-form-urlencoded body creates a response like its JSON twin", form_body),
         check!("open-responses.body.optional", OpenResponses, "A request without a body is read as an empty one (a 4xx naming what is missing, never 415 or 5xx)", optional_body),
+        check!("open-responses.compact", OpenResponses, "POST /v1/responses/compact answers a response.compaction whose output, sent back as input, continues the conversation", compact),
+        check!("open-responses.compact.errors", OpenResponses, "compact without a model, or with an unknown previous_response_id, is a 4xx in the envelope naming the parameter", compact_errors),
         check!("open-responses.errors.vocabulary", OpenResponses, "A refused unknown model is a 400 or 404 whose error type is in the Open Responses vocabulary", error_vocabulary),
     ]
 }
@@ -457,6 +459,107 @@ async fn error_vocabulary(ctx: &Ctx) -> Verdict {
         fits,
         "the status of its type (not_found 404, invalid_request 400)",
         format!("HTTP {} with {kind}", ex.status),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn compact(ctx: &Ctx) -> Verdict {
+    let model = ctx.chat_model()?;
+    let body = json!({
+        "model": model,
+        "input": [
+            {"role": "user", "content": "My name is Ada. Remember it."},
+            {"role": "assistant", "content": "I will remember that your name is Ada."},
+            {"role": "user", "content": "Thank you."},
+        ],
+    });
+    let ex = ctx.send(Req::post("/v1/responses/compact", &body)).await?;
+    let c = expect_ok_json(&ex)?;
+    let missing = missing_keys(&c, &["id", "object", "output", "created_at", "usage"]);
+    ensure(
+        missing.is_empty(),
+        "a compacted response with id, object, output, created_at and usage",
+        format!("missing {}: {}", missing.join(", "), show(&c)),
+        &ex,
+    )?;
+    ensure(
+        c["object"] == "response.compaction",
+        "object \"response.compaction\"",
+        show(&c["object"]),
+        &ex,
+    )?;
+    ensure(
+        c["created_at"].is_i64() || c["created_at"].is_u64(),
+        "created_at an integer",
+        show(&c["created_at"]),
+        &ex,
+    )?;
+    let output = c["output"].as_array().cloned().unwrap_or_default();
+    ensure(
+        !output.is_empty() && output.iter().all(|i| i["type"].is_string()),
+        "a non-empty list of output items, each with a type",
+        show(&c["output"]),
+        &ex,
+    )?;
+    for item in output.iter().filter(|i| i["type"] == "compaction") {
+        ensure(
+            item["id"].is_string() && item["encrypted_content"].is_string(),
+            "each compaction item with id and encrypted_content",
+            show(item),
+            &ex,
+        )?;
+    }
+    let u = &c["usage"];
+    ensure(
+        ["input_tokens", "output_tokens", "total_tokens"]
+            .iter()
+            .all(|k| u[*k].is_u64()),
+        "usage with integer input_tokens, output_tokens and total_tokens",
+        show(u),
+        &ex,
+    )?;
+    // The compacted output is the conversation: sent back with a new turn, it is answered.
+    let mut input = output;
+    input.push(json!({"role": "user", "content": "What is my name?"}));
+    let next = json!({"model": model, "input": input, "store": false});
+    let ex = ctx.send(Req::post("/v1/responses", &next)).await?;
+    let r = expect_ok_json(&ex)
+        .map_err(|p| p.hint("the output of /v1/responses/compact must be accepted as input"))?;
+    ensure(
+        r["status"] == "completed" && !super::responses::output_text_of(&r).is_empty(),
+        "a completed text answer to the compacted conversation and a new turn",
+        show(&r["output"]),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn compact_errors(ctx: &Ctx) -> Verdict {
+    let ex = ctx
+        .send(Req::post(
+            "/v1/responses/compact",
+            &json!({"input": "hello"}),
+        ))
+        .await?;
+    let e = expect_envelope(ctx, &ex, &[400, 422])?;
+    ensure(
+        e["error"]["param"] == "model"
+            || e["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("model")),
+        "the error naming model",
+        show(&e["error"]),
+        &ex,
+    )?;
+    let body = json!({"model": ctx.chat_model()?, "previous_response_id": "resp_conformance_does_not_exist"});
+    let ex = ctx.send(Req::post("/v1/responses/compact", &body)).await?;
+    let e = expect_envelope(ctx, &ex, &[400, 404])?;
+    ensure(
+        e["error"]["param"] == "previous_response_id"
+            || e["error"]["code"] == "previous_response_not_found",
+        "the error naming previous_response_id (or code previous_response_not_found)",
+        show(&e["error"]),
         &ex,
     )?;
     pass()

@@ -190,6 +190,18 @@ pub fn response_input(
                 });
                 stored.push(with_id(item, head.id, "fco"));
             }
+            ItemKind::Compaction => {
+                let sealed = item.get("encrypted_content").and_then(Value::as_str);
+                let Some(turns) = sealed.and_then(super::compact::unseal) else {
+                    return Err(ApiError::invalid_encrypted_content(format!(
+                        "{param}.encrypted_content"
+                    )));
+                };
+                // The compaction holds the whole conversation up to it, the user messages
+                // listed before it included: it replaces them, so nothing is said twice.
+                conversation.turns = turns;
+                stored.push(with_id(item, head.id, "cmp"));
+            }
             // Reasoning items and references carry nothing this engine reads.
             ItemKind::Reasoning | ItemKind::ItemReference => {
                 stored.push(with_id(item, head.id, "item"))

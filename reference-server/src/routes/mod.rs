@@ -1,6 +1,7 @@
 //! One module per resource, each with a `router()`.
 
 pub mod chat;
+pub mod compact;
 pub mod embed_cache;
 pub mod embeddings;
 pub mod health;

@@ -37,6 +37,14 @@ pub fn decode<'v, T: Deserialize<'v>>(value: &'v Value, param: &str) -> Result<T
     })
 }
 
+/// A field that may be left out but, when present, must have its type: `null` is refused
+/// (the documents type these fields without `null`).
+fn non_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 /// `content` (and a tool output): text, or a list of parts. `null` is read as absent.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Content {
@@ -78,7 +86,8 @@ pub struct Part {
     pub kind: Option<PartKind>,
     /// The text of a text part.
     pub text: Option<String>,
-    /// The text of a refusal part.
+    /// The text of a refusal part (may be left out, never `null`).
+    #[serde(default, deserialize_with = "non_null")]
     pub refusal: Option<String>,
 }
 
@@ -167,8 +176,8 @@ pub struct CalledFunction {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(expecting = "an input item object")]
 pub struct ItemHead {
-    /// `type`.
-    #[serde(rename = "type")]
+    /// `type` (may be left out for a message, never `null`).
+    #[serde(rename = "type", default, deserialize_with = "non_null")]
     pub kind: Option<ItemKind>,
     /// `id`, if the caller gave one.
     pub id: Option<String>,
@@ -188,6 +197,8 @@ pub enum ItemKind {
     Reasoning,
     /// A reference to an earlier item (carried, not read).
     ItemReference,
+    /// A compacted conversation (`POST /v1/responses/compact`).
+    Compaction,
 }
 
 /// A Responses message item.
