@@ -53,6 +53,10 @@ def _by_design(case, response):
     # parameter), and a function among the request's own `tools`.
     if status == 400 and param == "previous_response_id" and code == "previous_response_not_found":
         return isinstance(body.get("previous_response_id"), str)
+    # GET /v1/responses is Open Responses' WebSocket upgrade: a plain GET, which is all an HTTP
+    # client sends, is told to upgrade (426 upgrade_required), as documented.
+    if status == 426 and code == "upgrade_required" and case.method == "GET":
+        return True
     if status == 400 and param == "after" and case.operation.path.endswith("/input_items"):
         return True
     if status == 400 and param == "tool_choice":

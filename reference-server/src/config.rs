@@ -176,6 +176,9 @@ pub struct LimitsConfig {
     /// On shutdown, how long to keep serving with `/readyz` answering 503 before closing, so a
     /// load balancer stops sending traffic first (0: close at once).
     pub shutdown_delay_seconds: u64,
+    /// Longest life of a WebSocket-mode connection on `/v1/responses`, in seconds (then
+    /// `websocket_connection_limit_reached`); Open Responses sets 60 minutes.
+    pub websocket_seconds: u64,
 }
 
 impl Default for LimitsConfig {
@@ -189,6 +192,7 @@ impl Default for LimitsConfig {
             max_concurrent_requests: 1024,
             request_timeout_seconds: 60,
             shutdown_delay_seconds: 0,
+            websocket_seconds: 3600,
         }
     }
 }

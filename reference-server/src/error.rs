@@ -126,6 +126,49 @@ impl ApiError {
         Self::invalid_param("model", message).with_code("invalid_model")
     }
 
+    /// 400 for a WebSocket-mode message the server cannot read (not JSON, not an object, an
+    /// unknown `type`, binary); `param` names the field when one is to blame.
+    pub fn socket_message(param: Option<&str>, message: impl Into<String>) -> Self {
+        let e = Self::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+            .with_code("invalid_message");
+        match param {
+            Some(p) => e.with_param(p),
+            None => e,
+        }
+    }
+
+    /// 426: a plain `GET` on a WebSocket endpoint (the answer also says `Upgrade: websocket`).
+    pub fn upgrade_required(path: &str) -> Self {
+        Self::new(
+            StatusCode::UPGRADE_REQUIRED,
+            "invalid_request_error",
+            format!(
+                "GET {path} opens a WebSocket: send Connection: Upgrade and Upgrade: websocket."
+            ),
+        )
+        .with_code("upgrade_required")
+    }
+
+    /// 409: a `response.create` while this WebSocket connection has a response in flight.
+    pub fn response_in_progress() -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            "A response is already in progress on this connection; wait for its terminal event.",
+        )
+        .with_code("response_in_progress")
+    }
+
+    /// 400: the WebSocket connection reached its time limit (Open Responses: 60 minutes).
+    pub fn socket_limit_reached() -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "This WebSocket connection reached its time limit; open a new one to continue.",
+        )
+        .with_code("websocket_connection_limit_reached")
+    }
+
     /// 400 for a compaction item this server did not write.
     pub fn invalid_encrypted_content(param: String) -> Self {
         Self::invalid_param(

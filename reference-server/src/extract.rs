@@ -220,7 +220,7 @@ pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
     parse_with_depth(bytes, crate::config::LimitsConfig::default().max_json_depth)
 }
 
-fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
+pub(crate) fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
     let Some(object) = value.as_object() else {
         return Err(ApiError::invalid_param(
             "body",

@@ -66,6 +66,7 @@ fn v1_routes() -> routes::table::Routes {
         .merge(routes::chat::router())
         .merge(routes::responses::router())
         .merge(routes::compact::router())
+        .merge(routes::socket::router())
 }
 
 /// The public probes and the document.

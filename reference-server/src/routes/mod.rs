@@ -10,6 +10,7 @@ pub mod models;
 pub mod openapi;
 pub mod params;
 pub mod responses;
+pub mod socket;
 pub mod table;
 pub mod wire;
 

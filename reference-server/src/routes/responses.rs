@@ -126,7 +126,19 @@ struct Plan {
     raw_format: Value,
 }
 
+/// WebSocket mode's connection-local conversations (its `store: false` responses), by id.
+pub type Local = HashMap<String, engine::Conversation>;
+
 fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiError> {
+    plan_with(state, req, raw, &Local::new())
+}
+
+fn plan_with(
+    state: &AppState,
+    req: CreateResponse,
+    raw: &Value,
+    local: &Local,
+) -> Result<Plan, ApiError> {
     let model_id = req
         .model
         .clone()
@@ -175,15 +187,22 @@ fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiE
 
     let mut conversation = match &req.previous_response_id {
         Some(id) => {
-            let previous = state
-                .stores
-                .responses
-                .get(id)
-                .ok_or_else(|| ApiError::previous_response_not_found(id))?;
+            let turns = match local.get(id) {
+                Some(c) => c.turns.clone(),
+                None => {
+                    state
+                        .stores
+                        .responses
+                        .get(id)
+                        .ok_or_else(|| ApiError::previous_response_not_found(id))?
+                        .conversation
+                        .turns
+                }
+            };
             // Instructions are not carried over (as in the OpenAI API); turns are.
             engine::Conversation {
                 instructions: Vec::new(),
-                turns: previous.conversation.turns,
+                turns,
             }
         }
         None => engine::Conversation::default(),
@@ -406,6 +425,38 @@ async fn create(
     }
     act.whole(outcome.output_tokens).await;
     Ok(act.answer(Json(response).into_response()))
+}
+
+/// A `response.create` message of WebSocket mode (its `type` removed): the events of the
+/// response, as a stream would send them. A `store: false` response is kept in `local`, the
+/// connection's own state, for continuations on the same socket.
+pub(super) fn create_for_socket(
+    state: &AppState,
+    body: &Value,
+    local: &mut Local,
+) -> Result<Vec<Value>, ApiError> {
+    let ApiJson(req, raw) = crate::extract::parse_value::<CreateResponse>(body.clone())?;
+    let plan = plan_with(state, req, &raw, local)?;
+    let outcome = run(&plan);
+    let id = super::new_id("resp");
+    let response = response_object(&plan, &outcome, &id, super::now());
+    let mut conversation = plan.conversation.clone();
+    conversation
+        .turns
+        .extend(outcome.output_turns.iter().cloned());
+    if plan.req.store.unwrap_or(true) {
+        state.stores.responses.put(
+            id,
+            StoredResponse {
+                response: response.clone(),
+                input_items: plan.input_items.clone(),
+                conversation,
+            },
+        );
+    } else {
+        local.insert(id, conversation);
+    }
+    Ok(stream_events(&response))
 }
 
 /// The event sequence of a streamed response, in the order of WIRE_FACTS.md §4.4.

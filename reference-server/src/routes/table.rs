@@ -90,6 +90,15 @@ impl Routes {
         self.add("post", path, Some(R::FIELDS), post(handler))
     }
 
+    /// A WebSocket endpoint, upgraded from `GET path` (a plain GET is 426).
+    pub fn websocket<H, T>(self, path: &'static str, handler: H) -> Self
+    where
+        H: Handler<T, AppState>,
+        T: 'static,
+    {
+        self.add("get", path, None, get(handler))
+    }
+
     /// Both sets of routes.
     pub fn merge(mut self, other: Routes) -> Self {
         self.router = self.router.merge(other.router);

@@ -131,6 +131,17 @@ impl Simulation {
         }
     }
 
+    /// The delays of one answer of `model` (WebSocket mode, which has no fault schedule):
+    /// `None` when the model is not paced.
+    pub fn pace(&self, model: &str) -> Option<Pace> {
+        let profile = self.models.get(model).copied().unwrap_or(self.default);
+        (!profile.is_zero()).then(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
+            rng.set_stream(self.draws.fetch_add(1, Ordering::Relaxed));
+            Pace { profile, rng }
+        })
+    }
+
     /// How to serve one request for `model` on `route`: its delays and its fault, if any.
     /// Counts the request against every fault schedule and an injected fault in `metrics`.
     pub fn decide(&self, ask: &mut Ask, route: &str, model: &str, metrics: &Metrics) -> Act<'_> {
