@@ -6,7 +6,6 @@
 
 use super::input;
 use super::table::Routes;
-use crate::config::ModelKind;
 use crate::engine::{self, tokens, Turn};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
@@ -111,16 +110,7 @@ async fn compact(
     State(state): State<AppState>,
     ApiJson(req, _): ApiJson<CompactRequest>,
 ) -> Result<Json<Value>, ApiError> {
-    let model_id = req.model.ok_or_else(|| ApiError::missing_param("model"))?;
-    let model = state
-        .config
-        .model(&model_id)
-        .ok_or_else(|| ApiError::model_not_found(&model_id))?;
-    if model.kind != ModelKind::Chat {
-        return Err(ApiError::wrong_model(format!(
-            "The model `{model_id}` does not support the Responses API."
-        )));
-    }
+    super::responses::responses_model(&state, req.model.as_deref())?;
     let mut conversation = match &req.previous_response_id {
         Some(id) => engine::Conversation {
             instructions: Vec::new(),

@@ -126,6 +126,21 @@ struct Plan {
     raw_format: Value,
 }
 
+/// The model a Responses request names, checked: present, configured, and a chat model.
+pub(super) fn responses_model(state: &AppState, model: Option<&str>) -> Result<String, ApiError> {
+    let model_id = model.ok_or_else(|| ApiError::missing_param("model"))?;
+    let model = state
+        .config
+        .model(model_id)
+        .ok_or_else(|| ApiError::model_not_found(model_id))?;
+    if model.kind != ModelKind::Chat {
+        return Err(ApiError::wrong_model(format!(
+            "The model `{model_id}` does not support the Responses API."
+        )));
+    }
+    Ok(model_id.to_owned())
+}
+
 /// WebSocket mode's connection-local conversations (its `store: false` responses), by id.
 pub type Local = HashMap<String, engine::Conversation>;
 
@@ -139,19 +154,7 @@ fn plan_with(
     raw: &Value,
     local: &Local,
 ) -> Result<Plan, ApiError> {
-    let model_id = req
-        .model
-        .clone()
-        .ok_or_else(|| ApiError::missing_param("model"))?;
-    let model = state
-        .config
-        .model(&model_id)
-        .ok_or_else(|| ApiError::model_not_found(&model_id))?;
-    if model.kind != ModelKind::Chat {
-        return Err(ApiError::wrong_model(format!(
-            "The model `{model_id}` does not support the Responses API."
-        )));
-    }
+    let model_id = responses_model(state, req.model.as_deref())?;
     if req.input.is_none() {
         return Err(ApiError::missing_param("input"));
     }
