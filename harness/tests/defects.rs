@@ -6,6 +6,7 @@
 mod common;
 
 use base64::Engine as _;
+use common::socket::{broken_socket, relay_downstream, relay_upstream, Out, SocketDefect};
 use common::*;
 use http::{HeaderValue, Method};
 use serde_json::{json, Value};
@@ -42,6 +43,31 @@ macro_rules! defects {
 }
 
 const CONCURRENT: &str = "idempotency.concurrent.409";
+
+/// As `defects!`, for servers broken in their WebSocket mode (`common::socket`): each entry's
+/// `upstream` rewrites what the client sends, its `downstream` what the server sends back.
+macro_rules! socket_defects {
+    ($($name:ident, fails: [$($id:literal),* $(,)?], $(preconditions: [$($pid:literal),*],)? refuse_upgrade: $refuse:expr, upstream: $up:expr, downstream: $down:expr $(,)?);* $(;)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let url = broken_socket(SocketDefect { refuse_upgrade: $refuse, upstream: $up, downstream: $down }).await;
+                let result = run_with(&url, |_| {}).await;
+                let Verdicts { failed, preconditions, skipped } = verdicts(&result);
+                let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
+                let report = harness::report::console::render(&result);
+                assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
+                let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
+                assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));
+                // In-process answers are quick: concurrent duplicates may still not overlap.
+                assert!(skipped.iter().all(|s| s == CONCURRENT), "unexpected skips for {}:\n{report}", stringify!($name));
+            }
+        )*
+
+        /// Every WebSocket defect server: its name and the checks it must fail.
+        const SOCKET_DEFECTS: &[(&str, &[&str])] = &[$((stringify!($name), &[$($id),*])),*];
+    };
+}
 
 fn is(f: &Forward, method: Method, path: &str) -> bool {
     f.method == method && f.path() == path
@@ -122,6 +148,20 @@ fn unstream(f: &mut Forward, path: &str) {
 defects! {
 // The broken server that breaks nothing: proves the harness has no false failures.
 faithful_proxy_passes_everything, fails: [], before: untouched_request, after: untouched_answer;
+
+// A nested error event in the stream, but the response then completes instead of failing.
+stream_error_not_followed_by_failed, fails: ["open-responses.stream.rules"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) {
+        map_events(a, |events| {
+            let at = events.iter().position(|(_, d)| d.as_ref().is_some_and(|d| d["type"] == "response.completed")).unwrap();
+            // Flat for OpenAI's document and nested for Open Responses': valid for both.
+            let error = json!({"type": "error", "sequence_number": 0, "code": "overloaded", "message": "The model stalled.", "param": null,
+                               "error": {"type": "server_error", "code": "overloaded", "message": "The model stalled.", "param": null}});
+            events.insert(at, (Some("error".into()), Some(error)));
+            renumber(events);
+        })
+    };
 
 // Open Responses: each rule it adds to the Responses API, broken alone.
 response_drops_nullable_keys, fails: ["open-responses.response.keys"],
@@ -739,16 +779,19 @@ after: |f, a| if f.path() == "/openapi.json" {
 /// Every check id must appear in some defect's `fails` list above.
 #[test]
 fn every_check_is_proven_by_a_defect() {
-    let covered: BTreeSet<&str> = DEFECTS
+    let all: Vec<&(&str, &[&str])> = DEFECTS.iter().chain(SOCKET_DEFECTS).collect();
+    let covered: BTreeSet<&str> = all
         .iter()
         .flat_map(|(_, fails)| fails.iter().copied())
         .collect();
-    let names: BTreeSet<&str> = DEFECTS.iter().map(|(name, _)| *name).collect();
-    assert_eq!(names.len(), DEFECTS.len(), "two defects share a name");
-    assert!(
-        DEFECTS.iter().filter(|(_, fails)| fails.is_empty()).count() == 1,
-        "exactly one faithful server, which fails nothing"
-    );
+    let names: BTreeSet<&str> = all.iter().map(|(name, _)| *name).collect();
+    assert_eq!(names.len(), all.len(), "two defects share a name");
+    for table in [DEFECTS, SOCKET_DEFECTS] {
+        assert!(
+            table.iter().filter(|(_, fails)| fails.is_empty()).count() == 1,
+            "exactly one faithful server per kind of proxy, which fails nothing"
+        );
+    }
     let missing: Vec<&str> = harness::catalogue()
         .iter()
         .map(|c| c.id)
@@ -766,4 +809,78 @@ fn every_check_is_proven_by_a_defect() {
         unknown.is_empty(),
         "defect tests name unknown checks: {unknown:?}"
     );
+}
+
+/// A client message's previous_response_id, when it has one.
+fn previous_id(v: &Value) -> Option<&str> {
+    v["previous_response_id"].as_str()
+}
+
+/// Relays a server message unless it is the error with `code`, which `broken` replaces.
+fn on_error(v: Value, code: &str, broken: impl FnOnce(Value) -> Vec<Out>) -> Vec<Out> {
+    if v["type"] == "error" && v["error"]["code"] == code {
+        broken(v)
+    } else {
+        vec![Out::Send(v)]
+    }
+}
+
+// Each entry: a server whose WebSocket mode is broken in exactly one way.
+socket_defects! {
+// The relay that breaks nothing: proves the socket checks have no false failures.
+faithful_socket_relay_passes_everything, fails: [],
+    refuse_upgrade: false, upstream: relay_upstream, downstream: relay_downstream;
+
+// No WebSocket mode at all: one failure, and the mode's other rules cannot be judged.
+socket_upgrade_refused, fails: ["open-responses.websocket.sequence"],
+    preconditions: ["open-responses.websocket.one-in-flight", "open-responses.websocket.continuation", "open-responses.websocket.store-false", "open-responses.websocket.not-found"],
+    refuse_upgrade: true, upstream: relay_upstream, downstream: relay_downstream;
+
+socket_events_without_sequence_numbers, fails: ["open-responses.websocket.sequence"],
+    refuse_upgrade: false, upstream: relay_upstream,
+    downstream: |mut v| {
+        if let Some(o) = v.as_object_mut() { o.remove("sequence_number"); }
+        vec![Out::Send(v)]
+    };
+
+// The refusal of a second response kills the first one.
+socket_refusal_ends_the_first_response, fails: ["open-responses.websocket.one-in-flight"],
+    refuse_upgrade: false, upstream: relay_upstream,
+    downstream: |v| on_error(v, "response_in_progress", |v| vec![Out::Send(v), Out::Close]);
+
+// The refusal sent as an SSE-style error event: no status, the error not nested.
+socket_refusal_not_an_error_message, fails: ["open-responses.websocket.one-in-flight"],
+    refuse_upgrade: false, upstream: relay_upstream,
+    downstream: |v| on_error(v, "response_in_progress", |v| vec![Out::Send(json!({"type": "error", "code": v["error"]["code"], "message": v["error"]["message"]}))]);
+
+// Continued responses do not say what they continue.
+socket_continuation_without_previous_id, fails: ["open-responses.websocket.continuation", "open-responses.websocket.store-false"],
+    refuse_upgrade: false, upstream: relay_upstream,
+    downstream: |mut v| {
+        if v["response"].is_object() { v["response"]["previous_response_id"] = Value::Null; }
+        vec![Out::Send(v)]
+    };
+
+// store:false responses are not kept in the connection: their continuations are not found.
+socket_store_false_not_kept, fails: ["open-responses.websocket.store-false"],
+    refuse_upgrade: false,
+    upstream: |v| if v["store"] == json!(false) && previous_id(v).is_some() {
+        v["previous_response_id"] = json!("resp_forgotten_by_the_server");
+    },
+    downstream: relay_downstream;
+
+// An unknown previous_response_id is ignored and a fresh response answered.
+socket_unknown_previous_id_answered, fails: ["open-responses.websocket.not-found"],
+    refuse_upgrade: false,
+    upstream: |v| if previous_id(v).is_some_and(|id| id.starts_with("resp_conformance_unknown")) {
+        v.as_object_mut().unwrap().remove("previous_response_id");
+    },
+    downstream: relay_downstream;
+
+socket_not_found_under_another_code, fails: ["open-responses.websocket.not-found"],
+    refuse_upgrade: false, upstream: relay_upstream,
+    downstream: |v| on_error(v, "previous_response_not_found", |mut v| {
+        v["error"]["code"] = json!("not_found");
+        vec![Out::Send(v)]
+    });
 }

@@ -25,6 +25,10 @@ enum Mode {
     Hang,
     /// The status line and headers one byte every 300 ms (the model list too).
     SlowHeaders,
+    /// WebSocket upgrades accepted, then small text messages that never end.
+    EndlessSocket,
+    /// WebSocket upgrades accepted, then one text frame that declares 300 MB.
+    HugeFrame,
 }
 
 const MODELS: &str = r#"{"object":"list","data":[{"id":"hostile-chat","object":"model","created":0,"owned_by":"x"},{"id":"hostile-embed","object":"model","created":0,"owned_by":"x"}]}"#;
@@ -99,6 +103,44 @@ fn serve(mut stream: TcpStream, mode: Mode) {
                     return;
                 }
             }
+        }
+        Mode::EndlessSocket | Mode::HugeFrame => {
+            let key = head
+                .lines()
+                .find_map(|l| {
+                    l.strip_prefix("Sec-WebSocket-Key: ")
+                        .or_else(|| l.strip_prefix("sec-websocket-key: "))
+                })
+                .map(str::trim);
+            let Some(key) = key else {
+                let body = r#"{"error":{"message":"no","type":"invalid_request_error","param":null,"code":null}}"#;
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                );
+                return;
+            };
+            let accept =
+                tokio_tungstenite::tungstenite::handshake::derive_accept_key(key.as_bytes());
+            let _ = write!(
+                stream,
+                "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {accept}\r\n\r\n"
+            );
+            if let Mode::HugeFrame = mode {
+                // FIN + text, 64-bit length: 300 MB, then bytes until the client hangs up.
+                let mut frame = vec![0x81, 127];
+                frame.extend_from_slice(&(300u64 * 1024 * 1024).to_be_bytes());
+                let _ = stream.write_all(&frame);
+                let block = [b'x'; 65536];
+                while stream.write_all(&block).is_ok() {}
+                return;
+            }
+            let text = br#"{"type":"response.output_text.delta","sequence_number":1,"delta":"x"}"#;
+            let mut frame = vec![0x81, text.len() as u8];
+            frame.extend_from_slice(text);
+            let block = frame.repeat(512);
+            while stream.write_all(&block).is_ok() {}
         }
         Mode::Garbage => {
             let _ = stream.write_all(b"\x00\xffSSH-2.0-nope\r\n\x1b[2J\xfe\xfe\r\n\r\n");
@@ -212,4 +254,12 @@ fn garbage_resets_silence_and_slow_headers_end_the_run() {
     bounded(Mode::Reset, &[1, 3]);
     bounded(Mode::Hang, &[3]);
     bounded(Mode::SlowHeaders, &[1, 3]);
+}
+
+#[test]
+fn an_endless_or_huge_websocket_message_stream_is_cut_at_a_cap() {
+    let out = bounded(Mode::EndlessSocket, &[1]);
+    assert!(out.contains("over 10000 messages"), "{out}");
+    let out = bounded(Mode::HugeFrame, &[1]);
+    assert!(out.contains("over the cap"), "{out}");
 }

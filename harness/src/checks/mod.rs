@@ -15,6 +15,7 @@ mod properties;
 mod ratelimit;
 mod responses;
 mod responses_stream;
+mod websocket;
 
 use crate::schemas::Schemas;
 use crate::target::{Exchange, Req, StreamExchange, Target, TransportError};
@@ -99,6 +100,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(ratelimit::checks());
     all.extend(idempotency::checks());
     all.extend(open_responses::checks());
+    all.extend(websocket::checks());
     all.extend(facade::checks());
     all.extend(properties::checks());
     all

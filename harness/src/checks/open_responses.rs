@@ -214,6 +214,12 @@ async fn stream_rules(ctx: &Ctx) -> Verdict {
             ex,
         )?;
     }
+    let events: Vec<Value> = s
+        .events
+        .iter()
+        .filter_map(|e| serde_json::from_str(&e.data).ok())
+        .collect();
+    error_events(&events).map_err(|p| p.at(&ex.request))?;
     ensure(
         s.events.last().is_some_and(|e| e.data == "[DONE]"),
         "the terminal message data: [DONE]",
@@ -226,6 +232,38 @@ async fn stream_rules(ctx: &Ctx) -> Verdict {
     pass()
 }
 
+/// An `error` event in a stream carries the nested payload (type, code, message, param) and
+/// is followed by `response.failed`.
+fn error_events(events: &[Value]) -> Result<(), Problem> {
+    for (i, e) in events.iter().enumerate() {
+        if e["type"] != "error" {
+            continue;
+        }
+        let error = &e["error"];
+        let nullable_text = |v: &Value| v.is_string() || v.is_null();
+        if !(error["type"].is_string()
+            && error["message"].is_string()
+            && error.get("code").is_some_and(nullable_text)
+            && error.get("param").is_some_and(nullable_text))
+        {
+            return Err(fail(
+                format!(
+                    "error event {i} nesting its payload: error {{type, code, message, param}}"
+                ),
+                show(e),
+            ));
+        }
+        let next = events.get(i + 1).map(|n| &n["type"]);
+        if next.is_none_or(|t| t != "response.failed") {
+            return Err(fail(
+                format!("error event {i} followed by response.failed"),
+                next.map_or_else(|| "the stream ends".to_owned(), show),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Where an item is in its lifecycle.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum ItemState {
@@ -235,12 +273,26 @@ enum ItemState {
 
 async fn stream_items(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
-    let ex = &s.exchange;
     let events = stream_json(&s)?;
+    item_rules(&events).map_err(|p| p.at(&s.exchange.request))?;
+    pass()
+}
+
+/// The item state machine of a response's events (an SSE stream's or a socket's): each item
+/// added in_progress once, its parts added, their deltas and done in order, the item done last
+/// and never updated after; at least one item, every item done by the end.
+pub(super) fn item_rules(events: &[Value]) -> Result<(), Problem> {
     let mut items: std::collections::HashMap<u64, ItemState> = Default::default();
     // Open content parts: (item index, part index) -> whether its text is done.
     let mut parts: std::collections::HashMap<(u64, u64), bool> = Default::default();
     let mut seen_items = 0;
+    let check = |ok: bool, expected: String, seen: String| {
+        if ok {
+            Ok(())
+        } else {
+            Err(fail(expected, seen))
+        }
+    };
     for (i, e) in events.iter().enumerate() {
         let kind = e["type"].as_str().unwrap_or_default();
         let at = |what: &str| format!("event {i} ({kind}): {what}");
@@ -250,85 +302,76 @@ async fn stream_items(ctx: &Ctx) -> Verdict {
         let state = items.get(&item).copied();
         match kind {
             "response.output_item.added" => {
-                ensure(
+                check(
                     state.is_none(),
                     at("the item added once"),
-                    "added again",
-                    ex,
+                    "added again".into(),
                 )?;
-                ensure(
+                check(
                     e["item"]["status"] == "in_progress",
                     at("the added item in_progress"),
                     show(&e["item"]["status"]),
-                    ex,
                 )?;
                 items.insert(item, ItemState::Added);
                 seen_items += 1;
             }
             "response.output_item.done" => {
-                ensure(
+                check(
                     state == Some(ItemState::Added),
                     at("an item added and not yet done"),
                     format!("{state:?}"),
-                    ex,
                 )?;
-                let open: Vec<_> = parts.iter().filter(|((it, _), _)| *it == item).collect();
-                ensure(
-                    open.is_empty(),
+                let open = parts.keys().filter(|(it, _)| *it == item).count();
+                check(
+                    open == 0,
                     at("every content part of the item done before it"),
-                    format!("{} part(s) still open", open.len()),
-                    ex,
+                    format!("{open} part(s) still open"),
                 )?;
                 let status = e["item"]["status"].as_str().unwrap_or_default();
-                ensure(
+                check(
                     status == "completed" || status == "incomplete",
                     at("the done item completed or incomplete"),
                     show(&e["item"]["status"]),
-                    ex,
                 )?;
                 items.insert(item, ItemState::Done);
             }
             _ => {
-                ensure(
+                check(
                     state == Some(ItemState::Added),
                     at("updates only between output_item.added and output_item.done"),
                     format!("item {item} is {state:?}"),
-                    ex,
                 )?;
                 let part = (item, e["content_index"].as_u64().unwrap_or(0));
+                let has_part = e.get("content_index").is_some();
                 match kind {
                     "response.content_part.added" => {
-                        ensure(
+                        check(
                             !parts.contains_key(&part),
                             at("the part added once"),
-                            "added again",
-                            ex,
+                            "added again".into(),
                         )?;
                         parts.insert(part, false);
                     }
                     "response.content_part.done" => {
-                        ensure(
+                        check(
                             parts.get(&part) == Some(&true),
                             at("the part's text done before the part"),
                             format!("{:?}", parts.get(&part)),
-                            ex,
                         )?;
                         parts.remove(&part);
                     }
-                    k if k.ends_with(".delta") && e.get("content_index").is_some() => {
-                        ensure(
+                    k if k.ends_with(".delta") && has_part => {
+                        check(
                             parts.get(&part) == Some(&false),
                             at("deltas inside an added, unfinished part"),
                             format!("{:?}", parts.get(&part)),
-                            ex,
                         )?;
                     }
-                    k if k.ends_with(".done") && e.get("content_index").is_some() => {
-                        ensure(
+                    k if k.ends_with(".done") && has_part => {
+                        check(
                             parts.get(&part) == Some(&false),
                             at("one done inside an added part"),
                             format!("{:?}", parts.get(&part)),
-                            ex,
                         )?;
                         parts.insert(part, true);
                     }
@@ -337,23 +380,17 @@ async fn stream_items(ctx: &Ctx) -> Verdict {
             }
         }
     }
-    ensure(
+    check(
         seen_items > 0,
-        "at least one output item in the stream",
-        "no response.output_item.added",
-        ex,
+        "at least one output item in the stream".into(),
+        "no response.output_item.added".into(),
     )?;
-    let open: Vec<_> = items
-        .iter()
-        .filter(|(_, s)| **s != ItemState::Done)
-        .collect();
-    ensure(
-        open.is_empty(),
-        "every item done by the end",
-        format!("{} item(s) never done", open.len()),
-        ex,
-    )?;
-    pass()
+    let open = items.values().filter(|s| **s != ItemState::Done).count();
+    check(
+        open == 0,
+        "every item done by the end".into(),
+        format!("{open} item(s) never done"),
+    )
 }
 
 async fn form_body(ctx: &Ctx) -> Verdict {

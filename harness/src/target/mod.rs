@@ -1,6 +1,7 @@
 //! The HTTP client for the target: JSON calls and SSE streams with timings, each returning a
 //! plain-data `Exchange` that checks read and reports quote (with the key redacted).
 
+pub mod socket;
 pub mod sse;
 
 use crate::error::HarnessError;
@@ -301,6 +302,7 @@ pub struct Target {
     api_key: Option<String>,
     auth_header: String,
     timeout: Duration,
+    insecure: bool,
 }
 
 impl Target {
@@ -339,6 +341,7 @@ impl Target {
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             auth_header: config.auth_header.clone(),
             timeout: config.timeout,
+            insecure: config.insecure,
         })
     }
 
@@ -370,6 +373,18 @@ impl Target {
         self.timeout
     }
 
+    /// The header that carries `key`, if there is a key and it can be sent.
+    fn credentials(&self, key: Option<&str>) -> Option<(HeaderName, HeaderValue)> {
+        let key = key?;
+        let value = if self.auth_header.eq_ignore_ascii_case("authorization") {
+            format!("Bearer {key}")
+        } else {
+            key.to_owned()
+        };
+        let name = HeaderName::try_from(self.auth_header.as_str()).ok()?;
+        Some((name, HeaderValue::from_str(&value).ok()?))
+    }
+
     fn build(&self, req: &Req) -> (reqwest::RequestBuilder, RequestRecord) {
         let url = self.url(&req.path);
         let mut headers = HeaderMap::new();
@@ -379,19 +394,9 @@ impl Target {
             Auth::None => None,
             Auth::Key(k) => Some(k.clone()),
         };
-        if let Some(key) = key {
-            let value = if self.auth_header.eq_ignore_ascii_case("authorization") {
-                format!("Bearer {key}")
-            } else {
-                key
-            };
-            if let (Ok(name), Ok(v)) = (
-                HeaderName::try_from(self.auth_header.as_str()),
-                HeaderValue::from_str(&value),
-            ) {
-                headers.insert(name, v);
-                shown.push((self.auth_header.clone(), "[redacted]".to_owned()));
-            }
+        if let Some((name, value)) = self.credentials(key.as_deref()) {
+            headers.insert(name, value);
+            shown.push((self.auth_header.clone(), "[redacted]".to_owned()));
         }
         if let Some(ct) = &req.content_type {
             if let Ok(v) = HeaderValue::from_str(ct) {
