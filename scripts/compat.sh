@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compatibility evidence from real third-party servers installed from the registries:
 # llmsim (crates.io) and LiteLLM's proxy with mock models (PyPI). Each is run with
-# `conformance run --profile openai-core`, and every verdict is compared with
+# `conformance run --profile open-responses` (OpenAI's core and Open Responses' rules), and every verdict is compared with
 # cases/compat/<server>.toml: a new failure, a new pass or a changed reason fails the script.
 # docs/compatibility.md is rendered from the expectations and must be up to date.
 #
@@ -48,7 +48,7 @@ status=0
 # check NAME TARGET KEY: runs the harness and compares with cases/compat/NAME.toml.
 check() {
   local name=$1 target=$2 key=$3
-  "$conformance" run --target "$target" --api-key "$key" --profile openai-core --seed 7 \
+  "$conformance" run --target "$target" --api-key "$key" --profile open-responses --seed 7 \
     --budget 8 --report json --report-dir "$out/$name" > "$out/$name.txt" 2>/dev/null || true
   local report
   report=$(ls "$out/$name"/*/report.json)
