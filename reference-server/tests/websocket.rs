@@ -242,7 +242,10 @@ async fn an_unknown_continuation_is_refused_and_evicts_the_connections_state() {
         json!({"type": "response.create", "model": "ref-chat-1", "input": "x", "stream": true}),
     )
     .await;
-    assert_eq!(next(&mut socket).await.unwrap()["error"]["param"], "stream");
+    let e = next(&mut socket).await.unwrap();
+    assert_eq!(e["error"]["param"], "stream");
+    // WebSocketErrorEvent requires a string code, even where the HTTP envelope has null.
+    assert_eq!(e["error"]["code"], "invalid_request_error", "{e}");
 }
 
 #[tokio::test]

@@ -51,10 +51,15 @@ async fn upgrade(
 fn error_message(e: &ApiError) -> Message {
     let mut body = e.body();
     let status = e.status().as_u16();
-    let error = body
+    let mut error = body
         .get_mut("error")
         .map(Value::take)
         .unwrap_or(Value::Null);
+    // WebSocketErrorEvent requires a string code; where the HTTP envelope has none (null),
+    // the error's type stands in.
+    if error["code"].is_null() {
+        error["code"] = error["type"].clone();
+    }
     Message::Text(
         json!({"type": "error", "status": status, "error": error})
             .to_string()
