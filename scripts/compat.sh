@@ -19,18 +19,22 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-cargo build --quiet --bin conformance
-conformance=target/debug/conformance
-
 if ! "$tools/bin/llmsim" --version 2>/dev/null | grep -qF "$LLMSIM_VERSION"; then
   echo "compat: installing llmsim $LLMSIM_VERSION from crates.io"
-  cargo install --quiet --locked llmsim --version "$LLMSIM_VERSION" --root "$tools"
+  # A debug build: llmsim is only answered, never timed, and it builds in half the time.
+  cargo install --quiet --locked --debug llmsim --version "$LLMSIM_VERSION" --root "$tools"
 fi
 if ! "$tools/litellm/bin/pip" show litellm 2>/dev/null | grep -qxF "Version: $LITELLM_VERSION"; then
   echo "compat: installing LiteLLM $LITELLM_VERSION from PyPI"
   python3 -m venv "$tools/litellm"
   "$tools/litellm/bin/pip" install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"
 fi
+
+# `--install-only`: fetch the two servers and stop (CI does it early, beside slower steps).
+[ "${1:-}" = --install-only ] && exit 0
+
+cargo build --quiet --bin conformance
+conformance=target/debug/conformance
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 

@@ -19,6 +19,8 @@ if [ ! -x "$venv/bin/st" ]; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "schemathesis==$version"
 fi
+# `--install-only`: fetch Schemathesis and stop (CI does it early, beside slower steps).
+[ "${1:-}" = --install-only ] && exit 0
 
 server=${REFSERVER_BIN:-target/debug/reference-server}
 if [ ! -x "$server" ]; then

@@ -196,6 +196,19 @@ struct RunArgs {
     /// instead of the target's /openapi.json.
     #[arg(long, value_name = "FILE|URL")]
     openapi: Option<String>,
+    /// Compare the shape of each sampled answer with its recording in DIR (`snapshots.*`).
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// With --snapshots: write new and changed shapes as DIR/*.snap.new for review instead of
+    /// failing.
+    #[arg(long, requires = "snapshots")]
+    update_snapshots: bool,
+    /// With --snapshots: first promote DIR/*.snap.new to the recording.
+    #[arg(long, requires = "snapshots")]
+    accept: bool,
+    /// With --snapshots: a shape never recorded fails its check.
+    #[arg(long, requires = "snapshots")]
+    strict_snapshots: bool,
     /// Most bytes read from one answer (a body or a whole stream); past it the check fails.
     #[arg(long, default_value_t = crate::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
     max_response_bytes: usize,
@@ -851,6 +864,21 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     let seed = args
         .seed
         .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
+    let snapshots = match &args.snapshots {
+        Some(dir) => {
+            if args.accept {
+                let n = crate::snapshots::accept(dir).map_err(HarnessError::Usage)?;
+                eprintln!("conformance: {n} shape(s) accepted into {}", dir.display());
+            }
+            Some(std::sync::Arc::new(crate::snapshots::SnapshotOptions {
+                dir: dir.clone(),
+                update: args.update_snapshots,
+                strict: args.strict_snapshots,
+                target: label.clone(),
+            }))
+        }
+        None => None,
+    };
     let config = RunConfig {
         target: TargetConfig {
             max_response_bytes: args.max_response_bytes,
@@ -874,6 +902,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             burst_max: args.burst_max,
             heavy_batch: 2048,
             openapi,
+            snapshots,
         },
     };
     let total = run::select(&config)?.len() as u64;

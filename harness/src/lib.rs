@@ -16,6 +16,7 @@ pub mod report;
 pub mod result;
 pub mod run;
 pub mod schemas;
+pub mod snapshots;
 pub mod target;
 
 pub use checks::{catalogue, CheckOptions, Profile};

@@ -64,9 +64,13 @@ fn embedded_run_passes_and_writes_valid_reports() {
         "report.json does not match its schema: {errors:?}"
     );
     assert_eq!(report["seed"], 1);
+    // Every check but the shape snapshots, which need --snapshots DIR.
     assert_eq!(
         report["checks"].as_array().unwrap().len(),
-        harness::catalogue().len()
+        harness::catalogue()
+            .iter()
+            .filter(|c| c.area() != "snapshots")
+            .count()
     );
 
     let junit = std::fs::read_to_string(run_dir.join("junit.xml")).unwrap();
@@ -83,7 +87,7 @@ fn embedded_run_passes_and_writes_valid_reports() {
             _ => {}
         }
     }
-    assert_eq!(testcases, harness::catalogue().len());
+    assert_eq!(testcases, report["checks"].as_array().unwrap().len());
     let md = std::fs::read_to_string(run_dir.join("report.md")).unwrap();
     assert!(md.starts_with("# Conformance run: PASSED"), "{md}");
 }
@@ -232,6 +236,7 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
             burst_max: 10,
             heavy_batch: 16,
             openapi: None,
+            snapshots: None,
         },
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.
@@ -706,4 +711,58 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         "--no-reports",
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+}
+
+#[test]
+fn snapshots_are_recorded_accepted_and_then_compared() {
+    let dir = tempdir();
+    let d = dir.to_str().unwrap();
+    let only = [
+        "run",
+        "--only",
+        "snapshots.*",
+        "--no-reports",
+        "--snapshots",
+        d,
+    ];
+    // Recorded for review: 13 pending files, no recording yet.
+    let o = conformance(&[&only[..], &["--update-snapshots"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let pending = |ext: &str| {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(ext)
+            })
+            .count()
+    };
+    assert_eq!((pending(".snap.new"), pending(".snap")), (13, 0));
+    // Accepted, then compared strictly against another embedded server (other ids and times).
+    let o = conformance(&[&only[..], &["--accept", "--strict-snapshots"]].concat());
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("13 shape(s) accepted"), "{}", text(&o));
+    assert_eq!((pending(".snap.new"), pending(".snap")), (0, 13));
+    // A recording that says otherwise: the run fails, naming the key and the file.
+    let path = dir.join("models.list.snap");
+    let edited = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"owned_by\"", "\"owner\"");
+    std::fs::write(&path, edited).unwrap();
+    let o = conformance(&only);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = text(&o);
+    assert!(out.contains("FAIL  snapshots.models"), "{out}");
+    assert!(
+        out.contains("added key body.data[].owned_by")
+            && out.contains("removed key body.data[].owner"),
+        "{out}"
+    );
+    // The flags that need a recording say so.
+    let o = conformance(&["run", "--update-snapshots"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,6 +44,36 @@ macro_rules! defects {
 
 const CONCURRENT: &str = "idempotency.concurrent.409";
 
+/// For `snapshots.*`: the shapes of a faithful server are recorded (`--update-snapshots`, then
+/// accepted), and each entry's broken server (another instance: other ids, times) is compared
+/// with them, strictly.
+macro_rules! snapshot_defects {
+    ($($name:ident, fails: [$($id:literal),* $(,)?], before: $before:expr, after: $after:expr $(,)?);* $(;)?) => {
+        $(
+            #[tokio::test]
+            async fn $name() {
+                let dir = tempdir();
+                let faithful = broken(Defect { before: untouched_request, after: untouched_answer }).await;
+                let recorded = run_snapshots(&faithful.uri(), &dir, true).await;
+                let report = harness::report::console::render(&recorded);
+                assert_eq!(recorded.counts().passed, 5, "the recording run:\n{report}");
+                assert_eq!(harness::snapshots::accept(&dir).unwrap(), 13, "{report}");
+                let server = broken(Defect { before: $before, after: $after }).await;
+                let result = run_snapshots(&server.uri(), &dir, false).await;
+                let Verdicts { failed, preconditions, skipped } = verdicts(&result);
+                let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
+                let report = harness::report::console::render(&result);
+                assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
+                assert!(preconditions.is_empty() && skipped.is_empty(), "{report}");
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        )*
+
+        /// Every snapshot defect server: its name and the checks it must fail.
+        const SNAPSHOT_DEFECTS: &[(&str, &[&str])] = &[$((stringify!($name), &[$($id),*])),*];
+    };
+}
+
 /// As `defects!`, for servers broken in their WebSocket mode (`common::socket`): each entry's
 /// `upstream` rewrites what the client sends, its `downstream` what the server sends back.
 macro_rules! socket_defects {
@@ -779,14 +809,18 @@ after: |f, a| if f.path() == "/openapi.json" {
 /// Every check id must appear in some defect's `fails` list above.
 #[test]
 fn every_check_is_proven_by_a_defect() {
-    let all: Vec<&(&str, &[&str])> = DEFECTS.iter().chain(SOCKET_DEFECTS).collect();
+    let all: Vec<&(&str, &[&str])> = DEFECTS
+        .iter()
+        .chain(SOCKET_DEFECTS)
+        .chain(SNAPSHOT_DEFECTS)
+        .collect();
     let covered: BTreeSet<&str> = all
         .iter()
         .flat_map(|(_, fails)| fails.iter().copied())
         .collect();
     let names: BTreeSet<&str> = all.iter().map(|(name, _)| *name).collect();
     assert_eq!(names.len(), all.len(), "two defects share a name");
-    for table in [DEFECTS, SOCKET_DEFECTS] {
+    for table in [DEFECTS, SOCKET_DEFECTS, SNAPSHOT_DEFECTS] {
         assert!(
             table.iter().filter(|(_, fails)| fails.is_empty()).count() == 1,
             "exactly one faithful server per kind of proxy, which fails nothing"
@@ -883,4 +917,43 @@ socket_not_found_under_another_code, fails: ["open-responses.websocket.not-found
         v["error"]["code"] = json!("not_found");
         vec![Out::Send(v)]
     });
+}
+
+// Each entry: a server whose shapes drift in exactly one way from the recorded ones.
+snapshot_defects! {
+// The same server again: ids, timestamps, texts and vectors differ, the shapes do not.
+faithful_shapes_match_their_recording, fails: [], before: untouched_request, after: untouched_answer;
+
+snapshot_list_drops_a_field, fails: ["snapshots.models"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::GET, "/v1/models") && a.status == 200 {
+        map_json(a, |v| for m in v["data"].as_array_mut().unwrap() { m.as_object_mut().unwrap().remove("owned_by"); })
+    };
+
+snapshot_completion_adds_a_field, fails: ["snapshots.chat"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && a.status == 200 && !a.is_sse() {
+        map_json(a, |v| v["x_vendor_trace"] = json!({"region": "eu-west-1"}))
+    };
+
+snapshot_usage_counts_become_strings, fails: ["snapshots.embeddings"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
+        map_json(a, |v| v["usage"]["prompt_tokens"] = json!(v["usage"]["prompt_tokens"].to_string()))
+    };
+
+snapshot_stream_gains_an_event_type, fails: ["snapshots.responses"],
+    before: untouched_request,
+    after: |f, a| if response_stream(f, a) {
+        map_events(a, |events| {
+            events.insert(1, (Some("acme:trace".into()), Some(json!({"type": "acme:trace", "sequence_number": 0, "span": "s-1"}))));
+            renumber(events);
+        })
+    };
+
+snapshot_error_drops_param, fails: ["snapshots.errors"],
+    before: untouched_request,
+    after: |_, a| if a.status == 401 {
+        map_json(a, |v| { v["error"].as_object_mut().unwrap().remove("param"); })
+    };
 }

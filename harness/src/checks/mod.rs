@@ -15,6 +15,7 @@ mod properties;
 mod ratelimit;
 mod responses;
 mod responses_stream;
+mod snapshots;
 mod websocket;
 
 use crate::schemas::Schemas;
@@ -103,6 +104,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(websocket::checks());
     all.extend(facade::checks());
     all.extend(properties::checks());
+    all.extend(snapshots::checks());
     all
 }
 
@@ -127,6 +129,8 @@ pub struct CheckOptions {
     /// A document to check answers against instead of the target's `/openapi.json` (for
     /// example OpenAI's own), with where it came from.
     pub openapi: Option<std::sync::Arc<(String, Value)>>,
+    /// Where shapes are recorded and compared (`--snapshots DIR`), if anywhere.
+    pub snapshots: Option<std::sync::Arc<crate::snapshots::SnapshotOptions>>,
 }
 
 /// What checks share: the target, schemas, models and cached baseline exchanges.

@@ -221,9 +221,25 @@ pub async fn broken(defect: Defect) -> MockServer {
 }
 
 /// Runs the whole facade profile against a `broken` server with fixed seed and small budgets,
-/// without the WebSocket mode's checks: wiremock cannot upgrade (`socket::broken_socket` can).
+/// without the WebSocket mode's checks (wiremock cannot upgrade; `socket::broken_socket` can).
+/// Shape snapshots run only with a recording (`run_snapshots`).
 pub async fn run_against(url: &str) -> RunResult {
     run_with(url, |c| c.skip.push("open-responses.websocket.*".into())).await
+}
+
+/// Runs only the `snapshots.*` checks against `url` with the recording in `dir`: written for
+/// review (`update`), or compared, strictly (a shape never recorded fails).
+pub async fn run_snapshots(url: &str, dir: &std::path::Path, update: bool) -> RunResult {
+    run_with(url, |c| {
+        c.only = vec!["snapshots.*".into()];
+        c.options.snapshots = Some(std::sync::Arc::new(harness::snapshots::SnapshotOptions {
+            dir: dir.to_owned(),
+            update,
+            strict: true,
+            target: url.to_owned(),
+        }));
+    })
+    .await
 }
 
 /// As `run_against`, with the configuration adjusted by `adjust`.
@@ -247,6 +263,7 @@ pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResu
             // Requests through the proxy never overlap, so a heavy batch would only cost time.
             heavy_batch: 16,
             openapi: None,
+            snapshots: None,
         },
     };
     adjust(&mut config);

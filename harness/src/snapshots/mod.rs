@@ -1,0 +1,197 @@
+//! Shape snapshots: what a deployment actually sends, normalised ([`shape`]), stored one file
+//! per exchange in insta's `.snap` format and compared run after run ([`diff`]). A schema says
+//! what is allowed; a snapshot shows a key that appears, disappears or changes kind.
+//!
+//! `--update-snapshots` writes `NAME.snap.new` beside `NAME.snap` for review; `--accept`
+//! promotes them. A file holds a YAML header (insta's: source, description, expression) and
+//! the shape as pretty JSON.
+
+pub mod diff;
+pub mod shape;
+
+use serde_json::{json, Value};
+use std::path::{Path, PathBuf};
+
+/// What `--snapshots DIR` asks of a run.
+#[derive(Debug, Clone)]
+pub struct SnapshotOptions {
+    /// Where the `.snap` files are.
+    pub dir: PathBuf,
+    /// Write `.snap.new` files for shapes that are new or changed, instead of failing.
+    pub update: bool,
+    /// A shape never recorded fails its check.
+    pub strict: bool,
+    /// The target, for the files' headers.
+    pub target: String,
+}
+
+/// One exchange's shape, named for its file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Named {
+    /// The file name without extension, e.g. `chat.completion`.
+    pub name: String,
+    /// The request, e.g. `POST /v1/chat/completions`.
+    pub request: String,
+    /// The shape document: status, media type, body or stream shape.
+    pub shape: Value,
+}
+
+impl Named {
+    /// The shape of a whole answer.
+    pub fn body(name: &str, request: &str, status: u16, media: &str, body: &[u8]) -> Self {
+        let body = match serde_json::from_slice::<Value>(body) {
+            Ok(v) => shape::shape(&v),
+            Err(_) if body.is_empty() => Value::Null,
+            Err(_) => json!("[not JSON]"),
+        };
+        Self {
+            name: name.to_owned(),
+            request: request.to_owned(),
+            shape: json!({"status": status, "media_type": media, "body": body}),
+        }
+    }
+
+    /// The shape of a stream of JSON events.
+    pub fn stream(name: &str, request: &str, status: u16, media: &str, events: &[Value]) -> Self {
+        Self {
+            name: name.to_owned(),
+            request: request.to_owned(),
+            shape: json!({"status": status, "media_type": media, "stream": shape::stream_shape(events)}),
+        }
+    }
+}
+
+/// How a shape compares with its recording.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// As recorded.
+    Same,
+    /// Never recorded.
+    New,
+    /// Recorded otherwise: the differences.
+    Changed(Vec<String>),
+}
+
+fn path_of(dir: &Path, name: &str, pending: bool) -> PathBuf {
+    dir.join(format!("{name}.snap{}", if pending { ".new" } else { "" }))
+}
+
+/// The shape stored in a `.snap` file's body (after its header).
+pub fn parse(text: &str) -> Result<Value, String> {
+    let body = text
+        .strip_prefix("---\n")
+        .and_then(|rest| rest.split_once("\n---\n"))
+        .map(|(_, body)| body)
+        .ok_or("no `---` header (insta's .snap format)")?;
+    serde_json::from_str(body).map_err(|e| format!("the shape is not JSON: {e}"))
+}
+
+/// Compares `named` with its recording in `dir`.
+pub fn compare(dir: &Path, named: &Named) -> Result<Seen, String> {
+    let path = path_of(dir, &named.name, false);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Seen::New),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let was = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let d = diff::differences(&was, &named.shape);
+    Ok(if d.is_empty() {
+        Seen::Same
+    } else {
+        Seen::Changed(d)
+    })
+}
+
+/// Writes `named` as `NAME.snap.new` in `dir` for review.
+pub fn write_pending(dir: &Path, named: &Named, target: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let path = path_of(dir, &named.name, true);
+    let header = format!(
+        "---\nsource: {}\ndescription: {}\nexpression: {}\n---\n",
+        json!("conformance run"),
+        json!(format!(
+            "{target}, {}",
+            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
+        )),
+        json!(named.request),
+    );
+    let body = serde_json::to_string_pretty(&named.shape).unwrap_or_default();
+    std::fs::write(&path, format!("{header}{body}\n"))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
+}
+
+/// Promotes every `.snap.new` in `dir` to `.snap`; returns how many.
+pub fn accept(dir: &Path) -> Result<usize, String> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => return Err(format!("{}: {e}", dir.display())),
+    };
+    let mut n = 0;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        if let Some(stem) = name.strip_suffix(".snap.new") {
+            let text =
+                std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+            std::fs::rename(&path, dir.join(format!("{stem}.snap")))
+                .map_err(|e| format!("{}: {e}", path.display()))?;
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_written_shape_reads_back_and_accept_promotes_it() {
+        let dir = std::env::temp_dir().join(format!("snapshots-{}", uuid::Uuid::new_v4().simple()));
+        let named = Named::body(
+            "models.list",
+            "GET /v1/models",
+            200,
+            "application/json",
+            br#"{"object":"list","data":[{"id":"m","object":"model","created":1,"owned_by":"x"}]}"#,
+        );
+        assert_eq!(compare(&dir, &named), Ok(Seen::New));
+        let pending = write_pending(&dir, &named, "http://example").unwrap();
+        assert!(pending.to_string_lossy().ends_with("models.list.snap.new"));
+        // Pending files are not the recording yet.
+        assert_eq!(compare(&dir, &named), Ok(Seen::New));
+        assert_eq!(accept(&dir), Ok(1));
+        assert_eq!(compare(&dir, &named), Ok(Seen::Same));
+        let other = Named::body(
+            "models.list",
+            "GET /v1/models",
+            200,
+            "application/json",
+            br#"{"object":"list","data":[{"id":"m","object":"model","created":1}]}"#,
+        );
+        assert_eq!(
+            compare(&dir, &other),
+            Ok(Seen::Changed(vec![
+                "removed key body.data[].owned_by (was \"[text]\")".into()
+            ]))
+        );
+        let text = std::fs::read_to_string(dir.join("models.list.snap")).unwrap();
+        assert!(
+            text.starts_with("---\nsource: \"conformance run\"\ndescription: \"http://example, ")
+        );
+        assert!(text.contains("expression: \"GET /v1/models\"\n---\n{"));
+        std::fs::write(dir.join("broken.snap"), "no header").unwrap();
+        let broken = Named {
+            name: "broken".into(),
+            ..named
+        };
+        assert!(compare(&dir, &broken).unwrap_err().contains("header"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
