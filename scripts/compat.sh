@@ -19,12 +19,14 @@ pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
-if ! "$tools/bin/llmsim" --version 2>/dev/null | grep -qF "$LLMSIM_VERSION"; then
+# grep reads all of its input (no -q): under pipefail, a writer cut off by SIGPIPE would fail
+# the check and reinstall.
+if ! "$tools/bin/llmsim" --version 2>/dev/null | grep -F "$LLMSIM_VERSION" >/dev/null; then
   echo "compat: installing llmsim $LLMSIM_VERSION from crates.io"
   # A debug build: llmsim is only answered, never timed, and it builds in half the time.
   cargo install --quiet --locked --debug llmsim --version "$LLMSIM_VERSION" --root "$tools"
 fi
-if ! "$tools/litellm/bin/pip" show litellm 2>/dev/null | grep -qxF "Version: $LITELLM_VERSION"; then
+if ! "$tools/litellm/bin/pip" show litellm 2>/dev/null | grep -xF "Version: $LITELLM_VERSION" >/dev/null; then
   echo "compat: installing LiteLLM $LITELLM_VERSION from PyPI"
   python3 -m venv "$tools/litellm"
   "$tools/litellm/bin/pip" install --quiet --disable-pip-version-check "litellm[proxy]==$LITELLM_VERSION"

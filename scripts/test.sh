@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 
 venv=.venv-sdk
 sdk_venv() {
-  if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -qxF -f reference-server/tests/sdk/requirements.txt; then
+  if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -xF -f reference-server/tests/sdk/requirements.txt >/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r reference-server/tests/sdk/requirements.txt
   fi

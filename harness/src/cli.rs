@@ -35,6 +35,9 @@ enum Command {
     /// Compare a run's report.json with a server's expected verdicts, or render the table.
     #[command(subcommand)]
     Compat(CompatCommand),
+    /// Compare two recordings of shapes (`run --snapshots DIR`).
+    #[command(subcommand)]
+    Snapshot(SnapshotCommand),
     /// Print the check catalogue.
     List {
         /// Only checks of this profile and narrower ones.
@@ -65,6 +68,21 @@ enum OpenapiCommand {
         /// The new document (file or URL).
         #[arg(long)]
         cand: String,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: DiffFormat,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SnapshotCommand {
+    /// List the shape differences between two recordings (say, a vendor and the reference
+    /// server, or last month's and today's); exit 1 when they differ.
+    Diff {
+        /// The first recording.
+        a: PathBuf,
+        /// The second recording.
+        b: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: DiffFormat,
@@ -608,6 +626,27 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Latency(args) => latency_command(*args).await,
         Command::Openapi(command) => openapi_command(command).await,
         Command::Compat(command) => compat_command(command),
+        Command::Snapshot(SnapshotCommand::Diff { a, b, format }) => {
+            let diffs = crate::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
+            match format {
+                DiffFormat::Json => println!(
+                    "{}",
+                    serde_json::to_string_pretty(&serde_json::json!({
+                        "a": a, "b": b,
+                        "differ": diffs.iter().any(|d| d.status != "same"),
+                        "snapshots": diffs,
+                    }))
+                    .unwrap_or_default()
+                ),
+                DiffFormat::Text => print!("{}", crate::snapshots::render(&a, &b, &diffs, false)),
+                DiffFormat::Md => print!("{}", crate::snapshots::render(&a, &b, &diffs, true)),
+            }
+            Ok(if diffs.iter().any(|d| d.status != "same") {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
+        }
     }
 }
 

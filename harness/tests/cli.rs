@@ -761,6 +761,39 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
             && out.contains("removed key body.data[].owner"),
         "{out}"
     );
+    // Two recordings side by side: the edited one against a fresh recording.
+    let fresh = tempdir();
+    let f = fresh.to_str().unwrap();
+    let o = conformance(&[
+        "run",
+        "--only",
+        "snapshots.*",
+        "--no-reports",
+        "--snapshots",
+        f,
+        "--update-snapshots",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(harness::snapshots::accept(&fresh).unwrap(), 13);
+    let o = conformance(&["snapshot", "diff", d, f]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("models.list (GET /v1/models): changed"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("1 of 13 exchanges differ"),
+        "{}",
+        text(&o)
+    );
+    let o = conformance(&["snapshot", "diff", f, f, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let json: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["differ"], false);
+    let o = conformance(&["snapshot", "diff", f, "/nonexistent-shapes"]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&fresh);
     // The flags that need a recording say so.
     let o = conformance(&["run", "--update-snapshots"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));

@@ -6,39 +6,50 @@ use serde_json::Value;
 /// Each difference between `was` and `now`, one line each, by path.
 pub fn differences(was: &Value, now: &Value) -> Vec<String> {
     let mut out = Vec::new();
-    // A stream's shape: compare its event kinds as such first.
-    if let (Some(a), Some(b)) = (was["events"].as_array(), now["events"].as_array()) {
-        if was.get("shapes").is_some() && now.get("shapes").is_some() {
-            let kind = |v: &Value| v.as_str().unwrap_or_default().to_owned();
-            let a_kinds: Vec<String> = a.iter().map(kind).collect();
-            let b_kinds: Vec<String> = b.iter().map(kind).collect();
-            for k in b_kinds.iter().filter(|k| !a_kinds.contains(k)) {
-                out.push(format!("new event type {k}"));
-            }
-            for k in a_kinds.iter().filter(|k| !b_kinds.contains(k)) {
-                out.push(format!("missing event type {k}"));
-            }
-            if out.is_empty() && a != b {
-                out.push(format!(
-                    "event order changed: was {}, now {}",
-                    list(a),
-                    list(b)
-                ));
-            }
-            walk("shapes", &was["shapes"], &now["shapes"], &mut out, true);
-            return out;
-        }
-    }
     walk("", was, now, &mut out, false);
     out
 }
 
-fn list(items: &[Value]) -> String {
-    items
-        .iter()
-        .map(|v| v.as_str().unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join(" ")
+/// Whether `v` is a stream's shape: its event kinds and their shapes.
+fn is_stream(v: &Value) -> bool {
+    v["events"].is_array() && v["shapes"].is_object()
+}
+
+/// A stream's differences: event kinds that appeared or went missing, or the same kinds in
+/// another order; then each kind's shapes.
+fn stream(path: &str, was: &Value, now: &Value, out: &mut Vec<String>) {
+    let kinds = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|k| k.as_str().unwrap_or_default().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (a, b) = (kinds(was), kinds(now));
+    let before = out.len();
+    for k in b.iter().filter(|k| !a.contains(k)) {
+        out.push(format!("new event type {k}"));
+    }
+    for k in a.iter().filter(|k| !b.contains(k)) {
+        out.push(format!("missing event type {k}"));
+    }
+    if out.len() == before && a != b {
+        out.push(format!(
+            "event order changed: was {}, now {}",
+            a.join(" "),
+            b.join(" ")
+        ));
+    }
+    walk(
+        &join(path, "shapes"),
+        &was["shapes"],
+        &now["shapes"],
+        out,
+        true,
+    );
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -62,6 +73,7 @@ fn kind_of(v: &Value) -> String {
 /// (the event-type lines above already named them).
 fn walk(path: &str, was: &Value, now: &Value, out: &mut Vec<String>, event_kinds: bool) {
     match (was, now) {
+        (a, b) if is_stream(a) && is_stream(b) => stream(path, a, b, out),
         (Value::Object(a), Value::Object(b)) => {
             for k in b.keys().filter(|k| !a.contains_key(*k)) {
                 if !event_kinds {
@@ -145,6 +157,13 @@ mod tests {
         assert_eq!(
             differences(&was, &reordered),
             vec!["event order changed: was a b c, now b a c"]
+        );
+        // As recorded: under the document's `stream` key, beside status and media type.
+        let doc =
+            |s: &Value| json!({"status": 200, "media_type": "text/event-stream", "stream": s});
+        assert_eq!(
+            differences(&doc(&was), &doc(&now)),
+            vec!["new event type x", "missing event type c"]
         );
     }
 }

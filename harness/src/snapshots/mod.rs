@@ -147,6 +147,126 @@ pub fn accept(dir: &Path) -> Result<usize, String> {
     Ok(n)
 }
 
+/// A recorded file: its request (the header's `expression`) and its shape.
+pub fn read(path: &Path) -> Result<(String, Value), String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let shape = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let request = text
+        .strip_prefix("---\n")
+        .and_then(|rest| rest.split_once("\n---\n"))
+        .map_or("", |(header, _)| header)
+        .lines()
+        .find_map(|l| l.strip_prefix("expression: "))
+        .and_then(|e| serde_json::from_str::<String>(e).ok())
+        .unwrap_or_default();
+    Ok((request, shape))
+}
+
+/// The recordings of a directory, by name, sorted.
+fn recordings(dir: &Path) -> Result<std::collections::BTreeMap<String, (String, Value)>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let mut out = std::collections::BTreeMap::new();
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let Some(name) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".snap"))
+        else {
+            continue;
+        };
+        out.insert(name.to_owned(), read(&path)?);
+    }
+    if out.is_empty() {
+        return Err(format!("{}: no .snap file", dir.display()));
+    }
+    Ok(out)
+}
+
+/// How one recorded exchange differs between two directories.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Difference {
+    /// The file name without `.snap`.
+    pub name: String,
+    /// The request, as recorded.
+    pub request: String,
+    /// `same`, `changed`, `only_a` or `only_b`.
+    pub status: &'static str,
+    /// One line per change (for `changed`).
+    pub differences: Vec<String>,
+}
+
+/// Every recorded exchange of `a` and `b`, compared.
+pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<Difference>, String> {
+    let (left, right) = (recordings(a)?, recordings(b)?);
+    let names: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
+    Ok(names
+        .into_iter()
+        .map(|name| {
+            let (request, status, differences) = match (left.get(name), right.get(name)) {
+                (Some((req, x)), Some((_, y))) => {
+                    let d = diff::differences(x, y);
+                    (
+                        req.clone(),
+                        if d.is_empty() { "same" } else { "changed" },
+                        d,
+                    )
+                }
+                (Some((req, _)), None) => (req.clone(), "only_a", Vec::new()),
+                (None, Some((req, _))) => (req.clone(), "only_b", Vec::new()),
+                (None, None) => (String::new(), "same", Vec::new()),
+            };
+            Difference {
+                name: name.clone(),
+                request,
+                status,
+                differences,
+            }
+        })
+        .collect())
+}
+
+/// The comparison as text (`md`: Markdown).
+pub fn render(a: &Path, b: &Path, diffs: &[Difference], md: bool) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let differ = diffs.iter().filter(|d| d.status != "same").count();
+    if md {
+        let _ = writeln!(
+            out,
+            "# Shapes: `{}` against `{}`\n\n{differ} of {} exchanges differ.\n",
+            a.display(),
+            b.display(),
+            diffs.len()
+        );
+    }
+    for d in diffs {
+        let what = match d.status {
+            "only_a" => format!("only in {}", a.display()),
+            "only_b" => format!("only in {}", b.display()),
+            other => other.to_owned(),
+        };
+        if md {
+            let _ = writeln!(out, "## `{}` ({}): {what}\n", d.name, d.request);
+            for line in &d.differences {
+                let _ = writeln!(out, "- {line}");
+            }
+            if !d.differences.is_empty() {
+                out.push('\n');
+            }
+        } else {
+            let _ = writeln!(out, "{} ({}): {what}", d.name, d.request);
+            for line in &d.differences {
+                let _ = writeln!(out, "    {line}");
+            }
+        }
+    }
+    if !md {
+        let _ = writeln!(out, "{differ} of {} exchanges differ", diffs.len());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +313,48 @@ mod tests {
         };
         assert!(compare(&dir, &broken).unwrap_err().contains("header"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn two_recordings_are_compared_by_name() {
+        let base =
+            std::env::temp_dir().join(format!("snapshot-dirs-{}", uuid::Uuid::new_v4().simple()));
+        let (a, b) = (base.join("a"), base.join("b"));
+        let list = |extra: &str| {
+            format!(r#"{{"object":"list","data":[{{"id":"m","object":"model"{extra}}}]}}"#)
+        };
+        for (dir, body) in [(&a, list("")), (&b, list(r#","owned_by":"x""#))] {
+            let n = Named::body(
+                "models.list",
+                "GET /v1/models",
+                200,
+                "application/json",
+                body.as_bytes(),
+            );
+            write_pending(dir, &n, "t").unwrap();
+            accept(dir).unwrap();
+        }
+        let only = Named::body("errors.x", "GET /v1/x", 404, "application/json", b"{}");
+        write_pending(&b, &only, "t").unwrap();
+        accept(&b).unwrap();
+        let d = diff_dirs(&a, &b).unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!((d[0].name.as_str(), d[0].status), ("errors.x", "only_b"));
+        assert_eq!(
+            (d[1].name.as_str(), d[1].status),
+            ("models.list", "changed")
+        );
+        assert_eq!(d[1].request, "GET /v1/models");
+        assert_eq!(
+            d[1].differences,
+            vec!["added key body.data[].owned_by: \"[text]\""]
+        );
+        let text = render(&a, &b, &d, false);
+        assert!(text.ends_with("2 of 2 exchanges differ\n"), "{text}");
+        assert!(render(&a, &b, &d, true).contains("## `models.list` (GET /v1/models): changed"));
+        assert!(diff_dirs(&a, &base.join("none"))
+            .unwrap_err()
+            .contains("none"));
+        let _ = std::fs::remove_dir_all(&base);
     }
 }
