@@ -286,62 +286,42 @@ async fn one_in_flight(ctx: &Ctx) -> Verdict {
 }
 
 async fn continuation(ctx: &Ctx) -> Verdict {
-    let mut socket = open_for_rule(ctx).await?;
-    socket
-        .send(&create(
-            ctx,
-            "My name is Ada. Say hello.",
-            json!({"store": true}),
-        )?)
-        .await?;
-    let turn = read_turn(&mut socket).await?;
-    let first =
-        completed(&socket, &turn, "the first response").map_err(Problem::as_precondition)?;
-    let next = create(
-        ctx,
-        "What is my name?",
-        json!({"store": true, "previous_response_id": first["id"]}),
-    )?;
-    socket.send(&next).await?;
-    let turn = read_turn(&mut socket).await?;
-    let second = completed(&socket, &turn, "the continuation")?;
-    ensure_on(
-        &socket,
-        second["previous_response_id"] == first["id"],
-        "the continuation's previous_response_id, the first response's id",
-        show(&second["previous_response_id"]),
-    )?;
-    socket.close().await;
-    pass()
+    continued(ctx, true).await
 }
 
 async fn store_false(ctx: &Ctx) -> Verdict {
+    continued(ctx, false).await
+}
+
+/// A response (stored or not, as `store` says) and its continuation on the same socket, which
+/// must complete and name what it continues.
+async fn continued(ctx: &Ctx, store: bool) -> Verdict {
     let mut socket = open_for_rule(ctx).await?;
+    let (first_name, second_name) = if store {
+        ("the first response", "the continuation")
+    } else {
+        (
+            "the store:false response",
+            "the continuation of the store:false response",
+        )
+    };
     socket
         .send(&create(
             ctx,
             "My name is Ada. Say hello.",
-            json!({"store": false}),
+            json!({"store": store}),
         )?)
         .await?;
     let turn = read_turn(&mut socket).await?;
-    let first =
-        completed(&socket, &turn, "the store:false response").map_err(Problem::as_precondition)?;
+    let first = completed(&socket, &turn, first_name).map_err(Problem::as_precondition)?;
     let next = create(
         ctx,
         "What is my name?",
-        json!({"store": false, "previous_response_id": first["id"]}),
+        json!({"store": store, "previous_response_id": first["id"]}),
     )?;
     socket.send(&next).await?;
     let turn = read_turn(&mut socket).await?;
-    let second = completed(
-        &socket,
-        &turn,
-        "the continuation of the store:false response",
-    )
-    .map_err(|p| {
-        p.hint("keep store:false responses in the connection's state for continuations on it")
-    })?;
+    let second = completed(&socket, &turn, second_name)?;
     ensure_on(
         &socket,
         second["previous_response_id"] == first["id"],
