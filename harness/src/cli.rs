@@ -214,7 +214,7 @@ struct RunArgs {
     /// instead of the target's /openapi.json.
     #[arg(long, value_name = "FILE|URL")]
     openapi: Option<String>,
-    /// Compare the shape of each sampled answer with its recording in DIR (`snapshots.*`).
+    /// Compare the shape of every answer of the run with its recording in DIR (`snapshots.*`).
     #[arg(long, value_name = "DIR")]
     snapshots: Option<PathBuf>,
     /// With --snapshots: write new and changed shapes as DIR/*.snap.new for review instead of

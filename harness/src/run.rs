@@ -60,6 +60,14 @@ pub fn select(config: &RunConfig) -> Result<Vec<Check>, HarnessError> {
         // checks are not part of the run (not skipped, so --fail-on-skip is not tripped).
         .filter(|c| c.area() != "snapshots" || config.options.snapshots.is_some())
         .collect();
+    // Without another check, `snapshots.exchanges` would have nothing to judge.
+    let others = selected
+        .iter()
+        .any(|c| !matches!(c.area(), "snapshots" | "properties"));
+    let selected: Vec<Check> = selected
+        .into_iter()
+        .filter(|c| c.id != "snapshots.exchanges" || others)
+        .collect();
     if selected.is_empty() {
         return Err(HarnessError::Usage(
             "--only/--skip/--profile select no check (snapshots.* need --snapshots DIR); `conformance list` shows the ids".into(),
@@ -236,7 +244,9 @@ pub async fn run(
     .with_discovery(discovery);
     let ctx = &ctx;
     // Disruptive checks run alone, after everything else has finished.
-    let (last, first): (Vec<&Check>, Vec<&Check>) = selected.iter().partition(|c| c.last);
+    let (mut last, first): (Vec<&Check>, Vec<&Check>) = selected.iter().partition(|c| c.last);
+    // The shapes of every exchange are judged once all the others have been sent.
+    last.sort_by_key(|c| c.id == "snapshots.exchanges");
     let mut results: Vec<CheckResult> = futures::stream::iter(first)
         .map(|c| run_check(c, ctx, progress))
         .buffered(config.concurrency.max(1))
@@ -277,7 +287,7 @@ pub async fn run(
 /// Runs one check and reports its result to `progress`.
 async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) -> CheckResult {
     let t = Instant::now();
-    let (outcome, note, metrics) = Outcome::of((check.run)(ctx).await);
+    let (outcome, note, metrics) = Outcome::of(checks::as_check(check.id, (check.run)(ctx)).await);
     let (description, scored) = match check.adapt {
         Some(adapt) => adapt(&ctx.options),
         None => (check.description.to_owned(), check.scored),

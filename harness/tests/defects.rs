@@ -56,8 +56,9 @@ macro_rules! snapshot_defects {
                 let faithful = broken(Defect { before: untouched_request, after: untouched_answer }).await;
                 let recorded = run_snapshots(&faithful.uri(), &dir, true).await;
                 let report = harness::report::console::render(&recorded);
-                assert_eq!(recorded.counts().passed, 5, "the recording run:\n{report}");
-                assert_eq!(harness::snapshots::accept(&dir).unwrap(), 13, "{report}");
+                assert_eq!(recorded.counts().passed, 7, "the recording run:\n{report}");
+                // 13 sampled shapes, and the one exchange of embeddings.dimensions.
+                assert_eq!(harness::snapshots::accept(&dir).unwrap(), 14, "{report}");
                 let server = broken(Defect { before: $before, after: $after }).await;
                 let result = run_snapshots(&server.uri(), &dir, false).await;
                 let Verdicts { failed, preconditions, skipped } = verdicts(&result);
@@ -936,7 +937,7 @@ snapshot_completion_adds_a_field, fails: ["snapshots.chat"],
         map_json(a, |v| v["x_vendor_trace"] = json!({"region": "eu-west-1"}))
     };
 
-snapshot_usage_counts_become_strings, fails: ["snapshots.embeddings"],
+snapshot_usage_counts_become_strings, fails: ["snapshots.embeddings", "snapshots.exchanges"],
     before: untouched_request,
     after: |f, a| if is(f, Method::POST, "/v1/embeddings") && a.status == 200 {
         map_json(a, |v| v["usage"]["prompt_tokens"] = json!(v["usage"]["prompt_tokens"].to_string()))
@@ -949,6 +950,13 @@ snapshot_stream_gains_an_event_type, fails: ["snapshots.responses"],
             events.insert(1, (Some("acme:trace".into()), Some(json!({"type": "acme:trace", "sequence_number": 0, "span": "s-1"}))));
             renumber(events);
         })
+    };
+
+// Only an exchange of another check (embeddings.dimensions) drifts: no sampled one does.
+snapshot_a_checks_own_exchange_gains_a_field, fails: ["snapshots.exchanges"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/embeddings") && f.json().is_some_and(|b| b.get("dimensions").is_some()) {
+        map_json(a, |v| v["x_truncated_from"] = json!(1536))
     };
 
 snapshot_error_drops_param, fails: ["snapshots.errors"],

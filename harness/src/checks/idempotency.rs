@@ -67,7 +67,7 @@ async fn concurrent(ctx: &Ctx) -> Verdict {
     let body =
         json!({"model": ctx.embedding_model()?, "input": inputs, "encoding_format": "base64"});
     let sends = (0..8).map(|_| {
-        ctx.target.send(
+        ctx.send(
             Req::post("/v1/embeddings", &body)
                 .header("Idempotency-Key", &k)
                 // Status and headers are the subject; eight whole batches are not needed.

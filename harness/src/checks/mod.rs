@@ -150,6 +150,24 @@ pub struct Ctx {
     responses_plain: OnceCell<Result<Exchange, TransportError>>,
     chat_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
     responses_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
+    /// With `--snapshots`: the shape of every exchange, under the check that sent it.
+    recorder: Option<crate::snapshots::record::Recorder>,
+}
+
+tokio::task_local! {
+    /// The check whose future is being polled: its exchanges are recorded under its id.
+    static CHECK: &'static str;
+}
+
+/// Runs `f` as check `id`: the exchanges it sends are recorded under that id.
+pub async fn as_check<F: std::future::Future>(id: &'static str, f: F) -> F::Output {
+    CHECK.scope(id, f).await
+}
+
+/// The checks whose exchanges are not recorded: the property checks' inputs are generated
+/// from the seed, and the snapshot checks record their own.
+fn recorded(check: &str) -> bool {
+    !(check.starts_with("properties.") || check.starts_with("snapshots."))
 }
 
 /// The prompt of the baseline requests; short so any model answers quickly.
@@ -164,7 +182,12 @@ impl Ctx {
         embedding_model: Option<String>,
         options: CheckOptions,
     ) -> Self {
+        let recorder = options
+            .snapshots
+            .as_ref()
+            .map(|_| crate::snapshots::record::Recorder::new(target.api_root()));
         Self {
+            recorder,
             target,
             schemas,
             chat_model,
@@ -213,14 +236,66 @@ impl Ctx {
             .ok_or_else(|| self.no_model("embedding", "--embedding-model"))
     }
 
-    /// Sends a request.
-    pub async fn send(&self, req: Req) -> Result<Exchange, Problem> {
-        Ok(self.target.send(req).await?)
+    /// The recorder and the running check (`as_check`), when this exchange's shape is
+    /// recorded. The baselines are not: the sampled `snapshots.chat`/`.responses` are theirs.
+    fn recording(&self) -> Option<(&crate::snapshots::record::Recorder, &'static str, usize)> {
+        let recorder = self.recorder.as_ref()?;
+        let check = CHECK.try_with(|c| *c).ok()?;
+        recorded(check).then(|| (recorder, check, recorder.ticket()))
     }
 
-    /// Sends a streaming request.
+    /// Sends a request (its shape recorded under the running check, with `--snapshots`).
+    pub async fn send(&self, req: Req) -> Result<Exchange, Problem> {
+        let recording = self.recording();
+        let whole = req.reads_whole();
+        let ex = self.target.send(req).await?;
+        if let Some((recorder, check, order)) = recording {
+            recorder.note(
+                check,
+                order,
+                (&ex.request.method, &ex.request.url),
+                (ex.status, &ex.media_type()),
+                crate::snapshots::record::Answer::Body {
+                    body: &ex.body,
+                    whole,
+                },
+            );
+        }
+        Ok(ex)
+    }
+
+    /// Sends a streaming request (its shape recorded under the running check, with
+    /// `--snapshots`).
     pub async fn stream(&self, req: Req) -> Result<StreamExchange, Problem> {
-        Ok(self.target.stream(req).await?)
+        let recording = self.recording();
+        let s = self.target.stream(req).await?;
+        if let Some((recorder, check, order)) = recording {
+            let ex = &s.exchange;
+            let answer = if ex.media_type() == "text/event-stream" {
+                crate::snapshots::record::Answer::Stream {
+                    data: s.events.iter().map(|e| e.data.as_str()).collect(),
+                    cut: s.cut.is_some(),
+                }
+            } else {
+                crate::snapshots::record::Answer::Body {
+                    body: &ex.body,
+                    whole: s.cut.is_none(),
+                }
+            };
+            recorder.note(
+                check,
+                order,
+                (&ex.request.method, &ex.request.url),
+                (ex.status, &ex.media_type()),
+                answer,
+            );
+        }
+        Ok(s)
+    }
+
+    /// The recorder of this run's shapes, with `--snapshots`.
+    pub fn recorder(&self) -> Option<&crate::snapshots::record::Recorder> {
+        self.recorder.as_ref()
     }
 
     /// The baseline chat request body.

@@ -1,5 +1,6 @@
-//! `snapshots.*`: with `--snapshots DIR`, the shape of each sampled exchange is compared with
-//! its recording (or, with `--update-snapshots`, written for review). Not scored: a shape that
+//! `snapshots.*`: with `--snapshots DIR`, the shape of each sampled exchange, and of every
+//! exchange the other checks sent (`snapshots.exchanges`), is compared with its recording (or,
+//! with `--update-snapshots`, written for review). Not scored: a shape that
 //! drifts is news about the deployment, judged by whoever recorded it, not a compatibility
 //! verdict; but it fails the run, so a CI gate sees it.
 
@@ -13,6 +14,10 @@ pub fn checks() -> Vec<Check> {
         check!("snapshots.responses", OpenaiCore, "The shapes of a response, its stream and its retrieval are as recorded (--snapshots DIR)", responses, unscored),
         check!("snapshots.embeddings", OpenaiCore, "The shapes of float and base64 embeddings are as recorded (--snapshots DIR)", embeddings, unscored),
         check!("snapshots.errors", OpenaiCore, "The shapes of a request without credentials and a malformed body are as recorded (--snapshots DIR)", errors, unscored),
+        Check {
+            last: true,
+            ..check!("snapshots.exchanges", OpenaiCore, "The shape of every exchange the other checks of the run sent (but the generated properties.* ones) is as recorded (--snapshots DIR)", exchanges, unscored)
+        },
     ]
 }
 
@@ -34,25 +39,8 @@ fn of_stream(ctx: &Ctx, name: &str, s: &StreamExchange) -> Result<Named, Problem
     ))
 }
 
-/// `POST /v1/chat/completions`: the path under the API root written as OpenAI's, ids shown as
-/// placeholders, so that two targets name their requests alike.
 fn request_line(ctx: &Ctx, method: &str, url: &str) -> String {
-    let path = match url.strip_prefix(ctx.target.api_root()) {
-        Some(rest) => format!("/v1{rest}"),
-        None => url::Url::parse(url).map_or_else(|_| url.to_owned(), |u| u.path().to_owned()),
-    };
-    let path = path
-        .split('/')
-        .map(|seg| {
-            if seg.starts_with("resp_") || seg.starts_with("resp-") {
-                "{id}"
-            } else {
-                seg
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/");
-    format!("{method} {path}")
+    snapshots::record::request_line(ctx.target.api_root(), method, url)
 }
 
 /// Compares (or records) `named`; the verdict of one area.
@@ -117,9 +105,7 @@ async fn models(ctx: &Ctx) -> Verdict {
     )];
     if let Ok(model) = ctx.chat_model() {
         let ex = ctx.send(Req::get(format!("/v1/models/{model}"))).await?;
-        let mut n = of(ctx, "models.retrieve", &ex);
-        n.request = "GET /v1/models/{model}".into();
-        named.push(n);
+        named.push(of(ctx, "models.retrieve", &ex));
     }
     let ex = ctx
         .send(Req::get("/v1/models/conformance-no-such-model"))
@@ -192,4 +178,18 @@ async fn errors(ctx: &Ctx) -> Verdict {
             of(ctx, "errors.malformed-json", &malformed),
         ],
     )
+}
+
+/// Runs after every other check (`run::run` orders it last of all).
+async fn exchanges(ctx: &Ctx) -> Verdict {
+    let recorder = ctx
+        .recorder()
+        .ok_or_else(|| skip("shapes are recorded only with --snapshots DIR"))?;
+    if recorder.is_empty() {
+        return Err(precondition(
+            "exchanges sent by the other checks of the run",
+            "none was sent: no other check ran, or none reached the target",
+        ));
+    }
+    judge(ctx, recorder.named())
 }

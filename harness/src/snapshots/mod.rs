@@ -7,6 +7,7 @@
 //! the shape as pretty JSON.
 
 pub mod diff;
+pub mod record;
 pub mod shape;
 
 use serde_json::{json, Value};

@@ -120,6 +120,11 @@ impl Req {
         }
     }
 
+    /// Whether the whole body is read (no `keep_body`).
+    pub fn reads_whole(&self) -> bool {
+        self.keep.is_none()
+    }
+
     /// Keeps at most `bytes` of the answer's body and stops reading there (for requests whose
     /// status and headers are the subject, sent many at once).
     pub fn keep_body(mut self, bytes: usize) -> Self {

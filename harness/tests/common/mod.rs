@@ -231,7 +231,8 @@ pub async fn run_against(url: &str) -> RunResult {
 /// review (`update`), or compared, strictly (a shape never recorded fails).
 pub async fn run_snapshots(url: &str, dir: &std::path::Path, update: bool) -> RunResult {
     run_with(url, |c| {
-        c.only = vec!["snapshots.*".into()];
+        // One other check, so that `snapshots.exchanges` has the exchanges of a run to judge.
+        c.only = vec!["snapshots.*".into(), "embeddings.dimensions".into()];
         c.options.snapshots = Some(std::sync::Arc::new(harness::snapshots::SnapshotOptions {
             dir: dir.to_owned(),
             update,
