@@ -27,7 +27,7 @@ pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start() { # NAME DELAY (not in a subshell: the pid must reach the trap)
-  REFSERVER_RATE_LIMIT=off REFSERVER_EMBEDDING_DELAY="$2" taskset -c 0 \
+  REFSERVER_RATE_LIMIT=off REFSERVER_INDEX_PATH=:memory: REFSERVER_EMBEDDING_DELAY="$2" taskset -c 0 \
     target/release/reference-server --port 0 --quiet > "$work/$1.out" &
   pids+=($!)
   for _ in $(seq 50); do grep -q listening "$work/$1.out" && break; sleep 0.1; done

@@ -67,7 +67,8 @@ def main():
 
     binary = os.environ.get("REFSERVER_BIN", "target/release/reference-server")
     env = dict(os.environ, REFSERVER_TTFT=f"{args.ttft}ms", REFSERVER_INTER_TOKEN=f"{args.itl}ms",
-               REFSERVER_RATE_LIMIT="off", REFSERVER_MAX_CONCURRENT_REQUESTS="4096")
+               REFSERVER_RATE_LIMIT="off", REFSERVER_MAX_CONCURRENT_REQUESTS="4096",
+               REFSERVER_INDEX_PATH=":memory:")
     proc = subprocess.Popen([binary, "--port", "0", "--quiet"], stdout=subprocess.PIPE, env=env, text=True)
     line = proc.stdout.readline().strip()
     m = re.match(r"listening on http://([\d.]+):(\d+)", line)

@@ -24,7 +24,7 @@ trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 start() { # LABEL COMMAND...
   local label=$1; shift
-  REFSERVER_RATE_LIMIT=1000000000/1 taskset -c 0 "$@" >"$work/$label.log" 2>/dev/null &
+  REFSERVER_RATE_LIMIT=1000000000/1 REFSERVER_INDEX_PATH=:memory: taskset -c 0 "$@" >"$work/$label.log" 2>/dev/null &
   pids+=($!)
   echo $! >"$work/$label.pid"
   for _ in $(seq 50); do

@@ -6,8 +6,8 @@
 #   ST_EXAMPLES=200 scripts/schemathesis.sh # a longer run
 #
 # The findings that are the server's design (a reused Idempotency-Key is 422; ids that must
-# name stored things are 400), each dropped only in the exact case it covers, and why, are in
-# scripts/schemathesis_hooks.py.
+# name stored things are 400; a vector must have its index's dimensions), each dropped only in
+# the exact case it covers, and why, are in scripts/schemathesis_hooks.py.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +29,7 @@ fi
 
 key=sk-schemathesis
 log=$(mktemp)
-REFSERVER_AUTH_MODE=strict REFSERVER_API_KEYS=$key REFSERVER_RATE_LIMIT=off \
+REFSERVER_AUTH_MODE=strict REFSERVER_API_KEYS=$key REFSERVER_RATE_LIMIT=off REFSERVER_INDEX_PATH=:memory: \
   "$server" --port 0 --quiet >"$log" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -f "$log"' EXIT

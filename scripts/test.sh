@@ -3,6 +3,9 @@
 # then the official openai Python SDK against the real reference-server binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Every server this script starts keeps its indexes in memory: several run at once, and the
+# binary's default database file would be shared (and locked) between them.
+export REFSERVER_INDEX_PATH=:memory:
 
 venv=.venv-sdk
 sdk_venv() {

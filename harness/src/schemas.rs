@@ -44,6 +44,31 @@ pub const SOURCES: &[(&str, &str)] = &[
         "response-item-list",
         include_str!("../../schemas/response-item-list.schema.json"),
     ),
+    ("index", include_str!("../../schemas/index.schema.json")),
+    (
+        "index-list",
+        include_str!("../../schemas/index-list.schema.json"),
+    ),
+    (
+        "index-deleted",
+        include_str!("../../schemas/index-deleted.schema.json"),
+    ),
+    (
+        "index-item",
+        include_str!("../../schemas/index-item.schema.json"),
+    ),
+    (
+        "index-item-list",
+        include_str!("../../schemas/index-item-list.schema.json"),
+    ),
+    (
+        "index-item-deleted",
+        include_str!("../../schemas/index-item-deleted.schema.json"),
+    ),
+    (
+        "index-search-results",
+        include_str!("../../schemas/index-search-results.schema.json"),
+    ),
     ("report", include_str!("../../schemas/report.schema.json")),
 ];
 

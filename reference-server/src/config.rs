@@ -226,6 +226,33 @@ pub struct Config {
     pub faults: Vec<FaultConfig>,
     /// Per-request scenarios (`X-Refserver-Scenario`).
     pub scenarios: ScenariosConfig,
+    /// Where `/v1/indexes` keeps its data.
+    pub indexes: IndexesConfig,
+}
+
+/// Where `/v1/indexes` keeps its data.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexesConfig {
+    /// The database file (created with its directory), or `":memory:"`. Unset: in memory for
+    /// the library (tests, the harness's embedded server); the binary sets
+    /// [`IndexesConfig::DEFAULT_PATH`].
+    pub path: Option<String>,
+}
+
+impl IndexesConfig {
+    /// The binary's default database file, relative to its working directory.
+    pub const DEFAULT_PATH: &'static str = "refserver-data/indexes.redb";
+    /// The `path` that keeps indexes in memory.
+    pub const MEMORY: &'static str = ":memory:";
+
+    /// The file to open, if the data is to persist.
+    pub fn file(&self) -> Option<&Path> {
+        self.path
+            .as_deref()
+            .filter(|p| *p != Self::MEMORY)
+            .map(Path::new)
+    }
 }
 
 impl Default for Config {
@@ -258,6 +285,7 @@ impl Default for Config {
             timing: TimingConfig::default(),
             faults: Vec::new(),
             scenarios: ScenariosConfig::default(),
+            indexes: IndexesConfig::default(),
         }
     }
 }
@@ -408,6 +436,7 @@ impl Config {
                         _ => return Err(bad("expected on or off")),
                     }
                 }
+                "REFSERVER_INDEX_PATH" => self.indexes.path = Some(value.clone()),
                 "REFSERVER_REQUEST_LOGS" => {
                     self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
                 }

@@ -216,6 +216,36 @@ impl ApiError {
         .with_code("idempotency_key_in_use")
     }
 
+    /// 409 for an index name that is taken.
+    pub fn index_name_taken(name: &str) -> Self {
+        Self::new(
+            StatusCode::CONFLICT,
+            "invalid_request_error",
+            format!("An index named '{name}' already exists."),
+        )
+        .with_param("name")
+        .with_code("index_name_taken")
+    }
+
+    /// 400 for a vector whose length is not the index's.
+    pub fn dimension_mismatch(param: &str, expected: usize, got: usize) -> Self {
+        Self::invalid_param(
+            param,
+            format!("Invalid '{param}': the index holds vectors of {expected} dimensions, but this one has {got}."),
+        )
+        .with_code("dimension_mismatch")
+    }
+
+    /// 503 when the index store cannot be read or written (disk full, file unreadable).
+    pub fn store_unavailable(detail: &str) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!("The index store is unavailable ({detail}). Retry later."),
+        )
+        .with_code("store_unavailable")
+    }
+
     /// 422 for an `Idempotency-Key` used before with another request.
     pub fn idempotency_key_reused() -> Self {
         Self::new(

@@ -26,8 +26,8 @@ mod store;
 pub mod telemetry;
 
 pub use config::{
-    AuthConfig, AuthMode, Config, ConfigError, IdempotencyConfig, LimitsConfig, ModelConfig,
-    ModelKind, RateBudget, RateLimitConfig, RateLimitKeying, TokenConfig,
+    AuthConfig, AuthMode, Config, ConfigError, IdempotencyConfig, IndexesConfig, LimitsConfig,
+    ModelConfig, ModelKind, RateBudget, RateLimitConfig, RateLimitKeying, TokenConfig,
 };
 pub use error::ApiError;
 pub use routes::table::Served;
@@ -67,6 +67,7 @@ fn v1_routes() -> routes::table::Routes {
         .merge(routes::responses::router())
         .merge(routes::compact::router())
         .merge(routes::socket::router())
+        .merge(routes::indexes::router())
 }
 
 /// The public probes and the document.
@@ -132,6 +133,11 @@ where
 {
     let delay = std::time::Duration::from_secs(config.limits.shutdown_delay_seconds);
     let state = AppState::new(config);
+    // A server that cannot open its index store does not start (the binary exits with the
+    // reason); an app built without `serve` reports it in `/readyz` and in 503s instead.
+    if let Err(e) = &state.indexes {
+        return Err(std::io::Error::other(e.clone()));
+    }
     let draining = state.draining.clone();
     let simulation = state.simulation.clone();
     let shutdown = async move {

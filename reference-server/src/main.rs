@@ -33,6 +33,11 @@ fn load(args: &Args) -> Result<Config, reference_server::ConfigError> {
         None => Config::default(),
     };
     config.apply_env(std::env::vars())?;
+    // The binary persists indexes unless told otherwise (`path = ":memory:"`).
+    config
+        .indexes
+        .path
+        .get_or_insert_with(|| reference_server::IndexesConfig::DEFAULT_PATH.to_owned());
     if let Some(host) = &args.host {
         config.host = host.clone();
     }

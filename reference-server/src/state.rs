@@ -2,6 +2,7 @@
 
 use crate::config::Config;
 use crate::metrics::Metrics;
+use crate::store::indexes::IndexStore;
 use crate::store::{Capacity, Stores};
 use std::sync::Arc;
 
@@ -41,6 +42,8 @@ pub struct Shared {
     pub simulation: Arc<crate::simulate::Simulation>,
     /// Rendered embeddings of recent inputs.
     pub embed_cache: crate::routes::embed_cache::EmbedCache,
+    /// The `/v1/indexes` store, or why it could not be opened.
+    pub indexes: Result<Arc<IndexStore>, String>,
 }
 
 impl AppState {
@@ -56,7 +59,14 @@ impl AppState {
 
     /// The state for `config` with the given stores.
     pub fn with_stores(config: Config, stores: Stores) -> Self {
+        let indexes = match config.indexes.file() {
+            Some(path) => IndexStore::open(path),
+            None => IndexStore::in_memory(),
+        }
+        .map(Arc::new)
+        .map_err(|e| e.to_string());
         Self(Arc::new(Shared {
+            indexes,
             stores,
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_requests,

@@ -24,6 +24,7 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
     let (mut child, base) = start_binary(
         Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["--port", "0"])
+            .env("REFSERVER_INDEX_PATH", ":memory:")
             .env_remove("RUST_LOG")
             .stderr(Stdio::piped()),
     );
@@ -168,6 +169,7 @@ async fn otlp_export_sends_a_span_per_request_in_the_callers_trace() {
     let (mut child, base) = start_binary(
         Command::new(env!("CARGO_BIN_EXE_reference-server"))
             .args(["--port", "0", "--quiet"])
+            .env("REFSERVER_INDEX_PATH", ":memory:")
             .env("OTEL_EXPORTER_OTLP_ENDPOINT", &collector_url)
             .stderr(Stdio::null()),
     );

@@ -93,6 +93,7 @@ async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
         ("CreateChatCompletionRequest", json!(["ref-chat-1"])),
         ("CreateResponseRequest", json!(["ref-chat-1"])),
         ("CompactResponseRequest", json!(["ref-chat-1"])),
+        ("CreateIndexRequest", json!(["ref-embed-1"])),
     ] {
         let model = format!("{schemas}/{request}/properties/model");
         assert_eq!(
@@ -375,10 +376,28 @@ async fn replay_request(
         let mut value = chosen["value"].as_str().unwrap().to_owned();
         if let Some(creator) = chosen["x-replay"]["create"].as_str() {
             let c = ops.iter().find(|x| x.id() == creator).unwrap();
-            let body = request_example(d, c.op, "").unwrap();
-            let (status, created) = s.post_json(&c.path, body.clone()).await;
+            let mut body = request_example(d, c.op, "").unwrap().clone();
+            let (mut status, mut created) = s.post_json(&c.path, body.clone()).await;
+            // A unique name is taken by an earlier replay on this server: another one.
+            for n in 2..100 {
+                if status != 409 || body["name"].is_null() {
+                    break;
+                }
+                body["name"] = json!(format!("{}-{n}", body["name"].as_str().unwrap()));
+                (status, created) = s.post_json(&c.path, body.clone()).await;
+            }
             assert_eq!(status, 200, "{creator}: {created}");
             value = created["id"].as_str().unwrap().to_owned();
+            // `then`: operations that fill what was created (their example bodies, posted to
+            // their paths with this parameter set).
+            let name = p["name"].as_str().unwrap();
+            for then in chosen["x-replay"]["then"].as_array().into_iter().flatten() {
+                let t = ops.iter().find(|x| Some(x.id()) == then.as_str()).unwrap();
+                let body = request_example(d, t.op, "").unwrap();
+                let at = t.path.replace(&format!("{{{name}}}"), &value);
+                let (status, answer) = s.post_json(&at, body.clone()).await;
+                assert_eq!(status, 200, "{then}: {answer}");
+            }
         }
         match p["in"].as_str() {
             Some("path") => {
@@ -458,6 +477,7 @@ async fn every_replayable_example_is_what_the_server_answers() {
     let d = doc();
     let ops = operations(&d);
     let mut servers = HashMap::new();
+    let mut fresh = Vec::new();
     let mut replayed = 0;
     for o in &ops {
         for (status, media, name, example) in response_examples(&d, o.op) {
@@ -470,7 +490,21 @@ async fn every_replayable_example_is_what_the_server_answers() {
                 );
                 continue;
             }
-            let s = server_for(&mut servers, &how["server"]).await;
+            // `fresh`: a server of its own, for examples whose answer depends on what else
+            // was created (names are unique, counts grow).
+            let s = if how["fresh"] == true {
+                fresh.push(common::spawn_with(reference_server::Config::default()).await);
+                fresh.last().unwrap()
+            } else {
+                server_for(&mut servers, &how["server"]).await
+            };
+            // `setup`: operations whose example requests are sent first.
+            for op in how["setup"].as_array().into_iter().flatten() {
+                let c = ops.iter().find(|x| Some(x.id()) == op.as_str()).unwrap();
+                let body = request_example(&d, c.op, "").unwrap();
+                let (status, answer) = s.post_json(&c.path, body.clone()).await;
+                assert_eq!(status, 200, "{op}: {answer}");
+            }
             let r = replay_request(s, &d, &ops, o, &name).await;
             let mut resp = None;
             for _ in 0..how["repeat"].as_u64().unwrap_or(1) {

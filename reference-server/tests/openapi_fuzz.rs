@@ -46,8 +46,12 @@ impl Gen<'_> {
                 if let Some(m) = rest.as_object_mut() {
                     m.remove(key);
                 }
+                // Past the depth, only the first branch: a recursive schema (filters of
+                // filters) is built eagerly, and must end.
+                let keep = if depth > DEPTH { 1 } else { branches.len() };
                 let options: Vec<_> = branches
                     .iter()
+                    .take(keep)
                     .map(|b| self.schema(&merge(&rest, resolve(self.doc, b)), name, depth + 1))
                     .collect();
                 return Union::new(options).boxed();
@@ -292,10 +296,18 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let app = app();
     let mut tried = 0;
-    for o in operations(&d) {
+    let ops = operations(&d);
+    for o in &ops {
         let Some(body) = o.op.get("requestBody") else {
             continue;
         };
+        let params: Vec<&Value> = o.op["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| resolve(&d, p))
+            .collect();
+        let path = fill_path(&rt, &app, &d, &ops, &o.path, &params);
         let media = &resolve(&d, body)["content"]["application/json"];
         // Seeds come from the examples the server answers with success.
         let succeeding: Vec<String> = o.op["responses"]
@@ -330,7 +342,18 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
             // The generator must only make what the document allows.
             let e = errors(&request_schema, &body);
             prop_assert!(e.is_empty(), "generated an invalid body {body}: {e:?}");
-            let answer = rt.block_on(send(&app, "POST", &o.path, Some(&body)));
+            // A name must be unique (409 otherwise, documented but not a success): each
+            // generated one gets the case's number, where its length allows.
+            let mut body = body;
+            let n = statuses.borrow().values().sum::<usize>();
+            if let Some(name) = body
+                .get("name")
+                .and_then(Value::as_str)
+                .filter(|s| s.len() < 240)
+            {
+                body["name"] = json!(format!("{name}-{n}"));
+            }
+            let answer = rt.block_on(send(&app, "POST", &path, Some(&body)));
             *statuses.borrow_mut().entry(answer.0).or_default() += 1;
             check_answer(&d, o.op, &answer, &body.to_string())?;
             Ok(())
@@ -367,6 +390,63 @@ async fn send(
         .to_owned();
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     (status, ct, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The first example body of operation `id`.
+fn example_body(d: &Value, ops: &[common::openapi::Op<'_>], id: &str) -> (String, Value) {
+    let c = ops.iter().find(|x| x.id() == id).unwrap();
+    let body = resolve(d, &c.op["requestBody"])["content"]["application/json"]["examples"]
+        .as_object()
+        .and_then(|e| e.values().next())
+        .map(|e| e["value"].clone())
+        .unwrap();
+    (c.path.clone(), body)
+}
+
+/// `path` with each path parameter set to an object made for the purpose, as its example's
+/// `x-replay` says (`create`, then `then`); a taken `name` is made unique.
+fn fill_path(
+    rt: &tokio::runtime::Runtime,
+    app: &axum::Router,
+    d: &Value,
+    ops: &[common::openapi::Op<'_>],
+    path: &str,
+    params: &[&Value],
+) -> String {
+    let mut path = path.to_owned();
+    for p in params.iter().filter(|p| p["in"] == "path") {
+        let example = p["examples"]
+            .as_object()
+            .and_then(|e| e.values().next())
+            .unwrap();
+        let name = p["name"].as_str().unwrap();
+        let id = match example["x-replay"]["create"].as_str() {
+            Some(creator) => {
+                let (at, mut body) = example_body(d, ops, creator);
+                let mut answer = rt.block_on(send(app, "POST", &at, Some(&body)));
+                for n in 2..1000 {
+                    if answer.0 != 409 || body["name"].is_null() {
+                        break;
+                    }
+                    body["name"] = json!(format!("{}-{n}", body["name"].as_str().unwrap()));
+                    answer = rt.block_on(send(app, "POST", &at, Some(&body)));
+                }
+                assert_eq!(answer.0, 200, "{creator}: {}", answer.2);
+                let created: Value = serde_json::from_str(&answer.2).unwrap();
+                let id = created["id"].as_str().unwrap().to_owned();
+                for then in example["x-replay"]["then"].as_array().into_iter().flatten() {
+                    let (at, body) = example_body(d, ops, then.as_str().unwrap());
+                    let at = at.replace(&format!("{{{name}}}"), &id);
+                    let answer = rt.block_on(send(app, "POST", &at, Some(&body)));
+                    assert_eq!(answer.0, 200, "{then}: {}", answer.2);
+                }
+                id
+            }
+            None => example["value"].as_str().unwrap().to_owned(),
+        };
+        path = path.replace(&format!("{{{name}}}"), &id);
+    }
+    path
 }
 
 /// Fails on a failed case or on too few successes (the seeds are there so that the generator
@@ -417,44 +497,47 @@ fn every_query_the_document_allows_gets_a_documented_answer() {
         if !params.iter().any(|p| p["in"] == "query") {
             continue;
         }
-        // Path ids name an object created for the purpose, as the examples say.
-        let mut path = o.path.clone();
-        let mut item_ids = Vec::new();
-        for p in params.iter().filter(|p| p["in"] == "path") {
-            let example = p["examples"]
-                .as_object()
-                .and_then(|e| e.values().next())
-                .unwrap();
-            let creator = example["x-replay"]["create"].as_str().unwrap();
-            let c = ops.iter().find(|x| x.id() == creator).unwrap();
-            let body = resolve(&d, &c.op["requestBody"])["content"]["application/json"]["examples"]
-                .as_object()
-                .and_then(|e| e.values().next())
-                .map(|e| e["value"].clone())
-                .unwrap();
-            let (status, _, text) = rt.block_on(send(&app, "POST", &c.path, Some(&body)));
-            assert_eq!(status, 200, "{text}");
-            let created: Value = serde_json::from_str(&text).unwrap();
-            let id = created["id"].as_str().unwrap().to_owned();
-            let (_, _, items) = rt.block_on(send(
-                &app,
-                "GET",
-                &format!("{}/{id}/input_items", c.path),
-                None,
-            ));
-            let items: Value = serde_json::from_str(&items).unwrap_or(Value::Null);
-            item_ids.extend(
-                items["data"]
+        // Path ids name an object created for the purpose, as the examples say; list cursors
+        // are seeded with the ids of the list itself.
+        let path = fill_path(&rt, &app, &d, &ops, &o.path, &params);
+        // A list's success example says what to create first (`x-replay.setup`).
+        let setup = o.op["responses"]["200"]["content"]["application/json"]["examples"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .flat_map(|(_, e)| {
+                e["x-replay"]["setup"]
                     .as_array()
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|i| i["id"].as_str())
-                    .map(|s| json!(s)),
-            );
-            path = path.replace(&format!("{{{}}}", p["name"].as_str().unwrap()), &id);
+                    .cloned()
+                    .unwrap_or_default()
+            });
+        for (n, op) in setup.enumerate() {
+            let (at, mut body) = example_body(&d, &ops, op.as_str().unwrap());
+            if let Some(name) = body.get("name").and_then(Value::as_str) {
+                body["name"] = json!(format!("{name}-list-{n}"));
+            }
+            let answer = rt.block_on(send(&app, "POST", &at, Some(&body)));
+            assert_eq!(answer.0, 200, "{op}: {}", answer.2);
         }
-        let seeds: HashMap<String, Vec<Value>> =
-            [("after".to_owned(), item_ids)].into_iter().collect();
+        let (_, _, listed) = rt.block_on(send(&app, "GET", &path, None));
+        let listed: Value = serde_json::from_str(&listed).unwrap_or(Value::Null);
+        let ids: Vec<Value> = listed["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|i| i["id"].as_str())
+            .map(|s| json!(s))
+            .collect();
+        let seeds: HashMap<String, Vec<Value>> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            [
+                ("after".to_owned(), ids.clone()),
+                ("before".to_owned(), ids),
+            ]
+            .into_iter()
+            .collect()
+        };
         let gen = Gen { doc: &d, seeds };
         let fields: Vec<BoxedStrategy<Option<(String, Value)>>> = params
             .iter()

@@ -18,9 +18,31 @@ pub fn scope_for(method: &Method, path: &str) -> &'static str {
         "chat" => "chat:write",
         "responses" if read => "responses:read",
         "responses" => "responses:write",
-        "indexes" => "indexes:admin",
+        // Creating and deleting indexes is administration; items are writes; reading and
+        // searching (a POST that changes nothing) are reads.
+        "indexes" => {
+            let sub = rest.split('/').filter(|s| !s.is_empty()).nth(2);
+            match sub {
+                _ if read => "indexes:read",
+                Some("search") => "indexes:read",
+                Some("items") => "indexes:write",
+                _ => "indexes:admin",
+            }
+        }
         _ => "api",
     }
+}
+
+/// Whether scope `held` grants `needed`: itself, and a write scope grants its resource's
+/// reads (`indexes:admin` grants `indexes:write` too).
+fn implies(held: &str, needed: &str) -> bool {
+    held == needed
+        || matches!(
+            (held, needed),
+            ("responses:write", "responses:read")
+                | ("indexes:write", "indexes:read")
+                | ("indexes:admin", "indexes:write" | "indexes:read")
+        )
 }
 
 /// Shows only the start and end of a token, as OpenAI's messages do.
@@ -45,9 +67,7 @@ pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
             return Err(ApiError::invalid_key(&masked(token)));
         };
         let needed = scope_for(req.method(), req.uri().path());
-        let granted = entry.scopes.iter().any(|s| {
-            s == "*" || s == needed || (needed == "responses:read" && s == "responses:write")
-        });
+        let granted = entry.scopes.iter().any(|s| s == "*" || implies(s, needed));
         if !granted {
             return Err(ApiError::forbidden(needed));
         }
@@ -70,5 +90,22 @@ mod tests {
         assert_eq!(scope_for(&Method::GET, "/v1/models/x"), "models:read");
         assert_eq!(scope_for(&Method::POST, "/v1/responses"), "responses:write");
         assert_eq!(scope_for(&Method::GET, "/v1/responses/r"), "responses:read");
+        assert_eq!(scope_for(&Method::POST, "/v1/indexes"), "indexes:admin");
+        assert_eq!(scope_for(&Method::DELETE, "/v1/indexes/i"), "indexes:admin");
+        assert_eq!(scope_for(&Method::GET, "/v1/indexes"), "indexes:read");
+        assert_eq!(
+            scope_for(&Method::POST, "/v1/indexes/i/search"),
+            "indexes:read"
+        );
+        assert_eq!(
+            scope_for(&Method::POST, "/v1/indexes/i/items"),
+            "indexes:write"
+        );
+        assert_eq!(
+            scope_for(&Method::DELETE, "/v1/indexes/i/items/x"),
+            "indexes:write"
+        );
+        assert!(implies("indexes:admin", "indexes:read"));
+        assert!(!implies("indexes:read", "indexes:write"));
     }
 }

@@ -38,6 +38,34 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../../schemas/error.schema.json"),
     ),
     (
+        "index.schema.json",
+        include_str!("../../../schemas/index.schema.json"),
+    ),
+    (
+        "index-list.schema.json",
+        include_str!("../../../schemas/index-list.schema.json"),
+    ),
+    (
+        "index-deleted.schema.json",
+        include_str!("../../../schemas/index-deleted.schema.json"),
+    ),
+    (
+        "index-item.schema.json",
+        include_str!("../../../schemas/index-item.schema.json"),
+    ),
+    (
+        "index-item-list.schema.json",
+        include_str!("../../../schemas/index-item-list.schema.json"),
+    ),
+    (
+        "index-item-deleted.schema.json",
+        include_str!("../../../schemas/index-item-deleted.schema.json"),
+    ),
+    (
+        "index-search-results.schema.json",
+        include_str!("../../../schemas/index-search-results.schema.json"),
+    ),
+    (
         "model-list.schema.json",
         include_str!("../../../schemas/model-list.schema.json"),
     ),

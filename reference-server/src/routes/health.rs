@@ -24,16 +24,20 @@ async fn live() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// Readiness checks what can fail: the model catalogue is loaded, the response store can be
-/// written, the engine answers (a probe embedding is deterministic and unit-length), and the
+/// Readiness checks what can fail: the model catalogue is loaded, the response store and the
+/// index store can be written (a committed write to the index database), the engine answers (a probe embedding is deterministic and unit-length), and the
 /// server is not shutting down. `checked_at` changes on every call, so a client can tell a
 /// live check from a canned answer.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let models_ok = !state.config.models.is_empty();
     let store_ok = state.stores.responses.probe_write() > 0;
+    let index_store = match &state.indexes {
+        Ok(store) => store.probe_write().map_err(|e| e.to_string()),
+        Err(e) => Err(e.clone()),
+    };
     let engine_ok = engine_answers();
     let accepting = !state.draining.load(Ordering::SeqCst);
-    let ok = models_ok && store_ok && engine_ok && accepting;
+    let ok = models_ok && store_ok && index_store.is_ok() && engine_ok && accepting;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -48,6 +52,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "checks": {
                 "models": { "status": word(models_ok), "count": state.config.models.len() },
                 "response_store": { "status": word(store_ok) },
+                "index_store": match &index_store {
+                    Ok(()) => json!({ "status": "ok" }),
+                    Err(why) => json!({ "status": "failed", "error": why }),
+                },
                 "engine": { "status": word(engine_ok) },
                 "shutdown": { "status": word(accepting), "draining": !accepting },
             }

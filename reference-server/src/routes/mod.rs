@@ -5,6 +5,7 @@ pub mod compact;
 pub mod embed_cache;
 pub mod embeddings;
 pub mod health;
+pub mod indexes;
 pub mod input;
 pub mod models;
 pub mod openapi;

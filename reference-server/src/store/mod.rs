@@ -7,6 +7,7 @@
 
 mod buckets;
 mod idempotency;
+pub mod indexes;
 mod responses;
 
 pub use buckets::{Budget, Taken};

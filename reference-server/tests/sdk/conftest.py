@@ -14,7 +14,7 @@ def _binary() -> str:
 
 
 def start(extra_env=None):
-    env = dict(os.environ, **(extra_env or {}))
+    env = dict(os.environ, REFSERVER_INDEX_PATH=":memory:", **(extra_env or {}))
     proc = subprocess.Popen(
         [_binary(), "--port", "0", "--quiet"],
         stdout=subprocess.PIPE,
