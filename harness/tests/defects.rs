@@ -351,7 +351,8 @@ errors_are_not_the_envelope, fails: [
     "properties.malformed.no-5xx",
         "errors.deep-nesting.400",
         "idempotency.mismatch.422",
-        "ratelimit.burst", "openapi.responses-match", "open-responses.body.optional", "open-responses.errors.vocabulary", "open-responses.compact.errors"],
+        "ratelimit.burst", "openapi.responses-match", "open-responses.body.optional", "open-responses.errors.vocabulary", "open-responses.compact.errors",
+        "indexes.lifecycle", "indexes.errors"],
 before: untouched_request,
 after: |_, a| if a.status >= 400 {
     let message = a.json().map(|v| v["error"]["message"].clone()).unwrap_or_default();
@@ -608,7 +609,7 @@ after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/responses/
 };
 
 delete_does_not_delete, fails: ["responses.delete"],
-before: |f| if f.method == Method::DELETE {
+before: |f| if f.method == Method::DELETE && f.path().starts_with("/v1/responses/") {
     // Look the response up instead of deleting it, and remember to answer as a delete.
     f.method = Method::GET;
     f.headers.insert("x-defect-was-delete", HeaderValue::from_static("1"));
@@ -617,6 +618,62 @@ after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 20
     let id = a.json().unwrap()["id"].clone();
     a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
 };
+
+// Memory indexes (`/v1/indexes`), each broken in one way.
+index_search_not_nearest_first, fails: ["indexes.lifecycle"],
+    before: untouched_request,
+    after: |f, a| if f.path().ends_with("/search") && a.status == 200 {
+        map_json(a, |v| v["data"].as_array_mut().unwrap().reverse())
+    };
+
+// Ignoring filters, it also answers a bad filter with results.
+index_search_ignores_filters, fails: ["indexes.errors", "indexes.lifecycle"],
+    before: |f| if f.path().ends_with("/search") {
+        let mut body = f.json().unwrap();
+        body.as_object_mut().unwrap().remove("filters");
+        f.set_json(&body);
+    },
+    after: untouched_answer;
+
+index_deleted_but_still_served, fails: ["indexes.lifecycle"],
+    before: untouched_request,
+    after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/indexes/idx_") && !f.path().contains("/items/") && !f.path().contains("missing") && a.status == 404 {
+        a.status = 200;
+        let id = f.path().rsplit('/').next().unwrap().to_owned();
+        a.set_json(&json!({"id": id, "object": "index", "name": "ghost", "model": "ref-embed-1", "dimensions": 4, "metric": "cosine", "metadata": {}, "item_count": 0, "created_at": 1700000000}));
+    };
+
+index_list_never_has_more, fails: ["indexes.lifecycle"],
+    before: untouched_request,
+    after: |f, a| if f.method == Method::GET && f.path() == "/v1/indexes" {
+        map_json(a, |v| v["has_more"] = json!(false))
+    };
+
+index_item_count_stale, fails: ["indexes.lifecycle"],
+    before: untouched_request,
+    after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/indexes/idx_") && !f.path().contains("/items/") && a.status == 200 {
+        map_json(a, |v| v["item_count"] = json!(0))
+    };
+
+index_wrong_dimensions_accepted, fails: ["indexes.errors"],
+    before: untouched_request,
+    after: |_, a| if a.json().is_some_and(|v| v["error"]["code"] == "dimension_mismatch") {
+        a.status = 200;
+        a.set_json(&json!({"object": "list", "data": []}));
+    };
+
+index_bad_filter_unnamed, fails: ["indexes.errors"],
+    before: untouched_request,
+    after: |f, a| if f.path().ends_with("/search") && a.status == 400 {
+        map_json(a, |v| v["error"]["param"] = json!("filters"))
+    };
+
+index_duplicate_name_accepted, fails: ["indexes.errors"],
+    before: untouched_request,
+    after: |f, a| if f.path() == "/v1/indexes" && a.status == 409 {
+        a.status = 200;
+        a.set_json(&json!({"id": "idx_dup", "object": "index", "name": "dup", "model": "ref-embed-1", "dimensions": 4, "metric": "cosine", "metadata": {}, "item_count": 0, "created_at": 1700000000}));
+    };
 
 input_items_without_has_more, fails: ["responses.input-items", "openapi.responses-match"],
     before: untouched_request,

@@ -9,6 +9,7 @@ mod errors;
 mod facade;
 mod headers;
 mod idempotency;
+mod indexes;
 mod models;
 mod open_responses;
 mod properties;
@@ -103,6 +104,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(open_responses::checks());
     all.extend(websocket::checks());
     all.extend(facade::checks());
+    all.extend(indexes::checks());
     all.extend(properties::checks());
     all.extend(snapshots::checks());
     all

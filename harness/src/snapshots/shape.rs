@@ -82,13 +82,18 @@ pub const RULES: &[(KeyMatch, Redact)] = &[
 pub const VECTOR_MIN: usize = 8;
 
 /// Strings kept as they are: short words of letters, digits and `_ . - :` (`chat.completion`,
-/// `stop`, `assistant`, `response.output_text.delta`), the vocabulary of a wire format.
+/// `stop`, `assistant`, `response.output_text.delta`), the vocabulary of a wire format. A word
+/// of 16 or more characters with a digit in it is a generated token (`conformance-a-3f9c…`),
+/// not vocabulary.
 fn enum_like(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 64
         && s.starts_with(|c: char| c.is_ascii_lowercase())
         && s.chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "_.-:".contains(c))
+        && !s
+            .split(|c: char| "_.-:".contains(c))
+            .any(|w| w.len() >= 16 && w.bytes().any(|b| b.is_ascii_digit()))
 }
 
 fn rule_for(key: &str) -> Option<Redact> {
@@ -213,6 +218,14 @@ fn event_kind(e: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn generated_tokens_are_not_vocabulary() {
+        assert!(enum_like("response.output_text.delta"));
+        assert!(enum_like("text-embedding-3-small"));
+        assert!(!enum_like("conformance-a-3f9c0d1e2b3a4c5d6e7f8091a2b3c4d5"));
+        assert!(!enum_like("Hello"));
+    }
 
     #[test]
     fn a_chat_completion_keeps_its_vocabulary_and_loses_its_values() {
