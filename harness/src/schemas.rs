@@ -69,6 +69,11 @@ pub const SOURCES: &[(&str, &str)] = &[
         "index-search-results",
         include_str!("../../schemas/index-search-results.schema.json"),
     ),
+    ("dream", include_str!("../../schemas/dream.schema.json")),
+    (
+        "dream-stream-event",
+        include_str!("../../schemas/dream-stream-event.schema.json"),
+    ),
     ("report", include_str!("../../schemas/report.schema.json")),
 ];
 

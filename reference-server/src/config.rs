@@ -15,6 +15,8 @@ pub enum ModelKind {
     Chat,
     /// Serves `/v1/embeddings`.
     Embedding,
+    /// Serves `/v1/dreams`.
+    Dream,
 }
 
 /// One entry of the model catalogue.
@@ -273,6 +275,13 @@ impl Default for Config {
                 ModelConfig {
                     id: "ref-embed-1".to_owned(),
                     kind: ModelKind::Embedding,
+                    owned_by: default_owner(),
+                    created: default_created(),
+                    dimensions: default_dimensions(),
+                },
+                ModelConfig {
+                    id: "ref-dream-1".to_owned(),
+                    kind: ModelKind::Dream,
                     owned_by: default_owner(),
                     created: default_created(),
                     dimensions: default_dimensions(),

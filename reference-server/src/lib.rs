@@ -68,6 +68,7 @@ fn v1_routes() -> routes::table::Routes {
         .merge(routes::compact::router())
         .merge(routes::socket::router())
         .merge(routes::indexes::router())
+        .merge(routes::dreams::router())
 }
 
 /// The public probes and the document.

@@ -94,6 +94,7 @@ async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
         ("CreateResponseRequest", json!(["ref-chat-1"])),
         ("CompactResponseRequest", json!(["ref-chat-1"])),
         ("CreateIndexRequest", json!(["ref-embed-1"])),
+        ("CreateDreamRequest", json!(["ref-dream-1"])),
     ] {
         let model = format!("{schemas}/{request}/properties/model");
         assert_eq!(
@@ -105,13 +106,16 @@ async fn the_served_document_is_the_bundled_one_with_this_servers_address() {
             m["enum"] = models;
         }
     }
-    let dimensions = format!("{schemas}/CreateEmbeddingRequest/properties/dimensions");
-    assert_eq!(
-        served.pointer(&format!("{dimensions}/maximum")),
-        Some(&json!(1536))
-    );
-    if let Some(d) = expected.pointer_mut(&dimensions) {
-        d["maximum"] = json!(1536);
+    for request in ["CreateEmbeddingRequest", "CreateIndexRequest"] {
+        let dimensions = format!("{schemas}/{request}/properties/dimensions");
+        assert_eq!(
+            served.pointer(&format!("{dimensions}/maximum")),
+            Some(&json!(1536)),
+            "{request}: the longest configured embedding"
+        );
+        if let Some(d) = expected.pointer_mut(&dimensions) {
+            d["maximum"] = json!(1536);
+        }
     }
     assert_eq!(served, expected, "nothing else differs");
 }

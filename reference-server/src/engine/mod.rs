@@ -1,6 +1,7 @@
 //! The deterministic "model": the same request always gives the same text, tool call,
 //! JSON document or vector. No randomness, no clock.
 
+pub mod dream;
 pub mod embed;
 pub mod json_gen;
 mod plausible;

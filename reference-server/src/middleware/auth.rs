@@ -18,6 +18,7 @@ pub fn scope_for(method: &Method, path: &str) -> &'static str {
         "chat" => "chat:write",
         "responses" if read => "responses:read",
         "responses" => "responses:write",
+        "dreams" => "dreams:write",
         // Creating and deleting indexes is administration; items are writes; reading and
         // searching (a POST that changes nothing) are reads.
         "indexes" => {
@@ -90,6 +91,7 @@ mod tests {
         assert_eq!(scope_for(&Method::GET, "/v1/models/x"), "models:read");
         assert_eq!(scope_for(&Method::POST, "/v1/responses"), "responses:write");
         assert_eq!(scope_for(&Method::GET, "/v1/responses/r"), "responses:read");
+        assert_eq!(scope_for(&Method::POST, "/v1/dreams"), "dreams:write");
         assert_eq!(scope_for(&Method::POST, "/v1/indexes"), "indexes:admin");
         assert_eq!(scope_for(&Method::DELETE, "/v1/indexes/i"), "indexes:admin");
         assert_eq!(scope_for(&Method::GET, "/v1/indexes"), "indexes:read");

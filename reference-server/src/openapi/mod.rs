@@ -26,6 +26,14 @@ pub const SCHEMA_FILES: &[(&str, &str)] = &[
         include_str!("../../../schemas/chat-completion.schema.json"),
     ),
     (
+        "dream.schema.json",
+        include_str!("../../../schemas/dream.schema.json"),
+    ),
+    (
+        "dream-stream-event.schema.json",
+        include_str!("../../../schemas/dream-stream-event.schema.json"),
+    ),
+    (
         "embedding-response-base64.schema.json",
         include_str!("../../../schemas/embedding-response-base64.schema.json"),
     ),

@@ -2,6 +2,7 @@
 
 pub mod chat;
 pub mod compact;
+pub mod dreams;
 pub mod embed_cache;
 pub mod embeddings;
 pub mod health;

@@ -62,6 +62,7 @@ fn enumerate_models(value: &mut Value, config: &Config) {
             let kind = match map.get("x-model-kind").and_then(Value::as_str) {
                 Some("chat") => Some(ModelKind::Chat),
                 Some("embedding") => Some(ModelKind::Embedding),
+                Some("dream") => Some(ModelKind::Dream),
                 _ => None,
             };
             if let Some(kind) = kind {
