@@ -619,6 +619,41 @@ after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 20
     a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
 };
 
+// Dreams (`/v1/dreams`), each broken in one way.
+// A dream that changes from call to call: the stream (another call) is not the same dream.
+dream_varies_between_calls, fails: ["dreams.deterministic", "dreams.stream"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/dreams") && a.status == 200 && !a.is_sse() {
+        map_json(a, |v| v["traces"][0]["content"] = json!(format!("{} ({})", v["traces"][0]["content"].as_str().unwrap(), uuid::Uuid::new_v4())))
+    };
+
+dream_critique_blind, fails: ["dreams.shape"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/dreams") && a.status == 200 && !a.is_sse() {
+        map_json(a, |v| v["critique"]["unmet"] = json!([]))
+    };
+
+dream_seed_not_echoed, fails: ["dreams.shape"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/dreams") && a.status == 200 && !a.is_sse() {
+        map_json(a, |v| v["seed"] = json!("dream"))
+    };
+
+dream_stream_events_unnamed, fails: ["dreams.stream"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/dreams") && a.is_sse() {
+        map_events(a, |events| events.iter_mut().for_each(|(name, _)| *name = None))
+    };
+
+dream_stream_without_completed, fails: ["dreams.stream"],
+    before: untouched_request,
+    after: |f, a| if is(f, Method::POST, "/v1/dreams") && a.is_sse() {
+        map_events(a, |events| {
+            let last = events.iter().rposition(|(_, d)| d.as_ref().is_some_and(|d| d["type"] == "dream.completed")).unwrap();
+            events.remove(last);
+        })
+    };
+
 // Memory indexes (`/v1/indexes`), each broken in one way.
 index_search_not_nearest_first, fails: ["indexes.lifecycle"],
     before: untouched_request,

@@ -4,6 +4,7 @@
 
 mod chat;
 mod chat_stream;
+mod dreams;
 mod embeddings;
 mod errors;
 mod facade;
@@ -105,6 +106,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(websocket::checks());
     all.extend(facade::checks());
     all.extend(indexes::checks());
+    all.extend(dreams::checks());
     all.extend(properties::checks());
     all.extend(snapshots::checks());
     all
