@@ -715,6 +715,11 @@ mod readme_tests {
         assert!(config.validate().is_ok());
         assert_eq!(config.rate_limit.budget("/v1/embeddings").requests, 3000);
         assert_eq!(config.auth.tokens.len(), 2);
+        assert_eq!(
+            config.indexes.file(),
+            Some(Path::new("refserver-data/indexes.redb"))
+        );
+        assert!(config.models.iter().any(|m| m.kind == ModelKind::Dream));
     }
 
     #[test]
