@@ -8,9 +8,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rm -rf target/criterion
 if [ "${QUICK:-1}" = 1 ]; then
-  cargo bench -q -p benches --benches -- --warm-up-time 0.5 --measurement-time 2 --sample-size 30 --noplot > /dev/null 2>&1
+  cargo bench -q -p benches --bench server --bench harness -- --warm-up-time 0.5 --measurement-time 2 --sample-size 30 --noplot > /dev/null 2>&1
 else
-  cargo bench -q -p benches --benches -- --noplot > /dev/null
+  cargo bench -q -p benches --bench server --bench harness -- --noplot > /dev/null
 fi
 # The binary as the workspace builds it (scripts/test.sh already did): `cargo run -p benches`
 # would resolve features for that package alone and rebuild a part of the tree.

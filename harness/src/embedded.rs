@@ -50,6 +50,7 @@ pub async fn start_with(rate_limit: bool) -> Result<Embedded, HarnessError> {
                 token: KEY.to_owned(),
                 scopes: vec!["*".to_owned()],
             }],
+            ..Default::default()
         },
         ..Default::default()
     };

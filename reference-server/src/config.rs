@@ -80,6 +80,20 @@ pub struct AuthConfig {
     pub mode: AuthMode,
     /// Tokens for strict mode.
     pub tokens: Vec<TokenConfig>,
+    /// A header that may carry the key instead of `Authorization: Bearer`, as several gateways
+    /// use (default `x-api-key`; `""` accepts only the bearer token).
+    pub key_header: Option<String>,
+}
+
+impl AuthConfig {
+    /// The header that may carry the key besides `Authorization`, if any.
+    pub fn key_header(&self) -> Option<&str> {
+        match self.key_header.as_deref() {
+            None => Some("x-api-key"),
+            Some("") => None,
+            Some(h) => Some(h),
+        }
+    }
 }
 
 /// How rate-limit buckets are keyed.
@@ -446,6 +460,7 @@ impl Config {
                     }
                 }
                 "REFSERVER_INDEX_PATH" => self.indexes.path = Some(value.clone()),
+                "REFSERVER_API_KEY_HEADER" => self.auth.key_header = Some(value.clone()),
                 "REFSERVER_REQUEST_LOGS" => {
                     self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
                 }
@@ -461,6 +476,15 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "auth.mode = \"strict\" needs at least one entry in auth.tokens".to_owned(),
             ));
+        }
+        if let Some(h) = self.auth.key_header() {
+            if axum::http::HeaderName::try_from(h).is_err()
+                || h.eq_ignore_ascii_case("authorization")
+            {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.key_header {h:?} is not a header name other than Authorization"
+                )));
+            }
         }
         if self.models.is_empty() {
             return Err(ConfigError::Invalid(

@@ -31,6 +31,8 @@ pub use config::{
 };
 pub use error::ApiError;
 pub use routes::table::Served;
+/// The memory-index store behind `/v1/indexes` (for benchmarks and embedding programs).
+pub use store::indexes;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};

@@ -22,9 +22,15 @@ pub enum Principal {
 }
 
 impl Principal {
-    /// The principal of a request with these headers and connect info.
+    /// The principal of a request with these headers and connect info (the key as a bearer
+    /// token only; see [`Principal::resolve`]).
+    #[cfg(test)]
     pub fn of(headers: &HeaderMap, peer: Option<SocketAddr>) -> Self {
-        match bearer(headers) {
+        Self::with_key(credential(headers, None), peer)
+    }
+
+    fn with_key(key: Option<&str>, peer: Option<SocketAddr>) -> Self {
+        match key {
             Some(token) => Self::Token(hash_cached(token)),
             None => peer.map_or(Self::Anonymous, |p| Self::Address(p.ip())),
         }
@@ -33,11 +39,20 @@ impl Principal {
     /// The principal of a request: computed on first use and kept in its extensions, so
     /// every later layer and extractor gets the same value.
     pub fn cached(headers: &HeaderMap, extensions: &mut Extensions) -> Self {
+        Self::resolve(headers, extensions, None)
+    }
+
+    /// As [`Principal::cached`], with the key also read from `key_header` (`x-api-key`).
+    pub fn resolve(
+        headers: &HeaderMap,
+        extensions: &mut Extensions,
+        key_header: Option<&str>,
+    ) -> Self {
         if let Some(p) = extensions.get::<Principal>() {
             return p.clone();
         }
         let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let p = Principal::of(headers, peer);
+        let p = Principal::with_key(credential(headers, key_header), peer);
         extensions.insert(p.clone());
         p
     }
@@ -82,6 +97,18 @@ fn hash_cached(token: &str) -> Arc<str> {
             *last = Some((token.into(), hashed.clone()));
             hashed
         }
+    })
+}
+
+/// The key of a request: its bearer token, else the value of `key_header` (when configured),
+/// if non-empty.
+pub fn credential<'a>(headers: &'a HeaderMap, key_header: Option<&str>) -> Option<&'a str> {
+    bearer(headers).or_else(|| {
+        headers
+            .get(key_header?)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
     })
 }
 

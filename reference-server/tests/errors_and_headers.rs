@@ -224,3 +224,97 @@ async fn oversized_uploads_always_receive_the_413_envelope() {
         assert_eq!(envelope(r).await.0, 413);
     }
 }
+
+#[tokio::test]
+async fn a_key_in_the_api_key_header_is_a_key_with_the_same_rules() {
+    let strict = |key_header: Option<&str>| {
+        let mut config = Config::default();
+        config.auth.mode = AuthMode::Strict;
+        config.auth.key_header = key_header.map(str::to_owned);
+        config.auth.tokens = vec![TokenConfig {
+            token: "sk-models-only-999".into(),
+            scopes: vec!["models:read".into()],
+        }];
+        config
+    };
+    let status = |r: reqwest::Response| r.status().as_u16();
+    let s = spawn_with(strict(None)).await;
+    let send = |header: &'static str, key: &'static str, path: &'static str| {
+        s.client.get(s.url(path)).header(header, key).send()
+    };
+    assert_eq!(
+        status(
+            send("x-api-key", "sk-models-only-999", "/v1/models")
+                .await
+                .unwrap()
+        ),
+        200
+    );
+    assert_eq!(
+        status(send("x-api-key", "sk-wrong", "/v1/models").await.unwrap()),
+        401
+    );
+    // The same scopes: this key may not read stored responses.
+    assert_eq!(
+        status(
+            send("x-api-key", "sk-models-only-999", "/v1/responses/resp_x")
+                .await
+                .unwrap()
+        ),
+        403
+    );
+    assert_eq!(
+        status(send("x-api-key", "", "/v1/models").await.unwrap()),
+        401
+    );
+    // A configured header instead; the default one is then not read.
+    let s = spawn_with(strict(Some("api-key"))).await;
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .header("api-key", "sk-models-only-999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 200);
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .header("x-api-key", "sk-models-only-999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 401);
+    // Turned off: only the bearer token counts.
+    let s = spawn_with(strict(Some(""))).await;
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .header("x-api-key", "sk-models-only-999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 401);
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .bearer_auth("sk-models-only-999")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 200);
+    // Permissive: any non-empty key in the header passes, and an invalid header name is refused
+    // at start.
+    let s = spawn().await;
+    let r = s
+        .client
+        .get(s.url("/v1/models"))
+        .header("x-api-key", "anything")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(status(r), 200);
+    let mut bad = Config::default();
+    bad.auth.key_header = Some("bad header".into());
+    assert!(bad.validate().is_err());
+}

@@ -204,6 +204,7 @@ pub fn reference_config() -> reference_server::Config {
                 token: KEY.into(),
                 scopes: vec!["*".into()],
             }],
+            ..Default::default()
         },
         ..Default::default()
     }

@@ -3,7 +3,7 @@
 
 use crate::config::AuthMode;
 use crate::error::ApiError;
-use crate::principal::bearer;
+use crate::principal::credential;
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::Method;
@@ -60,7 +60,7 @@ fn masked(token: &str) -> String {
 /// Whether `req` may pass: a bearer token, and in strict mode a configured one with the
 /// route's scope; else the 401 or 403 to send.
 pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
-    let Some(token) = bearer(req.headers()) else {
+    let Some(token) = credential(req.headers(), state.config.auth.key_header()) else {
         return Err(ApiError::missing_key());
     };
     if state.config.auth.mode == AuthMode::Strict {

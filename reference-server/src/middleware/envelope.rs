@@ -84,7 +84,11 @@ where
     let matched = parts.extensions.get::<MatchedPath>().cloned();
     let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
     let method = parts.method.clone();
-    let principal = Principal::cached(&parts.headers, &mut parts.extensions);
+    let principal = Principal::resolve(
+        &parts.headers,
+        &mut parts.extensions,
+        state.config.auth.key_header(),
+    );
     let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
     // Only a server that may inject faults pays for the mark that tells the log about them.
     let mark = state.simulation.may_fault().then(Mark::default);
