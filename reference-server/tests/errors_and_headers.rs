@@ -225,6 +225,16 @@ async fn oversized_uploads_always_receive_the_413_envelope() {
     }
 }
 
+/// The status of `GET path` with `key` in `header`.
+async fn status_with(s: &TestServer, path: &str, header: &str, key: &str) -> u16 {
+    let r = if header == "authorization" {
+        s.client.get(s.url(path)).bearer_auth(key)
+    } else {
+        s.client.get(s.url(path)).header(header, key)
+    };
+    r.send().await.unwrap().status().as_u16()
+}
+
 #[tokio::test]
 async fn a_key_in_the_api_key_header_is_a_key_with_the_same_rules() {
     let strict = |key_header: Option<&str>| {
@@ -237,83 +247,36 @@ async fn a_key_in_the_api_key_header_is_a_key_with_the_same_rules() {
         }];
         config
     };
-    let status = |r: reqwest::Response| r.status().as_u16();
+    let key = "sk-models-only-999";
     let s = spawn_with(strict(None)).await;
-    let send = |header: &'static str, key: &'static str, path: &'static str| {
-        s.client.get(s.url(path)).header(header, key).send()
-    };
+    assert_eq!(status_with(&s, "/v1/models", "x-api-key", key).await, 200);
     assert_eq!(
-        status(
-            send("x-api-key", "sk-models-only-999", "/v1/models")
-                .await
-                .unwrap()
-        ),
-        200
-    );
-    assert_eq!(
-        status(send("x-api-key", "sk-wrong", "/v1/models").await.unwrap()),
+        status_with(&s, "/v1/models", "x-api-key", "sk-wrong").await,
         401
     );
     // The same scopes: this key may not read stored responses.
     assert_eq!(
-        status(
-            send("x-api-key", "sk-models-only-999", "/v1/responses/resp_x")
-                .await
-                .unwrap()
-        ),
+        status_with(&s, "/v1/responses/resp_x", "x-api-key", key).await,
         403
     );
-    assert_eq!(
-        status(send("x-api-key", "", "/v1/models").await.unwrap()),
-        401
-    );
+    assert_eq!(status_with(&s, "/v1/models", "x-api-key", "").await, 401);
     // A configured header instead; the default one is then not read.
     let s = spawn_with(strict(Some("api-key"))).await;
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .header("api-key", "sk-models-only-999")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(r), 200);
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .header("x-api-key", "sk-models-only-999")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(r), 401);
+    assert_eq!(status_with(&s, "/v1/models", "api-key", key).await, 200);
+    assert_eq!(status_with(&s, "/v1/models", "x-api-key", key).await, 401);
     // Turned off: only the bearer token counts.
     let s = spawn_with(strict(Some(""))).await;
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .header("x-api-key", "sk-models-only-999")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(r), 401);
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-models-only-999")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(r), 200);
-    // Permissive: any non-empty key in the header passes, and an invalid header name is refused
-    // at start.
+    assert_eq!(status_with(&s, "/v1/models", "x-api-key", key).await, 401);
+    assert_eq!(
+        status_with(&s, "/v1/models", "authorization", key).await,
+        200
+    );
+    // Permissive: any non-empty key in the header passes; an invalid header name is refused.
     let s = spawn().await;
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .header("x-api-key", "anything")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(status(r), 200);
+    assert_eq!(
+        status_with(&s, "/v1/models", "x-api-key", "anything").await,
+        200
+    );
     let mut bad = Config::default();
     bad.auth.key_header = Some("bad header".into());
     assert!(bad.validate().is_err());

@@ -9,7 +9,7 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
 use crate::state::AppState;
 use crate::store::indexes::{
-    Filter, Hit, IndexRecord, IndexStore, ItemRecord, Metric, NewIndex, NewItem, Order, StoreError,
+    Filter, Hit, IndexRecord, IndexStore, ItemRecord, Metric, NewIndex, NewItem, StoreError,
 };
 use axum::extract::{Path, Query, State};
 use axum::Json;
@@ -153,42 +153,10 @@ fn item_object(index_id: &str, i: &ItemRecord) -> Value {
     })
 }
 
-/// Checks OpenAI's metadata rules: at most 16 pairs, keys up to 64 characters, string values
-/// up to 512.
-fn check_metadata(m: &Map<String, Value>) -> Result<(), ApiError> {
-    if m.len() > 16 {
-        return Err(ApiError::invalid_param(
-            "metadata",
-            format!(
-                "Invalid 'metadata': {} keys; at most 16 are allowed.",
-                m.len()
-            ),
-        ));
-    }
-    for (k, v) in m {
-        let param = format!("metadata.{k}");
-        if k.is_empty() || k.chars().count() > 64 {
-            return Err(ApiError::invalid_param(
-                param,
-                "Metadata keys must be 1 to 64 characters.",
-            ));
-        }
-        match v.as_str() {
-            Some(s) if s.chars().count() <= 512 => {}
-            _ => {
-                return Err(ApiError::invalid_param(
-                    param,
-                    "Metadata values must be strings of at most 512 characters.",
-                ))
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Checks the attribute rules of OpenAI's vector store files: at most 16 pairs, keys up to 64
-/// characters, values strings (up to 512), numbers or booleans.
-fn check_attributes(m: &Map<String, Value>, param: &str) -> Result<(), ApiError> {
+/// Checks OpenAI's rules for key-value pairs at `param`: at most 16, keys of 1 to 64
+/// characters, values strings of at most 512 characters, or (`scalars`, as the attributes of
+/// its vector store files) numbers and booleans too.
+fn check_pairs(m: &Map<String, Value>, param: &str, scalars: bool) -> Result<(), ApiError> {
     if m.len() > 16 {
         return Err(ApiError::invalid_param(
             param,
@@ -203,18 +171,23 @@ fn check_attributes(m: &Map<String, Value>, param: &str) -> Result<(), ApiError>
         if k.is_empty() || k.chars().count() > 64 {
             return Err(ApiError::invalid_param(
                 at,
-                "Attribute keys must be 1 to 64 characters.",
+                "Keys must be 1 to 64 characters.",
             ));
         }
         let ok = match v {
             Value::String(s) => s.chars().count() <= 512,
-            Value::Number(_) | Value::Bool(_) => true,
+            Value::Number(_) | Value::Bool(_) => scalars,
             _ => false,
         };
         if !ok {
+            let allowed = if scalars {
+                "strings (at most 512 characters), numbers or booleans"
+            } else {
+                "strings of at most 512 characters"
+            };
             return Err(ApiError::invalid_param(
                 at,
-                "Attribute values must be strings (at most 512 characters), numbers or booleans.",
+                format!("Values must be {allowed}."),
             ));
         }
     }
@@ -272,7 +245,7 @@ async fn create(
         }
     };
     let metadata = req.metadata.unwrap_or_default();
-    check_metadata(&metadata)?;
+    check_pairs(&metadata, "metadata", false)?;
     let new = NewIndex {
         name,
         dimensions,
@@ -289,28 +262,7 @@ async fn list(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
-    let limit = match query.get("limit") {
-        None => 20,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid_param(
-                    "limit",
-                    format!("Invalid 'limit' {l:?}: expected an integer from 1 to 100."),
-                ))
-            }
-        },
-    };
-    let order = match query.get("order").map(String::as_str) {
-        None | Some("desc") => Order::Desc,
-        Some("asc") => Order::Asc,
-        Some(other) => {
-            return Err(ApiError::invalid_param(
-                "order",
-                format!("Invalid 'order' {other:?}: expected 'asc' or 'desc'."),
-            ))
-        }
-    };
+    let (limit, order) = super::list_params(&query)?;
     let after = query.get("after").cloned();
     let before = query.get("before").cloned();
     let cursor_after = after.clone();
@@ -432,7 +384,7 @@ async fn add_items(
             }
         }
         let attributes = item.attributes.unwrap_or_default();
-        check_attributes(&attributes, &format!("{at}.attributes"))?;
+        check_pairs(&attributes, &format!("{at}.attributes"), true)?;
         let vector = match (&item.text, &item.vector) {
             (Some(text), None) if !text.is_empty() => embed(
                 &index.model,

@@ -27,3 +27,34 @@ pub fn now() -> i64 {
 pub fn new_id(prefix: &str) -> String {
     format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
 }
+
+/// The `limit` (1 to 100, default 20) and `order` (`desc` by default, or `asc`) of a list.
+pub fn list_params(
+    query: &std::collections::HashMap<String, String>,
+) -> Result<(usize, crate::store::indexes::Order), crate::error::ApiError> {
+    use crate::error::ApiError;
+    use crate::store::indexes::Order;
+    let limit = match query.get("limit") {
+        None => 20,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if (1..=100).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "limit",
+                    format!("Invalid 'limit' {l:?}: expected an integer from 1 to 100."),
+                ))
+            }
+        },
+    };
+    let order = match query.get("order").map(String::as_str) {
+        None | Some("desc") => Order::Desc,
+        Some("asc") => Order::Asc,
+        Some(other) => {
+            return Err(ApiError::invalid_param(
+                "order",
+                format!("Invalid 'order' {other:?}: expected 'asc' or 'desc'."),
+            ))
+        }
+    };
+    Ok((limit, order))
+}

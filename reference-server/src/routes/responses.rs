@@ -587,28 +587,10 @@ async fn input_items(
         .responses
         .get(&id)
         .ok_or_else(|| ApiError::not_found("response", &id))?;
-    let limit = match query.get("limit") {
-        None => 20,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid_param(
-                    "limit",
-                    format!("Invalid 'limit' {l:?}: expected an integer from 1 to 100."),
-                ))
-            }
-        },
-    };
+    let (limit, order) = super::list_params(&query)?;
     let mut items = stored.input_items;
-    match query.get("order").map(String::as_str) {
-        None | Some("desc") => items.reverse(),
-        Some("asc") => {}
-        Some(other) => {
-            return Err(ApiError::invalid_param(
-                "order",
-                format!("Invalid 'order' {other:?}: expected 'asc' or 'desc'."),
-            ))
-        }
+    if order == crate::store::indexes::Order::Desc {
+        items.reverse();
     }
     if let Some(after) = query.get("after") {
         let position = items

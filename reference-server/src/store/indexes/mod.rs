@@ -103,6 +103,20 @@ impl std::fmt::Debug for IndexStore {
     }
 }
 
+/// The record of index `id` in `table`, or not found.
+fn stored_index(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<IndexRecord, StoreError> {
+    match table.get(id).map_err(storage)? {
+        Some(value) => IndexRecord::decode(value.value()),
+        None => Err(StoreError::NotFound {
+            what: "index",
+            id: id.to_owned(),
+        }),
+    }
+}
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -214,15 +228,7 @@ impl IndexStore {
     /// One index.
     pub fn get(&self, id: &str) -> Result<IndexRecord, StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
-        let table = txn.open_table(INDEXES).map_err(storage)?;
-        let value = table
-            .get(id)
-            .map_err(storage)?
-            .ok_or_else(|| StoreError::NotFound {
-                what: "index",
-                id: id.to_owned(),
-            })?;
-        IndexRecord::decode(value.value())
+        stored_index(&txn.open_table(INDEXES).map_err(storage)?, id)
     }
 
     /// A page of indexes in creation order: `limit` of them after (or before) a cursor.
@@ -346,15 +352,7 @@ impl IndexStore {
         let mut stored = Vec::with_capacity(new.len());
         {
             let mut indexes = txn.open_table(INDEXES).map_err(storage)?;
-            let mut record = match indexes.get(index_id).map_err(storage)? {
-                Some(value) => IndexRecord::decode(value.value())?,
-                None => {
-                    return Err(StoreError::NotFound {
-                        what: "index",
-                        id: index_id.to_owned(),
-                    })
-                }
-            };
+            let mut record = stored_index(&indexes, index_id)?;
             let mut items = txn.open_table(ITEMS).map_err(storage)?;
             for item in new {
                 if item.vector.len() != record.dimensions {
@@ -423,15 +421,7 @@ impl IndexStore {
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut indexes = txn.open_table(INDEXES).map_err(storage)?;
-            let mut record = match indexes.get(index_id).map_err(storage)? {
-                Some(value) => IndexRecord::decode(value.value())?,
-                None => {
-                    return Err(StoreError::NotFound {
-                        what: "index",
-                        id: index_id.to_owned(),
-                    })
-                }
-            };
+            let mut record = stored_index(&indexes, index_id)?;
             let removed = txn
                 .open_table(ITEMS)
                 .map_err(storage)?
