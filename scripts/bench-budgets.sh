@@ -4,15 +4,25 @@
 # Quick mode is criterion's sampling with short times (0.5 s warm-up, 2 s of 30 samples per
 # benchmark, under a minute in all): criterion's own `--quick` keeps two samples, and its
 # ratios moved by half from one run to the next. `QUICK=0` runs them in full.
+#
+# A breach is measured again before it fails the run: on this shared 2-core machine one run
+# measured route/embeddings_1x1536 at 16.5 us and the next, same build, at 13.2 us (and its
+# baseline at 2.8 and 5.1 us). A regression breaches twice; a noisy neighbour rarely does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-rm -rf target/criterion
-if [ "${QUICK:-1}" = 1 ]; then
-  cargo bench -q -p benches --bench server --bench harness -- --warm-up-time 0.5 --measurement-time 2 --sample-size 30 --noplot > /dev/null 2>&1
-else
-  cargo bench -q -p benches --bench server --bench harness -- --noplot > /dev/null
-fi
-# The binary as the workspace builds it (scripts/test.sh already did): `cargo run -p benches`
-# would resolve features for that package alone and rebuild a part of the tree.
+measure() {
+  rm -rf target/criterion
+  if [ "${QUICK:-1}" = 1 ]; then
+    cargo bench -q -p benches --bench server --bench harness -- --warm-up-time 0.5 --measurement-time 2 --sample-size 30 --noplot > /dev/null 2>&1
+  else
+    cargo bench -q -p benches --bench server --bench harness -- --noplot > /dev/null
+  fi
+}
+measure
 cargo build -q --workspace --bins
+if target/debug/check-budgets; then
+  exit 0
+fi
+echo "== a budget was breached: measuring again"
+measure
 target/debug/check-budgets

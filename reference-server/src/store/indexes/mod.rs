@@ -139,6 +139,16 @@ impl IndexStore {
         Self::with(db)
     }
 
+    /// A store on `backend` (tests: a disk that fails on demand).
+    #[cfg(test)]
+    fn on_backend(backend: impl redb::StorageBackend) -> Result<Self, StoreError> {
+        Self::with(
+            Database::builder()
+                .create_with_backend(backend)
+                .map_err(storage)?,
+        )
+    }
+
     fn with(db: Database) -> Result<Self, StoreError> {
         let txn = db.begin_write().map_err(storage)?;
         {

@@ -54,6 +54,85 @@ fn data_survives_reopening_the_file() {
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
 
+/// An in-memory disk whose writes and syncs fail while `failing` is set.
+#[derive(Debug)]
+struct FlakyDisk {
+    inner: redb::backends::InMemoryBackend,
+    failing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FlakyDisk {
+    fn check(&self) -> Result<(), std::io::Error> {
+        if self.failing.load(std::sync::atomic::Ordering::SeqCst) {
+            Err(std::io::Error::other("no space left on device"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl redb::StorageBackend for FlakyDisk {
+    fn len(&self) -> Result<u64, std::io::Error> {
+        self.inner.len()
+    }
+    fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+        self.inner.read(offset, out)
+    }
+    fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.set_len(len)
+    }
+    fn sync_data(&self) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.sync_data()
+    }
+    fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+        self.check()?;
+        self.inner.write(offset, data)
+    }
+}
+
+#[test]
+fn a_disk_that_fails_fails_the_probe_and_the_write_and_loses_nothing_stored() {
+    let failing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let store = IndexStore::on_backend(FlakyDisk {
+        inner: redb::backends::InMemoryBackend::new(),
+        failing: failing.clone(),
+    })
+    .unwrap();
+    let index = store.create(new_index("i", 2, Metric::Dot)).unwrap();
+    store
+        .upsert(&index.id, vec![item("a", vec![1.0, 0.0], json!({}))])
+        .unwrap();
+    assert!(store.probe_write().is_ok());
+    failing.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert!(
+        matches!(store.probe_write(), Err(StoreError::Storage(_))),
+        "readiness sees it"
+    );
+    let refused = store.upsert(&index.id, vec![item("b", vec![0.0, 1.0], json!({}))]);
+    assert!(
+        matches!(refused, Err(StoreError::Storage(_))),
+        "{refused:?}"
+    );
+    // What was acknowledged stays; what failed never shows, not even in the search copy.
+    assert_eq!(store.item(&index.id, "a").unwrap().id, "a");
+    let hits = store.search(&index.id, &[0.0, 1.0], 5, None).unwrap();
+    assert_eq!(
+        hits.iter().map(|h| h.id.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    // redb refuses writes after an I/O error until the database is reopened, so readiness
+    // stays 503 (for an orchestrator to restart the server) even once the disk is back.
+    failing.store(false, std::sync::atomic::Ordering::SeqCst);
+    assert!(store.probe_write().is_err());
+    assert_eq!(
+        store.item(&index.id, "a").unwrap().id,
+        "a",
+        "reads still answer"
+    );
+}
+
 #[test]
 fn a_batch_lands_whole_or_not_at_all() {
     let store = IndexStore::in_memory().unwrap();
