@@ -140,21 +140,29 @@ pub fn load_report(path: &str) -> Result<Value, HarnessError> {
         .map_err(|e| HarnessError::Usage(format!("{path} is not a JSON report: {e}")))
 }
 
-/// The (id, outcome, masked expected) of each check in a report.
-fn observed(report: &Value) -> Vec<(String, String, Option<String>)> {
+/// One check of a report, as compared.
+struct Observed {
+    id: String,
+    outcome: String,
+    /// What the check expected, masked (numbers and ids as `#`).
+    expected: Option<String>,
+    /// What the check saw instead, unmasked: shown with a changed outcome, so a CI log says
+    /// why (a transport error, a new status) without the report at hand.
+    seen: Option<String>,
+}
+
+/// Each check in a report.
+fn observed(report: &Value) -> Vec<Observed> {
     report["checks"]
         .as_array()
         .map(|checks| {
             checks
                 .iter()
-                .map(|c| {
-                    let outcome = c["status"].as_str().unwrap_or("?").to_owned();
-                    let expected = c["expected"].as_str().map(mask);
-                    (
-                        c["id"].as_str().unwrap_or("?").to_owned(),
-                        outcome,
-                        expected,
-                    )
+                .map(|c| Observed {
+                    id: c["id"].as_str().unwrap_or("?").to_owned(),
+                    outcome: c["status"].as_str().unwrap_or("?").to_owned(),
+                    expected: c["expected"].as_str().map(mask),
+                    seen: c["seen"].as_str().map(str::to_owned),
                 })
                 .collect()
         })
@@ -172,7 +180,13 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
             what: "the report has no checks".into(),
         });
     }
-    for (id, outcome, expected) in &seen {
+    for Observed {
+        id,
+        outcome,
+        expected,
+        seen: saw,
+    } in &seen
+    {
         let Some(want) = expectation.checks.get(id) else {
             diffs.push(Difference {
                 id: id.clone(),
@@ -183,7 +197,14 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
         if want.outcome != *outcome {
             diffs.push(Difference {
                 id: id.clone(),
-                what: format!("expected {}, got {outcome}", want.outcome),
+                what: match saw {
+                    Some(saw) => format!(
+                        "expected {}, got {outcome}: {}",
+                        want.outcome,
+                        crate::report::text::clean(saw, 300)
+                    ),
+                    None => format!("expected {}, got {outcome}", want.outcome),
+                },
             });
         } else if matches!(
             outcome.as_str(),
@@ -201,7 +222,7 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
         }
     }
     for id in expectation.checks.keys() {
-        if !seen.iter().any(|(s, _, _)| s == id) {
+        if !seen.iter().any(|s| s.id == *id) {
             diffs.push(Difference {
                 id: id.clone(),
                 what: "expected in the run, but it did not run".into(),
@@ -215,7 +236,13 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
 /// reason did not change (new reasons get `why = "TODO"`, which `load` refuses).
 pub fn from_report(previous: Option<&Expectation>, server: &str, report: &Value) -> Expectation {
     let mut checks = BTreeMap::new();
-    for (id, outcome, expected) in observed(report) {
+    for Observed {
+        id,
+        outcome,
+        expected,
+        ..
+    } in observed(report)
+    {
         let old = previous.and_then(|p| p.checks.get(&id));
         let expected = expected.filter(|_| outcome != "passed" && outcome != "skipped");
         let why = if needs_why(&outcome) {
@@ -362,6 +389,20 @@ mod tests {
         assert_eq!(
             mask("schemas/embedding-response-base64.schema.json"),
             "schemas/embedding-response-base#.schema.json"
+        );
+    }
+
+    #[test]
+    fn a_changed_outcome_says_what_the_check_saw() {
+        let e = expectation(&[("a.x", "precondition_failed", Some("# vectors"))]);
+        let r = json!({"checks": [{"id": "a.x", "status": "errored", "expected": "a response",
+            "seen": "request to http://h/v1/embeddings failed: connection closed before message completed"}]});
+        let d = compare(&e, &r);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(
+            d[0].what,
+            "expected precondition_failed, got errored: request to http://h/v1/embeddings failed: \
+             connection closed before message completed"
         );
     }
 

@@ -399,6 +399,7 @@ pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, Strin
         connector.set_connect_timeout(Some(target.timeout.min(Duration::from_secs(10))));
         let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(connections)
+            .pool_idle_timeout(crate::target::POOL_IDLE)
             .build(connector);
         return Ok(Client::Plain(Box::new(client)));
     }
@@ -406,6 +407,7 @@ pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, Strin
         .connect_timeout(target.timeout.min(Duration::from_secs(10)))
         .danger_accept_invalid_certs(target.insecure)
         .pool_max_idle_per_host(connections)
+        .pool_idle_timeout(crate::target::POOL_IDLE)
         .tcp_nodelay(true)
         .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -58,6 +58,12 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 const BIG_READ_BYTES: usize = 1024 * 1024;
 /// Big answers read at once.
 const BIG_READS: usize = 2;
+/// A pooled connection idle this long is not reused. Servers close idle keep-alive
+/// connections on their own clock (uvicorn and Node after 5 s), and a request sent on one as
+/// it closes is lost ("disconnected without a response"): reproduced against LiteLLM's proxy
+/// under load, where it turned two verdicts into transport errors. A reuse within a second
+/// cannot cross such a close; a new connection costs a handshake.
+pub(crate) const POOL_IDLE: Duration = Duration::from_secs(1);
 /// How much of a stream's body is kept beside its parsed events.
 const KEPT_STREAM_BYTES: usize = 1024 * 1024;
 /// Longest line of a stream (one event's data line).
@@ -253,6 +259,18 @@ pub fn excerpt(text: &str, max: usize) -> String {
     crate::report::text::clean(text, max)
 }
 
+/// The innermost cause of a client error: reqwest's own text ("error sending request") says
+/// nothing of what happened on the wire ("connection closed before message completed").
+fn root_cause(e: &reqwest::Error) -> String {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail = s.to_string();
+        source = s.source();
+    }
+    detail
+}
+
 /// Why a request got no response.
 #[derive(Debug, Clone, thiserror::Error, PartialEq)]
 pub enum TransportError {
@@ -332,6 +350,7 @@ impl Target {
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
+            .pool_idle_timeout(POOL_IDLE)
             .danger_accept_invalid_certs(config.insecure)
             .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -451,20 +470,14 @@ impl Target {
                 seconds: self.timeout.as_secs_f64(),
             }
         } else if e.is_connect() {
-            let mut detail = e.to_string();
-            let mut source = std::error::Error::source(e);
-            while let Some(s) = source {
-                detail = s.to_string();
-                source = s.source();
-            }
             TransportError::Unreachable {
                 url: url.to_owned(),
-                detail,
+                detail: root_cause(e),
             }
         } else {
             TransportError::Other {
                 url: url.to_owned(),
-                detail: e.to_string(),
+                detail: root_cause(e),
             }
         }
     }
@@ -635,5 +648,64 @@ impl Target {
             ttfb,
             cut,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A keep-alive server that answers a connection's first request and drops the connection,
+    /// unanswered, on a request that comes after 1.5 s of idleness: the worst case of a server
+    /// closing an idle connection just as the client reuses it.
+    fn closes_idle_connections() -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                std::thread::spawn(move || {
+                    let mut last = None::<Instant>;
+                    let mut buf = [0u8; 4096];
+                    while let Ok(n) = stream.read(&mut buf) {
+                        if n == 0 || last.is_some_and(|t| t.elapsed() > Duration::from_millis(1500))
+                        {
+                            return;
+                        }
+                        let body = r#"{"object":"list","data":[]}"#;
+                        let head = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                            body.len()
+                        );
+                        if stream
+                            .write_all(format!("{head}{body}").as_bytes())
+                            .is_err()
+                        {
+                            return;
+                        }
+                        last = Some(Instant::now());
+                    }
+                });
+            }
+        });
+        format!("http://{addr}/v1")
+    }
+
+    #[tokio::test]
+    async fn a_connection_idle_past_the_pool_limit_is_not_reused() {
+        let target = Target::new(&TargetConfig::new(
+            closes_idle_connections(),
+            None,
+            Duration::from_secs(5),
+        ))
+        .unwrap();
+        let first = target.send(Req::get("/v1/models")).await.unwrap();
+        assert_eq!(first.status, 200);
+        // Longer than POOL_IDLE and than the server's patience: a reused connection is dropped.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let second = target.send(Req::get("/v1/models")).await;
+        assert_eq!(second.map(|e| e.status).map_err(|e| e.to_string()), Ok(200));
     }
 }
