@@ -18,6 +18,8 @@ measure() {
     cargo bench -q -p benches --bench server --bench harness -- --noplot > /dev/null
   fi
 }
+# Built first, all of them, with their errors (and in CI Clippy's) shown: a measure is quiet.
+cargo bench -q -p benches --no-run
 measure
 cargo build -q --workspace --bins
 if target/debug/check-budgets; then
