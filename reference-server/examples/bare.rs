@@ -1,21 +1,48 @@
 //! A bare axum server answering `GET /v1/models` and `POST /v1/embeddings` with constant
-//! bodies of the same size as the reference server's: the baseline for load comparisons
-//! (no middleware, no auth, no engine). Prints its address like the real server.
+//! bodies: the baseline for load comparisons (no middleware, no auth, no engine). The bodies
+//! are the reference server's own bytes, taken from it once at start (the model list, and the
+//! embedding of `scripts/bench-routes.sh`'s input), so a comparison measures the serving and
+//! not a difference in size. Prints its address like the real server.
 
+use axum::body::Body;
+use axum::http::Request;
 use axum::routing::{get, post};
 use axum::Router;
+use bytes::Bytes;
+use tower::ServiceExt;
+
+/// The input `scripts/bench-routes.sh` embeds.
+const BENCH_INPUT: &str = "The quick brown fox jumps over the lazy dog";
+
+/// The reference server's body for `request`.
+async fn reference_body(request: Request<Body>) -> std::io::Result<Bytes> {
+    let app = reference_server::app(reference_server::Config::default());
+    let response = app.oneshot(request).await.map_err(std::io::Error::other)?;
+    if !response.status().is_success() {
+        return Err(std::io::Error::other(format!(
+            "the reference server answered {}",
+            response.status()
+        )));
+    }
+    axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .map_err(std::io::Error::other)
+}
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let models = serde_json::json!({"object": "list", "data": [
-        {"id": "ref-chat-1", "object": "model", "created": 1_700_000_000, "owned_by": "reference-server"},
-        {"id": "ref-embed-1", "object": "model", "created": 1_700_000_000, "owned_by": "reference-server"}]})
-    .to_string();
-    let vector: Vec<f32> = (0..1536).map(|i| (i as f32 / 1536.0) - 0.5).collect();
-    let embeddings = serde_json::json!({"object": "list", "model": "ref-embed-1",
-        "data": [{"object": "embedding", "index": 0, "embedding": vector}],
-        "usage": {"prompt_tokens": 4, "total_tokens": 4}})
-    .to_string();
+    let get_models = Request::get("/v1/models")
+        .header("authorization", "Bearer sk-bench")
+        .body(Body::empty())
+        .map_err(std::io::Error::other)?;
+    let models = reference_body(get_models).await?;
+    let embed = serde_json::json!({"model": "ref-embed-1", "input": BENCH_INPUT}).to_string();
+    let post_embeddings = Request::post("/v1/embeddings")
+        .header("authorization", "Bearer sk-bench")
+        .header("content-type", "application/json")
+        .body(Body::from(embed))
+        .map_err(std::io::Error::other)?;
+    let embeddings = reference_body(post_embeddings).await?;
     let app = Router::new()
         .route(
             "/v1/models",

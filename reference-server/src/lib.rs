@@ -8,6 +8,7 @@
 //! # }
 //! ```
 
+mod body;
 mod config;
 pub mod engine;
 mod error;

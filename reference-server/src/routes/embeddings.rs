@@ -2,6 +2,7 @@
 
 use super::embed_cache::Rendered;
 use super::table::Routes;
+use crate::body::Pieces;
 use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
 use crate::error::ApiError;
@@ -171,6 +172,7 @@ async fn create(
         render(&state, &model_id, &inputs, dimensions, base64)
     }
     .map_err(|_| ApiError::internal())?;
+    let body = axum::body::Body::new(body);
     Ok(act.answer(([(header::CONTENT_TYPE, "application/json")], body).into_response()))
 }
 
@@ -200,14 +202,15 @@ fn rendered(
 
 /// The response body: the same bytes as serialising
 /// `{"object":"list","data":[{"object":"embedding","index":i,"embedding":…}],"model":…,"usage":{…}}`,
-/// assembled from the (cached) renderings of each input.
+/// assembled from the (cached) renderings of each input. The renderings are not copied: the
+/// body is the pieces between them and the renderings themselves, written out together.
 fn render(
     state: &AppState,
     model: &str,
     inputs: &[EmbedInput],
     dimensions: usize,
     base64: bool,
-) -> Result<Vec<u8>, serde_json::Error> {
+) -> Result<Pieces, serde_json::Error> {
     let mut parts = Vec::with_capacity(inputs.len());
     for input in inputs {
         parts.push(
@@ -218,27 +221,29 @@ fn render(
                 })?,
         );
     }
-    let size: usize = parts.iter().map(|p| p.json.len() + 48).sum();
-    let mut body = Vec::with_capacity(size + 128);
-    body.extend_from_slice(br#"{"object":"list","data":["#);
+    let mut body = Pieces::default();
+    let mut text = Vec::with_capacity(64);
+    text.extend_from_slice(br#"{"object":"list","data":["#);
     for (index, part) in parts.iter().enumerate() {
         if index > 0 {
-            body.push(b',');
+            text.push(b',');
         }
-        body.extend_from_slice(br#"{"object":"embedding","index":"#);
-        body.extend_from_slice(index.to_string().as_bytes());
-        body.extend_from_slice(br#","embedding":"#);
-        body.extend_from_slice(&part.json);
-        body.push(b'}');
+        text.extend_from_slice(br#"{"object":"embedding","index":"#);
+        serde_json::to_writer(&mut text, &index)?;
+        text.extend_from_slice(br#","embedding":"#);
+        body.push(std::mem::take(&mut text).into());
+        body.push(part.json.clone());
+        text.push(b'}');
     }
     let prompt_tokens: usize = parts.iter().map(|p| p.tokens).sum();
-    body.extend_from_slice(br#"],"model":"#);
-    serde_json::to_writer(&mut body, model)?;
-    body.extend_from_slice(br#","usage":{"prompt_tokens":"#);
-    body.extend_from_slice(prompt_tokens.to_string().as_bytes());
-    body.extend_from_slice(br#","total_tokens":"#);
-    body.extend_from_slice(prompt_tokens.to_string().as_bytes());
-    body.extend_from_slice(b"}}");
+    text.extend_from_slice(br#"],"model":"#);
+    serde_json::to_writer(&mut text, model)?;
+    text.extend_from_slice(br#","usage":{"prompt_tokens":"#);
+    serde_json::to_writer(&mut text, &prompt_tokens)?;
+    text.extend_from_slice(br#","total_tokens":"#);
+    serde_json::to_writer(&mut text, &prompt_tokens)?;
+    text.extend_from_slice(b"}}");
+    body.push(text.into());
     Ok(body)
 }
 
@@ -273,8 +278,9 @@ mod tests {
         let state = AppState::new(crate::Config::default());
         let inputs = vec![EmbedInput::Text("a".into()), EmbedInput::Tokens(vec![1, 2])];
         for base64 in [false, true] {
-            let body = render(&state, "ref-embed-1", &inputs, 8, base64).unwrap_or_default();
-            let again = render(&state, "ref-embed-1", &inputs, 8, base64).unwrap_or_default();
+            let joined = |p: Result<Pieces, _>| p.map(Pieces::joined).unwrap_or_default();
+            let body = joined(render(&state, "ref-embed-1", &inputs, 8, base64));
+            let again = joined(render(&state, "ref-embed-1", &inputs, 8, base64));
             assert_eq!(body, again, "a cached rendering is the same bytes");
             let value: Value = serde_json::from_slice(&body).unwrap_or_default();
             assert_eq!(serde_json::to_vec(&value).unwrap_or_default(), body);
