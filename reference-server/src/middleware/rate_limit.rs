@@ -46,53 +46,22 @@ const RESET_REQUESTS: HeaderName = HeaderName::from_static("x-ratelimit-reset-re
 const RETRY_AFTER: HeaderName = HeaderName::from_static("retry-after");
 const RETRY_AFTER_MS: HeaderName = HeaderName::from_static("retry-after-ms");
 
-/// The values of a limit and of a reset time, kept per thread from one answer to the next:
-/// a route's limit rarely changes, and neither does a reset under a steady load, so most
-/// answers share the previous answer's values instead of formatting them again.
-#[derive(Default)]
-struct Recent {
-    limit: Option<(u32, HeaderValue)>,
-    /// The reset as (milliseconds, seconds rounded up), in seconds and as Go prints it.
-    reset: Option<((u128, u64), HeaderValue, HeaderValue)>,
-}
-
 /// Writes both header families for `t`.
 fn headers(headers: &mut HeaderMap, t: &Taken) {
-    thread_local! {
-        static RECENT: std::cell::RefCell<Recent> = std::cell::RefCell::new(Recent::default());
-    }
     // Room for these and the envelope's headers at once, instead of growing twice.
     headers.reserve(16);
-    let (limit, reset_secs, reset_go) = RECENT.with_borrow_mut(|recent| {
-        let limit = match &recent.limit {
-            Some((n, v)) if *n == t.limit => v.clone(),
-            _ => recent.limit.insert((t.limit, number(t.limit))).1.clone(),
-        };
-        // Go's form shows milliseconds, the seconds header rounds up: both are in the key.
-        let key = (
-            t.reset.as_millis(),
-            t.reset.as_secs() + u64::from(t.reset.subsec_nanos() > 0),
-        );
-        let (secs, go) = match &recent.reset {
-            Some((k, secs, go)) if *k == key => (secs.clone(), go.clone()),
-            _ => {
-                let secs = number(key.1);
-                let go = HeaderValue::from_str(&go_duration(t.reset))
-                    .unwrap_or(HeaderValue::from_static("0s"));
-                recent.reset = Some((key, secs.clone(), go.clone()));
-                (secs, go)
-            }
-        };
-        (limit, secs, go)
-    });
+    let reset_secs = t.reset.as_secs_f64().ceil() as u64;
     // Each family carries the same numbers: one value each, shared by both headers.
+    let limit = number(t.limit);
     let remaining = number(t.remaining);
     headers.insert(LIMIT, limit.clone());
     headers.insert(REMAINING, remaining.clone());
-    headers.insert(RESET, reset_secs);
+    headers.insert(RESET, number(reset_secs));
     headers.insert(LIMIT_REQUESTS, limit);
     headers.insert(REMAINING_REQUESTS, remaining);
-    headers.insert(RESET_REQUESTS, reset_go);
+    if let Ok(v) = HeaderValue::from_str(&go_duration(t.reset)) {
+        headers.insert(RESET_REQUESTS, v);
+    }
 }
 
 /// The bucket key of a request: route and principal, or route alone; written into `out`
