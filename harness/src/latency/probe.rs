@@ -371,13 +371,7 @@ fn transport(e: &reqwest::Error) -> String {
     } else if e.is_connect() {
         "could not connect".into()
     } else {
-        let mut detail = e.to_string();
-        let mut source = std::error::Error::source(e);
-        while let Some(s) = source {
-            detail = s.to_string();
-            source = s.source();
-        }
-        detail
+        crate::target::root_cause(e)
     }
 }
 

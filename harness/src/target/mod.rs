@@ -261,7 +261,7 @@ pub fn excerpt(text: &str, max: usize) -> String {
 
 /// The innermost cause of a client error: reqwest's own text ("error sending request") says
 /// nothing of what happened on the wire ("connection closed before message completed").
-fn root_cause(e: &reqwest::Error) -> String {
+pub(crate) fn root_cause(e: &reqwest::Error) -> String {
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
