@@ -26,7 +26,7 @@ impl Pieces {
         }
     }
 
-    /// All the bytes in one buffer (for tests and for callers that need them whole).
+    /// All the bytes in one buffer (tests compare them with what serde would print).
     #[cfg(test)]
     pub fn joined(self) -> Vec<u8> {
         let mut out = Vec::with_capacity(usize::try_from(self.remaining).unwrap_or(0));
