@@ -4,7 +4,8 @@
 # to CPU 0 and oha to CPU 1, the default stack (rate limiter on with a budget that never runs
 # out, metrics, one log line per request). The servers run side by side and are measured in
 # turn, ROUNDS times, so a slow minute of the machine hits all of them; the summary gives the
-# median req/s, p50 and p99 of each, its ratio to bare, and each server's peak RSS.
+# median req/s, p50 and p99 of each, its ratio to bare, the server CPU time per request, and
+# each server's peak RSS.
 #
 #   scripts/bench-routes.sh                       # bare and the current build
 #   BEFORE=/path/to/old/reference-server scripts/bench-routes.sh   # and an older build
@@ -39,6 +40,10 @@ if [ -n "${BEFORE:-}" ]; then labels+=(before); start before "$BEFORE" --port 0;
 labels+=(after)
 start after target/release/reference-server --port 0
 
+# The server's CPU time so far (user + system, all threads, in clock ticks): per request it is
+# what the server costs, steadier than req/s on a shared machine.
+ticks() { awk '{print $14 + $15}' "/proc/$(cat "$work/$1.pid")/stat"; }
+
 body='{"model":"ref-embed-1","input":"The quick brown fox jumps over the lazy dog"}'
 for round in $(seq "$rounds"); do
   for route in models embeddings; do
@@ -47,8 +52,10 @@ for round in $(seq "$rounds"); do
       if [ $route = models ]; then args=(-m GET "$base/v1/models")
       else args=(-m POST -H 'content-type: application/json' -d "$body" "$base/v1/embeddings"); fi
       [ "$round" = 1 ] && taskset -c 1 "$oha" -z 2s -c 32 --no-tui -H 'authorization: Bearer sk-bench' "${args[@]}" >/dev/null 2>&1
+      ticks "$label" >"$work/$label.$route.$round.cpu"
       taskset -c 1 "$oha" -z "$duration" -c 32 --no-tui --output-format json \
         -H 'authorization: Bearer sk-bench' "${args[@]}" 2>/dev/null >"$work/$label.$route.$round.json"
+      ticks "$label" >>"$work/$label.$route.$round.cpu"
     done
   done
 done
@@ -56,9 +63,9 @@ for label in "${labels[@]}"; do
   echo "$label $(awk '/VmHWM/ {print $2}' "/proc/$(cat "$work/$label.pid")/status")" >>"$work/rss"
 done
 
-python3 - "$work" "$rounds" "${labels[@]}" <<'PY'
+python3 - "$work" "$rounds" "$(getconf CLK_TCK)" "${labels[@]}" <<'PY'
 import json, statistics, sys
-work, rounds, labels = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+work, rounds, hz, labels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4:]
 rss = dict(line.split() for line in open(f"{work}/rss"))
 for route in ["models", "embeddings"]:
     bare = None
@@ -71,11 +78,16 @@ for route in ["models", "embeddings"]:
         for d in runs:
             for k, v in d["statusCodeDistribution"].items():
                 codes[k] = codes.get(k, 0) + v
+        cpu = []
+        for r, d in enumerate(runs, 1):
+            t0, t1 = (int(x) for x in open(f"{work}/{label}.{route}.{r}.cpu").read().split())
+            served = sum(d["statusCodeDistribution"].values())
+            cpu.append((t1 - t0) / hz * 1e6 / max(served, 1))
         med = statistics.median(rps)
         bare = bare or med
         each = " ".join(f"{x:.0f}" for x in rps)
         print(f"{label:7} {route:11} {med:8.0f} req/s ({med / bare:4.2f}x)  p50 {p50:5.2f} ms  "
-              f"p99 {p99:5.2f} ms  rounds [{each}]  {codes}")
+              f"p99 {p99:5.2f} ms  cpu {statistics.median(cpu):5.1f} us/req  rounds [{each}]  {codes}")
 for label in labels:
     print(f"{label:7} peak RSS {rss[label]} kB")
 PY

@@ -29,46 +29,75 @@ pub trait ApiRequest: DeserializeOwned {
     }
 }
 
-/// A parsed, checked JSON body; `.1` keeps the raw value for fields parsed by hand.
+/// A parsed, checked JSON body.
 #[derive(Debug)]
-pub struct ApiJson<T>(pub T, pub Value);
+pub struct ApiJson<T>(pub T);
+
+/// A parsed, checked JSON body with its JSON value, for routes that read fields by hand.
+#[derive(Debug)]
+pub struct WithValue<T>(pub T, pub Value);
+
+/// A request body as read: JSON text, or a value made from a form or an empty body.
+enum Read {
+    Json(Bytes),
+    Value(Value),
+}
+
+/// Checks the content type of a body for `T` and reads it (bounded).
+async fn read<T: ApiRequest>(req: Request, state: &AppState) -> Result<Read, ApiError> {
+    let media = media_type(&req);
+    let form = T::FORM && media.eq_ignore_ascii_case("application/x-www-form-urlencoded");
+    // Open Responses makes the body optional: without a content type, an empty body is
+    // `{}` (anything else still needs a content type).
+    let bare = T::FORM && media.is_empty();
+    if !form && !bare {
+        check_content_type(&req)?;
+    }
+    let bytes = read_limited(req.into_body(), state.config.limits.max_body_bytes).await?;
+    if form {
+        return Ok(Read::Value(form_to_json(&bytes, T::TEXT_FIELDS)));
+    }
+    if bare {
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Read::Value(Value::Object(serde_json::Map::new())));
+        }
+        return Err(ApiError::unsupported_media_type("<none>"));
+    }
+    Ok(Read::Json(bytes))
+}
 
 // The limits come from the app's configuration, the same for every request.
 impl<T: ApiRequest> FromRequest<AppState> for ApiJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let media = media_type(&req);
-        let form = T::FORM && media == "application/x-www-form-urlencoded";
-        // Open Responses makes the body optional: without a content type, an empty body is
-        // `{}` (anything else still needs a content type).
-        let bare = T::FORM && media.is_empty();
-        if !form && !bare {
-            check_content_type(&req)?;
+        match read::<T>(req, state).await? {
+            Read::Json(bytes) => parse_typed(&bytes, state.config.limits.max_json_depth),
+            Read::Value(value) => parse_value(value).map(|WithValue(typed, _)| ApiJson(typed)),
         }
-        let limits = &state.config.limits;
-        let bytes = read_limited(req.into_body(), limits.max_body_bytes).await?;
-        if form {
-            return parse_value(form_to_json(&bytes, T::TEXT_FIELDS));
-        }
-        if bare {
-            if bytes.iter().all(u8::is_ascii_whitespace) {
-                return parse_value(Value::Object(serde_json::Map::new()));
-            }
-            return Err(ApiError::unsupported_media_type("<none>"));
-        }
-        parse_with_depth(&bytes, limits.max_json_depth)
     }
 }
 
-fn media_type(req: &Request) -> String {
+impl<T: ApiRequest> FromRequest<AppState> for WithValue<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match read::<T>(req, state).await? {
+            Read::Json(bytes) => parse_with_depth(&bytes, state.config.limits.max_json_depth),
+            Read::Value(value) => parse_value(value),
+        }
+    }
+}
+
+/// The media type of the body (`application/json` of `Application/JSON; charset=utf-8`), as
+/// sent: compare it without regard to case.
+fn media_type(req: &Request) -> &str {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split(';').next())
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase()
 }
 
 /// A form body as the JSON object it stands for: each field a string, except values that read
@@ -111,6 +140,8 @@ const MIN_DRAIN: usize = 16 * 1024 * 1024;
 
 pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
     let mut stream = body.into_data_stream();
+    // A body that comes in one chunk (most do) is kept as it came, without a copy.
+    let mut first: Option<Bytes> = None;
     let mut kept = Vec::new();
     let mut total = 0usize;
     let drain_cap = limit.saturating_mul(DRAIN_FACTOR).max(MIN_DRAIN);
@@ -118,7 +149,15 @@ pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result
         let chunk = chunk.map_err(|_| ApiError::bad_json("the body could not be read"))?;
         total = total.saturating_add(chunk.len());
         if total <= limit {
-            kept.extend_from_slice(&chunk);
+            match first.take() {
+                None if kept.is_empty() => first = Some(chunk),
+                earlier => {
+                    if let Some(earlier) = earlier {
+                        kept.extend_from_slice(&earlier);
+                    }
+                    kept.extend_from_slice(&chunk);
+                }
+            }
         } else if total > drain_cap {
             break;
         }
@@ -126,7 +165,7 @@ pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result
     if total > limit {
         return Err(ApiError::body_too_large(limit));
     }
-    Ok(Bytes::from(kept))
+    Ok(first.unwrap_or_else(|| Bytes::from(kept)))
 }
 
 fn check_content_type(req: &Request) -> Result<(), ApiError> {
@@ -135,13 +174,9 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("<not text>"))
         .unwrap_or("");
-    let media = seen
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media == "application/json" || media.ends_with("+json") {
+    let media = seen.split(';').next().unwrap_or("").trim().as_bytes();
+    let json_suffix = media.len() >= 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json");
+    if media.eq_ignore_ascii_case(b"application/json") || json_suffix {
         Ok(())
     } else {
         Err(ApiError::unsupported_media_type(if seen.is_empty() {
@@ -182,16 +217,91 @@ fn nests_deeper_than(bytes: &[u8], max_depth: usize) -> bool {
     false
 }
 
-/// Parses and checks a body, allowing JSON nesting up to `max_depth`.
+/// Parses and checks a body, allowing JSON nesting up to `max_depth`, with its JSON value.
 pub fn parse_with_depth<T: ApiRequest>(
     bytes: &[u8],
     max_depth: usize,
-) -> Result<ApiJson<T>, ApiError> {
+) -> Result<WithValue<T>, ApiError> {
     if nests_deeper_than(bytes, max_depth) {
         return Err(ApiError::too_deep(max_depth));
     }
     let value: Value = serde_json::from_slice(bytes).map_err(ApiError::bad_json)?;
     parse_value(value)
+}
+
+/// Parses and checks a body like [`parse_with_depth`], straight into `T` when the body is
+/// well formed: a pass over its keys, then one typed pass, with no `Value` built. Any doubt
+/// (a key unknown, missing, repeated or escaped; a value of the wrong type; bad JSON) goes
+/// the way of `parse_with_depth`, so a rejection is worded, and an acceptance decoded,
+/// exactly as there (a test holds the two ways to the same results).
+pub fn parse_typed<T: ApiRequest>(bytes: &[u8], max_depth: usize) -> Result<ApiJson<T>, ApiError> {
+    if !nests_deeper_than(bytes, max_depth) && only_known_keys::<T>(bytes) {
+        if let Ok(typed) = serde_json::from_slice::<T>(bytes) {
+            return Ok(ApiJson(typed));
+        }
+    }
+    parse_with_depth(bytes, max_depth).map(|WithValue(typed, _)| ApiJson(typed))
+}
+
+/// Whether `bytes` is one JSON object whose keys are all in `T::FIELDS`, each once and
+/// unescaped, with every key of `T::REQUIRED`.
+fn only_known_keys<T: ApiRequest>(bytes: &[u8]) -> bool {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let keys = Keys {
+        fields: T::FIELDS,
+        required: T::REQUIRED,
+    };
+    matches!(
+        serde::de::DeserializeSeed::deserialize(keys, &mut de),
+        Ok(true)
+    ) && de.end().is_ok()
+}
+
+/// The visitor of [`only_known_keys`]: reads keys, skips values, builds nothing.
+struct Keys {
+    fields: &'static [&'static str],
+    required: &'static [&'static str],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Keys {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Keys {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
+        // One bit per field seen; a type with more fields than bits takes the other way.
+        let mut seen = 0u64;
+        // A borrowed key fails on an escaped one, which then takes the other way too.
+        while let Some(key) = map.next_key::<&'de str>()? {
+            let Some(i) = self.fields.iter().position(|f| *f == key) else {
+                return Ok(false);
+            };
+            let Some(bit) = 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)) else {
+                return Ok(false);
+            };
+            if seen & bit != 0 {
+                return Ok(false);
+            }
+            seen |= bit;
+            map.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(self.required.iter().all(|r| {
+            self.fields
+                .iter()
+                .position(|f| f == r)
+                .is_some_and(|i| i < 64 && seen & (1 << i) != 0)
+        }))
+    }
 }
 
 /// An optional integer field. JSON Schema counts `22119.0` as an integer (a number with a
@@ -217,10 +327,34 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
 #[cfg(test)]
 /// Parses and checks a body with the default nesting limit.
 pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {
-    parse_with_depth(bytes, crate::config::LimitsConfig::default().max_json_depth)
+    parse_typed(bytes, crate::config::LimitsConfig::default().max_json_depth)
 }
 
-pub(crate) fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, ApiError> {
+/// Asserts that each body gives the same result both ways: straight into `T`
+/// ([`parse_typed`]) and through a `Value` ([`parse_with_depth`]); the same `T` (by its
+/// `Debug` text), or the same error (status, code, param, message).
+#[cfg(test)]
+pub fn assert_both_ways_agree<T: ApiRequest + std::fmt::Debug>(bodies: &[&str]) {
+    let depth = crate::config::LimitsConfig::default().max_json_depth;
+    let outcome = |r: Result<String, ApiError>| match r {
+        Ok(typed) => typed,
+        Err(e) => format!(
+            "{} {:?} {:?} {}",
+            e.status(),
+            e.code(),
+            e.param(),
+            e.message()
+        ),
+    };
+    for body in bodies {
+        let typed = parse_typed::<T>(body.as_bytes(), depth).map(|ApiJson(t)| format!("{t:?}"));
+        let valued =
+            parse_with_depth::<T>(body.as_bytes(), depth).map(|WithValue(t, _)| format!("{t:?}"));
+        assert_eq!(outcome(typed), outcome(valued), "{body}");
+    }
+}
+
+pub(crate) fn parse_value<T: ApiRequest>(value: Value) -> Result<WithValue<T>, ApiError> {
     let Some(object) = value.as_object() else {
         return Err(ApiError::invalid_param(
             "body",
@@ -234,7 +368,7 @@ pub(crate) fn parse_value<T: ApiRequest>(value: Value) -> Result<ApiJson<T>, Api
         return Err(ApiError::missing_param(missing));
     }
     let typed = crate::routes::wire::decode(&value, "")?;
-    Ok(ApiJson(typed, value))
+    Ok(WithValue(typed, value))
 }
 
 #[cfg(test)]
@@ -289,6 +423,29 @@ mod tests {
         assert_eq!(n(r#"{"n":-9223372036854775808}"#), Ok(Some(i64::MIN)));
         assert!(n(r#"{"n":-9223372036854775809}"#).is_err(), "below i64");
         assert!(n(r#"{"n":9223372036854775808}"#).is_err(), "above i64");
+    }
+
+    #[test]
+    fn both_ways_agree_on_good_and_bad_bodies() {
+        assert_both_ways_agree::<Body>(&[
+            r#"{"model":"m"}"#,
+            r#"{"model":"m","n":2}"#,
+            r#" { "n" : 2 , "model" : "m" } "#,
+            r#"{"model":"m","n":null}"#,
+            r#"{"model":"m","n":-1}"#,
+            r#"{"model":"m","n":2.0}"#,
+            r#"{"model":"m","model":"again"}"#,
+            r#"{"mod\u0065l":"m"}"#,
+            r#"{"model":"m\n\u00e9"}"#,
+            r#"{"model":"m","extra":1}"#,
+            r#"{"n":1}"#,
+            r#"{"model":1}"#,
+            r#"{"model":"m"} trailing"#,
+            r#"{"model":"m""#,
+            r#"["model"]"#,
+            "null",
+            "",
+        ]);
     }
 
     #[test]

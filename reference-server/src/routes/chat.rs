@@ -186,7 +186,7 @@ fn check(state: &AppState, req: &ChatRequest) -> Result<(), ApiError> {
 async fn create(
     State(state): State<AppState>,
     mut ask: Ask,
-    ApiJson(req, _): ApiJson<ChatRequest>,
+    ApiJson(req): ApiJson<ChatRequest>,
 ) -> Result<Response, ApiError> {
     check(&state, &req)?;
     input::check_count(&req.messages, "messages", state.config.limits.max_items)?;
@@ -368,6 +368,24 @@ fn stream_chunks(header: &Value, choices: &[Choice], usage: Option<&Value>) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_body_parses_the_same_straight_and_through_a_value() {
+        crate::extract::assert_both_ways_agree::<ChatRequest>(&[
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}]}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"temperature":0.2,"max_tokens":16,"stream":true,"stream_options":{"include_usage":true}}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"auto"}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"response_format":{"type":"json_schema","json_schema":{"name":"s","schema":{"type":"object"}}}}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"n":2.0,"seed":7,"stop":["x"],"logprobs":true,"top_logprobs":2}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"tool","content":"x"}]}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":5}]}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user"}]}"#,
+            r#"{"model":"ref-chat-1","messages":[],"temperature":"hot"}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"n":1.5}"#,
+            r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"tool_choice":{"type":"function"}}"#,
+            r#"{"messages":[{"role":"user","content":"Hi"}]}"#,
+        ]);
+    }
 
     #[test]
     fn usage_chunk_comes_last_with_no_choices() {

@@ -108,7 +108,7 @@ fn turn_text(t: &Turn) -> &str {
 
 async fn compact(
     State(state): State<AppState>,
-    ApiJson(req, _): ApiJson<CompactRequest>,
+    ApiJson(req): ApiJson<CompactRequest>,
 ) -> Result<Json<Value>, ApiError> {
     super::responses::responses_model(&state, req.model.as_deref())?;
     let mut conversation = match &req.previous_response_id {

@@ -60,7 +60,7 @@ fn kind(v: &Value) -> &'static str {
 
 async fn create(
     State(state): State<AppState>,
-    ApiJson(req, _): ApiJson<DreamRequest>,
+    ApiJson(req): ApiJson<DreamRequest>,
 ) -> Result<Response, ApiError> {
     let seed = text_param(&req.seed, "seed")?.unwrap_or("dream").to_owned();
     if seed.chars().count() > 4096 {

@@ -117,7 +117,7 @@ fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiE
 async fn create(
     State(state): State<AppState>,
     mut ask: Ask,
-    ApiJson(req, _): ApiJson<EmbeddingsRequest>,
+    ApiJson(req): ApiJson<EmbeddingsRequest>,
 ) -> Result<Response, ApiError> {
     let model = state
         .config
@@ -287,6 +287,22 @@ mod tests {
             assert_eq!(value["data"][1]["index"], 1);
             assert_eq!(value["usage"]["prompt_tokens"], 3);
         }
+    }
+
+    #[test]
+    fn a_body_parses_the_same_straight_and_through_a_value() {
+        crate::extract::assert_both_ways_agree::<EmbeddingsRequest>(&[
+            r#"{"model":"ref-embed-1","input":"The quick brown fox"}"#,
+            r#"{"model":"ref-embed-1","input":["a","b"],"encoding_format":"base64"}"#,
+            r#"{"model":"ref-embed-1","input":[1,2,3],"dimensions":8.0,"user":"u"}"#,
+            r#"{"model":"ref-embed-1","input":{"b":1,"a":[null,{"c":2}]}}"#,
+            r#"{"model":"ref-embed-1","input":"x","dimensions":8.5}"#,
+            r#"{"model":"ref-embed-1","input":"x","dimensions":"8"}"#,
+            r#"{"model":"ref-embed-1","input":"x","encoding_format":null}"#,
+            r#"{"model":"ref-embed-1","input":null}"#,
+            r#"{"model":"ref-embed-1"}"#,
+            r#"{"input":"x","model":"ref-embed-1","model":"m2"}"#,
+        ]);
     }
 
     #[test]

@@ -222,7 +222,7 @@ fn embedding_model(config: &Config, asked: Option<&str>) -> Result<(String, usiz
 
 async fn create(
     State(state): State<AppState>,
-    ApiJson(req, _): ApiJson<CreateIndex>,
+    ApiJson(req): ApiJson<CreateIndex>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
     let name = req.name.trim().to_owned();
@@ -352,7 +352,7 @@ fn vector(values: &[f64], dimensions: usize, param: &str) -> Result<Vec<f32>, Ap
 async fn add_items(
     State(state): State<AppState>,
     Path(index_id): Path<String>,
-    ApiJson(req, _): ApiJson<AddItems>,
+    ApiJson(req): ApiJson<AddItems>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
     if req.items.is_empty() {
@@ -441,7 +441,7 @@ async fn remove_item(
 async fn search(
     State(state): State<AppState>,
     Path(index_id): Path<String>,
-    ApiJson(req, _): ApiJson<Search>,
+    ApiJson(req): ApiJson<Search>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
     let top_k = match req.top_k {

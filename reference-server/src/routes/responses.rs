@@ -7,7 +7,7 @@ use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
 use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
+use crate::extract::{ApiRequest, WithValue};
 use crate::simulate::Ask;
 use crate::state::AppState;
 use crate::store::StoredResponse;
@@ -394,7 +394,7 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
 async fn create(
     State(state): State<AppState>,
     mut ask: Ask,
-    ApiJson(req, raw): ApiJson<CreateResponse>,
+    WithValue(req, raw): WithValue<CreateResponse>,
 ) -> Result<Response, ApiError> {
     let plan = plan(&state, req, &raw)?;
     let mut act = state.simulation.decide(
@@ -438,7 +438,7 @@ pub(super) fn create_for_socket(
     body: &Value,
     local: &mut Local,
 ) -> Result<Vec<Value>, ApiError> {
-    let ApiJson(req, raw) = crate::extract::parse_value::<CreateResponse>(body.clone())?;
+    let WithValue(req, raw) = crate::extract::parse_value::<CreateResponse>(body.clone())?;
     let plan = plan_with(state, req, &raw, local)?;
     let outcome = run(&plan);
     let id = super::new_id("resp");
