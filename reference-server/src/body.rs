@@ -18,6 +18,14 @@ pub struct Pieces {
 }
 
 impl Pieces {
+    /// An empty body with room for `n` buffers.
+    pub fn with_capacity(n: usize) -> Self {
+        Self {
+            parts: VecDeque::with_capacity(n),
+            remaining: 0,
+        }
+    }
+
     /// Appends a buffer (an empty one is left out: it would be an empty frame).
     pub fn push(&mut self, part: Bytes) {
         if !part.is_empty() {

@@ -14,23 +14,33 @@ use std::time::Duration;
 /// A duration as Go prints it (`20ms`, `1s`, `9.816s`, `6m0s`, `1h0m0s`), the format of
 /// OpenAI's `x-ratelimit-reset-*` headers.
 pub fn go_duration(d: Duration) -> String {
+    use std::fmt::Write;
     let ms = d.as_millis();
     if ms == 0 {
         return "0s".to_owned();
     }
+    let mut out = String::with_capacity(16);
     if ms < 1000 {
-        return format!("{ms}ms");
+        let _ = write!(out, "{ms}ms");
+        return out;
     }
-    let hours = ms / 3_600_000;
-    let minutes = (ms / 60_000) % 60;
-    let seconds = (ms % 60_000) as f64 / 1000.0;
-    let secs = format!("{seconds:.3}");
-    let secs = secs.trim_end_matches('0').trim_end_matches('.');
-    match (hours, minutes) {
-        (0, 0) => format!("{secs}s"),
-        (0, m) => format!("{m}m{secs}s"),
-        (h, m) => format!("{h}h{m}m{secs}s"),
+    // Integer arithmetic: a float printed and trimmed cost more than the rest of the headers.
+    let (hours, minutes) = (ms / 3_600_000, (ms / 60_000) % 60);
+    let (seconds, millis) = ((ms / 1000) % 60, ms % 1000);
+    if hours > 0 {
+        let _ = write!(out, "{hours}h{minutes}m");
+    } else if minutes > 0 {
+        let _ = write!(out, "{minutes}m");
     }
+    let _ = write!(out, "{seconds}");
+    if millis > 0 {
+        let _ = write!(out, ".{millis:03}");
+        while out.ends_with('0') {
+            out.pop();
+        }
+    }
+    out.push('s');
+    out
 }
 
 fn number(n: impl Into<u64>) -> HeaderValue {
@@ -129,6 +139,10 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(9816)), "9.816s");
         assert_eq!(go_duration(Duration::from_secs(360)), "6m0s");
         assert_eq!(go_duration(Duration::from_secs(3600)), "1h0m0s");
+        assert_eq!(go_duration(Duration::from_millis(9800)), "9.8s");
+        assert_eq!(go_duration(Duration::from_millis(60_050)), "1m0.05s");
+        assert_eq!(go_duration(Duration::from_millis(3_723_004)), "1h2m3.004s");
+        assert_eq!(go_duration(Duration::from_micros(999)), "0s");
     }
 
     #[test]

@@ -6,17 +6,33 @@
 use crate::engine::embed::EmbedInput;
 use bytes::Bytes;
 use lru::LruCache;
+use std::hash::BuildHasher;
 use std::sync::Mutex;
 
 /// Inputs above this many bytes are not kept (they are rare and would crowd the others out).
 const MAX_INPUT: usize = 16 * 1024;
 
-#[derive(Debug, PartialEq, Eq, Hash)]
+/// What an entry was rendered for, kept to confirm a hit (entries are found by a hash of
+/// these, computed from the request's own values, so a lookup allocates nothing).
+#[derive(Debug)]
 struct Key {
     model: String,
     dimensions: usize,
     base64: bool,
     input: EmbedInput,
+}
+
+impl Key {
+    fn is(&self, model: &str, dimensions: usize, base64: bool, input: &EmbedInput) -> bool {
+        self.dimensions == dimensions
+            && self.base64 == base64
+            && self.model == model
+            && self.input == *input
+    }
+
+    fn size(&self) -> usize {
+        self.input.size() + self.model.len()
+    }
 }
 
 /// One rendered embedding: the JSON of its `embedding` value, and its input's token count.
@@ -29,13 +45,16 @@ pub struct Rendered {
 }
 
 struct Inner {
-    entries: LruCache<Key, Rendered>,
+    /// By the hash of their key; two keys with one hash share a slot (the later one wins).
+    entries: LruCache<u64, (Key, Rendered)>,
     bytes: usize,
 }
 
 /// The cache.
 pub struct EmbedCache {
     budget: usize,
+    /// Seeded per process, so callers cannot aim inputs at one slot.
+    hasher: std::hash::RandomState,
     inner: Mutex<Inner>,
 }
 
@@ -44,6 +63,7 @@ impl EmbedCache {
     pub fn new(budget: usize) -> Self {
         Self {
             budget,
+            hasher: std::hash::RandomState::new(),
             inner: Mutex::new(Inner {
                 entries: LruCache::unbounded(),
                 bytes: 0,
@@ -68,27 +88,29 @@ impl EmbedCache {
         if self.budget == 0 || input.size() > MAX_INPUT {
             return render();
         }
+        let slot = self.hasher.hash_one((model, dimensions, base64, input));
+        if let Some((key, hit)) = self.lock().entries.get(&slot) {
+            if key.is(model, dimensions, base64, input) {
+                return Ok(hit.clone());
+            }
+        }
+        let rendered = render()?;
         let key = Key {
             model: model.to_owned(),
             dimensions,
             base64,
             input: input.clone(),
         };
-        if let Some(hit) = self.lock().entries.get(&key) {
-            return Ok(hit.clone());
-        }
-        let rendered = render()?;
-        let size = rendered.json.len() + key.input.size() + key.model.len();
+        let size = rendered.json.len() + key.size();
         let mut inner = self.lock();
-        if inner.entries.put(key, rendered.clone()).is_none() {
-            inner.bytes += size;
+        if let Some((old, was)) = inner.entries.put(slot, (key, rendered.clone())) {
+            inner.bytes = inner.bytes.saturating_sub(was.json.len() + old.size());
         }
+        inner.bytes += size;
         while inner.bytes > self.budget {
             match inner.entries.pop_lru() {
-                Some((k, v)) => {
-                    inner.bytes = inner
-                        .bytes
-                        .saturating_sub(v.json.len() + k.input.size() + k.model.len());
+                Some((_, (k, v))) => {
+                    inner.bytes = inner.bytes.saturating_sub(v.json.len() + k.size());
                 }
                 None => break,
             }

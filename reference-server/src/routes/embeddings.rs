@@ -12,6 +12,7 @@ use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -37,8 +38,8 @@ impl ApiRequest for EmbeddingsRequest {
         &["model", "input", "encoding_format", "dimensions", "user"];
 }
 
-/// Reads the four accepted `input` forms.
-fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiError> {
+/// Reads the four accepted `input` forms (taking the texts, not copying them).
+fn parse_input(input: Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiError> {
     let token = |v: &Value, param: String| -> Result<u32, ApiError> {
         // JSON Schema counts 7.0 as an integer, and so does the document.
         let integral = v
@@ -58,7 +59,7 @@ fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiE
         Value::String(s) if s.is_empty() => {
             return Err(ApiError::invalid_param("input", "'input' cannot be an empty string."))
         }
-        Value::String(s) => vec![EmbedInput::Text(s.clone())],
+        Value::String(s) => vec![EmbedInput::Text(s)],
         Value::Array(items) if items.is_empty() => {
             return Err(ApiError::invalid_param("input", "'input' cannot be an empty array."))
         }
@@ -78,13 +79,13 @@ fn parse_input(input: &Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiE
                 ));
             }
             let mut out = Vec::with_capacity(items.len());
-            for (i, item) in items.iter().enumerate() {
+            for (i, item) in items.into_iter().enumerate() {
                 let param = format!("input[{i}]");
                 out.push(match item {
                     Value::String(s) if s.is_empty() => {
                         return Err(ApiError::invalid_param(param, "Input strings cannot be empty."))
                     }
-                    Value::String(s) => EmbedInput::Text(s.clone()),
+                    Value::String(s) => EmbedInput::Text(s),
                     Value::Array(ts) if ts.is_empty() => {
                         return Err(ApiError::invalid_param(param, "Token arrays cannot be empty."))
                     }
@@ -152,7 +153,7 @@ async fn create(
             ))
         }
     };
-    let inputs = parse_input(&req.input, state.config.limits.max_embedding_inputs)?;
+    let inputs = parse_input(req.input, state.config.limits.max_embedding_inputs)?;
     let model_id = model.id.clone();
     let mut act = state
         .simulation
@@ -200,6 +201,9 @@ fn rendered(
     })
 }
 
+/// The body up to the first embedding's value, the same for every answer.
+const FIRST: &[u8] = br#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":"#;
+
 /// The response body: the same bytes as serialising
 /// `{"object":"list","data":[{"object":"embedding","index":i,"embedding":…}],"model":…,"usage":{…}}`,
 /// assembled from the (cached) renderings of each input. The renderings are not copied: the
@@ -221,20 +225,21 @@ fn render(
                 })?,
         );
     }
-    let mut body = Pieces::default();
+    let mut body = Pieces::with_capacity(2 * parts.len() + 1);
     let mut text = Vec::with_capacity(64);
-    text.extend_from_slice(br#"{"object":"list","data":["#);
     for (index, part) in parts.iter().enumerate() {
-        if index > 0 {
-            text.push(b',');
+        if index == 0 {
+            body.push(Bytes::from_static(FIRST));
+        } else {
+            // The end of the previous item, and the start of this one.
+            text.extend_from_slice(br#"},{"object":"embedding","index":"#);
+            serde_json::to_writer(&mut text, &index)?;
+            text.extend_from_slice(br#","embedding":"#);
+            body.push(std::mem::take(&mut text).into());
         }
-        text.extend_from_slice(br#"{"object":"embedding","index":"#);
-        serde_json::to_writer(&mut text, &index)?;
-        text.extend_from_slice(br#","embedding":"#);
-        body.push(std::mem::take(&mut text).into());
         body.push(part.json.clone());
-        text.push(b'}');
     }
+    text.push(b'}');
     let prompt_tokens: usize = parts.iter().map(|p| p.tokens).sum();
     text.extend_from_slice(br#"],"model":"#);
     serde_json::to_writer(&mut text, model)?;
@@ -254,22 +259,22 @@ mod tests {
 
     #[test]
     fn a_flat_token_array_is_one_input() {
-        let v = parse_input(&json!([1, 2, 3]), 10).unwrap_or_default();
+        let v = parse_input(json!([1, 2, 3]), 10).unwrap_or_default();
         assert_eq!(v, vec![EmbedInput::Tokens(vec![1, 2, 3])]);
-        let v = parse_input(&json!([7.0]), 10).unwrap_or_default();
+        let v = parse_input(json!([7.0]), 10).unwrap_or_default();
         assert_eq!(
             v,
             vec![EmbedInput::Tokens(vec![7])],
             "an integral float is an integer"
         );
-        assert!(parse_input(&json!([7.5]), 10).is_err());
+        assert!(parse_input(json!([7.5]), 10).is_err());
     }
 
     #[test]
     fn names_the_bad_item() {
-        let e = parse_input(&json!(["a", ""]), 10).err();
+        let e = parse_input(json!(["a", ""]), 10).err();
         assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1]"));
-        let e = parse_input(&json!([[1], [-1]]), 10).err();
+        let e = parse_input(json!([[1], [-1]]), 10).err();
         assert_eq!(e.as_ref().and_then(ApiError::param), Some("input[1][0]"));
     }
 
@@ -307,6 +312,6 @@ mod tests {
 
     #[test]
     fn too_many_inputs_is_a_400() {
-        assert!(parse_input(&json!(["a", "b", "c"]), 2).is_err());
+        assert!(parse_input(json!(["a", "b", "c"]), 2).is_err());
     }
 }
