@@ -106,11 +106,14 @@ where
         principal: &principal,
         mark: mark.as_ref(),
     };
+    // Pinned here and lent to `within`, so the future is stored once (the request's whole
+    // future is boxed per request: its size is copied and allocated each time).
+    let serving = std::pin::pin!(serve(&state, &principal, route, inner, req));
     let served = AssertUnwindSafe(within(
         deadline,
         state.config.limits.request_timeout_seconds,
         mark.as_ref(),
-        serve(&state, &principal, route, inner, req),
+        serving,
     ))
     .catch_unwind()
     .instrument(span)
@@ -205,11 +208,15 @@ where
 /// `fut`, or a 408 once `deadline` passes. The timer is armed only if the first poll does not
 /// finish: most answers are ready at once, and a timer per request costs a wake-up of the
 /// I/O driver. An injected hang is exempt: it lasts until the client gives up.
-async fn within<F>(deadline: Instant, seconds: u64, mark: Option<&Mark>, fut: F) -> Response
+async fn within<F>(
+    deadline: Instant,
+    seconds: u64,
+    mark: Option<&Mark>,
+    mut fut: Pin<&mut F>,
+) -> Response
 where
     F: Future<Output = Response>,
 {
-    let mut fut = std::pin::pin!(fut);
     if let Poll::Ready(response) =
         std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
     {
