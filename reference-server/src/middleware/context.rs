@@ -126,7 +126,7 @@ pub fn finish(
     set(headers, X_REQUEST_ID, &ids.request_id);
     set(headers, X_TRACE_ID, &ids.trace_id);
     let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
-    headers.insert(PROCESSING_MS, HeaderValue::from(millis));
+    headers.insert(PROCESSING_MS, super::number(millis));
     for (name, value) in FIXED {
         headers.insert(name, HeaderValue::from_static(value));
     }
@@ -213,18 +213,23 @@ const FIXED: [(HeaderName, &str); 4] = [
     (HeaderName::from_static("referrer-policy"), "no-referrer"),
 ];
 
-/// Rewrites an error response that is not JSON (an axum rejection we did not route through
-/// `ApiError`, such as a bad path segment) into the envelope, keeping its status.
-pub async fn enveloped(response: Response) -> Response {
-    let status = response.status();
+/// Whether `response` is an error that is not JSON, for [`enveloped`] to rewrite.
+pub fn needs_envelope(response: &Response) -> bool {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
-    if status.as_u16() < 400 || is_json {
+    response.status().as_u16() >= 400 && !is_json
+}
+
+/// Rewrites an error response that is not JSON (an axum rejection we did not route through
+/// `ApiError`, such as a bad path segment) into the envelope, keeping its status.
+pub async fn enveloped(response: Response) -> Response {
+    if !needs_envelope(&response) {
         return response;
     }
+    let status = response.status();
     let (parts, body) = response.into_parts();
     let text = match axum::body::to_bytes(body, 4096).await {
         Ok(b) => String::from_utf8_lossy(&b).trim().to_owned(),

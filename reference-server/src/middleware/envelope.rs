@@ -119,7 +119,11 @@ where
     .instrument(span)
     .await;
     let response = match served {
-        Ok(response) => context::enveloped(response).await,
+        // Boxed, as it is rare: its state would otherwise be part of every request's future.
+        Ok(response) if context::needs_envelope(&response) => {
+            Box::pin(context::enveloped(response)).await
+        }
+        Ok(response) => response,
         Err(_panic) => ApiError::internal().into_response(),
     };
     match pending.started.take() {

@@ -64,6 +64,17 @@ where
     };
     // Keys belong to the principal that sent them.
     let key = format!("{principal} {key_text}");
+    // Boxed: the keyed path's state (body, hasher, key) would otherwise be part of every
+    // request's future, which is allocated and copied per request.
+    Box::pin(keyed(state, key, req, handler)).await
+}
+
+/// Runs `req` through `handler` under `key`: replays, refuses or records.
+async fn keyed<F, Fut>(state: &AppState, key: String, req: Request, handler: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     let (parts, body) = req.into_parts();
     let bytes = match crate::extract::read_limited(body, state.config.limits.max_body_bytes).await {
         Ok(b) => b,

@@ -44,7 +44,7 @@ pub fn go_duration(d: Duration) -> String {
 }
 
 fn number(n: impl Into<u64>) -> HeaderValue {
-    HeaderValue::from(n.into())
+    super::number(n.into())
 }
 
 const LIMIT: HeaderName = HeaderName::from_static("x-ratelimit-limit");

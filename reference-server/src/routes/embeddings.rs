@@ -10,7 +10,7 @@ use crate::extract::{ApiJson, ApiRequest};
 use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -174,7 +174,8 @@ async fn create(
     }
     .map_err(|_| ApiError::internal())?;
     let body = axum::body::Body::new(body);
-    Ok(act.answer(([(header::CONTENT_TYPE, "application/json")], body).into_response()))
+    let json = HeaderValue::from_static("application/json");
+    Ok(act.answer(([(header::CONTENT_TYPE, json)], body).into_response()))
 }
 
 /// Floats in one request above which the work moves to the blocking pool.

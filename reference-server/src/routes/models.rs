@@ -5,7 +5,7 @@ use crate::config::{Config, ModelConfig};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::header;
+use axum::http::{header, HeaderValue};
 use axum::response::IntoResponse;
 use axum::Json;
 use serde_json::{json, Value};
@@ -34,7 +34,10 @@ pub fn list_body(config: &Config) -> bytes::Bytes {
 
 async fn list(State(state): State<AppState>) -> impl IntoResponse {
     (
-        [(header::CONTENT_TYPE, "application/json")],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
         state.models_body.clone(),
     )
 }
