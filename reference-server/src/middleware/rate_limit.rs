@@ -24,7 +24,7 @@ pub fn go_duration(d: Duration) -> String {
         let _ = write!(out, "{ms}ms");
         return out;
     }
-    // Integer arithmetic: a float printed and trimmed cost more than the rest of the headers.
+    // Integer arithmetic: no float is printed and trimmed per request.
     let (hours, minutes) = (ms / 3_600_000, (ms / 60_000) % 60);
     let (seconds, millis) = ((ms / 1000) % 60, ms % 1000);
     if hours > 0 {
