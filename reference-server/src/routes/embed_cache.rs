@@ -51,19 +51,25 @@ struct Inner {
 }
 
 /// The cache.
-pub struct EmbedCache {
+pub struct EmbedCache<H = std::hash::RandomState> {
     budget: usize,
     /// Seeded per process, so callers cannot aim inputs at one slot.
-    hasher: std::hash::RandomState,
+    hasher: H,
     inner: Mutex<Inner>,
 }
 
 impl EmbedCache {
     /// A cache holding at most `budget` bytes of inputs and renderings (0: off).
     pub fn new(budget: usize) -> Self {
+        Self::with_hasher(budget, std::hash::RandomState::new())
+    }
+}
+
+impl<H: BuildHasher> EmbedCache<H> {
+    fn with_hasher(budget: usize, hasher: H) -> Self {
         Self {
             budget,
-            hasher: std::hash::RandomState::new(),
+            hasher,
             inner: Mutex::new(Inner {
                 entries: LruCache::unbounded(),
                 bytes: 0,
@@ -150,6 +156,44 @@ mod tests {
         get("c");
         get("a");
         assert_eq!(calls.get(), 4, "'a' was evicted to stay within 40 bytes");
+    }
+
+    /// A hasher that puts every key in one slot.
+    struct OneSlot;
+    struct Constant;
+    impl std::hash::Hasher for Constant {
+        fn finish(&self) -> u64 {
+            7
+        }
+        fn write(&mut self, _: &[u8]) {}
+    }
+    impl BuildHasher for OneSlot {
+        type Hasher = Constant;
+        fn build_hasher(&self) -> Constant {
+            Constant
+        }
+    }
+
+    #[test]
+    fn keys_that_share_a_slot_never_get_each_others_rendering() {
+        let cache = EmbedCache::with_hasher(1000, OneSlot);
+        let calls = Cell::new(0);
+        let get = |text: &str| {
+            cache
+                .get_or_render("m", 4, false, &EmbedInput::Text(text.into()), || {
+                    calls.set(calls.get() + 1);
+                    Ok::<_, ()>(rendered(&format!("[{text}]")))
+                })
+                .ok()
+                .map(|r| r.json)
+        };
+        assert_eq!(get("a"), Some(Bytes::from("[a]")));
+        assert_eq!(get("b"), Some(Bytes::from("[b]")), "not a's rendering");
+        assert_eq!(get("a"), Some(Bytes::from("[a]")));
+        assert_eq!(calls.get(), 3, "each took the slot from the other");
+        assert_eq!(cache.lock().entries.len(), 1);
+        // One entry's bytes: its rendering, input and model.
+        assert_eq!(cache.lock().bytes, "[a]".len() + "a".len() + "m".len());
     }
 
     #[test]
