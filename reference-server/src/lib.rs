@@ -35,7 +35,7 @@ pub use routes::table::Served;
 /// The memory-index store behind `/v1/indexes` (for benchmarks and embedding programs).
 pub use store::indexes;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use state::AppState;
@@ -55,8 +55,6 @@ fn app_with_state(state: AppState) -> Router {
         .merge(public_routes().into_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        // ApiJson enforces the configured limit itself (and drains oversized bodies).
-        .layer(DefaultBodyLimit::disable())
         .layer(middleware::envelope::EnvelopeLayer::new(state.clone()))
         .with_state(state)
 }

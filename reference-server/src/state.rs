@@ -36,6 +36,8 @@ pub struct Shared {
     pub openapi: Arc<std::sync::OnceLock<bytes::Bytes>>,
     /// `GET /v1/models` as sent: it depends only on the config, so it is serialised once.
     pub models_body: bytes::Bytes,
+    /// Its `Content-Length`, made once.
+    pub models_length: axum::http::HeaderValue,
     /// Set when shutdown begins: `/readyz` then answers 503.
     pub draining: Arc<std::sync::atomic::AtomicBool>,
     /// Timing profiles and injected faults.
@@ -65,6 +67,8 @@ impl AppState {
         }
         .map(Arc::new)
         .map_err(|e| e.to_string());
+        let models_body = crate::routes::models::list_body(&config);
+        let models_length = axum::http::HeaderValue::from(models_body.len());
         Self(Arc::new(Shared {
             indexes,
             stores,
@@ -73,7 +77,8 @@ impl AppState {
             )),
             metrics: Arc::new(Metrics::new()),
             openapi: Arc::new(std::sync::OnceLock::new()),
-            models_body: crate::routes::models::list_body(&config),
+            models_body,
+            models_length,
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             embed_cache: crate::routes::embed_cache::EmbedCache::new(EMBED_CACHE_BYTES),
             simulation: Arc::new(crate::simulate::Simulation::new(

@@ -16,14 +16,16 @@ use std::time::Instant;
 struct RequestIds {
     /// `X-Request-Id`: the caller's, or a new `req_` id.
     request_id: String,
+    /// Whether `request_id` is ours (then it needs no redaction in the log).
+    generated: bool,
     /// `X-Trace-Id`: the W3C trace id from `traceparent`, or a new one.
     trace_id: String,
 }
 
 const MAX_REQUEST_ID_LEN: usize = 200;
 
-/// Takes the caller's request id if it is printable ASCII of sane length.
-fn request_id(headers: &HeaderMap) -> String {
+/// The caller's request id, if it is printable ASCII of sane length.
+fn callers_request_id(headers: &HeaderMap) -> Option<String> {
     headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
@@ -33,16 +35,18 @@ fn request_id(headers: &HeaderMap) -> String {
                 && s.bytes().all(|b| b.is_ascii_graphic())
         })
         .map(str::to_owned)
-        .unwrap_or_else(|| {
-            let mut id = String::with_capacity(36);
-            id.push_str("req_");
-            id.push_str(
-                uuid::Uuid::new_v4()
-                    .simple()
-                    .encode_lower(&mut uuid::Uuid::encode_buffer()),
-            );
-            id
-        })
+}
+
+/// A new `req_` id (its capacity is its length, so it becomes a header value uncopied).
+fn new_request_id() -> String {
+    let mut id = String::with_capacity(36);
+    id.push_str("req_");
+    id.push_str(
+        uuid::Uuid::new_v4()
+            .simple()
+            .encode_lower(&mut uuid::Uuid::encode_buffer()),
+    );
+    id
 }
 
 /// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a new one.
@@ -87,8 +91,11 @@ impl Started {
     pub fn now(state: &AppState, headers: &HeaderMap, method: &str, route: &str) -> Self {
         let at = Instant::now();
         let (span, span_trace) = crate::telemetry::request_span(headers, method, route);
+        let callers = callers_request_id(headers);
+        let generated = callers.is_none();
         let ids = RequestIds {
-            request_id: request_id(headers),
+            request_id: callers.unwrap_or_else(new_request_id),
+            generated,
             trace_id: span_trace.unwrap_or_else(|| trace_id(headers)),
         };
         state.metrics.start();
@@ -121,10 +128,18 @@ pub fn finish(
     let status = response.status();
     span.record("http.response.status_code", status.as_u16());
     let elapsed = at.elapsed();
+    let request = Finished {
+        method,
+        route,
+        principal,
+        fault,
+    };
+    record(state, &ids, elapsed, status, &request);
     let headers = response.headers_mut();
     headers.reserve(10);
-    set(headers, X_REQUEST_ID, &ids.request_id);
-    set(headers, X_TRACE_ID, &ids.trace_id);
+    // Logged first, so the ids can become the header values without a copy.
+    set(headers, X_REQUEST_ID, ids.request_id);
+    set(headers, X_TRACE_ID, ids.trace_id);
     let millis = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
     headers.insert(PROCESSING_MS, super::number(millis));
     for (name, value) in FIXED {
@@ -133,13 +148,6 @@ pub fn finish(
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
-    let request = Finished {
-        method,
-        route,
-        principal,
-        fault,
-    };
-    record(state, &ids, elapsed, status, &request);
     response
 }
 
@@ -163,8 +171,13 @@ fn record(
         .metrics
         .finish(r.route, r.method, status, elapsed.as_secs_f64());
     if state.config.request_logs {
+        let request_id = if ids.generated {
+            std::borrow::Cow::Borrowed(ids.request_id.as_str())
+        } else {
+            crate::redact::redact(&ids.request_id)
+        };
         crate::logbuf::request(&crate::logbuf::RequestLine {
-            request_id: &crate::redact::redact(&ids.request_id),
+            request_id: &request_id,
             trace_id: &ids.trace_id,
             method: r.method,
             route: r.route,
@@ -245,8 +258,9 @@ pub async fn enveloped(response: Response) -> Response {
     rewritten
 }
 
-fn set(headers: &mut HeaderMap, name: HeaderName, value: &str) {
-    if let Ok(v) = HeaderValue::from_str(value) {
+/// Sets `name` to `value`, taking the string's buffer rather than copying it.
+fn set(headers: &mut HeaderMap, name: HeaderName, value: String) {
+    if let Ok(v) = HeaderValue::from_maybe_shared(bytes::Bytes::from(value)) {
         headers.insert(name, v);
     }
 }
@@ -285,7 +299,13 @@ mod tests {
 
     #[test]
     fn echoes_a_sane_request_id_only() {
-        assert_eq!(request_id(&with("x-request-id", "abc-1")), "abc-1");
-        assert!(request_id(&with("x-request-id", "has space")).starts_with("req_"));
+        let id = |value| callers_request_id(&with("x-request-id", value));
+        assert_eq!(id("abc-1").as_deref(), Some("abc-1"));
+        assert_eq!(id("has space"), None);
+        assert_eq!(id(""), None);
+        assert_eq!(id(&"x".repeat(MAX_REQUEST_ID_LEN + 1)), None);
+        let new = new_request_id();
+        assert!(new.starts_with("req_") && new.len() == 36, "{new}");
+        assert_eq!(new.capacity(), new.len(), "becomes a header value uncopied");
     }
 }

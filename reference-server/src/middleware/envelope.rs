@@ -5,7 +5,7 @@
 //! early answer keeps the connection; then on `/v1` routes the rate limit, auth and
 //! idempotency (`v1`).
 
-use super::{context, drain, shed, v1};
+use super::{context, drain, idempotency, shed, v1};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::simulate::faults::FaultKind;
@@ -20,7 +20,7 @@ use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tower::{Layer, Service, ServiceExt};
+use tower::{Layer, Service};
 use tracing::Instrument;
 
 /// Wraps each route (and the fallbacks) in [`Envelope`].
@@ -187,9 +187,23 @@ where
             Err(_) => return shed::refused(),
         }
     };
-    let (req, unread) = drain::defer(req);
+    let (mut req, unread) = drain::defer(req);
     let response = if route.starts_with("/v1/") {
-        v1::run(state, principal, route, req, |req| call(inner, req)).await
+        match v1::admit(state, principal, route, &mut req) {
+            v1::Admission::Refused(refused) => refused,
+            v1::Admission::Serve { taken, key: None } => {
+                v1::stamp(call(inner, req).await, taken.as_ref())
+            }
+            v1::Admission::Serve {
+                taken,
+                key: Some(key),
+            } => {
+                // Boxed, as it is rare: its state would otherwise be part of every request's
+                // future (allocated and copied per request).
+                let keyed = idempotency::keyed(state, key, req, |req| call(inner, req));
+                v1::stamp(Box::pin(keyed).await, taken.as_ref())
+            }
+        }
     } else {
         call(inner, req).await
     };
@@ -199,12 +213,18 @@ where
     response
 }
 
-async fn call<S>(inner: S, req: Request) -> Response
+/// The route's answer. Readiness first, then the call: unlike `oneshot`, the request is not
+/// held in one more future.
+async fn call<S>(mut inner: S, req: Request) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible>,
 {
-    match inner.oneshot(req).await {
-        Ok(response) => response,
+    let ready = std::future::poll_fn(|cx| inner.poll_ready(cx)).await;
+    match ready {
+        Ok(()) => match inner.call(req).await {
+            Ok(response) => response,
+            Err(never) => match never {},
+        },
         Err(never) => match never {},
     }
 }
@@ -226,7 +246,8 @@ where
     {
         return response;
     }
-    match tokio::time::timeout_at(deadline.into(), fut.as_mut()).await {
+    // Boxed: the timer's state is large and most answers never get here.
+    match Box::pin(tokio::time::timeout_at(deadline.into(), fut.as_mut())).await {
         Ok(response) => response,
         Err(_elapsed) if mark.and_then(Mark::fault) == Some(FaultKind::Hang) => fut.await,
         Err(_elapsed) => ApiError::timed_out(seconds).into_response(),
@@ -239,6 +260,7 @@ mod tests {
     use crate::config::Config;
     use axum::body::Body;
     use axum::http::StatusCode;
+    use tower::ServiceExt;
 
     fn request() -> Request {
         Request::builder()

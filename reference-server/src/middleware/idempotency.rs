@@ -42,35 +42,21 @@ fn valid_key(raw: &HeaderValue) -> Option<&str> {
     })
 }
 
-/// Runs `req` through `handler` under its `Idempotency-Key` (POST routes only).
-pub async fn run<F, Fut>(
-    state: &AppState,
-    principal: &Principal,
-    req: Request,
-    handler: F,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
+/// The key `req` is to run under: `None` when it has none (or is not a POST), an error when
+/// the key is malformed. Keys belong to the principal that sent them.
+pub fn key_of(principal: &Principal, req: &Request) -> Result<Option<String>, ApiError> {
     if req.method() != Method::POST {
-        return handler(req).await;
+        return Ok(None);
     }
     let Some(raw_key) = req.headers().get("idempotency-key") else {
-        return handler(req).await;
+        return Ok(None);
     };
-    let Some(key_text) = valid_key(raw_key) else {
-        return ApiError::invalid_idempotency_key().into_response();
-    };
-    // Keys belong to the principal that sent them.
-    let key = format!("{principal} {key_text}");
-    // Boxed: the keyed path's state (body, hasher, key) would otherwise be part of every
-    // request's future, which is allocated and copied per request.
-    Box::pin(keyed(state, key, req, handler)).await
+    let key_text = valid_key(raw_key).ok_or_else(ApiError::invalid_idempotency_key)?;
+    Ok(Some(format!("{principal} {key_text}")))
 }
 
 /// Runs `req` through `handler` under `key`: replays, refuses or records.
-async fn keyed<F, Fut>(state: &AppState, key: String, req: Request, handler: F) -> Response
+pub async fn keyed<F, Fut>(state: &AppState, key: String, req: Request, handler: F) -> Response
 where
     F: FnOnce(Request) -> Fut,
     Fut: Future<Output = Response>,

@@ -1,6 +1,7 @@
 //! Everything between routing and a `/v1` handler: the rate limit first (so 401s are limited
 //! too), then authentication, then idempotency. The limiter's headers go on every answer,
-//! refusals included.
+//! refusals included. The checks are plain functions and the envelope awaits the handler
+//! itself, so the request is held by one future, not by one per step.
 
 use super::{auth, idempotency, rate_limit};
 use crate::error::ApiError;
@@ -8,34 +9,44 @@ use crate::principal::Principal;
 use crate::simulate::faults::ROUTES;
 use crate::simulate::scenario::HEADER;
 use crate::state::AppState;
+use crate::store::Taken;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
-use std::future::Future;
 
-/// Serves `req`, a request to the `/v1` route `route`, with `handler`.
-pub async fn run<F, Fut>(
-    state: &AppState,
-    principal: &Principal,
-    route: &str,
-    mut req: Request,
-    handler: F,
-) -> Response
-where
-    F: FnOnce(Request) -> Fut,
-    Fut: Future<Output = Response>,
-{
+/// The checks before a `/v1` handler, none of which waits: the rate limit first (so 401s are
+/// limited too), authentication, the scenario header, the idempotency key.
+pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Request) -> Admission {
     let taken = match rate_limit::admit(state, route, principal) {
-        Some(Err(refused)) => return refused,
+        Some(Err(refused)) => return Admission::Refused(refused),
         Some(Ok(taken)) => Some(taken),
         None => None,
     };
-    let mut response =
-        match auth::check(state, &req).and_then(|()| scenario(state, route, &mut req)) {
-            Err(refused) => refused.into_response(),
-            Ok(()) => idempotency::run(state, principal, req, handler).await,
-        };
+    let checked = auth::check(state, req)
+        .and_then(|()| scenario(state, route, req))
+        .and_then(|()| idempotency::key_of(principal, req));
+    match checked {
+        Ok(key) => Admission::Serve { taken, key },
+        Err(refused) => Admission::Refused(stamp(refused.into_response(), taken.as_ref())),
+    }
+}
+
+/// What [`admit`] decided.
+pub enum Admission {
+    /// The answer to send instead of serving (with the limiter's headers).
+    Refused(Response),
+    /// Serve the request.
+    Serve {
+        /// The token taken, for [`stamp`].
+        taken: Option<Taken>,
+        /// The idempotency key the request runs under, if any.
+        key: Option<String>,
+    },
+}
+
+/// Puts the limiter's headers on a `/v1` answer.
+pub fn stamp(mut response: Response, taken: Option<&Taken>) -> Response {
     if let Some(taken) = taken {
-        rate_limit::stamp(&mut response, &taken);
+        rate_limit::stamp(&mut response, taken);
     }
     response
 }

@@ -10,11 +10,11 @@ use crate::extract::{ApiJson, ApiRequest};
 use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
-use axum::http::{header, HeaderValue};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::Value;
+use smallvec::SmallVec;
 
 /// The routes.
 pub fn router() -> Routes {
@@ -38,8 +38,11 @@ impl ApiRequest for EmbeddingsRequest {
         &["model", "input", "encoding_format", "dimensions", "user"];
 }
 
+/// The inputs of a request: one is held inline, without an allocation of its own.
+type Inputs = SmallVec<[EmbedInput; 1]>;
+
 /// Reads the four accepted `input` forms (taking the texts, not copying them).
-fn parse_input(input: Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiError> {
+fn parse_input(input: Value, max_inputs: usize) -> Result<Inputs, ApiError> {
     let token = |v: &Value, param: String| -> Result<u32, ApiError> {
         // JSON Schema counts 7.0 as an integer, and so does the document.
         let integral = v
@@ -59,7 +62,7 @@ fn parse_input(input: Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiEr
         Value::String(s) if s.is_empty() => {
             return Err(ApiError::invalid_param("input", "'input' cannot be an empty string."))
         }
-        Value::String(s) => vec![EmbedInput::Text(s)],
+        Value::String(s) => smallvec::smallvec![EmbedInput::Text(s)],
         Value::Array(items) if items.is_empty() => {
             return Err(ApiError::invalid_param("input", "'input' cannot be an empty array."))
         }
@@ -69,7 +72,7 @@ fn parse_input(input: Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiEr
                 .enumerate()
                 .map(|(i, v)| token(v, format!("input[{i}]")))
                 .collect::<Result<Vec<_>, _>>()?;
-            vec![EmbedInput::Tokens(tokens)]
+            smallvec::smallvec![EmbedInput::Tokens(tokens)]
         }
         Value::Array(items) => {
             if items.len() > max_inputs {
@@ -78,7 +81,7 @@ fn parse_input(input: Value, max_inputs: usize) -> Result<Vec<EmbedInput>, ApiEr
                     format!("'input' has {} items; at most {max_inputs} are allowed.", items.len()),
                 ));
             }
-            let mut out = Vec::with_capacity(items.len());
+            let mut out = Inputs::with_capacity(items.len());
             for (i, item) in items.into_iter().enumerate() {
                 let param = format!("input[{i}]");
                 out.push(match item {
@@ -174,8 +177,7 @@ async fn create(
     }
     .map_err(|_| ApiError::internal())?;
     let body = axum::body::Body::new(body);
-    let json = HeaderValue::from_static("application/json");
-    Ok(act.answer(([(header::CONTENT_TYPE, json)], body).into_response()))
+    Ok(act.answer(crate::body::json_answer(body, None)))
 }
 
 /// Floats in one request above which the work moves to the blocking pool.
@@ -216,41 +218,46 @@ fn render(
     dimensions: usize,
     base64: bool,
 ) -> Result<Pieces, serde_json::Error> {
-    let mut parts = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        parts.push(
-            state
+    thread_local! {
+        // The text between renderings is written here, then copied out once at its size.
+        static TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+    }
+    TEXT.with_borrow_mut(|text| {
+        let mut body = Pieces::with_capacity(2 * inputs.len() + 1);
+        let mut prompt_tokens = 0;
+        for (index, input) in inputs.iter().enumerate() {
+            let part = state
                 .embed_cache
                 .get_or_render(model, dimensions, base64, input, || {
                     rendered(model, input, dimensions, base64)
-                })?,
-        );
-    }
-    let mut body = Pieces::with_capacity(2 * parts.len() + 1);
-    let mut text = Vec::with_capacity(64);
-    for (index, part) in parts.iter().enumerate() {
-        if index == 0 {
-            body.push(Bytes::from_static(FIRST));
-        } else {
-            // The end of the previous item, and the start of this one.
-            text.extend_from_slice(br#"},{"object":"embedding","index":"#);
-            serde_json::to_writer(&mut text, &index)?;
-            text.extend_from_slice(br#","embedding":"#);
-            body.push(std::mem::take(&mut text).into());
+                })?;
+            if index == 0 {
+                body.push(Bytes::from_static(FIRST));
+            } else {
+                // The end of the previous item, and the start of this one.
+                text.clear();
+                text.extend_from_slice(br#"},{"object":"embedding","index":"#);
+                serde_json::to_writer(&mut *text, &index)?;
+                text.extend_from_slice(br#","embedding":"#);
+                body.push(Bytes::copy_from_slice(text));
+            }
+            prompt_tokens += part.tokens;
+            body.push(part.json);
         }
-        body.push(part.json.clone());
-    }
-    text.push(b'}');
-    let prompt_tokens: usize = parts.iter().map(|p| p.tokens).sum();
-    text.extend_from_slice(br#"],"model":"#);
-    serde_json::to_writer(&mut text, model)?;
-    text.extend_from_slice(br#","usage":{"prompt_tokens":"#);
-    serde_json::to_writer(&mut text, &prompt_tokens)?;
-    text.extend_from_slice(br#","total_tokens":"#);
-    serde_json::to_writer(&mut text, &prompt_tokens)?;
-    text.extend_from_slice(b"}}");
-    body.push(text.into());
-    Ok(body)
+        text.clear();
+        text.extend_from_slice(br#"}],"model":"#);
+        serde_json::to_writer(&mut *text, model)?;
+        text.extend_from_slice(br#","usage":{"prompt_tokens":"#);
+        serde_json::to_writer(&mut *text, &prompt_tokens)?;
+        text.extend_from_slice(br#","total_tokens":"#);
+        serde_json::to_writer(&mut *text, &prompt_tokens)?;
+        text.extend_from_slice(b"}}");
+        body.push(Bytes::copy_from_slice(text));
+        // A huge batch's text is not kept for the rest of the thread's life.
+        text.truncate(0);
+        text.shrink_to(1024);
+        Ok(body)
+    })
 }
 
 #[cfg(test)]
@@ -261,11 +268,11 @@ mod tests {
     #[test]
     fn a_flat_token_array_is_one_input() {
         let v = parse_input(json!([1, 2, 3]), 10).unwrap_or_default();
-        assert_eq!(v, vec![EmbedInput::Tokens(vec![1, 2, 3])]);
+        assert_eq!(v.as_slice(), [EmbedInput::Tokens(vec![1, 2, 3])]);
         let v = parse_input(json!([7.0]), 10).unwrap_or_default();
         assert_eq!(
-            v,
-            vec![EmbedInput::Tokens(vec![7])],
+            v.as_slice(),
+            [EmbedInput::Tokens(vec![7])],
             "an integral float is an integer"
         );
         assert!(parse_input(json!([7.5]), 10).is_err());

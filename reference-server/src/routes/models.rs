@@ -5,8 +5,7 @@ use crate::config::{Config, ModelConfig};
 use crate::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue};
-use axum::response::IntoResponse;
+use axum::response::Response;
 use axum::Json;
 use serde_json::{json, Value};
 
@@ -32,14 +31,9 @@ pub fn list_body(config: &Config) -> bytes::Bytes {
     bytes::Bytes::from(json!({ "object": "list", "data": data }).to_string())
 }
 
-async fn list(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )],
-        state.models_body.clone(),
-    )
+async fn list(State(state): State<AppState>) -> Response {
+    let length = Some(state.models_length.clone());
+    crate::body::json_answer(state.models_body.clone().into(), length)
 }
 
 // `{*id}` because fine-tuned model ids contain slashes and colons (`ft:gpt-4o:org:x:id`).

@@ -153,14 +153,14 @@ impl Simulation {
         let pace = (!profile.is_zero()).then(|| {
             let mut rng = ChaCha8Rng::seed_from_u64(self.seed);
             rng.set_stream(self.draws.fetch_add(1, Ordering::Relaxed));
-            Pace { profile, rng }
+            Box::new(Pace { profile, rng })
         });
         let now = Instant::now();
-        let mut fault = scenario.and_then(|s| s.fault);
+        let mut fault = scenario.and_then(|s| s.fault).map(Box::new);
         for rule in &self.rules {
             // Every rule sees every request, so each schedule counts on its own.
             if rule.hits(route, model, now) && fault.is_none() {
-                fault = Some(rule.config().clone());
+                fault = Some(Box::new(rule.config().clone()));
             }
         }
         if let Some(f) = &fault {
@@ -212,7 +212,9 @@ impl Mark {
 #[derive(Debug, Default)]
 pub struct Ask {
     mark: Option<Mark>,
-    scenario: Option<Scenario>,
+    // Boxed, like `Act`'s parts: most requests have none, and this is held in every
+    // generating handler's future (allocated and copied per request).
+    scenario: Option<Box<Scenario>>,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Ask {
@@ -221,15 +223,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Ask {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
         Ok(Self {
             mark: parts.extensions.remove::<Mark>(),
-            scenario: parts.extensions.remove::<Scenario>(),
+            scenario: parts.extensions.remove::<Scenario>().map(Box::new),
         })
     }
 }
 
 /// One request's delays and fault.
 pub struct Act<'s> {
-    pace: Option<Pace>,
-    fault: Option<FaultConfig>,
+    // Boxed: a pace holds a ChaCha generator (hundreds of bytes) and most requests have
+    // neither, while an `Act` lives in every generating handler's future.
+    pace: Option<Box<Pace>>,
+    fault: Option<Box<FaultConfig>>,
     stopping: &'s Simulation,
 }
 
@@ -309,7 +313,7 @@ impl Act<'_> {
                 f.cut_after.unwrap_or(events.len() / 2).min(last)
             })
         });
-        let mut response = crate::sse::paced(events, named, self.pace, cut);
+        let mut response = crate::sse::paced(events, named, self.pace.map(|p| *p), cut);
         if let Some(f) = &self.fault {
             response
                 .headers_mut()
