@@ -124,17 +124,13 @@ pub fn finish(
     fault: Option<FaultKind>,
     mut response: Response,
 ) -> Response {
-    let Started { at, ids, span } = started;
-    let status = response.status();
-    span.record("http.response.status_code", status.as_u16());
-    let elapsed = at.elapsed();
     let request = Finished {
         method,
         route,
         principal,
         fault,
     };
-    record(state, &ids, elapsed, status, &request);
+    let (ids, elapsed) = ended(state, started, response.status(), &request);
     let headers = response.headers_mut();
     headers.reserve(10);
     // Logged first, so the ids can become the header values without a copy.
@@ -199,9 +195,6 @@ pub fn abandoned(
     principal: &Principal,
     fault: Option<FaultKind>,
 ) {
-    let Started { at, ids, span } = started;
-    span.record("http.response.status_code", CLIENT_CLOSED);
-    let elapsed = at.elapsed();
     let status = StatusCode::from_u16(CLIENT_CLOSED).unwrap_or(StatusCode::BAD_REQUEST);
     let request = Finished {
         method,
@@ -209,7 +202,22 @@ pub fn abandoned(
         principal,
         fault,
     };
-    record(state, &ids, elapsed, status, &request);
+    ended(state, started, status, &request);
+}
+
+/// Ends a request with `status`: its span, metrics and log line. Its ids and time are left
+/// for the answer's headers.
+fn ended(
+    state: &AppState,
+    started: Started,
+    status: StatusCode,
+    request: &Finished<'_>,
+) -> (RequestIds, std::time::Duration) {
+    let Started { at, ids, span } = started;
+    span.record("http.response.status_code", status.as_u16());
+    let elapsed = at.elapsed();
+    record(state, &ids, elapsed, status, request);
+    (ids, elapsed)
 }
 
 /// The status logged for a request whose client closed the connection before the answer.
