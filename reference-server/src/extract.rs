@@ -169,22 +169,22 @@ pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result
 }
 
 fn check_content_type(req: &Request) -> Result<(), ApiError> {
+    let media = media_type(req).as_bytes();
+    let json_suffix = media.len() >= 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json");
+    if media.eq_ignore_ascii_case(b"application/json") || json_suffix {
+        return Ok(());
+    }
+    // The refusal names what was sent, as sent.
     let seen = req
         .headers()
         .get(header::CONTENT_TYPE)
         .map(|v| v.to_str().unwrap_or("<not text>"))
         .unwrap_or("");
-    let media = seen.split(';').next().unwrap_or("").trim().as_bytes();
-    let json_suffix = media.len() >= 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json");
-    if media.eq_ignore_ascii_case(b"application/json") || json_suffix {
-        Ok(())
+    Err(ApiError::unsupported_media_type(if seen.is_empty() {
+        "<none>"
     } else {
-        Err(ApiError::unsupported_media_type(if seen.is_empty() {
-            "<none>"
-        } else {
-            seen
-        }))
-    }
+        seen
+    }))
 }
 
 /// Whether the JSON text in `bytes` nests arrays and objects deeper than `max_depth`, found
