@@ -191,6 +191,12 @@ fn check_content_type(req: &Request) -> Result<(), ApiError> {
 /// by counting brackets outside strings: before parsing, so no parser ever recurses that deep
 /// and the answer does not depend on the parser's own limit or wording.
 fn nests_deeper_than(bytes: &[u8], max_depth: usize) -> bool {
+    // A body cannot nest deeper than it has opening brackets; counting them is one vectorised
+    // pass, where the exact scan below goes byte by byte through a state machine.
+    let opening = bytes.iter().filter(|&&b| b == b'[' || b == b'{').count();
+    if opening <= max_depth {
+        return false;
+    }
     let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
     for &b in bytes {
         if in_string {
@@ -230,77 +236,145 @@ pub fn parse_with_depth<T: ApiRequest>(
 }
 
 /// Parses and checks a body like [`parse_with_depth`], straight into `T` when the body is
-/// well formed: a pass over its keys, then one typed pass, with no `Value` built. Any doubt
-/// (a key unknown, missing, repeated or escaped; a value of the wrong type; bad JSON) goes
-/// the way of `parse_with_depth`, so a rejection is worded, and an acceptance decoded,
-/// exactly as there (a test holds the two ways to the same results).
+/// well formed: one typed pass that checks the top-level keys as it meets them, with no
+/// `Value` built. Any doubt (a key unknown, missing, repeated or escaped; a value of the
+/// wrong type; bad JSON) goes the way of `parse_with_depth`, so a rejection is worded, and an
+/// acceptance decoded, exactly as there (a test holds the two ways to the same results).
 pub fn parse_typed<T: ApiRequest>(bytes: &[u8], max_depth: usize) -> Result<ApiJson<T>, ApiError> {
-    if !nests_deeper_than(bytes, max_depth) && only_known_keys::<T>(bytes) {
-        if let Ok(typed) = serde_json::from_slice::<T>(bytes) {
+    if !nests_deeper_than(bytes, max_depth) {
+        if let Some(typed) = decode_known::<T>(bytes) {
             return Ok(ApiJson(typed));
         }
     }
     parse_with_depth(bytes, max_depth).map(|WithValue(typed, _)| ApiJson(typed))
 }
 
-/// Whether `bytes` is one JSON object whose keys are all in `T::FIELDS`, each once and
-/// unescaped, with every key of `T::REQUIRED`.
-fn only_known_keys<T: ApiRequest>(bytes: &[u8]) -> bool {
+/// `T` from `bytes`, if `bytes` is one JSON object whose keys are all in `T::FIELDS`, each
+/// once and unescaped, with every key of `T::REQUIRED`, and `T` decodes from it.
+fn decode_known<T: ApiRequest>(bytes: &[u8]) -> Option<T> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let keys = Keys {
+    // One bit per field seen; a type with more fields than bits takes the other way.
+    let mut seen = 0u64;
+    let typed = T::deserialize(TopLevel {
+        de: &mut de,
         fields: T::FIELDS,
-        required: T::REQUIRED,
+        seen: &mut seen,
+    })
+    .ok()?;
+    de.end().ok()?;
+    let present = |r: &&str| {
+        T::FIELDS
+            .iter()
+            .position(|f| f == r)
+            .is_some_and(|i| i < 64 && seen & (1 << i) != 0)
     };
-    matches!(
-        serde::de::DeserializeSeed::deserialize(keys, &mut de),
-        Ok(true)
-    ) && de.end().is_ok()
+    T::REQUIRED.iter().all(present).then_some(typed)
 }
 
-/// The visitor of [`only_known_keys`]: reads keys, skips values, builds nothing.
-struct Keys {
+/// The body as `decode_known` hands it to `T`: an object whose keys are checked on the way.
+/// Anything but a struct or map (an enum, a bare value) is refused, and takes the other way.
+struct TopLevel<'a, 'de> {
+    de: &'a mut serde_json::Deserializer<serde_json::de::SliceRead<'de>>,
     fields: &'static [&'static str],
-    required: &'static [&'static str],
+    seen: &'a mut u64,
 }
 
-impl<'de> serde::de::DeserializeSeed<'de> for Keys {
-    type Value = bool;
+impl<'de> serde::Deserializer<'de> for TopLevel<'_, 'de> {
+    type Error = serde_json::Error;
 
-    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
-        d.deserialize_map(self)
+    fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Self::Error> {
+        Err(serde::de::Error::custom("not a struct"))
+    }
+
+    fn deserialize_struct<V: serde::de::Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        self.deserialize_map(visitor)
+    }
+
+    fn deserialize_map<V: serde::de::Visitor<'de>>(
+        self,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        serde::Deserializer::deserialize_map(
+            self.de,
+            Checked {
+                inner: visitor,
+                fields: self.fields,
+                seen: self.seen,
+            },
+        )
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf
+        option unit unit_struct newtype_struct seq tuple tuple_struct enum identifier
+        ignored_any
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for Keys {
-    type Value = bool;
+/// `T`'s own visitor, given the object's entries through a `Checked` map: the key of each
+/// is checked before `T` reads it. (One type for both: the visitor, and the map it hands on.)
+struct Checked<'a, I> {
+    inner: I,
+    fields: &'static [&'static str],
+    seen: &'a mut u64,
+}
+
+impl<'de, V: serde::de::Visitor<'de>> serde::de::Visitor<'de> for Checked<'_, V> {
+    type Value = V::Value;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
 
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<bool, A::Error> {
-        // One bit per field seen; a type with more fields than bits takes the other way.
-        let mut seen = 0u64;
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<V::Value, A::Error> {
+        self.inner.visit_map(Checked {
+            inner: map,
+            fields: self.fields,
+            seen: self.seen,
+        })
+    }
+}
+
+impl<'de, A: serde::de::MapAccess<'de>> serde::de::MapAccess<'de> for Checked<'_, A> {
+    type Error = A::Error;
+
+    fn next_key_seed<K: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, A::Error> {
+        use serde::de::Error as _;
         // A borrowed key fails on an escaped one, which then takes the other way too.
-        while let Some(key) = map.next_key::<&'de str>()? {
-            let Some(i) = self.fields.iter().position(|f| *f == key) else {
-                return Ok(false);
-            };
-            let Some(bit) = 1u64.checked_shl(u32::try_from(i).unwrap_or(u32::MAX)) else {
-                return Ok(false);
-            };
-            if seen & bit != 0 {
-                return Ok(false);
-            }
-            seen |= bit;
-            map.next_value::<serde::de::IgnoredAny>()?;
+        let Some(key) = self.inner.next_key::<&'de str>()? else {
+            return Ok(None);
+        };
+        let bit = self
+            .fields
+            .iter()
+            .position(|f| *f == key)
+            .and_then(|i| 1u64.checked_shl(u32::try_from(i).ok()?))
+            .ok_or_else(|| A::Error::custom("unknown or out of range"))?;
+        if *self.seen & bit != 0 {
+            return Err(A::Error::custom("repeated"));
         }
-        Ok(self.required.iter().all(|r| {
-            self.fields
-                .iter()
-                .position(|f| f == r)
-                .is_some_and(|i| i < 64 && seen & (1 << i) != 0)
-        }))
+        *self.seen |= bit;
+        seed.deserialize(serde::de::value::BorrowedStrDeserializer::new(key))
+            .map(Some)
+    }
+
+    fn next_value_seed<S: serde::de::DeserializeSeed<'de>>(
+        &mut self,
+        seed: S,
+    ) -> Result<S::Value, A::Error> {
+        self.inner.next_value_seed(seed)
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        self.inner.size_hint()
     }
 }
 
@@ -449,6 +523,28 @@ mod tests {
     }
 
     #[test]
+    fn the_one_pass_takes_well_formed_bodies_and_leaves_every_doubt() {
+        let one_pass = |body: &str| decode_known::<Body>(body.as_bytes()).map(|b| format!("{b:?}"));
+        assert_eq!(
+            one_pass(r#" { "n" : 2 , "model" : "m\u00e9" } "#).as_deref(),
+            Some(r#"Body { model: "mé", n: Some(2) }"#)
+        );
+        assert!(one_pass(r#"{"model":"m","n":null}"#).is_some());
+        for doubt in [
+            r#"{"model":"m","model":"again"}"#,
+            r#"{"mod\u0065l":"m"}"#,
+            r#"{"model":"m","extra":1}"#,
+            r#"{"n":1}"#,
+            r#"{"model":1}"#,
+            r#"{"model":"m"} trailing"#,
+            r#"["m", 2]"#,
+            "null",
+        ] {
+            assert_eq!(one_pass(doubt), None, "{doubt}");
+        }
+    }
+
+    #[test]
     fn names_the_missing_field() {
         let e = err(r#"{"n":1}"#);
         assert_eq!(e.param(), Some("model"));
@@ -469,6 +565,25 @@ mod tests {
         let in_text = format!("{{\"model\":\"\\\"{}\",\"n\":1}}", "[".repeat(500));
         assert_eq!(err(&in_text).code(), None, "{}", err(&in_text).message());
         assert_eq!(err(&in_text).status().as_u16(), 500, "parsed: no error");
+    }
+
+    #[test]
+    fn depth_is_the_nesting_not_the_count_of_brackets() {
+        let nested = |n: usize| format!("{}{}", "[".repeat(n), "]".repeat(n));
+        assert!(
+            !nests_deeper_than(nested(8).as_bytes(), 8),
+            "exactly the limit"
+        );
+        assert!(nests_deeper_than(nested(9).as_bytes(), 8), "one past it");
+        // More brackets than the limit, side by side: the exact scan, which finds depth 2.
+        let siblings = format!("[{}[]]", "[],".repeat(20));
+        assert!(!nests_deeper_than(siblings.as_bytes(), 8));
+        let objects = format!("{{\"a\":[{}{{}}]}}", "{},".repeat(20));
+        assert!(
+            !nests_deeper_than(objects.as_bytes(), 3),
+            "object, array, object"
+        );
+        assert!(nests_deeper_than(objects.as_bytes(), 2));
     }
 
     #[test]

@@ -35,7 +35,7 @@ pub use routes::table::Served;
 /// The memory-index store behind `/v1/indexes` (for benchmarks and embedding programs).
 pub use store::indexes;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use state::AppState;
@@ -85,41 +85,15 @@ pub fn served_routes() -> Vec<Served> {
     all
 }
 
-async fn unknown_route(State(state): State<AppState>, req: Request) -> Response {
-    let error = ApiError::unknown_route(req.method().as_str(), req.uri().path());
-    limited_under_v1(&state, req, error).await
+/// A path no route matches. Under `/v1` the envelope has limited it (its answer carries the
+/// rate-limit headers like every `/v1` answer).
+async fn unknown_route(req: Request) -> Response {
+    ApiError::unknown_route(req.method().as_str(), req.uri().path()).into_response()
 }
 
-async fn wrong_method(State(state): State<AppState>, req: Request) -> Response {
-    let error = ApiError::method_not_allowed(req.method().as_str(), req.uri().path());
-    limited_under_v1(&state, req, error).await
-}
-
-/// A fallback's answer: under `/v1` it is rate limited and carries the rate-limit headers like
-/// every other `/v1` answer (the route layers do not reach fallbacks).
-async fn limited_under_v1(state: &AppState, req: Request, error: ApiError) -> Response {
-    let path = req.uri().path();
-    if path != "/v1" && !path.starts_with("/v1/") {
-        return error.into_response();
-    }
-    let (mut parts, _body) = req.into_parts();
-    let principal = match principal::Principal::from_request_parts(&mut parts, state).await {
-        Ok(p) => p,
-        Err(never) => match never {},
-    };
-    let route = parts
-        .extensions
-        .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched", |p| p.as_str());
-    match middleware::rate_limit::admit(state, route, &principal) {
-        Some(Err(refused)) => refused,
-        Some(Ok(taken)) => {
-            let mut response = error.into_response();
-            middleware::rate_limit::stamp(&mut response, &taken);
-            response
-        }
-        None => error.into_response(),
-    }
+/// A route that does not take the method. The envelope has run the route's checks.
+async fn wrong_method(req: Request) -> Response {
+    ApiError::method_not_allowed(req.method().as_str(), req.uri().path()).into_response()
 }
 
 /// Serves `app(config)` on `listener` until `shutdown` resolves; then `/readyz` answers 503

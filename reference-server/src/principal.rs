@@ -1,7 +1,8 @@
-//! Who is calling, computed once per request: the hash of the bearer token, else the client's
+//! Who is calling, from the request alone: the hash of the bearer token, else the client's
 //! address, else nobody known. The rate limiter, auth, idempotency and the log line all key
 //! on it; the token itself is never kept.
 
+use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use axum::http::{header, Extensions, HeaderMap};
@@ -36,25 +37,11 @@ impl Principal {
         }
     }
 
-    /// The principal of a request: computed on first use and kept in its extensions, so
-    /// every later layer and extractor gets the same value.
-    pub fn cached(headers: &HeaderMap, extensions: &mut Extensions) -> Self {
-        Self::resolve(headers, extensions, None)
-    }
-
-    /// As [`Principal::cached`], with the key also read from `key_header` (`x-api-key`).
-    pub fn resolve(
-        headers: &HeaderMap,
-        extensions: &mut Extensions,
-        key_header: Option<&str>,
-    ) -> Self {
-        if let Some(p) = extensions.get::<Principal>() {
-            return p.clone();
-        }
+    /// The principal of a request: its key (a bearer token, or in `key_header`), else its
+    /// client's address. It depends on the request alone, so every reader gets the same one.
+    pub fn compute(headers: &HeaderMap, extensions: &Extensions, key_header: Option<&str>) -> Self {
         let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
-        let p = Principal::with_key(credential(headers, key_header), peer);
-        extensions.insert(p.clone());
-        p
+        Principal::with_key(credential(headers, key_header), peer)
     }
 }
 
@@ -68,12 +55,17 @@ impl std::fmt::Display for Principal {
     }
 }
 
-/// The extractor, for the fallbacks (see [`Principal::cached`]).
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+/// The extractor, for the fallbacks (the envelope computes the principal for its own checks
+/// and hands it to them; nothing is passed through the request's extensions).
+impl FromRequestParts<AppState> for Principal {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
-        Ok(Principal::cached(&parts.headers, &mut parts.extensions))
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
+        Ok(Principal::compute(
+            &parts.headers,
+            &parts.extensions,
+            state.config.auth.key_header(),
+        ))
     }
 }
 

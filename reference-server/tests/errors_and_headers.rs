@@ -281,3 +281,39 @@ async fn a_key_in_the_api_key_header_is_a_key_with_the_same_rules() {
     bad.auth.key_header = Some("bad header".into());
     assert!(bad.validate().is_err());
 }
+
+#[tokio::test]
+async fn a_404_and_a_405_are_limited_per_caller_with_the_key_in_the_api_key_header() {
+    let mut config = Config::default();
+    config.auth.key_header = Some("x-api-key".into());
+    config.rate_limit.default = reference_server::RateBudget {
+        requests: 1,
+        per_seconds: 3600,
+    };
+    let s = spawn_with(config).await;
+    // One bucket per caller: the second caller is not refused for the first one's request.
+    let path = "/v1/nowhere";
+    assert_eq!(
+        status_with(&s, path, "x-api-key", "sk-caller-one").await,
+        404
+    );
+    assert_eq!(
+        status_with(&s, path, "x-api-key", "sk-caller-two").await,
+        404
+    );
+    assert_eq!(
+        status_with(&s, path, "x-api-key", "sk-caller-one").await,
+        429
+    );
+    let delete = |key: &'static str| {
+        s.client
+            .delete(s.url("/v1/embeddings"))
+            .header("x-api-key", key)
+            .send()
+    };
+    // A wrong method counts against its route's bucket, once (it used to take two tokens).
+    let status = |r: reqwest::Result<reqwest::Response>| r.map(|r| r.status().as_u16()).ok();
+    assert_eq!(status(delete("sk-caller-one").await), Some(405));
+    assert_eq!(status(delete("sk-caller-two").await), Some(405));
+    assert_eq!(status(delete("sk-caller-one").await), Some(429));
+}

@@ -1,9 +1,10 @@
 //! Keeps kept-alive connections usable when the server answers before reading the body (a 401,
 //! 404, 405, 429 or 503 to a POST). hyper closes such a connection without `Connection: close`,
 //! so a client that reuses it sees "server disconnected" (or, when the body comes a little
-//! after the headers, every time). The body is handed to the inner service through a slot:
-//! if nothing took it by the time the answer is ready, it is read (bounded) and thrown away
-//! before the answer goes out.
+//! after the headers, every time). A body of a known, small length is read before the route
+//! runs (it has usually come with the head), so nothing is ever left unread. Any other body is
+//! handed to the inner service through a slot: if nothing took it by the time the answer is
+//! ready, it is read (bounded) and thrown away before the answer goes out.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
@@ -45,15 +46,87 @@ impl http_body::Body for Deferred {
     }
 }
 
-/// Whether the request says a body follows.
-fn has_body(req: &Request) -> bool {
+/// What the request says of its body.
+#[derive(Debug, PartialEq, Eq)]
+enum Declared {
+    /// No body.
+    Nothing,
+    /// `Content-Length` bytes.
+    Length(u64),
+    /// A chunked body, of a length not known before its end.
+    Chunked,
+}
+
+fn declared(req: &Request) -> Declared {
     let headers = req.headers();
-    headers.contains_key(axum::http::header::TRANSFER_ENCODING)
-        || headers
-            .get(axum::http::header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<u64>().ok())
-            .is_some_and(|n| n > 0)
+    if headers.contains_key(axum::http::header::TRANSFER_ENCODING) {
+        return Declared::Chunked;
+    }
+    // hyper refuses a malformed `Content-Length` before a request gets here.
+    match headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+    {
+        Some(n) if n > 0 => Declared::Length(n),
+        _ => Declared::Nothing,
+    }
+}
+
+/// Bodies declared at most this long (and within the body limit) are read before the route.
+const READ_FIRST: u64 = 64 * 1024;
+
+/// Makes sure the body of `req` cannot be left unread: a small body of known length is read
+/// now, and given to the route whole; any other is deferred (see [`Unread`]).
+pub async fn prepare(req: Request, limit: usize) -> (Request, Option<Unread>) {
+    match declared(&req) {
+        Declared::Nothing => (req, None),
+        Declared::Length(n) if n <= READ_FIRST.min(u64::try_from(limit).unwrap_or(u64::MAX)) => {
+            let (parts, body) = req.into_parts();
+            let body = match read_whole(body).await {
+                Ok(bytes) => Body::from(bytes),
+                Err(e) => Body::new(Failed(Some(e))),
+            };
+            (Request::from_parts(parts, body), None)
+        }
+        Declared::Length(_) | Declared::Chunked => defer(req),
+    }
+}
+
+/// All of a body's data (bounded by its declared length, which hyper holds it to). A body in
+/// one chunk, the usual case, is kept as it came, without a copy.
+async fn read_whole(mut body: Body) -> Result<Bytes, axum::Error> {
+    let mut first: Option<Bytes> = None;
+    let mut more = bytes::BytesMut::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        let Ok(data) = frame?.into_data() else {
+            continue; // trailers
+        };
+        match first.take() {
+            None if more.is_empty() => first = Some(data),
+            earlier => {
+                more.extend_from_slice(earlier.as_deref().unwrap_or_default());
+                more.extend_from_slice(&data);
+            }
+        }
+    }
+    Ok(first.unwrap_or_else(|| more.freeze()))
+}
+
+/// The body given to the route when reading it failed (the client went away, or broke the
+/// framing): the route sees the failure where it reads.
+struct Failed(Option<axum::Error>);
+
+impl http_body::Body for Failed {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Poll::Ready(self.0.take().map(Err))
+    }
 }
 
 /// Reads and discards up to `limit` bytes of `body`.
@@ -71,10 +144,7 @@ pub async fn drain(mut body: Body, limit: usize) {
 pub struct Unread(Slot);
 
 /// Puts the body of `req` behind a slot, so what the route leaves unread can be drained.
-pub fn defer(req: Request) -> (Request, Option<Unread>) {
-    if !has_body(&req) {
-        return (req, None);
-    }
+fn defer(req: Request) -> (Request, Option<Unread>) {
     let (parts, body) = req.into_parts();
     let hint = body.size_hint();
     let slot: Slot = Arc::new(Mutex::new(Some(body)));
@@ -98,5 +168,77 @@ impl Unread {
         if let Some(body) = unread {
             drain(body, limit).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(headers: &[(&str, &str)], chunks: &[&'static str]) -> Request {
+        let chunks: Vec<Result<Bytes, std::io::Error>> = chunks
+            .iter()
+            .map(|c| Ok(Bytes::from_static(c.as_bytes())))
+            .collect();
+        let mut builder = Request::builder().method("POST").uri("/v1/embeddings");
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        builder
+            .body(Body::from_stream(futures::stream::iter(chunks)))
+            .unwrap_or_default()
+    }
+
+    async fn text(req: Request) -> String {
+        let bytes = axum::body::to_bytes(req.into_body(), 1 << 20).await;
+        String::from_utf8(bytes.map(|b| b.to_vec()).unwrap_or_default()).unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn a_small_body_of_known_length_is_read_first_and_whole() {
+        let req = request(&[("content-length", "11")], &["hello", " ", "world"]);
+        let (req, unread) = prepare(req, 1024).await;
+        assert!(unread.is_none(), "nothing can be left unread");
+        assert_eq!(
+            req.body().size_hint().exact(),
+            Some(11),
+            "read: the length is known"
+        );
+        assert_eq!(text(req).await, "hello world");
+    }
+
+    #[tokio::test]
+    async fn chunked_large_and_empty_bodies_are_not_read_first() {
+        let chunked = request(&[("transfer-encoding", "chunked")], &["a", "b"]);
+        let (req, unread) = prepare(chunked, 1024).await;
+        assert!(unread.is_some());
+        assert_eq!(
+            text(req).await,
+            "ab",
+            "the route still reads it through the slot"
+        );
+        let over_limit = request(&[("content-length", "2000")], &["x"]);
+        assert!(prepare(over_limit, 1024).await.1.is_some());
+        let over_read_first = request(&[("content-length", "70000")], &["x"]);
+        assert!(prepare(over_read_first, 1 << 20).await.1.is_some());
+        let empty = request(&[("content-length", "0")], &[]);
+        assert!(prepare(empty, 1024).await.1.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_body_that_fails_to_come_fails_where_the_route_reads_it() {
+        let failing: Vec<Result<Bytes, std::io::Error>> = vec![
+            Ok(Bytes::from_static(b"par")),
+            Err(std::io::Error::other("connection reset")),
+        ];
+        let req = Request::builder()
+            .method("POST")
+            .header("content-length", "10")
+            .body(Body::from_stream(futures::stream::iter(failing)))
+            .unwrap_or_default();
+        let (req, unread) = prepare(req, 1024).await;
+        assert!(unread.is_none());
+        let read = axum::body::to_bytes(req.into_body(), 1024).await;
+        assert!(read.is_err(), "{read:?}");
     }
 }

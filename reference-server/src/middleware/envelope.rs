@@ -3,7 +3,7 @@
 //! each, per request). In order: the request context (ids, metrics, log line, fixed headers);
 //! a panic guard; the request timeout (408); load shedding (503); unread bodies drained, so an
 //! early answer keeps the connection; then on `/v1` routes the rate limit, auth and
-//! idempotency (`v1`).
+//! idempotency (`v1`), and on unknown paths under `/v1` the rate limit alone.
 
 use super::{context, drain, idempotency, shed, v1};
 use crate::error::ApiError;
@@ -82,11 +82,11 @@ where
 {
     let (mut parts, body) = req.into_parts();
     let matched = parts.extensions.get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or("unmatched", MatchedPath::as_str);
+    let route = matched.as_ref().map_or(v1::UNMATCHED, MatchedPath::as_str);
     let method = parts.method.clone();
-    let principal = Principal::resolve(
+    let principal = Principal::compute(
         &parts.headers,
-        &mut parts.extensions,
+        &parts.extensions,
         state.config.auth.key_header(),
     );
     let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
@@ -187,8 +187,8 @@ where
             Err(_) => return shed::refused(),
         }
     };
-    let (mut req, unread) = drain::defer(req);
-    let response = if route.starts_with("/v1/") {
+    let (mut req, unread) = drain::prepare(req, state.config.limits.max_body_bytes).await;
+    let response = if v1::is_under(req.uri().path()) {
         match v1::admit(state, principal, route, &mut req) {
             v1::Admission::Refused(refused) => refused,
             v1::Admission::Serve { taken, key: None } => {

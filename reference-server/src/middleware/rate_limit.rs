@@ -62,16 +62,50 @@ fn headers(headers: &mut HeaderMap, t: &Taken) {
     headers.reserve(16);
     let reset_secs = t.reset.as_secs_f64().ceil() as u64;
     // Each family carries the same numbers: one value each, shared by both headers.
-    let limit = number(t.limit);
+    let limit = limit_value(t.limit);
     let remaining = number(t.remaining);
     headers.insert(LIMIT, limit.clone());
     headers.insert(REMAINING, remaining.clone());
     headers.insert(RESET, number(reset_secs));
     headers.insert(LIMIT_REQUESTS, limit);
     headers.insert(REMAINING_REQUESTS, remaining);
-    if let Ok(v) = HeaderValue::from_str(&go_duration(t.reset)) {
+    if let Some(v) = reset_value(t.reset) {
         headers.insert(RESET_REQUESTS, v);
     }
+}
+
+/// The header value of a limit. Limits are few and fixed, so a thread keeps the last one it
+/// made: a limit of 1,000 or more is not formatted and allocated again on every request.
+fn limit_value(limit: u32) -> HeaderValue {
+    thread_local! {
+        static LAST: std::cell::RefCell<Option<(u32, HeaderValue)>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    LAST.with_borrow_mut(|last| match last {
+        Some((n, value)) if *n == limit => value.clone(),
+        _ => {
+            let value = number(limit);
+            *last = Some((limit, value.clone()));
+            value
+        }
+    })
+}
+
+/// `d` as Go prints it, as a header value. Below a second (a bucket that refills fast, or is
+/// nearly full) the text is one of a thousand made once; above, it is not copied again.
+fn reset_value(d: Duration) -> Option<HeaderValue> {
+    static SUBSECOND: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    let ms = d.as_millis();
+    if ms < 1000 {
+        let table = SUBSECOND.get_or_init(|| {
+            (0..1000u64)
+                .map(|ms| &*Box::leak(go_duration(Duration::from_millis(ms)).into_boxed_str()))
+                .collect()
+        });
+        let text = usize::try_from(ms).ok().and_then(|i| table.get(i))?;
+        return Some(HeaderValue::from_static(text));
+    }
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(go_duration(d))).ok()
 }
 
 /// The bucket key of a request: route and principal, or route alone; written into `out`
@@ -143,6 +177,22 @@ mod tests {
         assert_eq!(go_duration(Duration::from_millis(60_050)), "1m0.05s");
         assert_eq!(go_duration(Duration::from_millis(3_723_004)), "1h2m3.004s");
         assert_eq!(go_duration(Duration::from_micros(999)), "0s");
+    }
+
+    #[test]
+    fn header_values_are_the_texts_they_stand_for() {
+        for ms in [0, 1, 20, 999, 1000, 9816, 60_050, 3_723_004] {
+            let d = Duration::from_millis(ms) + Duration::from_micros(400);
+            let value = reset_value(d).and_then(|v| v.to_str().ok().map(str::to_owned));
+            assert_eq!(value, Some(go_duration(d)), "{ms} ms");
+        }
+        // The kept limit is the one asked for, whichever came before it.
+        for limit in [600, 1_000_000_000, 600, 7, 7, 4_000_000_000] {
+            assert_eq!(
+                limit_value(limit).to_str().ok(),
+                Some(limit.to_string().as_str())
+            );
+        }
     }
 
     #[test]

@@ -13,14 +13,26 @@ use crate::store::Taken;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 
+/// The route of a request that matched none (a 404), as the limiter and the log name it.
+pub const UNMATCHED: &str = "unmatched";
+
+/// Whether `path` is under `/v1`, where every answer is rate limited.
+pub fn is_under(path: &str) -> bool {
+    path == "/v1" || path.starts_with("/v1/")
+}
+
 /// The checks before a `/v1` handler, none of which waits: the rate limit first (so 401s are
-/// limited too), authentication, the scenario header, the idempotency key.
+/// limited too), authentication, the scenario header, the idempotency key. A path that
+/// matched no route is only limited: its answer is a 404 whoever asks.
 pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Request) -> Admission {
     let taken = match rate_limit::admit(state, route, principal) {
         Some(Err(refused)) => return Admission::Refused(refused),
         Some(Ok(taken)) => Some(taken),
         None => None,
     };
+    if route == UNMATCHED {
+        return Admission::Serve { taken, key: None };
+    }
     let checked = auth::check(state, req)
         .and_then(|()| scenario(state, route, req))
         .and_then(|()| idempotency::key_of(principal, req));
