@@ -51,7 +51,7 @@ async fn read<T: ApiRequest>(req: Request, state: &AppState) -> Result<Read, Api
     // `{}` (anything else still needs a content type).
     let bare = T::FORM && media.is_empty();
     if !form && !bare {
-        check_content_type(&req)?;
+        check_content_type(media, &req)?;
     }
     let bytes = read_limited(req.into_body(), state.config.limits.max_body_bytes).await?;
     if form {
@@ -168,8 +168,9 @@ pub(crate) async fn read_limited(body: axum::body::Body, limit: usize) -> Result
     Ok(first.unwrap_or_else(|| Bytes::from(kept)))
 }
 
-fn check_content_type(req: &Request) -> Result<(), ApiError> {
-    let media = media_type(req).as_bytes();
+/// Refuses a body whose media type (`media`, of `req`) is not JSON.
+fn check_content_type(media: &str, req: &Request) -> Result<(), ApiError> {
+    let media = media.as_bytes();
     let json_suffix = media.len() >= 5 && media[media.len() - 5..].eq_ignore_ascii_case(b"+json");
     if media.eq_ignore_ascii_case(b"application/json") || json_suffix {
         return Ok(());

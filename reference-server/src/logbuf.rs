@@ -111,13 +111,13 @@ fn write_line(out: &mut Vec<u8>, now: &Timestamp, line: &RequestLine<'_>) -> std
     out.extend_from_slice(
         b"\",\"level\":\"INFO\",\"fields\":{\"message\":\"request\",\"request_id\":",
     );
-    serde_json::to_writer(&mut *out, line.request_id)?;
+    json_str(out, line.request_id)?;
     out.extend_from_slice(b",\"trace_id\":");
-    serde_json::to_writer(&mut *out, line.trace_id)?;
+    json_str(out, line.trace_id)?;
     out.extend_from_slice(b",\"method\":");
-    serde_json::to_writer(&mut *out, line.method)?;
+    json_str(out, line.method)?;
     out.extend_from_slice(b",\"route\":");
-    serde_json::to_writer(&mut *out, line.route)?;
+    json_str(out, line.route)?;
     out.extend_from_slice(b",\"status\":");
     serde_json::to_writer(&mut *out, &line.status)?;
     out.extend_from_slice(b",\"latency_ms\":");
@@ -136,6 +136,20 @@ fn write_line(out: &mut Vec<u8>, now: &Timestamp, line: &RequestLine<'_>) -> std
         out.push(b'"');
     }
     out.extend_from_slice(b"},\"target\":\"request\"}\n");
+    Ok(())
+}
+
+/// Appends `text` as a JSON string. Ids, methods and routes almost never hold a byte that
+/// needs escaping: those are copied as they are, after one pass that checks it.
+fn json_str(out: &mut Vec<u8>, text: &str) -> std::io::Result<()> {
+    let plain = text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\');
+    if !plain {
+        return serde_json::to_writer(&mut *out, text).map_err(std::io::Error::from);
+    }
+    out.reserve(text.len() + 2);
+    out.push(b'"');
+    out.extend_from_slice(text.as_bytes());
+    out.push(b'"');
     Ok(())
 }
 
@@ -223,6 +237,27 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Batched {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "req_0123abcd",
+            "/v1/models/{*model}",
+            "say \"hi\"",
+            "back\\slash",
+            "tab\tnew\nline\u{1}\u{1f}",
+            "del\u{7f} é ✓ 🦀",
+        ] {
+            let mut ours = Vec::new();
+            assert!(json_str(&mut ours, text).is_ok());
+            assert_eq!(
+                ours,
+                serde_json::to_vec(text).unwrap_or_default(),
+                "{text:?}"
+            );
+        }
+    }
 
     #[test]
     fn a_request_line_is_one_json_object_in_the_tracing_shape() {

@@ -27,7 +27,7 @@ const MAX_REQUEST_ID_LEN: usize = 200;
 /// The caller's request id, if it is printable ASCII of sane length.
 fn callers_request_id(headers: &HeaderMap) -> Option<String> {
     headers
-        .get("x-request-id")
+        .get(X_REQUEST_ID)
         .and_then(|v| v.to_str().ok())
         .filter(|s| {
             !s.is_empty()
@@ -52,7 +52,7 @@ fn new_request_id() -> String {
 /// The trace id of a valid `traceparent` (`00-<32 hex>-<16 hex>-<2 hex>`), else a new one.
 pub fn trace_id(headers: &HeaderMap) -> String {
     let from_parent = headers
-        .get("traceparent")
+        .get(TRACEPARENT)
         .and_then(|v| v.to_str().ok())
         .and_then(|s| {
             let parts: Vec<&str> = s.trim().split('-').collect();
@@ -225,6 +225,8 @@ const CLIENT_CLOSED: u16 = 499;
 
 const X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 const X_TRACE_ID: HeaderName = HeaderName::from_static("x-trace-id");
+// Request headers are looked up by name constants: a `&str` name is parsed on every lookup.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 const PROCESSING_MS: HeaderName = HeaderName::from_static("openai-processing-ms");
 /// Headers every answer carries, built at compile time rather than parsed per request.
 const FIXED: [(HeaderName, &str); 4] = [

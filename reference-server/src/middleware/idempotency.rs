@@ -42,13 +42,17 @@ fn valid_key(raw: &HeaderValue) -> Option<&str> {
     })
 }
 
+/// Looked up by a name constant: a `&str` name is parsed on every lookup.
+const IDEMPOTENCY_KEY: axum::http::HeaderName =
+    axum::http::HeaderName::from_static("idempotency-key");
+
 /// The key `req` is to run under: `None` when it has none (or is not a POST), an error when
 /// the key is malformed. Keys belong to the principal that sent them.
 pub fn key_of(principal: &Principal, req: &Request) -> Result<Option<String>, ApiError> {
     if req.method() != Method::POST {
         return Ok(None);
     }
-    let Some(raw_key) = req.headers().get("idempotency-key") else {
+    let Some(raw_key) = req.headers().get(IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
     let key_text = valid_key(raw_key).ok_or_else(ApiError::invalid_idempotency_key)?;

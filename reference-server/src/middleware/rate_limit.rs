@@ -115,7 +115,14 @@ fn key(out: &mut String, config: &RateLimitConfig, route: &str, principal: &Prin
     out.clear();
     out.push_str(route);
     if config.keying == RateLimitKeying::RoutePrincipal {
-        let _ = write!(out, " {principal}");
+        out.push(' ');
+        // A token's hash is text already: no formatting machinery on every request.
+        match principal {
+            Principal::Token(hash) => out.push_str(hash),
+            other => {
+                let _ = write!(out, "{other}");
+            }
+        }
     }
 }
 

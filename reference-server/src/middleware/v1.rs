@@ -68,7 +68,9 @@ fn scenario(state: &AppState, route: &str, req: &mut Request) -> Result<(), ApiE
     if !ROUTES.contains(&route) {
         return Ok(());
     }
-    let Some(value) = req.headers().get(HEADER) else {
+    // Looked up by a name constant: a `&str` name is parsed on every lookup.
+    const NAME: axum::http::HeaderName = axum::http::HeaderName::from_static(HEADER);
+    let Some(value) = req.headers().get(NAME) else {
         return Ok(());
     };
     if let Some(scenario) = state.simulation.scenario(value)? {

@@ -51,9 +51,10 @@ struct Inner {
 }
 
 /// The cache.
-pub struct EmbedCache<H = std::hash::RandomState> {
+pub struct EmbedCache<H = foldhash::fast::RandomState> {
     budget: usize,
-    /// Seeded per process, so callers cannot aim inputs at one slot.
+    /// Seeded per process, so callers cannot aim inputs at one slot (foldhash, not SipHash:
+    /// the input is hashed on every request, and a slot collision only costs a rendering).
     hasher: H,
     inner: Mutex<Inner>,
 }
@@ -61,7 +62,7 @@ pub struct EmbedCache<H = std::hash::RandomState> {
 impl EmbedCache {
     /// A cache holding at most `budget` bytes of inputs and renderings (0: off).
     pub fn new(budget: usize) -> Self {
-        Self::with_hasher(budget, std::hash::RandomState::new())
+        Self::with_hasher(budget, foldhash::fast::RandomState::default())
     }
 }
 
