@@ -136,7 +136,7 @@ fn routes(c: &mut Criterion) {
 }
 
 /// The baseline: bare axum handlers that answer what the reference server answered.
-fn bare(c: &mut Criterion, runtime: &tokio::runtime::Runtime, app: &axum::Router) {
+fn bare(c: &mut Criterion, runtime: &tokio::runtime::Runtime, app: &reference_server::App) {
     use axum::routing::{get, post};
     let recorded = |method: &str, path: &str, body: Option<serde_json::Value>| {
         runtime.block_on(async {

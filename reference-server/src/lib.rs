@@ -45,18 +45,29 @@ use std::future::Future;
 /// (`middleware::envelope`): request context, panic guard, timeout (408), load shedding (503),
 /// unread bodies drained, and on `/v1` the rate limit (so 401s are limited too), auth and
 /// idempotency.
-pub fn app(config: Config) -> Router {
+pub fn app(config: Config) -> App {
     app_with_state(AppState::new(config))
 }
 
-fn app_with_state(state: AppState) -> Router {
-    Router::new()
-        .merge(v1_routes().into_router())
-        .merge(public_routes().into_router())
+/// The app: every route, served through the envelope (a tower service; `axum::serve` takes it
+/// as it is, and makes one per connection).
+pub type App = middleware::envelope::Envelope;
+
+fn app_with_state(state: AppState) -> App {
+    let (v1, public) = (v1_routes(), public_routes());
+    let templates: Vec<&'static str> = v1
+        .served()
+        .iter()
+        .chain(public.served())
+        .map(|s| s.path)
+        .collect();
+    let router = Router::new()
+        .merge(v1.into_router())
+        .merge(public.into_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
-        .layer(middleware::envelope::EnvelopeLayer::new(state.clone()))
-        .with_state(state)
+        .with_state(state.clone());
+    App::new(router, state, templates)
 }
 
 /// The authenticated API under `/v1`.
@@ -127,11 +138,9 @@ where
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
         let _ = tcp.set_nodelay(true);
     });
-    // Connect info lets the rate limiter key unauthenticated callers by their address.
-    axum::serve(
-        listener,
-        app_with_state(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    // The app is made per connection with the client's address, which keys the rate limit
+    // of callers without a key.
+    axum::serve(listener, app_with_state(state))
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -2,12 +2,8 @@
 //! address, else nobody known. The rate limiter, auth, idempotency and the log line all key
 //! on it; the token itself is never kept.
 
-use crate::state::AppState;
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
-use axum::http::{header, Extensions, HeaderMap};
+use axum::http::{header, HeaderMap};
 use sha2::{Digest, Sha256};
-use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -39,8 +35,11 @@ impl Principal {
 
     /// The principal of a request: its key (a bearer token, or in `key_header`), else its
     /// client's address. It depends on the request alone, so every reader gets the same one.
-    pub fn compute(headers: &HeaderMap, extensions: &Extensions, key_header: Option<&str>) -> Self {
-        let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0);
+    pub fn compute(
+        headers: &HeaderMap,
+        peer: Option<SocketAddr>,
+        key_header: Option<&str>,
+    ) -> Self {
         Principal::with_key(credential(headers, key_header), peer)
     }
 }
@@ -52,20 +51,6 @@ impl std::fmt::Display for Principal {
             Self::Address(ip) => write!(f, "{ip}"),
             Self::Anonymous => f.write_str("anonymous"),
         }
-    }
-}
-
-/// The extractor, for the fallbacks (the envelope computes the principal for its own checks
-/// and hands it to them; nothing is passed through the request's extensions).
-impl FromRequestParts<AppState> for Principal {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Infallible> {
-        Ok(Principal::compute(
-            &parts.headers,
-            &parts.extensions,
-            state.config.auth.key_header(),
-        ))
     }
 }
 

@@ -26,7 +26,7 @@ fn concrete(path: &str) -> String {
 
 /// Sends one request and checks the invariants; returns the status.
 async fn probe(
-    app: &axum::Router,
+    app: &reference_server::App,
     method: &str,
     path: &str,
     content_type: Option<&str>,

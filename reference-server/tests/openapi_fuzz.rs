@@ -225,7 +225,7 @@ fn seeds(examples: &Value, out: &mut HashMap<String, Vec<Value>>, key: &str) {
     }
 }
 
-fn app() -> axum::Router {
+fn app() -> reference_server::App {
     let mut config = reference_server::Config::default();
     config
         .apply_env([("REFSERVER_RATE_LIMIT".to_owned(), "off".to_owned())])
@@ -364,7 +364,7 @@ fn every_request_the_document_allows_gets_a_documented_answer() {
 }
 
 async fn send(
-    app: &axum::Router,
+    app: &reference_server::App,
     method: &str,
     path: &str,
     body: Option<&Value>,
@@ -407,7 +407,7 @@ fn example_body(d: &Value, ops: &[common::openapi::Op<'_>], id: &str) -> (String
 /// `x-replay` says (`create`, then `then`); a taken `name` is made unique.
 fn fill_path(
     rt: &tokio::runtime::Runtime,
-    app: &axum::Router,
+    app: &reference_server::App,
     d: &Value,
     ops: &[common::openapi::Op<'_>],
     path: &str,

@@ -133,7 +133,7 @@ pub fn untouched_request(_: &mut Forward) {}
 pub fn untouched_answer(_: &Forward, _: &mut Answer) {}
 
 struct Broken {
-    app: axum::Router,
+    app: reference_server::App,
     defect: Defect,
 }
 

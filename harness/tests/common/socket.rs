@@ -39,7 +39,7 @@ pub fn relay_downstream(v: Value) -> Vec<Out> {
 
 #[derive(Clone)]
 struct Proxy {
-    app: axum::Router,
+    app: reference_server::App,
     upstream: String,
     defect: SocketDefect,
 }

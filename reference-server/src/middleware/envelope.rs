@@ -11,84 +11,114 @@ use crate::principal::Principal;
 use crate::simulate::faults::FaultKind;
 use crate::simulate::Mark;
 use crate::state::AppState;
-use axum::extract::{MatchedPath, Request};
+use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
+use axum::Router;
 use futures::FutureExt;
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tower::{Layer, Service};
+use tower::Service;
 use tracing::Instrument;
 
-/// Wraps each route (and the fallbacks) in [`Envelope`].
+/// The app: the router inside the envelope. The envelope wraps the whole router, once, rather
+/// than each route (as a route layer it cost one more level of axum's routing per request: a
+/// boxed service clone, boxed futures, and the matched path as an extension). It finds the
+/// route template itself, with the same matcher axum uses, from the routes the router was
+/// built with. Made per connection by `axum::serve`, it knows the client's address.
 #[derive(Clone)]
-pub struct EnvelopeLayer {
+pub struct Envelope {
+    router: Router,
     state: AppState,
+    routes: Arc<matchit::Router<&'static str>>,
+    peer: Option<SocketAddr>,
 }
 
-impl EnvelopeLayer {
-    /// The layer for the app with `state`.
-    pub fn new(state: AppState) -> Self {
-        Self { state }
-    }
-}
-
-impl<S> Layer<S> for EnvelopeLayer {
-    type Service = Envelope<S>;
-
-    fn layer(&self, inner: S) -> Envelope<S> {
-        Envelope {
-            inner,
-            state: self.state.clone(),
+impl Envelope {
+    /// `router` in the envelope, with `state`; `templates` are the paths it routes.
+    pub fn new(
+        router: Router,
+        state: AppState,
+        templates: impl IntoIterator<Item = &'static str>,
+    ) -> Self {
+        let mut routes = matchit::Router::new();
+        for template in templates {
+            // A path routed for several methods is one template; the first insert stands.
+            let _ = routes.insert(template, template);
+        }
+        Self {
+            router,
+            state,
+            routes: Arc::new(routes),
+            peer: None,
         }
     }
+
+    /// The route template of `path`, or [`v1::UNMATCHED`].
+    fn route(&self, path: &str) -> &'static str {
+        self.routes.at(path).map_or(v1::UNMATCHED, |m| *m.value)
+    }
 }
 
-/// A route served inside the envelope.
-#[derive(Clone)]
-pub struct Envelope<S> {
-    inner: S,
-    state: AppState,
-}
-
-impl<S> Service<Request> for Envelope<S>
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
+impl Service<Request> for Envelope {
     type Response = Response;
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
 
     fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        // Readiness is the inner route's, polled by `oneshot` when the request is served.
+        // A router is always ready; the request is served when its future is polled.
         Poll::Ready(Ok(()))
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let inner = self.inner.clone();
+        let route = self.route(req.uri().path());
+        let inner = self.router.clone();
         let state = self.state.clone();
-        Box::pin(async move { Ok(handle(state, inner, req).await) })
+        let peer = self.peer;
+        Box::pin(async move { Ok(handle(state, inner, route, peer, req).await) })
     }
 }
 
-async fn handle<S>(state: AppState, inner: S, req: Request) -> Response
+/// What `axum::serve` asks for each connection: the envelope, knowing the client's address
+/// (the principal of a request without a key).
+impl<L> Service<axum::serve::IncomingStream<'_, L>> for Envelope
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    type Response = Envelope;
+    type Error = Infallible;
+    type Future = std::future::Ready<Result<Envelope, Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'_, L>) -> Self::Future {
+        let mut envelope = self.clone();
+        envelope.peer = Some(*stream.remote_addr());
+        std::future::ready(Ok(envelope))
+    }
+}
+
+async fn handle<S>(
+    state: AppState,
+    inner: S,
+    route: &'static str,
+    peer: Option<SocketAddr>,
+    req: Request,
+) -> Response
 where
     S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     let (mut parts, body) = req.into_parts();
-    let matched = parts.extensions.get::<MatchedPath>().cloned();
-    let route = matched.as_ref().map_or(v1::UNMATCHED, MatchedPath::as_str);
     let method = parts.method.clone();
-    let principal = Principal::compute(
-        &parts.headers,
-        &parts.extensions,
-        state.config.auth.key_header(),
-    );
+    let principal = Principal::compute(&parts.headers, peer, state.config.auth.key_header());
     let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
     // Only a server that may inject faults pays for the mark that tells the log about them.
     let mark = state.simulation.may_fault().then(Mark::default);
@@ -269,19 +299,42 @@ mod tests {
             .unwrap_or_default()
     }
 
+    fn enveloped(state: AppState, route: axum::routing::MethodRouter) -> Envelope {
+        Envelope::new(Router::new().route("/healthz", route), state, ["/healthz"])
+    }
+
+    #[test]
+    fn the_route_is_the_template_the_path_matches() {
+        let router = Router::new();
+        let state = AppState::new(Config::default());
+        let envelope = Envelope::new(
+            router,
+            state,
+            [
+                "/v1/models",
+                "/v1/models/{*model}",
+                "/v1/models",
+                "/v1/responses/{id}",
+            ],
+        );
+        assert_eq!(envelope.route("/v1/models"), "/v1/models");
+        assert_eq!(envelope.route("/v1/models/ft:a/b"), "/v1/models/{*model}");
+        assert_eq!(envelope.route("/v1/responses/resp_1"), "/v1/responses/{id}");
+        for unmatched in ["/v1/models/", "/v1/responses/a/b", "/v1", "/", "/V1/models"] {
+            assert_eq!(envelope.route(unmatched), v1::UNMATCHED, "{unmatched}");
+        }
+    }
+
     #[tokio::test]
     async fn a_panicking_route_is_a_500_in_the_envelope_with_the_usual_headers() {
-        let route = tower::service_fn(|_req: Request| async move {
+        let route = axum::routing::get(|| async move {
             if true {
                 panic!("a bug in a handler");
             }
-            Ok::<Response, Infallible>(Response::default())
+            Response::<axum::body::Body>::default()
         });
         let state = AppState::new(Config::default());
-        let Ok(response) = EnvelopeLayer::new(state)
-            .layer(route)
-            .oneshot(request())
-            .await;
+        let Ok(response) = enveloped(state, route).oneshot(request()).await;
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
         assert!(response.headers().contains_key("x-request-id"));
         let body = axum::body::to_bytes(response.into_body(), 4096)
@@ -293,17 +346,14 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_route_slower_than_the_limit_is_cut_with_408() {
-        let route = tower::service_fn(|_req: Request| async move {
+        let route = axum::routing::get(|| async move {
             tokio::time::sleep(Duration::from_secs(3600)).await;
-            Ok::<Response, Infallible>(Response::default())
+            Response::<axum::body::Body>::default()
         });
         let mut config = Config::default();
         config.limits.request_timeout_seconds = 2;
         let state = AppState::new(config);
-        let Ok(response) = EnvelopeLayer::new(state)
-            .layer(route)
-            .oneshot(request())
-            .await;
+        let Ok(response) = enveloped(state, route).oneshot(request()).await;
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
     }
 }

@@ -121,8 +121,8 @@ where
     };
     // The body goes to the client as it is made (a paced stream keeps its pace) and is kept
     // as it passes; the record is written when it ends.
-    let body = Body::from_stream(Recording {
-        inner: body.into_data_stream(),
+    let body = Body::new(Recording {
+        inner: body,
         recorder,
     });
     Response::from_parts(parts, body)
@@ -166,27 +166,45 @@ impl Drop for Recorder {
     }
 }
 
-/// A body's data, kept by its [`Recorder`] as it passes.
+/// A body, kept by its [`Recorder`] as it passes. Its length and end are the inner body's:
+/// an answer with a `Content-Length` is recorded at its last frame, as hyper stops polling
+/// there (it does not wait for the end of the stream).
 struct Recording {
-    inner: axum::body::BodyDataStream,
+    inner: Body,
     recorder: Recorder,
 }
 
-impl futures::Stream for Recording {
-    type Item = Result<bytes::Bytes, axum::Error>;
+impl http_body::Body for Recording {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
 
-    fn poll_next(
+    fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Self::Item>> {
+    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
         let this = &mut *self;
-        let next = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_next(cx));
-        match &next {
-            Some(Ok(bytes)) => this.recorder.seen.extend_from_slice(bytes),
+        let frame = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_frame(cx));
+        match &frame {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    this.recorder.seen.extend_from_slice(data);
+                }
+                if this.inner.is_end_stream() {
+                    this.recorder.finish(true);
+                }
+            }
             Some(Err(_)) => this.recorder.finish(false),
             None => this.recorder.finish(true),
         }
-        std::task::Poll::Ready(next)
+        std::task::Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -208,6 +226,43 @@ fn replay(recorded: Recorded) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_body_of_known_length_is_recorded_at_its_last_frame() {
+        use http_body::Body as _;
+        let state = AppState::new(crate::config::Config::default());
+        let records = state.stores.idempotency.as_ref();
+        let fingerprint = [7u8; 32];
+        assert!(matches!(records.claim("k", fingerprint), Claim::Execute));
+        let recorder = Recorder {
+            state: state.clone(),
+            key: "k".into(),
+            fingerprint,
+            status: 200,
+            content_type: None,
+            seen: Vec::new(),
+            done: false,
+        };
+        let mut body = Recording {
+            inner: Body::from("whole"),
+            recorder,
+        };
+        assert_eq!(
+            body.size_hint().exact(),
+            Some(5),
+            "the length goes out as it is"
+        );
+        let frame = std::future::poll_fn(|cx| std::pin::Pin::new(&mut body).poll_frame(cx)).await;
+        let data = frame.and_then(Result::ok).and_then(|f| f.into_data().ok());
+        assert_eq!(data.as_deref(), Some(&b"whole"[..]));
+        assert!(body.is_end_stream());
+        // hyper stops polling a body of known length here: the record is already written.
+        drop(body);
+        match records.claim("k", fingerprint) {
+            Claim::Replay(recorded) => assert_eq!(&recorded.body[..], b"whole"),
+            _ => panic!("not recorded at the last frame"),
+        }
+    }
 
     #[test]
     fn keys_are_visible_ascii_of_sane_length() {
