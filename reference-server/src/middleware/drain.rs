@@ -83,34 +83,17 @@ pub async fn prepare(req: Request, limit: usize) -> (Request, Option<Unread>) {
         Declared::Nothing => (req, None),
         Declared::Length(n) if n <= READ_FIRST.min(u64::try_from(limit).unwrap_or(u64::MAX)) => {
             let (parts, body) = req.into_parts();
-            let body = match read_whole(body).await {
+            // The body reader the routes use: a body in one chunk is kept without a copy.
+            let body = match crate::extract::read_limited(body, limit).await {
                 Ok(bytes) => Body::from(bytes),
-                Err(e) => Body::new(Failed(Some(e))),
+                Err(_) => Body::new(Failed(Some(axum::Error::new(std::io::Error::other(
+                    "the body could not be read",
+                ))))),
             };
             (Request::from_parts(parts, body), None)
         }
         Declared::Length(_) | Declared::Chunked => defer(req),
     }
-}
-
-/// All of a body's data (bounded by its declared length, which hyper holds it to). A body in
-/// one chunk, the usual case, is kept as it came, without a copy.
-async fn read_whole(mut body: Body) -> Result<Bytes, axum::Error> {
-    let mut first: Option<Bytes> = None;
-    let mut more = bytes::BytesMut::new();
-    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
-        let Ok(data) = frame?.into_data() else {
-            continue; // trailers
-        };
-        match first.take() {
-            None if more.is_empty() => first = Some(data),
-            earlier => {
-                more.extend_from_slice(earlier.as_deref().unwrap_or_default());
-                more.extend_from_slice(&data);
-            }
-        }
-    }
-    Ok(first.unwrap_or_else(|| more.freeze()))
 }
 
 /// The body given to the route when reading it failed (the client went away, or broke the
