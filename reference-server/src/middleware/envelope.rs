@@ -77,10 +77,13 @@ impl Service<Request> for Envelope {
 
     fn call(&mut self, req: Request) -> Self::Future {
         let route = self.route(req.uri().path());
-        let inner = self.router.clone();
-        let state = self.state.clone();
-        let peer = self.peer;
-        Box::pin(async move { Ok(handle(state, inner, route, peer, req).await) })
+        Box::pin(handle(
+            self.state.clone(),
+            self.router.clone(),
+            route,
+            self.peer,
+            req,
+        ))
     }
 }
 
@@ -105,68 +108,74 @@ where
     }
 }
 
-async fn handle<S>(
+/// Serves one request. The per-request future is boxed, so its size is copied and allocated
+/// for every request: these are plain functions returning `async` blocks (an `async fn` keeps
+/// a second copy of each argument in its state), and the request is owned once, here, and
+/// lent to the steps below.
+#[allow(clippy::manual_async_fn)] // see above: each argument stored once
+fn handle(
     state: AppState,
-    inner: S,
+    router: Router,
     route: &'static str,
     peer: Option<SocketAddr>,
-    req: Request,
-) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let (mut parts, body) = req.into_parts();
-    let method = parts.method.clone();
-    let principal = Principal::compute(&parts.headers, peer, state.config.auth.key_header());
-    let started = context::Started::now(&state, &parts.headers, method.as_str(), route);
-    // Only a server that may inject faults pays for the mark that tells the log about them.
-    let mark = state.simulation.may_fault().then(Mark::default);
-    if let Some(mark) = &mark {
-        parts.extensions.insert(mark.clone());
-    }
-    let req = Request::from_parts(parts, body);
-    let deadline = started.at() + Duration::from_secs(state.config.limits.request_timeout_seconds);
-    let span = started.span().clone();
-    let mut pending = Pending {
-        state: &state,
-        started: Some(started),
-        method: method.as_str(),
-        route,
-        principal: &principal,
-        mark: mark.as_ref(),
-    };
-    // Pinned here and lent to `within`, so the future is stored once (the request's whole
-    // future is boxed per request: its size is copied and allocated each time).
-    let serving = std::pin::pin!(serve(&state, &principal, route, inner, req));
-    let served = AssertUnwindSafe(within(
-        deadline,
-        state.config.limits.request_timeout_seconds,
-        mark.as_ref(),
-        serving,
-    ))
-    .catch_unwind()
-    .instrument(span)
-    .await;
-    let response = match served {
-        // Boxed, as it is rare: its state would otherwise be part of every request's future.
-        Ok(response) if context::needs_envelope(&response) => {
-            Box::pin(context::enveloped(response)).await
+    mut req: Request,
+) -> impl Future<Output = Result<Response, Infallible>> + Send {
+    async move {
+        let method = req.method().clone();
+        let principal = Principal::compute(req.headers(), peer, state.config.auth.key_header());
+        // Only a server that may inject faults pays for the mark that tells the log about them.
+        let mark = state.simulation.may_fault().then(Mark::default);
+        if let Some(mark) = &mark {
+            req.extensions_mut().insert(mark.clone());
         }
-        Ok(response) => response,
-        Err(_panic) => ApiError::internal().into_response(),
-    };
-    match pending.started.take() {
-        Some(started) => context::finish(
-            &state,
-            started,
-            method.as_str(),
+        // Made in place: a `Started` moved in from a local would be stored twice.
+        let mut pending = Pending {
+            state: &state,
+            started: Some(context::Started::now(
+                &state,
+                req.headers(),
+                method.as_str(),
+                route,
+            )),
+            method: method.as_str(),
             route,
-            &principal,
-            mark.as_ref().and_then(Mark::fault),
-            response,
-        ),
-        None => response,
+            principal: &principal,
+            mark: mark.as_ref(),
+        };
+        let timeout = state.config.limits.request_timeout_seconds;
+        let (deadline, span) = match &pending.started {
+            Some(started) => (
+                started.at() + Duration::from_secs(timeout),
+                started.span().clone(),
+            ),
+            None => (Instant::now(), tracing::Span::none()),
+        };
+        // Pinned here and lent to `within`, so the future is stored once.
+        let serving = std::pin::pin!(serve(&state, &principal, route, router, &mut req));
+        let served = AssertUnwindSafe(within(deadline, timeout, mark.as_ref(), serving))
+            .catch_unwind()
+            .instrument(span)
+            .await;
+        let response = match served {
+            // Boxed, as it is rare: its state would otherwise be part of every request's future.
+            Ok(response) if context::needs_envelope(&response) => {
+                Box::pin(context::enveloped(response)).await
+            }
+            Ok(response) => response,
+            Err(_panic) => ApiError::internal().into_response(),
+        };
+        Ok(match pending.started.take() {
+            Some(started) => context::finish(
+                &state,
+                started,
+                method.as_str(),
+                route,
+                &principal,
+                mark.as_ref().and_then(Mark::fault),
+                response,
+            ),
+            None => response,
+        })
     }
 }
 
@@ -197,32 +206,43 @@ impl Drop for Pending<'_> {
     }
 }
 
-/// Sheds, defers the body, routes `/v1` through its checks, and drains what was not read.
-async fn serve<S>(
-    state: &AppState,
-    principal: &Principal,
-    route: &str,
-    inner: S,
-    req: Request,
-) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible> + Send + 'static,
-    S::Future: Send + 'static,
-{
-    let _permit = if shed::exempt(req.uri().path()) {
-        None
-    } else {
-        match state.in_flight.try_acquire() {
-            Ok(permit) => Some(permit),
-            Err(_) => return shed::refused(),
-        }
-    };
-    let (mut req, unread) = drain::prepare(req, state.config.limits.max_body_bytes).await;
-    let response = if v1::is_under(req.uri().path()) {
-        match v1::admit(state, principal, route, &mut req) {
+/// Sheds, reads or defers the body, routes `/v1` through its checks, and drains what was not
+/// read. The request is lent: the route is given it when it runs.
+// Not an `async fn`: it would store each argument twice (see `handle`).
+#[allow(clippy::manual_async_fn)]
+fn serve<'a>(
+    state: &'a AppState,
+    principal: &'a Principal,
+    route: &'static str,
+    mut router: Router,
+    req: &'a mut Request,
+) -> impl Future<Output = Response> + Send + 'a {
+    async move {
+        let _permit = if shed::exempt(req.uri().path()) {
+            None
+        } else {
+            match state.in_flight.try_acquire() {
+                Ok(permit) => Some(permit),
+                Err(_) => return shed::refused(),
+            }
+        };
+        let limit = state.config.limits.max_body_bytes;
+        let unread = drain::prepare(req, limit).await;
+        let admission = if v1::is_under(req.uri().path()) {
+            v1::admit(state, principal, route, req)
+        } else {
+            v1::Admission::Serve {
+                taken: None,
+                key: None,
+            }
+        };
+        let response = match admission {
             v1::Admission::Refused(refused) => refused,
             v1::Admission::Serve { taken, key: None } => {
-                v1::stamp(call(inner, req).await, taken.as_ref())
+                // axum's router is always ready; asked all the same, as tower's contract wants.
+                let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
+                let Ok(response) = router.call(std::mem::take(req)).await;
+                v1::stamp(response, taken.as_ref())
             }
             v1::Admission::Serve {
                 taken,
@@ -230,57 +250,57 @@ where
             } => {
                 // Boxed, as it is rare: its state would otherwise be part of every request's
                 // future (allocated and copied per request).
-                let keyed = idempotency::keyed(state, key, req, |req| call(inner, req));
+                let req = std::mem::take(req);
+                let keyed = idempotency::keyed(state, key, req, |req| call(router, req));
                 v1::stamp(Box::pin(keyed).await, taken.as_ref())
             }
+        };
+        if let Some(unread) = unread {
+            unread.discard(limit).await;
         }
-    } else {
-        call(inner, req).await
-    };
-    if let Some(unread) = unread {
-        unread.discard(state.config.limits.max_body_bytes).await;
+        response
     }
-    response
+}
+
+/// Whether `router` can take a request (always, for axum's router).
+fn ready(router: &mut Router, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+    <Router as Service<Request>>::poll_ready(router, cx)
 }
 
 /// The route's answer. Readiness first, then the call: unlike `oneshot`, the request is not
 /// held in one more future.
-async fn call<S>(mut inner: S, req: Request) -> Response
-where
-    S: Service<Request, Response = Response, Error = Infallible>,
-{
-    let ready = std::future::poll_fn(|cx| inner.poll_ready(cx)).await;
-    match ready {
-        Ok(()) => match inner.call(req).await {
-            Ok(response) => response,
-            Err(never) => match never {},
-        },
-        Err(never) => match never {},
-    }
+async fn call(mut router: Router, req: Request) -> Response {
+    let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
+    let Ok(response) = router.call(req).await;
+    response
 }
 
 /// `fut`, or a 408 once `deadline` passes. The timer is armed only if the first poll does not
 /// finish: most answers are ready at once, and a timer per request costs a wake-up of the
 /// I/O driver. An injected hang is exempt: it lasts until the client gives up.
-async fn within<F>(
+// Not an `async fn`: it would store each argument twice (see `handle`).
+#[allow(clippy::manual_async_fn)]
+fn within<'a, F>(
     deadline: Instant,
     seconds: u64,
-    mark: Option<&Mark>,
-    mut fut: Pin<&mut F>,
-) -> Response
+    mark: Option<&'a Mark>,
+    mut fut: Pin<&'a mut F>,
+) -> impl Future<Output = Response> + 'a
 where
     F: Future<Output = Response>,
 {
-    if let Poll::Ready(response) =
-        std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
-    {
-        return response;
-    }
-    // Boxed: the timer's state is large and most answers never get here.
-    match Box::pin(tokio::time::timeout_at(deadline.into(), fut.as_mut())).await {
-        Ok(response) => response,
-        Err(_elapsed) if mark.and_then(Mark::fault) == Some(FaultKind::Hang) => fut.await,
-        Err(_elapsed) => ApiError::timed_out(seconds).into_response(),
+    async move {
+        if let Poll::Ready(response) =
+            std::future::poll_fn(|cx| Poll::Ready(fut.as_mut().poll(cx))).await
+        {
+            return response;
+        }
+        // Boxed: the timer's state is large and most answers never get here.
+        match Box::pin(tokio::time::timeout_at(deadline.into(), fut.as_mut())).await {
+            Ok(response) => response,
+            Err(_elapsed) if mark.and_then(Mark::fault) == Some(FaultKind::Hang) => fut.await,
+            Err(_elapsed) => ApiError::timed_out(seconds).into_response(),
+        }
     }
 }
 
