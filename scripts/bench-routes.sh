@@ -4,11 +4,13 @@
 # to CPU 0 and oha to CPU 1, the default stack (rate limiter on with a budget that never runs
 # out, metrics, one log line per request). The servers run side by side and are measured in
 # turn, ROUNDS times, so a slow minute of the machine hits all of them; the summary gives the
-# median req/s, p50 and p99 of each, its ratio to bare, the server CPU time per request, and
-# each server's peak RSS.
+# median req/s, p50 and p99 of each, its ratio to bare (of the medians, and the median of each
+# round's ratio), the server CPU time per request, and each server's peak RSS.
 #
 #   scripts/bench-routes.sh                       # bare and the current build
 #   BEFORE=/path/to/old/reference-server scripts/bench-routes.sh   # and an older build
+#   FLOOR=1 scripts/bench-routes.sh              # and examples/floor.rs: bare plus only the work
+#                                                 # the server cannot leave out, written plainly
 #   ROUNDS=5 DURATION=8s scripts/bench-routes.sh
 #
 # Needs oha (`cargo install oha`) on PATH or in $OHA. Not run by CI: timings are the machine's.
@@ -18,7 +20,7 @@ oha=${OHA:-oha}
 command -v "$oha" >/dev/null || { echo "oha not found: cargo install oha, or set OHA" >&2; exit 2; }
 duration=${DURATION:-5s}
 rounds=${ROUNDS:-3}
-cargo build -q --release -p reference-server --bin reference-server --example bare
+cargo build -q --release -p reference-server --bin reference-server --example bare --example floor
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT
@@ -36,6 +38,7 @@ start() { # LABEL COMMAND...
 
 labels=(bare)
 start bare target/release/examples/bare 0
+if [ -n "${FLOOR:-}" ]; then labels+=(floor); start floor target/release/examples/floor 0; fi
 if [ -n "${BEFORE:-}" ]; then labels+=(before); start before "$BEFORE" --port 0; fi
 labels+=(after)
 start after target/release/reference-server --port 0
@@ -69,9 +72,14 @@ work, rounds, hz, labels = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.
 rss = dict(line.split() for line in open(f"{work}/rss"))
 for route in ["models", "embeddings"]:
     bare = None
+    bare_rounds = None
     for label in labels:
         runs = [json.load(open(f"{work}/{label}.{route}.{r}.json")) for r in range(1, rounds + 1)]
         rps = [d["summary"]["requestsPerSec"] for d in runs]
+        bare_rounds = bare_rounds or rps
+        # Each round's ratio to bare's run just before it, then their median: a slow minute of
+        # the machine hits both sides of a ratio, so this moves less than the ratio of medians.
+        paired = statistics.median(x / b for x, b in zip(rps, bare_rounds))
         p50 = statistics.median(d["latencyPercentiles"]["p50"] * 1000 for d in runs)
         p99 = statistics.median(d["latencyPercentiles"]["p99"] * 1000 for d in runs)
         codes = {}
@@ -86,7 +94,7 @@ for route in ["models", "embeddings"]:
         med = statistics.median(rps)
         bare = bare or med
         each = " ".join(f"{x:.0f}" for x in rps)
-        print(f"{label:7} {route:11} {med:8.0f} req/s ({med / bare:4.2f}x)  p50 {p50:5.2f} ms  "
+        print(f"{label:7} {route:11} {med:8.0f} req/s ({med / bare:4.2f}x, paired {paired:4.2f}x)  p50 {p50:5.2f} ms  "
               f"p99 {p99:5.2f} ms  cpu {statistics.median(cpu):5.1f} us/req  rounds [{each}]  {codes}")
 for label in labels:
     print(f"{label:7} peak RSS {rss[label]} kB")
