@@ -35,10 +35,14 @@ impl Key {
     }
 }
 
-/// One rendered embedding: the JSON of its `embedding` value, and its input's token count.
+/// One rendered embedding: the whole answer to a request of this input alone, the JSON of its
+/// `embedding` value (a slice of the same bytes, for answers to several inputs), and its
+/// input's token count.
 #[derive(Debug, Clone)]
 pub struct Rendered {
-    /// `[0.1,…]`, or `"base64…"` with its quotes.
+    /// The response body of a request with this input alone.
+    pub alone: Bytes,
+    /// `[0.1,…]`, or `"base64…"` with its quotes: a part of `alone`.
     pub json: Bytes,
     /// Tokens of the input, for `usage`.
     pub tokens: usize,
@@ -108,16 +112,16 @@ impl<H: BuildHasher> EmbedCache<H> {
             base64,
             input: input.clone(),
         };
-        let size = rendered.json.len() + key.size();
+        let size = rendered.alone.len() + key.size();
         let mut inner = self.lock();
         if let Some((old, was)) = inner.entries.put(slot, (key, rendered.clone())) {
-            inner.bytes = inner.bytes.saturating_sub(was.json.len() + old.size());
+            inner.bytes = inner.bytes.saturating_sub(was.alone.len() + old.size());
         }
         inner.bytes += size;
         while inner.bytes > self.budget {
             match inner.entries.pop_lru() {
                 Some((_, (k, v))) => {
-                    inner.bytes = inner.bytes.saturating_sub(v.json.len() + k.size());
+                    inner.bytes = inner.bytes.saturating_sub(v.alone.len() + k.size());
                 }
                 None => break,
             }
@@ -132,8 +136,10 @@ mod tests {
     use std::cell::Cell;
 
     fn rendered(text: &str) -> Rendered {
+        let json = Bytes::from(text.to_owned());
         Rendered {
-            json: Bytes::from(text.to_owned()),
+            alone: json.clone(),
+            json,
             tokens: 1,
         }
     }

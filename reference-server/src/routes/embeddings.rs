@@ -191,17 +191,36 @@ fn rendered(
     base64: bool,
 ) -> Result<Rendered, serde_json::Error> {
     let vector = embed::embed(model, input, dimensions);
+    let mut alone = Vec::with_capacity(FIRST.len() + 12 * dimensions + 128);
+    alone.extend_from_slice(FIRST);
     // Serialising f32 directly prints the shortest round-tripping form of each float (about
     // 9 digits), not a 17-digit f64.
-    let json = if base64 {
-        serde_json::to_vec(&embed::to_base64(&vector))?
+    if base64 {
+        serde_json::to_writer(&mut alone, &embed::to_base64(&vector))?;
     } else {
-        serde_json::to_vec(&vector)?
-    };
+        serde_json::to_writer(&mut alone, &vector)?;
+    }
+    let json_end = alone.len();
+    let tokens = input.token_count();
+    tail(&mut alone, model, tokens)?;
+    let alone = Bytes::from(alone);
     Ok(Rendered {
-        json: json.into(),
-        tokens: input.token_count(),
+        json: alone.slice(FIRST.len()..json_end),
+        alone,
+        tokens,
     })
+}
+
+/// The end of a body: after the last embedding's value, the model and the usage.
+fn tail(out: &mut Vec<u8>, model: &str, prompt_tokens: usize) -> Result<(), serde_json::Error> {
+    out.extend_from_slice(br#"}],"model":"#);
+    serde_json::to_writer(&mut *out, model)?;
+    out.extend_from_slice(br#","usage":{"prompt_tokens":"#);
+    serde_json::to_writer(&mut *out, &prompt_tokens)?;
+    out.extend_from_slice(br#","total_tokens":"#);
+    serde_json::to_writer(&mut *out, &prompt_tokens)?;
+    out.extend_from_slice(b"}}");
+    Ok(())
 }
 
 /// The body up to the first embedding's value, the same for every answer.
@@ -210,7 +229,8 @@ const FIRST: &[u8] = br#"{"object":"list","data":[{"object":"embedding","index":
 /// The response body: the same bytes as serialising
 /// `{"object":"list","data":[{"object":"embedding","index":i,"embedding":…}],"model":…,"usage":{…}}`,
 /// assembled from the (cached) renderings of each input. The renderings are not copied: the
-/// body is the pieces between them and the renderings themselves, written out together.
+/// body is the pieces between them and the renderings themselves, written out together. The
+/// answer to one input (most requests) is kept whole with its rendering, and sent as it is.
 fn render(
     state: &AppState,
     model: &str,
@@ -218,6 +238,16 @@ fn render(
     dimensions: usize,
     base64: bool,
 ) -> Result<Pieces, serde_json::Error> {
+    if let [input] = inputs {
+        let part = state
+            .embed_cache
+            .get_or_render(model, dimensions, base64, input, || {
+                rendered(model, input, dimensions, base64)
+            })?;
+        let mut body = Pieces::with_capacity(1);
+        body.push(part.alone);
+        return Ok(body);
+    }
     thread_local! {
         // The text between renderings is written here, then copied out once at its size.
         static TEXT: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
@@ -245,13 +275,7 @@ fn render(
             body.push(part.json);
         }
         text.clear();
-        text.extend_from_slice(br#"}],"model":"#);
-        serde_json::to_writer(&mut *text, model)?;
-        text.extend_from_slice(br#","usage":{"prompt_tokens":"#);
-        serde_json::to_writer(&mut *text, &prompt_tokens)?;
-        text.extend_from_slice(br#","total_tokens":"#);
-        serde_json::to_writer(&mut *text, &prompt_tokens)?;
-        text.extend_from_slice(b"}}");
+        tail(text, model, prompt_tokens)?;
         body.push(Bytes::copy_from_slice(text));
         // A huge batch's text is not kept for the rest of the thread's life.
         text.truncate(0);
@@ -291,6 +315,14 @@ mod tests {
         let state = AppState::new(crate::Config::default());
         let inputs = vec![EmbedInput::Text("a".into()), EmbedInput::Tokens(vec![1, 2])];
         for base64 in [false, true] {
+            // One input alone: its cached answer, sent whole.
+            let joined = |p: Result<Pieces, _>| p.map(Pieces::joined).unwrap_or_default();
+            let alone = joined(render(&state, "ref-embed-1", &inputs[1..], 8, base64));
+            let value: Value = serde_json::from_slice(&alone).unwrap_or_default();
+            assert_eq!(serde_json::to_vec(&value).unwrap_or_default(), alone);
+            assert_eq!(value["usage"]["prompt_tokens"], 2);
+            assert_eq!(value["data"][0]["index"], 0);
+            // Then beside another input: the rendering is a part of the same bytes.
             let joined = |p: Result<Pieces, _>| p.map(Pieces::joined).unwrap_or_default();
             let body = joined(render(&state, "ref-embed-1", &inputs, 8, base64));
             let again = joined(render(&state, "ref-embed-1", &inputs, 8, base64));
