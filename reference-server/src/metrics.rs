@@ -2,11 +2,16 @@
 //! number of requests in flight. One registry per app, so tests can run apps side by side.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
 };
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The app's metrics.
 pub struct Metrics {
+    /// Which app's metrics these are, for the handles a thread keeps (see [`Recent`]).
+    id: u64,
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
@@ -72,7 +77,9 @@ impl Metrics {
         ] {
             let _ = registry.register(collector);
         }
+        static NEXT_ID: AtomicU64 = AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             registry,
             requests,
             latency,
@@ -106,12 +113,11 @@ impl Metrics {
     /// Records a finished request.
     pub fn finish(&self, route: &str, method: &str, status: http::StatusCode, seconds: f64) {
         self.in_flight.dec();
-        self.requests
-            .with_label_values(&[route, method, status.as_str()])
-            .inc();
-        self.latency
-            .with_label_values(&[route, method])
-            .observe(seconds);
+        RECENT.with_borrow_mut(|recent| {
+            let handles = recent.get_or_insert(self, route, method, status);
+            handles.requests.inc();
+            handles.latency.observe(seconds);
+        });
     }
 
     /// The text exposition format.
@@ -133,6 +139,66 @@ impl Default for Metrics {
     }
 }
 
+/// The counter and histogram of one label set, as `with_label_values` gives them (they share
+/// the registry's state).
+struct Handles {
+    owner: u64,
+    status: u16,
+    route: Box<str>,
+    method: Box<str>,
+    requests: IntCounter,
+    latency: Histogram,
+}
+
+/// The handles of the label sets a thread counted last. `with_label_values` hashes every
+/// label and takes the vector's lock on each call; a server counts the same few sets again
+/// and again. Label sets are never removed from the vectors, so a kept handle stays live.
+#[derive(Default)]
+struct Recent(Vec<Handles>);
+
+/// Label sets kept per thread.
+const RECENT_SETS: usize = 8;
+
+thread_local! {
+    static RECENT: RefCell<Recent> = RefCell::new(Recent::default());
+}
+
+impl Recent {
+    fn get_or_insert(
+        &mut self,
+        metrics: &Metrics,
+        route: &str,
+        method: &str,
+        status: http::StatusCode,
+    ) -> &Handles {
+        let code = status.as_u16();
+        let found = self.0.iter().position(|h| {
+            h.owner == metrics.id && h.status == code && *h.route == *route && *h.method == *method
+        });
+        let at = match found {
+            Some(at) => at,
+            None => {
+                if self.0.len() >= RECENT_SETS {
+                    self.0.pop();
+                }
+                let handles = Handles {
+                    owner: metrics.id,
+                    status: code,
+                    route: route.into(),
+                    method: method.into(),
+                    requests: metrics
+                        .requests
+                        .with_label_values(&[route, method, status.as_str()]),
+                    latency: metrics.latency.with_label_values(&[route, method]),
+                };
+                self.0.insert(0, handles);
+                0
+            }
+        };
+        &self.0[at]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -148,5 +214,33 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("http_request_duration_seconds_bucket"));
+    }
+
+    #[test]
+    fn kept_handles_count_for_their_own_app_and_label_set() {
+        let (a, b) = (Metrics::new(), Metrics::new());
+        // More label sets than a thread keeps, twice over, in two apps side by side.
+        for round in 0..2 {
+            for i in 0..(RECENT_SETS + 3) {
+                let route = format!("/r{i}");
+                a.finish(&route, "GET", http::StatusCode::OK, 0.001);
+                if round == 0 {
+                    b.finish(&route, "GET", http::StatusCode::OK, 0.001);
+                }
+            }
+        }
+        a.finish("/r0", "GET", http::StatusCode::CREATED, 0.001);
+        let (a, b) = (a.render(), b.render());
+        for i in 0..(RECENT_SETS + 3) {
+            let line = |m: &str, s: &str, n: u32| {
+                format!(r#"http_requests_total{{method="{m}",route="/r{i}",status="{s}"}} {n}"#)
+            };
+            assert!(a.contains(&line("GET", "200", 2)), "{a}");
+            // The same label set in another app is counted there, not here.
+            assert!(b.contains(&line("GET", "200", 1)), "{b}");
+        }
+        assert!(a.contains(r#"route="/r0",status="201"} 1"#), "{a}");
+        let count = r#"http_request_duration_seconds_count{method="GET",route="/r1"} 2"#;
+        assert!(a.contains(count), "{a}");
     }
 }
