@@ -35,8 +35,15 @@ use tracing::Instrument;
 pub struct Envelope {
     router: Router,
     state: AppState,
-    routes: Arc<matchit::Router<&'static str>>,
+    routes: Arc<Templates>,
     peer: Option<SocketAddr>,
+}
+
+/// The route templates: those without parameters by their path, the others in a tree.
+struct Templates {
+    /// Found with one hash (the tree walk touched a dozen cold nodes per request).
+    exact: std::collections::HashMap<&'static str, &'static str, foldhash::fast::RandomState>,
+    tree: matchit::Router<&'static str>,
 }
 
 impl Envelope {
@@ -46,10 +53,17 @@ impl Envelope {
         state: AppState,
         templates: impl IntoIterator<Item = &'static str>,
     ) -> Self {
-        let mut routes = matchit::Router::new();
+        let mut routes = Templates {
+            exact: Default::default(),
+            tree: matchit::Router::new(),
+        };
         for template in templates {
-            // A path routed for several methods is one template; the first insert stands.
-            let _ = routes.insert(template, template);
+            if template.contains('{') {
+                // A path routed for several methods is one template; the first insert stands.
+                let _ = routes.tree.insert(template, template);
+            } else {
+                routes.exact.insert(template, template);
+            }
         }
         Self {
             router,
@@ -59,9 +73,17 @@ impl Envelope {
         }
     }
 
-    /// The route template of `path`, or [`v1::UNMATCHED`].
+    /// The route template of `path`, or [`v1::UNMATCHED`]. A template without parameters is
+    /// matched by the path itself, as the tree would, which prefers it to any parameter.
     fn route(&self, path: &str) -> &'static str {
-        self.routes.at(path).map_or(v1::UNMATCHED, |m| *m.value)
+        match self.routes.exact.get(path) {
+            Some(template) => template,
+            None => self
+                .routes
+                .tree
+                .at(path)
+                .map_or(v1::UNMATCHED, |m| *m.value),
+        }
     }
 }
 
@@ -335,12 +357,26 @@ mod tests {
                 "/v1/models/{*model}",
                 "/v1/models",
                 "/v1/responses/{id}",
+                "/v1/responses/compact",
             ],
         );
         assert_eq!(envelope.route("/v1/models"), "/v1/models");
+        assert_eq!(
+            envelope.route("/v1/responses/compact"),
+            "/v1/responses/compact",
+            "a fixed path before a parameter"
+        );
         assert_eq!(envelope.route("/v1/models/ft:a/b"), "/v1/models/{*model}");
         assert_eq!(envelope.route("/v1/responses/resp_1"), "/v1/responses/{id}");
-        for unmatched in ["/v1/models/", "/v1/responses/a/b", "/v1", "/", "/V1/models"] {
+        for unmatched in [
+            "/v1/models/",
+            "/v1/responses/a/b",
+            "/v1",
+            "/",
+            "/V1/models",
+            "/v1/models?x",
+            "/v1/responses/compact/",
+        ] {
             assert_eq!(envelope.route(unmatched), v1::UNMATCHED, "{unmatched}");
         }
     }
