@@ -53,6 +53,15 @@ fn key(headers: &HeaderMap) -> Option<&str> {
         .and_then(|v| v.strip_prefix("Bearer "))
 }
 
+/// The headers every answer carries, the same for each.
+const FIXED: [(&str, &str); 5] = [
+    ("openai-version", "2020-10-01"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+];
+
 async fn models(shared: Arc<Shared>, headers: HeaderMap) -> Response {
     let started = Instant::now();
     match key(&headers) {
@@ -112,26 +121,12 @@ fn answer(shared: &Shared, started: Instant, route: &str, key: &str, body: Bytes
         HeaderName::from_static("openai-processing-ms"),
         HeaderValue::from(started.elapsed().as_millis() as u64),
     );
-    h.insert(
-        HeaderName::from_static("openai-version"),
-        HeaderValue::from_static("2020-10-01"),
-    );
-    h.insert(
-        HeaderName::from_static("x-content-type-options"),
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        HeaderName::from_static("x-frame-options"),
-        HeaderValue::from_static("DENY"),
-    );
-    h.insert(
-        HeaderName::from_static("referrer-policy"),
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        HeaderName::from_static("cache-control"),
-        HeaderValue::from_static("no-store"),
-    );
+    for (name, value) in FIXED {
+        h.insert(
+            HeaderName::from_static(name),
+            HeaderValue::from_static(value),
+        );
+    }
     shared.requests.fetch_add(1, Ordering::Relaxed);
     {
         use std::io::Write;
