@@ -28,7 +28,8 @@ fn text(o: &Output) -> String {
 
 #[test]
 fn embedded_run_passes_and_writes_valid_reports() {
-    let dir = tempdir();
+    let dir_tmp = tempdir();
+    let dir = dir_tmp.path();
     let out = conformance(&[
         "run",
         "--seed",
@@ -43,7 +44,7 @@ fn embedded_run_passes_and_writes_valid_reports() {
     assert!(stdout.contains("profile openai-core  100.0%"), "{stdout}");
     assert!(stdout.contains(" 0 failed, 0 skipped"), "{stdout}");
 
-    let run_dir = std::fs::read_dir(&dir)
+    let run_dir = std::fs::read_dir(dir)
         .unwrap()
         .next()
         .unwrap()
@@ -283,7 +284,8 @@ fn openapi_validate_and_diff_the_official_document() {
 
 #[test]
 fn openapi_commands_exit_1_on_problems_and_2_on_unreadable_input() {
-    let dir = tempdir();
+    let dir_tmp = tempdir();
+    let dir = dir_tmp.path();
     let good = dir.join("good.yaml");
     let broken = dir.join("broken.yaml");
     let fewer = dir.join("fewer.json");
@@ -412,7 +414,8 @@ fn run_checks_answers_against_a_given_document() {
     );
 
     // A document that says models have a field they lack fails the check.
-    let dir = tempdir();
+    let dir_tmp = tempdir();
+    let dir = dir_tmp.path();
     let strict = dir.join("strict.json");
     let mut doc: Value = serde_json::from_str(
         &std::fs::read_to_string(ours.parent().unwrap().join("model.schema.json")).unwrap(),
@@ -507,7 +510,8 @@ async fn documents_served_over_http_have_their_relative_refs_bundled() {
 
 #[test]
 fn compat_check_compares_verdicts_and_names_bad_lines() {
-    let dir = tempdir();
+    let dir_tmp = tempdir();
+    let dir = dir_tmp.path();
     let report = dir.join("report.json");
     std::fs::write(
         &report,
@@ -598,17 +602,18 @@ async fn fail_on_skip_turns_a_skip_into_exit_1() {
     );
 }
 
-fn scratch(name: &str, text: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cli-eval-{}-{name}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(format!("{name}.jsonl"));
+/// `text` in `<name>.jsonl`, in a directory removed when the first value is dropped.
+fn scratch(name: &str, text: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempdir();
+    let file = dir.path().join(format!("{name}.jsonl"));
     std::fs::write(&file, text).unwrap();
-    file
+    (dir, file)
 }
 
 #[test]
 fn eval_of_the_shipped_suites_passes_against_the_embedded_server_and_writes_reports() {
-    let dir = std::env::temp_dir().join(format!("cli-eval-reports-{}", std::process::id()));
+    let reports = tempdir();
+    let dir = reports.path();
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
     let out = conformance(&[
         "eval",
@@ -620,7 +625,7 @@ fn eval_of_the_shipped_suites_passes_against_the_embedded_server_and_writes_repo
         dir.to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    let run = std::fs::read_dir(&dir)
+    let run = std::fs::read_dir(dir)
         .unwrap()
         .next()
         .unwrap()
@@ -635,12 +640,11 @@ fn eval_of_the_shipped_suites_passes_against_the_embedded_server_and_writes_repo
     ] {
         assert!(run.join(file).is_file(), "{file} missing");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
-    let wrong = scratch(
+    let (_wrong_dir, wrong) = scratch(
         "wrong",
         "{\"id\": \"a\", \"input\": \"What is 2 + 2?\", \"ideal\": 5, \"grader\": \"numeric\"}\n",
     );
@@ -659,7 +663,7 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         text(&out)
     );
 
-    let bad = scratch(
+    let (_bad_dir, bad) = scratch(
         "bad",
         "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n",
     );
@@ -684,7 +688,7 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 
     // A plan's suite gate applies; a plan naming an unknown suite is a usage error.
-    let plan = scratch("plan", "");
+    let (_plan_dir, plan) = scratch("plan", "");
     let plan = plan.with_extension("toml");
     std::fs::write(&plan, "[suites.wrong]\nmin_accuracy = 0.5\n").unwrap();
     let out = conformance(&[
@@ -715,7 +719,8 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
 
 #[test]
 fn snapshots_are_recorded_accepted_and_then_compared() {
-    let dir = tempdir();
+    let dir_tmp = tempdir();
+    let dir = dir_tmp.path();
     let d = dir.to_str().unwrap();
     let only = [
         "run",
@@ -729,7 +734,7 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
     let o = conformance(&[&only[..], &["--update-snapshots"]].concat());
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     let pending = |ext: &str| {
-        std::fs::read_dir(&dir)
+        std::fs::read_dir(dir)
             .unwrap()
             .filter(|e| {
                 e.as_ref()
@@ -762,7 +767,8 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
         "{out}"
     );
     // Two recordings side by side: the edited one against a fresh recording.
-    let fresh = tempdir();
+    let fresh_tmp = tempdir();
+    let fresh = fresh_tmp.path();
     let f = fresh.to_str().unwrap();
     let o = conformance(&[
         "run",
@@ -774,7 +780,7 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
         "--update-snapshots",
     ]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert_eq!(harness::snapshots::accept(&fresh).unwrap(), 13);
+    assert_eq!(harness::snapshots::accept(fresh).unwrap(), 13);
     let o = conformance(&["snapshot", "diff", d, f]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
@@ -793,9 +799,7 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
     assert_eq!(json["differ"], false);
     let o = conformance(&["snapshot", "diff", f, "/nonexistent-shapes"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let _ = std::fs::remove_dir_all(&fresh);
     // The flags that need a recording say so.
     let o = conformance(&["run", "--update-snapshots"]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -52,21 +52,21 @@ macro_rules! snapshot_defects {
         $(
             #[tokio::test]
             async fn $name() {
-                let dir = tempdir();
+                let dir_tmp = tempdir();
+                let dir = dir_tmp.path();
                 let faithful = broken(Defect { before: untouched_request, after: untouched_answer }).await;
-                let recorded = run_snapshots(&faithful.uri(), &dir, true).await;
+                let recorded = run_snapshots(&faithful.uri(), dir, true).await;
                 let report = harness::report::console::render(&recorded);
                 assert_eq!(recorded.counts().passed, 7, "the recording run:\n{report}");
                 // 13 sampled shapes, and the one exchange of embeddings.dimensions.
-                assert_eq!(harness::snapshots::accept(&dir).unwrap(), 14, "{report}");
+                assert_eq!(harness::snapshots::accept(dir).unwrap(), 14, "{report}");
                 let server = broken(Defect { before: $before, after: $after }).await;
-                let result = run_snapshots(&server.uri(), &dir, false).await;
+                let result = run_snapshots(&server.uri(), dir, false).await;
                 let Verdicts { failed, preconditions, skipped } = verdicts(&result);
                 let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
                 let report = harness::report::console::render(&result);
                 assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
                 assert!(preconditions.is_empty() && skipped.is_empty(), "{report}");
-                let _ = std::fs::remove_dir_all(&dir);
             }
         )*
 

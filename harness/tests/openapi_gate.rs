@@ -20,9 +20,11 @@ fn git(dir: &Path, args: &[&str]) {
     assert!(out.status.success(), "git {args:?}: {out:?}");
 }
 
-/// A repository holding `scripts/openapi-gate.sh` and `schemas/` as committed here.
-fn repo() -> PathBuf {
-    let dir = common::tempdir();
+/// A repository holding `scripts/openapi-gate.sh` and `schemas/` as committed here (removed
+/// when the value is dropped).
+fn repo() -> tempfile::TempDir {
+    let dir_tmp = common::tempdir();
+    let dir = dir_tmp.path();
     std::fs::create_dir_all(dir.join("scripts")).unwrap();
     std::fs::create_dir_all(dir.join("schemas")).unwrap();
     std::fs::copy(
@@ -34,12 +36,12 @@ fn repo() -> PathBuf {
         let path = entry.unwrap().path();
         std::fs::copy(&path, dir.join("schemas").join(path.file_name().unwrap())).unwrap();
     }
-    git(&dir, &["init", "-q"]);
-    git(&dir, &["config", "user.email", "ci@example.com"]);
-    git(&dir, &["config", "user.name", "CI"]);
-    git(&dir, &["add", "-A"]);
-    git(&dir, &["commit", "-qm", "base"]);
-    dir
+    git(dir, &["init", "-q"]);
+    git(dir, &["config", "user.email", "ci@example.com"]);
+    git(dir, &["config", "user.name", "CI"]);
+    git(dir, &["add", "-A"]);
+    git(dir, &["commit", "-qm", "base"]);
+    dir_tmp
 }
 
 fn edit(dir: &Path, change: impl FnOnce(String) -> String, message: &str) {
@@ -77,17 +79,19 @@ fn drop_health(yaml: String) -> String {
 
 #[test]
 fn the_first_commit_is_only_validated() {
-    let dir = repo();
-    let out = gate(&dir);
+    let repo = repo();
+    let dir = repo.path();
+    let out = gate(dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("validation only"), "{}", text(&out));
 }
 
 #[test]
 fn an_undeclared_breaking_change_fails_the_gate() {
-    let dir = repo();
-    edit(&dir, drop_health, "Tidy the probes");
-    let out = gate(&dir);
+    let repo = repo();
+    let dir = repo.path();
+    edit(dir, drop_health, "Tidy the probes");
+    let out = gate(dir);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     let t = text(&out);
     assert!(t.contains("path.removed") && t.contains("/health"), "{t}");
@@ -96,22 +100,24 @@ fn an_undeclared_breaking_change_fails_the_gate() {
 
 #[test]
 fn a_declared_breaking_change_passes() {
-    let dir = repo();
+    let repo = repo();
+    let dir = repo.path();
     edit(
-        &dir,
+        dir,
         drop_health,
         "Drop /health\n\nBreaking-Change: /healthz is the only liveness path",
     );
-    let out = gate(&dir);
+    let out = gate(dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("declared"), "{}", text(&out));
 }
 
 #[test]
 fn a_compatible_change_passes() {
-    let dir = repo();
+    let repo = repo();
+    let dir = repo.path();
     edit(
-        &dir,
+        dir,
         |y| {
             y.replacen(
                 "summary: Liveness\n",
@@ -121,32 +127,34 @@ fn a_compatible_change_passes() {
         },
         "Word the liveness summary",
     );
-    let out = gate(&dir);
+    let out = gate(dir);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(text(&out).contains("0 breaking"), "{}", text(&out));
 }
 
 #[test]
 fn an_invalid_document_fails_the_gate() {
-    let dir = repo();
+    let repo = repo();
+    let dir = repo.path();
     edit(
-        &dir,
+        dir,
         |y| y.replacen("openapi: 3.2.0", "openapi: 2.0", 1),
         "Downgrade",
     );
-    let out = gate(&dir);
+    let out = gate(dir);
     assert_ne!(out.status.code(), Some(0), "{}", text(&out));
 }
 
 #[test]
 fn an_example_that_contradicts_its_schema_fails_the_gate() {
-    let dir = repo();
+    let repo = repo();
+    let dir = repo.path();
     edit(
-        &dir,
+        dir,
         |y| y.replacen("owned_by: reference-server}", "owned_by: 42}", 1),
         "Example typo",
     );
-    let out = gate(&dir);
+    let out = gate(dir);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(
         text(&out).contains("the example does not match its schema"),

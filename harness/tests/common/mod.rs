@@ -300,12 +300,10 @@ pub fn verdicts(result: &RunResult) -> Verdicts {
     v
 }
 
-/// A fresh directory under the system temp dir.
-pub fn tempdir() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!(
-        "conformance-test-{}",
-        uuid::Uuid::new_v4().simple()
-    ));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// A fresh directory under the system temp dir, removed with everything in it when dropped.
+pub fn tempdir() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("conformance-test-")
+        .tempdir()
+        .unwrap()
 }
