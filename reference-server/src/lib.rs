@@ -61,13 +61,14 @@ fn app_with_state(state: AppState) -> App {
         .chain(public.served())
         .map(|s| s.path)
         .collect();
+    let direct: Vec<_> = v1.direct().iter().chain(public.direct()).cloned().collect();
     let router = Router::new()
         .merge(v1.into_router())
         .merge(public.into_router())
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .with_state(state.clone());
-    App::new(router, state, templates)
+    App::new(router, state, templates, direct)
 }
 
 /// The authenticated API under `/v1`.

@@ -8,10 +8,12 @@
 use super::{context, drain, idempotency, shed, v1};
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::routes::table::{Direct, DirectRoute};
 use crate::simulate::faults::FaultKind;
 use crate::simulate::Mark;
 use crate::state::AppState;
 use axum::extract::Request;
+use axum::http::Method;
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use futures::FutureExt;
@@ -30,7 +32,9 @@ use tracing::Instrument;
 /// than each route (as a route layer it cost one more level of axum's routing per request: a
 /// boxed service clone, boxed futures, and the matched path as an extension). It finds the
 /// route template itself, with the same matcher axum uses, from the routes the router was
-/// built with. Made per connection by `axum::serve`, it knows the client's address.
+/// built with; a path without parameters it serves itself, by method, and everything else
+/// (parameters, `HEAD`, a method not routed, no route) goes through the router. Made per
+/// connection by `axum::serve`, it knows the client's address.
 #[derive(Clone)]
 pub struct Envelope {
     router: Router,
@@ -42,16 +46,32 @@ pub struct Envelope {
 /// The route templates: those without parameters by their path, the others in a tree.
 struct Templates {
     /// Found with one hash (the tree walk touched a dozen cold nodes per request).
-    exact: std::collections::HashMap<&'static str, &'static str, foldhash::fast::RandomState>,
+    exact: std::collections::HashMap<&'static str, Exact, foldhash::fast::RandomState>,
     tree: matchit::Router<&'static str>,
 }
 
+/// A path without parameters: its template, and its handlers by method.
+struct Exact {
+    template: &'static str,
+    direct: Vec<(Method, Direct)>,
+}
+
+/// What serves a request the envelope lets through.
+enum Target {
+    /// The route's handler, called as it is.
+    Direct(Direct),
+    /// axum's router.
+    Router(Router),
+}
+
 impl Envelope {
-    /// `router` in the envelope, with `state`; `templates` are the paths it routes.
+    /// `router` in the envelope, with `state`; `templates` are the paths it routes, and
+    /// `direct` the routes it may serve without it (the same handlers, with `state`).
     pub fn new(
         router: Router,
         state: AppState,
         templates: impl IntoIterator<Item = &'static str>,
+        direct: impl IntoIterator<Item = DirectRoute>,
     ) -> Self {
         let mut routes = Templates {
             exact: Default::default(),
@@ -62,7 +82,16 @@ impl Envelope {
                 // A path routed for several methods is one template; the first insert stands.
                 let _ = routes.tree.insert(template, template);
             } else {
-                routes.exact.insert(template, template);
+                routes.exact.entry(template).or_insert(Exact {
+                    template,
+                    direct: Vec::new(),
+                });
+            }
+        }
+        for route in direct {
+            // Only a routed path: the router stays the judge of what is served.
+            if let Some(exact) = routes.exact.get_mut(route.path) {
+                exact.direct.push((route.method, route.handler));
             }
         }
         Self {
@@ -73,16 +102,26 @@ impl Envelope {
         }
     }
 
-    /// The route template of `path`, or [`v1::UNMATCHED`]. A template without parameters is
+    /// The route template of `path` (or [`v1::UNMATCHED`]), and the handler that serves
+    /// `method` there without the router, if there is one. A template without parameters is
     /// matched by the path itself, as the tree would, which prefers it to any parameter.
-    fn route(&self, path: &str) -> &'static str {
+    fn find(&self, method: &Method, path: &str) -> (&'static str, Option<&Direct>) {
         match self.routes.exact.get(path) {
-            Some(template) => template,
-            None => self
-                .routes
-                .tree
-                .at(path)
-                .map_or(v1::UNMATCHED, |m| *m.value),
+            Some(exact) => (
+                exact.template,
+                exact
+                    .direct
+                    .iter()
+                    .find(|(m, _)| m == method)
+                    .map(|(_, handler)| handler),
+            ),
+            None => (
+                self.routes
+                    .tree
+                    .at(path)
+                    .map_or(v1::UNMATCHED, |m| *m.value),
+                None,
+            ),
         }
     }
 }
@@ -98,14 +137,12 @@ impl Service<Request> for Envelope {
     }
 
     fn call(&mut self, req: Request) -> Self::Future {
-        let route = self.route(req.uri().path());
-        Box::pin(handle(
-            self.state.clone(),
-            self.router.clone(),
-            route,
-            self.peer,
-            req,
-        ))
+        let (route, direct) = self.find(req.method(), req.uri().path());
+        let target = match direct {
+            Some(handler) => Target::Direct(handler.clone()),
+            None => Target::Router(self.router.clone()),
+        };
+        Box::pin(handle(self.state.clone(), target, route, self.peer, req))
     }
 }
 
@@ -137,7 +174,7 @@ where
 #[allow(clippy::manual_async_fn)] // see above: each argument stored once
 fn handle(
     state: AppState,
-    router: Router,
+    target: Target,
     route: &'static str,
     peer: Option<SocketAddr>,
     mut req: Request,
@@ -173,7 +210,7 @@ fn handle(
             None => (Instant::now(), tracing::Span::none()),
         };
         // Pinned here and lent to `within`, so the future is stored once.
-        let serving = std::pin::pin!(serve(&state, &principal, route, router, &mut req));
+        let serving = std::pin::pin!(serve(&state, &principal, route, target, &mut req));
         let served = AssertUnwindSafe(within(deadline, timeout, mark.as_ref(), serving))
             .catch_unwind()
             .instrument(span)
@@ -236,7 +273,7 @@ fn serve<'a>(
     state: &'a AppState,
     principal: &'a Principal,
     route: &'static str,
-    mut router: Router,
+    target: Target,
     req: &'a mut Request,
 ) -> impl Future<Output = Response> + Send + 'a {
     async move {
@@ -261,9 +298,16 @@ fn serve<'a>(
         let response = match admission {
             v1::Admission::Refused(refused) => refused,
             v1::Admission::Serve { taken, key: None } => {
-                // axum's router is always ready; asked all the same, as tower's contract wants.
-                let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
-                let Ok(response) = router.call(std::mem::take(req)).await;
+                // Called here rather than in `call`: the request is not held in one more future.
+                let response = match target {
+                    Target::Direct(handler) => handler(std::mem::take(req), state.clone()).await,
+                    Target::Router(mut router) => {
+                        // Always ready; asked all the same, as tower's contract wants.
+                        let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
+                        let Ok(response) = router.call(std::mem::take(req)).await;
+                        response
+                    }
+                };
                 v1::stamp(response, taken.as_ref())
             }
             v1::Admission::Serve {
@@ -273,7 +317,7 @@ fn serve<'a>(
                 // Boxed, as it is rare: its state would otherwise be part of every request's
                 // future (allocated and copied per request).
                 let req = std::mem::take(req);
-                let keyed = idempotency::keyed(state, key, req, |req| call(router, req));
+                let keyed = idempotency::keyed(state, key, req, |req| call(target, state, req));
                 v1::stamp(Box::pin(keyed).await, taken.as_ref())
             }
         };
@@ -289,12 +333,17 @@ fn ready(router: &mut Router, cx: &mut Context<'_>) -> Poll<Result<(), Infallibl
     <Router as Service<Request>>::poll_ready(router, cx)
 }
 
-/// The route's answer. Readiness first, then the call: unlike `oneshot`, the request is not
-/// held in one more future.
-async fn call(mut router: Router, req: Request) -> Response {
-    let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
-    let Ok(response) = router.call(req).await;
-    response
+/// The route's answer. For the router, readiness first, then the call: unlike `oneshot`, the
+/// request is not held in one more future.
+async fn call(target: Target, state: &AppState, req: Request) -> Response {
+    match target {
+        Target::Direct(handler) => handler(req, state.clone()).await,
+        Target::Router(mut router) => {
+            let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
+            let Ok(response) = router.call(req).await;
+            response
+        }
+    }
 }
 
 /// `fut`, or a 408 once `deadline` passes. The timer is armed only if the first poll does not
@@ -342,7 +391,12 @@ mod tests {
     }
 
     fn enveloped(state: AppState, route: axum::routing::MethodRouter) -> Envelope {
-        Envelope::new(Router::new().route("/healthz", route), state, ["/healthz"])
+        let router = Router::new().route("/healthz", route);
+        Envelope::new(router, state, ["/healthz"], [])
+    }
+
+    fn route(envelope: &Envelope, path: &str) -> &'static str {
+        envelope.find(&Method::GET, path).0
     }
 
     #[test]
@@ -359,15 +413,16 @@ mod tests {
                 "/v1/responses/{id}",
                 "/v1/responses/compact",
             ],
+            [],
         );
-        assert_eq!(envelope.route("/v1/models"), "/v1/models");
+        assert_eq!(route(&envelope, "/v1/models"), "/v1/models");
         assert_eq!(
-            envelope.route("/v1/responses/compact"),
+            route(&envelope, "/v1/responses/compact"),
             "/v1/responses/compact",
             "a fixed path before a parameter"
         );
-        assert_eq!(envelope.route("/v1/models/ft:a/b"), "/v1/models/{*model}");
-        assert_eq!(envelope.route("/v1/responses/resp_1"), "/v1/responses/{id}");
+        assert_eq!(route(&envelope, "/v1/models/ft:a/b"), "/v1/models/{*model}");
+        assert_eq!(route(&envelope, "/v1/responses/resp_1"), "/v1/responses/{id}");
         for unmatched in [
             "/v1/models/",
             "/v1/responses/a/b",
@@ -377,7 +432,7 @@ mod tests {
             "/v1/models?x",
             "/v1/responses/compact/",
         ] {
-            assert_eq!(envelope.route(unmatched), v1::UNMATCHED, "{unmatched}");
+            assert_eq!(route(&envelope, unmatched), v1::UNMATCHED, "{unmatched}");
         }
     }
 
@@ -411,5 +466,58 @@ mod tests {
         let state = AppState::new(config);
         let Ok(response) = enveloped(state, route).oneshot(request()).await;
         assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+    }
+
+    #[tokio::test]
+    async fn a_path_without_parameters_is_served_by_its_handler_and_the_rest_by_the_router() {
+        use crate::routes::table::Routes;
+        use axum::extract::MatchedPath;
+        // The router marks the requests it routes with the matched path; the envelope does not.
+        async fn probe(req: Request) -> String {
+            let routed = req.extensions().get::<MatchedPath>().is_some();
+            format!("{} routed={routed}", req.method())
+        }
+        let routes = Routes::new()
+            .get("/things", probe)
+            .delete("/things", probe)
+            .get("/things/{id}", probe);
+        let state = AppState::new(Config::default());
+        let templates: Vec<_> = routes.served().iter().map(|s| s.path).collect();
+        let direct = routes.direct().to_vec();
+        let router = routes
+            .into_router()
+            .method_not_allowed_fallback(|| async { StatusCode::METHOD_NOT_ALLOWED })
+            .with_state(state.clone());
+        let envelope = Envelope::new(router, state, templates, direct);
+        for (method, path, status, body) in [
+            ("GET", "/things", StatusCode::OK, "GET routed=false"),
+            ("DELETE", "/things", StatusCode::OK, "DELETE routed=false"),
+            ("GET", "/things/1", StatusCode::OK, "GET routed=true"),
+            // axum answers HEAD with the GET handler and no body.
+            ("HEAD", "/things", StatusCode::OK, ""),
+            // Worded by the envelope, as every bodiless error is.
+            (
+                "POST",
+                "/things",
+                StatusCode::METHOD_NOT_ALLOWED,
+                r#"{"error":{"message":"405 Method Not Allowed","type":"invalid_request_error","param":null,"code":null}}"#,
+            ),
+        ] {
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .body(Body::empty())
+                .unwrap_or_default();
+            let Ok(response) = envelope.clone().oneshot(req).await;
+            assert_eq!(response.status(), status, "{method} {path}");
+            if status == StatusCode::METHOD_NOT_ALLOWED {
+                let allow = response.headers().get("allow").cloned();
+                assert_eq!(allow.as_ref().and_then(|v| v.to_str().ok()), Some("GET,HEAD,DELETE"));
+            }
+            let bytes = axum::body::to_bytes(response.into_body(), 4096)
+                .await
+                .unwrap_or_default();
+            assert_eq!(bytes, body.as_bytes(), "{method} {path}");
+        }
     }
 }
