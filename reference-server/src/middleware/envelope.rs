@@ -298,15 +298,13 @@ fn serve<'a>(
         let response = match admission {
             v1::Admission::Refused(refused) => refused,
             v1::Admission::Serve { taken, key: None } => {
-                // Called here rather than in `call`: the request is not held in one more future.
                 let response = match target {
+                    // Called here rather than in `call`: the request is not held in one more
+                    // future (the handler's own is boxed).
                     Target::Direct(handler) => handler(std::mem::take(req), state.clone()).await,
-                    Target::Router(mut router) => {
-                        // Always ready; asked all the same, as tower's contract wants.
-                        let Ok(()) = std::future::poll_fn(|cx| ready(&mut router, cx)).await;
-                        let Ok(response) = router.call(std::mem::take(req)).await;
-                        response
-                    }
+                    // Boxed: axum's route future is large, and the router is the rarer way
+                    // (parameters, `HEAD`, a method not routed, no route).
+                    router => Box::pin(call(router, state, std::mem::take(req))).await,
                 };
                 v1::stamp(response, taken.as_ref())
             }
@@ -422,7 +420,10 @@ mod tests {
             "a fixed path before a parameter"
         );
         assert_eq!(route(&envelope, "/v1/models/ft:a/b"), "/v1/models/{*model}");
-        assert_eq!(route(&envelope, "/v1/responses/resp_1"), "/v1/responses/{id}");
+        assert_eq!(
+            route(&envelope, "/v1/responses/resp_1"),
+            "/v1/responses/{id}"
+        );
         for unmatched in [
             "/v1/models/",
             "/v1/responses/a/b",
@@ -512,7 +513,10 @@ mod tests {
             assert_eq!(response.status(), status, "{method} {path}");
             if status == StatusCode::METHOD_NOT_ALLOWED {
                 let allow = response.headers().get("allow").cloned();
-                assert_eq!(allow.as_ref().and_then(|v| v.to_str().ok()), Some("GET,HEAD,DELETE"));
+                assert_eq!(
+                    allow.as_ref().and_then(|v| v.to_str().ok()),
+                    Some("GET,HEAD,DELETE")
+                );
             }
             let bytes = axum::body::to_bytes(response.into_body(), 4096)
                 .await

@@ -93,7 +93,8 @@ impl Routes {
         T: 'static,
     {
         let direct = direct(Method::GET, path, handler.clone());
-        self.add("get", path, None, get(handler)).with_direct(direct)
+        self.add("get", path, None, get(handler))
+            .with_direct(direct)
     }
 
     /// `DELETE path`.
@@ -103,7 +104,8 @@ impl Routes {
         T: 'static,
     {
         let direct = direct(Method::DELETE, path, handler.clone());
-        self.add("delete", path, None, delete(handler)).with_direct(direct)
+        self.add("delete", path, None, delete(handler))
+            .with_direct(direct)
     }
 
     /// `POST path` with a JSON body of type `R`.
