@@ -3,7 +3,7 @@
 
 use crate::config::AuthMode;
 use crate::error::ApiError;
-use crate::principal::credential;
+use crate::principal::{credential, Principal};
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::Method;
@@ -57,13 +57,18 @@ fn masked(token: &str) -> String {
     format!("{head}{}{tail}", "*".repeat(chars.len() - 7))
 }
 
-/// Whether `req` may pass: a bearer token, and in strict mode a configured one with the
-/// route's scope; else the 401 or 403 to send.
-pub fn check(state: &AppState, req: &Request) -> Result<(), ApiError> {
-    let Some(token) = credential(req.headers(), state.config.auth.key_header()) else {
+/// Whether `req`, from `principal`, may pass: a key, and in strict mode a configured one with
+/// the route's scope; else the 401 or 403 to send.
+pub fn check(state: &AppState, principal: &Principal, req: &Request) -> Result<(), ApiError> {
+    // The principal is a token exactly when the request sent a key (read once, by the
+    // envelope): permissive mode needs no more.
+    if !matches!(principal, Principal::Token(_)) {
         return Err(ApiError::missing_key());
-    };
+    }
     if state.config.auth.mode == AuthMode::Strict {
+        let Some(token) = credential(req.headers(), state.config.auth.key_header()) else {
+            return Err(ApiError::missing_key());
+        };
         let Some(entry) = state.config.auth.tokens.iter().find(|t| t.token == token) else {
             return Err(ApiError::invalid_key(&masked(token)));
         };

@@ -33,7 +33,7 @@ pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Req
     if route == UNMATCHED {
         return Admission::Serve { taken, key: None };
     }
-    let checked = auth::check(state, req)
+    let checked = auth::check(state, principal, req)
         .and_then(|()| scenario(state, route, req))
         .and_then(|()| idempotency::key_of(principal, req));
     match checked {
