@@ -53,23 +53,17 @@ enum Declared {
     Nothing,
     /// `Content-Length` bytes.
     Length(u64),
-    /// A chunked body, of a length not known before its end.
+    /// A body of a length not known before its end (chunked).
     Chunked,
 }
 
+/// What the request says of its body, as hyper read it from the head (`Content-Length`, or a
+/// length not known, as chunked): the body's exact size, without a header looked up again.
 fn declared(req: &Request) -> Declared {
-    let headers = req.headers();
-    if headers.contains_key(axum::http::header::TRANSFER_ENCODING) {
-        return Declared::Chunked;
-    }
-    // hyper refuses a malformed `Content-Length` before a request gets here.
-    match headers
-        .get(axum::http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-    {
-        Some(n) if n > 0 => Declared::Length(n),
-        _ => Declared::Nothing,
+    match http_body::Body::size_hint(req.body()).exact() {
+        Some(0) => Declared::Nothing,
+        Some(n) => Declared::Length(n),
+        None => Declared::Chunked,
     }
 }
 
@@ -155,19 +149,61 @@ impl Unread {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::VecDeque;
 
-    fn request(headers: &[(&str, &str)], chunks: &[&'static str]) -> Request {
-        let chunks: Vec<Result<Bytes, std::io::Error>> = chunks
+    type Chunks = Arc<Mutex<VecDeque<Result<Bytes, std::io::Error>>>>;
+
+    /// A body as hyper gives it: its chunks (shared, so a test sees what was read), and an
+    /// exact size when the head declared a `Content-Length` (none when chunked).
+    struct Incoming {
+        chunks: Chunks,
+        length: Option<u64>,
+    }
+
+    impl http_body::Body for Incoming {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            let next = self.chunks.lock().ok().and_then(|mut c| c.pop_front());
+            Poll::Ready(next.map(|c| c.map(Frame::data)))
+        }
+
+        fn size_hint(&self) -> SizeHint {
+            self.length.map(SizeHint::with_exact).unwrap_or_default()
+        }
+    }
+
+    fn incoming(
+        length: Option<u64>,
+        chunks: Vec<Result<Bytes, std::io::Error>>,
+    ) -> (Request, Chunks) {
+        let chunks: Chunks = Arc::new(Mutex::new(chunks.into()));
+        let body = Incoming {
+            chunks: chunks.clone(),
+            length,
+        };
+        let req = Request::builder()
+            .method("POST")
+            .uri("/v1/embeddings")
+            .body(Body::new(body))
+            .unwrap_or_default();
+        (req, chunks)
+    }
+
+    fn request(length: Option<u64>, chunks: &[&'static str]) -> (Request, Chunks) {
+        let chunks = chunks
             .iter()
             .map(|c| Ok(Bytes::from_static(c.as_bytes())))
             .collect();
-        let mut builder = Request::builder().method("POST").uri("/v1/embeddings");
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        builder
-            .body(Body::from_stream(futures::stream::iter(chunks)))
-            .unwrap_or_default()
+        incoming(length, chunks)
+    }
+
+    fn left(chunks: &Chunks) -> usize {
+        chunks.lock().map_or(usize::MAX, |c| c.len())
     }
 
     async fn text(req: Request) -> String {
@@ -177,46 +213,41 @@ mod tests {
 
     #[tokio::test]
     async fn a_small_body_of_known_length_is_read_first_and_whole() {
-        let mut req = request(&[("content-length", "11")], &["hello", " ", "world"]);
+        let (mut req, chunks) = request(Some(11), &["hello", " ", "world"]);
         let unread = prepare(&mut req, 1024).await;
         assert!(unread.is_none(), "nothing can be left unread");
-        assert_eq!(
-            req.body().size_hint().exact(),
-            Some(11),
-            "read: the length is known"
-        );
+        assert_eq!(left(&chunks), 0, "read before the route");
+        assert_eq!(req.body().size_hint().exact(), Some(11));
         assert_eq!(text(req).await, "hello world");
     }
 
     #[tokio::test]
     async fn chunked_large_and_empty_bodies_are_not_read_first() {
-        let mut chunked = request(&[("transfer-encoding", "chunked")], &["a", "b"]);
+        let (mut chunked, chunks) = request(None, &["a", "b"]);
         let unread = prepare(&mut chunked, 1024).await;
         assert!(unread.is_some());
+        assert_eq!(left(&chunks), 2, "not read before the route");
         assert_eq!(
             text(chunked).await,
             "ab",
             "the route still reads it through the slot"
         );
-        let mut over_limit = request(&[("content-length", "2000")], &["x"]);
-        assert!(prepare(&mut over_limit, 1024).await.is_some());
-        let mut over_read_first = request(&[("content-length", "70000")], &["x"]);
-        assert!(prepare(&mut over_read_first, 1 << 20).await.is_some());
-        let mut empty = request(&[("content-length", "0")], &[]);
+        for (length, limit) in [(2000, 1024), (70000, 1 << 20)] {
+            let (mut large, chunks) = request(Some(length), &["x"]);
+            assert!(prepare(&mut large, limit).await.is_some(), "{length}");
+            assert_eq!(left(&chunks), 1, "{length} not read before the route");
+        }
+        let (mut empty, _) = request(Some(0), &[]);
         assert!(prepare(&mut empty, 1024).await.is_none());
     }
 
     #[tokio::test]
     async fn a_body_that_fails_to_come_fails_where_the_route_reads_it() {
-        let failing: Vec<Result<Bytes, std::io::Error>> = vec![
+        let failing = vec![
             Ok(Bytes::from_static(b"par")),
             Err(std::io::Error::other("connection reset")),
         ];
-        let mut req = Request::builder()
-            .method("POST")
-            .header("content-length", "10")
-            .body(Body::from_stream(futures::stream::iter(failing)))
-            .unwrap_or_default();
+        let (mut req, _) = incoming(Some(10), failing);
         let unread = prepare(&mut req, 1024).await;
         assert!(unread.is_none());
         let read = axum::body::to_bytes(req.into_body(), 1024).await;
