@@ -89,7 +89,7 @@ impl Routes {
     /// `GET path`.
     pub fn get<H, T>(self, path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState, Future = BoxFuture<'static, Response>>,
         T: 'static,
     {
         let direct = direct(Method::GET, path, handler.clone());
@@ -100,7 +100,7 @@ impl Routes {
     /// `DELETE path`.
     pub fn delete<H, T>(self, path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState, Future = BoxFuture<'static, Response>>,
         T: 'static,
     {
         let direct = direct(Method::DELETE, path, handler.clone());
@@ -111,7 +111,7 @@ impl Routes {
     /// `POST path` with a JSON body of type `R`.
     pub fn post<R: ApiRequest, H, T>(self, path: &'static str, handler: H) -> Self
     where
-        H: Handler<T, AppState>,
+        H: Handler<T, AppState, Future = BoxFuture<'static, Response>>,
         T: 'static,
     {
         let direct = direct(Method::POST, path, handler.clone());
@@ -158,16 +158,17 @@ impl Routes {
 }
 
 /// `handler` as a [`Direct`] route, if `path` has no parameters (extracting them is the
-/// router's work).
+/// router's work). An `async fn` handler's future is boxed already (axum boxes it), and is
+/// not boxed again.
 fn direct<H, T>(method: Method, path: &'static str, handler: H) -> Option<DirectRoute>
 where
-    H: Handler<T, AppState>,
+    H: Handler<T, AppState, Future = BoxFuture<'static, Response>>,
     T: 'static,
 {
     if path.contains('{') {
         return None;
     }
-    let handler: Direct = Arc::new(move |req, state| Box::pin(handler.clone().call(req, state)));
+    let handler: Direct = Arc::new(move |req, state| handler.clone().call(req, state));
     Some(DirectRoute {
         method,
         path,
