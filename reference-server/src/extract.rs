@@ -95,9 +95,10 @@ fn media_type(req: &Request) -> &str {
     req.headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
+        // Visible ASCII (`to_str`): the parameters start at the first `;` byte.
+        .map(|v| v.bytes().position(|b| b == b';').map_or(v, |i| &v[..i]))
         .unwrap_or("")
-        .trim()
+        .trim_ascii()
 }
 
 /// A form body as the JSON object it stands for: each field a string, except values that read

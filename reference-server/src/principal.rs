@@ -84,7 +84,7 @@ pub fn credential<'a>(headers: &'a HeaderMap, key_header: Option<&str>) -> Optio
         headers
             .get(key_header?)
             .and_then(|v| v.to_str().ok())
-            .map(str::trim)
+            .map(str::trim_ascii)
             .filter(|k| !k.is_empty())
     })
 }
@@ -95,8 +95,12 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| {
-            let (scheme, rest) = v.split_once(' ')?;
-            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+            // A value `to_str` took is visible ASCII: bytes are characters.
+            let space = v.bytes().position(|b| b == b' ')?;
+            let (scheme, rest) = (&v[..space], &v[space + 1..]);
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim_ascii())
         })
         .filter(|t| !t.is_empty())
 }
