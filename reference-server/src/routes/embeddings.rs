@@ -157,10 +157,9 @@ async fn create(
         }
     };
     let inputs = parse_input(req.input, state.config.limits.max_embedding_inputs)?;
-    let model_id = model.id.clone();
     let mut act = state
         .simulation
-        .decide(&mut ask, "/v1/embeddings", &model_id, &state.metrics);
+        .decide(&mut ask, "/v1/embeddings", &model.id, &state.metrics);
     if let Some(answer) = act.before().await {
         return Ok(answer);
     }
@@ -168,12 +167,12 @@ async fn create(
     // Large batches are CPU work of tens of milliseconds (hashing and float formatting): run
     // them on the blocking pool so they do not stall the async workers serving others.
     let body = if inputs.len().saturating_mul(dimensions) > BLOCKING_FLOATS {
-        let state = state.clone();
+        let (state, model_id) = (state.clone(), model.id.clone());
         tokio::task::spawn_blocking(move || render(&state, &model_id, &inputs, dimensions, base64))
             .await
             .map_err(|_| ApiError::internal())?
     } else {
-        render(&state, &model_id, &inputs, dimensions, base64)
+        render(&state, &model.id, &inputs, dimensions, base64)
     }
     .map_err(|_| ApiError::internal())?;
     let body = axum::body::Body::new(body);
