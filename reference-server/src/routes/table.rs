@@ -1,5 +1,6 @@
 //! A router that remembers what it serves, so the OpenAPI document can be checked against the
-//! routes themselves rather than against a second, hand-kept list.
+//! routes themselves rather than against a second, hand-kept list; and the handlers of paths
+//! without parameters, which the envelope calls without the router.
 
 use crate::extract::ApiRequest;
 use crate::state::AppState;
