@@ -249,6 +249,48 @@ async fn an_unknown_continuation_is_refused_and_evicts_the_connections_state() {
 }
 
 #[tokio::test]
+async fn a_failed_continuation_evicts_the_response_it_continued() {
+    let s = spawn().await;
+    let mut socket = connect(&s, Some("k")).await.unwrap();
+    let create = |input: Value, previous: Option<&str>| {
+        json!({"type": "response.create", "model": "ref-chat-1", "store": false,
+               "input": input, "previous_response_id": previous})
+    };
+    let mut first = |input: &str| create(json!(input), None);
+    send(&mut socket, first("keep")).await;
+    let kept = response(&mut socket).await.last().unwrap()["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&mut socket, first("remember ember")).await;
+    let id = response(&mut socket).await.last().unwrap()["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // An output that answers no call of the chain fails the continuation...
+    let orphan = json!([{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]);
+    send(&mut socket, create(orphan, Some(&id))).await;
+    let e = response(&mut socket).await;
+    let e = e.last().unwrap();
+    assert_eq!(e["type"], "error", "{e}");
+    assert_eq!(e["error"]["param"], "input[0].call_id", "{e}");
+    // ...and evicts the response it continued, only that one: another response of the
+    // connection still continues...
+    send(&mut socket, create(json!("still here"), Some(&kept))).await;
+    assert_eq!(
+        response(&mut socket).await.last().unwrap()["type"],
+        "response.completed"
+    );
+    // ...and the evicted one no longer does.
+    send(&mut socket, create(json!("stale"), Some(&id))).await;
+    let e = response(&mut socket).await;
+    assert_eq!(
+        e.last().unwrap()["error"]["code"],
+        "previous_response_not_found"
+    );
+}
+
+#[tokio::test]
 async fn the_connection_ends_at_its_time_limit_with_the_documented_error() {
     let mut config = Config::default();
     config.limits.websocket_seconds = 1;

@@ -198,12 +198,36 @@ impl Generator<'_> {
             .unwrap_or_else(|| plausible::word(seed))
     }
 
-    /// A capitalised word from the prompt after its first (a likely place or name).
+    /// The first run of capitalised words in the prompt after its first word (a likely place
+    /// or name): `San Francisco` in "What's the weather like in San Francisco?".
     fn capitalised(&self) -> Option<&str> {
-        self.hint
+        let mut words = self
+            .hint
             .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+            .map(|w| (w, w.chars().next().is_some_and(char::is_uppercase)))
             .skip(1)
-            .find(|w| w.chars().next().is_some_and(char::is_uppercase))
+            .peekable();
+        // Word slices point into `hint`, so a run is the text from its first word to its last.
+        let base = self.hint.as_ptr() as usize;
+        let offset = |w: &str| w.as_ptr() as usize - base;
+        while let Some((first, upper)) = words.next() {
+            if !upper {
+                continue;
+            }
+            let start = offset(first);
+            let mut end = start + first.len();
+            while let Some((next, true)) = words.peek().copied() {
+                // Only words joined by one space: "Paris, Lyon" is two names.
+                if self.hint.get(end..offset(next)) != Some(" ") {
+                    break;
+                }
+                end = offset(next) + next.len();
+                words.next();
+            }
+            return self.hint.get(start..end);
+        }
+        None
     }
 }
 
@@ -319,5 +343,18 @@ mod tests {
             v,
             "derived from the prompt"
         );
+    }
+
+    #[test]
+    fn a_place_is_the_prompts_run_of_capitalised_words() {
+        let schema = json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]});
+        for (prompt, place) in [
+            ("What's the weather like in San Francisco?", "San Francisco"),
+            ("Use get_weather for Paris", "Paris"),
+            ("Weather in Paris, Lyon and Nice", "Paris"),
+            ("Is it raining in New  York", "New"),
+        ] {
+            assert_eq!(generate(&schema, prompt)["location"], place, "{prompt}");
+        }
     }
 }

@@ -7,5 +7,6 @@ pub mod json_gen;
 mod plausible;
 pub mod text;
 pub mod tokens;
+mod tool_pick;
 
 pub use text::{Conversation, Decision, Reply, ReplyFormat, ToolChoice, ToolSpec, Turn};

@@ -44,6 +44,8 @@ pub struct Conversation {
 pub struct ToolSpec {
     /// Function name.
     pub name: String,
+    /// What the tool does, as the caller described it.
+    pub description: Option<String>,
     /// JSON Schema of its arguments.
     pub parameters: Value,
 }
@@ -53,7 +55,7 @@ pub struct ToolSpec {
 pub enum ToolChoice {
     /// Never call a tool.
     None,
-    /// Call a tool when the prompt names one.
+    /// Call a tool when the prompt is about one (see [`super::tool_pick`]).
     #[default]
     Auto,
     /// Always call a tool.
@@ -115,6 +117,13 @@ impl Conversation {
         texts.chain(turns).sum::<usize>().max(1)
     }
 
+    /// Whether a tool call with `call_id` is among the turns.
+    pub fn has_call(&self, call_id: &str) -> bool {
+        self.turns
+            .iter()
+            .any(|t| matches!(t, Turn::ToolCall { call_id: c, .. } if c == call_id))
+    }
+
     fn last_user_text(&self) -> Option<&str> {
         self.turns.iter().rev().find_map(|t| match t {
             Turn::Message { role, text } if role == "user" => Some(text.as_str()),
@@ -165,13 +174,7 @@ pub fn reply(
 }
 
 fn pick_tool<'t>(tools: &'t [ToolSpec], choice: &ToolChoice, prompt: &str) -> Option<&'t ToolSpec> {
-    let mentioned = || {
-        let lower = prompt.to_lowercase();
-        tools.iter().find(|t| {
-            let name = t.name.to_lowercase();
-            lower.contains(&name) || lower.contains(&name.replace(['_', '-'], " "))
-        })
-    };
+    let mentioned = || super::tool_pick::about(tools, prompt);
     match choice {
         ToolChoice::None => None,
         ToolChoice::Auto => mentioned(),
@@ -273,6 +276,7 @@ mod tests {
     fn calls_a_tool_named_in_the_prompt() {
         let tools = [ToolSpec {
             name: "get_weather".into(),
+            description: None,
             parameters: json!({"type":"object","properties":{"city":{"type":"string"}}}),
         }];
         let r = reply(

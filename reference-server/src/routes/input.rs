@@ -102,10 +102,19 @@ pub fn chat_messages(messages: &Value) -> Result<Conversation, ApiError> {
                     });
                 }
             }
-            ChatRole::Tool => conversation.turns.push(Turn::ToolOutput {
-                call_id: required(message.tool_call_id, &param, "tool_call_id")?,
-                output: text,
-            }),
+            ChatRole::Tool => {
+                let call_id = required(message.tool_call_id, &param, "tool_call_id")?;
+                if !conversation.has_call(&call_id) {
+                    return Err(ApiError::invalid_param(
+                        &param,
+                        format!("Invalid parameter: messages with role 'tool' must be a response to a preceding message with 'tool_calls'; no tool call has the id '{call_id}'."),
+                    ));
+                }
+                conversation.turns.push(Turn::ToolOutput {
+                    call_id,
+                    output: text,
+                })
+            }
             ChatRole::Function => conversation.turns.push(Turn::ToolOutput {
                 call_id: required(message.name, &param, "name")?,
                 output: text,
@@ -184,8 +193,19 @@ pub fn response_input(
                     Some(required(output.output.as_ref(), &param, "output")?),
                     &format!("{param}.output"),
                 )?;
+                let call_id = required(output.call_id, &param, "call_id")?;
+                // An output answers a call of this conversation (its input, or the chain of
+                // `previous_response_id`), as OpenAI requires.
+                if !conversation.has_call(&call_id) {
+                    return Err(ApiError::invalid_param(
+                        &format!("{param}.call_id"),
+                        format!(
+                            "No tool call found for function call output with call_id {call_id}."
+                        ),
+                    ));
+                }
                 conversation.turns.push(Turn::ToolOutput {
-                    call_id: required(output.call_id, &param, "call_id")?,
+                    call_id,
                     output: text,
                 });
                 stored.push(with_id(item, head.id, "fco"));
@@ -272,7 +292,11 @@ pub fn tools(tools: Option<&Value>, nested: bool) -> Result<Vec<ToolSpec>, ApiEr
             || json!({"type": "object", "properties": {}}),
             Value::Object,
         );
-        out.push(ToolSpec { name, parameters });
+        out.push(ToolSpec {
+            name,
+            description: def.description,
+            parameters,
+        });
     }
     Ok(out)
 }
@@ -464,6 +488,62 @@ mod tests {
     }
 
     #[test]
+    fn a_tool_output_must_answer_a_call_of_the_conversation() {
+        let call =
+            json!({"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"});
+        let answer =
+            |id: &str| json!({"type": "function_call_output", "call_id": id, "output": "x"});
+        let param = |input: Value, c: &mut Conversation| {
+            response_input(Some(&input), c)
+                .err()
+                .and_then(|e| e.param().map(str::to_owned))
+        };
+        let mut c = Conversation::default();
+        assert_eq!(param(json!([call.clone(), answer("c1")]), &mut c), None);
+        let mut c = Conversation::default();
+        assert_eq!(
+            param(json!([call.clone(), answer("c2")]), &mut c).as_deref(),
+            Some("input[1].call_id")
+        );
+        let mut c = Conversation::default();
+        assert_eq!(
+            param(json!([answer("c1"), call]), &mut c).as_deref(),
+            Some("input[0].call_id"),
+            "the call must come first"
+        );
+        // The call may be in the earlier turns (a `previous_response_id` chain).
+        let mut c = Conversation::default();
+        c.turns.push(Turn::ToolCall {
+            call_id: "c9".into(),
+            name: "f".into(),
+            arguments: "{}".into(),
+        });
+        assert_eq!(param(json!([answer("c9")]), &mut c), None);
+
+        let chat = |messages: Value| {
+            chat_messages(&messages)
+                .err()
+                .and_then(|e| e.param().map(str::to_owned))
+        };
+        let asked = json!({"role": "assistant", "content": null, "tool_calls": [
+            {"id": "t1", "type": "function", "function": {"name": "f", "arguments": "{}"}}]});
+        let user = json!({"role": "user", "content": "hi"});
+        assert_eq!(
+            chat(json!([user, asked, {"role": "tool", "tool_call_id": "t1", "content": "ok"}])),
+            None
+        );
+        assert_eq!(
+            chat(json!([user, asked, {"role": "tool", "tool_call_id": "t2", "content": "ok"}]))
+                .as_deref(),
+            Some("messages[2]")
+        );
+        assert_eq!(
+            chat(json!([user, {"role": "tool", "tool_call_id": "t1", "content": "ok"}])).as_deref(),
+            Some("messages[1]")
+        );
+    }
+
+    #[test]
     fn a_wrong_type_deep_in_an_item_is_named_by_its_full_path() {
         let param = |input: Value| {
             let mut c = Conversation::default();
@@ -516,6 +596,7 @@ mod tests {
     fn named_tool_choice_must_exist() {
         let tools = vec![ToolSpec {
             name: "a".into(),
+            description: None,
             parameters: json!({}),
         }];
         assert!(tool_choice(

@@ -163,14 +163,23 @@ fn start(
             busy.store(false, Ordering::SeqCst);
             return Err(ApiError::internal());
         };
-        let continued = body.get("previous_response_id").cloned();
+        let continued = body
+            .get("previous_response_id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         match create_for_socket(state, &body, &mut local) {
             Ok(events) => events,
             Err(e) => {
                 busy.store(false, Ordering::SeqCst);
-                // A continuation that failed leaves nothing of the chain to continue.
-                if continued.is_some() && e.code() == Some("previous_response_not_found") {
-                    local.clear();
+                if let Some(id) = continued {
+                    // A failed continuation evicts what it continued (Open Responses: the
+                    // client must start again), and a missing one leaves nothing of the
+                    // chain to continue.
+                    if e.code() == Some("previous_response_not_found") {
+                        local.clear();
+                    } else {
+                        local.remove(&id);
+                    }
                 }
                 return Err(e);
             }

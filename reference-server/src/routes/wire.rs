@@ -311,8 +311,7 @@ pub enum ToolKind {
 pub struct FunctionDef {
     /// `name`.
     pub name: Option<String>,
-    /// `description` (declared so its type is checked, like `strict`).
-    #[allow(dead_code)]
+    /// `description`: what the engine reads to decide whether a prompt is about the tool.
     pub description: Option<String>,
     #[allow(dead_code)]
     /// `strict`.
@@ -435,8 +434,7 @@ pub enum FormatKind {
 pub struct SchemaHolder {
     /// `name`.
     pub name: Option<String>,
-    /// `description` (declared so its type is checked, like `strict`).
-    #[allow(dead_code)]
+    /// `description`: what the engine reads to decide whether a prompt is about the tool.
     pub description: Option<String>,
     #[allow(dead_code)]
     /// `strict`.
