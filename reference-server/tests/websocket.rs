@@ -256,7 +256,7 @@ async fn a_failed_continuation_evicts_the_response_it_continued() {
         json!({"type": "response.create", "model": "ref-chat-1", "store": false,
                "input": input, "previous_response_id": previous})
     };
-    let mut first = |input: &str| create(json!(input), None);
+    let first = |input: &str| create(json!(input), None);
     send(&mut socket, first("keep")).await;
     let kept = response(&mut socket).await.last().unwrap()["response"]["id"]
         .as_str()
@@ -268,7 +268,8 @@ async fn a_failed_continuation_evicts_the_response_it_continued() {
         .unwrap()
         .to_owned();
     // An output that answers no call of the chain fails the continuation...
-    let orphan = json!([{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]);
+    let orphan =
+        json!([{"type": "function_call_output", "call_id": "call_missing", "output": "x"}]);
     send(&mut socket, create(orphan, Some(&id))).await;
     let e = response(&mut socket).await;
     let e = e.last().unwrap();

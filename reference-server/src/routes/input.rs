@@ -198,7 +198,7 @@ pub fn response_input(
                 // `previous_response_id`), as OpenAI requires.
                 if !conversation.has_call(&call_id) {
                     return Err(ApiError::invalid_param(
-                        &format!("{param}.call_id"),
+                        format!("{param}.call_id"),
                         format!(
                             "No tool call found for function call output with call_id {call_id}."
                         ),

@@ -434,7 +434,8 @@ pub enum FormatKind {
 pub struct SchemaHolder {
     /// `name`.
     pub name: Option<String>,
-    /// `description`: what the engine reads to decide whether a prompt is about the tool.
+    /// `description` (declared so its type is checked, like `strict`).
+    #[allow(dead_code)]
     pub description: Option<String>,
     #[allow(dead_code)]
     /// `strict`.
