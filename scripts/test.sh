@@ -90,6 +90,9 @@ if [ "$rows" != "$checks" ]; then
   exit 1
 fi
 echo "report.html in Chromium: $rows check rows"
+# CORS in the browser: a page on another loopback origin uses the server with fetch when
+# allowed, and is blocked with CORS off.
+scripts/cors-browser.sh target/debug/reference-server
 # The eval page too: one score row per suite, per tag, and overall, as eval.json counts them.
 target/debug/conformance eval --report-dir "$html_dir" > /dev/null
 eval_dir=$(dirname "$(ls "$html_dir"/*/eval.json)")

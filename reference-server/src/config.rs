@@ -244,6 +244,28 @@ pub struct Config {
     pub scenarios: ScenariosConfig,
     /// Where `/v1/indexes` keeps its data.
     pub indexes: IndexesConfig,
+    /// Cross-origin requests from web pages (default: off).
+    pub cors: CorsConfig,
+}
+
+/// Which web pages may call the server from another origin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CorsConfig {
+    /// Origins allowed (`https://app.example`, `http://localhost:5173`), or `"*"` for any.
+    /// Empty (the default): CORS is off, and an `OPTIONS` is 405.
+    pub allow_origins: Vec<String>,
+    /// How long a browser may keep a preflight's answer.
+    pub max_age_seconds: u32,
+}
+
+impl Default for CorsConfig {
+    fn default() -> Self {
+        Self {
+            allow_origins: Vec::new(),
+            max_age_seconds: 600,
+        }
+    }
 }
 
 /// Where `/v1/indexes` keeps its data.
@@ -309,6 +331,7 @@ impl Default for Config {
             faults: Vec::new(),
             scenarios: ScenariosConfig::default(),
             indexes: IndexesConfig::default(),
+            cors: CorsConfig::default(),
         }
     }
 }
@@ -345,6 +368,29 @@ pub enum ConfigError {
     /// The values do not make sense together.
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+/// `*`, or an origin as a browser sends it: `scheme://host` with an optional port, nothing after.
+fn is_origin(text: &str) -> bool {
+    if text == "*" {
+        return true;
+    }
+    let Some((scheme, rest)) = text.split_once("://") else {
+        return false;
+    };
+    let host = rest.rsplit_once(':').map_or(rest, |(host, port)| {
+        if port.parse::<u16>().is_ok() {
+            host
+        } else {
+            ""
+        }
+    });
+    !scheme.is_empty()
+        && scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        && !host.is_empty()
+        && !host.contains(['/', '?', '#', ' ', '@'])
 }
 
 impl Config {
@@ -459,6 +505,14 @@ impl Config {
                         _ => return Err(bad("expected on or off")),
                     }
                 }
+                "REFSERVER_CORS_ORIGINS" => {
+                    self.cors.allow_origins = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|o| !o.is_empty() && *o != "off")
+                        .map(str::to_owned)
+                        .collect()
+                }
                 "REFSERVER_INDEX_PATH" => self.indexes.path = Some(value.clone()),
                 "REFSERVER_API_KEY_HEADER" => self.auth.key_header = Some(value.clone()),
                 "REFSERVER_REQUEST_LOGS" => {
@@ -485,6 +539,11 @@ impl Config {
                     "auth.key_header {h:?} is not a header name other than Authorization"
                 )));
             }
+        }
+        if let Some(bad) = self.cors.allow_origins.iter().find(|o| !is_origin(o)) {
+            return Err(ConfigError::Invalid(format!(
+                "cors.allow_origins: {bad:?} is not an origin (scheme://host[:port], no path) or \"*\""
+            )));
         }
         if self.models.is_empty() {
             return Err(ConfigError::Invalid(
@@ -724,6 +783,33 @@ mod simulation_tests {
 #[cfg(test)]
 mod readme_tests {
     use super::*;
+
+    #[test]
+    fn cors_origins_come_from_the_environment_and_are_checked() {
+        let mut c = Config::default();
+        assert!(c
+            .apply_env([(
+                "REFSERVER_CORS_ORIGINS".to_owned(),
+                "https://app.example, http://127.0.0.1:5173".to_owned()
+            )])
+            .is_ok());
+        assert_eq!(
+            c.cors.allow_origins,
+            ["https://app.example", "http://127.0.0.1:5173"]
+        );
+        assert!(c.validate().is_ok());
+        for bad in [
+            "app.example",
+            "https://app.example/",
+            "https://app.example:x",
+            "https://",
+        ] {
+            c.cors.allow_origins = vec![bad.to_owned()];
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        c.cors.allow_origins = vec!["*".to_owned()];
+        assert!(c.validate().is_ok());
+    }
 
     #[test]
     fn the_readme_example_configuration_is_valid() {

@@ -27,8 +27,9 @@ mod store;
 pub mod telemetry;
 
 pub use config::{
-    AuthConfig, AuthMode, Config, ConfigError, IdempotencyConfig, IndexesConfig, LimitsConfig,
-    ModelConfig, ModelKind, RateBudget, RateLimitConfig, RateLimitKeying, TokenConfig,
+    AuthConfig, AuthMode, Config, ConfigError, CorsConfig, IdempotencyConfig, IndexesConfig,
+    LimitsConfig, ModelConfig, ModelKind, RateBudget, RateLimitConfig, RateLimitKeying,
+    TokenConfig,
 };
 pub use error::ApiError;
 pub use routes::table::Served;

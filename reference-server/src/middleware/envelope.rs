@@ -3,9 +3,10 @@
 //! each, per request). In order: the request context (ids, metrics, log line, fixed headers);
 //! a panic guard; the request timeout (408); load shedding (503); unread bodies drained, so an
 //! early answer keeps the connection; then on `/v1` routes the rate limit, auth and
-//! idempotency (`v1`), and on unknown paths under `/v1` the rate limit alone.
+//! idempotency (`v1`), and on unknown paths under `/v1` the rate limit alone. With CORS on, a
+//! preflight is answered before all of it, and answers to an allowed origin say so.
 
-use super::{context, drain, idempotency, shed, v1};
+use super::{context, cors, drain, idempotency, shed, v1};
 use crate::error::ApiError;
 use crate::principal::Principal;
 use crate::routes::table::{Direct, DirectRoute};
@@ -181,6 +182,12 @@ fn handle(
 ) -> impl Future<Output = Result<Response, Infallible>> + Send {
     async move {
         let method = req.method().clone();
+        // The page's origin, when CORS is on and allows it: its answer will say so.
+        let origin = if state.config.cors.allow_origins.is_empty() {
+            None
+        } else {
+            cors::allowed(&state.config.cors, req.headers())
+        };
         let principal = Principal::compute(req.headers(), peer, state.config.auth.key_header());
         // Only a server that may inject faults pays for the mark that tells the log about them.
         let mark = state.simulation.may_fault().then(Mark::default);
@@ -223,7 +230,7 @@ fn handle(
             Ok(response) => response,
             Err(_panic) => ApiError::internal().into_response(),
         };
-        Ok(match pending.started.take() {
+        let mut response = match pending.started.take() {
             Some(started) => context::finish(
                 &state,
                 started,
@@ -234,7 +241,11 @@ fn handle(
                 response,
             ),
             None => response,
-        })
+        };
+        if let Some(origin) = origin {
+            cors::expose(&mut response, origin);
+        }
+        Ok(response)
     }
 }
 
@@ -277,6 +288,10 @@ fn serve<'a>(
     req: &'a mut Request,
 ) -> impl Future<Output = Response> + Send + 'a {
     async move {
+        // Before everything else: a browser sends no credentials on a preflight.
+        if let Some(answer) = cors::preflight(&state.config.cors, req.method(), req.headers()) {
+            return answer;
+        }
         let _permit = if shed::exempt(req.uri().path()) {
             None
         } else {
@@ -287,7 +302,9 @@ fn serve<'a>(
         };
         let limit = state.config.limits.max_body_bytes;
         let unread = drain::prepare(req, limit).await;
-        let admission = if v1::is_under(req.uri().path()) {
+        // An `OPTIONS` (CORS off, or not a preflight of an allowed origin) is the router's 405
+        // with `Allow`, never a 401 or a 429: no API method is `OPTIONS`.
+        let admission = if v1::is_under(req.uri().path()) && req.method() != Method::OPTIONS {
             v1::admit(state, principal, route, req)
         } else {
             v1::Admission::Serve {

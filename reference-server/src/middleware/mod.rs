@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod context;
+pub mod cors;
 pub mod drain;
 pub mod envelope;
 pub mod idempotency;
