@@ -4,6 +4,8 @@
 #
 #   scripts/schemathesis.sh                 # pinned Schemathesis, 40 examples per operation
 #   ST_EXAMPLES=200 scripts/schemathesis.sh # a longer run
+#   ST_PLAIN=1 scripts/schemathesis.sh      # no hooks: what a user's plain `st run` reports
+#                                           # (only the design classes the document describes)
 #
 # The findings that are the server's design (a reused Idempotency-Key is 422; ids that must
 # name stored things are 400; a vector must have its index's dimensions), each dropped only in
@@ -46,7 +48,9 @@ if [ -z "$base" ]; then
 fi
 
 echo "== schemathesis $version against $base/openapi.json (strict auth, all checks)"
-SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts \
+hooks=(SCHEMATHESIS_HOOKS=schemathesis_hooks PYTHONPATH=scripts)
+[ -n "${ST_PLAIN:-}" ] && hooks=()
+env "${hooks[@]}" \
   "$venv/bin/st" run "$base/openapi.json" \
   --checks all \
   --header "Authorization: Bearer $key" \

@@ -5,6 +5,8 @@ every other "schema-valid request rejected" still fails the run.
 Loaded by scripts/schemathesis.sh through SCHEMATHESIS_HOOKS.
 """
 
+import re
+
 import schemathesis
 
 
@@ -53,10 +55,22 @@ def _by_design(case, response):
     # parameter), and a function among the request's own `tools`.
     if status == 400 and param == "previous_response_id" and code == "previous_response_not_found":
         return isinstance(body.get("previous_response_id"), str)
-    # GET /v1/responses is Open Responses' WebSocket upgrade: a plain GET, which is all an HTTP
-    # client sends, is told to upgrade (426 upgrade_required), as documented.
-    if status == 426 and code == "upgrade_required" and case.method == "GET":
-        return True
+    # A tool output must answer a call of its conversation (as OpenAI requires), which a
+    # generator's random call ids do not: 400 naming the output.
+    if status == 400 and isinstance(param, str) and re.fullmatch(r"input\[\d+\]\.call_id", param):
+        return case.operation.path in ("/v1/responses", "/v1/responses/compact")
+    match = re.fullmatch(r"messages\[(\d+)\]", param) if isinstance(param, str) else None
+    if status == 400 and match and case.operation.path == "/v1/chat/completions":
+        messages = body.get("messages")
+        at = int(match.group(1))
+        return isinstance(messages, list) and at < len(messages) and isinstance(messages[at], dict) \
+            and messages[at].get("role") == "tool"
+    # Item ids are unique in a batch, which no schema can say (uniqueItems compares whole items).
+    if status == 400 and isinstance(param, str) and re.fullmatch(r"items\[\d+\]\.id", param):
+        items = body.get("items")
+        ids = [i.get("id") for i in items if isinstance(i, dict) and i.get("id") is not None] \
+            if isinstance(items, list) else []
+        return len(ids) != len(set(map(str, ids)))
     if status == 400 and param == "after" and case.operation.path.endswith("/input_items"):
         return True
     # The same for index list cursors, which must name an existing index.
@@ -74,6 +88,12 @@ def _by_design(case, response):
 @schemathesis.hook
 def filter_failure(context, failure, case, response):
     """Keeps every failure except a schema-valid request refused by design (above)."""
-    if getattr(failure, "code", None) == "ST202" and response is not None:
+    code = getattr(failure, "code", None)
+    if code == "ST202" and response is not None:
         return not _by_design(case, response)
+    # The WebSocket handshake is a GET of /v1/responses, documented beside its HTTP operations
+    # (x-openresponses-websocket.handshake) rather than among them: a 405 there names GET too.
+    if code == "ST205" and response is not None and case.operation.path == "/v1/responses":
+        allow = {m.strip().upper() for m in response.headers.get("Allow", "").split(",")}
+        return allow != {"GET", "HEAD", "POST"}
     return True

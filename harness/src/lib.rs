@@ -14,6 +14,7 @@ pub mod latency;
 pub mod openapi;
 pub mod report;
 pub mod result;
+pub mod root_cause;
 pub mod run;
 pub mod schemas;
 pub mod snapshots;

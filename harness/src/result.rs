@@ -2,6 +2,7 @@
 //! (`Outcome`), and what every report reads (`RunResult`). Reports and the exit code decide on
 //! these types only, never on message text.
 
+use crate::root_cause::{Cause, Symptom};
 use crate::target::{RequestRecord, TransportError};
 use serde::Serialize;
 
@@ -57,6 +58,9 @@ pub struct Failure {
     pub request: Option<RequestRecord>,
     /// What to fix, when it is not obvious.
     pub hint: Option<String>,
+    /// What the answer showed that other checks may fail on too (grouping only).
+    #[serde(skip)]
+    pub symptom: Option<Symptom>,
 }
 
 /// Why a check did not pass.
@@ -81,6 +85,7 @@ fn failure(expected: impl Into<String>, seen: impl Into<String>) -> Box<Failure>
         seen: seen.into(),
         request: None,
         hint: None,
+        symptom: None,
     })
 }
 
@@ -117,6 +122,14 @@ impl Problem {
         self
     }
 
+    /// Records what the answer showed, so failures with one root cause are grouped.
+    pub fn symptom(mut self, symptom: Symptom) -> Self {
+        if let Some(f) = self.failure_mut() {
+            f.symptom.get_or_insert(symptom);
+        }
+        self
+    }
+
     /// Adds a hint about the fix.
     pub fn hint(mut self, hint: impl Into<String>) -> Self {
         if let Some(f) = self.failure_mut() {
@@ -140,7 +153,9 @@ impl From<TransportError> for Problem {
         match e {
             // A body over the harness's cap is the target's fault, not the network's.
             TransportError::TooLarge { .. } => fail("an answer within the size cap", e.to_string()),
-            _ => Problem::Transport(failure("a response", e.to_string())),
+            _ => {
+                Problem::Transport(failure("a response", e.to_string())).symptom(Symptom::Transport)
+            }
         }
     }
 }
@@ -233,6 +248,13 @@ pub struct CheckResult {
 }
 
 impl CheckResult {
+    /// Whether this check's failure fails the run: a scored one does, and so does a shape
+    /// snapshot (not scored, but a drift the user asked to be told of by `--snapshots`). A
+    /// self-description judged by the target's own document is reported, never decisive.
+    pub fn decides_verdict(&self) -> bool {
+        self.scored || self.area == "snapshots"
+    }
+
     /// The profile as reports show it, marked when the check is not scored.
     pub fn profile_label(&self) -> String {
         if self.scored {
@@ -324,15 +346,6 @@ impl ProfileScore {
     }
 }
 
-/// Several checks that did not pass for one cause (the same request, the same answer).
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Cause {
-    /// The shared failure.
-    pub failure: Failure,
-    /// The checks it explains, in catalogue order.
-    pub checks: Vec<String>,
-}
-
 /// Everything a run found.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RunResult {
@@ -360,7 +373,7 @@ pub struct RunResult {
     pub checks: Vec<CheckResult>,
     /// Scores per profile.
     pub profiles: Vec<ProfileScore>,
-    /// Failures shared by two or more checks, most checks first.
+    /// Root causes shared by two or more checks, most checks first.
     pub causes: Vec<Cause>,
 }
 
@@ -374,9 +387,11 @@ impl RunResult {
         c
     }
 
-    /// Whether any check did not pass (skips aside).
+    /// Whether the run failed: a check that decides the verdict did not pass (skips aside).
     pub fn failed(&self) -> bool {
-        self.counts().not_passed() > 0
+        self.checks
+            .iter()
+            .any(|r| r.decides_verdict() && r.outcome.failure().is_some())
     }
 
     /// The cause that explains `id`, if it shares one with other checks.
@@ -400,27 +415,6 @@ pub fn score(profile: Profile, results: &[CheckResult]) -> ProfileScore {
         counts,
         score,
     }
-}
-
-/// Groups the non-passing checks that share a failure (same expected, seen and request).
-pub fn causes(results: &[CheckResult]) -> Vec<Cause> {
-    let mut causes: Vec<Cause> = Vec::new();
-    for r in results {
-        let Some(f) = r.outcome.failure() else {
-            continue;
-        };
-        match causes.iter_mut().find(|c| c.failure == *f) {
-            Some(c) => c.checks.push(r.id.clone()),
-            None => causes.push(Cause {
-                failure: f.clone(),
-                checks: vec![r.id.clone()],
-            }),
-        }
-    }
-    causes.retain(|c| c.checks.len() > 1);
-    // Stable: among equals, the cause met first in catalogue order stays first.
-    causes.sort_by_key(|c| std::cmp::Reverse(c.checks.len()));
-    causes
 }
 
 /// `n thing` or `n things`.
@@ -484,20 +478,50 @@ mod tests {
     }
 
     #[test]
-    fn shared_failures_are_grouped_most_first() {
-        let all = [
-            result("a.1", failed("500")),
-            result("a.2", failed("other")),
-            result("a.3", failed("500")),
-            result("a.4", Outcome::PreconditionFailed(failure("x", "500"))),
-            result("a.5", failed("other")),
-            result("a.6", failed("500")),
-            result("a.7", failed("alone")),
-        ];
-        let causes = causes(&all);
-        assert_eq!(causes.len(), 2);
-        assert_eq!(causes[0].checks, ["a.1", "a.3", "a.4", "a.6"]);
-        assert_eq!(causes[1].checks, ["a.2", "a.5"]);
+    fn only_checks_that_decide_the_verdict_fail_the_run() {
+        let run = |checks: Vec<CheckResult>| RunResult {
+            run_id: "r".into(),
+            harness_version: "0".into(),
+            target: "t".into(),
+            api_root: "t".into(),
+            notes: vec![],
+            started_at: "now".into(),
+            duration_ms: 0.0,
+            chat_model: None,
+            embedding_model: None,
+            seed: 0,
+            checks,
+            profiles: vec![],
+            causes: vec![],
+        };
+        let mut described = result("openapi.responses-match", failed("undocumented"));
+        described.area = "openapi".into();
+        described.scored = false;
+        assert!(
+            !run(vec![described.clone()]).failed(),
+            "a self-description is reported only"
+        );
+        let mut judged = described.clone();
+        judged.scored = true;
+        assert!(
+            run(vec![judged]).failed(),
+            "judged by a given document (--openapi)"
+        );
+        let mut drift = result("snapshots.models", failed("drift"));
+        drift.area = "snapshots".into();
+        drift.scored = false;
+        assert!(
+            run(vec![drift]).failed(),
+            "a snapshot drift the user asked about"
+        );
+        let skipped = result(
+            "a.s",
+            Outcome::Skipped {
+                reason: "n/a".into(),
+            },
+        );
+        assert!(!run(vec![described, skipped]).failed());
+        assert!(run(vec![result("a.f", failed("x"))]).failed());
     }
 
     #[test]

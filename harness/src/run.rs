@@ -266,7 +266,7 @@ pub async fn run(
         .filter(|p| *p <= config.profile)
         .map(|profile| crate::result::score(profile, &results))
         .collect::<Vec<ProfileScore>>();
-    let causes = crate::result::causes(&results);
+    let causes = crate::root_cause::causes(&results);
     Ok(RunResult {
         run_id: crate::report::new_run_id(),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),

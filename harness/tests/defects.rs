@@ -510,6 +510,29 @@ after: |f, a| if is(f, Method::POST, "/v1/chat/completions") && f.json().is_some
     a.set_json(&json!({"error": {"message": "tool role unsupported", "type": "invalid_request_error", "param": "messages", "code": null}}));
 };
 
+// Prism on OpenAI's document: a canned call of a tool never offered ("string"). Its answer
+// cannot be a tool result's precondition.
+chat_calls_a_tool_never_offered, fails: ["chat.tools"], preconditions: ["chat.tool-result"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) { map_json(a, |v| if v["choices"][0]["message"]["tool_calls"].is_array() {
+    v["choices"][0]["message"]["tool_calls"][0]["function"]["name"] = json!("string");
+}) };
+
+// The follow-up to a tool result repeats the same call instead of answering.
+chat_tool_result_repeats_the_call, fails: ["chat.tool-result"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["messages"].as_array().is_some_and(|m| m.iter().any(|x| x["role"] == "tool"))) {
+    let call = f.json().unwrap()["messages"][1].clone();
+    map_json(a, |v| { v["choices"][0]["message"] = call; v["choices"][0]["finish_reason"] = json!("tool_calls"); })
+};
+
+// The follow-up to a tool result is text that ignores what the tool returned.
+chat_tool_result_ignored, fails: ["chat.tool-result"],
+before: untouched_request,
+after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["messages"].as_array().is_some_and(|m| m.iter().any(|x| x["role"] == "tool"))) {
+    map_json(a, |v| v["choices"][0]["message"]["content"] = json!("How can I help you today?"))
+};
+
 chat_json_mode_answers_prose, fails: ["chat.json-mode"],
 before: untouched_request,
 after: |f, a| if plain_chat(f, a) && f.json().is_some_and(|v| v["response_format"]["type"] == "json_object") {
@@ -709,6 +732,13 @@ index_duplicate_name_accepted, fails: ["indexes.errors"],
         a.status = 200;
         a.set_json(&json!({"id": "idx_dup", "object": "index", "name": "dup", "model": "ref-embed-1", "dimensions": 4, "metric": "cosine", "metadata": {}, "item_count": 0, "created_at": 1700000000}));
     };
+
+// Prism on OpenAI's document: the example item ("string"), not the input that was sent.
+input_items_are_an_example, fails: ["responses.input-items"],
+    before: untouched_request,
+    after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| for item in v["data"].as_array_mut().unwrap() {
+        item["content"] = json!([{"type": "input_text", "text": "string"}]);
+    }) };
 
 input_items_without_has_more, fails: ["responses.input-items", "openapi.responses-match"],
     before: untouched_request,

@@ -4,7 +4,8 @@
 //! reports' reviewed wire form; `cargo insta review` shows a change.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use harness::result::{causes, score, CheckResult, Failure, Metric, Outcome, Profile, RunResult};
+use harness::result::{score, CheckResult, Failure, Metric, Outcome, Profile, RunResult};
+use harness::root_cause::{causes, Symptom};
 use harness::target::RequestRecord;
 
 fn request(method: &str, url: &str, body: Option<&str>) -> RequestRecord {
@@ -43,6 +44,10 @@ fn fixed() -> RunResult {
             Some("{\"model\":\"m\",\"input\":\"Say hello\",\"stream\":true}"),
         )),
         hint: None,
+        symptom: Some(Symptom::Status {
+            status: 500,
+            error: Some("server_error".into()),
+        }),
     };
     let mut pass = check(
         "chat.stream.ttft",
@@ -82,6 +87,7 @@ fn fixed() -> RunResult {
                     Some("{\"model\":\"e\",\"input\":\"usage probe\"}"),
                 )),
                 hint: Some("count the input's tokens in both fields".into()),
+                symptom: None,
             })),
         ),
         check(
@@ -121,6 +127,7 @@ fn fixed() -> RunResult {
                     .into(),
                 request: None,
                 hint: None,
+                symptom: None,
             })),
         ),
         unscored,

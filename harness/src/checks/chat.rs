@@ -219,12 +219,18 @@ async fn tools(ctx: &Ctx) -> Verdict {
 async fn tool_result(ctx: &Ctx) -> Verdict {
     let (ex, json, tools) = forced_call(ctx).await.map_err(Problem::as_precondition)?;
     let message = json["choices"][0]["message"].clone();
-    let Some(call_id) = message["tool_calls"][0]["id"].as_str() else {
-        return Err(precondition(
-            "a tool call to answer (see chat.tools)",
-            show(&json["choices"]),
-        )
-        .at(&ex.request));
+    let call = &message["tool_calls"][0];
+    // Only a real call of the offered tool can be answered: an example's canned call (named
+    // "string") answered by a canned reply proves nothing.
+    let call_id = match call["id"].as_str() {
+        Some(id) if !id.is_empty() && call["function"]["name"] == "get_weather" => id.to_owned(),
+        _ => {
+            return Err(precondition(
+                "a call of the offered tool get_weather, with an id, to answer (see chat.tools)",
+                show(&json["choices"]),
+            )
+            .at(&ex.request))
+        }
     };
     let body = json!({
         "model": ctx.chat_model()?,
@@ -232,19 +238,31 @@ async fn tool_result(ctx: &Ctx) -> Verdict {
         "messages": [
             {"role": "user", "content": "What is the weather in Paris? Use the get_weather tool."},
             message,
-            {"role": "tool", "tool_call_id": call_id, "content": "{\"temperature_c\": 21, \"sky\": \"clear\"}"}
+            {"role": "tool", "tool_call_id": call_id, "content": TOOL_OUTPUT}
         ],
     });
     let (ex, reply) = completion(ctx, body).await?;
-    let content = &reply["choices"][0]["message"]["content"];
+    let choice = &reply["choices"][0];
+    let content = choice["message"]["content"].as_str().unwrap_or_default();
     ensure(
-        content.as_str().is_some_and(|c| !c.is_empty()),
+        !content.is_empty(),
         "an assistant text reply after the tool result",
-        show(&reply["choices"][0]),
+        show(choice),
+        &ex,
+    )?;
+    // The reply acts on the output: it says what the tool returned (its temperature or sky).
+    let lower = content.to_lowercase();
+    ensure(
+        lower.contains("21") || lower.contains("clear"),
+        format!("a reply that uses the tool's output {TOOL_OUTPUT} (mentions 21 or clear)"),
+        show(choice),
         &ex,
     )?;
     pass()
 }
+
+/// What the harness's get_weather returns; its values are what a reply that read it says.
+const TOOL_OUTPUT: &str = r#"{"temperature_c": 21, "sky": "clear"}"#;
 
 async fn json_mode(ctx: &Ctx) -> Verdict {
     let body = json!({

@@ -77,7 +77,8 @@ pub fn check_framing(s: &StreamExchange, done_required: bool) -> Result<(), Prob
         return Err(fail("a complete stream within the timeout", cut.clone()).at(&ex.request));
     }
     if s.events.is_empty() {
-        return Err(fail("an SSE stream of events", no_events(s)).at(&ex.request));
+        let problem = fail("an SSE stream of events", no_events(s)).at(&ex.request);
+        return Err(stream_symptom(problem, ex));
     }
     ensure(
         s.odd_lines.is_empty(),

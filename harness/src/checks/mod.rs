@@ -20,6 +20,7 @@ mod responses_stream;
 mod snapshots;
 mod websocket;
 
+use crate::root_cause::Symptom;
 use crate::schemas::Schemas;
 use crate::target::{Exchange, Req, StreamExchange, Target, TransportError};
 use futures::future::BoxFuture;
@@ -404,13 +405,23 @@ pub fn stream_json(s: &StreamExchange) -> Result<Vec<Value>, Problem> {
     if let Some(cut) = &s.cut {
         return Err(precondition("a complete stream", cut.clone()).at(&ex.request));
     }
-    let events = chat_stream::json_events(&s.events, ex).map_err(Problem::as_precondition)?;
+    let events = chat_stream::json_events(&s.events, ex)
+        .map_err(|p| stream_symptom(p.as_precondition(), ex))?;
     if events.is_empty() {
-        return Err(
-            precondition("at least one JSON event in the stream", no_events(s)).at(&ex.request),
-        );
+        let problem = precondition("at least one JSON event in the stream", no_events(s));
+        return Err(stream_symptom(problem.at(&ex.request), ex));
     }
     Ok(events)
+}
+
+/// `problem`, marked as the symptom "not SSE" when the stream's answer was not
+/// `text/event-stream` (one such server fails every stream check for that one reason).
+pub fn stream_symptom(problem: Problem, ex: &Exchange) -> Problem {
+    if ex.media_type() == "text/event-stream" {
+        problem
+    } else {
+        problem.symptom(Symptom::NotSse)
+    }
 }
 
 /// What a stream without events was instead.
@@ -433,7 +444,8 @@ pub fn expect_status(ex: &Exchange, status: u16) -> Result<(), Problem> {
         format!("HTTP {status}"),
         format!("HTTP {}: {}", ex.status, ex.excerpt()),
     )
-    .at(&ex.request))
+    .at(&ex.request)
+    .symptom(Symptom::status(ex)))
 }
 
 /// Requires the response's media type (parameters such as charset ignored).
@@ -444,6 +456,10 @@ pub fn expect_media_type(ex: &Exchange, media: &str) -> Result<(), Problem> {
         format!("{:?}", ex.header("content-type").unwrap_or("<none>")),
         ex,
     )
+    .map_err(|p| match media {
+        "text/event-stream" => p.symptom(Symptom::NotSse),
+        _ => p,
+    })
 }
 
 /// Requires a 200 with a JSON body, and returns the body.
@@ -461,11 +477,17 @@ pub fn expect_envelope(ctx: &Ctx, ex: &Exchange, allowed: &[u16]) -> Result<Valu
         .collect::<Vec<_>>()
         .join(" or ");
     if !allowed.contains(&ex.status) {
-        return Err(fail(
+        let problem = fail(
             format!("HTTP {wanted} with the error envelope"),
             format!("HTTP {}: {}", ex.status, ex.excerpt()),
         )
-        .at(&ex.request));
+        .at(&ex.request);
+        // Another client error than the one due is this check's own finding; a server error
+        // or a route not served is a root cause other checks share.
+        return Err(match ex.status {
+            404 | 405 | 500..=599 => problem.symptom(Symptom::status(ex)),
+            _ => problem,
+        });
     }
     // The SDKs parse any JSON media type (application/problem+json included) as JSON; what
     // matters to them is the envelope inside.

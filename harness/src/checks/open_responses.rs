@@ -179,7 +179,8 @@ async fn stream_rules(ctx: &Ctx) -> Verdict {
         return Err(fail("a complete stream", cut.clone()).at(&ex.request));
     }
     if s.events.is_empty() {
-        return Err(fail("events in the stream", no_events(&s)).at(&ex.request));
+        let problem = fail("events in the stream", no_events(&s)).at(&ex.request);
+        return Err(stream_symptom(problem, ex));
     }
     for (i, e) in s.events.iter().enumerate() {
         ensure(

@@ -261,8 +261,11 @@ async fn tool_output(ctx: &Ctx) -> Verdict {
     pass()
 }
 
+/// What the stored response of these checks is asked.
+const STORED_INPUT: &str = "Remember the word: lighthouse.";
+
 async fn stored(ctx: &Ctx) -> Result<(Exchange, Value, String), Problem> {
-    let body = json!({"model": ctx.chat_model()?, "input": "Remember the word: lighthouse.", "store": true});
+    let body = json!({"model": ctx.chat_model()?, "input": STORED_INPUT, "store": true});
     let (ex, r) = create(ctx, body).await?;
     let id = r["id"]
         .as_str()
@@ -311,14 +314,33 @@ async fn input_items(ctx: &Ctx) -> Verdict {
         .await?;
     let list = expect_ok_json(&ex)?;
     ctx.schema("response-item-list", &list, &ex)?;
-    let first = &list["data"][0];
+    // The item must be the one sent, text included: an example item ("string") is not it.
+    let sent = STORED_INPUT;
+    let found = list["data"].as_array().into_iter().flatten().any(|item| {
+        item["type"] == "message"
+            && item["role"] == "user"
+            && text_of_content(&item["content"]).contains(sent)
+    });
     ensure(
-        first["type"] == "message" && first["role"] == "user",
-        "the user message as an input item",
-        show(first),
+        found,
+        format!("the user message sent, {sent:?}, as an input item"),
+        show(&list["data"]),
         &ex,
     )?;
     pass()
+}
+
+/// The text of a message's `content`: a string, or its parts' `text` joined.
+fn text_of_content(content: &Value) -> String {
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p["text"].as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
 }
 
 async fn delete(ctx: &Ctx) -> Verdict {

@@ -60,18 +60,16 @@ pub fn render(result: &RunResult) -> String {
     for note in &result.notes {
         let _ = writeln!(out, "note: {}", clean(note, 600));
     }
-    if !result.causes.is_empty() {
-        let grouped: usize = result.causes.iter().map(|c| c.checks.len()).sum();
-        let _ = writeln!(
-            out,
-            "\n{} share {}:",
-            plural(grouped, "check", "checks"),
-            plural(result.causes.len(), "cause", "causes")
-        );
+    if let Some(summary) = crate::root_cause::summary(&result.checks, &result.causes) {
+        let _ = writeln!(out, "\n{summary}:");
         for (i, cause) in result.causes.iter().enumerate() {
+            let root = match &cause.root {
+                Some(root) => format!("{}; ", clean(root, 200)),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "  [{}] {}: {}",
+                "  [{}] {root}{}: {}",
                 i + 1,
                 plural(cause.checks.len(), "check", "checks"),
                 cause.checks.join(", ")

@@ -104,12 +104,16 @@ pub fn render(result: &RunResult) -> String {
         );
     }
     out.push_str("</table>\n");
-    if !result.causes.is_empty() {
-        out.push_str("<h2>Causes</h2>\n");
+    if let Some(summary) = crate::root_cause::summary(&result.checks, &result.causes) {
+        let _ = writeln!(out, "<h2>Causes</h2>\n<p>{}.</p>", esc(&summary));
         for (i, cause) in result.causes.iter().enumerate() {
+            let root = match &cause.root {
+                Some(root) => format!("<code>{}</code>: ", esc(root)),
+                None => String::new(),
+            };
             let _ = write!(
                 out,
-                "<section id=\"cause-{n}\"><h3>Cause {n}: {}</h3><p>",
+                "<section id=\"cause-{n}\"><h3>Cause {n}: {root}{}</h3><p>",
                 plural(cause.checks.len(), "check", "checks"),
                 n = i + 1
             );

@@ -78,13 +78,17 @@ pub fn render(result: &RunResult) -> String {
             c.skipped
         );
     }
-    if !result.causes.is_empty() {
-        let _ = writeln!(out, "\n## Causes\n");
+    if let Some(summary) = crate::root_cause::summary(&result.checks, &result.causes) {
+        let _ = writeln!(out, "\n## Causes\n\n{summary}.\n");
         for (i, cause) in result.causes.iter().enumerate() {
             let ids: Vec<String> = cause.checks.iter().map(|c| format!("`{c}`")).collect();
+            let root = match &cause.root {
+                Some(root) => format!("{}: ", code(root)),
+                None => String::new(),
+            };
             let _ = writeln!(
                 out,
-                "### Cause {}: {}\n\n{}\n",
+                "### Cause {}: {root}{}\n\n{}\n",
                 i + 1,
                 plural(cause.checks.len(), "check", "checks"),
                 ids.join(", ")

@@ -263,8 +263,8 @@ async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
     let (limit, order) = super::list_params(&query)?;
-    let after = query.get("after").cloned();
-    let before = query.get("before").cloned();
+    let after = super::cursor(&query, "after").map(str::to_owned);
+    let before = super::cursor(&query, "before").map(str::to_owned);
     let cursor_after = after.clone();
     let page = run_raw(store, move |s| {
         s.list(limit, order, after.as_deref(), before.as_deref())

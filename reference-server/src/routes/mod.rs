@@ -58,3 +58,15 @@ pub fn list_params(
     };
     Ok((limit, order))
 }
+
+/// A list's `after` or `before` cursor. An empty one (`?after=`, as a form or a generator
+/// sends it) is no cursor: the list starts at its beginning.
+pub fn cursor<'q>(
+    query: &'q std::collections::HashMap<String, String>,
+    name: &str,
+) -> Option<&'q str> {
+    query
+        .get(name)
+        .map(String::as_str)
+        .filter(|c| !c.is_empty())
+}

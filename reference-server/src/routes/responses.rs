@@ -592,10 +592,10 @@ async fn input_items(
     if order == crate::store::indexes::Order::Desc {
         items.reverse();
     }
-    if let Some(after) = query.get("after") {
+    if let Some(after) = super::cursor(&query, "after") {
         let position = items
             .iter()
-            .position(|i| i["id"].as_str() == Some(after.as_str()))
+            .position(|i| i["id"].as_str() == Some(after))
             .ok_or_else(|| {
                 ApiError::invalid_param("after", format!("No input item with id '{after}'."))
             })?;

@@ -44,6 +44,15 @@ pub fn operations(doc: &Value) -> Vec<Op<'_>> {
                 });
             }
         }
+        // The WebSocket handshake is documented beside the HTTP operations, not among them
+        // (a generator would send it as a plain GET), and is routed as a GET.
+        if let Some(op) = item.pointer("/x-openresponses-websocket/handshake") {
+            out.push(Op {
+                path: path.clone(),
+                method: "get",
+                op,
+            });
+        }
     }
     out
 }
