@@ -201,9 +201,13 @@ struct RunArgs {
     /// Checks run at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
-    /// Require 401 for an unknown key (for targets with strict auth).
+    /// Require 401 for an unknown key (for targets with strict auth); implies --expect-auth.
     #[arg(long)]
     expect_strict_auth: bool,
+    /// Require 401 for a request without credentials, while accepting any key (a permissive
+    /// target that still wants one): a target that stopped asking then fails.
+    #[arg(long)]
+    expect_auth: bool,
     /// Allow checks that send bursts to the target (rate-limit probing).
     #[arg(long)]
     aggressive: bool,
@@ -933,6 +937,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         concurrency: args.concurrency as usize,
         options: CheckOptions {
             expect_strict_auth: args.expect_strict_auth || embedded.is_some(),
+            expect_auth: args.expect_auth,
             seed,
             budget: args.budget,
             oversized_bytes: args.oversized_bytes,

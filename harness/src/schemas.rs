@@ -141,4 +141,28 @@ mod tests {
         let p = s.problems("error", &json!({"error": {"message": "m", "type": "t"}}));
         assert!(p.iter().any(|l| l.contains("param")), "{p:?}");
     }
+
+    /// Open Responses labels assistant output messages with a `phase` (its compliance suite's
+    /// "response-output-phase-schema"): a response that carries them is a valid response.
+    #[test]
+    fn output_messages_may_carry_a_phase() {
+        let s = Schemas::load().unwrap();
+        let message = |id: &str, phase: &str| {
+            json!({"id": id, "type": "message", "status": "completed", "role": "assistant", "phase": phase,
+                   "content": [{"type": "output_text", "text": "four", "annotations": [], "logprobs": []}]})
+        };
+        let response = json!({
+            "id": "resp_1", "object": "response", "created_at": 1764967971, "completed_at": 1764967972,
+            "status": "completed", "incomplete_details": null, "model": "m", "previous_response_id": null,
+            "instructions": null, "error": null, "tools": [], "tool_choice": "auto", "truncation": "disabled",
+            "parallel_tool_calls": true, "text": {"format": {"type": "text"}}, "top_p": 1, "presence_penalty": 0,
+            "frequency_penalty": 0, "top_logprobs": 0, "temperature": 1, "reasoning": {"effort": null, "summary": null},
+            "usage": {"input_tokens": 1, "output_tokens": 2, "total_tokens": 3,
+                      "input_tokens_details": {"cached_tokens": 0}, "output_tokens_details": {"reasoning_tokens": 0}},
+            "max_output_tokens": null, "max_tool_calls": null, "store": true, "background": false,
+            "service_tier": "default", "metadata": {}, "safety_identifier": null, "prompt_cache_key": null,
+            "output": [message("msg_1", "commentary"), message("msg_2", "final_answer")],
+        });
+        assert_eq!(s.problems("response", &response), Vec::<String>::new());
+    }
 }

@@ -230,6 +230,7 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
         concurrency: 1,
         options: harness::CheckOptions {
             expect_strict_auth: false,
+            expect_auth: false,
             seed: 1,
             budget: 1,
             oversized_bytes: 1024,

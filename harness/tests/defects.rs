@@ -162,6 +162,22 @@ fn response_stream(f: &Forward, a: &Answer) -> bool {
     is(f, Method::POST, "/v1/responses") && a.is_sse()
 }
 
+/// A POST /v1/responses whose input has an item `matching`.
+fn refused_input(f: &Forward, matching: impl Fn(&Value) -> bool) -> bool {
+    is(f, Method::POST, "/v1/responses")
+        && f.json().is_some_and(|v| {
+            v["input"]
+                .as_array()
+                .is_some_and(|i| i.iter().any(&matching))
+        })
+}
+
+/// Turns the answer into a 400 naming `param`.
+fn refuse(a: &mut Answer, param: &str) {
+    a.status = 400;
+    a.set_json(&json!({"error": {"message": "unsupported input", "type": "invalid_request_error", "param": param, "code": null}}));
+}
+
 fn unstream(f: &mut Forward, path: &str) {
     if is(f, Method::POST, path) {
         if let Some(mut v) = f.json() {
@@ -590,7 +606,8 @@ chat_stream_as_json_content_type, fails: ["chat.stream.content-type"],
     before: untouched_request,
     after: |f, a| if chat_stream(f, a) { a.set_header("content-type", "application/json") };
 
-response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match", "open-responses.response.keys", "open-responses.compact"],
+response_without_status, fails: ["responses.schema", "responses.output-text", "responses.max-output-tokens", "openapi.responses-match", "open-responses.response.keys", "open-responses.compact",
+    "open-responses.input.system", "open-responses.input.multi-turn", "open-responses.input.phase", "open-responses.input.image"],
     before: untouched_request,
     after: |f, a| if plain_response(f, a) { map_json(a, |v| { v.as_object_mut().unwrap().remove("status"); }) };
 
@@ -731,6 +748,34 @@ index_duplicate_name_accepted, fails: ["indexes.errors"],
     after: |f, a| if f.path() == "/v1/indexes" && a.status == 409 {
         a.status = 200;
         a.set_json(&json!({"id": "idx_dup", "object": "index", "name": "dup", "model": "ref-embed-1", "dimensions": 4, "metric": "cosine", "metadata": {}, "item_count": 0, "created_at": 1700000000}));
+    };
+
+// A model that never calls a tool on its own (tool_choice auto is read as none).
+tools_never_called_unforced, fails: ["open-responses.tools.auto"],
+    before: |f| if is(f, Method::POST, "/v1/responses") {
+        if let Some(mut v) = f.json() {
+            if v["tools"].is_array() && v["tool_choice"].is_null() { v["tool_choice"] = json!("none"); f.set_json(&v) }
+        }
+    },
+    after: untouched_answer;
+
+// Each input form of upstream's compliance suite refused alone.
+input_system_message_refused, fails: ["open-responses.input.system"],
+    before: untouched_request,
+    after: |f, a| if refused_input(f, |i| i["role"] == "system") { refuse(a, "input") };
+
+input_history_refused, fails: ["open-responses.input.multi-turn"],
+    before: untouched_request,
+    after: |f, a| if refused_input(f, |i| i["role"] == "assistant" && i["phase"].is_null() && i["content"].is_string()) { refuse(a, "input") };
+
+input_phase_refused, fails: ["open-responses.input.phase"],
+    before: untouched_request,
+    after: |f, a| if refused_input(f, |i| !i["phase"].is_null()) { refuse(a, "input[0].phase") };
+
+input_image_refused, fails: ["open-responses.input.image"],
+    before: untouched_request,
+    after: |f, a| if refused_input(f, |i| i["content"].as_array().is_some_and(|c| c.iter().any(|p| p["type"] == "input_image"))) {
+        refuse(a, "input[0].content[1]")
     };
 
 // Prism on OpenAI's document: the example item ("string"), not the input that was sent.
@@ -990,7 +1035,8 @@ faithful_socket_relay_passes_everything, fails: [],
 
 // No WebSocket mode at all: one failure, and the mode's other rules cannot be judged.
 socket_upgrade_refused, fails: ["open-responses.websocket.sequence"],
-    preconditions: ["open-responses.websocket.one-in-flight", "open-responses.websocket.continuation", "open-responses.websocket.store-false", "open-responses.websocket.not-found"],
+    preconditions: ["open-responses.websocket.one-in-flight", "open-responses.websocket.continuation", "open-responses.websocket.store-false", "open-responses.websocket.not-found",
+                    "open-responses.websocket.failed-continuation", "open-responses.websocket.reconnect", "open-responses.websocket.compact"],
     refuse_upgrade: true, upstream: relay_upstream, downstream: relay_downstream;
 
 socket_events_without_sequence_numbers, fails: ["open-responses.websocket.sequence"],
@@ -1034,7 +1080,41 @@ socket_unknown_previous_id_answered, fails: ["open-responses.websocket.not-found
     },
     downstream: relay_downstream;
 
-socket_not_found_under_another_code, fails: ["open-responses.websocket.not-found"],
+// A continuation that fails leaves what it continued in place (upstream's
+// websocket-failed-continuation-evicts-cache): the orphan output is sent without the chain,
+// so it fails without touching the kept response.
+socket_failed_continuation_keeps_the_chain, fails: ["open-responses.websocket.failed-continuation"],
+    refuse_upgrade: false,
+    upstream: |v| if v["input"][0]["call_id"] == "call_conformance_missing" {
+        v.as_object_mut().unwrap().remove("previous_response_id");
+    },
+    downstream: relay_downstream;
+
+// A tool output answering no call is accepted as if it answered one.
+socket_orphan_tool_output_accepted, fails: ["open-responses.websocket.failed-continuation"],
+    refuse_upgrade: false,
+    upstream: |v| if v["input"][0]["call_id"] == "call_conformance_missing" {
+        v["input"] = json!("No matching tool call exists in the previous response.");
+    },
+    downstream: relay_downstream;
+
+// store:false responses are kept server-wide, beyond their socket (and beyond a failure).
+socket_store_false_outlives_the_socket, fails: ["open-responses.websocket.reconnect", "open-responses.websocket.failed-continuation"],
+    refuse_upgrade: false,
+    upstream: |v| if v["store"] == json!(false) { v["store"] = json!(true); },
+    downstream: relay_downstream;
+
+// A compacted window is refused on a socket (its compaction items unread).
+socket_compaction_refused, fails: ["open-responses.websocket.compact"],
+    refuse_upgrade: false,
+    upstream: |v| if let Some(items) = v["input"].as_array_mut() {
+        for item in items.iter_mut().filter(|i| i["type"] == "compaction") {
+            item["encrypted_content"] = json!("not what the server sealed");
+        }
+    },
+    downstream: relay_downstream;
+
+socket_not_found_under_another_code, fails: ["open-responses.websocket.not-found", "open-responses.websocket.failed-continuation", "open-responses.websocket.reconnect"],
     refuse_upgrade: false, upstream: relay_upstream,
     downstream: |v| on_error(v, "previous_response_not_found", |mut v| {
         v["error"]["code"] = json!("not_found");

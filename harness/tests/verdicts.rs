@@ -108,6 +108,50 @@ async fn a_target_without_auth_skips_both_auth_checks() {
     }
 }
 
+/// `--expect-auth`: a permissive target (any key) that stopped asking for one is told apart
+/// from one that still does.
+#[tokio::test]
+async fn expect_auth_fails_a_target_that_stopped_asking_for_a_key() {
+    let open = broken(Defect {
+        before: |f| {
+            f.headers
+                .insert("authorization", format!("Bearer {KEY}").parse().unwrap());
+        },
+        after: untouched_answer,
+    })
+    .await;
+    let expect_auth = |c: &mut harness::RunConfig| {
+        c.options.expect_strict_auth = false;
+        c.options.expect_auth = true;
+    };
+    let result = run_with(&open.uri(), expect_auth).await;
+    assert!(
+        matches!(
+            outcome(&result, "errors.missing-key.401"),
+            Outcome::Failed(_)
+        ),
+        "{:?}",
+        outcome(&result, "errors.missing-key.401")
+    );
+    // A permissive target that still wants a key passes, and its bad-key check still skips.
+    let permissive = broken(Defect {
+        before: |f| {
+            if f.headers.contains_key("authorization") {
+                f.headers
+                    .insert("authorization", format!("Bearer {KEY}").parse().unwrap());
+            }
+        },
+        after: untouched_answer,
+    })
+    .await;
+    let result = run_with(&permissive.uri(), expect_auth).await;
+    assert_eq!(outcome(&result, "errors.missing-key.401"), &Outcome::Passed);
+    assert!(matches!(
+        outcome(&result, "errors.bad-key.401"),
+        Outcome::Skipped { .. }
+    ));
+}
+
 #[tokio::test]
 async fn failures_show_their_subject_and_the_answer() {
     let server = broken(Defect {

@@ -116,8 +116,11 @@ pub fn catalogue() -> Vec<Check> {
 /// Options that shape what checks send.
 #[derive(Debug, Clone)]
 pub struct CheckOptions {
-    /// Require a 401 for an unknown key (targets with strict auth).
+    /// Require a 401 for an unknown key (targets with strict auth); implies `expect_auth`.
     pub expect_strict_auth: bool,
+    /// Require a 401 for a request without credentials (a target that wants a key, even one
+    /// that accepts any).
+    pub expect_auth: bool,
     /// Seed of the property tests.
     pub seed: u64,
     /// Cases per property test.

@@ -17,6 +17,11 @@ pub fn checks() -> Vec<Check> {
         check!("open-responses.compact", OpenResponses, "POST /v1/responses/compact answers a response.compaction whose output, sent back as input, continues the conversation", compact),
         check!("open-responses.compact.errors", OpenResponses, "compact without a model, or with an unknown previous_response_id, is a 4xx in the envelope naming the parameter", compact_errors),
         check!("open-responses.errors.vocabulary", OpenResponses, "A refused unknown model is a 400 or 404 whose error type is in the Open Responses vocabulary", error_vocabulary),
+        check!("open-responses.tools.auto", OpenResponses, "Asked about the weather with a get_weather tool offered (tool_choice auto), the model calls it", tools_auto),
+        check!("open-responses.input.system", OpenResponses, "A system message in the input is accepted: the response completes with output", input_system),
+        check!("open-responses.input.multi-turn", OpenResponses, "Earlier user and assistant messages in the input are accepted: the response completes with output", input_multi_turn),
+        check!("open-responses.input.phase", OpenResponses, "Assistant messages labelled with a phase (commentary, final_answer) are accepted: the response completes with output", input_phase),
+        check!("open-responses.input.image", OpenResponses, "An input_image part (a data URL) beside input_text is accepted: the response completes with output", input_image),
     ]
 }
 
@@ -88,11 +93,12 @@ async fn keys(ctx: &Ctx) -> Verdict {
 }
 
 async fn function_call(ctx: &Ctx) -> Verdict {
-    // A tool without description or strict: the echo must still carry both keys.
+    // A tool without description: the echo must still carry the key. `strict` is sent, as
+    // OpenAI's document requires it of a function tool (Prism refuses the tool without it).
     let body = json!({
         "model": ctx.chat_model()?,
         "input": "What is the weather in Paris? Use the get_weather tool.",
-        "tools": [{"type": "function", "name": "get_weather",
+        "tools": [{"type": "function", "name": "get_weather", "strict": true,
                    "parameters": serde_json::from_str::<Value>(super::chat::WEATHER_PARAMS).unwrap_or_default()}],
         "tool_choice": {"type": "function", "name": "get_weather"},
     });
@@ -601,4 +607,118 @@ async fn compact_errors(ctx: &Ctx) -> Verdict {
         &ex,
     )?;
     pass()
+}
+
+/// Sends `input` to /v1/responses and requires a completed response with output: the input's
+/// form was accepted and answered.
+async fn answered(ctx: &Ctx, input: Value) -> Verdict {
+    let body = json!({"model": ctx.chat_model()?, "input": input});
+    let ex = ctx.send(Req::post("/v1/responses", &body)).await?;
+    let r = expect_ok_json(&ex)?;
+    ensure(
+        r["status"] == "completed",
+        "status \"completed\"",
+        show(&r["status"]),
+        &ex,
+    )?;
+    ensure(
+        r["output"].as_array().is_some_and(|o| !o.is_empty()),
+        "at least one output item",
+        show(&r["output"]),
+        &ex,
+    )?;
+    pass()
+}
+
+async fn tools_auto(ctx: &Ctx) -> Verdict {
+    let body = json!({
+        "model": ctx.chat_model()?,
+        "input": [{"type": "message", "role": "user", "content": "What's the weather like in San Francisco?"}],
+        "tools": [{"type": "function", "name": "get_weather",
+                   "description": "Get the current weather for a location",
+                   "parameters": {"type": "object", "required": ["location"], "properties": {
+                       "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}}}}],
+    });
+    let ex = ctx.send(Req::post("/v1/responses", &body)).await?;
+    let r = expect_ok_json(&ex)?;
+    let call = r["output"]
+        .as_array()
+        .and_then(|o| o.iter().find(|i| i["type"] == "function_call"));
+    let Some(call) = call else {
+        return Err(fail(
+            "a function_call item: the prompt asks what the offered tool answers",
+            show(&r["output"]),
+        )
+        .at(&ex.request));
+    };
+    ensure(
+        call["name"] == "get_weather",
+        "a call of the offered tool get_weather",
+        show(call),
+        &ex,
+    )?;
+    let arguments: Option<Value> = call["arguments"]
+        .as_str()
+        .and_then(|a| serde_json::from_str(a).ok());
+    ensure(
+        arguments
+            .as_ref()
+            .is_some_and(|a| a["location"].is_string()),
+        "arguments: a JSON object with the required location",
+        show(&call["arguments"]),
+        &ex,
+    )?;
+    pass_with(format!(
+        "called get_weather with {}",
+        show(&call["arguments"])
+    ))
+}
+
+async fn input_system(ctx: &Ctx) -> Verdict {
+    answered(
+        ctx,
+        json!([
+            {"type": "message", "role": "system", "content": "You are a pirate. Always respond in pirate speak."},
+            {"type": "message", "role": "user", "content": "Say hello."},
+        ]),
+    )
+    .await
+}
+
+async fn input_multi_turn(ctx: &Ctx) -> Verdict {
+    answered(
+        ctx,
+        json!([
+            {"type": "message", "role": "user", "content": "My name is Alice."},
+            {"type": "message", "role": "assistant", "content": "Hello Alice! How can I help you today?"},
+            {"type": "message", "role": "user", "content": "What is my name?"},
+        ]),
+    )
+    .await
+}
+
+async fn input_phase(ctx: &Ctx) -> Verdict {
+    answered(
+        ctx,
+        json!([
+            {"type": "message", "role": "assistant", "phase": "commentary", "content": "I should answer with the saved number."},
+            {"type": "message", "role": "assistant", "phase": "final_answer", "content": "The number is four."},
+            {"type": "message", "role": "user", "content": "Repeat only the number."},
+        ]),
+    )
+    .await
+}
+
+/// A 1x1 red PNG.
+const TINY_PNG: &str = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
+
+async fn input_image(ctx: &Ctx) -> Verdict {
+    answered(
+        ctx,
+        json!([{"type": "message", "role": "user", "content": [
+            {"type": "input_text", "text": "What do you see in this image? Answer in one sentence."},
+            {"type": "input_image", "image_url": TINY_PNG},
+        ]}]),
+    )
+    .await
 }

@@ -15,6 +15,9 @@ pub fn checks() -> Vec<Check> {
         check!("open-responses.websocket.continuation", OpenResponses, "On a socket, response.create with the previous_response_id of a stored response continues it", continuation),
         check!("open-responses.websocket.store-false", OpenResponses, "On a socket, a store:false response is continued from the connection's own state", store_false),
         check!("open-responses.websocket.not-found", OpenResponses, "On a socket, an unknown previous_response_id is an error message with code previous_response_not_found, and the socket goes on serving", not_found),
+        check!("open-responses.websocket.failed-continuation", OpenResponses, "A continuation of a store:false response that fails (a function_call_output answering no call) evicts it: continuing it again is previous_response_not_found", failed_continuation),
+        check!("open-responses.websocket.reconnect", OpenResponses, "A store:false response does not outlive its socket: on a new one, continuing it is previous_response_not_found, and a fresh response completes", reconnect),
+        check!("open-responses.websocket.compact", OpenResponses, "The output of /v1/responses/compact, sent as the input of a new response on a socket (no previous_response_id), completes", compact_chain),
     ]
 }
 
@@ -413,4 +416,157 @@ fn ensure_on(
     } else {
         Err(fail(expected, seen).at(&socket.record()))
     }
+}
+
+/// A store:false response on `socket`, completed: what the check continues (its precondition).
+async fn kept_response(ctx: &Ctx, socket: &mut Socket, input: &str) -> Result<Value, Problem> {
+    socket
+        .send(&create(ctx, input, json!({"store": false}))?)
+        .await?;
+    let turn = read_turn(socket).await?;
+    completed(socket, &turn, "a store:false response").map_err(Problem::as_precondition)
+}
+
+/// Requires `turn` to be refused with `previous_response_not_found` (as an error message, or
+/// a response that failed with that code).
+fn not_found_turn(socket: &Socket, turn: &Turn, what: &str) -> Result<(), Problem> {
+    let code = match (&turn.refused, turn.events.last()) {
+        (Some(error), _) => error["error"]["code"].clone(),
+        (None, Some(last)) => last["response"]["error"]["code"].clone(),
+        (None, None) => Value::Null,
+    };
+    if code == "previous_response_not_found" {
+        if let Some(error) = &turn.refused {
+            error_message(socket, error, what)?;
+        }
+        return Ok(());
+    }
+    Err(fail(
+        format!("{what}: an error with code previous_response_not_found"),
+        match (&turn.refused, turn.events.last()) {
+            (Some(e), _) => show(e),
+            (None, Some(e)) => format!("{} event(s), the last {}", turn.events.len(), show(e)),
+            (None, None) => "the socket closed".to_owned(),
+        },
+    )
+    .at(&socket.record()))
+}
+
+async fn failed_continuation(ctx: &Ctx) -> Verdict {
+    let mut socket = open_for_rule(ctx).await?;
+    let kept = kept_response(
+        ctx,
+        &mut socket,
+        "Remember the code word: ember. Reply with OK.",
+    )
+    .await?;
+    // An output that answers no call of the chain cannot continue it.
+    let mut orphan = create(
+        ctx,
+        "",
+        json!({"store": false, "previous_response_id": kept["id"]}),
+    )?;
+    orphan["input"] = json!([{"type": "function_call_output", "call_id": "call_conformance_missing",
+                              "output": "No matching tool call exists in the previous response."}]);
+    socket.send(&orphan).await?;
+    let turn = read_turn(&mut socket).await?;
+    let failed = turn.refused.is_some()
+        || turn
+            .events
+            .last()
+            .is_some_and(|e| e["type"] == "response.failed" || e["response"]["status"] == "failed");
+    ensure_on(
+        &socket,
+        failed,
+        "the continuation with a function_call_output answering no call to fail (an error message or response.failed)",
+        match turn.events.last() {
+            Some(e) => format!("{} event(s), the last {}", turn.events.len(), show(e)),
+            None => "the socket closed".to_owned(),
+        },
+    )?;
+    let again = create(
+        ctx,
+        "Try to continue after the failed turn.",
+        json!({"store": false, "previous_response_id": kept["id"]}),
+    )?;
+    socket.send(&again).await?;
+    let turn = read_turn(&mut socket).await?;
+    not_found_turn(
+        &socket,
+        &turn,
+        "continuing the response whose continuation failed",
+    )?;
+    socket.close().await;
+    pass()
+}
+
+async fn reconnect(ctx: &Ctx) -> Verdict {
+    let mut first = open_for_rule(ctx).await?;
+    let kept = kept_response(
+        ctx,
+        &mut first,
+        "Remember the code word: copper. Reply with OK.",
+    )
+    .await?;
+    first.close().await;
+    let mut socket = open_for_rule(ctx).await?;
+    let next = create(
+        ctx,
+        "Try to continue after reconnecting.",
+        json!({"store": false, "previous_response_id": kept["id"]}),
+    )?;
+    socket.send(&next).await?;
+    let turn = read_turn(&mut socket).await?;
+    not_found_turn(
+        &socket,
+        &turn,
+        "continuing, on a new socket, a store:false response of a closed one",
+    )?;
+    socket
+        .send(&create(
+            ctx,
+            "Start again. Say hello.",
+            json!({"store": false}),
+        )?)
+        .await?;
+    let turn = read_turn(&mut socket).await?;
+    completed(&socket, &turn, "a fresh response after the miss")?;
+    socket.close().await;
+    pass()
+}
+
+async fn compact_chain(ctx: &Ctx) -> Verdict {
+    let body = json!({
+        "model": ctx.chat_model()?,
+        "input": [
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Remember the compaction code word: slate."}]},
+            {"type": "message", "role": "assistant", "content": [{"type": "output_text", "text": "OK."}]},
+            {"type": "message", "role": "user", "content": [{"type": "input_text", "text": "Compress this conversation for later continuation."}]},
+        ],
+    });
+    let ex = ctx.send(Req::post("/v1/responses/compact", &body)).await?;
+    let compacted = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let Some(mut input) = compacted["output"]
+        .as_array()
+        .filter(|o| !o.is_empty())
+        .cloned()
+    else {
+        return Err(precondition(
+            "a compacted output to start from (see open-responses.compact)",
+            show(&compacted),
+        )
+        .at(&ex.request));
+    };
+    input.push(
+        json!({"type": "message", "role": "user", "content": "Continue from here. Say hello."}),
+    );
+    let mut socket = open_for_rule(ctx).await?;
+    let mut message = create(ctx, "", json!({"store": false}))?;
+    message["input"] = Value::Array(input);
+    socket.send(&message).await?;
+    let turn = read_turn(&mut socket).await?;
+    // Its events' rules are open-responses.websocket.sequence's subject, not this check's.
+    completed(&socket, &turn, "the response on the compacted window")?;
+    socket.close().await;
+    pass()
 }

@@ -257,6 +257,7 @@ pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResu
         concurrency: 4,
         options: CheckOptions {
             expect_strict_auth: true,
+            expect_auth: false,
             seed: 42,
             budget: 12,
             oversized_bytes: 3 * 1024 * 1024,
