@@ -123,8 +123,8 @@ impl Problem {
     }
 
     /// Records what the answer showed, so failures with one root cause are grouped.
-    pub fn symptom(mut self, symptom: Symptom) -> Self {
-        if let Some(f) = self.failure_mut() {
+    pub fn symptom(mut self, symptom: impl Into<Option<Symptom>>) -> Self {
+        if let (Some(f), Some(symptom)) = (self.failure_mut(), symptom.into()) {
             f.symptom.get_or_insert(symptom);
         }
         self

@@ -25,19 +25,26 @@ pub enum Symptom {
 }
 
 impl Symptom {
-    /// The error status `ex` answered, as a symptom.
-    pub fn status(ex: &Exchange) -> Self {
-        let error = ex.json().ok().and_then(|body| {
-            let e = &body["error"];
-            e["code"]
-                .as_str()
-                .or_else(|| e["type"].as_str())
-                .map(str::to_owned)
-        });
-        Self::Status {
+    /// The error status `ex` answered, as a symptom other checks may share: a server error, a
+    /// route not served, credentials refused, a limit; a client error only with its error
+    /// code (two 400s for two different mistakes are two findings, not one cause).
+    pub fn status(ex: &Exchange) -> Option<Self> {
+        let body = ex.json().ok();
+        let field = |key: &str| {
+            body.as_ref()
+                .and_then(|b| b["error"][key].as_str().map(str::to_owned))
+        };
+        let error = match ex.status {
+            401 | 403 | 404 | 405 | 408 | 429 | 501 | 500..=599 => {
+                field("code").or_else(|| field("type"))
+            }
+            400..=499 => Some(field("code")?),
+            _ => return None,
+        };
+        Some(Self::Status {
             status: ex.status,
             error,
-        }
+        })
     }
 }
 
@@ -85,7 +92,7 @@ fn describe(key: &Key) -> Option<String> {
             let what = match (status, error) {
                 (404 | 405 | 501, None) => format!("HTTP {status} (not served?)"),
                 (_, None) => format!("HTTP {status}"),
-                (_, Some(e)) => format!("HTTP {status} {e}"),
+                (_, Some(e)) => format!("HTTP {status}, error {e}"),
             };
             format!("{method} {route} answers {what}")
         }
@@ -123,12 +130,17 @@ pub fn route(request: &RequestRecord) -> String {
         .map_or(request.url.as_str(), |(_, rest)| rest);
     let path = path.find('/').map_or("/", |i| &path[i..]);
     let path = path.split(['?', '#']).next().unwrap_or(path);
+    // A segment after a collection's name is an id; anything before the API's own words (an
+    // API root such as `/openai/v1`) stays as it is.
+    let mut previous = "";
     path.split('/')
         .map(|seg| {
-            if seg.is_empty() || WORDS.contains(&seg) {
-                seg
-            } else {
+            let id = !seg.is_empty() && !WORDS.contains(&seg) && WORDS.contains(&previous);
+            previous = seg;
+            if id {
                 "{id}"
+            } else {
+                seg
             }
         })
         .collect::<Vec<_>>()
@@ -249,6 +261,14 @@ mod tests {
             ("https://h/v1/models/ref-chat-1", "/v1/models/{id}"),
             ("http://h/v1/chat/completions", "/v1/chat/completions"),
             ("http://h", "/"),
+            (
+                "http://h:9/openai/v1/responses/compact",
+                "/openai/v1/responses/compact",
+            ),
+            (
+                "http://h/v1/indexes/idx_1/items/a",
+                "/v1/indexes/{id}/items/{id}",
+            ),
         ] {
             assert_eq!(route(&request("GET", url)), want, "{url}");
         }

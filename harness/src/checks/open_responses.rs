@@ -634,7 +634,9 @@ async fn tools_auto(ctx: &Ctx) -> Verdict {
     let body = json!({
         "model": ctx.chat_model()?,
         "input": [{"type": "message", "role": "user", "content": "What's the weather like in San Francisco?"}],
-        "tools": [{"type": "function", "name": "get_weather",
+        // `strict` as OpenAI's document requires of a function tool (false: the schema is not
+        // a strict one), which Open Responses also allows.
+        "tools": [{"type": "function", "name": "get_weather", "strict": false,
                    "description": "Get the current weather for a location",
                    "parameters": {"type": "object", "required": ["location"], "properties": {
                        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"}}}}],
@@ -717,7 +719,8 @@ async fn input_image(ctx: &Ctx) -> Verdict {
         ctx,
         json!([{"type": "message", "role": "user", "content": [
             {"type": "input_text", "text": "What do you see in this image? Answer in one sentence."},
-            {"type": "input_image", "image_url": TINY_PNG},
+            // `detail`, as OpenAI's document requires of an input image.
+            {"type": "input_image", "image_url": TINY_PNG, "detail": "auto"},
         ]}]),
     )
     .await
