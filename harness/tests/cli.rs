@@ -396,6 +396,50 @@ async fn auth_header_sends_the_key_where_a_gateway_expects_it() {
     );
 }
 
+/// A self-description judged by the target's own document is reported, not scored, and does
+/// not decide the exit code (LiteLLM with `--only 'openapi.*'` scored 100% and exited 1).
+#[tokio::test]
+async fn an_unscored_failure_does_not_fail_the_run() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let target = MockServer::start().await;
+    let models = serde_json::json!({"object": "list", "data": [{"id": "m", "object": "model", "created": 0, "owned_by": "o"}]});
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(models))
+        .mount(&target)
+        .await;
+    // A document without info or paths: openapi.valid fails.
+    Mock::given(method("GET"))
+        .and(path("/openapi.json"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(serde_json::json!({"openapi": "3.1.0"})),
+        )
+        .mount(&target)
+        .await;
+    let uri = target.uri();
+    let out = tokio::task::spawn_blocking(move || {
+        conformance(&[
+            "run",
+            "--target",
+            &uri,
+            "--api-key",
+            "k",
+            "--only",
+            "openapi.valid",
+            "--no-reports",
+        ])
+    })
+    .await
+    .unwrap();
+    let shown = text(&out);
+    assert!(
+        shown.contains("FAIL  openapi.valid") && shown.contains("[not scored]"),
+        "{shown}"
+    );
+    assert_eq!(out.status.code(), Some(0), "{shown}");
+}
+
 #[test]
 fn run_checks_answers_against_a_given_document() {
     let ours = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../schemas/openapi.yaml");
