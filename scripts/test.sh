@@ -55,6 +55,17 @@ target/debug/conformance run --target "$server_url/v1" --api-key sk-e2e-key --ex
 kill "$server_pid"
 start_server target/debug/reference-server
 target/debug/conformance run --target "$server_url" --api-key any-key --no-reports --seed 7 2>/dev/null | tail -3
+# A rate-limited deployment gives the verdicts of a quiet one: every tenth generation is a 429
+# (Retry-After 1 s); the run waits them out, counts them, and passes as above.
+REFSERVER_FAULTS='kind=429,every=10,retry_after=1s' start_server target/debug/reference-server
+limited=$(target/debug/conformance run --target "$server_url" --api-key any-key --no-reports --seed 7 2>/dev/null)
+echo "$limited" | grep -E '^(rate-limited|summary)'
+if ! echo "$limited" | grep -q '^rate-limited: '; then
+  echo "the run against the rate-limited server waited out no 429" >&2
+  exit 1
+fi
+kill "$server_pid"
+start_server target/debug/reference-server
 # The shipped eval suites, end to end against the same separately started server: every suite
 # gate and a 100% overall gate with no errored case (the engine is deterministic).
 target/debug/conformance eval --target "$server_url" --api-key any-key --no-reports \

@@ -208,6 +208,18 @@ struct RunArgs {
     /// target that still wants one): a target that stopped asking then fails.
     #[arg(long)]
     expect_auth: bool,
+    /// Judge every answer as it came: no waiting out 429s, no second ask after a 5xx.
+    #[arg(long)]
+    no_retry: bool,
+    /// Most retries of one request the target rate-limits (429), waiting what it asks.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=100))]
+    max_retries: u32,
+    /// Longest wait before one retry, whatever the target asks (e.g. 30s).
+    #[arg(long, default_value = "30s", value_parser = crate::latency::slo::duration)]
+    max_retry_wait: Duration,
+    /// All waits of the run together; past it, a rate-limited check is errored (e.g. 5m).
+    #[arg(long, default_value = "300s", value_parser = crate::latency::slo::duration)]
+    retry_budget: Duration,
     /// Allow checks that send bursts to the target (rate-limit probing).
     #[arg(long)]
     aggressive: bool,
@@ -947,6 +959,12 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             heavy_batch: 2048,
             openapi,
             snapshots,
+            retry: crate::checks::retry::RetryPolicy {
+                enabled: !args.no_retry,
+                max_retries: args.max_retries,
+                max_wait: args.max_retry_wait,
+                budget: args.retry_budget,
+            },
         },
     };
     let total = run::select(&config)?.len() as u64;

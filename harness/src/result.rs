@@ -99,6 +99,11 @@ pub fn precondition(needed: impl Into<String>, seen: impl Into<String>) -> Probl
     Problem::Precondition(failure(needed, seen))
 }
 
+/// No usable answer (the check is errored): expected vs what came instead.
+pub fn errored(expected: impl Into<String>, seen: impl Into<String>) -> Problem {
+    Problem::Transport(failure(expected, seen))
+}
+
 /// A skip with its reason.
 pub fn skip(reason: impl Into<String>) -> Problem {
     Problem::Skip(reason.into())
@@ -375,6 +380,8 @@ pub struct RunResult {
     pub profiles: Vec<ProfileScore>,
     /// Root causes shared by two or more checks, most checks first.
     pub causes: Vec<Cause>,
+    /// The 429s waited out and the requests that were flaky (a 5xx, then a success).
+    pub retries: crate::checks::retry::RetrySummary,
 }
 
 impl RunResult {
@@ -493,6 +500,7 @@ mod tests {
             checks,
             profiles: vec![],
             causes: vec![],
+            retries: Default::default(),
         };
         let mut described = result("openapi.responses-match", failed("undocumented"));
         described.area = "openapi".into();

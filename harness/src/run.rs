@@ -267,6 +267,7 @@ pub async fn run(
         .map(|profile| crate::result::score(profile, &results))
         .collect::<Vec<ProfileScore>>();
     let causes = crate::root_cause::causes(&results);
+    let retries = ctx.retries.summary();
     Ok(RunResult {
         run_id: crate::report::new_run_id(),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -281,13 +282,22 @@ pub async fn run(
         checks: results,
         profiles,
         causes,
+        retries,
     })
 }
 
 /// Runs one check and reports its result to `progress`.
 async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) -> CheckResult {
     let t = Instant::now();
-    let (outcome, note, metrics) = Outcome::of(checks::as_check(check.id, (check.run)(ctx)).await);
+    let (outcome, mut note, metrics) =
+        Outcome::of(checks::as_check(check.id, (check.run)(ctx)).await);
+    // A pass that needed a repeat after a 5xx says so (the report lists those requests too).
+    if let (Outcome::Passed, Some(flaky)) = (&outcome, ctx.retries.note_for(check.id)) {
+        note = Some(match note {
+            Some(n) => format!("{n}; {flaky}"),
+            None => flaky,
+        });
+    }
     let (description, scored) = match check.adapt {
         Some(adapt) => adapt(&ctx.options),
         None => (check.description.to_owned(), check.scored),

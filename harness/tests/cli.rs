@@ -239,6 +239,7 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
             heavy_batch: 16,
             openapi: None,
             snapshots: None,
+            retry: Default::default(),
         },
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.

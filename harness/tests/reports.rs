@@ -151,6 +151,18 @@ fn fixed() -> RunResult {
         embedding_model: Some("e".into()),
         seed: 7,
         causes: causes(&checks),
+        retries: harness::checks::retry::RetrySummary {
+            rate_limited: 3,
+            by_check: [("embeddings.usage".to_owned(), 3)].into(),
+            waited_ms: 3150.0,
+            budget_exhausted: false,
+            flaky: vec![harness::checks::retry::FlakyRequest {
+                check: "models.list.schema".into(),
+                request: "GET http://localhost:8000/v1/models".into(),
+                first: 502,
+                then: 200,
+            }],
+        },
         checks,
         profiles,
     }

@@ -2,6 +2,7 @@
 
 use super::*;
 use futures::future::join_all;
+use std::time::Duration;
 
 pub fn checks() -> Vec<Check> {
     vec![
@@ -58,10 +59,37 @@ async fn mismatch(ctx: &Ctx) -> Verdict {
     pass()
 }
 
+/// How long the first execution should stay in flight.
+const IN_FLIGHT: Duration = Duration::from_secs(1);
+
+/// Inputs of one embeddings batch: enough to last `aim` (measured on a batch of 16), at least
+/// 16, at most `heavy_batch`. A fast server gets the largest batch, a slow one (50 ms an input)
+/// a few dozen, so the check takes seconds, never minutes.
+async fn batch_for(ctx: &Ctx, aim: Duration) -> Result<usize, Problem> {
+    const PROBE: usize = 16;
+    let most = ctx.options.heavy_batch.max(PROBE);
+    let inputs: Vec<String> = (0..PROBE).map(|i| format!("sizing probe {i}")).collect();
+    let body =
+        json!({"model": ctx.embedding_model()?, "input": inputs, "encoding_format": "base64"});
+    let ex = ctx
+        .send(Req::post("/v1/embeddings", &body).keep_body(64 * 1024))
+        .await?;
+    expect_status(&ex, 200).map_err(Problem::as_precondition)?;
+    let per_input = ex.elapsed.as_secs_f64() / PROBE as f64;
+    let size = if per_input > 0.0 {
+        (aim.as_secs_f64() / per_input).ceil() as usize
+    } else {
+        most
+    };
+    Ok(size.clamp(PROBE, most))
+}
+
 async fn concurrent(ctx: &Ctx) -> Verdict {
     let k = key("concurrent");
-    // A large batch keeps the first execution in flight while the duplicates arrive.
-    let inputs: Vec<String> = (0..ctx.options.heavy_batch.max(1))
+    // A batch that keeps the first execution in flight while the duplicates arrive, sized
+    // from a measured one so that it lasts about a second whatever the target's speed.
+    let size = batch_for(ctx, IN_FLIGHT).await?;
+    let inputs: Vec<String> = (0..size)
         .map(|i| format!("idempotency probe {i}"))
         .collect();
     let body =
@@ -107,6 +135,6 @@ async fn concurrent(ctx: &Ctx) -> Verdict {
         return Err(skip(format!("the duplicates did not overlap the first execution ({replayed} replays), so 409 could not be observed")));
     }
     pass_with(format!(
-        "1 execution, {conflicts} conflicts, {replayed} replays"
+        "1 execution, {conflicts} conflicts, {replayed} replays (a batch of {size} inputs)"
     ))
 }

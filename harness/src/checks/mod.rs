@@ -17,12 +17,13 @@ mod properties;
 mod ratelimit;
 mod responses;
 mod responses_stream;
+pub mod retry;
 mod snapshots;
 mod websocket;
 
 use crate::root_cause::Symptom;
 use crate::schemas::Schemas;
-use crate::target::{Exchange, Req, StreamExchange, Target, TransportError};
+use crate::target::{Exchange, Req, StreamExchange, Target};
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -139,6 +140,8 @@ pub struct CheckOptions {
     pub openapi: Option<std::sync::Arc<(String, Value)>>,
     /// Where shapes are recorded and compared (`--snapshots DIR`), if anywhere.
     pub snapshots: Option<std::sync::Arc<crate::snapshots::SnapshotOptions>>,
+    /// How 429s and transient 5xx are ridden out.
+    pub retry: retry::RetryPolicy,
 }
 
 /// What checks share: the target, schemas, models and cached baseline exchanges.
@@ -154,12 +157,14 @@ pub struct Ctx {
     /// Options.
     pub options: CheckOptions,
     discovery: crate::run::Discovery,
-    chat_plain: OnceCell<Result<Exchange, TransportError>>,
-    responses_plain: OnceCell<Result<Exchange, TransportError>>,
-    chat_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
-    responses_stream: OnceCell<Result<Arc<StreamExchange>, TransportError>>,
+    chat_plain: OnceCell<Result<Exchange, Problem>>,
+    responses_plain: OnceCell<Result<Exchange, Problem>>,
+    chat_stream: OnceCell<Result<Arc<StreamExchange>, Problem>>,
+    responses_stream: OnceCell<Result<Arc<StreamExchange>, Problem>>,
     /// With `--snapshots`: the shape of every exchange, under the check that sent it.
     recorder: Option<crate::snapshots::record::Recorder>,
+    /// The 429s waited out and the 5xx asked again.
+    pub retries: retry::Retries,
 }
 
 tokio::task_local! {
@@ -196,6 +201,7 @@ impl Ctx {
             .map(|_| crate::snapshots::record::Recorder::new(target.api_root()));
         Self {
             recorder,
+            retries: retry::Retries::new(options.retry.clone()),
             target,
             schemas,
             chat_model,
@@ -252,11 +258,20 @@ impl Ctx {
         recorded(check).then(|| (recorder, check, recorder.ticket()))
     }
 
-    /// Sends a request (its shape recorded under the running check, with `--snapshots`).
+    /// The running check's id (for the retry counts).
+    fn check_id() -> &'static str {
+        CHECK.try_with(|c| *c).unwrap_or("")
+    }
+
+    /// Sends a request (its shape recorded under the running check, with `--snapshots`); a
+    /// 429 is waited out and a transient 5xx asked again, as [`retry`] says.
     pub async fn send(&self, req: Req) -> Result<Exchange, Problem> {
         let recording = self.recording();
         let whole = req.reads_whole();
-        let ex = self.target.send(req).await?;
+        let ex = self
+            .retries
+            .send(Self::check_id(), req, |r| self.target.send(r))
+            .await?;
         if let Some((recorder, check, order)) = recording {
             recorder.note(
                 check,
@@ -276,7 +291,10 @@ impl Ctx {
     /// `--snapshots`).
     pub async fn stream(&self, req: Req) -> Result<StreamExchange, Problem> {
         let recording = self.recording();
-        let s = self.target.stream(req).await?;
+        let s = self
+            .retries
+            .send(Self::check_id(), req, |r| self.target.stream(r))
+            .await?;
         if let Some((recorder, check, order)) = recording {
             let ex = &s.exchange;
             let answer = if ex.media_type() == "text/event-stream" {
@@ -330,14 +348,21 @@ impl Ctx {
         Ok(body)
     }
 
+    /// A baseline request, unrecorded (the sampled snapshots record the baselines).
+    async fn baseline(&self, req: Req) -> Result<Exchange, Problem> {
+        self.retries
+            .send(Self::check_id(), req, |r| self.target.send(r))
+            .await
+    }
+
     /// The baseline chat completion (sent once per run).
     pub async fn chat_plain(&self) -> Result<Exchange, Problem> {
         let body = self.chat_body(false)?;
         let r = self
             .chat_plain
-            .get_or_init(|| self.target.send(Req::post("/v1/chat/completions", &body)))
+            .get_or_init(|| self.baseline(Req::post("/v1/chat/completions", &body)))
             .await;
-        Ok(r.clone()?)
+        r.clone()
     }
 
     /// The baseline response (sent once per run).
@@ -345,9 +370,9 @@ impl Ctx {
         let body = self.responses_body(false)?;
         let r = self
             .responses_plain
-            .get_or_init(|| self.target.send(Req::post("/v1/responses", &body)))
+            .get_or_init(|| self.baseline(Req::post("/v1/responses", &body)))
             .await;
-        Ok(r.clone()?)
+        r.clone()
     }
 
     /// The baseline streamed chat completion, with `include_usage` (sent once per run).
@@ -356,13 +381,14 @@ impl Ctx {
         let r = self
             .chat_stream
             .get_or_init(|| async {
-                self.target
-                    .stream(Req::post("/v1/chat/completions", &body))
+                let req = Req::post("/v1/chat/completions", &body);
+                self.retries
+                    .send(Self::check_id(), req, |r| self.target.stream(r))
                     .await
                     .map(Arc::new)
             })
             .await;
-        Ok(r.clone()?)
+        r.clone()
     }
 
     /// The baseline streamed response (sent once per run).
@@ -371,13 +397,14 @@ impl Ctx {
         let r = self
             .responses_stream
             .get_or_init(|| async {
-                self.target
-                    .stream(Req::post("/v1/responses", &body))
+                let req = Req::post("/v1/responses", &body);
+                self.retries
+                    .send(Self::check_id(), req, |r| self.target.stream(r))
                     .await
                     .map(Arc::new)
             })
             .await;
-        Ok(r.clone()?)
+        r.clone()
     }
 
     /// Validates `value` against schema `name`.

@@ -113,7 +113,7 @@ async fn burst(ctx: &Ctx) -> Verdict {
     let max = ctx.options.burst_max as usize;
     let mut sent = 0;
     let mut requests = futures::stream::iter(0..max)
-        .map(|_| ctx.send(Req::get("/v1/models")))
+        .map(|_| ctx.send(Req::get("/v1/models").raw_rate_limits()))
         .buffered(8);
     while let Some(ex) = requests.next().await {
         let ex = ex?;

@@ -452,7 +452,7 @@ async fn send_to(
                     );
                     return (Err(error), retries);
                 }
-                tokio::time::sleep(backoff(retries, &ex)).await;
+                tokio::time::sleep(crate::target::backoff::wait(retries, &ex, MAX_WAIT)).await;
                 retries += 1;
             }
             Ok(ex) => return (Ok(ex), retries),
@@ -476,25 +476,6 @@ pub fn outcome(attempts: &[Attempt], min_passes: u32) -> (u32, Outcome) {
 
 /// Longest wait before one retry, whatever the server asks.
 const MAX_WAIT: Duration = Duration::from_secs(60);
-
-/// The wait before retry number `retry`: what `retry-after-ms` or `Retry-After` (seconds)
-/// ask, else full jitter over an exponential ceiling (250 ms, 500 ms, … up to 8 s).
-fn backoff(retry: u32, ex: &Exchange) -> Duration {
-    let asked = ex
-        .header("retry-after-ms")
-        .and_then(|v| v.trim().parse::<f64>().ok())
-        .map(|ms| ms / 1000.0)
-        .or_else(|| {
-            ex.header("retry-after")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        })
-        .filter(|s| s.is_finite() && *s >= 0.0);
-    if let Some(seconds) = asked {
-        return Duration::from_secs_f64(seconds).min(MAX_WAIT);
-    }
-    let ceiling = 0.25 * f64::from(1u32 << retry.min(5));
-    Duration::from_secs_f64(fastrand::f64() * ceiling)
-}
 
 fn assistant_message(answer: &Answer) -> Value {
     let mut message = json!({"role": "assistant", "content": answer.text});

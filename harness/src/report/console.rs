@@ -60,6 +60,9 @@ pub fn render(result: &RunResult) -> String {
     for note in &result.notes {
         let _ = writeln!(out, "note: {}", clean(note, 600));
     }
+    for line in result.retries.lines() {
+        let _ = writeln!(out, "{}", clean(&line, 600));
+    }
     if let Some(summary) = crate::root_cause::summary(&result.checks, &result.causes) {
         let _ = writeln!(out, "\n{summary}:");
         for (i, cause) in result.causes.iter().enumerate() {

@@ -93,6 +93,9 @@ pub fn render(result: &RunResult) -> String {
             esc(&clean(note, 600))
         );
     }
+    for line in result.retries.lines() {
+        let _ = writeln!(out, "<p class=\"note\">{}</p>", esc(&clean(&line, 600)));
+    }
     out.push_str("<table><tr><th>profile</th><th>score</th><th>outcomes</th></tr>\n");
     for p in &result.profiles {
         let _ = writeln!(

@@ -59,6 +59,9 @@ pub fn render(result: &RunResult) -> String {
     for note in &result.notes {
         let _ = writeln!(out, "- note: {}", prose(note, 600));
     }
+    for line in result.retries.lines() {
+        let _ = writeln!(out, "- {}", prose(&line, 600));
+    }
     let _ = writeln!(out, "- checks: {}\n", counts.summary());
     let _ = writeln!(
         out,

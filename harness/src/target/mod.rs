@@ -1,6 +1,7 @@
 //! The HTTP client for the target: JSON calls and SSE streams with timings, each returning a
 //! plain-data `Exchange` that checks read and reports quote (with the key redacted).
 
+pub mod backoff;
 pub mod socket;
 pub mod sse;
 
@@ -95,6 +96,8 @@ pub struct Req {
     headers: Vec<(String, String)>,
     auth: Auth,
     keep: Option<usize>,
+    /// A 429 is returned as it came, not waited out (the rate-limit checks' requests).
+    raw_rate_limits: bool,
 }
 
 impl Req {
@@ -123,7 +126,32 @@ impl Req {
             headers: Vec::new(),
             auth: Auth::Default,
             keep: None,
+            raw_rate_limits: false,
         }
+    }
+
+    /// Returns a 429 as it came instead of waiting it out (for checks about rate limiting).
+    pub fn raw_rate_limits(mut self) -> Self {
+        self.raw_rate_limits = true;
+        self
+    }
+
+    /// Whether a 429 to this request is waited out and the request asked again.
+    pub fn waits_out_rate_limits(&self) -> bool {
+        !self.raw_rate_limits
+    }
+
+    /// Whether asking again after a 5xx is safe: a GET, or a generation (chat, responses,
+    /// compaction, embeddings), whose repeat at worst stores one more response.
+    pub fn repeatable(&self) -> bool {
+        let generation = [
+            "/chat/completions",
+            "/responses",
+            "/responses/compact",
+            "/embeddings",
+        ];
+        self.method == Method::GET
+            || (self.method == Method::POST && generation.iter().any(|g| self.path.ends_with(g)))
     }
 
     /// Whether the whole body is read (no `keep_body`).

@@ -267,6 +267,7 @@ pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResu
             heavy_batch: 16,
             openapi: None,
             snapshots: None,
+            retry: Default::default(),
         },
     };
     adjust(&mut config);
