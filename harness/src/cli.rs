@@ -157,6 +157,10 @@ struct TargetArgs {
     /// Accept invalid TLS certificates.
     #[arg(long)]
     insecure: bool,
+    /// Trust the CAs of this PEM bundle too (an internal CA), beside the web roots and the
+    /// system's store; also for --judge-target.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<std::path::PathBuf>,
 }
 
 impl TargetArgs {
@@ -165,6 +169,7 @@ impl TargetArgs {
         TargetConfig {
             auth_header: self.auth_header.clone(),
             insecure: self.insecure,
+            cacert: self.cacert.clone(),
             ..TargetConfig::new(url, key, Duration::from_secs_f64(timeout))
         }
     }

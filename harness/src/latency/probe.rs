@@ -397,9 +397,10 @@ pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, Strin
             .build(connector);
         return Ok(Client::Plain(Box::new(client)));
     }
+    let tls = crate::target::tls::client_config(target.insecure, target.cacert.as_deref())?;
     reqwest::Client::builder()
         .connect_timeout(target.timeout.min(Duration::from_secs(10)))
-        .danger_accept_invalid_certs(target.insecure)
+        .use_preconfigured_tls((*tls).clone())
         .pool_max_idle_per_host(connections)
         .pool_idle_timeout(crate::target::POOL_IDLE)
         .tcp_nodelay(true)

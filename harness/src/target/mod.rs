@@ -4,6 +4,7 @@
 pub mod backoff;
 pub mod socket;
 pub mod sse;
+pub mod tls;
 
 use crate::error::HarnessError;
 use crate::result::plural;
@@ -32,6 +33,8 @@ pub struct TargetConfig {
     pub timeout: Duration,
     /// Accept invalid TLS certificates.
     pub insecure: bool,
+    /// A PEM bundle of CAs to trust beside the web and system roots (`--cacert`).
+    pub cacert: Option<std::path::PathBuf>,
     /// Most bytes read from one answer (a body, or a whole stream).
     pub max_response_bytes: usize,
     /// Most events read from one stream.
@@ -47,6 +50,7 @@ impl TargetConfig {
             auth_header: "Authorization".into(),
             timeout,
             insecure: false,
+            cacert: None,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             max_events: DEFAULT_MAX_EVENTS,
         }
@@ -353,7 +357,8 @@ pub struct Target {
     api_key: Option<String>,
     auth_header: String,
     timeout: Duration,
-    insecure: bool,
+    /// Whom TLS trusts, for this target's every client.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl Target {
@@ -375,11 +380,13 @@ impl Target {
                 "--timeout must be greater than 0".into(),
             ));
         }
+        let tls = tls::client_config(config.insecure, config.cacert.as_deref())
+            .map_err(HarnessError::Usage)?;
         let client = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(POOL_IDLE)
-            .danger_accept_invalid_certs(config.insecure)
+            .use_preconfigured_tls((*tls).clone())
             .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| HarnessError::Usage(format!("cannot build the HTTP client: {e}")))?;
@@ -393,7 +400,7 @@ impl Target {
             api_key: config.api_key.clone().filter(|k| !k.is_empty()),
             auth_header: config.auth_header.clone(),
             timeout: config.timeout,
-            insecure: config.insecure,
+            tls,
         })
     }
 
@@ -500,7 +507,7 @@ impl Target {
         } else if e.is_connect() {
             TransportError::Unreachable {
                 url: url.to_owned(),
-                detail: root_cause(e),
+                detail: tls::explain(e).unwrap_or_else(|| root_cause(e)),
             }
         } else {
             TransportError::Other {

@@ -75,11 +75,10 @@ impl Target {
         let config = WebSocketConfig::default()
             .max_message_size(Some(cap))
             .max_frame_size(Some(cap));
-        let connector = if self.insecure && url.starts_with("wss://") {
-            Some(insecure_tls())
-        } else {
-            None
-        };
+        // The HTTP client's trust (web and system roots, --cacert, --insecure).
+        let connector = url
+            .starts_with("wss://")
+            .then(|| Connector::Rustls(self.tls.clone()));
         let record = RequestRecord {
             method: "GET (WebSocket)".into(),
             url: url.clone(),
@@ -124,7 +123,11 @@ impl Target {
             }
             Err(WsError::Io(e)) => Err(TransportError::Unreachable {
                 url,
-                detail: e.to_string(),
+                detail: super::tls::explain(&e).unwrap_or_else(|| e.to_string()),
+            }),
+            Err(WsError::Tls(e)) => Err(TransportError::Unreachable {
+                url,
+                detail: super::tls::explain(&e).unwrap_or_else(|| e.to_string()),
             }),
             Err(e) => Err(other(e.to_string())),
         }
@@ -231,27 +234,16 @@ impl Socket {
     }
 }
 
-/// A TLS connector that accepts any certificate (`--insecure`), as the HTTP client does.
-fn insecure_tls() -> Connector {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map(|b| {
-            b.dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate(provider)))
-                .with_no_client_auth()
-        });
-    match config {
-        Ok(config) => Connector::Rustls(Arc::new(config)),
-        // The ring provider supports the default versions; if it ever did not, the socket
-        // fails its handshake and says so, as without --insecure.
-        Err(_) => Connector::Plain,
-    }
-}
-
 /// Accepts every server certificate, still checking handshake signatures.
 #[derive(Debug)]
-struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+pub(crate) struct AnyCertificate(Arc<rustls::crypto::CryptoProvider>);
+
+impl AnyCertificate {
+    /// A verifier that checks signatures with `provider`'s algorithms.
+    pub(crate) fn new(provider: Arc<rustls::crypto::CryptoProvider>) -> Self {
+        Self(provider)
+    }
+}
 
 impl rustls::client::danger::ServerCertVerifier for AnyCertificate {
     fn verify_server_cert(
