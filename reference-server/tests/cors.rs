@@ -38,6 +38,15 @@ async fn preflight(s: &TestServer, origin: &str, path: &str) -> reqwest::Respons
         .unwrap()
 }
 
+/// `GET /v1/models` from a page on `origin`, with the page's key when `keyed`.
+async fn models_from(s: &TestServer, origin: &str, keyed: bool) -> reqwest::Response {
+    let mut req = s.client.get(s.url("/v1/models")).header("origin", origin);
+    if keyed {
+        req = req.bearer_auth("sk-page");
+    }
+    req.send().await.unwrap()
+}
+
 fn header<'r>(r: &'r reqwest::Response, name: &str) -> Option<&'r str> {
     r.headers().get(name).and_then(|v| v.to_str().ok())
 }
@@ -60,14 +69,7 @@ async fn a_preflight_is_answered_before_auth_and_the_rate_limit() {
         }
     }
     // The one request of the minute is still there for the page.
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-page")
-        .header("origin", PAGE)
-        .send()
-        .await
-        .unwrap();
+    let r = models_from(&s, PAGE, true).await;
     assert_eq!(r.status(), 200);
 }
 
@@ -99,24 +101,11 @@ async fn answers_to_an_allowed_page_are_readable_and_streams_too() {
     }
     assert!(r.text().await.unwrap().contains("data: [DONE]"));
     // Errors too: a page must be able to read why it was refused.
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .header("origin", PAGE)
-        .send()
-        .await
-        .unwrap();
+    let r = models_from(&s, PAGE, false).await;
     assert_eq!(r.status(), 401);
     assert_eq!(header(&r, "access-control-allow-origin"), Some(PAGE));
     // Another origin is told nothing.
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-page")
-        .header("origin", "https://evil.example")
-        .send()
-        .await
-        .unwrap();
+    let r = models_from(&s, "https://evil.example", true).await;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "access-control-allow-origin"), None);
     assert_eq!(
@@ -149,13 +138,6 @@ async fn with_cors_off_an_options_is_a_405_with_allow_never_a_401() {
         }
     }
     // And no answer names the page.
-    let r = s
-        .client
-        .get(s.url("/v1/models"))
-        .bearer_auth("sk-page")
-        .header("origin", PAGE)
-        .send()
-        .await
-        .unwrap();
+    let r = models_from(&s, PAGE, true).await;
     assert_eq!(header(&r, "access-control-allow-origin"), None);
 }
