@@ -229,3 +229,40 @@ async fn bad_requests_are_400s() {
         assert_envelope(&err);
     }
 }
+
+/// Under `tool_choice: auto` a tool is called when the prompt is about its subject, in chat
+/// and in responses alike, with the place read from the prompt; a prompt about something else
+/// gets text.
+#[tokio::test]
+async fn a_prompt_about_a_tools_subject_calls_it_in_both_apis() {
+    let s = spawn().await;
+    let params = json!({"type": "object", "properties": {"location": {"type": "string"}}, "required": ["location"]});
+    let ask = |prompt: &str| {
+        (
+            json!({"model": "ref-chat-1", "messages": [{"role": "user", "content": prompt}],
+                   "tools": [{"type": "function", "function": {"name": "get_weather",
+                              "description": "Get the current weather for a location", "parameters": params}}]}),
+            json!({"model": "ref-chat-1", "input": prompt,
+                   "tools": [{"type": "function", "name": "get_weather",
+                              "description": "Get the current weather for a location", "parameters": params}]}),
+        )
+    };
+    let (chat, responses) = ask("What's the weather like in San Francisco?");
+    let (status, c) = s.post_json("/v1/chat/completions", chat).await;
+    assert_eq!(status, 200, "{c}");
+    let call = &c["choices"][0]["message"]["tool_calls"][0]["function"];
+    assert_eq!(call["name"], "get_weather", "{c}");
+    assert_eq!(call["arguments"], r#"{"location":"San Francisco"}"#);
+    let (status, r) = s.post_json("/v1/responses", responses).await;
+    assert_eq!(status, 200, "{r}");
+    assert_eq!(r["output"][0]["type"], "function_call", "{r}");
+    assert_eq!(
+        r["output"][0]["arguments"],
+        r#"{"location":"San Francisco"}"#
+    );
+    let (chat, responses) = ask("What is 2 + 2?");
+    let (_, c) = s.post_json("/v1/chat/completions", chat).await;
+    assert_eq!(c["choices"][0]["message"]["content"], "2 + 2 = 4.", "{c}");
+    let (_, r) = s.post_json("/v1/responses", responses).await;
+    assert_eq!(r["output"][0]["type"], "message", "{r}");
+}
