@@ -111,4 +111,13 @@ async fn bad_input_names_the_parameter() {
         assert_envelope(&answer);
         assert_eq!(answer["error"]["param"], param, "{body}: {answer}");
     }
+    // The document allows any integer from 1: one past u64 (Schemathesis drew
+    // 82860374327231592267776) is a depth no dream reaches, not an error.
+    let body = serde_json::from_str::<serde_json::Value>(
+        r#"{"constraints": {"max_depth": 82860374327231592267776}, "steps": 4}"#,
+    )
+    .unwrap();
+    let (got, answer) = s.post_json("/v1/dreams", body).await;
+    assert_eq!(got, 200, "{answer}");
+    assert_eq!(answer["critique"]["unmet"], json!([]), "{answer}");
 }

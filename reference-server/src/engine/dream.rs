@@ -83,11 +83,12 @@ pub fn constraints(value: &Value) -> Result<Vec<Constraint>, (String, String)> {
                 let path = format!("constraints.{key}");
                 let rule = match key.as_str() {
                     "max_depth" => {
-                        // JSON Schema counts 5.0 as an integer, and so does the document.
+                        // JSON Schema counts 5.0 as an integer, and so does the document; an
+                        // integer past u64 (read as a float) is a depth no dream reaches.
                         let n = v.as_u64().or_else(|| {
                             v.as_f64()
-                                .filter(|f| f.fract() == 0.0 && *f >= 1.0 && *f < 1.8e19)
-                                .map(|f| f as u64)
+                                .filter(|f| f.is_finite() && f.fract() == 0.0 && *f >= 1.0)
+                                .map(|f| f.min(u64::MAX as f64) as u64)
                         });
                         Rule::MaxDepth(n.filter(|n| *n >= 1).ok_or_else(|| {
                             (path.clone(), "expected a positive integer".to_owned())
