@@ -133,3 +133,34 @@ async fn a_target_still_rate_limiting_past_the_budget_errors_the_check_instead_o
         result.checks[0].outcome
     );
 }
+
+/// A target whose embeddings take 50 ms an input: the concurrent-duplicate check sizes its
+/// batch from a measured one (a few dozen inputs, not 2,048, which took 100 s) and still sees
+/// its duplicates overlap.
+#[tokio::test]
+async fn the_in_flight_batch_is_sized_to_a_slow_target() {
+    let mut config = reference_config();
+    config.timing.embedding_per_input = "50ms".parse().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(reference_server::serve(
+        listener,
+        config,
+        std::future::pending(),
+    ));
+    let result = run_with(&url, |c| {
+        c.only = vec!["idempotency.concurrent.409".into()];
+        c.options.heavy_batch = 2048;
+    })
+    .await;
+    let check = &result.checks[0];
+    assert_eq!(check.outcome, Outcome::Passed, "{:?}", check.outcome);
+    let note = check.note.clone().unwrap_or_default();
+    let size: usize = note
+        .rsplit("a batch of ")
+        .next()
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX);
+    assert!((16..=100).contains(&size), "{note}");
+}
