@@ -17,6 +17,11 @@ async fn serve_with(faults: &[&str]) -> String {
         .iter()
         .map(|f| FaultConfig::parse_compact(f).unwrap())
         .collect();
+    serve(config).await
+}
+
+/// A real reference server on loopback with `config`; its URL.
+async fn serve(config: reference_server::Config) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     tokio::spawn(reference_server::serve(
@@ -141,13 +146,7 @@ async fn a_target_still_rate_limiting_past_the_budget_errors_the_check_instead_o
 async fn the_in_flight_batch_is_sized_to_a_slow_target() {
     let mut config = reference_config();
     config.timing.embedding_per_input = "50ms".parse().unwrap();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(reference_server::serve(
-        listener,
-        config,
-        std::future::pending(),
-    ));
+    let url = serve(config).await;
     let result = run_with(&url, |c| {
         c.only = vec!["idempotency.concurrent.409".into()];
         c.options.heavy_batch = 2048;
