@@ -11,6 +11,9 @@ use rand_chacha::ChaCha8Rng;
 use reference_server::indexes::{Filter, IndexStore, Metric, NewIndex, NewItem};
 use serde_json::json;
 
+/// The project the benchmark's indexes belong to.
+const P: &str = "0123456789abcdef";
+
 const DIMS: usize = 384;
 
 fn vectors(n: usize, seed: u64) -> Vec<Vec<f32>> {
@@ -37,13 +40,16 @@ fn items(vs: &[Vec<f32>], offset: usize) -> Vec<NewItem> {
 
 fn index(store: &IndexStore, name: &str) -> String {
     store
-        .create(NewIndex {
-            name: name.into(),
-            dimensions: DIMS,
-            metric: Metric::Cosine,
-            model: "bench".into(),
-            metadata: Default::default(),
-        })
+        .create(
+            P,
+            NewIndex {
+                name: name.into(),
+                dimensions: DIMS,
+                metric: Metric::Cosine,
+                model: "bench".into(),
+                metadata: Default::default(),
+            },
+        )
         .unwrap_or_else(|e| panic!("create: {e}"))
         .id
 }
@@ -52,7 +58,7 @@ fn filled(store: &IndexStore, name: &str, vs: &[Vec<f32>]) -> String {
     let id = index(store, name);
     for (n, chunk) in vs.chunks(1000).enumerate() {
         store
-            .upsert(&id, items(chunk, n * 1000))
+            .upsert(P, &id, items(chunk, n * 1000))
             .unwrap_or_else(|e| panic!("upsert: {e}"));
     }
     id
@@ -88,10 +94,10 @@ fn search(c: &mut Criterion) {
         let vs = vectors(n, n as u64);
         let id = filled(&store, &format!("n{n}"), &vs);
         group.bench_function(format!("search_top10_{}k", n / 1000), |b| {
-            b.iter(|| store.search(&id, &query, 10, None))
+            b.iter(|| store.search(P, &id, &query, 10, None))
         });
         group.bench_function(format!("search_top10_{}k_filtered", n / 1000), |b| {
-            b.iter(|| store.search(&id, &query, 10, Some(&filter)))
+            b.iter(|| store.search(P, &id, &query, 10, Some(&filter)))
         });
         group.bench_function(format!("brute_force_top10_{}k", n / 1000), |b| {
             b.iter(|| brute_force(&vs, &query))
@@ -115,13 +121,13 @@ fn insert(c: &mut Criterion) {
                 next += 1000;
                 items(&batch, next)
             },
-            |items| store.upsert(&id, items),
+            |items| store.upsert(P, &id, items),
             BatchSize::PerIteration,
         )
     });
     group.finish();
     let stored = store
-        .get(&id)
+        .get(P, &id)
         .map(|r| r.item_count)
         .unwrap_or_else(|e| panic!("get: {e}"));
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);

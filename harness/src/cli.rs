@@ -128,6 +128,9 @@ enum ProfileArg {
     OpenResponses,
     /// openai-core, open-responses and the facade's own promises.
     Facade,
+    /// Only the isolation checks (isolation.*): what one key stores, a key of another
+    /// project cannot reach (needs --second-api-key).
+    Isolation,
 }
 
 impl From<ProfileArg> for Profile {
@@ -135,7 +138,8 @@ impl From<ProfileArg> for Profile {
         match p {
             ProfileArg::OpenaiCore => Profile::OpenaiCore,
             ProfileArg::OpenResponses => Profile::OpenResponses,
-            ProfileArg::Facade => Profile::Facade,
+            // The isolation checks are facade checks; the profile selects them alone.
+            ProfileArg::Facade | ProfileArg::Isolation => Profile::Facade,
         }
     }
 }
@@ -206,6 +210,10 @@ struct RunArgs {
     /// Checks run at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
     concurrency: u32,
+    /// A key of another project (or organisation) than --api-key: the isolation checks
+    /// store with the first key and reach for it with this one.
+    #[arg(long, env = "CONFORMANCE_SECOND_API_KEY", hide_env_values = true)]
+    second_api_key: Option<String>,
     /// Require 401 for an unknown key (for targets with strict auth); implies --expect-auth.
     #[arg(long)]
     expect_strict_auth: bool,
@@ -901,6 +909,19 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         ))),
         None => None,
     };
+    if matches!(args.profile, ProfileArg::Isolation) && !args.only.is_empty() {
+        return Err(HarnessError::Usage(
+            "--profile isolation selects isolation.* itself; use --profile facade with --only"
+                .into(),
+        ));
+    }
+    let second_api_key = args.second_api_key.clone().filter(|k| !k.is_empty());
+    if second_api_key.is_some() && second_api_key == args.to.api_key {
+        return Err(HarnessError::Usage(
+            "--second-api-key is --api-key: the isolation checks need a key of another project"
+                .into(),
+        ));
+    }
     // Keep the embedded server alive for the whole run.
     let (embedded, url, label, key) = match &args.to.target {
         Some(url) => {
@@ -947,7 +968,10 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         },
         target_label: label,
         profile: args.profile.into(),
-        only: args.only.clone(),
+        only: match args.profile {
+            ProfileArg::Isolation => vec!["isolation.*".to_owned()],
+            _ => args.only.clone(),
+        },
         skip: args.skip.clone(),
         chat_model: args.chat_model.clone(),
         embedding_model: args.embedding_model.clone(),
@@ -969,6 +993,11 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
                 max_retries: args.max_retries,
                 max_wait: args.max_retry_wait,
                 budget: args.retry_budget,
+            },
+            // The embedded server has a key in a project of its own for them.
+            second_api_key: match &embedded {
+                Some(_) => Some(crate::embedded::SECOND_KEY.to_owned()),
+                None => second_api_key,
             },
         },
     };

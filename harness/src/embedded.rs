@@ -21,6 +21,8 @@ impl Drop for Embedded {
 /// The key of the embedded server, which runs in strict auth so that unknown keys are
 /// rejected and `errors.bad-key.401` applies.
 pub const KEY: &str = "sk-conformance-embedded";
+/// A key of another project on the embedded server, for the isolation checks.
+pub const SECOND_KEY: &str = "sk-conformance-embedded-other-project";
 
 /// Starts the reference server with its default models and limits, strict auth with `KEY`,
 /// and no request log.
@@ -46,10 +48,18 @@ pub async fn start_with(rate_limit: bool) -> Result<Embedded, HarnessError> {
         request_logs: false,
         auth: reference_server::AuthConfig {
             mode: reference_server::AuthMode::Strict,
-            tokens: vec![reference_server::TokenConfig {
-                token: KEY.to_owned(),
-                scopes: vec!["*".to_owned()],
-            }],
+            tokens: vec![
+                reference_server::TokenConfig {
+                    token: KEY.to_owned(),
+                    scopes: vec!["*".to_owned()],
+                    project: None,
+                },
+                reference_server::TokenConfig {
+                    token: SECOND_KEY.to_owned(),
+                    scopes: vec!["*".to_owned()],
+                    project: Some("second".to_owned()),
+                },
+            ],
             ..Default::default()
         },
         ..Default::default()

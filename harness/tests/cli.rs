@@ -240,6 +240,7 @@ async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
             openapi: None,
             snapshots: None,
             retry: Default::default(),
+            second_api_key: None,
         },
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.

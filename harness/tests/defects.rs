@@ -100,6 +100,23 @@ macro_rules! socket_defects {
     };
 }
 
+/// Whether the request carries the second key (another project).
+fn is_second_key(f: &Forward) -> bool {
+    f.headers
+        .get("authorization")
+        .is_some_and(|v| v == format!("Bearer {SECOND_KEY}").as_str())
+}
+
+/// A request of the second key, served as the first key's: the two projects share it.
+fn as_first_key(f: &mut Forward) {
+    if is_second_key(f) {
+        f.headers.insert(
+            "authorization",
+            HeaderValue::from_str(&format!("Bearer {KEY}")).unwrap(),
+        );
+    }
+}
+
 fn is(f: &Forward, method: Method, path: &str) -> bool {
     f.method == method && f.path() == path
 }
@@ -344,7 +361,7 @@ missing_key_is_accepted, fails: ["errors.missing-key.401"],
     after: untouched_answer;
 
 unknown_key_is_accepted, fails: ["errors.bad-key.401"],
-    before: |f| if f.headers.get("authorization").is_some_and(|v| v != "Bearer sk-defect-tests") {
+    before: |f| if f.headers.get("authorization").is_some_and(|v| v != "Bearer sk-defect-tests") && !is_second_key(f) {
         f.headers.insert("authorization", HeaderValue::from_static("Bearer sk-defect-tests"));
     },
     after: untouched_answer;
@@ -642,6 +659,8 @@ after: |f, a| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|v
 };
 
 stored_response_not_retrievable, fails: ["responses.retrieve"],
+// The isolation checks cannot judge what the first key cannot read back either.
+preconditions: ["isolation.responses.retrieve", "isolation.responses.input-items", "isolation.responses.previous-response-id", "isolation.responses.delete"],
 before: untouched_request,
 after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/responses/") && !f.path().ends_with("input_items") {
     a.status = 404;
@@ -658,6 +677,55 @@ after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 20
     let id = a.json().unwrap()["id"].clone();
     a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
 };
+
+// Isolation: a server that lets the second key (another project) act as the first on one
+// kind of request.
+foreign_response_readable, fails: ["isolation.responses.retrieve"],
+before: |f| if f.method == Method::GET && f.path().starts_with("/v1/responses/") && !f.path().ends_with("/input_items") {
+    as_first_key(f)
+},
+after: untouched_answer;
+
+foreign_input_items_readable, fails: ["isolation.responses.input-items"],
+before: |f| if f.method == Method::GET && f.path().ends_with("/input_items") {
+    as_first_key(f)
+},
+after: untouched_answer;
+
+foreign_response_continued, fails: ["isolation.responses.previous-response-id"],
+before: |f| if is(f, Method::POST, "/v1/responses") && f.json().is_some_and(|b| b["previous_response_id"].is_string()) {
+    as_first_key(f)
+},
+after: untouched_answer;
+
+foreign_response_deleted, fails: ["isolation.responses.delete"],
+before: |f| if f.method == Method::DELETE && f.path().starts_with("/v1/responses/") {
+    as_first_key(f)
+},
+after: untouched_answer;
+
+// Deletes it, and answers as if it had not found it.
+foreign_response_deleted_behind_a_404, fails: ["isolation.responses.delete"],
+before: |f| if f.method == Method::DELETE && f.path().starts_with("/v1/responses/") && is_second_key(f) {
+    as_first_key(f);
+    f.headers.insert("x-defect-foreign-delete", HeaderValue::from_static("1"));
+},
+after: |f, a| if f.headers.contains_key("x-defect-foreign-delete") {
+    a.status = 404;
+    a.set_json(&json!({"error": {"message": "No response found.", "type": "invalid_request_error", "param": null, "code": "not_found"}}));
+};
+
+indexes_shared_across_keys, fails: ["isolation.indexes.list", "isolation.indexes.access"],
+before: |f| if f.path().starts_with("/v1/indexes") {
+    as_first_key(f)
+},
+after: untouched_answer;
+
+foreign_index_searchable, fails: ["isolation.indexes.access"],
+before: |f| if f.method == Method::POST && f.path().ends_with("/search") {
+    as_first_key(f)
+},
+after: untouched_answer;
 
 // Dreams (`/v1/dreams`), each broken in one way.
 // A dream that changes from call to call: the stream (another call) is not the same dream.
@@ -710,7 +778,8 @@ index_search_ignores_filters, fails: ["indexes.errors", "indexes.lifecycle"],
     },
     after: untouched_answer;
 
-index_deleted_but_still_served, fails: ["indexes.lifecycle"],
+// It also answers the second key for the first key's index.
+index_deleted_but_still_served, fails: ["indexes.lifecycle", "isolation.indexes.access"],
     before: untouched_request,
     after: |f, a| if f.method == Method::GET && f.path().starts_with("/v1/indexes/idx_") && !f.path().contains("/items/") && !f.path().contains("missing") && a.status == 404 {
         a.status = 200;
@@ -781,7 +850,7 @@ input_image_refused, fails: ["open-responses.input.image"],
 // Prism on OpenAI's document: the example item ("string"), not the input that was sent.
 input_items_are_an_example, fails: ["responses.input-items"],
     before: untouched_request,
-    after: |f, a| if f.path().ends_with("/input_items") { map_json(a, |v| for item in v["data"].as_array_mut().unwrap() {
+    after: |f, a| if f.path().ends_with("/input_items") && a.status == 200 { map_json(a, |v| for item in v["data"].as_array_mut().unwrap() {
         item["content"] = json!([{"type": "input_text", "text": "string"}]);
     }) };
 

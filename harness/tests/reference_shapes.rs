@@ -31,6 +31,7 @@ async fn against_a_fresh_server(update: bool) -> harness::RunResult {
         c.skip = vec!["properties.*".into()];
         // As `conformance run` against the embedded server: its limit is past 400 requests.
         c.options.burst_max = 2000;
+        c.options.second_api_key = Some(harness::embedded::SECOND_KEY.into());
         c.options.snapshots = Some(Arc::new(SnapshotOptions {
             dir: recording(),
             update,

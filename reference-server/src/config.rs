@@ -66,6 +66,10 @@ pub struct TokenConfig {
     /// Scopes granted; `*` grants all.
     #[serde(default = "all_scopes")]
     pub scopes: Vec<String>,
+    /// The project the token belongs to: what it stores, only tokens of the same project
+    /// see. Without one, the token is a project of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 fn all_scopes() -> Vec<String> {
@@ -105,6 +109,8 @@ pub enum RateLimitKeying {
     RoutePrincipal,
     /// One bucket per route, shared by everyone.
     RouteOnly,
+    /// One bucket per route and project (every key of a project shares it).
+    Project,
 }
 
 /// A budget of `requests` per `per_seconds`.
@@ -438,9 +444,19 @@ impl Config {
                         .split(',')
                         .map(str::trim)
                         .filter(|t| !t.is_empty())
-                        .map(|t| TokenConfig {
-                            token: t.to_owned(),
-                            scopes: all_scopes(),
+                        .map(|t| {
+                            // `key=project` puts the key in a project; a bare key is its own.
+                            let (token, project) = match t.split_once('=') {
+                                Some((token, project)) => {
+                                    (token.trim(), Some(project.trim().to_owned()))
+                                }
+                                None => (t, None),
+                            };
+                            TokenConfig {
+                                token: token.to_owned(),
+                                scopes: all_scopes(),
+                                project,
+                            }
                         })
                         .collect();
                 }
@@ -463,8 +479,9 @@ impl Config {
                 "REFSERVER_RATE_LIMIT_KEYING" => {
                     self.rate_limit.keying = match value.as_str() {
                         "route_principal" => RateLimitKeying::RoutePrincipal,
+                        "project" => RateLimitKeying::Project,
                         "route_only" => RateLimitKeying::RouteOnly,
-                        _ => return Err(bad("expected route_principal or route_only")),
+                        _ => return Err(bad("expected route_principal, route_only or project")),
                     }
                 }
                 "REFSERVER_IDEMPOTENCY_TTL_SECONDS" => {
@@ -529,6 +546,16 @@ impl Config {
         if self.auth.mode == AuthMode::Strict && self.auth.tokens.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth.mode = \"strict\" needs at least one entry in auth.tokens".to_owned(),
+            ));
+        }
+        if self
+            .auth
+            .tokens
+            .iter()
+            .any(|t| t.project.as_deref().is_some_and(|p| p.trim().is_empty()))
+        {
+            return Err(ConfigError::Invalid(
+                "auth.tokens: a project, when given, is a non-empty name".to_owned(),
             ));
         }
         if let Some(h) = self.auth.key_header() {
@@ -677,6 +704,35 @@ mod tests {
 #[cfg(test)]
 mod rate_tests {
     use super::*;
+
+    #[test]
+    fn api_keys_from_the_environment_may_name_their_project() {
+        let mut c = Config::default();
+        c.apply_env([(
+            "REFSERVER_API_KEYS".to_owned(),
+            "sk-a1=alice, sk-a2=alice,sk-solo".to_owned(),
+        )])
+        .unwrap();
+        let pairs: Vec<(&str, Option<&str>)> = c
+            .auth
+            .tokens
+            .iter()
+            .map(|t| (t.token.as_str(), t.project.as_deref()))
+            .collect();
+        assert_eq!(
+            pairs,
+            vec![
+                ("sk-a1", Some("alice")),
+                ("sk-a2", Some("alice")),
+                ("sk-solo", None)
+            ]
+        );
+        c.auth.mode = AuthMode::Strict;
+        assert!(c.validate().is_ok());
+        c.apply_env([("REFSERVER_API_KEYS".to_owned(), "sk-a1=".to_owned())])
+            .unwrap();
+        assert!(c.validate().is_err(), "an empty project name");
+    }
 
     #[test]
     fn env_can_disable_or_replace_the_rate_limit() {

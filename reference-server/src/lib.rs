@@ -18,6 +18,7 @@ mod metrics;
 mod middleware;
 pub mod openapi;
 mod principal;
+mod project;
 mod redact;
 mod routes;
 pub mod simulate;
@@ -124,8 +125,17 @@ where
     let state = AppState::new(config);
     // A server that cannot open its index store does not start (the binary exits with the
     // reason); an app built without `serve` reports it in `/readyz` and in 503s instead.
-    if let Err(e) = &state.indexes {
-        return Err(std::io::Error::other(e.clone()));
+    let indexes = state
+        .indexes
+        .as_ref()
+        .map_err(|e| std::io::Error::other(e.clone()))?;
+    match indexes.shared_count() {
+        Ok(0) | Err(_) => {}
+        Ok(n) => tracing::warn!(
+            indexes = n,
+            "indexes stored before projects existed are visible to every key; \
+             recreate them to give each to one project"
+        ),
     }
     let draining = state.draining.clone();
     let simulation = state.simulation.clone();

@@ -84,6 +84,8 @@ pub struct RequestLine<'a> {
     pub latency_ms: f64,
     /// The principal (a token's hash, or an address).
     pub principal: &'a crate::principal::Principal,
+    /// The project's hash, for a request auth admitted.
+    pub project: Option<&'a str>,
     /// The fault injected on purpose, if any (`429`, `hang`, `cut`, …).
     pub fault: Option<&'static str>,
 }
@@ -131,6 +133,12 @@ fn write_line(out: &mut Vec<u8>, now: &Timestamp, line: &RequestLine<'_>) -> std
         other => write!(out, "{other}")?,
     }
     out.push(b'"');
+    // A project is named by hex digits: nothing to escape.
+    if let Some(project) = line.project {
+        out.extend_from_slice(b",\"project\":\"");
+        out.extend_from_slice(project.as_bytes());
+        out.push(b'"');
+    }
     if let Some(fault) = line.fault {
         out.extend_from_slice(b",\"fault\":\"");
         out.extend_from_slice(fault.as_bytes());
@@ -282,6 +290,7 @@ mod tests {
             status: 200,
             latency_ms: 0.25,
             principal: &principal,
+            project: Some("fedcba9876543210"),
             fault: None,
         };
         let Some(t) = chrono::Utc.timestamp_opt(1_764_457_912, 5_000).single() else {
@@ -304,7 +313,8 @@ mod tests {
                     "route": "/v1/embeddings",
                     "status": 200,
                     "latency_ms": 0.25,
-                    "principal": "0123abcd"
+                    "principal": "0123abcd",
+                    "project": "fedcba9876543210"
                 },
                 "target": "request"
             })
@@ -322,6 +332,7 @@ mod tests {
             status: 429,
             latency_ms: 1.0,
             principal: &principal,
+            project: None,
             fault: Some("429"),
         };
         let mut out = Vec::new();

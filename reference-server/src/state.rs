@@ -46,6 +46,8 @@ pub struct Shared {
     pub embed_cache: crate::routes::embed_cache::EmbedCache,
     /// The `/v1/indexes` store, or why it could not be opened.
     pub indexes: Result<Arc<IndexStore>, String>,
+    /// The named project of each configured token, in their order.
+    pub projects: Vec<Option<crate::project::Project>>,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
         let models_body = crate::routes::models::list_body(&config);
         let models_length = axum::http::HeaderValue::from(models_body.len());
         Self(Arc::new(Shared {
+            projects: crate::project::of_tokens(&config.auth),
             indexes,
             stores,
             in_flight: Arc::new(tokio::sync::Semaphore::new(

@@ -18,6 +18,7 @@ fn strict() -> Config {
     c.auth.tokens = vec![TokenConfig {
         token: "sk-good".into(),
         scopes: vec!["*".into()],
+        project: None,
     }];
     c
 }
@@ -106,6 +107,7 @@ async fn a_403_before_the_body_keeps_the_connection() {
     c.auth.tokens.push(TokenConfig {
         token: "sk-reader".into(),
         scopes: vec!["models:read".into()],
+        project: None,
     });
     early_answer_keeps_the_connection(c, "POST", "/v1/embeddings", Some("sk-reader"), 403).await;
 }

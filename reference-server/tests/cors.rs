@@ -17,6 +17,7 @@ fn strict(origins: &[&str]) -> Config {
     c.auth.tokens = vec![TokenConfig {
         token: "sk-page".into(),
         scopes: vec!["*".into()],
+        project: None,
     }];
     // One request a minute: a preflight that reached the limiter would be refused.
     c.rate_limit.default.requests = 1;

@@ -42,10 +42,12 @@ async fn strict_mode_rejects_unknown_keys_and_missing_scopes() {
         TokenConfig {
             token: "sk-good-key-123456".into(),
             scopes: vec!["*".into()],
+            project: None,
         },
         TokenConfig {
             token: "sk-models-only-999".into(),
             scopes: vec!["models:read".into()],
+            project: None,
         },
     ];
     let s = spawn_with(config).await;
@@ -244,6 +246,7 @@ async fn a_key_in_the_api_key_header_is_a_key_with_the_same_rules() {
         config.auth.tokens = vec![TokenConfig {
             token: "sk-models-only-999".into(),
             scopes: vec!["models:read".into()],
+            project: None,
         }];
         config
     };

@@ -276,6 +276,8 @@ async fn strict_scopes_guard_each_kind_of_access() {
     let token = |t: &str, scopes: &[&str]| TokenConfig {
         token: t.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        // One team's keys: what the admin creates, the others may use.
+        project: Some("team".into()),
     };
     config.auth.tokens = vec![
         token("sk-admin", &["indexes:admin"]),

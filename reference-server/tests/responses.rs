@@ -130,7 +130,8 @@ async fn chains_with_previous_response_id_and_stores_items() {
     let (status, deleted) = s
         .client
         .delete(s.url(&format!("/v1/responses/{id}")))
-        .bearer_auth("k")
+        // The key that stored it: another key is another project.
+        .bearer_auth("sk-test")
         .send()
         .await
         .map(|r| (r.status().as_u16(), r))

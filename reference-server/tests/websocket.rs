@@ -93,6 +93,7 @@ async fn the_upgrade_is_authenticated_like_any_v1_request() {
     config.auth.tokens = vec![reference_server::TokenConfig {
         token: "sk-ws".into(),
         scopes: vec!["*".into()],
+        project: None,
     }];
     let s = spawn_with(config).await;
     assert_eq!(connect(&s, None).await.err(), Some(401));
@@ -301,4 +302,55 @@ async fn the_connection_ends_at_its_time_limit_with_the_documented_error() {
     assert_eq!(e["type"], "error");
     assert_eq!(e["error"]["code"], "websocket_connection_limit_reached");
     assert!(next(&mut socket).await.is_none(), "then the socket closes");
+}
+
+#[tokio::test]
+async fn a_socket_continues_only_its_own_projects_responses() {
+    let mut config = Config::default();
+    config.auth.mode = reference_server::AuthMode::Strict;
+    let token = |t: &str, project: &str| reference_server::TokenConfig {
+        token: t.into(),
+        scopes: vec!["*".into()],
+        project: Some(project.into()),
+    };
+    config.auth.tokens = vec![
+        token("sk-alice-1", "alice"),
+        token("sk-alice-2", "alice"),
+        token("sk-bob-1", "bob"),
+    ];
+    let s = spawn_with(config).await;
+    let mut alice = connect(&s, Some("sk-alice-1")).await.unwrap();
+    send(
+        &mut alice,
+        json!({"type": "response.create", "model": "ref-chat-1", "input": "remember swordfish"}),
+    )
+    .await;
+    let stored = response(&mut alice).await;
+    let id = stored.last().unwrap()["response"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Bob's socket cannot continue it, and is told exactly what an unknown id gets.
+    let mut bob = connect(&s, Some("sk-bob-1")).await.unwrap();
+    let continue_from = |id: &str| json!({"type": "response.create", "model": "ref-chat-1", "input": "go on", "previous_response_id": id});
+    send(&mut bob, continue_from(&id)).await;
+    let foreign = response(&mut bob).await;
+    send(&mut bob, continue_from("resp_missing")).await;
+    let missing = response(&mut bob).await;
+    assert_eq!(kinds(&foreign), vec!["error"]);
+    assert_eq!(
+        foreign[0].to_string().replace(&id, "{ID}"),
+        missing[0].to_string().replace("resp_missing", "{ID}")
+    );
+    // Nor can Bob read it over HTTP; the other key of Alice's project continues it.
+    let r = s
+        .get_as(&format!("/v1/responses/{id}"), "sk-bob-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let mut alice_too = connect(&s, Some("sk-alice-2")).await.unwrap();
+    send(&mut alice_too, continue_from(&id)).await;
+    let continued = response(&mut alice_too).await;
+    assert_eq!(kinds(&continued).last().unwrap(), "response.completed");
 }

@@ -31,8 +31,17 @@ fn unique_name(what: &str) -> String {
 
 /// Creates an index; a target without `/v1/indexes` is a skip.
 async fn create(ctx: &Ctx, name: &str) -> Result<(String, Exchange), Problem> {
+    create_as(ctx, name, crate::target::Auth::Default).await
+}
+
+/// Creates an index with `auth`'s key (the isolation checks' second key).
+pub(super) async fn create_as(
+    ctx: &Ctx,
+    name: &str,
+    auth: crate::target::Auth,
+) -> Result<(String, Exchange), Problem> {
     let body = json!({"name": name, "dimensions": DIMS, "metric": "cosine", "metadata": {"suite": "conformance"}});
-    let ex = ctx.send(Req::post("/v1/indexes", &body)).await?;
+    let ex = ctx.send(Req::post("/v1/indexes", &body).auth(auth)).await?;
     let no_model = ex
         .json()
         .is_ok_and(|v| v["error"]["code"] == "model_not_found");

@@ -11,6 +11,7 @@ mod facade;
 mod headers;
 mod idempotency;
 mod indexes;
+mod isolation;
 mod models;
 mod open_responses;
 mod properties;
@@ -108,6 +109,7 @@ pub fn catalogue() -> Vec<Check> {
     all.extend(websocket::checks());
     all.extend(facade::checks());
     all.extend(indexes::checks());
+    all.extend(isolation::checks());
     all.extend(dreams::checks());
     all.extend(properties::checks());
     all.extend(snapshots::checks());
@@ -142,6 +144,8 @@ pub struct CheckOptions {
     pub snapshots: Option<std::sync::Arc<crate::snapshots::SnapshotOptions>>,
     /// How 429s and transient 5xx are ridden out.
     pub retry: retry::RetryPolicy,
+    /// A key of another project, for the isolation checks (`--second-api-key`).
+    pub second_api_key: Option<String>,
 }
 
 /// What checks share: the target, schemas, models and cached baseline exchanges.

@@ -18,6 +18,8 @@ use tower::ServiceExt;
 use wiremock::{Mock, MockServer, Respond, ResponseTemplate};
 
 pub const KEY: &str = "sk-defect-tests";
+/// A key of another project, for the isolation checks.
+pub const SECOND_KEY: &str = "sk-defect-tests-other-project";
 
 /// The request as it will be forwarded; a defect may rewrite it.
 pub struct Forward {
@@ -200,10 +202,18 @@ pub fn reference_config() -> reference_server::Config {
         request_logs: false,
         auth: reference_server::AuthConfig {
             mode: reference_server::AuthMode::Strict,
-            tokens: vec![reference_server::TokenConfig {
-                token: KEY.into(),
-                scopes: vec!["*".into()],
-            }],
+            tokens: vec![
+                reference_server::TokenConfig {
+                    token: KEY.into(),
+                    scopes: vec!["*".into()],
+                    project: None,
+                },
+                reference_server::TokenConfig {
+                    token: SECOND_KEY.into(),
+                    scopes: vec!["*".into()],
+                    project: Some("other".into()),
+                },
+            ],
             ..Default::default()
         },
         ..Default::default()
@@ -268,6 +278,7 @@ pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResu
             openapi: None,
             snapshots: None,
             retry: Default::default(),
+            second_api_key: Some(SECOND_KEY.into()),
         },
     };
     adjust(&mut config);

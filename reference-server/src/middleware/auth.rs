@@ -4,6 +4,7 @@
 use crate::config::AuthMode;
 use crate::error::ApiError;
 use crate::principal::{credential, Principal};
+use crate::project::{self, Project};
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::Method;
@@ -58,27 +59,32 @@ fn masked(token: &str) -> String {
 }
 
 /// Whether `req`, from `principal`, may pass: a key, and in strict mode a configured one with
-/// the route's scope; else the 401 or 403 to send.
-pub fn check(state: &AppState, principal: &Principal, req: &Request) -> Result<(), ApiError> {
+/// the route's scope; the project it acts in, else the 401 or 403 to send.
+pub fn check(state: &AppState, principal: &Principal, req: &Request) -> Result<Project, ApiError> {
     // The principal is a token exactly when the request sent a key (read once, by the
     // envelope): permissive mode needs no more.
-    if !matches!(principal, Principal::Token(_)) {
+    let Principal::Token(token_hash) = principal else {
         return Err(ApiError::missing_key());
-    }
+    };
     if state.config.auth.mode == AuthMode::Strict {
         let Some(token) = credential(req.headers(), state.config.auth.key_header()) else {
             return Err(ApiError::missing_key());
         };
-        let Some(entry) = state.config.auth.tokens.iter().find(|t| t.token == token) else {
+        let tokens = &state.config.auth.tokens;
+        let Some(at) = tokens.iter().position(|t| t.token == token) else {
             return Err(ApiError::invalid_key(&masked(token)));
         };
         let needed = scope_for(req.method(), req.uri().path());
-        let granted = entry.scopes.iter().any(|s| s == "*" || implies(s, needed));
+        let granted = tokens[at]
+            .scopes
+            .iter()
+            .any(|s| s == "*" || implies(s, needed));
         if !granted {
             return Err(ApiError::forbidden(needed));
         }
+        return Ok(project::of_entry(state, at, token_hash));
     }
-    Ok(())
+    project::resolve(state, principal, req.headers()).ok_or_else(ApiError::missing_key)
 }
 
 #[cfg(test)]

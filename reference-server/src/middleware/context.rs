@@ -120,7 +120,7 @@ pub fn finish(
     started: Started,
     method: &str,
     route: &str,
-    principal: &Principal,
+    (principal, project): (&Principal, Option<&crate::project::Project>),
     fault: Option<FaultKind>,
     mut response: Response,
 ) -> Response {
@@ -128,6 +128,7 @@ pub fn finish(
         method,
         route,
         principal,
+        project,
         fault,
     };
     let (ids, elapsed) = ended(state, started, response.status(), &request);
@@ -152,6 +153,8 @@ struct Finished<'a> {
     method: &'a str,
     route: &'a str,
     principal: &'a Principal,
+    /// The project the request acted in, once auth admitted it.
+    project: Option<&'a crate::project::Project>,
     fault: Option<FaultKind>,
 }
 
@@ -180,6 +183,7 @@ fn record(
             status: status.as_u16(),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             principal: r.principal,
+            project: r.project.map(crate::project::Project::as_str),
             fault: r.fault.map(FaultKind::name),
         });
     }
@@ -200,6 +204,7 @@ pub fn abandoned(
         method,
         route,
         principal,
+        project: None,
         fault,
     };
     ended(state, started, status, &request);

@@ -216,12 +216,23 @@ fn handle(
             ),
             None => (Instant::now(), tracing::Span::none()),
         };
-        // Pinned here and lent to `within`, so the future is stored once.
-        let serving = std::pin::pin!(serve(&state, &principal, route, target, &mut req));
-        let served = AssertUnwindSafe(within(deadline, timeout, mark.as_ref(), serving))
-            .catch_unwind()
-            .instrument(span)
-            .await;
+        // The project auth admitted the request in, for the log line.
+        let mut project = None;
+        let served = {
+            // Pinned here and lent to `within`, so the future is stored once.
+            let serving = std::pin::pin!(serve(
+                &state,
+                &principal,
+                route,
+                target,
+                &mut req,
+                &mut project
+            ));
+            AssertUnwindSafe(within(deadline, timeout, mark.as_ref(), serving))
+                .catch_unwind()
+                .instrument(span)
+                .await
+        };
         let response = match served {
             // Boxed, as it is rare: its state would otherwise be part of every request's future.
             Ok(response) if context::needs_envelope(&response) => {
@@ -236,7 +247,7 @@ fn handle(
                 started,
                 method.as_str(),
                 route,
-                &principal,
+                (&principal, project.as_ref()),
                 mark.as_ref().and_then(Mark::fault),
                 response,
             ),
@@ -286,6 +297,7 @@ fn serve<'a>(
     route: &'static str,
     target: Target,
     req: &'a mut Request,
+    project: &'a mut Option<crate::project::Project>,
 ) -> impl Future<Output = Response> + Send + 'a {
     async move {
         // Before everything else: a browser sends no credentials on a preflight.
@@ -304,17 +316,26 @@ fn serve<'a>(
         let unread = drain::prepare(req, limit).await;
         // An `OPTIONS` (CORS off, or not a preflight of an allowed origin) is the router's 405
         // with `Allow`, never a 401 or a 429: no API method is `OPTIONS`.
-        let admission = if v1::is_under(req.uri().path()) && req.method() != Method::OPTIONS {
+        let mut admission = if v1::is_under(req.uri().path()) && req.method() != Method::OPTIONS {
             v1::admit(state, principal, route, req)
         } else {
             v1::Admission::Serve {
                 taken: None,
                 key: None,
+                project: None,
             }
         };
+        if let v1::Admission::Serve {
+            project: admitted, ..
+        } = &mut admission
+        {
+            *project = admitted.take();
+        }
         let response = match admission {
             v1::Admission::Refused(refused) => refused,
-            v1::Admission::Serve { taken, key: None } => {
+            v1::Admission::Serve {
+                taken, key: None, ..
+            } => {
                 let response = match target {
                     // Called here rather than in `call`: the request is not held in one more
                     // future (the handler's own is boxed).
@@ -328,6 +349,7 @@ fn serve<'a>(
             v1::Admission::Serve {
                 taken,
                 key: Some(key),
+                ..
             } => {
                 // Boxed, as it is rare: its state would otherwise be part of every request's
                 // future (allocated and copied per request).

@@ -2,11 +2,11 @@
 //! (status, content type, body; streams included, as their exact bytes) is kept and replayed
 //! with `Idempotent-Replayed: true` for the same key and body. The same key with another body
 //! is 422; a duplicate that arrives while the first is still running is 409. Keys belong to
-//! the principal that sent them and expire after a TTL. Server errors are not kept, so a
+//! the project that sent them and expire after a TTL. Server errors are not kept, so a
 //! retry after a 5xx executes again.
 
 use crate::error::ApiError;
-use crate::principal::Principal;
+use crate::project::Project;
 use crate::simulate::FAULT_HEADER;
 use crate::state::AppState;
 use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
@@ -47,8 +47,8 @@ const IDEMPOTENCY_KEY: axum::http::HeaderName =
     axum::http::HeaderName::from_static("idempotency-key");
 
 /// The key `req` is to run under: `None` when it has none (or is not a POST), an error when
-/// the key is malformed. Keys belong to the principal that sent them.
-pub fn key_of(principal: &Principal, req: &Request) -> Result<Option<String>, ApiError> {
+/// the key is malformed. Keys belong to the project that sent them.
+pub fn key_of(project: &Project, req: &Request) -> Result<Option<String>, ApiError> {
     if req.method() != Method::POST {
         return Ok(None);
     }
@@ -56,7 +56,7 @@ pub fn key_of(principal: &Principal, req: &Request) -> Result<Option<String>, Ap
         return Ok(None);
     };
     let key_text = valid_key(raw_key).ok_or_else(ApiError::invalid_idempotency_key)?;
-    Ok(Some(format!("{principal} {key_text}")))
+    Ok(Some(format!("{project} {key_text}")))
 }
 
 /// Runs `req` through `handler` under `key`: replays, refuses or records.

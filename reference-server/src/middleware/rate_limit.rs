@@ -5,6 +5,7 @@
 use crate::config::{RateLimitConfig, RateLimitKeying};
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::project::Project;
 use crate::state::AppState;
 use crate::store::{Budget, Taken};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
@@ -108,13 +109,28 @@ fn reset_value(d: Duration) -> Option<HeaderValue> {
     HeaderValue::from_maybe_shared(bytes::Bytes::from(go_duration(d))).ok()
 }
 
-/// The bucket key of a request: route and principal, or route alone; written into `out`
-/// (a per-thread buffer, so looking up a bucket allocates nothing).
-fn key(out: &mut String, config: &RateLimitConfig, route: &str, principal: &Principal) {
+/// The bucket key of a request: route and principal, route and project (a request without a
+/// known key: its principal), or route alone; written into `out` (a per-thread buffer, so
+/// looking up a bucket allocates nothing).
+fn key(
+    out: &mut String,
+    config: &RateLimitConfig,
+    route: &str,
+    principal: &Principal,
+    project: Option<&Project>,
+) {
     use std::fmt::Write;
     out.clear();
     out.push_str(route);
-    if config.keying == RateLimitKeying::RoutePrincipal {
+    if config.keying == RateLimitKeying::Project {
+        if let Some(project) = project {
+            // Marked: a project's bucket is never a principal's.
+            out.push_str(" project:");
+            out.push_str(project.as_str());
+            return;
+        }
+    }
+    if config.keying != RateLimitKeying::RouteOnly {
         out.push(' ');
         // A token's hash is text already: no formatting machinery on every request.
         match principal {
@@ -126,12 +142,14 @@ fn key(out: &mut String, config: &RateLimitConfig, route: &str, principal: &Prin
     }
 }
 
-/// Takes a token for a request by `principal` on `route`: what to put in the answer's
-/// headers, or the 429 to send instead. `None` when limiting is off.
+/// Takes a token for a request by `principal` (acting in `project`, when keyed by project) on
+/// `route`: what to put in the answer's headers, or the 429 to send instead. `None` when
+/// limiting is off.
 pub fn admit(
     state: &AppState,
     route: &str,
     principal: &Principal,
+    project: Option<&Project>,
 ) -> Option<Result<Taken, Response>> {
     let config = &state.config.rate_limit;
     if !config.enabled {
@@ -146,7 +164,7 @@ pub fn admit(
         refill: Duration::from_secs(u64::from(budget.per_seconds)),
     };
     let taken = KEY.with_borrow_mut(|buffer| {
-        key(buffer, config, route, principal);
+        key(buffer, config, route, principal, project);
         state.stores.buckets.take(buffer, budget)
     });
     if taken.allowed {
@@ -207,10 +225,16 @@ mod tests {
         let mut c = RateLimitConfig::default();
         let p = Principal::Anonymous;
         let mut out = String::from("stale");
-        key(&mut out, &c, "/r", &p);
+        key(&mut out, &c, "/r", &p, None);
         assert_eq!(out, "/r anonymous");
         c.keying = RateLimitKeying::RouteOnly;
-        key(&mut out, &c, "/r", &p);
+        key(&mut out, &c, "/r", &p, None);
         assert_eq!(out, "/r");
+        c.keying = RateLimitKeying::Project;
+        key(&mut out, &c, "/r", &p, None);
+        assert_eq!(out, "/r anonymous", "no known key: the principal");
+        let alice = Project::named("alice");
+        key(&mut out, &c, "/r", &p, Some(&alice));
+        assert_eq!(out, format!("/r project:{alice}"));
     }
 }

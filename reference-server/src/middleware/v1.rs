@@ -4,8 +4,10 @@
 //! itself, so the request is held by one future, not by one per step.
 
 use super::{auth, idempotency, rate_limit};
+use crate::config::RateLimitKeying;
 use crate::error::ApiError;
 use crate::principal::Principal;
+use crate::project::{self, Project};
 use crate::simulate::faults::ROUTES;
 use crate::simulate::scenario::HEADER;
 use crate::state::AppState;
@@ -25,19 +27,33 @@ pub fn is_under(path: &str) -> bool {
 /// limited too), authentication, the scenario header, the idempotency key. A path that
 /// matched no route is only limited: its answer is a 404 whoever asks.
 pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Request) -> Admission {
-    let taken = match rate_limit::admit(state, route, principal) {
+    // Only a limiter keyed by project looks the project up before auth.
+    let by_project = (state.config.rate_limit.keying == RateLimitKeying::Project)
+        .then(|| project::resolve(state, principal, req.headers()))
+        .flatten();
+    let taken = match rate_limit::admit(state, route, principal, by_project.as_ref()) {
         Some(Err(refused)) => return Admission::Refused(refused),
         Some(Ok(taken)) => Some(taken),
         None => None,
     };
     if route == UNMATCHED {
-        return Admission::Serve { taken, key: None };
+        return Admission::Serve {
+            taken,
+            key: None,
+            project: None,
+        };
     }
-    let checked = auth::check(state, principal, req)
-        .and_then(|()| scenario(state, route, req))
-        .and_then(|()| idempotency::key_of(principal, req));
+    let checked = auth::check(state, principal, req).and_then(|project| {
+        scenario(state, route, req)?;
+        let key = idempotency::key_of(&project, req)?;
+        Ok((key, project))
+    });
     match checked {
-        Ok(key) => Admission::Serve { taken, key },
+        Ok((key, project)) => Admission::Serve {
+            taken,
+            key,
+            project: Some(project),
+        },
         Err(refused) => Admission::Refused(stamp(refused.into_response(), taken.as_ref())),
     }
 }
@@ -52,6 +68,8 @@ pub enum Admission {
         taken: Option<Taken>,
         /// The idempotency key the request runs under, if any.
         key: Option<String>,
+        /// The project it acts in (for the log line), once auth admitted it.
+        project: Option<Project>,
     },
 }
 

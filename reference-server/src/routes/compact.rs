@@ -9,6 +9,7 @@ use super::table::Routes;
 use crate::engine::{self, tokens, Turn};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
+use crate::project::Project;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -108,6 +109,7 @@ fn turn_text(t: &Turn) -> &str {
 
 async fn compact(
     State(state): State<AppState>,
+    project: Project,
     ApiJson(req): ApiJson<CompactRequest>,
 ) -> Result<Json<Value>, ApiError> {
     super::responses::responses_model(&state, req.model.as_deref())?;
@@ -117,7 +119,7 @@ async fn compact(
             turns: state
                 .stores
                 .responses
-                .get(id)
+                .get(project.as_str(), id)
                 .ok_or_else(|| ApiError::previous_response_not_found(id))?
                 .conversation
                 .turns,

@@ -7,6 +7,7 @@ use crate::config::{Config, ModelKind};
 use crate::engine::embed::{embed, EmbedInput};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
+use crate::project::Project;
 use crate::state::AppState;
 use crate::store::indexes::{
     Filter, Hit, IndexRecord, IndexStore, ItemRecord, Metric, NewIndex, NewItem, StoreError,
@@ -109,13 +110,15 @@ fn cursor_error(param: &str, id: &str) -> ApiError {
     )
 }
 
-/// Runs a store call off the async threads: a write waits for its fsync, and a search scores
-/// every vector of the index.
+/// Runs a store call for `project` off the async threads: a write waits for its fsync, and a
+/// search scores every vector of the index.
 async fn run_raw<T: Send + 'static>(
     store: Arc<IndexStore>,
-    f: impl FnOnce(&IndexStore) -> Result<T, StoreError> + Send + 'static,
+    project: &Project,
+    f: impl FnOnce(&IndexStore, &str) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<Result<T, StoreError>, ApiError> {
-    tokio::task::spawn_blocking(move || f(&store))
+    let project = project.clone();
+    tokio::task::spawn_blocking(move || f(&store, project.as_str()))
         .await
         .map_err(|_| ApiError::internal())
 }
@@ -123,9 +126,10 @@ async fn run_raw<T: Send + 'static>(
 /// [`run_raw`], with the store's errors as the API's.
 async fn run<T: Send + 'static>(
     store: Arc<IndexStore>,
-    f: impl FnOnce(&IndexStore) -> Result<T, StoreError> + Send + 'static,
+    project: &Project,
+    f: impl FnOnce(&IndexStore, &str) -> Result<T, StoreError> + Send + 'static,
 ) -> Result<T, ApiError> {
-    run_raw(store, f).await?.map_err(store_error)
+    run_raw(store, project, f).await?.map_err(store_error)
 }
 
 fn index_object(r: &IndexRecord) -> Value {
@@ -222,6 +226,7 @@ fn embedding_model(config: &Config, asked: Option<&str>) -> Result<(String, usiz
 
 async fn create(
     State(state): State<AppState>,
+    project: Project,
     ApiJson(req): ApiJson<CreateIndex>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
@@ -253,12 +258,13 @@ async fn create(
         model,
         metadata,
     };
-    let record = run(store, move |s| s.create(new)).await?;
+    let record = run(store, &project, move |s, p| s.create(p, new)).await?;
     Ok(Json(index_object(&record)))
 }
 
 async fn list(
     State(state): State<AppState>,
+    project: Project,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let store = store(&state)?;
@@ -266,8 +272,8 @@ async fn list(
     let after = super::cursor(&query, "after").map(str::to_owned);
     let before = super::cursor(&query, "before").map(str::to_owned);
     let cursor_after = after.clone();
-    let page = run_raw(store, move |s| {
-        s.list(limit, order, after.as_deref(), before.as_deref())
+    let page = run_raw(store, &project, move |s, p| {
+        s.list(p, limit, order, after.as_deref(), before.as_deref())
     })
     .await?
     .map_err(|e| match e {
@@ -289,18 +295,20 @@ async fn list(
 
 async fn retrieve(
     State(state): State<AppState>,
+    project: Project,
     Path(index_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let record = run(store(&state)?, move |s| s.get(&index_id)).await?;
+    let record = run(store(&state)?, &project, move |s, p| s.get(p, &index_id)).await?;
     Ok(Json(index_object(&record)))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    project: Project,
     Path(index_id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     let id = index_id.clone();
-    run(store(&state)?, move |s| s.delete(&id)).await?;
+    run(store(&state)?, &project, move |s, p| s.delete(p, &id)).await?;
     Ok(Json(
         json!({"id": index_id, "object": "index.deleted", "deleted": true}),
     ))
@@ -351,6 +359,7 @@ fn vector(values: &[f64], dimensions: usize, param: &str) -> Result<Vec<f32>, Ap
 
 async fn add_items(
     State(state): State<AppState>,
+    project: Project,
     Path(index_id): Path<String>,
     ApiJson(req): ApiJson<AddItems>,
 ) -> Result<Json<Value>, ApiError> {
@@ -369,7 +378,7 @@ async fn add_items(
         ));
     }
     let id = index_id.clone();
-    let index = run(store.clone(), move |s| s.get(&id)).await?;
+    let index = run(store.clone(), &project, move |s, p| s.get(p, &id)).await?;
     let mut seen = std::collections::HashSet::new();
     let mut new = Vec::with_capacity(req.items.len());
     for (i, item) in req.items.into_iter().enumerate() {
@@ -413,26 +422,34 @@ async fn add_items(
         });
     }
     let id = index_id.clone();
-    let stored = run(store, move |s| s.upsert(&id, new)).await?;
+    let stored = run(store, &project, move |s, p| s.upsert(p, &id, new)).await?;
     let data: Vec<Value> = stored.iter().map(|i| item_object(&index_id, i)).collect();
     Ok(Json(json!({"object": "list", "data": data})))
 }
 
 async fn item(
     State(state): State<AppState>,
+    project: Project,
     Path((index_id, item_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let id = index_id.clone();
-    let record = run(store(&state)?, move |s| s.item(&id, &item_id)).await?;
+    let record = run(store(&state)?, &project, move |s, p| {
+        s.item(p, &id, &item_id)
+    })
+    .await?;
     Ok(Json(item_object(&index_id, &record)))
 }
 
 async fn remove_item(
     State(state): State<AppState>,
+    project: Project,
     Path((index_id, item_id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let item = item_id.clone();
-    run(store(&state)?, move |s| s.delete_item(&index_id, &item)).await?;
+    run(store(&state)?, &project, move |s, p| {
+        s.delete_item(p, &index_id, &item)
+    })
+    .await?;
     Ok(Json(
         json!({"id": item_id, "object": "index.item.deleted", "deleted": true}),
     ))
@@ -440,6 +457,7 @@ async fn remove_item(
 
 async fn search(
     State(state): State<AppState>,
+    project: Project,
     Path(index_id): Path<String>,
     ApiJson(req): ApiJson<Search>,
 ) -> Result<Json<Value>, ApiError> {
@@ -464,7 +482,7 @@ async fn search(
         })?),
     };
     let id = index_id.clone();
-    let index = run(store.clone(), move |s| s.get(&id)).await?;
+    let index = run(store.clone(), &project, move |s, p| s.get(p, &id)).await?;
     let query = match &req.query {
         Value::String(text) if !text.is_empty() => embed(
             &index.model,
@@ -486,8 +504,8 @@ async fn search(
         }
     };
     let id = index_id.clone();
-    let hits = run(store, move |s| {
-        s.search(&id, &query, top_k, filter.as_ref())
+    let hits = run(store, &project, move |s, p| {
+        s.search(p, &id, &query, top_k, filter.as_ref())
     })
     .await?;
     let data: Vec<Value> = hits.iter().map(hit_object).collect();

@@ -8,6 +8,7 @@ use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
 use crate::error::ApiError;
 use crate::extract::{ApiRequest, WithValue};
+use crate::project::Project;
 use crate::simulate::Ask;
 use crate::state::AppState;
 use crate::store::StoredResponse;
@@ -144,12 +145,18 @@ pub(super) fn responses_model(state: &AppState, model: Option<&str>) -> Result<S
 /// WebSocket mode's connection-local conversations (its `store: false` responses), by id.
 pub type Local = HashMap<String, engine::Conversation>;
 
-fn plan(state: &AppState, req: CreateResponse, raw: &Value) -> Result<Plan, ApiError> {
-    plan_with(state, req, raw, &Local::new())
+fn plan(
+    state: &AppState,
+    project: &Project,
+    req: CreateResponse,
+    raw: &Value,
+) -> Result<Plan, ApiError> {
+    plan_with(state, project, req, raw, &Local::new())
 }
 
 fn plan_with(
     state: &AppState,
+    project: &Project,
     req: CreateResponse,
     raw: &Value,
     local: &Local,
@@ -196,7 +203,7 @@ fn plan_with(
                     state
                         .stores
                         .responses
-                        .get(id)
+                        .get(project.as_str(), id)
                         .ok_or_else(|| ApiError::previous_response_not_found(id))?
                         .conversation
                         .turns
@@ -393,10 +400,11 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
 
 async fn create(
     State(state): State<AppState>,
+    project: Project,
     mut ask: Ask,
     WithValue(req, raw): WithValue<CreateResponse>,
 ) -> Result<Response, ApiError> {
-    let plan = plan(&state, req, &raw)?;
+    let plan = plan(&state, &project, req, &raw)?;
     let mut act = state.simulation.decide(
         &mut ask,
         "/v1/responses",
@@ -415,6 +423,7 @@ async fn create(
             .turns
             .extend(outcome.output_turns.iter().cloned());
         state.stores.responses.put(
+            project.as_str(),
             id.clone(),
             StoredResponse {
                 response: response.clone(),
@@ -435,11 +444,12 @@ async fn create(
 /// connection's own state, for continuations on the same socket.
 pub(super) fn create_for_socket(
     state: &AppState,
+    project: &Project,
     body: &Value,
     local: &mut Local,
 ) -> Result<Vec<Value>, ApiError> {
     let WithValue(req, raw) = crate::extract::parse_value::<CreateResponse>(body.clone())?;
-    let plan = plan_with(state, req, &raw, local)?;
+    let plan = plan_with(state, project, req, &raw, local)?;
     let outcome = run(&plan);
     let id = super::new_id("resp");
     let response = response_object(&plan, &outcome, &id, super::now());
@@ -449,6 +459,7 @@ pub(super) fn create_for_socket(
         .extend(outcome.output_turns.iter().cloned());
     if plan.req.store.unwrap_or(true) {
         state.stores.responses.put(
+            project.as_str(),
             id,
             StoredResponse {
                 response: response.clone(),
@@ -554,21 +565,23 @@ pub fn stream_events(final_response: &Value) -> Vec<Value> {
 
 async fn retrieve(
     State(state): State<AppState>,
+    project: Project,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     state
         .stores
         .responses
-        .get(&id)
+        .get(project.as_str(), &id)
         .map(|s| Json(s.response))
         .ok_or_else(|| ApiError::not_found("response", &id))
 }
 
 async fn remove(
     State(state): State<AppState>,
+    project: Project,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if state.stores.responses.delete(&id) {
+    if state.stores.responses.delete(project.as_str(), &id) {
         Ok(Json(
             json!({"id": id, "object": "response", "deleted": true}),
         ))
@@ -579,13 +592,14 @@ async fn remove(
 
 async fn input_items(
     State(state): State<AppState>,
+    project: Project,
     Path(id): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let stored = state
         .stores
         .responses
-        .get(&id)
+        .get(project.as_str(), &id)
         .ok_or_else(|| ApiError::not_found("response", &id))?;
     let (limit, order) = super::list_params(&query)?;
     let mut items = stored.input_items;

@@ -8,6 +8,7 @@
 use super::responses::{create_for_socket, Local};
 use super::table::Routes;
 use crate::error::ApiError;
+use crate::project::Project;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
@@ -29,12 +30,13 @@ const DISALLOWED: [&str; 3] = ["stream", "stream_options", "background"];
 
 async fn upgrade(
     State(state): State<AppState>,
+    project: Project,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     match ws {
         Ok(ws) => ws
             .max_message_size(state.config.limits.max_body_bytes)
-            .on_upgrade(move |socket| serve(socket, state)),
+            .on_upgrade(move |socket| serve(socket, state, project)),
         // A plain GET: only the upgrade is served here.
         Err(_) => {
             let mut r = ApiError::upgrade_required("/v1/responses").into_response();
@@ -67,7 +69,8 @@ fn error_message(e: &ApiError) -> Message {
     )
 }
 
-async fn serve(socket: WebSocket, state: AppState) {
+/// Serves one socket, in the project of the key its handshake sent.
+async fn serve(socket: WebSocket, state: AppState, project: Project) {
     let (mut sink, mut incoming) = socket.split();
     let (out, mut outgoing) = mpsc::channel::<Message>(256);
     let writer = tokio::spawn(async move {
@@ -96,7 +99,7 @@ async fn serve(socket: WebSocket, state: AppState) {
             }
             message = incoming.next() => match message {
                 Some(Ok(Message::Text(text))) => {
-                    if let Err(e) = start(&state, text.as_str(), &local, &busy, &out) {
+                    if let Err(e) = start(&state, &project, text.as_str(), &local, &busy, &out) {
                         let _ = out.send(error_message(&e)).await;
                     }
                 }
@@ -119,6 +122,7 @@ async fn serve(socket: WebSocket, state: AppState) {
 /// Starts the response a message asks for, or says why not.
 fn start(
     state: &AppState,
+    project: &Project,
     text: &str,
     local: &Arc<Mutex<Local>>,
     busy: &Arc<AtomicBool>,
@@ -167,7 +171,7 @@ fn start(
             .get("previous_response_id")
             .and_then(Value::as_str)
             .map(str::to_owned);
-        match create_for_socket(state, &body, &mut local) {
+        match create_for_socket(state, project, &body, &mut local) {
             Ok(events) => events,
             Err(e) => {
                 busy.store(false, Ordering::SeqCst);

@@ -33,14 +33,15 @@ pub trait IdempotencyRecords: Send + Sync {
     fn finish(&self, key: &str, fingerprint: Fingerprint, answer: Option<Recorded>);
 }
 
-/// Stored responses (`store: true`), oldest evicted first past the capacity.
+/// Stored responses (`store: true`), oldest evicted first past the capacity. Each belongs to
+/// the project that stored it: to any other project it does not exist.
 pub trait Responses: Send + Sync {
-    /// Stores `entry` under `id`.
-    fn put(&self, id: String, entry: StoredResponse);
-    /// The entry for `id`.
-    fn get(&self, id: &str) -> Option<StoredResponse>;
-    /// Removes `id`; true if it was there.
-    fn delete(&self, id: &str) -> bool;
+    /// Stores `entry` under `id`, in `project`.
+    fn put(&self, project: &str, id: String, entry: StoredResponse);
+    /// The entry for `id`, if `project` stored it.
+    fn get(&self, project: &str, id: &str) -> Option<StoredResponse>;
+    /// Removes `id` if `project` stored it; true if it did.
+    fn delete(&self, project: &str, id: &str) -> bool;
     /// Proves the store can be written (a readiness probe); the number of probes so far.
     fn probe_write(&self) -> u64;
 }

@@ -18,7 +18,8 @@ pub struct StoredResponse {
 
 #[derive(Debug, Default)]
 struct Inner {
-    map: HashMap<String, StoredResponse>,
+    /// By id: the project that stored it, and the entry.
+    map: HashMap<String, (String, StoredResponse)>,
     order: VecDeque<String>,
     probes: u64,
 }
@@ -41,9 +42,14 @@ impl InMemory {
 }
 
 impl super::Responses for InMemory {
-    fn put(&self, id: String, entry: StoredResponse) {
+    fn put(&self, project: &str, id: String, entry: StoredResponse) {
         let mut inner = super::lock(&self.inner);
-        if inner.map.insert(id.clone(), entry).is_none() {
+        // Ids are random: one project never overwrites another's.
+        if inner
+            .map
+            .insert(id.clone(), (project.to_owned(), entry))
+            .is_none()
+        {
             inner.order.push_back(id);
         }
         while inner.map.len() > self.capacity {
@@ -56,17 +62,22 @@ impl super::Responses for InMemory {
         }
     }
 
-    fn get(&self, id: &str) -> Option<StoredResponse> {
-        super::lock(&self.inner).map.get(id).cloned()
+    fn get(&self, project: &str, id: &str) -> Option<StoredResponse> {
+        super::lock(&self.inner)
+            .map
+            .get(id)
+            .filter(|(owner, _)| owner == project)
+            .map(|(_, entry)| entry.clone())
     }
 
-    fn delete(&self, id: &str) -> bool {
+    fn delete(&self, project: &str, id: &str) -> bool {
         let mut inner = super::lock(&self.inner);
-        let removed = inner.map.remove(id).is_some();
-        if removed {
-            inner.order.retain(|k| k != id);
+        if inner.map.get(id).is_none_or(|(owner, _)| owner != project) {
+            return false;
         }
-        removed
+        inner.map.remove(id);
+        inner.order.retain(|k| k != id);
+        true
     }
 
     // Takes the lock (a wedged store hangs the probe, which a balancer reads as not ready)
@@ -94,13 +105,26 @@ mod tests {
     #[test]
     fn evicts_the_oldest_past_capacity() {
         let store = InMemory::new(2);
-        store.put("a".into(), entry());
-        store.put("b".into(), entry());
-        store.put("c".into(), entry());
-        assert!(store.get("a").is_none());
-        assert!(store.get("c").is_some());
-        assert!(store.delete("b"));
-        assert!(!store.delete("b"));
+        store.put("p", "a".into(), entry());
+        store.put("p", "b".into(), entry());
+        store.put("p", "c".into(), entry());
+        assert!(store.get("p", "a").is_none());
+        assert!(store.get("p", "c").is_some());
+        assert!(store.delete("p", "b"));
+        assert!(!store.delete("p", "b"));
         assert_eq!(store.probe_write(), 1);
+    }
+
+    #[test]
+    fn another_project_neither_sees_nor_deletes() {
+        let store = InMemory::new(4);
+        store.put("alice", "r".into(), entry());
+        assert!(store.get("bob", "r").is_none());
+        assert!(!store.delete("bob", "r"));
+        assert!(
+            store.get("alice", "r").is_some(),
+            "bob's delete did nothing"
+        );
+        assert!(store.delete("alice", "r"));
     }
 }

@@ -15,15 +15,19 @@ pub use filter::Filter;
 pub use records::{IndexRecord, ItemRecord, Metric, NewIndex, NewItem};
 
 use mirror::Mirror;
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition};
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Mutex, RwLock};
 
 /// Index id → the index record (JSON).
 const INDEXES: TableDefinition<&str, &[u8]> = TableDefinition::new("indexes");
-/// Index name → index id (names are unique).
+/// Index name → index id, for indexes stored before projects (their names are unique among
+/// all indexes).
 const NAMES: TableDefinition<&str, &str> = TableDefinition::new("index_names");
+/// (project, index name) → index id (names are unique within a project).
+const PROJECT_NAMES: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("project_index_names");
 /// Creation sequence → index id (list order and cursors).
 const ORDER: TableDefinition<u64, &str> = TableDefinition::new("index_order");
 /// (index id, item id) → the item (vector, then JSON).
@@ -94,7 +98,8 @@ pub struct IndexStore {
     /// Write transactions and the mirror updates after them happen one at a time, so the
     /// mirror always shows exactly the committed state.
     writer: Mutex<()>,
-    mirrors: RwLock<HashMap<String, Mirror>>,
+    /// By index id: its project and its items.
+    mirrors: RwLock<HashMap<String, (String, Mirror)>>,
 }
 
 impl std::fmt::Debug for IndexStore {
@@ -103,18 +108,23 @@ impl std::fmt::Debug for IndexStore {
     }
 }
 
-/// The record of index `id` in `table`, or not found.
+/// The record of index `id` in `table`, or not found: also when another project owns it,
+/// so that nothing tells the two apart.
 fn stored_index(
     table: &impl ReadableTable<&'static str, &'static [u8]>,
+    project: &str,
     id: &str,
 ) -> Result<IndexRecord, StoreError> {
-    match table.get(id).map_err(storage)? {
-        Some(value) => IndexRecord::decode(value.value()),
-        None => Err(StoreError::NotFound {
+    let found = match table.get(id).map_err(storage)? {
+        Some(value) => Some(IndexRecord::decode(value.value())?),
+        None => None,
+    };
+    found
+        .filter(|r| r.visible_to(project))
+        .ok_or_else(|| StoreError::NotFound {
             what: "index",
             id: id.to_owned(),
-        }),
-    }
+        })
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -155,6 +165,7 @@ impl IndexStore {
             // Opening creates the tables, so that a fresh database can be read.
             txn.open_table(INDEXES).map_err(storage)?;
             txn.open_table(NAMES).map_err(storage)?;
+            txn.open_table(PROJECT_NAMES).map_err(storage)?;
             txn.open_table(ORDER).map_err(storage)?;
             txn.open_table(ITEMS).map_err(storage)?;
             txn.open_table(META).map_err(storage)?;
@@ -187,27 +198,34 @@ impl IndexStore {
                 let (vector, item) = ItemRecord::decode(id, value.value())?;
                 mirror.put(&item, vector);
             }
-            mirrors.insert(index.id.clone(), mirror);
+            mirrors.insert(index.id.clone(), (index.project.clone(), mirror));
         }
         *self.mirrors.write().unwrap_or_else(|p| p.into_inner()) = mirrors;
         Ok(())
     }
 
-    /// Creates an index.
-    pub fn create(&self, new: NewIndex) -> Result<IndexRecord, StoreError> {
+    /// Creates an index in `project`.
+    pub fn create(&self, project: &str, new: NewIndex) -> Result<IndexRecord, StoreError> {
         let _writing = lock(&self.writer);
         let txn = self.db.begin_write().map_err(storage)?;
         let record = {
-            let mut names = txn.open_table(NAMES).map_err(storage)?;
-            if names.get(new.name.as_str()).map_err(storage)?.is_some() {
+            let mut names = txn.open_table(PROJECT_NAMES).map_err(storage)?;
+            // An index from before projects is every project's: its name is taken in all.
+            let legacy = txn.open_table(NAMES).map_err(storage)?;
+            if names
+                .get((project, new.name.as_str()))
+                .map_err(storage)?
+                .is_some()
+                || legacy.get(new.name.as_str()).map_err(storage)?.is_some()
+            {
                 return Err(StoreError::NameTaken(new.name));
             }
             let mut meta = txn.open_table(META).map_err(storage)?;
             let seq = meta.get("seq").map_err(storage)?.map_or(0, |v| v.value()) + 1;
             meta.insert("seq", seq).map_err(storage)?;
-            let record = IndexRecord::new(new, seq);
+            let record = IndexRecord::new(project, new, seq);
             names
-                .insert(record.name.as_str(), record.id.as_str())
+                .insert((project, record.name.as_str()), record.id.as_str())
                 .map_err(storage)?;
             txn.open_table(ORDER)
                 .map_err(storage)?
@@ -222,28 +240,33 @@ impl IndexStore {
         txn.commit().map_err(storage)?;
         self.mirrors_mut().insert(
             record.id.clone(),
-            Mirror::new(record.metric, record.dimensions),
+            (
+                project.to_owned(),
+                Mirror::new(record.metric, record.dimensions),
+            ),
         );
         Ok(record)
     }
 
-    fn mirrors_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, Mirror>> {
+    fn mirrors_mut(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, (String, Mirror)>> {
         self.mirrors.write().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn mirrors(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, Mirror>> {
+    fn mirrors(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, (String, Mirror)>> {
         self.mirrors.read().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One index.
-    pub fn get(&self, id: &str) -> Result<IndexRecord, StoreError> {
+    /// One index of `project`.
+    pub fn get(&self, project: &str, id: &str) -> Result<IndexRecord, StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
-        stored_index(&txn.open_table(INDEXES).map_err(storage)?, id)
+        stored_index(&txn.open_table(INDEXES).map_err(storage)?, project, id)
     }
 
-    /// A page of indexes in creation order: `limit` of them after (or before) a cursor.
+    /// A page of `project`'s indexes in creation order: `limit` of them after (or before) a
+    /// cursor, which must be one of them.
     pub fn list(
         &self,
+        project: &str,
         limit: usize,
         order: Order,
         after: Option<&str>,
@@ -252,11 +275,12 @@ impl IndexStore {
         let txn = self.db.begin_read().map_err(storage)?;
         let indexes = txn.open_table(INDEXES).map_err(storage)?;
         let seq_of = |id: &str| -> Result<u64, StoreError> {
-            let value = indexes
-                .get(id)
-                .map_err(storage)?
-                .ok_or_else(|| StoreError::BadCursor(id.to_owned()))?;
-            Ok(IndexRecord::decode(value.value())?.seq)
+            stored_index(&indexes, project, id)
+                .map(|r| r.seq)
+                .map_err(|e| match e {
+                    StoreError::NotFound { .. } => StoreError::BadCursor(id.to_owned()),
+                    other => other,
+                })
         };
         let after = after.map(seq_of).transpose()?;
         let before = before.map(seq_of).transpose()?;
@@ -276,15 +300,24 @@ impl IndexStore {
         };
         let ordered = txn.open_table(ORDER).map_err(storage)?;
         let range = ordered.range(lo..hi).map_err(storage)?;
-        let mut ids = Vec::new();
+        let mut found = Vec::new();
+        // Other projects' indexes are passed over, as if they were not there.
         let mut push = |entry: Result<
             (redb::AccessGuard<'_, u64>, redb::AccessGuard<'_, &str>),
             redb::StorageError,
         >|
          -> Result<bool, StoreError> {
             let (_, id) = entry.map_err(storage)?;
-            ids.push(id.value().to_owned());
-            Ok(ids.len() > limit)
+            let id = id.value();
+            let value = indexes
+                .get(id)
+                .map_err(storage)?
+                .ok_or_else(|| storage(format!("index {id} is listed but not stored")))?;
+            let record = IndexRecord::decode(value.value())?;
+            if record.visible_to(project) {
+                found.push(record);
+            }
+            Ok(found.len() > limit)
         };
         if walk_up {
             for entry in range {
@@ -299,47 +332,40 @@ impl IndexStore {
                 }
             }
         }
-        let has_more = ids.len() > limit;
-        ids.truncate(limit);
+        let has_more = found.len() > limit;
+        found.truncate(limit);
         let reversed = match order {
             Order::Asc => !walk_up,
             Order::Desc => walk_up,
         };
         if reversed {
-            ids.reverse();
+            found.reverse();
         }
-        let data = ids
-            .iter()
-            .map(|id| {
-                let value = indexes
-                    .get(id.as_str())
-                    .map_err(storage)?
-                    .ok_or_else(|| storage(format!("index {id} is listed but not stored")))?;
-                IndexRecord::decode(value.value())
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page { data, has_more })
+        Ok(Page {
+            data: found,
+            has_more,
+        })
     }
 
-    /// Deletes an index and its items.
-    pub fn delete(&self, id: &str) -> Result<(), StoreError> {
+    /// Deletes an index of `project` and its items.
+    pub fn delete(&self, project: &str, id: &str) -> Result<(), StoreError> {
         let _writing = lock(&self.writer);
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut indexes = txn.open_table(INDEXES).map_err(storage)?;
-            let record = match indexes.remove(id).map_err(storage)? {
-                Some(value) => IndexRecord::decode(value.value())?,
-                None => {
-                    return Err(StoreError::NotFound {
-                        what: "index",
-                        id: id.to_owned(),
-                    })
-                }
-            };
-            txn.open_table(NAMES)
-                .map_err(storage)?
-                .remove(record.name.as_str())
-                .map_err(storage)?;
+            let record = stored_index(&indexes, project, id)?;
+            indexes.remove(id).map_err(storage)?;
+            if record.project.is_empty() {
+                txn.open_table(NAMES)
+                    .map_err(storage)?
+                    .remove(record.name.as_str())
+                    .map_err(storage)?;
+            } else {
+                txn.open_table(PROJECT_NAMES)
+                    .map_err(storage)?
+                    .remove((record.project.as_str(), record.name.as_str()))
+                    .map_err(storage)?;
+            }
             txn.open_table(ORDER)
                 .map_err(storage)?
                 .remove(record.seq)
@@ -354,15 +380,21 @@ impl IndexStore {
         Ok(())
     }
 
-    /// Adds or replaces items (by id), all in one transaction; the stored items, in order.
-    /// Vectors must already have the index's dimensions (the routes check and say where).
-    pub fn upsert(&self, index_id: &str, new: Vec<NewItem>) -> Result<Vec<ItemRecord>, StoreError> {
+    /// Adds or replaces items (by id) in an index of `project`, all in one transaction; the
+    /// stored items, in order. Vectors must already have the index's dimensions (the routes
+    /// check and say where).
+    pub fn upsert(
+        &self,
+        project: &str,
+        index_id: &str,
+        new: Vec<NewItem>,
+    ) -> Result<Vec<ItemRecord>, StoreError> {
         let _writing = lock(&self.writer);
         let txn = self.db.begin_write().map_err(storage)?;
         let mut stored = Vec::with_capacity(new.len());
         {
             let mut indexes = txn.open_table(INDEXES).map_err(storage)?;
-            let mut record = stored_index(&indexes, index_id)?;
+            let mut record = stored_index(&indexes, project, index_id)?;
             let mut items = txn.open_table(ITEMS).map_err(storage)?;
             for item in new {
                 if item.vector.len() != record.dimensions {
@@ -391,7 +423,7 @@ impl IndexStore {
         }
         txn.commit().map_err(storage)?;
         let mut mirrors = self.mirrors_mut();
-        if let Some(mirror) = mirrors.get_mut(index_id) {
+        if let Some((_, mirror)) = mirrors.get_mut(index_id) {
             for (item, vector) in &stored {
                 mirror.put(item, vector.clone());
             }
@@ -399,21 +431,19 @@ impl IndexStore {
         Ok(stored.into_iter().map(|(item, _)| item).collect())
     }
 
-    /// One item.
-    pub fn item(&self, index_id: &str, item_id: &str) -> Result<ItemRecord, StoreError> {
+    /// One item of an index of `project`.
+    pub fn item(
+        &self,
+        project: &str,
+        index_id: &str,
+        item_id: &str,
+    ) -> Result<ItemRecord, StoreError> {
         let txn = self.db.begin_read().map_err(storage)?;
-        if txn
-            .open_table(INDEXES)
-            .map_err(storage)?
-            .get(index_id)
-            .map_err(storage)?
-            .is_none()
-        {
-            return Err(StoreError::NotFound {
-                what: "index",
-                id: index_id.to_owned(),
-            });
-        }
+        stored_index(
+            &txn.open_table(INDEXES).map_err(storage)?,
+            project,
+            index_id,
+        )?;
         let items = txn.open_table(ITEMS).map_err(storage)?;
         let value = items
             .get((index_id, item_id))
@@ -425,13 +455,18 @@ impl IndexStore {
         Ok(ItemRecord::decode(item_id, value.value())?.1)
     }
 
-    /// Deletes one item.
-    pub fn delete_item(&self, index_id: &str, item_id: &str) -> Result<(), StoreError> {
+    /// Deletes one item of an index of `project`.
+    pub fn delete_item(
+        &self,
+        project: &str,
+        index_id: &str,
+        item_id: &str,
+    ) -> Result<(), StoreError> {
         let _writing = lock(&self.writer);
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut indexes = txn.open_table(INDEXES).map_err(storage)?;
-            let mut record = stored_index(&indexes, index_id)?;
+            let mut record = stored_index(&indexes, project, index_id)?;
             let removed = txn
                 .open_table(ITEMS)
                 .map_err(storage)?
@@ -450,26 +485,39 @@ impl IndexStore {
                 .map_err(storage)?;
         }
         txn.commit().map_err(storage)?;
-        if let Some(mirror) = self.mirrors_mut().get_mut(index_id) {
+        if let Some((_, mirror)) = self.mirrors_mut().get_mut(index_id) {
             mirror.remove(item_id);
         }
         Ok(())
     }
 
-    /// The `top_k` items nearest `query` that pass `filter`, nearest first (ties by id).
+    /// The `top_k` items nearest `query` that pass `filter` in an index of `project`, nearest
+    /// first (ties by id).
     pub fn search(
         &self,
+        project: &str,
         index_id: &str,
         query: &[f32],
         top_k: usize,
         filter: Option<&Filter>,
     ) -> Result<Vec<Hit>, StoreError> {
         let mirrors = self.mirrors();
-        let mirror = mirrors.get(index_id).ok_or_else(|| StoreError::NotFound {
-            what: "index",
-            id: index_id.to_owned(),
-        })?;
+        let mirror = mirrors
+            .get(index_id)
+            .filter(|(owner, _)| owner == project || owner.is_empty())
+            .map(|(_, mirror)| mirror)
+            .ok_or_else(|| StoreError::NotFound {
+                what: "index",
+                id: index_id.to_owned(),
+            })?;
         Ok(mirror.search(query, top_k, filter))
+    }
+
+    /// How many indexes were stored before projects existed (every project sees them).
+    pub fn shared_count(&self) -> Result<usize, StoreError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let names = txn.open_table(NAMES).map_err(storage)?;
+        Ok(ReadableTableMetadata::len(&names).map_err(storage)? as usize)
     }
 
     /// Proves the store can be written: one committed write (readiness).

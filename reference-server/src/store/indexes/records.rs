@@ -64,10 +64,14 @@ pub struct IndexRecord {
     pub item_count: u64,
     /// Creation sequence (list order).
     pub seq: u64,
+    /// The project that created it; empty for an index stored before projects existed,
+    /// which every project sees.
+    #[serde(default)]
+    pub project: String,
 }
 
 impl IndexRecord {
-    pub(super) fn new(new: NewIndex, seq: u64) -> Self {
+    pub(super) fn new(project: &str, new: NewIndex, seq: u64) -> Self {
         Self {
             id: format!("idx_{}", uuid::Uuid::new_v4().simple()),
             name: new.name,
@@ -78,7 +82,13 @@ impl IndexRecord {
             created_at: crate::routes::now(),
             item_count: 0,
             seq,
+            project: project.to_owned(),
         }
+    }
+
+    /// Whether `project` sees this index: its own, or one from before projects.
+    pub fn visible_to(&self, project: &str) -> bool {
+        self.project == project || self.project.is_empty()
     }
 
     pub(super) fn encode(&self) -> Vec<u8> {
