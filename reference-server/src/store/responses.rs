@@ -127,4 +127,44 @@ mod tests {
         );
         assert!(store.delete("alice", "r"));
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
+        /// Random stores, reads and deletes by two projects, on ids either may name: each
+        /// project sees exactly what it stored and did not delete itself.
+        #[test]
+        fn two_projects_never_touch_each_other(
+            ops in proptest::collection::vec((0usize..2, 0u8..3, 0usize..6), 1..60)
+        ) {
+            let store = InMemory::new(1000);
+            let projects = ["alice", "bob"];
+            let mut owner: HashMap<String, usize> = HashMap::new();
+            for (who, op, slot) in ops {
+                let id = format!("resp_{slot}");
+                match op {
+                    // Ids are never reused across projects (they are random): a slot another
+                    // project holds is left alone.
+                    0 if owner.get(&id).is_none_or(|o| *o == who) => {
+                        store.put(projects[who], id.clone(), entry());
+                        owner.insert(id, who);
+                    }
+                    1 => {
+                        let deleted = store.delete(projects[who], &id);
+                        proptest::prop_assert_eq!(deleted, owner.get(&id) == Some(&who));
+                        if deleted {
+                            owner.remove(&id);
+                        }
+                    }
+                    _ => {}
+                }
+                for slot in 0..6 {
+                    let id = format!("resp_{slot}");
+                    for (w, p) in projects.iter().enumerate() {
+                        proptest::prop_assert_eq!(store.get(p, &id).is_some(), owner.get(&id) == Some(&w));
+                    }
+                }
+            }
+        }
+    }
 }
