@@ -201,6 +201,17 @@ pub struct LimitsConfig {
     /// Longest life of a WebSocket-mode connection on `/v1/responses`, in seconds (then
     /// `websocket_connection_limit_reached`); Open Responses sets 60 minutes.
     pub websocket_seconds: u64,
+    /// A WebSocket-mode connection that sends no message for this long is closed, in seconds.
+    pub websocket_idle_seconds: u64,
+    /// A connection that has not sent a whole request head this long after its first byte
+    /// (or after it opened) is closed, in seconds (nginx's `client_header_timeout`).
+    pub header_read_timeout_seconds: u64,
+    /// An idle keep-alive connection is closed after this long, in seconds: above the pool
+    /// idle times of clients (the SDKs, the harness), so none races a close.
+    pub idle_timeout_seconds: u64,
+    /// Most connections open at once (WebSocket ones included); past it the oldest idle one
+    /// is closed for each new one. Default: nine tenths of the descriptor limit.
+    pub max_connections: Option<usize>,
 }
 
 impl Default for LimitsConfig {
@@ -215,6 +226,10 @@ impl Default for LimitsConfig {
             request_timeout_seconds: 60,
             shutdown_delay_seconds: 0,
             websocket_seconds: 3600,
+            websocket_idle_seconds: 600,
+            header_read_timeout_seconds: 10,
+            idle_timeout_seconds: 75,
+            max_connections: None,
         }
     }
 }
@@ -492,6 +507,21 @@ impl Config {
                     self.limits.shutdown_delay_seconds =
                         value.parse().map_err(|_| bad("not a number of seconds"))?
                 }
+                "REFSERVER_HEADER_READ_TIMEOUT_SECONDS" => {
+                    self.limits.header_read_timeout_seconds =
+                        value.parse().map_err(|_| bad("not a number of seconds"))?
+                }
+                "REFSERVER_IDLE_TIMEOUT_SECONDS" => {
+                    self.limits.idle_timeout_seconds =
+                        value.parse().map_err(|_| bad("not a number of seconds"))?
+                }
+                "REFSERVER_MAX_CONNECTIONS" => {
+                    self.limits.max_connections = Some(
+                        value
+                            .parse()
+                            .map_err(|_| bad("not a number of connections"))?,
+                    )
+                }
                 "REFSERVER_MAX_CONCURRENT_REQUESTS" => {
                     self.limits.max_concurrent_requests =
                         value.parse().map_err(|_| bad("not a count"))?
@@ -556,6 +586,16 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "auth.tokens: a project, when given, is a non-empty name".to_owned(),
+            ));
+        }
+        let l = &self.limits;
+        if l.header_read_timeout_seconds == 0
+            || l.idle_timeout_seconds == 0
+            || l.websocket_idle_seconds == 0
+            || l.max_connections == Some(0)
+        {
+            return Err(ConfigError::Invalid(
+                "limits: header_read_timeout_seconds, idle_timeout_seconds, websocket_idle_seconds and max_connections must be above 0".to_owned(),
             ));
         }
         if let Some(h) = self.auth.key_header() {

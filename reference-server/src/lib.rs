@@ -10,6 +10,7 @@
 
 mod body;
 mod config;
+mod connections;
 pub mod engine;
 mod error;
 mod extract;
@@ -122,7 +123,18 @@ where
     F: Future<Output = ()> + Send + 'static,
 {
     let delay = std::time::Duration::from_secs(config.limits.shutdown_delay_seconds);
+    // Before the cap is worked out from it: the connection cap, not EMFILE, is the bound.
+    if let Some((soft, hard)) = connections::raise_descriptor_limit() {
+        tracing::info!(soft, hard, "descriptor limit");
+    }
     let state = AppState::new(config);
+    let bounds = state.connections.bounds();
+    tracing::info!(
+        max_connections = bounds.max,
+        header_read_timeout_seconds = bounds.header.as_secs(),
+        idle_timeout_seconds = bounds.idle.as_secs(),
+        "connection bounds"
+    );
     // A server that cannot open its index store does not start (the binary exits with the
     // reason); an app built without `serve` reports it in `/readyz` and in 503s instead.
     let indexes = state
@@ -145,14 +157,8 @@ where
         simulation.stop();
         tokio::time::sleep(delay).await;
     };
-    // Streams write one small chunk per token: without TCP_NODELAY, Nagle's algorithm holds
-    // a chunk back until the previous one is acknowledged.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp: &mut tokio::net::TcpStream| {
-        let _ = tcp.set_nodelay(true);
-    });
     // The app is made per connection with the client's address, which keys the rate limit
     // of callers without a key.
-    axum::serve(listener, app_with_state(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let connections = state.connections.clone();
+    connections::serve(listener, app_with_state(state), connections, shutdown).await
 }

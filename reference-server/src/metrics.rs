@@ -19,6 +19,7 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     replays: prometheus::IntCounter,
     faults: IntCounterVec,
+    connections: crate::connections::Counters,
 }
 
 impl Metrics {
@@ -61,6 +62,32 @@ impl Metrics {
             ),
             &["kind"],
         );
+        let open = IntGauge::new("open_connections", "Client connections open now.");
+        let closed = IntCounterVec::new(
+            Opts::new(
+                "connections_closed_total",
+                "Connections the server closed: no request head in time (header_timeout), idle past the keep-alive timeout (idle_timeout), or closed for a new one at the cap (evicted).",
+            ),
+            &["reason"],
+        );
+        let refused = IntCounter::new(
+            "connections_refused_total",
+            "Connections refused at the cap, with none idle to close for them.",
+        );
+        let (Ok(open), Ok(closed), Ok(refused)) = (open, closed, refused) else {
+            unreachable!("metric definitions are constant and valid")
+        };
+        for reason in ["header_timeout", "idle_timeout", "evicted"] {
+            // Shown at 0 from the start, so a dashboard sees the series before the first close.
+            closed.with_label_values(&[reason]);
+        }
+        for collector in [
+            Box::new(open.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(closed.clone()),
+            Box::new(refused.clone()),
+        ] {
+            let _ = registry.register(collector);
+        }
         // Construction only fails on invalid names, which these constants never are.
         let (Ok(requests), Ok(latency), Ok(in_flight), Ok(rate_limited), Ok(replays), Ok(faults)) =
             (requests, latency, in_flight, rate_limited, replays, faults)
@@ -87,7 +114,17 @@ impl Metrics {
             rate_limited,
             replays,
             faults,
+            connections: crate::connections::Counters {
+                open,
+                closed,
+                refused,
+            },
         }
+    }
+
+    /// The connection counters, for the accept loop.
+    pub fn connection_counters(&self) -> crate::connections::Counters {
+        self.connections.clone()
     }
 
     /// Counts an injected fault of `kind`.

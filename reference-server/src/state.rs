@@ -48,6 +48,8 @@ pub struct Shared {
     pub indexes: Result<Arc<IndexStore>, String>,
     /// The named project of each configured token, in their order.
     pub projects: Vec<Option<crate::project::Project>>,
+    /// The open connections and their bounds.
+    pub connections: Arc<crate::connections::Connections>,
 }
 
 impl AppState {
@@ -71,14 +73,20 @@ impl AppState {
         .map_err(|e| e.to_string());
         let models_body = crate::routes::models::list_body(&config);
         let models_length = axum::http::HeaderValue::from(models_body.len());
+        let metrics = Arc::new(Metrics::new());
+        let connections = Arc::new(crate::connections::Connections::new(
+            crate::connections::bounds(&config.limits),
+            metrics.connection_counters(),
+        ));
         Self(Arc::new(Shared {
+            connections,
             projects: crate::project::of_tokens(&config.auth),
             indexes,
             stores,
             in_flight: Arc::new(tokio::sync::Semaphore::new(
                 config.limits.max_concurrent_requests,
             )),
-            metrics: Arc::new(Metrics::new()),
+            metrics,
             openapi: Arc::new(std::sync::OnceLock::new()),
             models_body,
             models_length,

@@ -93,15 +93,25 @@ async fn logs_json_without_secrets_and_stops_on_sigterm() {
     assert_eq!(fields["status"], 200);
     assert_eq!(fields["principal"].as_str().map(str::len), Some(16));
     assert!(fields["latency_ms"].is_number() && fields["trace_id"].is_string());
-    // One line per request and nothing else: no library chatter per connection.
-    let targets: Vec<String> = logs
+    // The bounds once at start, then one line per request and nothing else: no library
+    // chatter per connection.
+    let lines: Vec<String> = logs
         .lines()
         .map(|l| {
             let e: serde_json::Value = serde_json::from_str(l).expect("log lines are JSON");
-            format!("{} {}", e["level"], e["target"])
+            format!("{} {} {}", e["level"], e["target"], e["fields"]["message"])
         })
         .collect();
-    assert_eq!(targets, vec![r#""INFO" "request""#; 2], "{logs}");
+    assert_eq!(
+        lines,
+        vec![
+            r#""INFO" "reference_server" "descriptor limit""#,
+            r#""INFO" "reference_server" "connection bounds""#,
+            r#""INFO" "request" "request""#,
+            r#""INFO" "request" "request""#
+        ],
+        "{logs}"
+    );
 }
 
 #[test]

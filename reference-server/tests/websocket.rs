@@ -354,3 +354,37 @@ async fn a_socket_continues_only_its_own_projects_responses() {
     let continued = response(&mut alice_too).await;
     assert_eq!(kinds(&continued).last().unwrap(), "response.completed");
 }
+
+#[tokio::test]
+async fn a_quiet_socket_is_closed_and_an_open_one_counts_among_the_connections() {
+    let mut config = Config::default();
+    config.limits.websocket_idle_seconds = 1;
+    let s = spawn_with(config).await;
+    let mut quiet = connect(&s, Some("k")).await.unwrap();
+    // Open while it is: the socket counts beside the probe's own connection.
+    let ready: Value = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+        .get(s.url("/readyz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(ready["checks"]["connections"]["open"], 2, "{ready}");
+    // Then, silent past its idle bound, it is closed by the server.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match quiet.next().await {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await
+    .expect("closed within 20 s");
+    assert_eq!(ended, Some(1001));
+}

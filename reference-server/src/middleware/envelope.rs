@@ -42,6 +42,9 @@ pub struct Envelope {
     state: AppState,
     routes: Arc<Templates>,
     peer: Option<SocketAddr>,
+    /// The connection's state, when served by [`crate::connections::serve`]: its requests
+    /// keep its timers off while they are answered.
+    conn: Option<Arc<crate::connections::Conn>>,
 }
 
 /// The route templates: those without parameters by their path, the others in a tree.
@@ -100,7 +103,21 @@ impl Envelope {
             state,
             routes: Arc::new(routes),
             peer: None,
+            conn: None,
         }
+    }
+
+    /// The envelope of one connection, from `peer`, with its state.
+    pub fn for_connection(&self, peer: SocketAddr, conn: Arc<crate::connections::Conn>) -> Self {
+        let mut envelope = self.clone();
+        envelope.peer = Some(peer);
+        envelope.conn = Some(conn);
+        envelope
+    }
+
+    /// The app's state.
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     /// The route template of `path` (or [`v1::UNMATCHED`]), and the handler that serves
@@ -143,7 +160,14 @@ impl Service<Request> for Envelope {
             Some(handler) => Target::Direct(handler.clone()),
             None => Target::Router(self.router.clone()),
         };
-        Box::pin(handle(self.state.clone(), target, route, self.peer, req))
+        let dispatch = self.conn.as_ref().map(crate::connections::Conn::dispatched);
+        Box::pin(handle(
+            self.state.clone(),
+            target,
+            route,
+            (self.peer, dispatch),
+            req,
+        ))
     }
 }
 
@@ -177,10 +201,12 @@ fn handle(
     state: AppState,
     target: Target,
     route: &'static str,
-    peer: Option<SocketAddr>,
+    (peer, dispatch): (Option<SocketAddr>, Option<crate::connections::Dispatch>),
     mut req: Request,
 ) -> impl Future<Output = Result<Response, Infallible>> + Send {
     async move {
+        // Held until the answer's head: the connection is busy, not idle, until then.
+        let _dispatch = dispatch;
         let method = req.method().clone();
         // The page's origin, when CORS is on and allows it: its answer will say so.
         let origin = if state.config.cors.allow_origins.is_empty() {

@@ -37,7 +37,9 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     };
     let engine_ok = engine_answers();
     let accepting = !state.draining.load(Ordering::SeqCst);
-    let ok = models_ok && store_ok && index_store.is_ok() && engine_ok && accepting;
+    // At the cap, each new connection closes an idle one: a balancer should look elsewhere.
+    let room = !state.connections.at_cap();
+    let ok = models_ok && store_ok && index_store.is_ok() && engine_ok && accepting && room;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -58,6 +60,11 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
                 },
                 "engine": { "status": word(engine_ok) },
                 "shutdown": { "status": word(accepting), "draining": !accepting },
+                "connections": {
+                    "status": word(room),
+                    "open": state.connections.open(),
+                    "max": state.connections.bounds().max,
+                },
             }
         })),
     )

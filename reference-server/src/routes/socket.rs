@@ -85,8 +85,21 @@ async fn serve(socket: WebSocket, state: AppState, project: Project) {
     let busy = Arc::new(AtomicBool::new(false));
     let limit = tokio::time::sleep(Duration::from_secs(state.config.limits.websocket_seconds));
     tokio::pin!(limit);
+    // A socket that sends nothing for this long is closed, so idle sockets cannot pile up.
+    let quiet = Duration::from_secs(state.config.limits.websocket_idle_seconds);
+    let idle = tokio::time::sleep(quiet);
+    tokio::pin!(idle);
     loop {
         tokio::select! {
+            () = &mut idle => {
+                let _ = out
+                    .send(Message::Close(Some(CloseFrame {
+                        code: 1001,
+                        reason: "idle".into(),
+                    })))
+                    .await;
+                break;
+            }
             () = &mut limit => {
                 let _ = out.send(error_message(&ApiError::socket_limit_reached())).await;
                 let _ = out
@@ -97,7 +110,9 @@ async fn serve(socket: WebSocket, state: AppState, project: Project) {
                     .await;
                 break;
             }
-            message = incoming.next() => match message {
+            message = incoming.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + quiet);
+                match message {
                 Some(Ok(Message::Text(text))) => {
                     if let Err(e) = start(&state, &project, text.as_str(), &local, &busy, &out) {
                         let _ = out.send(error_message(&e)).await;
@@ -112,7 +127,8 @@ async fn serve(socket: WebSocket, state: AppState, project: Project) {
                 }
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => break,
                 Some(Ok(_)) => {}
-            },
+                }
+            }
         }
     }
     drop(out);
