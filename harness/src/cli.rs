@@ -155,6 +155,10 @@ struct TargetArgs {
     /// API key for the target.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Read the API key from this file (its first line), so it is not in the process list;
+    /// wins over --api-key and OPENAI_API_KEY.
+    #[arg(long, value_name = "PATH")]
+    api_key_file: Option<PathBuf>,
     /// Header that carries the key (gateways); Authorization sends "Bearer <key>".
     #[arg(long, default_value = "Authorization")]
     auth_header: String,
@@ -168,6 +172,24 @@ struct TargetArgs {
 }
 
 impl TargetArgs {
+    /// The key: from --api-key-file, else --api-key or OPENAI_API_KEY. A file that cannot be
+    /// read, or holds no key, is a usage error (exit 2).
+    fn key(&self) -> Result<Option<String>, HarnessError> {
+        let Some(path) = &self.api_key_file else {
+            return Ok(self.api_key.clone());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| HarnessError::Usage(format!("--api-key-file {}: {e}", path.display())))?;
+        let key = text.lines().next().unwrap_or("").trim();
+        if key.is_empty() {
+            return Err(HarnessError::Usage(format!(
+                "--api-key-file {}: the file holds no key (its first line is empty)",
+                path.display()
+            )));
+        }
+        Ok(Some(key.to_owned()))
+    }
+
     /// The target config for `url` with `key`, these credentials' header, and `timeout`.
     fn config(&self, url: String, key: Option<String>, timeout: f64) -> TargetConfig {
         TargetConfig {
@@ -466,7 +488,7 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         scenarios.retain(|s| args.scenario.contains(&s.name));
     }
     let (_embedded, url, label, key) = match &args.to.target {
-        Some(url) => (None, url.clone(), url.clone(), args.to.api_key.clone()),
+        Some(url) => (None, url.clone(), url.clone(), args.to.key()?),
         None => {
             // The stand-in is measured, not throttled: its rate limiter is off.
             let e = crate::embedded::start_with(false).await?;
@@ -808,8 +830,9 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         }
         None => eval::plan::Plan::default(),
     };
+    let main_key = args.to.key()?;
     let (_embedded, url, label, key) = match &args.to.target {
-        Some(url) => (None, url.clone(), url.clone(), args.to.api_key.clone()),
+        Some(url) => (None, url.clone(), url.clone(), main_key.clone()),
         // Re-grading asks nothing, so no server is started.
         None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
@@ -848,7 +871,7 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         baseline: args.baseline.clone(),
         fail_on_regression: args.fail_on_regression,
         judge: args.judge_target.as_ref().map(|url| {
-            let key = args.judge_api_key.clone().or(args.to.api_key.clone());
+            let key = args.judge_api_key.clone().or(main_key.clone());
             args.to.config(url.clone(), key, args.timeout)
         }),
         judge_model: args.judge_model.clone(),
@@ -915,8 +938,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
                 .into(),
         ));
     }
+    let main_key = args.to.key()?;
     let second_api_key = args.second_api_key.clone().filter(|k| !k.is_empty());
-    if second_api_key.is_some() && second_api_key == args.to.api_key {
+    if second_api_key.is_some() && second_api_key == main_key {
         return Err(HarnessError::Usage(
             "--second-api-key is --api-key: the isolation checks need a key of another project"
                 .into(),
@@ -925,10 +949,10 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     // Keep the embedded server alive for the whole run.
     let (embedded, url, label, key) = match &args.to.target {
         Some(url) => {
-            if args.to.api_key.is_none() {
+            if main_key.is_none() {
                 eprintln!("conformance: no --api-key (or OPENAI_API_KEY) given: requests to {url} carry no credentials");
             }
-            (None, url.clone(), url.clone(), args.to.api_key.clone())
+            (None, url.clone(), url.clone(), main_key.clone())
         }
         None => {
             let e = crate::embedded::start().await?;

@@ -217,6 +217,7 @@ mod tests {
             url: url.into(),
             headers: vec![],
             body: None,
+            redirect: None,
         }
     }
 

@@ -248,12 +248,12 @@ pub async fn run(
     // The shapes of every exchange are judged once all the others have been sent.
     last.sort_by_key(|c| c.id == "snapshots.exchanges");
     let mut results: Vec<CheckResult> = futures::stream::iter(first)
-        .map(|c| run_check(c, ctx, progress))
+        .map(|c| run_check(c, ctx, config.profile, progress))
         .buffered(config.concurrency.max(1))
         .collect()
         .await;
     for check in last {
-        results.push(run_check(check, ctx, progress).await);
+        results.push(run_check(check, ctx, config.profile, progress).await);
     }
     let order: std::collections::HashMap<&str, usize> = selected
         .iter()
@@ -286,8 +286,14 @@ pub async fn run(
     })
 }
 
-/// Runs one check and reports its result to `progress`.
-async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) -> CheckResult {
+/// Runs one check of a run whose widest profile is `profile`, and reports its result to
+/// `progress`.
+async fn run_check(
+    check: &Check,
+    ctx: &Ctx,
+    profile: Profile,
+    progress: &dyn Fn(&CheckResult),
+) -> CheckResult {
     let t = Instant::now();
     let (outcome, mut note, metrics) =
         Outcome::of(checks::as_check(check.id, (check.run)(ctx)).await);
@@ -299,7 +305,7 @@ async fn run_check(check: &Check, ctx: &Ctx, progress: &dyn Fn(&CheckResult)) ->
         });
     }
     let (description, scored) = match check.adapt {
-        Some(adapt) => adapt(&ctx.options),
+        Some(adapt) => adapt(&ctx.options, profile),
         None => (check.description.to_owned(), check.scored),
     };
     let result = CheckResult {

@@ -678,6 +678,15 @@ after: |f, a| if f.headers.contains_key("x-defect-was-delete") && a.status == 20
     a.set_json(&json!({"id": id, "object": "response", "deleted": true}));
 };
 
+// The API root redirects within its origin: followed (the key may go there), and reported.
+api_root_redirects, fails: ["headers.no-redirect"],
+before: untouched_request,
+after: |f, a| if f.method == Method::GET && f.path_and_query == "/v1/models" {
+    a.status = 307;
+    a.set_header("location", "/v1/models?via=redirect");
+    a.body = Vec::new();
+};
+
 // Isolation: a server that lets the second key (another project) act as the first on one
 // kind of request.
 foreign_response_readable, fails: ["isolation.responses.retrieve"],

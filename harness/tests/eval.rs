@@ -555,3 +555,51 @@ async fn junit_has_one_testcase_per_case_with_failures_and_errors_apart() {
         "{xml}"
     );
 }
+
+/// Answers that would shape a Markdown page if written as they came.
+const HOSTILE: [&str; 4] = [
+    "<img src=x onerror=alert(1)>",
+    "<details><summary>open me</summary>",
+    "a | b | c\n\n# a heading",
+    "``` `close` the span",
+];
+
+#[tokio::test]
+async fn what_the_target_answers_is_text_in_eval_md() {
+    let (server, _) = target(|n, _| match n % 5 {
+        4 => ResponseTemplate::new(400).set_body_json(json!({"error": {
+            "message": "<script>alert(1)</script> | broken", "type": "invalid_request_error",
+            "param": null, "code": null}})),
+        k => completion(HOSTILE[k]),
+    })
+    .await;
+    let s = suite(10, "");
+    let mut c = config(&server.uri(), &s.file);
+    c.concurrency = 1;
+    c.max_retries = 0;
+    let summary = eval(&c).await;
+    assert!(summary.overall.counts.failed >= 6 && summary.overall.counts.errored >= 1);
+    let md = summary.to_markdown();
+    for raw in [
+        "<img",
+        "<details",
+        "<summary",
+        "<script",
+        "\n# a heading",
+        "```",
+    ] {
+        assert!(!md.contains(raw), "{raw:?} reached eval.md:\n{md}");
+    }
+    for line in md.lines().filter(|l| l.starts_with("| c")) {
+        // Six cells: case, outcome, expected, got, why, and the edge.
+        assert_eq!(
+            line.matches(" | ").count(),
+            4,
+            "a target's `|` split a row: {line}"
+        );
+    }
+    assert!(
+        md.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "shown as text:\n{md}"
+    );
+}

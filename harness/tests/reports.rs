@@ -17,6 +17,7 @@ fn request(method: &str, url: &str, body: Option<&str>) -> RequestRecord {
             ("content-type".into(), "application/json".into()),
         ],
         body: body.map(str::to_owned),
+        redirect: None,
     }
 }
 
@@ -201,4 +202,70 @@ fn html() {
 #[test]
 fn json() {
     insta::assert_snapshot!(harness::report::json::render(&fixed()));
+}
+
+#[test]
+fn what_the_target_sent_is_text_in_report_md() {
+    let mut result = fixed();
+    for (i, text) in [
+        "<img src=x onerror=alert(1)>",
+        "<details><summary>open me</summary>",
+        "a | b | c\n\n# a heading",
+        "``` `close` the span",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let mut req = request(
+            "GET",
+            &format!("http://localhost:8000/v1/{text}"),
+            Some(text),
+        );
+        req.redirect = Some(format!("HTTP 307 to {text}"));
+        let mut c = check(
+            &format!("models.hostile-{i}"),
+            Profile::OpenaiCore,
+            "A check failed by what the target sent",
+            Outcome::Failed(Box::new(Failure {
+                expected: "HTTP 200".into(),
+                seen: format!("HTTP 400: {text}"),
+                request: Some(req),
+                hint: None,
+                symptom: None,
+            })),
+        );
+        c.note = Some(text.to_owned());
+        result.checks.push(c);
+    }
+    let md = harness::report::markdown::render(&result);
+    // What Markdown renders as such: outside fenced blocks and code spans (where a tag is
+    // text).
+    let mut rendered = String::new();
+    let mut fenced = false;
+    for line in md.lines() {
+        if line.starts_with("```") {
+            fenced = !fenced;
+            continue;
+        }
+        if !fenced {
+            for (i, part) in line.split("``").enumerate() {
+                if i % 2 == 0 {
+                    rendered.push_str(part);
+                }
+            }
+            rendered.push('\n');
+        }
+    }
+    assert!(!fenced, "a fence left open:\n{md}");
+    for raw in ["<img", "<details", "<summary", "\n# a heading"] {
+        assert!(!rendered.contains(raw), "{raw:?} reached report.md:\n{md}");
+    }
+    // Fences open and close in pairs: none was opened by the target.
+    assert_eq!(md.matches("```").count() % 2, 0, "{md}");
+    for line in md.lines().filter(|l| l.starts_with("| models.hostile")) {
+        assert!(
+            !line.contains(" | b | "),
+            "a target's `|` split a cell: {line}"
+        );
+    }
 }

@@ -58,7 +58,7 @@ pub fn checks() -> Vec<Check> {
 
 /// Judged by the target's own document, the check is about its self-description (not
 /// scored); judged by a given document (OpenAI's), it is about compatibility (scored).
-fn responses_match_subject(options: &CheckOptions) -> (String, bool) {
+fn responses_match_subject(options: &CheckOptions, _: Profile) -> (String, bool) {
     match &options.openapi {
         Some(doc) => (
             format!("Answers to this run's requests are as {} documents them: status, media type, body schema (each streamed event), required headers", doc.0),

@@ -5,6 +5,16 @@ use crate::target::Auth;
 
 pub fn checks() -> Vec<Check> {
     vec![
+        Check {
+            adapt: Some(no_redirect_subject),
+            ..check!(
+                "headers.no-redirect",
+                OpenaiCore,
+                "GET /v1/models is answered where it was asked, without a redirect (OpenAI's API does not redirect; a redirect to another origin is not followed, so the key stays with the target)",
+                no_redirect,
+                unscored
+            )
+        },
         check!(
             "headers.content-type.json",
             OpenaiCore,
@@ -163,6 +173,28 @@ async fn security(ctx: &Ctx) -> Verdict {
             format!("{:?}", ex.header("x-content-type-options")),
             &ex,
         )?;
+    }
+    pass()
+}
+
+/// Informational for any OpenAI-compatible server (OpenAI's documents promise no absence of
+/// redirects); the facade promises it, so a facade run scores it.
+fn no_redirect_subject(_: &CheckOptions, profile: Profile) -> (String, bool) {
+    (
+        "GET /v1/models is answered where it was asked, without a redirect (OpenAI's API does not redirect; a redirect to another origin is not followed, so the key stays with the target)".into(),
+        profile >= Profile::Facade,
+    )
+}
+
+async fn no_redirect(ctx: &Ctx) -> Verdict {
+    let ex = ctx.send(Req::get("/v1/models")).await?;
+    if let Some(redirect) = &ex.request.redirect {
+        return Err(fail(
+            format!("an answer at {} itself", ex.request.url),
+            format!("redirect: {redirect}"),
+        )
+        .at(&ex.request)
+        .hint("point --target at the URL the API answers at, or stop redirecting the API root"));
     }
     pass()
 }

@@ -34,8 +34,9 @@ pub use crate::result::{
     fail, precondition, skip, Failure, Metric, Pass, Problem, Profile, Verdict,
 };
 
-/// The description of a check, and whether it is scored, for a run's options.
-pub type Adapt = fn(&CheckOptions) -> (String, bool);
+/// The description of a check, and whether it is scored, for a run's options and widest
+/// profile.
+pub type Adapt = fn(&CheckOptions, Profile) -> (String, bool);
 
 /// A catalogue entry.
 pub struct Check {

@@ -371,8 +371,9 @@ fn interval(i: Option<Interval>) -> String {
     )
 }
 
+/// Target text (answers, errors) and names as a Markdown cell: never raw HTML or a break.
 fn cell(text: &str) -> String {
-    crate::target::excerpt(text, 120).replace('|', "\\|")
+    crate::report::md::cell(text, 120)
 }
 
 impl Summary {
@@ -453,10 +454,10 @@ impl Summary {
     /// The Markdown report (a CI step summary).
     pub fn to_markdown(&self) -> String {
         let mut md = format!(
-            "# Eval: {}\n\nTarget: {} · model `{}` · {} · {:.1}s\n\n",
+            "# Eval: {}\n\nTarget: {} · model {} · {} · {:.1}s\n\n",
             if self.passed { "passed" } else { "FAILED" },
-            self.target,
-            self.model,
+            crate::report::md::prose(&self.target, 300),
+            crate::report::md::code(&self.model, 200),
             self.started_at,
             self.duration_ms as f64 / 1000.0
         );
@@ -491,7 +492,7 @@ impl Summary {
             for g in &self.gates {
                 md.push_str(&format!(
                     "| {} | {:.3} | {:.3} | {}{} |\n",
-                    g.name,
+                    cell(&g.name),
                     g.value,
                     g.threshold,
                     if g.passed { "pass" } else { "**fail**" },

@@ -403,6 +403,7 @@ pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, Strin
         .use_preconfigured_tls((*tls).clone())
         .pool_max_idle_per_host(connections)
         .pool_idle_timeout(crate::target::POOL_IDLE)
+        .redirect(crate::target::redirect_policy())
         .tcp_nodelay(true)
         .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
         .build()

@@ -3,6 +3,7 @@
 
 use super::stats::Dist;
 use super::LatencyReport;
+use crate::report::md;
 use quick_xml::escape::escape;
 use std::fmt::Write as _;
 
@@ -175,7 +176,7 @@ pub fn to_markdown(r: &LatencyReport) -> String {
         } else {
             "budget breached"
         },
-        r.target,
+        md::prose(&r.target, 300),
         r.measured_seconds,
         r.timing
     );
@@ -188,7 +189,7 @@ pub fn to_markdown(r: &LatencyReport) -> String {
         let _ = writeln!(
             out,
             "| {} | {} | {:.2}% | {:.1} | {} | {} | {} | {} | {} | {} |",
-            s.name,
+            md::cell(&s.name, 120),
             s.requests,
             s.error_rate * 100.0,
             s.throughput_per_s,
@@ -239,7 +240,12 @@ pub fn to_markdown(r: &LatencyReport) -> String {
                 let _ = writeln!(
                     out,
                     "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} |",
-                    s.name, m.measure, m.min_ms, m.mean_ms, m.max_ms, m.stdev_ms
+                    md::cell(&s.name, 120),
+                    m.measure,
+                    m.min_ms,
+                    m.mean_ms,
+                    m.max_ms,
+                    m.stdev_ms
                 );
             }
         }
@@ -255,11 +261,11 @@ pub fn to_markdown(r: &LatencyReport) -> String {
                 .is_some_and(|b| b.within_spread);
             let _ = writeln!(
                 out,
-                "| {} | {}: `{}` | {}{} |",
+                "| {} | {}: {} | {}{} |",
                 if v.passed { "✅" } else { "❌" },
-                s.name,
-                v.budget,
-                v.line().split_once(": ").map_or("", |(_, rest)| rest),
+                md::cell(&s.name, 120),
+                md::code_cell(&v.budget, 200),
+                md::cell(v.line().split_once(": ").map_or("", |(_, rest)| rest), 300),
                 if noisy {
                     " (within the spread of the runs)"
                 } else {

@@ -115,12 +115,13 @@ impl Diff {
                 } else {
                     "note"
                 };
+                // Locations and details come from the documents compared.
                 let _ = writeln!(
                     out,
-                    "| {sev} | `{}` | `{}` | {} |",
+                    "| {sev} | `{}` | {} | {} |",
                     c.rule,
-                    c.location.replace('|', "\\|"),
-                    c.detail.replace('|', "\\|")
+                    crate::report::md::code_cell(&c.location, 300),
+                    crate::report::md::cell(&c.detail, 500)
                 );
             }
         }
@@ -582,5 +583,24 @@ fn schema(d: &mut Differ<'_>, at: &str, b: &Value, c: &Value, flow: Flow, depth:
     }
     if let (Some(bi), Some(ci)) = (&bv.items, &cv.items) {
         schema(d, &format!("{at}[]"), bi, ci, flow, depth + 1);
+    }
+}
+
+#[cfg(test)]
+mod markdown_tests {
+    use super::*;
+
+    #[test]
+    fn names_from_a_document_stay_text_in_markdown() {
+        let changes = crate::report::md::hostile::TEXTS
+            .iter()
+            .map(|t| Change {
+                severity: Severity::Breaking,
+                rule: "path.removed",
+                location: format!("GET /v1/{t}"),
+                detail: (*t).to_owned(),
+            })
+            .collect();
+        crate::report::md::hostile::assert_inert(&Diff { changes }.to_markdown());
     }
 }

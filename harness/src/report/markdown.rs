@@ -1,25 +1,18 @@
 //! Markdown for humans and CI step summaries: shared causes first, then each other failure,
 //! then every check in a table.
 
-use super::text::{clean, clean_block};
+use super::text::clean_block;
 use crate::result::{plural, Failure, Outcome, RunResult};
 use std::fmt::Write;
 
-/// Prose from the target, safe in Markdown: no raw HTML, no table breaks.
-fn prose(text: &str, max: usize) -> String {
-    clean(text, max)
-        .replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
+use super::md::prose;
 
 fn cell(text: &str) -> String {
-    prose(text, 160).replace('|', "\\|")
+    super::md::cell(text, 160)
 }
 
 fn code(text: &str) -> String {
-    // A span that cannot be closed early by backticks in the text.
-    format!("`` {} ``", clean(text, 500).replace('`', "'"))
+    super::md::code(text, 500)
 }
 
 fn details(out: &mut String, f: &Failure) {

@@ -5,6 +5,7 @@ pub mod html;
 pub mod json;
 pub mod junit;
 pub mod markdown;
+pub(crate) mod md;
 pub(crate) mod text;
 
 use crate::error::HarnessError;

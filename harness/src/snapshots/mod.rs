@@ -228,16 +228,18 @@ pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<Difference>, String> {
 }
 
 /// The comparison as text (`md`: Markdown).
-pub fn render(a: &Path, b: &Path, diffs: &[Difference], md: bool) -> String {
+pub fn render(a: &Path, b: &Path, diffs: &[Difference], markdown: bool) -> String {
+    use crate::report::md;
     use std::fmt::Write as _;
+    let md_out = markdown;
     let mut out = String::new();
     let differ = diffs.iter().filter(|d| d.status != "same").count();
-    if md {
+    if md_out {
         let _ = writeln!(
             out,
-            "# Shapes: `{}` against `{}`\n\n{differ} of {} exchanges differ.\n",
-            a.display(),
-            b.display(),
+            "# Shapes: {} against {}\n\n{differ} of {} exchanges differ.\n",
+            md::code(&a.display().to_string(), 300),
+            md::code(&b.display().to_string(), 300),
             diffs.len()
         );
     }
@@ -247,10 +249,17 @@ pub fn render(a: &Path, b: &Path, diffs: &[Difference], md: bool) -> String {
             "only_b" => format!("only in {}", b.display()),
             other => other.to_owned(),
         };
-        if md {
-            let _ = writeln!(out, "## `{}` ({}): {what}\n", d.name, d.request);
+        if md_out {
+            // Names, requests and keys come from what the target answered.
+            let _ = writeln!(
+                out,
+                "## {} ({}): {}\n",
+                md::code(&d.name, 300),
+                md::code(&d.request, 300),
+                md::prose(&what, 300)
+            );
             for line in &d.differences {
-                let _ = writeln!(out, "- {line}");
+                let _ = writeln!(out, "- {}", md::prose(line, 500));
             }
             if !d.differences.is_empty() {
                 out.push('\n');
@@ -262,7 +271,7 @@ pub fn render(a: &Path, b: &Path, diffs: &[Difference], md: bool) -> String {
             }
         }
     }
-    if !md {
+    if !md_out {
         let _ = writeln!(out, "{differ} of {} exchanges differ", diffs.len());
     }
     out
@@ -317,6 +326,21 @@ mod tests {
     }
 
     #[test]
+    fn what_the_target_answered_stays_text_in_markdown() {
+        let diffs: Vec<Difference> = crate::report::md::hostile::TEXTS
+            .iter()
+            .map(|t| Difference {
+                name: format!("models.{t}"),
+                request: format!("GET /v1/{t}"),
+                status: "changed",
+                differences: vec![format!("added key body.{t}: a string")],
+            })
+            .collect();
+        let md = render(Path::new("a"), Path::new("b"), &diffs, true);
+        crate::report::md::hostile::assert_inert(&md);
+    }
+
+    #[test]
     fn two_recordings_are_compared_by_name() {
         let base =
             std::env::temp_dir().join(format!("snapshot-dirs-{}", uuid::Uuid::new_v4().simple()));
@@ -352,7 +376,8 @@ mod tests {
         );
         let text = render(&a, &b, &d, false);
         assert!(text.ends_with("2 of 2 exchanges differ\n"), "{text}");
-        assert!(render(&a, &b, &d, true).contains("## `models.list` (GET /v1/models): changed"));
+        assert!(render(&a, &b, &d, true)
+            .contains("## `` models.list `` (`` GET /v1/models ``): changed"));
         assert!(diff_dirs(&a, &base.join("none"))
             .unwrap_err()
             .contains("none"));

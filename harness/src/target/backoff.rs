@@ -94,6 +94,7 @@ mod tests {
                 url: "http://h/v1/models".into(),
                 headers: vec![],
                 body: None,
+                redirect: None,
             },
             status: 429,
             headers: map,

@@ -201,6 +201,10 @@ pub struct RequestRecord {
     pub headers: Vec<(String, String)>,
     /// The body, cut to 2 KiB.
     pub body: Option<String>,
+    /// How the target redirected it, if it did: followed within its origin, or answered with
+    /// a redirect to another origin that was not followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redirect: Option<String>,
 }
 
 impl fmt::Display for RequestRecord {
@@ -212,8 +216,57 @@ impl fmt::Display for RequestRecord {
         if let Some(body) = &self.body {
             write!(f, "\n    {body}")?;
         }
+        if let Some(redirect) = &self.redirect {
+            write!(f, "\n    (redirect: {redirect})")?;
+        }
         Ok(())
     }
+}
+
+/// Most redirects followed for one request, all within the target's origin.
+const MAX_REDIRECTS: usize = 5;
+
+/// Redirects are followed only within the origin (scheme, host and port) the request was
+/// sent to. A redirect to another origin is not followed at all, so no credential, whatever
+/// header carries it, ever reaches another origin; the 3xx is the answer, and the report says
+/// where it pointed. OpenAI's API does not redirect: a redirect is itself news about the
+/// deployment. (reqwest drops `Authorization` on such a hop, but not a gateway's own header.)
+pub fn redirect_policy() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let same_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() == attempt.url().origin());
+        if !same_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error(format!("more than {MAX_REDIRECTS} redirects"))
+        } else {
+            attempt.follow()
+        }
+    })
+}
+
+/// What the target's redirects did to a request, for its record: `None` when it answered
+/// where it was asked.
+fn redirect_note(asked: &str, response: &reqwest::Response) -> Option<String> {
+    let status = response.status();
+    if status.is_redirection() {
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("<no Location>");
+        return Some(format!(
+            "HTTP {} to {} (another origin: not followed, so no credential left {})",
+            status.as_u16(),
+            excerpt(to, 300),
+            url::Url::parse(asked)
+                .map_or_else(|_| asked.to_owned(), |u| u.origin().ascii_serialization())
+        ));
+    }
+    (response.url().as_str() != asked)
+        .then(|| format!("followed to {} (same origin)", response.url()))
 }
 
 /// A completed request/response pair.
@@ -386,6 +439,7 @@ impl Target {
             .timeout(config.timeout)
             .connect_timeout(config.timeout.min(Duration::from_secs(10)))
             .pool_idle_timeout(POOL_IDLE)
+            .redirect(redirect_policy())
             .use_preconfigured_tls((*tls).clone())
             .user_agent(concat!("conformance-kit/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -494,6 +548,7 @@ impl Target {
                 .body
                 .as_ref()
                 .map(|b| excerpt(&String::from_utf8_lossy(b), 2048)),
+            redirect: None,
         };
         (builder, record)
     }
@@ -522,12 +577,13 @@ impl Target {
         &self,
         req: &Req,
     ) -> Result<(reqwest::Response, RequestRecord, Instant), TransportError> {
-        let (builder, request) = self.build(req);
+        let (builder, mut request) = self.build(req);
         let started = Instant::now();
         let response = builder
             .send()
             .await
             .map_err(|e| self.transport_error(&request.url, &e))?;
+        request.redirect = redirect_note(&request.url, &response);
         Ok((response, request, started))
     }
 

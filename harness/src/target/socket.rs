@@ -84,6 +84,7 @@ impl Target {
             url: url.clone(),
             headers: shown,
             body: None,
+            redirect: None,
         };
         let started = Instant::now();
         let connect = tokio_tungstenite::connect_async_tls_with_config(
