@@ -67,6 +67,19 @@ async fn leaked(elsewhere: &MockServer) -> Vec<String> {
         .collect()
 }
 
+/// A command that ran to a verdict (exit 0 or 1), asked the redirector something, and sent
+/// no key to the other origin.
+async fn kept_home(out: &Output, home: &MockServer, elsewhere: &MockServer, case: &str) {
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(matches!(out.status.code(), Some(0 | 1)), "{case}: {said}");
+    let asked = home.received_requests().await.unwrap_or_default();
+    assert!(
+        !asked.is_empty(),
+        "{case}: nothing was asked of the redirector: {said}"
+    );
+    assert_eq!(leaked(elsewhere).await, Vec::<String>::new(), "{case}");
+}
+
 /// Runs the binary off the test's runtime, which keeps serving the mock servers meanwhile.
 async fn conformance(args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
@@ -209,24 +222,7 @@ async fn eval_and_its_judge_send_no_key_to_another_origin() {
                     "--no-reports",
                 ])
                 .await;
-                let said = String::from_utf8_lossy(&out.stderr).into_owned();
-                assert!(
-                    matches!(out.status.code(), Some(0 | 1)),
-                    "{status} {header}: {said}"
-                );
-                assert!(
-                    !home
-                        .received_requests()
-                        .await
-                        .unwrap_or_default()
-                        .is_empty(),
-                    "{status} {header}: nothing was asked of the redirector"
-                );
-                assert_eq!(
-                    leaked(&elsewhere).await,
-                    Vec::<String>::new(),
-                    "{status} {header}"
-                );
+                kept_home(&out, &home, &elsewhere, &format!("{status} {header}")).await;
             }
         }
     }
@@ -252,24 +248,7 @@ async fn latency_sends_no_key_to_another_origin() {
                 "--no-reports",
             ])
             .await;
-            let said = String::from_utf8_lossy(&out.stderr).into_owned();
-            assert!(
-                matches!(out.status.code(), Some(0 | 1)),
-                "{status} {header}: {said}"
-            );
-            assert!(
-                !home
-                    .received_requests()
-                    .await
-                    .unwrap_or_default()
-                    .is_empty(),
-                "{status} {header}: nothing was asked of the redirector: {said}"
-            );
-            assert_eq!(
-                leaked(&elsewhere).await,
-                Vec::<String>::new(),
-                "{status} {header}"
-            );
+            kept_home(&out, &home, &elsewhere, &format!("{status} {header}")).await;
         }
     }
 }
