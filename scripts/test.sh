@@ -36,7 +36,14 @@ if [ "${1:-}" = --install-only ]; then
 fi
 
 cargo build --workspace --bins
-cargo nextest run --workspace --no-fail-fast
+# cargo-nextest when it is there (each test in its own process, in parallel); otherwise the
+# same tests with `cargo test`, so a machine with only the Rust toolchain runs them too.
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast
+else
+  echo "test.sh: cargo-nextest is not installed: running the tests with cargo test (slower; 'cargo install cargo-nextest --locked' to use it)"
+  cargo test --workspace --no-fail-fast
+fi
 
 sdk_venv
 "$venv/bin/pytest" -q reference-server/tests/sdk
