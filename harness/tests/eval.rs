@@ -432,6 +432,32 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
     assert_eq!((c.broke, c.fixed, c.same_passed), (11, 0, 1), "{c:?}");
     assert!(c.regression && c.p_value < 0.001);
     assert!(!summary.passed, "{}", summary.to_text());
+    // Which cases broke, and which fail, are named where a CI log and a summary show them.
+    let text = summary.to_text();
+    assert!(text.contains("failing cases (first 10 of 11):"), "{text}");
+    assert!(
+        text.contains("and 1 more (eval.md and eval.json list them)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("failed: expected \"You said: hello 1\", got \"no\""),
+        "{text}"
+    );
+    let broke_line = text
+        .lines()
+        .find(|l| l.starts_with("  broke: "))
+        .unwrap_or_default();
+    assert!(
+        broke_line.contains("/c1") && broke_line.contains("/c11"),
+        "{text}"
+    );
+    let md = summary.to_markdown();
+    assert!(
+        md.contains("## Against the baseline") && md.contains("- Broke: `` "),
+        "{md}"
+    );
+    let html = harness::eval::html::render(&summary);
+    assert!(html.contains("<p>Broke: <code>"), "the HTML names them too");
     // The same drop without --fail-on-regression is reported, not gated.
     after.fail_on_regression = false;
     let (bad, _) = target(|n, prompt| {

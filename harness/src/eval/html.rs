@@ -140,6 +140,16 @@ pub fn render(summary: &Summary) -> String {
             c.p_value,
             if c.regression { " — a significant regression" } else { "" }
         );
+        for (what, cases, n) in [
+            ("Broke", &c.broke_cases, c.broke),
+            ("Fixed", &c.fixed_cases, c.fixed),
+        ] {
+            if let Some(line) =
+                super::summary::case_list(cases, n, |t| format!("<code>{}</code>", esc(t)))
+            {
+                let _ = write!(out, "<p>{what}: {line}</p>");
+            }
+        }
     }
     if !summary.failures.is_empty() {
         out.push_str("<h2>Failing cases</h2><table><tr><th>case</th><th>outcome</th><th>expected → got</th><th>why</th></tr>");

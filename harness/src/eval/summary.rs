@@ -4,6 +4,7 @@
 use super::case::Suite;
 use super::runner::{CaseResult, Outcome};
 use super::stats::{wilson, Interval};
+use crate::report::text::clean;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -371,6 +372,25 @@ fn interval(i: Option<Interval>) -> String {
     )
 }
 
+/// Failing cases named on the terminal.
+const TERMINAL_FAILURES: usize = 10;
+
+/// `a, b, c` and how many more of `total` there are, each written by `show`; `None` if none.
+pub(crate) fn case_list(
+    cases: &[String],
+    total: usize,
+    show: impl Fn(&str) -> String,
+) -> Option<String> {
+    if cases.is_empty() {
+        return None;
+    }
+    let mut line = cases.iter().map(|c| show(c)).collect::<Vec<_>>().join(", ");
+    if total > cases.len() {
+        line.push_str(&format!(" and {} more", total - cases.len()));
+    }
+    Some(line)
+}
+
 /// Target text (answers, errors) and names as a Markdown cell: never raw HTML or a break.
 fn cell(text: &str) -> String {
     crate::report::md::cell(text, 120)
@@ -412,6 +432,30 @@ impl Summary {
                 String::new()
             }
         ));
+        let failing = self.overall.counts.failed + self.overall.counts.errored;
+        if !self.failures.is_empty() {
+            // Named here, not only in the files: a CI log shows which cases to look at.
+            let shown = self.failures.len().min(TERMINAL_FAILURES);
+            out.push_str(&format!("failing cases (first {shown} of {failing}):\n"));
+            for f in &self.failures[..shown] {
+                let expected = f.expected.as_ref().map_or_else(String::new, |v| {
+                    format!("expected {}, ", clean(&v.to_string(), 60))
+                });
+                out.push_str(&format!(
+                    "  {} ({}) {}: {expected}got {}\n",
+                    clean(&f.case, 80),
+                    f.origin,
+                    f.outcome.name(),
+                    clean(&format!("{:?}", f.got), 80),
+                ));
+            }
+            if failing > shown {
+                out.push_str(&format!(
+                    "  and {} more (eval.md and eval.json list them)\n",
+                    failing - shown
+                ));
+            }
+        }
         if let Some(c) = &self.baseline {
             out.push_str(&format!(
                 "against {}: {} fixed, {} broke, {} same; McNemar p = {:.4}{}\n",
@@ -426,6 +470,14 @@ impl Summary {
                     ""
                 }
             ));
+            for (what, cases, n) in [
+                ("broke", &c.broke_cases, c.broke),
+                ("fixed", &c.fixed_cases, c.fixed),
+            ] {
+                if let Some(line) = case_list(cases, n, |t| clean(t, 80)) {
+                    out.push_str(&format!("  {what}: {line}\n"));
+                }
+            }
         }
         for g in &self.gates {
             out.push_str(&format!(
@@ -502,6 +554,25 @@ impl Summary {
                         ""
                     }
                 ));
+            }
+        }
+        if let Some(c) = &self.baseline {
+            md.push_str(&format!(
+                "\n## Against the baseline\n\n{}: {} fixed, {} broke, {} same; McNemar p = {:.4}{}\n",
+                crate::report::md::code(&c.baseline, 300),
+                c.fixed,
+                c.broke,
+                c.same_passed + c.same_failed,
+                c.p_value,
+                if c.regression { " (a significant regression)" } else { "" }
+            ));
+            for (what, cases, n) in [
+                ("Broke", &c.broke_cases, c.broke),
+                ("Fixed", &c.fixed_cases, c.fixed),
+            ] {
+                if let Some(line) = case_list(cases, n, |t| crate::report::md::code(t, 120)) {
+                    md.push_str(&format!("\n- {what}: {line}\n"));
+                }
             }
         }
         if !self.failures.is_empty() {
