@@ -448,3 +448,65 @@ async fn a_sweep_where_no_rate_meets_the_budgets_exits_1() {
     );
     assert!(html.contains("No rate met every budget"));
 }
+
+#[tokio::test]
+async fn a_run_of_mostly_429s_says_it_measured_the_limiter() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"error": {
+            "message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})))
+        .mount(&server)
+        .await;
+    let slo = slo_file(EMBEDDINGS_SLO);
+    let target = format!("{}/v1", server.uri());
+    let dir = std::env::temp_dir().join(format!("latency-429-{}", std::process::id()));
+    let dir_arg = dir.display().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        conformance(&[
+            "latency",
+            "--target",
+            &target,
+            "--api-key",
+            "k",
+            "--slo",
+            slo.as_str(),
+            "--concurrency",
+            "2",
+            "--requests",
+            "20",
+            "--warmup",
+            "0s",
+            "--report-dir",
+            &dir_arg,
+        ])
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(
+            "the target rate-limited 20 of 20 requests (HTTP 429): this measured its limiter"
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("(mostly 429s: the target's rate limiter was measured)"),
+        "{stdout}"
+    );
+    let run = std::fs::read_dir(&dir)
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(Result::ok)
+        .map(|e| e.path())
+        .unwrap_or_default();
+    for file in ["latency.md", "latency.html"] {
+        let text = std::fs::read_to_string(run.join(file)).unwrap_or_default();
+        assert!(
+            text.contains("rate-limited 20 of 20 requests"),
+            "{file}: {text}"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -85,6 +85,13 @@ fn scenario(out: &mut String, r: &LatencyReport, s: &ScenarioReport) {
         }
         out.push_str("</ul>\n");
     }
+    if let Some(limited) = s.rate_limited() {
+        let _ = writeln!(
+            out,
+            "<p class=\"errors\"><strong>{}</strong></p>",
+            esc(&limited)
+        );
+    }
     out.push_str("<div class=\"plots\">");
     for (name, series, shape) in [
         ("latency", Series::Latency, &s.plots.latency),

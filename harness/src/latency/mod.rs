@@ -129,6 +129,20 @@ pub struct LatencyReport {
     pub passed: bool,
 }
 
+impl ScenarioReport {
+    /// When most of the errors were 429s, what to say of them: the run measured the target's
+    /// rate limiter, not its service (their count, of all requests).
+    pub fn rate_limited(&self) -> Option<String> {
+        let limited = self.errors_by_kind.get("HTTP 429").copied().unwrap_or(0);
+        (limited > 0 && limited * 2 > self.errors).then(|| {
+            format!(
+                "the target rate-limited {limited} of {} requests (HTTP 429): this measured its limiter, not its service; see its Retry-After, or raise its limit (the reference server: REFSERVER_RATE_LIMIT=off)",
+                self.requests
+            )
+        })
+    }
+}
+
 impl LatencyReport {
     /// The budgets that did not hold, as `scenario: line`.
     pub fn breaches(&self) -> Vec<String> {

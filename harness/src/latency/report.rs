@@ -59,6 +59,9 @@ pub fn to_text(r: &LatencyReport) -> String {
         for (kind, n) in &s.errors_by_kind {
             let _ = writeln!(out, "  {}: {n} x {kind}", s.name);
         }
+        if let Some(limited) = s.rate_limited() {
+            let _ = writeln!(out, "  {}: {limited}", s.name);
+        }
         if let Some(from) = s.output_tokens_from {
             let _ = writeln!(
                 out,
@@ -161,7 +164,16 @@ pub fn to_text(r: &LatencyReport) -> String {
         (None, None) if breaches == 0 => "every budget met".to_owned(),
         (None, None) => format!("{breaches} budget(s) breached"),
     };
-    let _ = writeln!(out, "verdict: {verdict}");
+    let limited = r.scenarios.iter().any(|s| s.rate_limited().is_some());
+    let _ = writeln!(
+        out,
+        "verdict: {verdict}{}",
+        if limited {
+            " (mostly 429s: the target's rate limiter was measured)"
+        } else {
+            ""
+        }
+    );
     out
 }
 
@@ -200,6 +212,11 @@ pub fn to_markdown(r: &LatencyReport) -> String {
             ms(s.ttft.as_ref(), |d| d.p95_ms),
             ms(s.itl.as_ref(), |d| d.p50_ms),
         );
+    }
+    for s in &r.scenarios {
+        if let Some(limited) = s.rate_limited() {
+            let _ = writeln!(out, "\n**{}:** {}", md::prose(&s.name, 120), limited);
+        }
     }
     if let Some(a) = &r.aborted {
         let _ = writeln!(
