@@ -11,6 +11,10 @@ pub enum HarnessError {
     /// The target could not be reached at all (exit 3).
     #[error("target unreachable: {0}")]
     Unreachable(String),
+    /// The target answered, but not as an OpenAI-compatible API that takes these credentials
+    /// at this root (exit 3): nothing more is sent.
+    #[error("{0}")]
+    Refused(crate::preflight::Refusal),
     /// Reports or files could not be written (exit 2).
     #[error("{context}: {source}")]
     Io {
@@ -26,7 +30,7 @@ impl HarnessError {
     pub fn exit_code(&self) -> ExitCode {
         match self {
             Self::Usage(_) | Self::Io { .. } => ExitCode::from(2),
-            Self::Unreachable(_) => ExitCode::from(3),
+            Self::Unreachable(_) | Self::Refused(_) => ExitCode::from(3),
         }
     }
 }

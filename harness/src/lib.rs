@@ -12,6 +12,7 @@ mod error;
 pub mod eval;
 pub mod latency;
 pub mod openapi;
+pub mod preflight;
 pub mod report;
 pub mod result;
 pub mod root_cause;

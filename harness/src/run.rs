@@ -3,10 +3,11 @@
 
 use crate::checks::{self, Check, CheckOptions, Ctx};
 use crate::error::HarnessError;
+use crate::preflight::Refusal;
 pub use crate::result::{CheckResult, Outcome, RunResult};
 use crate::result::{Profile, ProfileScore};
 use crate::schemas::Schemas;
-use crate::target::{Req, Target, TargetConfig, TransportError};
+use crate::target::{Exchange, Req, Target, TargetConfig, TransportError};
 use futures::StreamExt;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::time::Instant;
@@ -89,33 +90,78 @@ pub struct Discovery {
     pub listed: usize,
 }
 
+/// What a candidate root answered to `GET /models`.
+enum Listed {
+    /// The ids of the models listed.
+    Models(Vec<String>),
+    /// Why the answer is not a model list, and the answer when there was one.
+    Not(String, Option<Box<Exchange>>),
+}
+
 /// Reads a model list: the ids, or why the answer is not one.
-async fn list_models(target: &Target) -> Result<Result<Vec<String>, String>, HarnessError> {
+async fn list_models(target: &Target) -> Result<Listed, HarnessError> {
     let url = target.url("/v1/models");
     let ex = match target.send(Req::get("/v1/models")).await {
         Ok(ex) => ex,
         Err(e @ (TransportError::Unreachable { .. } | TransportError::Timeout { .. })) => {
             return Err(HarnessError::Unreachable(e.to_string()))
         }
-        Err(e) => return Ok(Err(e.to_string())),
+        Err(e) => return Ok(Listed::Not(e.to_string(), None)),
     };
     if ex.status != 200 {
-        return Ok(Err(format!(
-            "GET {url} answered HTTP {}: {}",
-            ex.status,
-            ex.excerpt()
-        )));
+        let why = format!("GET {url} answered HTTP {}: {}", ex.status, ex.excerpt());
+        return Ok(Listed::Not(why, Some(Box::new(ex))));
     }
     let list = ex.json().ok().and_then(|v| v["data"].as_array().cloned());
     match list {
-        Some(models) => Ok(Ok(models
-            .iter()
-            .filter_map(|m| m["id"].as_str().map(str::to_owned))
-            .collect())),
-        None => Ok(Err(format!(
-            "GET {url} answered HTTP 200 without a model list: {}",
-            ex.excerpt()
-        ))),
+        Some(models) => Ok(Listed::Models(
+            models
+                .iter()
+                .filter_map(|m| m["id"].as_str().map(str::to_owned))
+                .collect(),
+        )),
+        None => {
+            let why = format!(
+                "GET {url} answered HTTP 200 without a model list: {}",
+                ex.excerpt()
+            );
+            Ok(Listed::Not(why, Some(Box::new(ex))))
+        }
+    }
+}
+
+/// When no root listed models: stops on an answer that means the target cannot be used
+/// (refused credentials, nothing served there, not an API). A models list that is only
+/// missing or broken is not such an answer: a `POST /chat/completions` with an empty body
+/// (no generation; an API answers 400) tells a wrong root from an API without `/models`.
+async fn refusal(target: &Target, answers: &[Exchange]) -> Result<(), HarnessError> {
+    let had_key = target.has_key();
+    let judged: Vec<_> = answers
+        .iter()
+        .filter_map(|ex| crate::preflight::judge(ex, &crate::preflight::asked(ex), had_key))
+        .collect();
+    if let Some(r) = judged
+        .iter()
+        .find(|r| matches!(r, Refusal::Credentials { .. }))
+    {
+        return Err(HarnessError::Refused(r.clone()));
+    }
+    // A root that 404s is wrong only if the API's own endpoint is not there either.
+    let Some(first) = judged.first() else {
+        return Ok(());
+    };
+    let probe = Req::post("/v1/chat/completions", &serde_json::json!({}));
+    match target.send(probe).await {
+        Ok(ex) => match crate::preflight::judge(&ex, &crate::preflight::asked(&ex), had_key) {
+            Some(r @ Refusal::Credentials { .. }) => Err(HarnessError::Refused(r)),
+            // What came first is told, unless the probe showed more (HTML behind a 404).
+            Some(r @ Refusal::NotAnApi { .. }) if !matches!(first, Refusal::NotAnApi { .. }) => {
+                Err(HarnessError::Refused(r))
+            }
+            Some(_) => Err(HarnessError::Refused(first.clone())),
+            None => Ok(()),
+        },
+        Err(_) => Err(HarnessError::Refused(first.clone())),
     }
 }
 
@@ -140,23 +186,28 @@ pub(crate) async fn discover(
     // When no candidate lists models, the first is still the likeliest root.
     let fallback = candidates[0].clone();
     let mut first_problem: Option<String> = None;
+    let mut answers = Vec::new();
     let mut found = None;
     let count = candidates.len();
     for (i, candidate) in candidates.into_iter().enumerate() {
         // Only the last candidate's silence means the target is unreachable.
         let listed = match list_models(&candidate).await {
-            Err(e) if i + 1 < count => Ok(Err(e.to_string())),
+            Err(e) if i + 1 < count => Ok(Listed::Not(e.to_string(), None)),
             other => other,
         }?;
         match listed {
-            Ok(ids) => {
+            Listed::Models(ids) => {
                 found = Some((candidate, ids));
                 break;
             }
-            Err(why) => {
+            Listed::Not(why, answer) => {
                 first_problem.get_or_insert(why);
+                answers.extend(answer.map(|a| *a));
             }
         }
+    }
+    if found.is_none() {
+        refusal(&fallback, &answers).await?;
     }
     if let Some((chosen, _)) = &found {
         if chosen.api_root() != target.api_root() {

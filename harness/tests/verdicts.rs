@@ -62,27 +62,20 @@ async fn a_target_whose_api_is_at_its_root_is_tested_there() {
 }
 
 #[tokio::test]
-async fn a_wrong_api_root_is_named_in_every_model_skip() {
+async fn a_wrong_api_root_stops_the_run_with_the_api_root_hint() {
     let server = broken(Defect {
         before: untouched_request,
         after: untouched_answer,
     })
     .await;
-    let result = run_against(&format!("{}/api", server.uri())).await;
-    assert!(
-        result
-            .notes
-            .iter()
-            .any(|n| n.contains("/api/models answered HTTP 404")),
-        "{:?}",
-        result.notes
-    );
-    match outcome(&result, "chat.schema") {
-        Outcome::Skipped { reason } => {
-            assert!(reason.contains("is --target the API root"), "{reason}");
-            assert!(reason.contains("HTTP 404"), "{reason}");
+    let stopped = try_run_with(&format!("{}/api", server.uri()), |_| {}).await;
+    match stopped {
+        Err(harness::HarnessError::Refused(r @ harness::preflight::Refusal::NotFound { .. })) => {
+            let said = r.to_string();
+            assert!(said.contains("/api/models answered HTTP 404"), "{said}");
+            assert!(said.contains("is --target the API root"), "{said}");
         }
-        other => panic!("{other:?}"),
+        other => panic!("{:?}", other.map(|r| r.checks.len())),
     }
 }
 

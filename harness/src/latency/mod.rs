@@ -232,6 +232,13 @@ pub async fn run(
         Some(path) => Some(baseline::read(path)?),
         None => None,
     };
+    // One request per scenario before any load: a refused key or a wrong root stops here.
+    let target = crate::target::Target::new(&config.target)?;
+    for s in &config.scenarios {
+        if let Some(body) = s.bodies.first() {
+            crate::preflight::ask(&target, crate::target::Req::post(&s.endpoint, body)).await?;
+        }
+    }
     let samples = match &config.samples {
         Some(path) => Some(load::Samples::create(
             path,

@@ -458,6 +458,11 @@ impl Target {
         })
     }
 
+    /// Whether requests carry a key by default.
+    pub(crate) fn has_key(&self) -> bool {
+        self.api_key.as_deref().is_some_and(|k| !k.is_empty())
+    }
+
     /// The API root: the base URL as given, without a trailing slash.
     pub fn api_root(&self) -> &str {
         &self.api_root

@@ -256,6 +256,14 @@ pub async fn run_snapshots(url: &str, dir: &std::path::Path, update: bool) -> Ru
 
 /// As `run_against`, with the configuration adjusted by `adjust`.
 pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResult {
+    try_run_with(url, adjust).await.expect("the run completes")
+}
+
+/// As `run_with`, for a run that may stop before any check.
+pub async fn try_run_with(
+    url: &str,
+    adjust: impl FnOnce(&mut RunConfig),
+) -> Result<RunResult, harness::HarnessError> {
     let mut config = RunConfig {
         target: TargetConfig::new(url, Some(KEY.into()), Duration::from_secs(20)),
         target_label: url.to_owned(),
@@ -282,9 +290,7 @@ pub async fn run_with(url: &str, adjust: impl FnOnce(&mut RunConfig)) -> RunResu
         },
     };
     adjust(&mut config);
-    harness::run(config, &|_| {})
-        .await
-        .expect("the run completes")
+    harness::run(config, &|_| {}).await
 }
 
 /// The ids of each kind of verdict.

@@ -1,0 +1,285 @@
+//! The first ten minutes of a new user (#31): a wrong key, a wrong URL or a server that is not
+//! an API stops every command after a request or two, with one short message and exit 3.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use common::*;
+use std::process::{Command, Output};
+use wiremock::matchers::{any, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// Runs the binary off the test's runtime, which keeps serving the mock servers meanwhile.
+async fn conformance(args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_conformance"))
+            .args(&args)
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CONFORMANCE_SECOND_API_KEY")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
+    })
+    .await
+    .unwrap()
+}
+
+fn said(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+/// A server that answers every request with `status` and `body` as JSON.
+async fn answering(status: u16, body: serde_json::Value) -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// A target that wants a key it is not given: OpenAI's answer to a wrong key.
+async fn refusing() -> MockServer {
+    answering(
+        401,
+        serde_json::json!({"error": {"message": "Incorrect API key provided: sk-wrong.",
+            "type": "invalid_request_error", "param": null, "code": "invalid_api_key"}}),
+    )
+    .await
+}
+
+/// What python's http.server does: pages for GET, 501 for POST.
+async fn static_site() -> MockServer {
+    let server = MockServer::start().await;
+    let page = format!(
+        "<!DOCTYPE html>\n<html><head><title>Directory listing for /</title></head><body>{}</body></html>\n",
+        "<li><a href=\"f\">f</a></li>\n".repeat(300)
+    );
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_raw(page, "text/html; charset=utf-8"))
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(501).set_body_raw(
+            "<html><head><title>Error response</title></head><body>Unsupported method ('POST')</body></html>",
+            "text/html;charset=utf-8",
+        ))
+        .mount(&server)
+        .await;
+    server
+}
+
+async fn asked(server: &MockServer) -> usize {
+    server.received_requests().await.unwrap_or_default().len()
+}
+
+/// Exit 3, a message of at most a few lines that says `what`, and at most `most` requests.
+async fn stopped(out: &Output, server: &MockServer, what: &str, most: usize) {
+    let text = said(out);
+    assert_eq!(out.status.code(), Some(3), "{text}");
+    assert!(text.contains(what), "{text}");
+    assert!(
+        text.lines().count() <= 3,
+        "one short message, not a report:\n{text}"
+    );
+    let n = asked(server).await;
+    assert!((1..=most).contains(&n), "{n} requests were sent:\n{text}");
+}
+
+fn suite(dir: &std::path::Path) -> String {
+    let file = dir.join("one.jsonl");
+    std::fs::write(
+        &file,
+        "{\"id\": \"a\", \"input\": \"2 + 2?\", \"ideal\": \"4\", \"grader\": {\"type\": \"exact\"}}\n",
+    )
+    .unwrap();
+    file.display().to_string()
+}
+
+#[tokio::test]
+async fn run_without_a_key_stops_at_the_first_401() {
+    let server = refusing().await;
+    let out = conformance(&[
+        "run",
+        "--target",
+        &format!("{}/v1", server.uri()),
+        "--no-reports",
+    ])
+    .await;
+    stopped(
+        &out,
+        &server,
+        "the target wants credentials and none were sent",
+        1,
+    )
+    .await;
+    assert!(said(&out).contains("pass --api-key (or --api-key-file) or set OPENAI_API_KEY"));
+}
+
+#[tokio::test]
+async fn eval_with_a_wrong_key_stops_before_asking_any_case() {
+    let server = refusing().await;
+    let dir = tempdir();
+    let cases = suite(dir.path());
+    let url = format!("{}/v1", server.uri());
+    let out = conformance(&[
+        "eval",
+        "--target",
+        &url,
+        "--api-key",
+        "sk-wrong",
+        "--model",
+        "m",
+        "--cases",
+        &cases,
+        "--no-reports",
+    ])
+    .await;
+    stopped(&out, &server, "the target refused the credentials: GET", 1).await;
+    assert!(said(&out).contains("invalid_api_key: Incorrect API key provided"));
+}
+
+#[tokio::test]
+async fn latency_with_a_wrong_key_sends_one_request_not_a_load() {
+    let server = refusing().await;
+    let url = format!("{}/v1", server.uri());
+    let out = conformance(&[
+        "latency",
+        "--target",
+        &url,
+        "--api-key",
+        "sk-wrong",
+        "--duration",
+        "3s",
+        "--warmup",
+        "0s",
+        "--no-reports",
+    ])
+    .await;
+    stopped(&out, &server, "the target refused the credentials: POST", 1).await;
+}
+
+#[tokio::test]
+async fn a_web_site_is_not_taken_for_an_api() {
+    let server = static_site().await;
+    let out = conformance(&["run", "--target", &server.uri(), "--no-reports"]).await;
+    stopped(
+        &out,
+        &server,
+        "the target is not an OpenAI-compatible API: GET",
+        3,
+    )
+    .await;
+    assert!(
+        said(&out).contains("text/html (Directory listing for /)"),
+        "{}",
+        said(&out)
+    );
+
+    let server = static_site().await;
+    let out = conformance(&[
+        "latency",
+        "--target",
+        &format!("{}/v1", server.uri()),
+        "--duration",
+        "3s",
+        "--no-reports",
+    ])
+    .await;
+    stopped(
+        &out,
+        &server,
+        "the target is not an OpenAI-compatible API: POST",
+        1,
+    )
+    .await;
+    assert!(
+        said(&out).contains("HTTP 501 text/html (Error response)"),
+        "{}",
+        said(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_root_gets_the_api_root_hint() {
+    let server = answering(404, serde_json::json!({"detail": "Not Found"})).await;
+    let url = format!("{}/openai/v1", server.uri());
+    let out = conformance(&["run", "--target", &url, "--no-reports"]).await;
+    stopped(&out, &server, "is --target the API root", 4).await;
+    let out = conformance(&[
+        "latency",
+        "--target",
+        &url,
+        "--duration",
+        "2s",
+        "--no-reports",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(said(&out).contains("POST"), "{}", said(&out));
+}
+
+#[tokio::test]
+async fn an_api_without_a_model_list_is_still_checked() {
+    // /v1/models is not served, but the API is: the checks run and judge it.
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/chat/completions"))
+        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
+            "error": {"message": "model is required", "type": "invalid_request_error",
+                      "param": "model", "code": null}})))
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(
+            ResponseTemplate::new(404).set_body_json(serde_json::json!({"detail": "Not Found"})),
+        )
+        .mount(&server)
+        .await;
+    let out = conformance(&[
+        "run",
+        "--target",
+        &format!("{}/v1", server.uri()),
+        "--chat-model",
+        "m",
+        "--only",
+        "models.*",
+        "--no-reports",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("models.list"), "{}", said(&out));
+}
+
+#[tokio::test]
+async fn a_model_the_target_does_not_have_stops_the_load_with_its_words() {
+    let server = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(404).set_body_json(serde_json::json!({
+            "error": {"message": "The model `nope` does not exist or you do not have access to it.",
+                      "type": "invalid_request_error", "param": null, "code": "model_not_found"}})))
+        .mount(&server)
+        .await;
+    let out = conformance(&[
+        "latency",
+        "--target",
+        &format!("{}/v1", server.uri()),
+        "--chat-model",
+        "nope",
+        "--duration",
+        "2s",
+        "--no-reports",
+    ])
+    .await;
+    stopped(
+        &out,
+        &server,
+        "model_not_found: The model `nope` does not exist",
+        1,
+    )
+    .await;
+}
