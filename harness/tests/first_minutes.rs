@@ -283,3 +283,157 @@ async fn a_model_the_target_does_not_have_stops_the_load_with_its_words() {
     )
     .await;
 }
+
+/// The binary in `dir`, off the test's runtime, without a terminal (as in CI).
+async fn conformance_in(dir: &std::path::Path, args: &[&str]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let dir = dir.to_owned();
+    tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_conformance"))
+            .args(&args)
+            .current_dir(dir)
+            .env_remove("OPENAI_BASE_URL")
+            .env_remove("OPENAI_API_KEY")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_run_in_a_ci_log_lists_each_check_once() {
+    let dir = tempdir();
+    let out = conformance_in(dir.path(), &["run", "--only", "models.*", "--no-reports"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert_eq!(
+        said(&out).matches("models.retrieve").count(),
+        1,
+        "{}",
+        said(&out)
+    );
+}
+
+#[tokio::test]
+async fn a_long_load_in_a_ci_log_says_how_it_goes_at_a_steady_interval() {
+    let dir = tempdir();
+    let out = conformance_in(
+        dir.path(),
+        &[
+            "latency",
+            "--duration",
+            "3s",
+            "--warmup",
+            "0s",
+            "--concurrency",
+            "2",
+            "--progress-every",
+            "1s",
+            "--no-reports",
+        ],
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(" requests "))
+        .collect();
+    // 3 s of load and a line a second: a few lines, not one per request, and no \r redraws.
+    assert!((1..=6).contains(&lines.len()), "{stderr}");
+    assert!(
+        lines.iter().all(|l| l.contains("/s") && l.contains("p95")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains('\r'), "{stderr}");
+}
+
+#[tokio::test]
+async fn json_on_stdout_is_one_document_for_each_command() {
+    let dir = tempdir();
+    let out = conformance_in(dir.path(), &["run", "--only", "models.*", "--json"]).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["checks"].as_array().map(Vec::len), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("report: "));
+
+    let out = conformance_in(
+        dir.path(),
+        &[
+            "latency",
+            "--requests",
+            "20",
+            "--warmup",
+            "0s",
+            "--format",
+            "json",
+            "--no-reports",
+        ],
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["kind"], "latency", "{}", said(&out));
+
+    let cases = suite(dir.path());
+    let out = conformance_in(
+        dir.path(),
+        &["eval", "--cases", &cases, "--json", "--no-reports"],
+    )
+    .await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["kind"], "eval", "{}", said(&out));
+    assert_eq!(doc["overall"]["cases"], 1, "{}", said(&out));
+}
+
+#[tokio::test]
+async fn latest_points_at_the_last_run_and_a_baseline_gate_catches_a_regression() {
+    let dir = tempdir();
+    let load = [
+        "latency",
+        "--requests",
+        "30",
+        "--warmup",
+        "0s",
+        "--concurrency",
+        "2",
+    ];
+    let out = conformance_in(dir.path(), &load).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let latest = dir.path().join("reports/latest/latency.json");
+    let mut report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&latest).expect("reports/latest")).unwrap();
+    // The baseline becomes a hundred times faster than anything this run can be.
+    for s in report["scenarios"].as_array_mut().unwrap() {
+        for p in ["p50_ms", "p95_ms", "p99_ms"] {
+            let v = s["latency"][p].as_f64().unwrap();
+            s["latency"][p] = (v / 100.0).into();
+        }
+    }
+    std::fs::write(&latest, report.to_string()).unwrap();
+    let mut gated = load.to_vec();
+    gated.extend(["--baseline", "latest", "--fail-on-regression"]);
+    let out = conformance_in(dir.path(), &gated).await;
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("REGRESSED") && text.contains("regressed against the baseline"),
+        "{text}"
+    );
+    // Without the gate the same comparison is reported, and the run passes.
+    let mut compared = load.to_vec();
+    compared.extend(["--baseline", "latest"]);
+    let out = conformance_in(dir.path(), &compared).await;
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("against baseline"), "{}", said(&out));
+}
+
+#[test]
+fn a_share_is_a_percentage_or_a_fraction() {
+    let out = Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args(["eval", "--max-error-rate", "5", "--regrade", "nowhere"])
+        .output()
+        .unwrap();
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(text.contains("write 5% for 5 percent, or 0.05"), "{text}");
+}

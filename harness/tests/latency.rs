@@ -247,6 +247,7 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
         },
         samples: None,
         baseline: None,
+        fail_on_regression: None,
         repeat: 1,
         sweep: None,
         abort_on_breach: false,

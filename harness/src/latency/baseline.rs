@@ -20,6 +20,14 @@ pub struct Change {
     pub delta_ms: f64,
     /// The change relative to the baseline, in percent.
     pub delta_pct: f64,
+    /// With `--fail-on-regression`: it grew past the threshold and out of the noise (the
+    /// repeats of either run).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub regressed: bool,
+    /// With `--fail-on-regression`: it grew past the threshold, but the runs' spreads
+    /// overlap, so the growth may be noise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub within_noise: bool,
 }
 
 /// One scenario's changes.
@@ -40,6 +48,25 @@ pub struct Comparison {
     pub scenarios: Vec<ScenarioChange>,
     /// Scenarios of this run the baseline does not have.
     pub new: Vec<String>,
+    /// With `--fail-on-regression`: the growth, in percent, past which a percentile regressed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold_pct: Option<f64>,
+    /// With `--fail-on-regression`: each regression, as `scenario: measure +x% (a → b ms)`.
+    pub regressions: Vec<String>,
+}
+
+/// The lowest and highest value of `measure` over the repeats of a report (`repeats` of a
+/// latency.json), if it was repeated.
+fn range(repeats: &Value, scenario: &str, measure: &str) -> Option<(f64, f64)> {
+    let m = repeats["scenarios"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == scenario)?["measures"]
+        .as_array()?
+        .iter()
+        .find(|m| m["measure"] == measure)?
+        .clone();
+    Some((m["min_ms"].as_f64()?, m["max_ms"].as_f64()?))
 }
 
 /// Reads a `latency.json` (or the directory holding it).
@@ -70,8 +97,17 @@ pub fn read(path: &Path) -> Result<Value, HarnessError> {
     Ok(value)
 }
 
-/// Compares `now` with the baseline `old`.
-pub fn compare(old: &Value, now: &[ScenarioReport]) -> Comparison {
+/// Compares `now` with the baseline `old`. With a `threshold` (a share, 0.1 for 10%), a
+/// percentile regressed when it grew by more than that and, where either run was repeated
+/// (`now_repeats` is this run's spread as JSON), this run's lowest repeat is above the
+/// baseline's highest: a growth inside the noise is named, not failed.
+pub fn compare(
+    old: &Value,
+    now: &[ScenarioReport],
+    now_repeats: &Value,
+    threshold: Option<f64>,
+) -> Comparison {
+    let mut regressions = Vec::new();
     let mut scenarios = Vec::new();
     let mut new = Vec::new();
     for s in now {
@@ -99,16 +135,32 @@ pub fn compare(old: &Value, now: &[ScenarioReport]) -> Comparison {
                     continue;
                 };
                 let delta = after - before;
+                let measure = format!("{series}.{stat}");
+                let delta_pct = if before > 0.0 {
+                    100.0 * delta / before
+                } else {
+                    0.0
+                };
+                let grew = threshold.is_some_and(|t| before > 0.0 && delta > t * before);
+                let (_, before_high) =
+                    range(&old["repeats"], &s.name, &measure).unwrap_or((before, before));
+                let (after_low, _) =
+                    range(now_repeats, &s.name, &measure).unwrap_or((after, after));
+                let regressed = grew && after_low > before_high;
+                if regressed {
+                    regressions.push(format!(
+                        "{}: {measure} {delta_pct:+.1}% ({before:.1} → {after:.1} ms)",
+                        s.name
+                    ));
+                }
                 changes.push(Change {
-                    measure: format!("{series}.{stat}"),
+                    measure,
                     before_ms: before,
                     after_ms: after,
                     delta_ms: delta,
-                    delta_pct: if before > 0.0 {
-                        100.0 * delta / before
-                    } else {
-                        0.0
-                    },
+                    delta_pct,
+                    regressed,
+                    within_noise: grew && !regressed,
                 });
             }
         }
@@ -121,6 +173,8 @@ pub fn compare(old: &Value, now: &[ScenarioReport]) -> Comparison {
         run_id: old["run_id"].as_str().unwrap_or_default().to_owned(),
         scenarios,
         new,
+        threshold_pct: threshold.map(|t| 100.0 * t),
+        regressions,
     }
 }
 
@@ -145,12 +199,61 @@ mod tests {
     }
 
     #[test]
+    fn a_growth_past_the_threshold_regresses_unless_the_repeats_overlap() {
+        let old = json!({"kind": "latency", "run_id": "old", "scenarios": [
+            {"name": "a", "latency": {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 20.0}}
+        ]});
+        let now = report("a", dist(10.5, 30.0));
+        let c = compare(&old, std::slice::from_ref(&now), &Value::Null, Some(0.1));
+        assert_eq!(
+            c.regressions,
+            vec![
+                "a: latency.p95 +50.0% (20.0 → 30.0 ms)",
+                "a: latency.p99 +50.0% (20.0 → 30.0 ms)"
+            ]
+        );
+        assert!(
+            !c.scenarios[0].changes[0].regressed,
+            "p50 grew 5%, under the threshold"
+        );
+        // Repeats of this run reached down to 19 ms: the growth is within the noise.
+        let spread = json!({"scenarios": [{"name": "a", "measures": [
+            {"measure": "latency.p95", "min_ms": 19.0, "max_ms": 31.0}]}]});
+        let c = compare(&old, std::slice::from_ref(&now), &spread, Some(0.1));
+        assert_eq!(
+            c.regressions,
+            vec!["a: latency.p99 +50.0% (20.0 → 30.0 ms)"]
+        );
+        assert!(c.scenarios[0].changes[1].within_noise);
+        // The baseline's own repeats count too.
+        let mut old = old;
+        old["repeats"] = json!({"scenarios": [{"name": "a", "measures": [
+            {"measure": "latency.p99", "min_ms": 15.0, "max_ms": 35.0}]}]});
+        let c = compare(&old, std::slice::from_ref(&now), &spread, Some(0.1));
+        assert!(c.regressions.is_empty(), "{:?}", c.regressions);
+        // Without the gate nothing is judged.
+        let c = compare(&old, std::slice::from_ref(&now), &Value::Null, None);
+        assert!(c.regressions.is_empty() && c.threshold_pct.is_none());
+    }
+
+    #[test]
     fn every_percentile_is_compared_by_scenario_name() {
         let old = json!({"kind": "latency", "run_id": "old", "scenarios": [
             {"name": "a", "latency": {"p50_ms": 10.0, "p95_ms": 20.0, "p99_ms": 20.0}, "ttft": null}
         ]});
-        let now = [ScenarioReport {
-            name: "a".into(),
+        let now = [report("a", dist(12.0, 30.0))];
+        let mut b = now[0].clone();
+        b.name = "b".into();
+        let c = compare(&old, &[now[0].clone(), b], &Value::Null, None);
+        assert_eq!(c.new, vec!["b"]);
+        let p95 = &c.scenarios[0].changes[1];
+        assert_eq!(p95.measure, "latency.p95");
+        assert!((p95.delta_ms - 10.0).abs() < 1e-9 && (p95.delta_pct - 50.0).abs() < 1e-9);
+    }
+
+    fn report(name: &str, latency: Dist) -> ScenarioReport {
+        ScenarioReport {
+            name: name.into(),
             endpoint: "/v1/embeddings".into(),
             stream: false,
             requests: 10,
@@ -159,7 +262,7 @@ mod tests {
             error_rate: 0.0,
             throughput_per_s: 1.0,
             goodput_per_s: 1.0,
-            latency: Some(dist(12.0, 30.0)),
+            latency: Some(latency),
             ttft: None,
             itl: None,
             tpot: None,
@@ -171,13 +274,6 @@ mod tests {
                 ttft: None,
                 timeline: vec![],
             },
-        }];
-        let mut b = now[0].clone();
-        b.name = "b".into();
-        let c = compare(&old, &[now[0].clone(), b]);
-        assert_eq!(c.new, vec!["b"]);
-        let p95 = &c.scenarios[0].changes[1];
-        assert_eq!(p95.measure, "latency.p95");
-        assert!((p95.delta_ms - 10.0).abs() < 1e-9 && (p95.delta_pct - 50.0).abs() < 1e-9);
+        }
     }
 }

@@ -366,12 +366,13 @@ pub fn to_html(r: &LatencyReport) -> String {
             for c in &s.changes {
                 let _ = write!(
                     out,
-                    "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:+.1}%</td></tr>",
+                    "<tr><td>{}</td><td>{}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:.2}</td><td class=\"num\">{:+.1}%{}</td></tr>",
                     esc(&s.name),
                     esc(&c.measure),
                     c.before_ms,
                     c.after_ms,
-                    c.delta_pct
+                    c.delta_pct,
+                    super::report::change_mark(c)
                 );
             }
         }

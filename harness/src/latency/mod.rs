@@ -36,6 +36,9 @@ pub struct LatencyConfig {
     pub samples: Option<std::path::PathBuf>,
     /// An earlier run's `latency.json`, to report the change of every percentile.
     pub baseline: Option<std::path::PathBuf>,
+    /// With a baseline: fail when a percentile grew by more than this share (0.1 = 10%)
+    /// beyond the noise of the repeats.
+    pub fail_on_regression: Option<f64>,
     /// Runs of the same load; the verdict is on all of them, with the spread of each.
     pub repeat: u32,
     /// Step or search the arrival rate instead of one load.
@@ -160,6 +163,11 @@ impl LatencyReport {
                     .filter(|v| !v.passed)
                     .map(move |v| format!("{}: {}", s.name, v.line()))
             })
+            .chain(
+                self.baseline
+                    .iter()
+                    .flat_map(|b| b.regressions.iter().map(|r| format!("regressed: {r}"))),
+            )
             .collect()
     }
 }
@@ -329,7 +337,13 @@ pub async fn run(
         Some(c) => c.best_rate_per_s.is_some(),
         None => aborted.is_none() && scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed)),
     };
-    let baseline = baseline.map(|old| baseline::compare(&old, &scenarios));
+    let repeats_json = repeats
+        .as_ref()
+        .and_then(|r| serde_json::to_value(r).ok())
+        .unwrap_or_default();
+    let baseline = baseline
+        .map(|old| baseline::compare(&old, &scenarios, &repeats_json, config.fail_on_regression));
+    let passed = passed && baseline.as_ref().is_none_or(|b| b.regressions.is_empty());
     Ok(LatencyReport {
         kind: "latency",
         run_id: run_id.to_owned(),

@@ -83,12 +83,29 @@ pub fn to_text(r: &LatencyReport) -> String {
             let line: Vec<String> = s
                 .changes
                 .iter()
-                .map(|c| format!("{} {:+.1} ms ({:+.1}%)", c.measure, c.delta_ms, c.delta_pct))
+                .map(|c| {
+                    format!(
+                        "{} {:+.1} ms ({:+.1}%){}",
+                        c.measure,
+                        c.delta_ms,
+                        c.delta_pct,
+                        change_mark(c)
+                    )
+                })
                 .collect();
             let _ = writeln!(out, "  {}: {}", s.name, line.join(", "));
         }
         for name in &b.new {
             let _ = writeln!(out, "  {name}: not in the baseline");
+        }
+        if let Some(t) = b.threshold_pct {
+            let _ = match b.regressions.len() {
+                0 => writeln!(out, "  no percentile regressed past {t:.0}% (--fail-on-regression)"),
+                n => writeln!(
+                    out,
+                    "  {n} percentile(s) regressed past {t:.0}%, beyond the noise (--fail-on-regression)"
+                ),
+            };
         }
     }
     if let Some(c) = &r.sweep {
@@ -162,7 +179,14 @@ pub fn to_text(r: &LatencyReport) -> String {
         },
         (None, Some(a)) => format!("aborted: {} breached", a.budget),
         (None, None) if breaches == 0 => "every budget met".to_owned(),
-        (None, None) => format!("{breaches} budget(s) breached"),
+        (None, None) => {
+            let regressed = r.baseline.as_ref().map_or(0, |b| b.regressions.len());
+            match (breaches - regressed, regressed) {
+                (0, n) => format!("{n} percentile(s) regressed against the baseline"),
+                (b, 0) => format!("{b} budget(s) breached"),
+                (b, n) => format!("{b} budget(s) breached, {n} percentile(s) regressed"),
+            }
+        }
     };
     let limited = r.scenarios.iter().any(|s| s.rate_limited().is_some());
     let _ = writeln!(
@@ -177,6 +201,17 @@ pub fn to_text(r: &LatencyReport) -> String {
     out
 }
 
+/// How a change is marked: a regression, or a growth the noise may explain.
+pub(crate) fn change_mark(c: &super::baseline::Change) -> &'static str {
+    if c.regressed {
+        " REGRESSED"
+    } else if c.within_noise {
+        " (within the noise)"
+    } else {
+        ""
+    }
+}
+
 /// A Markdown summary for a CI step.
 pub fn to_markdown(r: &LatencyReport) -> String {
     let mut out = String::new();
@@ -185,6 +220,13 @@ pub fn to_markdown(r: &LatencyReport) -> String {
         "## Latency: {}\n\n{} · {:.1} s measured · {}\n",
         if r.passed {
             "every budget met"
+        } else if r
+            .baseline
+            .as_ref()
+            .is_some_and(|b| !b.regressions.is_empty())
+            && r.breaches().iter().all(|b| b.starts_with("regressed: "))
+        {
+            "regressed against the baseline"
         } else {
             "budget breached"
         },
@@ -216,6 +258,17 @@ pub fn to_markdown(r: &LatencyReport) -> String {
     for s in &r.scenarios {
         if let Some(limited) = s.rate_limited() {
             let _ = writeln!(out, "\n**{}:** {}", md::prose(&s.name, 120), limited);
+        }
+    }
+    if let Some(b) = r.baseline.as_ref().filter(|b| !b.regressions.is_empty()) {
+        let _ = writeln!(
+            out,
+            "\n**Regressed against baseline {}** (past {:.0}%, beyond the noise):\n",
+            md::code(&b.run_id, 80),
+            b.threshold_pct.unwrap_or_default()
+        );
+        for line in &b.regressions {
+            let _ = writeln!(out, "- {}", md::prose(line, 300));
         }
     }
     if let Some(a) = &r.aborted {

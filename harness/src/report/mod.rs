@@ -4,6 +4,7 @@ pub mod console;
 pub mod html;
 pub mod json;
 pub mod junit;
+pub mod latest;
 pub mod markdown;
 pub(crate) mod md;
 pub(crate) mod text;
@@ -51,6 +52,7 @@ pub fn write(
         })?;
         written.push(path);
     }
+    latest::point(dir, &result.run_id)?;
     Ok(written)
 }
 

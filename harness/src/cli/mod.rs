@@ -1,6 +1,8 @@
 //! Command-line definitions and their translation into library calls. Flag rules live in
 //! clap attributes; this module only wires them.
 
+mod progress;
+
 use crate::checks::{CheckOptions, Profile};
 use crate::error::HarnessError;
 use crate::report::{self, Format};
@@ -8,7 +10,7 @@ use crate::run::{self, RunConfig};
 use crate::target::TargetConfig;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
-use std::io::IsTerminal;
+use progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -201,10 +203,57 @@ impl TargetArgs {
     }
 }
 
+/// What goes to stdout and how progress shows, shared by `run`, `eval` and `latency`.
+#[derive(Debug, Args)]
+struct OutputArgs {
+    /// What stdout gets: the text summary, or the report as one JSON document (for scripts;
+    /// the lines naming report files go to stderr then).
+    #[arg(long, value_enum, default_value = "text")]
+    format: OutputFormat,
+    /// Short for --format json.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Without a terminal (a CI log), print a progress line this often.
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = crate::latency::slo::duration)]
+    progress_every: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+impl OutputArgs {
+    fn json(&self) -> bool {
+        self.json || self.format == OutputFormat::Json
+    }
+
+    /// Prints `text` to stdout, unless stdout is the JSON document.
+    fn say(&self, text: &str) {
+        if self.json() {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    }
+
+    /// Prints the summary: `text`, or `json` as one document.
+    fn summary(&self, text: &str, json: impl FnOnce() -> String) {
+        if self.json() {
+            println!("{}", json());
+        } else {
+            print!("{text}");
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 struct RunArgs {
     #[command(flatten)]
     to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
     /// Chat model to use [default: discovered from /v1/models].
     #[arg(long)]
     chat_model: Option<String>,
@@ -310,6 +359,8 @@ struct RunArgs {
 struct EvalArgs {
     #[command(flatten)]
     to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
     /// Suite files or glob patterns (repeatable).
     #[arg(long, default_value = "cases/evals/*.jsonl")]
     cases: Vec<String>,
@@ -320,13 +371,13 @@ struct EvalArgs {
     #[arg(long)]
     model: Option<String>,
     /// Exit 1 when the overall weighted accuracy is below this.
-    #[arg(long, value_parser = unit_interval)]
+    #[arg(long, value_parser = share)]
     min_accuracy: Option<f64>,
     /// A TOML plan of gates (overall, error rate, per suite); flags win over it.
     #[arg(long, value_name = "FILE")]
     plan: Option<PathBuf>,
     /// Exit 1 when more than this share of cases errored (no answer to grade).
-    #[arg(long, value_parser = unit_interval)]
+    #[arg(long, value_parser = share)]
     max_error_rate: Option<f64>,
     /// Only cases with one of these tags (repeatable, or comma-separated).
     #[arg(long, value_delimiter = ',')]
@@ -343,12 +394,12 @@ struct EvalArgs {
     /// Per-request timeout in seconds.
     #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
     timeout: f64,
-    /// Grade the answers stored by an earlier run (its report directory or results.jsonl)
-    /// with the current suites and graders; nothing is asked.
+    /// Grade the answers stored by an earlier run (its report directory, its results.jsonl,
+    /// or `latest`) with the current suites and graders; nothing is asked.
     #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["target", "max_rps"])]
     regrade: Option<PathBuf>,
-    /// Compare with an earlier run (its report directory or results.jsonl): fixed, broke,
-    /// same, and an exact McNemar p-value for the change.
+    /// Compare with an earlier run (its report directory, its results.jsonl, or `latest`: the
+    /// newest eval run in --report-dir): fixed, broke, same, and an exact McNemar p-value.
     #[arg(long, value_name = "DIR|FILE")]
     baseline: Option<PathBuf>,
     /// Exit 1 when accuracy dropped significantly against --baseline (more broke than were
@@ -376,6 +427,8 @@ struct EvalArgs {
 struct LatencyArgs {
     #[command(flatten)]
     to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
     /// The SLO file: scenarios and budgets [default: responses p95 <= 1200ms and embeddings
     /// p95 <= 800ms, each with error_rate <= 1%].
     #[arg(long, value_name = "FILE")]
@@ -432,10 +485,18 @@ struct LatencyArgs {
     /// Write every request (due time, latency, TTFT, gaps, tokens, error) as a JSON line here.
     #[arg(long, value_name = "FILE.jsonl")]
     samples: Option<PathBuf>,
-    /// An earlier run's latency.json (or its report directory): report the change of every
-    /// percentile.
+    /// An earlier run's latency.json, its report directory, or `latest` (the newest latency
+    /// run in --report-dir): report the change of every percentile.
     #[arg(long, value_name = "DIR|FILE")]
     baseline: Option<PathBuf>,
+    /// Exit 1 when a percentile (p50, p95, p99 of latency, TTFT, ITL, TPOT) grew against
+    /// --baseline by more than --regression-threshold, beyond the noise: where either run was
+    /// repeated (--repeat), only when this run's lowest repeat is above the baseline's highest.
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
+    /// With --fail-on-regression: the growth that counts, as `10%` or `0.1`.
+    #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = share)]
+    regression_threshold: f64,
     /// Chat model of the default scenarios.
     #[arg(long, default_value = "ref-chat-1")]
     chat_model: String,
@@ -535,17 +596,18 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
             seed: args.seed,
         },
         samples: args.samples.clone(),
-        baseline: args.baseline.clone(),
+        baseline: baseline(&args.baseline, &args.report_dir, "latency.json")?,
+        fail_on_regression: args.fail_on_regression.then_some(args.regression_threshold),
         repeat: args.repeat,
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
     };
     let run_id = crate::report::new_run_id();
-    let terminal = std::io::stderr().is_terminal();
+    let status = Progress::status(args.out.progress_every);
     // The rate shown is over the last second: the counted requests since the last tick.
     let last = std::sync::Mutex::new((0.0f64, 0u64));
-    let progress = |p: load::Progress| match p {
-        load::Progress::Tick(elapsed, n, errors, p95) if terminal => {
+    let on_load = |p: load::Progress| match p {
+        load::Progress::Tick(elapsed, n, errors, p95) => {
             let rate = last.lock().ok().map_or(0.0, |mut last| {
                 let (t0, n0) = *last;
                 *last = (elapsed, n);
@@ -555,27 +617,24 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
                     0.0
                 }
             });
-            eprint!(
-                "\r{elapsed:>6.1} s  {n} requests  {rate:.0}/s  {errors} errors  p95 {}   ",
+            let line = format!(
+                "{elapsed:>6.1} s  {n} requests  {rate:.0}/s  {errors} errors  p95 {}",
                 p95.map_or("-".to_owned(), |p| format!("{p:.1} ms"))
             );
+            status.show(0, 0, &line, || line.clone());
         }
         load::Progress::Step(step) => {
             if let Ok(mut last) = last.lock() {
                 *last = (0.0, 0);
             }
-            if terminal {
-                eprint!("\r{:70}\r", "");
-            }
-            eprintln!("{step}");
+            status.println(&step);
         }
-        load::Progress::Tick(..) => {}
     };
-    let report = latency::run(&config, &run_id, &progress).await?;
-    if terminal {
-        eprint!("\r{:70}\r", "");
-    }
-    print!("{}", latency::report::to_text(&report));
+    let report = latency::run(&config, &run_id, &on_load).await?;
+    status.finish();
+    args.out.summary(&latency::report::to_text(&report), || {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    });
     if !args.no_reports {
         let dir = args.report_dir.join(&run_id);
         std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
@@ -597,8 +656,9 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
                 context: format!("cannot write {}", path.display()),
                 source,
             })?;
-            println!("wrote {}", path.display());
+            args.out.say(&format!("wrote {}\n", path.display()));
         }
+        report::latest::point(&args.report_dir, &run_id)?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS
@@ -607,10 +667,33 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
     })
 }
 
-fn unit_interval(s: &str) -> Result<f64, String> {
-    match s.parse::<f64>() {
+/// `--baseline`: as given, or for `latest` the newest earlier run with `file`.
+fn baseline(
+    given: &Option<PathBuf>,
+    report_dir: &std::path::Path,
+    file: &str,
+) -> Result<Option<PathBuf>, HarnessError> {
+    given
+        .as_deref()
+        .map(|g| report::latest::resolve(g, report_dir, file))
+        .transpose()
+}
+
+/// A share: `5%` or `0.05`. A bare number over 1 is refused rather than guessed at.
+fn share(s: &str) -> Result<f64, String> {
+    let (number, scale) = match s.trim().strip_suffix('%') {
+        Some(pct) => (pct.trim(), 100.0),
+        None => (s.trim(), 1.0),
+    };
+    match number.parse::<f64>().map(|v| v / scale) {
         Ok(v) if (0.0..=1.0).contains(&v) => Ok(v),
-        _ => Err(format!("{s:?} is not a number between 0 and 1")),
+        Ok(v) if scale == 1.0 && v > 1.0 && v <= 100.0 => Err(format!(
+            "{s:?} is not a share between 0 and 1: write {s}% for {s} percent, or {}",
+            v / 100.0
+        )),
+        _ => Err(format!(
+            "{s:?} is not a share: write a percentage (5%) or a number between 0 and 1 (0.05)"
+        )),
     }
 }
 
@@ -867,8 +950,8 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         min_accuracy: args.min_accuracy.or(plan.min_accuracy),
         max_error_rate: args.max_error_rate.or(plan.max_error_rate),
         results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
-        regrade: args.regrade.clone(),
-        baseline: args.baseline.clone(),
+        regrade: baseline(&args.regrade, &args.report_dir, "results.jsonl")?,
+        baseline: baseline(&args.baseline, &args.report_dir, "results.jsonl")?,
         fail_on_regression: args.fail_on_regression,
         judge: args.judge_target.as_ref().map(|url| {
             let key = args.judge_api_key.clone().or(main_key.clone());
@@ -876,25 +959,19 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         }),
         judge_model: args.judge_model.clone(),
     };
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(0);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
-            bar.set_style(style);
-        }
-        bar
-    });
-    let progress = |r: &eval::runner::CaseResult, total: u64| {
-        if let Some(bar) = &bar {
-            bar.set_length(total);
-            bar.inc(1);
-            bar.set_message(format!("{}/{}", r.suite, r.id));
-        }
+    let progress = Progress::counted(args.out.progress_every);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let on_case = |r: &eval::runner::CaseResult, total: u64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress.show(n, total, &format!("{}/{}", r.suite, r.id), || {
+            format!("[{n}/{total}] cases done")
+        });
     };
-    let summary = eval::run(&config, suites, &progress).await?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    print!("{}", summary.to_text());
+    let summary = eval::run(&config, suites, &on_case).await?;
+    progress.finish();
+    args.out.summary(&summary.to_text(), || {
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    });
     if !args.no_reports {
         let write = |name: &str, text: String| {
             let path = run_dir.join(name);
@@ -914,7 +991,8 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
             &summary,
             &run_dir.join("eval.junit.xml"),
         )?;
-        println!("reports: {}", run_dir.display());
+        report::latest::point(&args.report_dir, &run_id)?;
+        args.out.say(&format!("reports: {}\n", run_dir.display()));
     }
     Ok(if summary.passed {
         ExitCode::SUCCESS
@@ -1026,33 +1104,31 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
         },
     };
     let total = run::select(&config)?.len() as u64;
-    let bar = std::io::stderr().is_terminal().then(|| {
-        let bar = indicatif::ProgressBar::new(total);
-        if let Ok(style) = indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} {msg}") {
-            bar.set_style(style);
-        }
-        bar
-    });
+    let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let progress = |r: &run::CheckResult| {
+    let not_passed = std::sync::atomic::AtomicU64::new(0);
+    let on_check = |r: &run::CheckResult| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        match &bar {
-            Some(bar) => {
-                bar.set_position(n);
-                bar.set_message(r.id.clone());
-            }
-            None => eprintln!("[{n}/{total}] {}", crate::report::console::line(r)),
+        if !matches!(
+            r.outcome,
+            run::Outcome::Passed | run::Outcome::Skipped { .. }
+        ) {
+            not_passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
+        progress.show(n, total, &r.id, || {
+            let bad = not_passed.load(std::sync::atomic::Ordering::Relaxed);
+            format!("[{n}/{total}] checks done, {bad} not passed so far")
+        });
     };
-    let result = run::run(config, &progress).await?;
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
+    let result = run::run(config, &on_check).await?;
+    progress.finish();
     drop(embedded);
-    print!("{}", report::console::render(&result));
+    args.out.summary(&report::console::render(&result), || {
+        report::json::render(&result)
+    });
     if !args.no_reports {
         for path in report::write(&result, &args.report_dir, &args.report)? {
-            println!("report: {}", path.display());
+            args.out.say(&format!("report: {}\n", path.display()));
         }
     }
     let skipped = result.counts().skipped;
