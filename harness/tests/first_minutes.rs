@@ -419,6 +419,20 @@ async fn latest_points_at_the_last_run_and_a_baseline_gate_catches_a_regression(
         text.contains("REGRESSED") && text.contains("regressed against the baseline"),
         "{text}"
     );
+    let gated: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&latest).unwrap()).unwrap();
+    assert!(!gated["baseline"]["regressions"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/latency-report.schema.json")).unwrap();
+    let validator = jsonschema::draft202012::new(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&gated)
+        .map(|e| format!("{} {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
     // Without the gate the same comparison is reported, and the run passes.
     let mut compared = load.to_vec();
     compared.extend(["--baseline", "latest"]);
