@@ -451,3 +451,50 @@ fn a_share_is_a_percentage_or_a_fraction() {
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("write 5% for 5 percent, or 0.05"), "{text}");
 }
+
+#[tokio::test]
+async fn outside_the_repository_eval_uses_the_built_in_suites_and_says_so() {
+    let dir = tempdir();
+    let out = conformance_in(dir.path(), &["eval", "--min-accuracy", "0.7"]).await;
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("suites: the built-in suites, as shipped in cases/evals/"),
+        "{text}"
+    );
+    let md = std::fs::read_to_string(dir.path().join("reports/latest/eval.md")).unwrap();
+    assert!(md.contains("built-in suites"), "{md}");
+    // With a cases/evals/ of its own, the directory's suites are used.
+    std::fs::create_dir_all(dir.path().join("cases/evals")).unwrap();
+    std::fs::write(
+        dir.path().join("cases/evals/mine.jsonl"),
+        "{\"id\": \"a\", \"input\": \"2 + 2?\", \"ideal\": \"4\", \"grader\": {\"type\": \"exact\"}}\n",
+    )
+    .unwrap();
+    let out = conformance_in(dir.path(), &["eval", "--json", "--no-reports"]).await;
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("stdout is JSON");
+    assert_eq!(doc["overall"]["cases"], 1, "{}", said(&out));
+    assert!(
+        said(&out).contains("suites: cases/evals/*.jsonl"),
+        "{}",
+        said(&out)
+    );
+
+    let out = conformance_in(
+        dir.path(),
+        &[
+            "latency",
+            "--requests",
+            "5",
+            "--warmup",
+            "0s",
+            "--no-reports",
+        ],
+    )
+    .await;
+    assert!(
+        said(&out).contains("SLO: the built-in defaults: responses p95 <= 1200ms"),
+        "{}",
+        said(&out)
+    );
+}

@@ -236,6 +236,7 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
     let config = LatencyConfig {
         target: harness::target::TargetConfig::new(url, Some("k".into()), Duration::from_secs(10)),
         target_label: "stall".into(),
+        slo: "slo.toml".into(),
         scenarios,
         model,
         span: load::Span {

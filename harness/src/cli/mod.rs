@@ -361,8 +361,9 @@ struct EvalArgs {
     to: TargetArgs,
     #[command(flatten)]
     out: OutputArgs,
-    /// Suite files or glob patterns (repeatable).
-    #[arg(long, default_value = "cases/evals/*.jsonl")]
+    /// Suite files or glob patterns (repeatable) [default: cases/evals/*.jsonl when the
+    /// current directory has cases/evals/, else the suites built into the binary].
+    #[arg(long)]
     cases: Vec<String>,
     /// Ask every case through this API, whatever the suites say.
     #[arg(long, value_enum)]
@@ -583,9 +584,27 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         (None, None) => Some(Duration::from_secs(10)),
         (d, _) => d,
     };
+    let config_scenarios = &scenarios;
+    let slo = match &args.slo {
+        Some(path) => path.display().to_string(),
+        None => {
+            let each: Vec<String> = config_scenarios
+                .iter()
+                .map(|s| {
+                    let budgets: Vec<&str> = s.budgets.iter().map(|b| b.text.as_str()).collect();
+                    format!("{} {}", s.name, budgets.join(", "))
+                })
+                .collect();
+            format!(
+                "the built-in defaults: {} (--slo FILE for yours)",
+                each.join("; ")
+            )
+        }
+    };
     let config = latency::LatencyConfig {
         target: args.to.config(url, key, args.timeout),
         target_label: label,
+        slo,
         scenarios,
         model,
         span: load::Span {
@@ -666,6 +685,9 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         ExitCode::from(1)
     })
 }
+
+/// Where `eval` looks for suites when no `--cases` is given.
+const DEFAULT_SUITES_DIR: &str = "cases/evals";
 
 /// `--baseline`: as given, or for `latest` the newest earlier run with `file`.
 fn baseline(
@@ -904,7 +926,22 @@ fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
 async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
     use crate::eval;
     // Suites are read and checked before anything is started or sent.
-    let mut suites = eval::load(&args.cases, args.api)?;
+    let (mut suites, source) = if !args.cases.is_empty() {
+        (eval::load(&args.cases, args.api)?, None)
+    } else if std::path::Path::new(DEFAULT_SUITES_DIR).is_dir() {
+        let pattern = format!("{DEFAULT_SUITES_DIR}/*.jsonl");
+        let suites = eval::load(std::slice::from_ref(&pattern), args.api)?;
+        (
+            suites,
+            Some(format!("suites: {pattern} (no --cases given)")),
+        )
+    } else {
+        let note = format!(
+            "suites: {} (no --cases given, and no {DEFAULT_SUITES_DIR}/ here)",
+            eval::builtin::LABEL
+        );
+        (eval::builtin::load(args.api)?, Some(note))
+    };
     let plan = match &args.plan {
         Some(path) => {
             let plan = eval::plan::load(path)?;
@@ -920,13 +957,9 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
             let e = crate::embedded::start_with(false).await?;
-            let url = e.url.clone();
-            (
-                Some(e),
-                url.clone(),
-                format!("embedded reference server ({url})"),
-                Some(crate::embedded::KEY.to_owned()),
-            )
+            let label = format!("embedded reference server ({})", e.url);
+            let url = format!("{}/v1", e.url);
+            (Some(e), url, label, Some(crate::embedded::KEY.to_owned()))
         }
     };
     let run_id = crate::report::new_run_id();
@@ -967,8 +1000,9 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
             format!("[{n}/{total}] cases done")
         });
     };
-    let summary = eval::run(&config, suites, &on_case).await?;
+    let mut summary = eval::run(&config, suites, &on_case).await?;
     progress.finish();
+    summary.notes.extend(source);
     args.out.summary(&summary.to_text(), || {
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     });

@@ -104,6 +104,9 @@ pub fn render(summary: &Summary) -> String {
         summary.duration_ms as f64 / 1000.0,
         summary.overall.counts.cases
     );
+    for note in &summary.notes {
+        out.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
+    }
     let suites: Vec<&Score> = summary.suites.iter().chain([&summary.overall]).collect();
     rows(&mut out, "suite", &suites);
     if !summary.tags.is_empty() {

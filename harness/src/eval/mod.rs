@@ -5,6 +5,7 @@
 //! the summary (`summary`) carries accuracies with Wilson intervals and the gates' verdicts.
 
 pub mod answer;
+pub mod builtin;
 pub mod case;
 pub mod grader;
 pub mod html;

@@ -400,6 +400,12 @@ impl Summary {
     /// The console's closing lines.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        for note in &self.notes {
+            out.push_str(&format!(
+                "note: {}\n",
+                crate::report::text::clean(note, 500)
+            ));
+        }
         for s in &self.suites {
             out.push_str(&format!(
                 "{:<24} {:>7} {:<18} {} passed, {} failed, {} errored\n",
@@ -513,6 +519,9 @@ impl Summary {
             self.started_at,
             self.duration_ms as f64 / 1000.0
         );
+        for note in &self.notes {
+            md.push_str(&format!("> {}\n\n", crate::report::md::prose(note, 500)));
+        }
         md.push_str("| Suite | Accuracy | 95% interval | Passed | Failed | Errored | Gate |\n|---|---:|---|---:|---:|---:|---|\n");
         for s in self.suites.iter().chain(std::iter::once(&self.overall)) {
             md.push_str(&format!(

@@ -309,10 +309,11 @@ pub fn to_html(r: &LatencyReport) -> String {
     let _ = writeln!(
         out,
         "<ul><li>target: <code>{}</code></li><li>run <code>{}</code>, started {}</li>\
-<li>load: <code>{}</code>; {:.1} s measured after {:.1} s of ramp and warm-up</li><li>{}</li></ul>",
+<li>SLO: {}</li><li>load: <code>{}</code>; {:.1} s measured after {:.1} s of ramp and warm-up</li><li>{}</li></ul>",
         esc(&r.target),
         esc(&r.run_id),
         esc(&r.started_at),
+        esc(&r.slo),
         esc(&r.load.to_string()),
         r.measured_seconds,
         r.warmup_seconds,

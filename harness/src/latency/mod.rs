@@ -26,6 +26,9 @@ pub struct LatencyConfig {
     pub target: TargetConfig,
     /// Shown in reports.
     pub target_label: String,
+    /// Where the scenarios came from, for the report (`cases/latency/slo.toml`, or the
+    /// built-in defaults).
+    pub slo: String,
     /// What to send and the budgets.
     pub scenarios: Vec<Scenario>,
     /// How.
@@ -108,6 +111,8 @@ pub struct LatencyReport {
     pub started_at: String,
     /// The target.
     pub target: String,
+    /// Where the scenarios and budgets came from.
+    pub slo: String,
     /// The load model and its settings.
     pub load: serde_json::Value,
     /// Seconds counted (after the warm-up).
@@ -349,6 +354,7 @@ pub async fn run(
         run_id: run_id.to_owned(),
         started_at,
         target: config.target_label.clone(),
+        slo: config.slo.clone(),
         load,
         measured_seconds: seconds,
         warmup_seconds: (config.span.ramp + config.span.warmup).as_secs_f64(),

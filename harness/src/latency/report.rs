@@ -20,8 +20,12 @@ pub fn to_text(r: &LatencyReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "latency against {} ({:.1} s measured after {:.1} s warm-up; {})",
-        r.target, r.measured_seconds, r.warmup_seconds, r.timing
+        "latency against {} ({:.1} s measured after {:.1} s warm-up; {})\nSLO: {}",
+        r.target,
+        r.measured_seconds,
+        r.warmup_seconds,
+        r.timing,
+        crate::report::text::clean(&r.slo, 300)
     );
     let _ = writeln!(
         out,
@@ -217,7 +221,7 @@ pub fn to_markdown(r: &LatencyReport) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "## Latency: {}\n\n{} · {:.1} s measured · {}\n",
+        "## Latency: {}\n\n{} · {:.1} s measured · {} · SLO: {}\n",
         if r.passed {
             "every budget met"
         } else if r
@@ -232,7 +236,8 @@ pub fn to_markdown(r: &LatencyReport) -> String {
         },
         md::prose(&r.target, 300),
         r.measured_seconds,
-        r.timing
+        r.timing,
+        md::prose(&r.slo, 300)
     );
     let _ = writeln!(
         out,
