@@ -10,6 +10,7 @@ pub mod compat;
 pub mod embedded;
 mod error;
 pub mod eval;
+mod hint;
 pub mod latency;
 pub mod openapi;
 pub mod preflight;

@@ -221,6 +221,69 @@ fn column_of(line: &str, key: &str) -> usize {
         .map_or(1, |byte| line[..byte].chars().count() + 1)
 }
 
+/// serde's message without the position it appends (" at line 1 column 46"): the error is
+/// shown at its own `file:line:column`.
+fn message(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let suffix = format!(" at line {} column {}", e.line(), e.column());
+    text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
+}
+
+/// The grader types, for a misspelt one.
+fn grader_types() -> &'static [&'static str] {
+    &super::grader::TYPES
+}
+
+/// What is wrong with a line serde refused, each at its column: misspelt keys of the case
+/// (or of the suite's defaults when `suite`), of its turns, and misspelt grader types, each
+/// with the closest known name; anything else as serde says it, at serde's column.
+fn explain(raw: &str, e: &serde_json::Error, suite: bool) -> Vec<(usize, String)> {
+    let mut found = Vec::new();
+    let Ok(Value::Object(line)) = serde_json::from_str::<Value>(raw) else {
+        return vec![(e.column().max(1), message(e))];
+    };
+    let mut unknown_keys = |object: &Map<String, Value>, known: &[&str]| {
+        for key in object.keys().filter(|k| !known.contains(&k.as_str())) {
+            found.push((
+                column_of(raw, key),
+                crate::hint::unknown("field", key, known),
+            ));
+        }
+    };
+    let (object, known) = if suite {
+        match line.get("suite") {
+            Some(Value::Object(defaults)) => (defaults, crate::hint::fields::<SuiteDefaults>()),
+            _ => (&line, crate::hint::fields::<SuiteLine>()),
+        }
+    } else {
+        (&line, crate::hint::fields::<CaseLine>())
+    };
+    unknown_keys(object, known);
+    if let Some(Value::Array(turns)) = object.get("turns") {
+        for turn in turns.iter().filter_map(Value::as_object) {
+            unknown_keys(turn, crate::hint::fields::<TurnLine>());
+        }
+    }
+    let grader = match object.get("grader") {
+        Some(Value::Object(g)) => g.get("type").and_then(Value::as_str),
+        Some(Value::String(name)) => Some(name.as_str()),
+        _ => None,
+    };
+    if let Some(t) = grader.filter(|t| !grader_types().contains(t)) {
+        let column = raw
+            .find(&format!("\"{t}\""))
+            .map_or(1, |byte| raw[..byte].chars().count() + 1);
+        found.push((
+            column,
+            crate::hint::unknown("grader type", t, grader_types()),
+        ));
+    }
+    if found.is_empty() {
+        found.push((e.column().max(1), message(e)));
+    }
+    found
+}
+
 /// Most bytes of one suite file.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
@@ -376,7 +439,11 @@ impl Reader {
             let mut errors = Vec::new();
             match serde_json::from_str::<SuiteLine>(raw) {
                 Ok(line) => self.defaults = line.suite,
-                Err(e) => errors.push(at(e.column().max(1), e.to_string())),
+                Err(e) => errors.extend(
+                    explain(raw, &e, true)
+                        .into_iter()
+                        .map(|(column, message)| at(column, message)),
+                ),
             }
             if let Some(gate) = self.defaults.min_accuracy {
                 if !(0.0..=1.0).contains(&gate) {
@@ -390,7 +457,12 @@ impl Reader {
         }
         let line: CaseLine = match serde_json::from_str(raw) {
             Ok(line) => line,
-            Err(e) => return Some(Err(vec![at(e.column().max(1), e.to_string())])),
+            Err(e) => {
+                let errors = explain(raw, &e, false)
+                    .into_iter()
+                    .map(|(column, message)| at(column, message));
+                return Some(Err(errors.collect()));
+            }
         };
         Some(
             check(
@@ -457,10 +529,23 @@ fn check(
     for turn in &turns {
         check_input(&turn.input).map_err(|m| (col("input").min(col("turns")), m))?;
     }
-    let Some(spec) = line.grader.or_else(|| defaults.grader.clone()) else {
+    // Without a grader, an ideal answer is matched exactly (trimmed), as OpenAI evals' basic
+    // match does; without an ideal either there is nothing to judge by.
+    let exact = || {
+        line.ideal
+            .is_some()
+            .then(|| serde_json::from_value::<GraderSpec>(Value::from("exact")).ok())
+            .flatten()
+    };
+    let Some(spec) = line
+        .grader
+        .clone()
+        .or_else(|| defaults.grader.clone())
+        .or_else(exact)
+    else {
         return Err((
             1,
-            "the case has no `grader` (and its suite sets none)".into(),
+            "the case has no `grader` and no `ideal` (and its suite sets no grader): nothing to judge the answer by".into(),
         ));
     };
     let grader = Grader::compile(&spec, &line.tools.clone().unwrap_or_default())
@@ -546,6 +631,48 @@ mod tests {
             Ok(_) => Vec::new(),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
+    }
+
+    #[test]
+    fn a_misspelt_name_is_shown_once_at_its_own_column_with_the_closest_known_one() {
+        let e = errors(
+            r#"{"id": "a", "input": "x", "idael": "4"}
+{"id": "b", "input": "x", "ideal": "4", "grader": {"type": "exakt"}}
+{"id": "c", "turns": [{"input": "x", "idael": "y"}], "grader": "exact"}
+{"id": "d", "input": "x", "ideal": 4, "grader": "numeric", "zzz": 1}
+{"id": "e", "input": "x", "ideal": "4", "temperature": "hot"}"#,
+        );
+        assert_eq!(
+            e,
+            [
+                "s.jsonl:1:27: unknown field `idael`: did you mean `ideal`?",
+                "s.jsonl:2:60: unknown grader type `exakt`: did you mean `exact`?",
+                "s.jsonl:3:38: unknown field `idael`: did you mean `ideal`?",
+                "s.jsonl:4:60: unknown field `zzz` (known: `id`, `api`, `model`, `input`, `ideal`, `turns`, `instructions`, `tools`, `tool_choice`, `response_format`, `temperature`, `top_p`, `seed`, `max_output_tokens`, `grader`, `weight`, `tags`, `metadata`, `repeat`, `min_passes`)",
+                "s.jsonl:5:60: invalid type: string \"hot\", expected f64",
+            ]
+        );
+        let e = errors(r#"{"suite": {"gader": "exact"}}"#);
+        assert_eq!(
+            e,
+            ["s.jsonl:1:12: unknown field `gader`: did you mean `grader`?"]
+        );
+    }
+
+    #[test]
+    fn an_ideal_without_a_grader_is_matched_exactly_and_nothing_to_judge_by_is_an_error() {
+        let suite = parse(
+            "s.jsonl",
+            r#"{"id": "a", "input": "x", "ideal": "4"}"#,
+            None,
+        );
+        let cases: Vec<Case> = suite
+            .map(|s| s.cases().map_while(Result::ok).collect())
+            .unwrap_or_default();
+        assert_eq!(cases.len(), 1);
+        assert!(matches!(cases[0].grader, Grader::Exact(_)));
+        let e = errors(r#"{"id": "a", "input": "x"}"#);
+        assert!(e[0].contains("no `grader` and no `ideal`"), "{e:?}");
     }
 
     #[test]

@@ -6,6 +6,22 @@ use super::answer::Answer;
 use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
+/// The grader types, as written in `"type"` (kept beside `Spec::name`, which names each).
+pub(crate) const TYPES: [&str; 12] = [
+    "exact",
+    "includes",
+    "regex",
+    "numeric",
+    "json_schema",
+    "json_match",
+    "fuzzy",
+    "tool_call",
+    "all",
+    "any",
+    "not",
+    "judge",
+];
+
 /// A grader as written.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GraderSpec(Spec);
@@ -778,6 +794,18 @@ fn shown_list(items: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_listed_type_is_a_grader() {
+        for t in TYPES {
+            // A known type gets to its fields, and stops at the unknown one.
+            let e = serde_json::from_value::<GraderSpec>(json!({"type": t, "zzz": 1}))
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("unknown field `zzz`"), "{t}: {e}");
+        }
+    }
     use crate::eval::answer::ToolCall;
 
     fn grader(spec: Value) -> Grader {
