@@ -498,3 +498,72 @@ async fn outside_the_repository_eval_uses_the_built_in_suites_and_says_so() {
         said(&out)
     );
 }
+
+fn offline(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_conformance"))
+        .args(args)
+        .env_remove("OPENAI_BASE_URL")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn every_command_has_an_example_and_no_empty_environment_hint() {
+    for command in [
+        "run",
+        "eval",
+        "latency",
+        "openapi",
+        "compat",
+        "snapshot",
+        "list",
+        "completions",
+    ] {
+        let help = said(&offline(&[command, "--help"]));
+        assert!(help.contains("Example"), "{command}: {help}");
+        assert!(!help.contains("=]"), "{command}: {help}");
+    }
+}
+
+#[test]
+fn completions_are_printed_for_each_shell() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = offline(&["completions", shell]);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            script.contains("conformance") && script.contains("--fail-on-regression"),
+            "{shell}"
+        );
+    }
+}
+
+#[test]
+fn an_slo_file_reports_every_problem_at_once_and_durations_name_their_units() {
+    let dir = tempdir();
+    let slo = dir.path().join("slo.toml");
+    std::fs::write(
+        &slo,
+        "[[scenario]]\nname = \"r\"\nendpoint = \"/v1/responses\"\nbody = { model = \"m\", input = \"x\" }\nbudgets = [\"p95 <= 1s\"]\nwieght = 2\n\n[[scenario]]\nname = \"e\"\nendpoint = \"/v1/embedings\"\nbody = { model = \"m\", input = \"x\" }\nbudgets = [\"p95 <= 1parsec\"]\n",
+    )
+    .unwrap();
+    let out = offline(&["latency", "--slo", slo.to_str().unwrap()]);
+    let text = said(&out);
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    for expected in [
+        "slo.toml:6:1: unknown key `wieght`: did you mean `weight`?",
+        "slo.toml:10:12: endpoint \"/v1/embedings\" is not one of",
+        "did you mean \"/v1/embeddings\"?",
+        "slo.toml:12:12: \"1parsec\": unknown unit",
+        "3 error(s) in",
+    ] {
+        assert!(text.contains(expected), "{expected}: {text}");
+    }
+    let out = offline(&["latency", "--duration", "10"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        said(&out).contains("add one of us, ms, s or m (e.g. 10s or 10ms)"),
+        "{}",
+        said(&out)
+    );
+}

@@ -26,21 +26,48 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the checks against a target (default: the embedded reference server).
+    #[command(
+        after_help = "Examples:\n  conformance run\n  OPENAI_API_KEY=... conformance run --target https://api.example.com/v1 --profile openai-core --json > verdicts.json"
+    )]
     Run(Box<RunArgs>),
     /// Ask JSONL eval suites of a target, grade the answers, and gate on accuracy.
+    #[command(
+        after_help = "Examples:\n  conformance eval --min-accuracy 0.7\n  conformance eval --target https://api.example.com/v1 --model gpt-4o-mini --cases 'evals/*.jsonl' --baseline latest --fail-on-regression"
+    )]
     Eval(Box<EvalArgs>),
     /// Load a target, measure latency (TTFT, ITL, percentiles) and gate on SLO budgets.
+    #[command(
+        after_help = "Examples:\n  conformance latency --duration 10s\n  conformance latency --target https://api.example.com/v1 --slo slo.toml --rate 20 --duration 2m --baseline latest --fail-on-regression"
+    )]
     Latency(Box<LatencyArgs>),
     /// Validate OpenAPI documents, or find breaking changes between two of them.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  conformance openapi validate openapi.yaml --examples\n  conformance openapi diff --base old.yaml --cand new.yaml --format md"
+    )]
     Openapi(OpenapiCommand),
     /// Compare a run's report.json with a server's expected verdicts, or render the table.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  conformance compat check --expect cases/compat/llmsim.toml --report reports/latest/report.json"
+    )]
     Compat(CompatCommand),
     /// Compare two recordings of shapes (`run --snapshots DIR`).
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  conformance snapshot diff cases/snapshots/reference-server shapes/"
+    )]
     Snapshot(SnapshotCommand),
+    /// Print a completion script for a shell.
+    #[command(
+        after_help = "Examples:\n  conformance completions bash > ~/.local/share/bash-completion/completions/conformance\n  conformance completions zsh > \"${fpath[1]}/_conformance\"\n  conformance completions fish > ~/.config/fish/completions/conformance.fish"
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print the check catalogue.
+    #[command(after_help = "Example:\n  conformance list --profile openai-core")]
     List {
         /// Only checks of this profile and narrower ones.
         #[arg(long, value_enum, default_value = "facade")]
@@ -152,7 +179,7 @@ struct TargetArgs {
     /// The target's API root, as an SDK's base_url (e.g. https://api.example.com/v1); a bare
     /// origin whose API is under /v1 is found. Without it, the reference server is started
     /// in-process on a loopback port.
-    #[arg(long, env = "OPENAI_BASE_URL")]
+    #[arg(long, env = "OPENAI_BASE_URL", hide_env_values = true)]
     target: Option<String>,
     /// API key for the target.
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
@@ -775,6 +802,16 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
             {
                 println!("{:<44} {:<12} {}", c.id, c.profile.name(), c.description);
             }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory as _;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "conformance",
+                &mut std::io::stdout(),
+            );
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(args) => run_command(*args).await,

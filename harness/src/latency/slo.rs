@@ -4,6 +4,7 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use toml::Spanned;
@@ -254,8 +255,10 @@ struct File {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
 struct ScenarioFile {
+    /// Keys no scenario has: each is reported, with the closest known one.
+    #[serde(flatten)]
+    unknown: BTreeMap<String, toml::Value>,
     name: Spanned<String>,
     endpoint: Spanned<String>,
     body: Option<Value>,
@@ -305,117 +308,199 @@ pub fn parse(text: &str, shown: &str, dir: &Path) -> Result<Vec<Scenario>, Strin
         ));
     }
     let mut out = Vec::new();
+    let mut names = Vec::new();
+    let mut errors = Vec::new();
+    // Every scenario is checked, and every problem reported at once, as for eval suites.
     for spanned in file.scenario {
-        let span = spanned.span();
-        let s = spanned.into_inner();
-        let here = |offset: usize| at(shown, text, offset);
-        let name = s.name.get_ref().trim().to_owned();
-        if name.is_empty() {
-            return Err(format!(
-                "{}: a scenario needs a name",
-                here(s.name.span().start)
-            ));
+        match scenario(spanned, text, shown, dir, &mut names) {
+            Ok(s) => out.push(s),
+            Err(e) => errors.extend(e),
         }
-        if out.iter().any(|o: &Scenario| o.name == name) {
-            return Err(format!(
-                "{}: scenario {name:?} is named twice",
-                here(s.name.span().start)
-            ));
-        }
-        let endpoint = s.endpoint.get_ref().clone();
-        if !ENDPOINTS.contains(&endpoint.as_str()) {
-            return Err(format!(
-                "{}: endpoint {endpoint:?} is not one of {}",
-                here(s.endpoint.span().start),
-                ENDPOINTS.join(", ")
-            ));
-        }
-        let given = [
-            s.body.is_some(),
-            s.body_file.is_some(),
-            s.bodies_file.is_some(),
-        ];
-        if given.iter().filter(|g| **g).count() != 1 {
-            return Err(format!(
-                "{}: scenario {name:?} needs exactly one of body, body_file or bodies_file",
-                here(span.start)
-            ));
-        }
-        let bodies = if let Some(body) = s.body {
-            vec![body]
-        } else if let Some(f) = &s.body_file {
-            let p = resolve(dir, f.get_ref());
-            let t = std::fs::read_to_string(&p).map_err(|e| {
-                format!("{}: cannot read {}: {e}", here(f.span().start), p.display())
-            })?;
-            vec![serde_json::from_str(&t)
-                .map_err(|e| format!("{}:{}:{}: {e}", p.display(), e.line(), e.column()))?]
-        } else if let Some(f) = &s.bodies_file {
-            let p = resolve(dir, f.get_ref());
-            let t = std::fs::read_to_string(&p).map_err(|e| {
-                format!("{}: cannot read {}: {e}", here(f.span().start), p.display())
-            })?;
-            let mut bodies = Vec::new();
-            for (i, line) in t.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                bodies.push(
-                    serde_json::from_str(line)
-                        .map_err(|e| format!("{}:{}:{}: {e}", p.display(), i + 1, e.column()))?,
-                );
-            }
-            if bodies.is_empty() {
-                return Err(format!(
-                    "{}: {} has no bodies",
-                    here(f.span().start),
-                    p.display()
-                ));
-            }
-            bodies
-        } else {
+    }
+    if errors.is_empty() {
+        return Ok(out);
+    }
+    Err(format!(
+        "{}\n{} error(s) in {shown}; nothing was sent",
+        errors.join("\n"),
+        errors.len()
+    ))
+}
+
+/// The keys a scenario may have.
+const KEYS: [&str; 8] = [
+    "name",
+    "endpoint",
+    "body",
+    "body_file",
+    "bodies_file",
+    "stream",
+    "weight",
+    "budgets",
+];
+
+/// Checks one scenario; `names` are the names seen so far (this one is added).
+fn scenario(
+    spanned: Spanned<ScenarioFile>,
+    text: &str,
+    shown: &str,
+    dir: &Path,
+    names: &mut Vec<String>,
+) -> Result<Scenario, Vec<String>> {
+    let span = spanned.span();
+    let s = spanned.into_inner();
+    let here = |offset: usize| at(shown, text, offset);
+    let mut errors = Vec::new();
+    for key in s.unknown.keys() {
+        errors.push(format!(
+            "{}: {}",
+            here(key_offset(text, span.clone(), key)),
+            crate::hint::unknown("key", key, &KEYS)
+        ));
+    }
+    let name = s.name.get_ref().trim().to_owned();
+    if name.is_empty() {
+        errors.push(format!(
+            "{}: a scenario needs a name",
+            here(s.name.span().start)
+        ));
+    } else if names.contains(&name) {
+        errors.push(format!(
+            "{}: scenario {name:?} is named twice",
+            here(s.name.span().start)
+        ));
+    }
+    names.push(name.clone());
+    let endpoint = s.endpoint.get_ref().clone();
+    if !ENDPOINTS.contains(&endpoint.as_str()) {
+        let hint = crate::hint::closest(&endpoint, &ENDPOINTS)
+            .map_or(String::new(), |e| format!(": did you mean {e:?}?"));
+        errors.push(format!(
+            "{}: endpoint {endpoint:?} is not one of {}{hint}",
+            here(s.endpoint.span().start),
+            ENDPOINTS.join(", ")
+        ));
+    }
+    let bodies = match bodies(&s, dir, &name, &here) {
+        Ok(b) => b,
+        Err(e) => {
+            errors.push(e);
             Vec::new()
-        };
-        if let Some(i) = bodies.iter().position(|b| !b.is_object()) {
-            return Err(format!(
-                "{}: body {} of scenario {name:?} is not a JSON object",
-                here(span.start),
-                i + 1
-            ));
         }
-        if *s.weight.get_ref() == 0 {
-            return Err(format!(
-                "{}: weight must be at least 1",
-                here(s.weight.span().start)
-            ));
-        }
-        let mut budgets = Vec::new();
-        for b in &s.budgets {
-            let budget =
-                Budget::parse(b.get_ref()).map_err(|e| format!("{}: {e}", here(b.span().start)))?;
-            if matches!(
-                budget.measure,
-                Measure::Time(Series::Ttft | Series::Itl | Series::Tpot, _)
-            ) && !s.stream
+    };
+    if *s.weight.get_ref() == 0 {
+        errors.push(format!(
+            "{}: weight must be at least 1",
+            here(s.weight.span().start)
+        ));
+    }
+    let mut budgets = Vec::new();
+    for b in &s.budgets {
+        match Budget::parse(b.get_ref()) {
+            Err(e) => errors.push(format!("{}: {e}", here(b.span().start))),
+            Ok(budget)
+                if matches!(
+                    budget.measure,
+                    Measure::Time(Series::Ttft | Series::Itl | Series::Tpot, _)
+                ) && !s.stream =>
             {
-                return Err(format!(
+                errors.push(format!(
                     "{}: {:?} needs stream = true (TTFT, ITL and TPOT are measured on streams)",
                     here(b.span().start),
                     budget.text
                 ));
             }
-            budgets.push(budget);
+            Ok(budget) => budgets.push(budget),
         }
-        out.push(Scenario {
-            name,
-            endpoint,
-            bodies,
-            stream: s.stream,
-            weight: *s.weight.get_ref(),
-            budgets,
-        });
     }
-    Ok(out)
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    Ok(Scenario {
+        name,
+        endpoint,
+        bodies,
+        stream: s.stream,
+        weight: *s.weight.get_ref(),
+        budgets,
+    })
+}
+
+/// Where `key` is written within `span` (at the start of a line, or after `{` or `,` in an
+/// inline table); the span's start when it cannot be found.
+fn key_offset(text: &str, span: std::ops::Range<usize>, key: &str) -> usize {
+    let Some(within) = text.get(span.clone()) else {
+        return span.start;
+    };
+    within
+        .match_indices(key)
+        .find(|(i, _)| {
+            let before = within[..*i].trim_end_matches([' ', '\t']);
+            let after = within[i + key.len()..].trim_start_matches([' ', '\t']);
+            (before.is_empty() || before.ends_with(['\n', '{', ','])) && after.starts_with('=')
+        })
+        .map_or(span.start, |(i, _)| span.start + i)
+}
+
+/// The bodies of a scenario: inline, from `body_file`, or one per line of `bodies_file`.
+fn bodies(
+    s: &ScenarioFile,
+    dir: &Path,
+    name: &str,
+    here: &dyn Fn(usize) -> String,
+) -> Result<Vec<Value>, String> {
+    let given = [
+        s.body.is_some(),
+        s.body_file.is_some(),
+        s.bodies_file.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() != 1 {
+        return Err(format!(
+            "{}: scenario {name:?} needs exactly one of body, body_file or bodies_file",
+            here(s.name.span().start)
+        ));
+    }
+    let bodies = if let Some(body) = &s.body {
+        vec![body.clone()]
+    } else if let Some(f) = &s.body_file {
+        let p = resolve(dir, f.get_ref());
+        let t = std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: cannot read {}: {e}", here(f.span().start), p.display()))?;
+        vec![serde_json::from_str(&t)
+            .map_err(|e| format!("{}:{}:{}: {e}", p.display(), e.line(), e.column()))?]
+    } else if let Some(f) = &s.bodies_file {
+        let p = resolve(dir, f.get_ref());
+        let t = std::fs::read_to_string(&p)
+            .map_err(|e| format!("{}: cannot read {}: {e}", here(f.span().start), p.display()))?;
+        let mut bodies = Vec::new();
+        for (i, line) in t.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            bodies.push(
+                serde_json::from_str(line)
+                    .map_err(|e| format!("{}:{}:{}: {e}", p.display(), i + 1, e.column()))?,
+            );
+        }
+        if bodies.is_empty() {
+            return Err(format!(
+                "{}: {} has no bodies",
+                here(f.span().start),
+                p.display()
+            ));
+        }
+        bodies
+    } else {
+        Vec::new()
+    };
+    if let Some(i) = bodies.iter().position(|b| !b.is_object()) {
+        return Err(format!(
+            "{}: body {} of scenario {name:?} is not a JSON object",
+            here(s.name.span().start),
+            i + 1
+        ));
+    }
+    Ok(bodies)
 }
 
 fn resolve(dir: &Path, file: &str) -> PathBuf {

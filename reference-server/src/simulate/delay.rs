@@ -181,11 +181,15 @@ pub fn duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| format!("{text:?} has no unit (write e.g. 200ms or 1.5s)"))?;
+        .ok_or_else(|| {
+            format!("{text:?} has no unit: add one of us, ms, s or m (e.g. {text}s or {text}ms)")
+        })?;
     let (number, unit) = text.split_at(split);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration (write e.g. 200ms or 1.5s)"))?;
+    let value: f64 = number.parse().map_err(|_| {
+        format!(
+            "{text:?} is not a duration: a number and one of us, ms, s or m (e.g. 200ms, 1.5s, 2m)"
+        )
+    })?;
     let scale = match unit.trim() {
         "us" | "µs" => 1e-6,
         "ms" => 1e-3,
@@ -256,7 +260,7 @@ mod tests {
     #[test]
     fn bad_text_says_what_is_wrong() {
         let err = |t: &str| t.parse::<Delay>().err().unwrap_or_default();
-        assert!(err("200").contains("no unit"));
+        assert!(err("200").contains("no unit: add one of us, ms, s or m (e.g. 200s or 200ms)"));
         assert!(err("200 parsecs").contains("unknown unit"));
         assert!(err("normal(20ms)").contains("takes 2 parameters"));
         assert!(err("gamma(1ms, 2ms)").contains("unknown distribution"));
