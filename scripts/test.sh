@@ -9,6 +9,9 @@ export REFSERVER_INDEX_PATH=:memory:
 
 venv=.venv-sdk
 sdk_venv() {
+  need python3 python3
+  # Debian splits venv (and the pip it seeds) out of python3.
+  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need_package python3-venv
   if [ ! -x "$venv/bin/pytest" ] || ! "$venv/bin/pip" freeze 2>/dev/null | grep -xF -f reference-server/tests/sdk/requirements.txt >/dev/null; then
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r reference-server/tests/sdk/requirements.txt
@@ -18,10 +21,14 @@ sdk_venv() {
 # need COMMAND PACKAGE: installs Debian's PACKAGE when COMMAND is missing (CI runs as root).
 need() {
   command -v "$1" >/dev/null 2>&1 && return 0
+  need_package "$2" "$1"
+}
+need_package() {
   if [ "$(id -u)" = 0 ]; then
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+    echo "test.sh: installing Debian's '$1'"
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends "$1" >/dev/null
   else
-    echo "$1 is missing: install Debian's '$2' package" >&2
+    echo "${2:-$1} is missing: install Debian's '$1' package" >&2
     exit 1
   fi
 }
@@ -32,6 +39,8 @@ if [ "${1:-}" = --install-only ]; then
   sdk_venv
   need chromium chromium
   need promtool prometheus
+  need gcc gcc
+  need curl curl
   exit 0
 fi
 
@@ -91,6 +100,7 @@ kill "$server_pid"
 # Paced streams from outside: the pacing benchmark's independent client (gcc, epoll) against the
 # debug server with a short profile. Only that every stream arrives whole is checked here; the
 # timings are the machine's (scripts/bench-pacing.py on a release build measures them).
+need gcc gcc
 REFSERVER_BIN=target/debug/reference-server python3 scripts/bench-pacing.py --levels 8 --seconds 1 --ttft 20 --itl 2 | tail -1
 
 # The HTML report in a real browser: Debian's Chromium renders the embedded run's report.html,
@@ -158,6 +168,7 @@ echo "latency.html in Chromium: $plots plots, drawn in the screenshot"
 # The /metrics exposition, after traffic that fills every family (429s and replays included),
 # must pass promtool's linter.
 need promtool prometheus
+need curl curl
 REFSERVER_RATE_LIMIT=3/60 start_server target/debug/reference-server
 for i in 1 2 3 4; do curl -s -o /dev/null -H 'Authorization: Bearer k' "$server_url/v1/models"; done
 for i in 1 2; do

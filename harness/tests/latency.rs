@@ -512,3 +512,49 @@ async fn a_run_of_mostly_429s_says_it_measured_the_limiter() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn a_sweep_names_the_steps_that_measured_the_limiter() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(429).set_body_json(json!({"error": {
+            "message": "Rate limit reached", "type": "requests", "param": null, "code": "rate_limit_exceeded"}})))
+        .mount(&server)
+        .await;
+    let slo = slo_file(EMBEDDINGS_SLO);
+    let target = format!("{}/v1", server.uri());
+    let out = tokio::task::spawn_blocking(move || {
+        conformance(&[
+            "latency",
+            "--target",
+            &target,
+            "--api-key",
+            "k",
+            "--slo",
+            slo.as_str(),
+            "--sweep",
+            "20,40",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0s",
+            "--no-reports",
+        ])
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for rate in ["20.0", "40.0"] {
+        assert!(
+            stdout.contains(&format!("at {rate}/s the target rate-limited")),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("× 429)"), "{stdout}");
+    assert!(
+        stdout.contains("(mostly 429s: the target's rate limiter was measured)"),
+        "{stdout}"
+    );
+}

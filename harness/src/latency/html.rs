@@ -234,10 +234,11 @@ fn sweep(out: &mut String, c: &super::sweep::Curve) {
     for p in &c.points {
         let _ = writeln!(
             out,
-            "<tr class=\"step\"><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.2}%</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
+            "<tr class=\"step\"><td class=\"num\">{:.1}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.2}%{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"{}\">{}</td></tr>",
             p.rate_per_s,
             p.throughput_per_s,
             p.error_rate * 100.0,
+            p.limiter(false).map_or(String::new(), |l| format!(" ({})", esc(&l))),
             ms(p.p50_ms),
             ms(p.p95_ms),
             ms(p.p99_ms),
@@ -249,7 +250,11 @@ fn sweep(out: &mut String, c: &super::sweep::Curve) {
             }
         );
     }
-    out.push_str("</table></section>\n");
+    out.push_str("</table>\n");
+    for line in c.points.iter().filter_map(|p| p.limiter(true)) {
+        let _ = writeln!(out, "<p class=\"failed\">{}</p>", esc(&line));
+    }
+    out.push_str("</section>\n");
 }
 
 fn spread(out: &mut String, s: &super::repeat::Spread) {

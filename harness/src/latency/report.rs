@@ -117,15 +117,19 @@ pub fn to_text(r: &LatencyReport) -> String {
         for p in &c.points {
             let _ = writeln!(
                 out,
-                "  {:>9.1}/s  ok {:>9.1}/s  errors {:>6.2}%  p50 {:>8} ms  p95 {:>8} ms  p99 {:>8} ms  {}",
+                "  {:>9.1}/s  ok {:>9.1}/s  errors {:>6.2}%{}  p50 {:>8} ms  p95 {:>8} ms  p99 {:>8} ms  {}",
                 p.rate_per_s,
                 p.throughput_per_s,
                 p.error_rate * 100.0,
+                p.limiter(false).map_or(String::new(), |l| format!(" ({l})")),
                 opt(p.p50_ms),
                 opt(p.p95_ms),
                 opt(p.p99_ms),
                 if p.passed { "met".to_owned() } else { p.breaches.join("; ") }
             );
+        }
+        for line in c.points.iter().filter_map(|p| p.limiter(true)) {
+            let _ = writeln!(out, "  {line}");
         }
         let _ = writeln!(
             out,
@@ -192,7 +196,11 @@ pub fn to_text(r: &LatencyReport) -> String {
             }
         }
     };
-    let limited = r.scenarios.iter().any(|s| s.rate_limited().is_some());
+    let limited = r.scenarios.iter().any(|s| s.rate_limited().is_some())
+        || r.sweep
+            .iter()
+            .flat_map(|c| &c.points)
+            .any(|p| p.limiter(false).is_some());
     let _ = writeln!(
         out,
         "verdict: {verdict}{}",
@@ -293,10 +301,12 @@ pub fn to_markdown(r: &LatencyReport) -> String {
         for p in &c.points {
             let _ = writeln!(
                 out,
-                "| {:.1} | {:.1} | {:.2}% | {} | {} | {} | {} |",
+                "| {:.1} | {:.1} | {:.2}%{} | {} | {} | {} | {} |",
                 p.rate_per_s,
                 p.throughput_per_s,
                 p.error_rate * 100.0,
+                p.limiter(false)
+                    .map_or(String::new(), |l| format!(" ({l})")),
                 opt(p.p50_ms),
                 opt(p.p95_ms),
                 opt(p.p99_ms),

@@ -85,6 +85,8 @@ pub struct Point {
     /// Successful requests per second (all scenarios), from the first counted request sent
     /// to the last answer: below the offered rate once the server saturates.
     pub throughput_per_s: f64,
+    /// Requests counted at this rate (all scenarios).
+    pub requests: u64,
     /// Failed over all (all scenarios).
     pub error_rate: f64,
     /// End-to-end latency of all scenarios together, in ms.
@@ -97,6 +99,25 @@ pub struct Point {
     pub passed: bool,
     /// The budgets that did not, as `scenario: line`.
     pub breaches: Vec<String>,
+    /// Requests the target refused with HTTP 429 at this rate (its limiter, not its service).
+    pub rate_limited: u64,
+}
+
+impl Point {
+    /// When most errors at this rate were 429s: says so (the limiter was measured).
+    pub fn limiter(&self, requests_note: bool) -> Option<String> {
+        let errors = (self.error_rate * self.requests as f64).round() as u64;
+        (self.rate_limited > 0 && self.rate_limited * 2 > errors).then(|| {
+            if requests_note {
+                format!(
+                    "at {:.1}/s the target rate-limited {} of {} requests (HTTP 429): this step measured its limiter",
+                    self.rate_per_s, self.rate_limited, self.requests
+                )
+            } else {
+                format!("{} × 429", self.rate_limited)
+            }
+        })
+    }
 }
 
 /// The sweep's result.
@@ -274,6 +295,12 @@ fn point(bench: &Bench<'_>, rate: f64, o: &Outcome) -> Point {
         p99_ms: ms(99.0),
         passed: breaches.is_empty(),
         breaches,
+        requests,
+        rate_limited: o
+            .tallies
+            .iter()
+            .map(|t| t.error_kinds.get("HTTP 429").copied().unwrap_or(0))
+            .sum(),
     }
 }
 
