@@ -21,7 +21,7 @@ rate=${RATE:-1000}
 concurrency=${CONCURRENCY:-32}
 duration=${DURATION:-10s}
 delay=${DELAY:-lognormal(20ms, 0.5)}
-cargo build -q --release -p reference-server -p harness
+cargo build -q --release -p reference-server -p conformance
 work=$(mktemp -d)
 pids=()
 trap 'kill "${pids[@]}" 2>/dev/null || true; rm -rf "$work"' EXIT

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 bin=${CONFORMANCE_BIN:-target/debug/conformance}
 if [ ! -x "$bin" ]; then
-  cargo build -q -p harness --bin conformance
+  cargo build -q -p conformance
 fi
 
 echo "== validate schemas/openapi.yaml (structure and examples)"

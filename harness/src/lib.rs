@@ -5,7 +5,6 @@
 //! verdicts -> `RunResult` -> reports -> exit code.
 
 pub mod checks;
-pub mod cli;
 pub mod compat;
 pub mod embedded;
 mod error;

@@ -5,6 +5,7 @@
 //! reads the key from a file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
 use common::*;

@@ -2,6 +2,7 @@
 //! an API stops every command after a request or two, with one short message and exit 3.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
 use common::*;

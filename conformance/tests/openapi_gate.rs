@@ -2,6 +2,7 @@
 //! `schemas/openapi.yaml` fails the gate unless the commit message declares it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};

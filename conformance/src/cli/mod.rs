@@ -3,13 +3,13 @@
 
 mod progress;
 
-use crate::checks::{CheckOptions, Profile};
-use crate::error::HarnessError;
-use crate::report::{self, Format};
-use crate::run::{self, RunConfig};
-use crate::target::TargetConfig;
 use clap::builder::TypedValueParser as _;
 use clap::{Args, Parser, Subcommand};
+use harness::checks::{CheckOptions, Profile};
+use harness::report::{self, Format};
+use harness::run::{self, RunConfig};
+use harness::target::TargetConfig;
+use harness::HarnessError;
 use progress::Progress;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -241,7 +241,7 @@ struct OutputArgs {
     #[arg(long, conflicts_with = "format")]
     json: bool,
     /// Without a terminal (a CI log), print a progress line this often.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = crate::latency::slo::duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = harness::latency::slo::duration)]
     progress_every: Duration,
 }
 
@@ -326,10 +326,10 @@ struct RunArgs {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=100))]
     max_retries: u32,
     /// Longest wait before one retry, whatever the target asks (e.g. 30s).
-    #[arg(long, default_value = "30s", value_parser = crate::latency::slo::duration)]
+    #[arg(long, default_value = "30s", value_parser = harness::latency::slo::duration)]
     max_retry_wait: Duration,
     /// All waits of the run together; past it, a rate-limited check is errored (e.g. 5m).
-    #[arg(long, default_value = "300s", value_parser = crate::latency::slo::duration)]
+    #[arg(long, default_value = "300s", value_parser = harness::latency::slo::duration)]
     retry_budget: Duration,
     /// Allow checks that send bursts to the target (rate-limit probing).
     #[arg(long)]
@@ -355,10 +355,10 @@ struct RunArgs {
     #[arg(long, requires = "snapshots")]
     strict_snapshots: bool,
     /// Most bytes read from one answer (a body or a whole stream); past it the check fails.
-    #[arg(long, default_value_t = crate::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
+    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
     max_response_bytes: usize,
     /// Most events read from one stream.
-    #[arg(long, default_value_t = crate::target::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
+    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
     max_events: usize,
     /// Exit 1 when any check is skipped (CI that must see every check run).
     #[arg(long)]
@@ -394,7 +394,7 @@ struct EvalArgs {
     cases: Vec<String>,
     /// Ask every case through this API, whatever the suites say.
     #[arg(long, value_enum)]
-    api: Option<crate::eval::case::Api>,
+    api: Option<harness::eval::case::Api>,
     /// Model of cases that name none [default: discovered from /v1/models].
     #[arg(long)]
     model: Option<String>,
@@ -477,17 +477,17 @@ struct LatencyArgs {
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_in_flight: u32,
     /// How long to measure, after the warm-up (e.g. 30s, 2m).
-    #[arg(long, value_parser = crate::latency::slo::duration)]
+    #[arg(long, value_parser = harness::latency::slo::duration)]
     duration: Option<Duration>,
     /// How many requests to measure, after the warm-up.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
     /// Sent and measured first but not counted (connections, caches).
-    #[arg(long, default_value = "1s", value_parser = crate::latency::slo::duration)]
+    #[arg(long, default_value = "1s", value_parser = harness::latency::slo::duration)]
     warmup: Duration,
     /// Before the warm-up, raise the load linearly from nothing to its full rate or
     /// concurrency over this long (not counted).
-    #[arg(long, default_value = "0s", value_parser = crate::latency::slo::duration)]
+    #[arg(long, default_value = "0s", value_parser = harness::latency::slo::duration)]
     ramp: Duration,
     /// Run the load this many times: the verdict is on all runs together, and the report
     /// gives the spread of every percentile and says which verdicts lie within it.
@@ -496,9 +496,9 @@ struct LatencyArgs {
     /// Step the open-loop rate (`50,100,200`, `FROM:TO:STEP`) or search it (`search:FROM:TO`),
     /// each step lasting --duration; reports the highest rate that met every budget and the
     /// throughput/latency curve. Fails when no rate met them.
-    #[arg(long, value_name = "RATES", value_parser = crate::latency::sweep::Plan::parse,
+    #[arg(long, value_name = "RATES", value_parser = harness::latency::sweep::Plan::parse,
           conflicts_with_all = ["rate", "concurrency", "repeat"])]
-    sweep: Option<crate::latency::sweep::Plan>,
+    sweep: Option<harness::latency::sweep::Plan>,
     /// Stop as soon as a budget can no longer hold, whatever the rest of the run does (a
     /// bound already exceeded by more requests than the percentile allows, an error rate
     /// past its budget even if every request left succeeded).
@@ -556,7 +556,7 @@ enum LatencyFormat {
 }
 
 async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
-    use crate::latency::{self, load, slo};
+    use harness::latency::{self, load, slo};
     // The SLO file is read and checked before anything is started or sent.
     let mut scenarios = match &args.slo {
         Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
@@ -580,10 +580,10 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         Some(url) => (None, url.clone(), url.clone(), args.to.key()?),
         None => {
             // The stand-in is measured, not throttled: its rate limiter is off.
-            let e = crate::embedded::start_with(false).await?;
+            let e = harness::embedded::start_with(false).await?;
             let url = format!("{}/v1", e.url);
             let label = format!("embedded reference server ({})", e.url);
-            (Some(e), url, label, Some(crate::embedded::KEY.to_owned()))
+            (Some(e), url, label, Some(harness::embedded::KEY.to_owned()))
         }
     };
     if args.poisson && args.rate.is_none() && args.sweep.is_none() {
@@ -648,7 +648,7 @@ async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
     };
-    let run_id = crate::report::new_run_id();
+    let run_id = harness::report::new_run_id();
     let status = Progress::status(args.out.progress_every);
     // The rate shown is over the last second: the counted requests since the last tick.
     let last = std::sync::Mutex::new((0.0f64, 0u64));
@@ -796,7 +796,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
     match cli.command {
         Command::List { profile } => {
             let profile: Profile = profile.into();
-            for c in crate::checks::catalogue()
+            for c in harness::checks::catalogue()
                 .iter()
                 .filter(|c| c.profile <= profile)
             {
@@ -820,7 +820,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Openapi(command) => openapi_command(command).await,
         Command::Compat(command) => compat_command(command),
         Command::Snapshot(SnapshotCommand::Diff { a, b, format }) => {
-            let diffs = crate::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
+            let diffs = harness::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
             match format {
                 DiffFormat::Json => println!(
                     "{}",
@@ -831,8 +831,8 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
                     }))
                     .unwrap_or_default()
                 ),
-                DiffFormat::Text => print!("{}", crate::snapshots::render(&a, &b, &diffs, false)),
-                DiffFormat::Md => print!("{}", crate::snapshots::render(&a, &b, &diffs, true)),
+                DiffFormat::Text => print!("{}", harness::snapshots::render(&a, &b, &diffs, false)),
+                DiffFormat::Md => print!("{}", harness::snapshots::render(&a, &b, &diffs, true)),
             }
             Ok(if diffs.iter().any(|d| d.status != "same") {
                 ExitCode::from(1)
@@ -850,10 +850,10 @@ async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessErr
             examples,
             format,
         } => {
-            let doc = crate::openapi::load(&file).await?;
-            let mut findings = crate::openapi::validate(&doc);
+            let doc = harness::openapi::load(&file).await?;
+            let mut findings = harness::openapi::validate(&doc);
             if examples {
-                findings.extend(crate::openapi::validate::validate_examples(&doc));
+                findings.extend(harness::openapi::validate::validate_examples(&doc));
             }
             match format {
                 DiffFormat::Json => println!(
@@ -880,10 +880,10 @@ async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessErr
         }
         OpenapiCommand::Diff { base, cand, format } => {
             let (b, c) = (
-                crate::openapi::load(&base).await?,
-                crate::openapi::load(&cand).await?,
+                harness::openapi::load(&base).await?,
+                harness::openapi::load(&cand).await?,
             );
-            let diff = crate::openapi::diff(&b, &c);
+            let diff = harness::openapi::diff(&b, &c);
             match format {
                 DiffFormat::Text => print!("{}", diff.to_text()),
                 DiffFormat::Json => println!("{}", diff.to_json()),
@@ -905,7 +905,7 @@ fn compat_name(path: &str) -> String {
 }
 
 fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
-    use crate::compat;
+    use harness::compat;
     match command {
         CompatCommand::Check {
             expect,
@@ -940,7 +940,7 @@ fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
                 compat_name(&expect),
                 match diffs.len() {
                     0 => "every verdict as expected".to_owned(),
-                    n => crate::result::plural(n, "difference", "differences"),
+                    n => harness::result::plural(n, "difference", "differences"),
                 }
             );
             Ok(if diffs.is_empty() {
@@ -961,7 +961,7 @@ fn compat_command(command: CompatCommand) -> Result<ExitCode, HarnessError> {
 }
 
 async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
-    use crate::eval;
+    use harness::eval;
     // Suites are read and checked before anything is started or sent.
     let (mut suites, source) = if !args.cases.is_empty() {
         (eval::load(&args.cases, args.api)?, None)
@@ -993,13 +993,13 @@ async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
         // Re-grading asks nothing, so no server is started.
         None if args.regrade.is_some() => (None, String::new(), String::new(), None),
         None => {
-            let e = crate::embedded::start_with(false).await?;
+            let e = harness::embedded::start_with(false).await?;
             let label = format!("embedded reference server ({})", e.url);
             let url = format!("{}/v1", e.url);
-            (Some(e), url, label, Some(crate::embedded::KEY.to_owned()))
+            (Some(e), url, label, Some(harness::embedded::KEY.to_owned()))
         }
     };
-    let run_id = crate::report::new_run_id();
+    let run_id = harness::report::new_run_id();
     let run_dir = args.report_dir.join(&run_id);
     if !args.no_reports {
         std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
@@ -1077,7 +1077,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     let openapi = match &args.openapi {
         Some(source) => Some(std::sync::Arc::new((
             source.clone(),
-            crate::openapi::load(source).await?,
+            harness::openapi::load(source).await?,
         ))),
         None => None,
     };
@@ -1104,9 +1104,9 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             (None, url.clone(), url.clone(), main_key.clone())
         }
         None => {
-            let e = crate::embedded::start().await?;
+            let e = harness::embedded::start().await?;
             let url = e.url.clone();
-            let key = Some(crate::embedded::KEY.to_owned());
+            let key = Some(harness::embedded::KEY.to_owned());
             (
                 Some(e),
                 url.clone(),
@@ -1121,10 +1121,10 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     let snapshots = match &args.snapshots {
         Some(dir) => {
             if args.accept {
-                let n = crate::snapshots::accept(dir).map_err(HarnessError::Usage)?;
+                let n = harness::snapshots::accept(dir).map_err(HarnessError::Usage)?;
                 eprintln!("conformance: {n} shape(s) accepted into {}", dir.display());
             }
-            Some(std::sync::Arc::new(crate::snapshots::SnapshotOptions {
+            Some(std::sync::Arc::new(harness::snapshots::SnapshotOptions {
                 dir: dir.clone(),
                 update: args.update_snapshots,
                 strict: args.strict_snapshots,
@@ -1161,7 +1161,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             heavy_batch: 2048,
             openapi,
             snapshots,
-            retry: crate::checks::retry::RetryPolicy {
+            retry: harness::checks::retry::RetryPolicy {
                 enabled: !args.no_retry,
                 max_retries: args.max_retries,
                 max_wait: args.max_retry_wait,
@@ -1169,7 +1169,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
             },
             // The embedded server has a key in a project of its own for them.
             second_api_key: match &embedded {
-                Some(_) => Some(crate::embedded::SECOND_KEY.to_owned()),
+                Some(_) => Some(harness::embedded::SECOND_KEY.to_owned()),
                 None => second_api_key,
             },
         },
@@ -1206,7 +1206,7 @@ async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
     if args.fail_on_skip && skipped > 0 {
         eprintln!(
             "conformance: {} skipped and --fail-on-skip is set",
-            crate::result::plural(skipped, "check was", "checks were")
+            harness::result::plural(skipped, "check was", "checks were")
         );
     }
     Ok(if result.failed() || (args.fail_on_skip && skipped > 0) {

@@ -1,6 +1,7 @@
 //! The `conformance` binary end to end: exit codes, report files, timeouts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
 use common::*;

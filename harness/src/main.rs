@@ -1,5 +1,0 @@
-//! `conformance`: the harness binary; all logic is in the library.
-
-fn main() -> std::process::ExitCode {
-    harness::cli::main()
-}
