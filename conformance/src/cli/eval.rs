@@ -1,0 +1,194 @@
+//! `conformance eval`: its flags, and their translation into an `EvalConfig`.
+
+use super::options::{
+    baseline, positive_rate, positive_seconds, share, Limiter, OutputArgs, TargetArgs,
+};
+use super::progress::Progress;
+use clap::Args;
+use harness::report;
+use harness::HarnessError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Debug, Args)]
+pub(super) struct EvalArgs {
+    #[command(flatten)]
+    to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Suite files or glob patterns (repeatable) [default: cases/evals/*.jsonl when the
+    /// current directory has cases/evals/, else the suites built into the binary].
+    #[arg(long)]
+    cases: Vec<String>,
+    /// Ask every case through this API, whatever the suites say.
+    #[arg(long, value_enum)]
+    api: Option<harness::eval::case::Api>,
+    /// Model of cases that name none [default: discovered from /v1/models].
+    #[arg(long)]
+    model: Option<String>,
+    /// Exit 1 when the overall weighted accuracy is below this.
+    #[arg(long, value_parser = share)]
+    min_accuracy: Option<f64>,
+    /// A TOML plan of gates (overall, error rate, per suite); flags win over it.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Exit 1 when more than this share of cases errored (no answer to grade).
+    #[arg(long, value_parser = share)]
+    max_error_rate: Option<f64>,
+    /// Only cases with one of these tags (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    only_tags: Vec<String>,
+    /// Cases asked at once.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    concurrency: u32,
+    /// Most requests per second (retries included).
+    #[arg(long, value_parser = positive_rate)]
+    max_rps: Option<f64>,
+    /// Retries of a 429 or 5xx answer, with backoff (Retry-After honoured).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(0..=20))]
+    max_retries: u32,
+    /// Per-request timeout in seconds.
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// Grade the answers stored by an earlier run (its report directory, its results.jsonl,
+    /// or `latest`) with the current suites and graders; nothing is asked.
+    #[arg(long, value_name = "DIR|FILE", conflicts_with_all = ["target", "max_rps"])]
+    regrade: Option<PathBuf>,
+    /// Compare with an earlier run (its report directory, its results.jsonl, or `latest`: the
+    /// newest eval run in --report-dir): fixed, broke, same, and an exact McNemar p-value.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// Exit 1 when accuracy dropped significantly against --baseline (more broke than were
+    /// fixed, McNemar p < 0.05).
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
+    /// Where `judge` graders ask (an OpenAI-compatible API root) [default: the target].
+    #[arg(long, value_name = "URL")]
+    judge_target: Option<String>,
+    /// The judge's API key [default: --api-key].
+    #[arg(long, env = "JUDGE_API_KEY", hide_env_values = true)]
+    judge_api_key: Option<String>,
+    /// The judge model [default: the model asked].
+    #[arg(long)]
+    judge_model: Option<String>,
+    /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+/// Where `eval` looks for suites when no `--cases` is given.
+pub(super) const DEFAULT_SUITES_DIR: &str = "cases/evals";
+
+pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
+    use harness::eval;
+    // Suites are read and checked before anything is started or sent.
+    let (mut suites, source) = if !args.cases.is_empty() {
+        (eval::load(&args.cases, args.api)?, None)
+    } else if std::path::Path::new(DEFAULT_SUITES_DIR).is_dir() {
+        let pattern = format!("{DEFAULT_SUITES_DIR}/*.jsonl");
+        let suites = eval::load(std::slice::from_ref(&pattern), args.api)?;
+        (
+            suites,
+            Some(format!("suites: {pattern} (no --cases given)")),
+        )
+    } else {
+        let note = format!(
+            "suites: {} (no --cases given, and no {DEFAULT_SUITES_DIR}/ here)",
+            eval::builtin::LABEL
+        );
+        (eval::builtin::load(args.api)?, Some(note))
+    };
+    let plan = match &args.plan {
+        Some(path) => {
+            let plan = eval::plan::load(path)?;
+            eval::plan::apply(&plan, &path.display().to_string(), &mut suites)?;
+            plan
+        }
+        None => eval::plan::Plan::default(),
+    };
+    let main_key = args.to.key()?;
+    // Re-grading asks nothing, so no server is started.
+    let to = match (&args.to.target, &args.regrade) {
+        (None, Some(_)) => None,
+        _ => Some(args.to.resolve(Limiter::Off).await?),
+    };
+    let (url, label, key) = to
+        .as_ref()
+        .map_or((String::new(), String::new(), None), |t| {
+            (t.url.clone(), t.label.clone(), t.key.clone())
+        });
+    let run_id = harness::report::new_run_id();
+    let run_dir = args.report_dir.join(&run_id);
+    if !args.no_reports {
+        std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+            context: format!("cannot create {}", run_dir.display()),
+            source,
+        })?;
+    }
+    let config = eval::EvalConfig {
+        target: args.to.config(url, key, args.timeout),
+        target_label: label,
+        cases: args.cases.clone(),
+        api: args.api,
+        model: args.model.clone(),
+        only_tags: args.only_tags.clone(),
+        concurrency: args.concurrency as usize,
+        max_rps: args.max_rps,
+        max_retries: args.max_retries,
+        min_accuracy: args.min_accuracy.or(plan.min_accuracy),
+        max_error_rate: args.max_error_rate.or(plan.max_error_rate),
+        results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
+        regrade: baseline(&args.regrade, &args.report_dir, "results.jsonl")?,
+        baseline: baseline(&args.baseline, &args.report_dir, "results.jsonl")?,
+        fail_on_regression: args.fail_on_regression,
+        judge: args.judge_target.as_ref().map(|url| {
+            let key = args.judge_api_key.clone().or(main_key.clone());
+            args.to.config(url.clone(), key, args.timeout)
+        }),
+        judge_model: args.judge_model.clone(),
+    };
+    let progress = Progress::counted(args.out.progress_every);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let on_case = |r: &eval::runner::CaseResult, total: u64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        progress.show(n, total, &format!("{}/{}", r.suite, r.id), || {
+            format!("[{n}/{total}] cases done")
+        });
+    };
+    let mut summary = eval::run(&config, suites, &on_case).await?;
+    progress.finish();
+    summary.notes.extend(source);
+    args.out.summary(&summary.to_text(), || {
+        serde_json::to_string_pretty(&summary).unwrap_or_default()
+    });
+    if !args.no_reports {
+        let write = |name: &str, text: String| {
+            let path = run_dir.join(name);
+            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })
+        };
+        write(
+            "eval.json",
+            serde_json::to_string_pretty(&summary).unwrap_or_default(),
+        )?;
+        write("eval.md", summary.to_markdown())?;
+        write("eval.html", eval::html::render(&summary))?;
+        eval::junit::write(
+            &run_dir.join("results.jsonl"),
+            &summary,
+            &run_dir.join("eval.junit.xml"),
+        )?;
+        report::latest::point(&args.report_dir, &run_id)?;
+        args.out.say(&format!("reports: {}\n", run_dir.display()));
+    }
+    Ok(if summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

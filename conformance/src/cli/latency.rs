@@ -1,0 +1,265 @@
+//! `conformance latency`: its flags, and their translation into a `LatencyConfig`.
+
+use super::options::{
+    baseline, positive_rate, positive_seconds, share, Limiter, OutputArgs, TargetArgs,
+};
+use super::progress::Progress;
+use clap::Args;
+use harness::report;
+use harness::HarnessError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Args)]
+pub(super) struct LatencyArgs {
+    #[command(flatten)]
+    to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// The SLO file: scenarios and budgets [default: responses p95 <= 1200ms and embeddings
+    /// p95 <= 800ms, each with error_rate <= 1%].
+    #[arg(long, value_name = "FILE")]
+    slo: Option<PathBuf>,
+    /// Run only these scenarios of the SLO file (repeatable, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    scenario: Vec<String>,
+    /// Closed loop: requests in flight at all times.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000), conflicts_with = "rate")]
+    concurrency: Option<u32>,
+    /// Open loop: requests per second, each timed from when it was due.
+    #[arg(long, value_parser = positive_rate)]
+    rate: Option<f64>,
+    /// With --rate or --sweep: Poisson arrivals (exponential gaps) instead of equal gaps.
+    #[arg(long)]
+    poisson: bool,
+    /// With --rate: most requests in flight before the generator waits (and says so).
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_in_flight: u32,
+    /// How long to measure, after the warm-up (e.g. 30s, 2m).
+    #[arg(long, value_parser = harness::latency::slo::duration)]
+    duration: Option<Duration>,
+    /// How many requests to measure, after the warm-up.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Sent and measured first but not counted (connections, caches).
+    #[arg(long, default_value = "1s", value_parser = harness::latency::slo::duration)]
+    warmup: Duration,
+    /// Before the warm-up, raise the load linearly from nothing to its full rate or
+    /// concurrency over this long (not counted).
+    #[arg(long, default_value = "0s", value_parser = harness::latency::slo::duration)]
+    ramp: Duration,
+    /// Run the load this many times: the verdict is on all runs together, and the report
+    /// gives the spread of every percentile and says which verdicts lie within it.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=100))]
+    repeat: u32,
+    /// Step the open-loop rate (`50,100,200`, `FROM:TO:STEP`) or search it (`search:FROM:TO`),
+    /// each step lasting --duration; reports the highest rate that met every budget and the
+    /// throughput/latency curve. Fails when no rate met them.
+    #[arg(long, value_name = "RATES", value_parser = harness::latency::sweep::Plan::parse,
+          conflicts_with_all = ["rate", "concurrency", "repeat"])]
+    sweep: Option<harness::latency::sweep::Plan>,
+    /// Stop as soon as a budget can no longer hold, whatever the rest of the run does (a
+    /// bound already exceeded by more requests than the percentile allows, an error rate
+    /// past its budget even if every request left succeeded).
+    #[arg(long)]
+    abort_on_breach: bool,
+    /// Seed of the Poisson arrivals.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Per-request timeout in seconds, streams included.
+    #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// Write every request (due time, latency, TTFT, gaps, tokens, error) as a JSON line here.
+    #[arg(long, value_name = "FILE.jsonl")]
+    samples: Option<PathBuf>,
+    /// An earlier run's latency.json, its report directory, or `latest` (the newest latency
+    /// run in --report-dir): report the change of every percentile.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// Exit 1 when a percentile (p50, p95, p99 of latency, TTFT, ITL, TPOT) grew against
+    /// --baseline by more than --regression-threshold, beyond the noise: where either run was
+    /// repeated (--repeat), only when this run's lowest repeat is above the baseline's highest.
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
+    /// With --fail-on-regression: the growth that counts, as `10%` or `0.1`.
+    #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = share)]
+    regression_threshold: f64,
+    /// Chat model of the default scenarios.
+    #[arg(long, default_value = "ref-chat-1")]
+    chat_model: String,
+    /// Embedding model of the default scenarios.
+    #[arg(long, default_value = "ref-embed-1")]
+    embedding_model: String,
+    /// Report formats written to <report-dir>/<run-id>/.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,md,html"
+    )]
+    report: Vec<LatencyFormat>,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(super) enum LatencyFormat {
+    Json,
+    Junit,
+    Md,
+    Html,
+}
+
+pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
+    use harness::latency::{self, load, slo};
+    // The SLO file is read and checked before anything is started or sent.
+    let mut scenarios = match &args.slo {
+        Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
+        None => slo::defaults(&args.chat_model, &args.embedding_model),
+    };
+    if !args.scenario.is_empty() {
+        if let Some(unknown) = args
+            .scenario
+            .iter()
+            .find(|n| !scenarios.iter().any(|s| &s.name == *n))
+        {
+            let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+            return Err(HarnessError::Usage(format!(
+                "--scenario {unknown:?} is not in the SLO file (it has {})",
+                known.join(", ")
+            )));
+        }
+        scenarios.retain(|s| args.scenario.contains(&s.name));
+    }
+    let to = args.to.resolve(Limiter::Off).await?;
+    if args.poisson && args.rate.is_none() && args.sweep.is_none() {
+        return Err(HarnessError::Usage(
+            "--poisson needs an open loop: --rate or --sweep".into(),
+        ));
+    }
+    let model = match (args.rate, &args.sweep) {
+        (Some(rate), _) => load::Model::Open {
+            rate,
+            poisson: args.poisson,
+            max_in_flight: args.max_in_flight as usize,
+        },
+        // The sweep sets each step's rate.
+        (None, Some(_)) => load::Model::Open {
+            rate: 1.0,
+            poisson: args.poisson,
+            max_in_flight: args.max_in_flight as usize,
+        },
+        (None, None) => load::Model::Closed {
+            concurrency: args.concurrency.unwrap_or(8) as usize,
+        },
+    };
+    let duration = match (args.duration, args.requests) {
+        (None, None) => Some(Duration::from_secs(10)),
+        (d, _) => d,
+    };
+    let config_scenarios = &scenarios;
+    let slo = match &args.slo {
+        Some(path) => path.display().to_string(),
+        None => {
+            let each: Vec<String> = config_scenarios
+                .iter()
+                .map(|s| {
+                    let budgets: Vec<&str> = s.budgets.iter().map(|b| b.text.as_str()).collect();
+                    format!("{} {}", s.name, budgets.join(", "))
+                })
+                .collect();
+            format!(
+                "the built-in defaults: {} (--slo FILE for yours)",
+                each.join("; ")
+            )
+        }
+    };
+    let config = latency::LatencyConfig {
+        target: args.to.config(to.url.clone(), to.key.clone(), args.timeout),
+        target_label: to.label.clone(),
+        slo,
+        scenarios,
+        model,
+        span: load::Span {
+            duration,
+            requests: args.requests,
+            warmup: args.warmup,
+            ramp: args.ramp,
+            seed: args.seed,
+        },
+        samples: args.samples.clone(),
+        baseline: baseline(&args.baseline, &args.report_dir, "latency.json")?,
+        fail_on_regression: args.fail_on_regression.then_some(args.regression_threshold),
+        repeat: args.repeat,
+        sweep: args.sweep.clone(),
+        abort_on_breach: args.abort_on_breach,
+    };
+    let run_id = harness::report::new_run_id();
+    let status = Progress::status(args.out.progress_every);
+    // The rate shown is over the last second: the counted requests since the last tick.
+    let last = std::sync::Mutex::new((0.0f64, 0u64));
+    let on_load = |p: load::Progress| match p {
+        load::Progress::Tick(elapsed, n, errors, p95) => {
+            let rate = last.lock().ok().map_or(0.0, |mut last| {
+                let (t0, n0) = *last;
+                *last = (elapsed, n);
+                if elapsed > t0 && n >= n0 {
+                    (n - n0) as f64 / (elapsed - t0)
+                } else {
+                    0.0
+                }
+            });
+            let line = format!(
+                "{elapsed:>6.1} s  {n} requests  {rate:.0}/s  {errors} errors  p95 {}",
+                p95.map_or("-".to_owned(), |p| format!("{p:.1} ms"))
+            );
+            status.show(0, 0, &line, || line.clone());
+        }
+        load::Progress::Step(step) => {
+            if let Ok(mut last) = last.lock() {
+                *last = (0.0, 0);
+            }
+            status.println(&step);
+        }
+    };
+    let report = latency::run(&config, &run_id, &on_load).await?;
+    status.finish();
+    args.out.summary(&latency::report::to_text(&report), || {
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    });
+    if !args.no_reports {
+        let dir = args.report_dir.join(&run_id);
+        std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
+            context: format!("cannot create {}", dir.display()),
+            source,
+        })?;
+        for format in &args.report {
+            let (name, text) = match format {
+                LatencyFormat::Json => (
+                    "latency.json",
+                    serde_json::to_string_pretty(&report).unwrap_or_default(),
+                ),
+                LatencyFormat::Junit => ("latency.junit.xml", latency::report::to_junit(&report)),
+                LatencyFormat::Md => ("latency.md", latency::report::to_markdown(&report)),
+                LatencyFormat::Html => ("latency.html", latency::html::to_html(&report)),
+            };
+            let path = dir.join(name);
+            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            })?;
+            args.out.say(&format!("wrote {}\n", path.display()));
+        }
+        report::latest::point(&args.report_dir, &run_id)?;
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}

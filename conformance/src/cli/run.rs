@@ -1,0 +1,273 @@
+//! `conformance run`: its flags, and their translation into a `RunConfig`.
+
+use super::options::{positive_seconds, Limiter, OutputArgs, TargetArgs};
+use super::progress::Progress;
+use clap::builder::TypedValueParser as _;
+use clap::Args;
+use harness::checks::{CheckOptions, Profile};
+use harness::report::{self, Format};
+use harness::run::{self, RunConfig};
+use harness::target::TargetConfig;
+use harness::HarnessError;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub(super) enum ProfileArg {
+    /// What any OpenAI-compatible server should pass.
+    OpenaiCore,
+    /// openai-core plus what the Open Responses specification adds to /v1/responses.
+    OpenResponses,
+    /// openai-core, open-responses and the facade's own promises.
+    Facade,
+    /// Only the isolation checks (isolation.*): what one key stores, a key of another
+    /// project cannot reach (needs --second-api-key).
+    Isolation,
+}
+
+impl From<ProfileArg> for Profile {
+    fn from(p: ProfileArg) -> Self {
+        match p {
+            ProfileArg::OpenaiCore => Profile::OpenaiCore,
+            ProfileArg::OpenResponses => Profile::OpenResponses,
+            // The isolation checks are facade checks; the profile selects them alone.
+            ProfileArg::Facade | ProfileArg::Isolation => Profile::Facade,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub(super) struct RunArgs {
+    #[command(flatten)]
+    to: TargetArgs,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// Chat model to use [default: discovered from /v1/models].
+    #[arg(long)]
+    chat_model: Option<String>,
+    /// Embedding model to use [default: discovered from /v1/models].
+    #[arg(long)]
+    embedding_model: Option<String>,
+    /// Per-request timeout in seconds, streams included.
+    #[arg(long, default_value_t = 30.0, value_parser = positive_seconds)]
+    timeout: f64,
+    /// The widest profile to run.
+    #[arg(long, value_enum, default_value = "facade")]
+    profile: ProfileArg,
+    /// Run only checks whose id matches (glob, repeatable), e.g. 'embeddings.*'.
+    #[arg(long)]
+    only: Vec<String>,
+    /// Leave out checks whose id matches (glob, repeatable).
+    #[arg(long)]
+    skip: Vec<String>,
+    /// Seed of the property tests [default: random, printed in the report].
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Generated cases per property test.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    budget: u32,
+    /// Checks run at once.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
+    concurrency: u32,
+    /// A key of another project (or organisation) than --api-key: the isolation checks
+    /// store with the first key and reach for it with this one.
+    #[arg(long, env = "CONFORMANCE_SECOND_API_KEY", hide_env_values = true)]
+    second_api_key: Option<String>,
+    /// Require 401 for an unknown key (for targets with strict auth); implies --expect-auth.
+    #[arg(long)]
+    expect_strict_auth: bool,
+    /// Require 401 for a request without credentials, while accepting any key (a permissive
+    /// target that still wants one): a target that stopped asking then fails.
+    #[arg(long)]
+    expect_auth: bool,
+    /// Judge every answer as it came: no waiting out 429s, no second ask after a 5xx.
+    #[arg(long)]
+    no_retry: bool,
+    /// Most retries of one request the target rate-limits (429), waiting what it asks.
+    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=100))]
+    max_retries: u32,
+    /// Longest wait before one retry, whatever the target asks (e.g. 30s).
+    #[arg(long, default_value = "30s", value_parser = harness::latency::slo::duration)]
+    max_retry_wait: Duration,
+    /// All waits of the run together; past it, a rate-limited check is errored (e.g. 5m).
+    #[arg(long, default_value = "300s", value_parser = harness::latency::slo::duration)]
+    retry_budget: Duration,
+    /// Allow checks that send bursts to the target (rate-limit probing).
+    #[arg(long)]
+    aggressive: bool,
+    /// Most requests the burst check may send.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    burst_max: u32,
+    /// Check answers against this OpenAPI document (file or URL, e.g. OpenAI's official one)
+    /// instead of the target's /openapi.json.
+    #[arg(long, value_name = "FILE|URL")]
+    openapi: Option<String>,
+    /// Compare the shape of every answer of the run with its recording in DIR (`snapshots.*`).
+    #[arg(long, value_name = "DIR")]
+    snapshots: Option<PathBuf>,
+    /// With --snapshots: write new and changed shapes as DIR/*.snap.new for review instead of
+    /// failing.
+    #[arg(long, requires = "snapshots")]
+    update_snapshots: bool,
+    /// With --snapshots: first promote DIR/*.snap.new to the recording.
+    #[arg(long, requires = "snapshots")]
+    accept: bool,
+    /// With --snapshots: a shape never recorded fails its check.
+    #[arg(long, requires = "snapshots")]
+    strict_snapshots: bool,
+    /// Most bytes read from one answer (a body or a whole stream); past it the check fails.
+    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
+    max_response_bytes: usize,
+    /// Most events read from one stream.
+    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
+    max_events: usize,
+    /// Exit 1 when any check is skipped (CI that must see every check run).
+    #[arg(long)]
+    fail_on_skip: bool,
+    /// Body size sent by the oversized-body check.
+    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    oversized_bytes: usize,
+    /// Report formats written to <report-dir>/<run-id>/.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,md,html"
+    )]
+    report: Vec<Format>,
+    /// Where reports go.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long, conflicts_with = "report")]
+    no_reports: bool,
+}
+
+pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError> {
+    // A document that cannot be read is a usage error, found before any request is sent.
+    let openapi = match &args.openapi {
+        Some(source) => Some(std::sync::Arc::new((
+            source.clone(),
+            harness::openapi::load(source).await?,
+        ))),
+        None => None,
+    };
+    if matches!(args.profile, ProfileArg::Isolation) && !args.only.is_empty() {
+        return Err(HarnessError::Usage(
+            "--profile isolation selects isolation.* itself; use --profile facade with --only"
+                .into(),
+        ));
+    }
+    let main_key = args.to.key()?;
+    let second_api_key = args.second_api_key.clone().filter(|k| !k.is_empty());
+    if second_api_key.is_some() && second_api_key == main_key {
+        return Err(HarnessError::Usage(
+            "--second-api-key is --api-key: the isolation checks need a key of another project"
+                .into(),
+        ));
+    }
+    // Keep the embedded server alive for the whole run.
+    let to = args.to.resolve(Limiter::On).await?;
+    let embedded = to.embedded.is_some();
+    let (url, label, key) = (to.url.clone(), to.label.clone(), to.key.clone());
+    let seed = args
+        .seed
+        .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
+    let snapshots = match &args.snapshots {
+        Some(dir) => {
+            if args.accept {
+                let n = harness::snapshots::accept(dir).map_err(HarnessError::Usage)?;
+                eprintln!("conformance: {n} shape(s) accepted into {}", dir.display());
+            }
+            Some(std::sync::Arc::new(harness::snapshots::SnapshotOptions {
+                dir: dir.clone(),
+                update: args.update_snapshots,
+                strict: args.strict_snapshots,
+                target: label.clone(),
+            }))
+        }
+        None => None,
+    };
+    let config = RunConfig {
+        target: TargetConfig {
+            max_response_bytes: args.max_response_bytes,
+            max_events: args.max_events,
+            ..args.to.config(url, key, args.timeout)
+        },
+        target_label: label,
+        profile: args.profile.into(),
+        only: match args.profile {
+            ProfileArg::Isolation => vec!["isolation.*".to_owned()],
+            _ => args.only.clone(),
+        },
+        skip: args.skip.clone(),
+        chat_model: args.chat_model.clone(),
+        embedding_model: args.embedding_model.clone(),
+        concurrency: args.concurrency as usize,
+        options: CheckOptions {
+            expect_strict_auth: args.expect_strict_auth || embedded,
+            expect_auth: args.expect_auth,
+            seed,
+            budget: args.budget,
+            oversized_bytes: args.oversized_bytes,
+            // Bursting our own embedded server is safe; any other target must opt in.
+            aggressive: args.aggressive || embedded,
+            burst_max: args.burst_max,
+            heavy_batch: 2048,
+            openapi,
+            snapshots,
+            retry: harness::checks::retry::RetryPolicy {
+                enabled: !args.no_retry,
+                max_retries: args.max_retries,
+                max_wait: args.max_retry_wait,
+                budget: args.retry_budget,
+            },
+            // The embedded server has a key in a project of its own for them.
+            second_api_key: match embedded {
+                true => Some(harness::embedded::SECOND_KEY.to_owned()),
+                false => second_api_key,
+            },
+        },
+    };
+    let total = run::select(&config)?.len() as u64;
+    let progress = Progress::counted(args.out.progress_every);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let not_passed = std::sync::atomic::AtomicU64::new(0);
+    let on_check = |r: &run::CheckResult| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if !matches!(
+            r.outcome,
+            run::Outcome::Passed | run::Outcome::Skipped { .. }
+        ) {
+            not_passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        progress.show(n, total, &r.id, || {
+            let bad = not_passed.load(std::sync::atomic::Ordering::Relaxed);
+            format!("[{n}/{total}] checks done, {bad} not passed so far")
+        });
+    };
+    let result = run::run(config, &on_check).await?;
+    progress.finish();
+    drop(to);
+    args.out.summary(&report::console::render(&result), || {
+        report::json::render(&result)
+    });
+    if !args.no_reports {
+        for path in report::write(&result, &args.report_dir, &args.report)? {
+            args.out.say(&format!("report: {}\n", path.display()));
+        }
+    }
+    let skipped = result.counts().skipped;
+    if args.fail_on_skip && skipped > 0 {
+        eprintln!(
+            "conformance: {} skipped and --fail-on-skip is set",
+            harness::result::plural(skipped, "check was", "checks were")
+        );
+    }
+    Ok(if result.failed() || (args.fail_on_skip && skipped > 0) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
