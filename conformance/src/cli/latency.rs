@@ -5,6 +5,7 @@ use super::options::{
 };
 use super::progress::Progress;
 use clap::Args;
+use harness::latency::{load, slo};
 use harness::report;
 use harness::HarnessError;
 use std::path::PathBuf;
@@ -116,82 +117,18 @@ pub(super) enum LatencyFormat {
 }
 
 pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
-    use harness::latency::{self, load, slo};
-    // The SLO file is read and checked before anything is started or sent.
-    let mut scenarios = match &args.slo {
-        Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
-        None => slo::defaults(&args.chat_model, &args.embedding_model),
-    };
-    if !args.scenario.is_empty() {
-        if let Some(unknown) = args
-            .scenario
-            .iter()
-            .find(|n| !scenarios.iter().any(|s| &s.name == *n))
-        {
-            let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
-            return Err(HarnessError::Usage(format!(
-                "--scenario {unknown:?} is not in the SLO file (it has {})",
-                known.join(", ")
-            )));
-        }
-        scenarios.retain(|s| args.scenario.contains(&s.name));
-    }
+    use harness::latency;
+    // The SLO file and the flags are checked before anything is started or sent.
+    let (scenarios, slo) = scenarios(&args)?;
+    let (model, span) = load_plan(&args)?;
     let to = args.to.resolve(Limiter::Off).await?;
-    if args.poisson && args.rate.is_none() && args.sweep.is_none() {
-        return Err(HarnessError::Usage(
-            "--poisson needs an open loop: --rate or --sweep".into(),
-        ));
-    }
-    let model = match (args.rate, &args.sweep) {
-        (Some(rate), _) => load::Model::Open {
-            rate,
-            poisson: args.poisson,
-            max_in_flight: args.max_in_flight as usize,
-        },
-        // The sweep sets each step's rate.
-        (None, Some(_)) => load::Model::Open {
-            rate: 1.0,
-            poisson: args.poisson,
-            max_in_flight: args.max_in_flight as usize,
-        },
-        (None, None) => load::Model::Closed {
-            concurrency: args.concurrency.unwrap_or(8) as usize,
-        },
-    };
-    let duration = match (args.duration, args.requests) {
-        (None, None) => Some(Duration::from_secs(10)),
-        (d, _) => d,
-    };
-    let config_scenarios = &scenarios;
-    let slo = match &args.slo {
-        Some(path) => path.display().to_string(),
-        None => {
-            let each: Vec<String> = config_scenarios
-                .iter()
-                .map(|s| {
-                    let budgets: Vec<&str> = s.budgets.iter().map(|b| b.text.as_str()).collect();
-                    format!("{} {}", s.name, budgets.join(", "))
-                })
-                .collect();
-            format!(
-                "the built-in defaults: {} (--slo FILE for yours)",
-                each.join("; ")
-            )
-        }
-    };
     let config = latency::LatencyConfig {
         target: args.to.config(to.url.clone(), to.key.clone(), args.timeout),
         target_label: to.label.clone(),
         slo,
         scenarios,
         model,
-        span: load::Span {
-            duration,
-            requests: args.requests,
-            warmup: args.warmup,
-            ramp: args.ramp,
-            seed: args.seed,
-        },
+        span,
         samples: args.samples.clone(),
         baseline: baseline(&args.baseline, &args.report_dir, "latency.json")?,
         fail_on_regression: args.fail_on_regression.then_some(args.regression_threshold),
@@ -262,4 +199,152 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
     } else {
         ExitCode::from(1)
     })
+}
+
+/// The scenarios: the SLO file's (only those --scenario names, if any), or the built-in
+/// defaults; and how the report names where they came from.
+fn scenarios(args: &LatencyArgs) -> Result<(Vec<slo::Scenario>, String), HarnessError> {
+    let mut scenarios = match &args.slo {
+        Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
+        None => slo::defaults(&args.chat_model, &args.embedding_model),
+    };
+    if let Some(unknown) = args
+        .scenario
+        .iter()
+        .find(|n| !scenarios.iter().any(|s| &s.name == *n))
+    {
+        let known: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
+        return Err(HarnessError::Usage(format!(
+            "--scenario {unknown:?} is not in the SLO file (it has {})",
+            known.join(", ")
+        )));
+    }
+    if !args.scenario.is_empty() {
+        scenarios.retain(|s| args.scenario.contains(&s.name));
+    }
+    let source = match &args.slo {
+        Some(path) => path.display().to_string(),
+        None => {
+            let each: Vec<String> = scenarios
+                .iter()
+                .map(|s| {
+                    let budgets: Vec<&str> = s.budgets.iter().map(|b| b.text.as_str()).collect();
+                    format!("{} {}", s.name, budgets.join(", "))
+                })
+                .collect();
+            format!(
+                "the built-in defaults: {} (--slo FILE for yours)",
+                each.join("; ")
+            )
+        }
+    };
+    Ok((scenarios, source))
+}
+
+/// The load: closed (8 in flight unless --concurrency) or open (--rate, or each step of a
+/// sweep), for --duration or --requests (10 s when neither is given).
+fn load_plan(args: &LatencyArgs) -> Result<(load::Model, load::Span), HarnessError> {
+    if args.poisson && args.rate.is_none() && args.sweep.is_none() {
+        return Err(HarnessError::Usage(
+            "--poisson needs an open loop: --rate or --sweep".into(),
+        ));
+    }
+    let open = |rate| load::Model::Open {
+        rate,
+        poisson: args.poisson,
+        max_in_flight: args.max_in_flight as usize,
+    };
+    let model = match (args.rate, &args.sweep) {
+        (Some(rate), _) => open(rate),
+        // The sweep sets each step's rate.
+        (None, Some(_)) => open(1.0),
+        (None, None) => load::Model::Closed {
+            concurrency: args.concurrency.unwrap_or(8) as usize,
+        },
+    };
+    let duration = match (args.duration, args.requests) {
+        (None, None) => Some(Duration::from_secs(10)),
+        (d, _) => d,
+    };
+    let span = load::Span {
+        duration,
+        requests: args.requests,
+        warmup: args.warmup,
+        ramp: args.ramp,
+        seed: args.seed,
+    };
+    Ok((model, span))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: LatencyArgs,
+    }
+
+    fn parse(flags: &[&str]) -> LatencyArgs {
+        let argv = std::iter::once("latency").chain(flags.iter().copied());
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.args,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn the_default_load_is_a_closed_loop_of_eight_for_ten_seconds() {
+        let (model, span) = load_plan(&parse(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(model, load::Model::Closed { concurrency: 8 }));
+        assert_eq!(span.duration, Some(Duration::from_secs(10)));
+        assert_eq!(span.warmup, Duration::from_secs(1));
+        let (_, span) = load_plan(&parse(&["--requests", "50"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((span.duration, span.requests), (None, Some(50)));
+    }
+
+    #[test]
+    fn an_open_loop_comes_from_a_rate_or_a_sweep_and_poisson_needs_one() {
+        let (model, _) =
+            load_plan(&parse(&["--rate", "20", "--poisson"])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(model, load::Model::Open { rate, poisson: true, .. } if rate == 20.0));
+        let (model, _) = load_plan(&parse(&["--sweep", "10,20"])).unwrap_or_else(|e| panic!("{e}"));
+        assert!(matches!(model, load::Model::Open { .. }));
+        let e = load_plan(&parse(&["--poisson"]))
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            e.as_deref(),
+            Some("--poisson needs an open loop: --rate or --sweep")
+        );
+    }
+
+    #[test]
+    fn the_built_in_scenarios_are_named_and_a_scenario_filter_must_name_one() {
+        let (all, source) = scenarios(&parse(&[])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(all.len(), 2);
+        assert!(source.starts_with("the built-in defaults: responses p95 <= 1200ms"));
+        let (one, _) =
+            scenarios(&parse(&["--scenario", "embeddings"])).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(one.len(), 1);
+        let e = scenarios(&parse(&["--scenario", "nope"]))
+            .err()
+            .map(|e| e.to_string());
+        assert!(e.is_some_and(|e| e.contains("(it has responses, embeddings)")));
+    }
+
+    #[test]
+    fn the_regression_gate_needs_a_baseline_and_reads_a_share() {
+        assert!(Cli::try_parse_from(["latency", "--fail-on-regression"]).is_err());
+        let args = parse(&[
+            "--baseline",
+            "x",
+            "--fail-on-regression",
+            "--regression-threshold",
+            "25%",
+        ]);
+        assert!((args.regression_threshold - 0.25).abs() < 1e-12);
+    }
 }

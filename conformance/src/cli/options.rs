@@ -68,8 +68,10 @@ impl TargetArgs {
 /// Where a command sends its requests: the target given, or the embedded reference server,
 /// kept running as long as this lives.
 pub(super) struct Resolved {
-    /// The embedded server, when no --target was given.
-    pub(super) embedded: Option<harness::embedded::Embedded>,
+    /// The embedded server, when no --target was given: it stops when this is dropped.
+    pub(super) _server: Option<harness::embedded::Embedded>,
+    /// Whether the target is the embedded server.
+    pub(super) ours: bool,
     /// The API root (`…/v1` for the embedded server).
     pub(super) url: String,
     /// How reports name the target.
@@ -97,7 +99,8 @@ impl TargetArgs {
                 eprintln!("conformance: no --api-key (or OPENAI_API_KEY) given: requests to {url} carry no credentials");
             }
             return Ok(Resolved {
-                embedded: None,
+                _server: None,
+                ours: false,
                 url: url.clone(),
                 label: url.clone(),
                 key,
@@ -108,7 +111,8 @@ impl TargetArgs {
             url: format!("{}/v1", e.url),
             label: format!("embedded reference server ({})", e.url),
             key: Some(harness::embedded::KEY.to_owned()),
-            embedded: Some(e),
+            _server: Some(e),
+            ours: true,
         })
     }
 }

@@ -1,6 +1,6 @@
 //! `conformance run`: its flags, and their translation into a `RunConfig`.
 
-use super::options::{positive_seconds, Limiter, OutputArgs, TargetArgs};
+use super::options::{positive_seconds, Limiter, OutputArgs, Resolved, TargetArgs};
 use super::progress::Progress;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
@@ -153,27 +153,9 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
         ))),
         None => None,
     };
-    if matches!(args.profile, ProfileArg::Isolation) && !args.only.is_empty() {
-        return Err(HarnessError::Usage(
-            "--profile isolation selects isolation.* itself; use --profile facade with --only"
-                .into(),
-        ));
-    }
-    let main_key = args.to.key()?;
-    let second_api_key = args.second_api_key.clone().filter(|k| !k.is_empty());
-    if second_api_key.is_some() && second_api_key == main_key {
-        return Err(HarnessError::Usage(
-            "--second-api-key is --api-key: the isolation checks need a key of another project"
-                .into(),
-        ));
-    }
+    rules(&args, args.to.key()?.as_deref())?;
     // Keep the embedded server alive for the whole run.
     let to = args.to.resolve(Limiter::On).await?;
-    let embedded = to.embedded.is_some();
-    let (url, label, key) = (to.url.clone(), to.label.clone(), to.key.clone());
-    let seed = args
-        .seed
-        .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
     let snapshots = match &args.snapshots {
         Some(dir) => {
             if args.accept {
@@ -184,52 +166,17 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
                 dir: dir.clone(),
                 update: args.update_snapshots,
                 strict: args.strict_snapshots,
-                target: label.clone(),
+                target: to.label.clone(),
             }))
         }
         None => None,
     };
-    let config = RunConfig {
-        target: TargetConfig {
-            max_response_bytes: args.max_response_bytes,
-            max_events: args.max_events,
-            ..args.to.config(url, key, args.timeout)
-        },
-        target_label: label,
-        profile: args.profile.into(),
-        only: match args.profile {
-            ProfileArg::Isolation => vec!["isolation.*".to_owned()],
-            _ => args.only.clone(),
-        },
-        skip: args.skip.clone(),
-        chat_model: args.chat_model.clone(),
-        embedding_model: args.embedding_model.clone(),
-        concurrency: args.concurrency as usize,
-        options: CheckOptions {
-            expect_strict_auth: args.expect_strict_auth || embedded,
-            expect_auth: args.expect_auth,
-            seed,
-            budget: args.budget,
-            oversized_bytes: args.oversized_bytes,
-            // Bursting our own embedded server is safe; any other target must opt in.
-            aggressive: args.aggressive || embedded,
-            burst_max: args.burst_max,
-            heavy_batch: 2048,
-            openapi,
-            snapshots,
-            retry: harness::checks::retry::RetryPolicy {
-                enabled: !args.no_retry,
-                max_retries: args.max_retries,
-                max_wait: args.max_retry_wait,
-                budget: args.retry_budget,
-            },
-            // The embedded server has a key in a project of its own for them.
-            second_api_key: match embedded {
-                true => Some(harness::embedded::SECOND_KEY.to_owned()),
-                false => second_api_key,
-            },
-        },
-    };
+    let seed = args
+        .seed
+        .unwrap_or_else(|| u64::from(uuid::Uuid::new_v4().as_u128() as u32));
+    let mut config = config(&args, &to, seed);
+    config.options.openapi = openapi;
+    config.options.snapshots = snapshots;
     let total = run::select(&config)?.len() as u64;
     let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);
@@ -270,4 +217,144 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The flag combinations `run` refuses, checked before anything starts; `key` is --api-key's.
+fn rules(args: &RunArgs, key: Option<&str>) -> Result<(), HarnessError> {
+    if matches!(args.profile, ProfileArg::Isolation) && !args.only.is_empty() {
+        return Err(HarnessError::Usage(
+            "--profile isolation selects isolation.* itself; use --profile facade with --only"
+                .into(),
+        ));
+    }
+    let second = args.second_api_key.as_deref().filter(|k| !k.is_empty());
+    if second.is_some() && second == key {
+        return Err(HarnessError::Usage(
+            "--second-api-key is --api-key: the isolation checks need a key of another project"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The run `args` ask for against `to`, with every default `run` applies: the embedded server
+/// is held to strict auth, may be burst, and lends its second project's key; `--profile
+/// isolation` is the facade's isolation checks alone. (The OpenAPI document and the snapshot
+/// options, which need I/O, are set by the caller.)
+fn config(args: &RunArgs, to: &Resolved, seed: u64) -> RunConfig {
+    let embedded = to.ours;
+    RunConfig {
+        target: TargetConfig {
+            max_response_bytes: args.max_response_bytes,
+            max_events: args.max_events,
+            ..args.to.config(to.url.clone(), to.key.clone(), args.timeout)
+        },
+        target_label: to.label.clone(),
+        profile: args.profile.into(),
+        only: match args.profile {
+            ProfileArg::Isolation => vec!["isolation.*".to_owned()],
+            _ => args.only.clone(),
+        },
+        skip: args.skip.clone(),
+        chat_model: args.chat_model.clone(),
+        embedding_model: args.embedding_model.clone(),
+        concurrency: args.concurrency as usize,
+        options: CheckOptions {
+            expect_strict_auth: args.expect_strict_auth || embedded,
+            expect_auth: args.expect_auth,
+            seed,
+            budget: args.budget,
+            oversized_bytes: args.oversized_bytes,
+            // Bursting our own embedded server is safe; any other target must opt in.
+            aggressive: args.aggressive || embedded,
+            burst_max: args.burst_max,
+            heavy_batch: HEAVY_BATCH,
+            openapi: None,
+            snapshots: None,
+            retry: harness::checks::retry::RetryPolicy {
+                enabled: !args.no_retry,
+                max_retries: args.max_retries,
+                max_wait: args.max_retry_wait,
+                budget: args.retry_budget,
+            },
+            // The embedded server has a key in a project of its own for them.
+            second_api_key: if embedded {
+                Some(harness::embedded::SECOND_KEY.to_owned())
+            } else {
+                args.second_api_key.clone().filter(|k| !k.is_empty())
+            },
+        },
+    }
+}
+
+/// Inputs of the batch the heavy embedding check sends.
+const HEAVY_BATCH: usize = 2048;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    fn parse(flags: &[&str]) -> RunArgs {
+        let argv = std::iter::once("run").chain(flags.iter().copied());
+        match Cli::try_parse_from(argv) {
+            Ok(cli) => cli.args,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    fn target(embedded: bool) -> Resolved {
+        Resolved {
+            _server: None,
+            ours: embedded,
+            url: "http://h/v1".into(),
+            label: "h".into(),
+            key: Some("k".into()),
+        }
+    }
+
+    #[test]
+    fn a_target_of_ours_is_held_to_strict_auth_and_may_be_burst_another_must_opt_in() {
+        let ours = config(&parse(&[]), &target(true), 1);
+        assert!(ours.options.expect_strict_auth && ours.options.aggressive);
+        assert_eq!(
+            ours.options.second_api_key.as_deref(),
+            Some(harness::embedded::SECOND_KEY)
+        );
+        let theirs = config(&parse(&["--second-api-key", "k2"]), &target(false), 1);
+        assert!(!theirs.options.expect_strict_auth && !theirs.options.aggressive);
+        assert_eq!(theirs.options.second_api_key.as_deref(), Some("k2"));
+        let opted = config(
+            &parse(&["--aggressive", "--expect-strict-auth"]),
+            &target(false),
+            1,
+        );
+        assert!(opted.options.expect_strict_auth && opted.options.aggressive);
+    }
+
+    #[test]
+    fn the_isolation_profile_is_the_isolation_checks_alone() {
+        let c = config(&parse(&["--profile", "isolation"]), &target(false), 1);
+        assert_eq!(c.only, ["isolation.*"]);
+        assert_eq!(c.profile, Profile::Facade);
+        let e = rules(
+            &parse(&["--profile", "isolation", "--only", "models.*"]),
+            None,
+        );
+        assert!(e.is_err_and(|e| e.to_string().contains("--profile isolation selects")));
+    }
+
+    #[test]
+    fn a_second_key_must_be_another_key() {
+        let args = parse(&["--api-key", "k", "--second-api-key", "k"]);
+        assert!(rules(&args, Some("k")).is_err_and(|e| e.to_string().contains("is --api-key")));
+        assert!(rules(&parse(&["--second-api-key", "k2"]), Some("k")).is_ok());
+        assert!(rules(&parse(&["--second-api-key", ""]), None).is_ok());
+    }
 }
