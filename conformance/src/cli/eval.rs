@@ -79,6 +79,14 @@ pub(super) struct EvalArgs {
     no_reports: bool,
 }
 
+/// `eval` writes every format (eval.json, eval.junit.xml, eval.md, eval.html).
+const ALL_FORMATS: [report::Format; 4] = [
+    report::Format::Json,
+    report::Format::Junit,
+    report::Format::Md,
+    report::Format::Html,
+];
+
 /// Where `eval` looks for suites when no `--cases` is given.
 pub(super) const DEFAULT_SUITES_DIR: &str = "cases/evals";
 
@@ -131,6 +139,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
     let config = eval::EvalConfig {
         target: args.to.config(url, key, args.timeout),
         target_label: label,
+        run_id: run_id.clone(),
         cases: args.cases.clone(),
         api: args.api,
         model: args.model.clone(),
@@ -165,25 +174,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
         serde_json::to_string_pretty(&summary).unwrap_or_default()
     });
     if !args.no_reports {
-        let write = |name: &str, text: String| {
-            let path = run_dir.join(name);
-            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
-                context: format!("cannot write {}", path.display()),
-                source,
-            })
-        };
-        write(
-            "eval.json",
-            serde_json::to_string_pretty(&summary).unwrap_or_default(),
-        )?;
-        write("eval.md", summary.to_markdown())?;
-        write("eval.html", eval::html::render(&summary))?;
-        eval::junit::write(
-            &run_dir.join("results.jsonl"),
-            &summary,
-            &run_dir.join("eval.junit.xml"),
-        )?;
-        report::latest::point(&args.report_dir, &run_id)?;
+        report::write(&summary, &args.report_dir, &ALL_FORMATS)?;
         args.out.say(&format!("reports: {}\n", run_dir.display()));
     }
     Ok(if summary.passed {

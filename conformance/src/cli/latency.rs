@@ -99,21 +99,13 @@ pub(super) struct LatencyArgs {
         value_delimiter = ',',
         default_value = "json,junit,md,html"
     )]
-    report: Vec<LatencyFormat>,
+    report: Vec<report::Format>,
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
     /// Write no report files.
     #[arg(long)]
     no_reports: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum LatencyFormat {
-    Json,
-    Junit,
-    Md,
-    Html,
 }
 
 pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
@@ -170,29 +162,9 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
         serde_json::to_string_pretty(&report).unwrap_or_default()
     });
     if !args.no_reports {
-        let dir = args.report_dir.join(&run_id);
-        std::fs::create_dir_all(&dir).map_err(|source| HarnessError::Io {
-            context: format!("cannot create {}", dir.display()),
-            source,
-        })?;
-        for format in &args.report {
-            let (name, text) = match format {
-                LatencyFormat::Json => (
-                    "latency.json",
-                    serde_json::to_string_pretty(&report).unwrap_or_default(),
-                ),
-                LatencyFormat::Junit => ("latency.junit.xml", latency::report::to_junit(&report)),
-                LatencyFormat::Md => ("latency.md", latency::report::to_markdown(&report)),
-                LatencyFormat::Html => ("latency.html", latency::html::to_html(&report)),
-            };
-            let path = dir.join(name);
-            std::fs::write(&path, text).map_err(|source| HarnessError::Io {
-                context: format!("cannot write {}", path.display()),
-                source,
-            })?;
+        for path in report::write(&report, &args.report_dir, &args.report)? {
             args.out.say(&format!("wrote {}\n", path.display()));
         }
-        report::latest::point(&args.report_dir, &run_id)?;
     }
     Ok(if report.passed {
         ExitCode::SUCCESS

@@ -1,59 +1,45 @@
 //! JUnit XML for an eval run: one testsuite per suite, one testcase per case; a wrong answer is
-//! a `<failure>`, an answer that never arrived an `<error>`. Written from `results.jsonl`, one
-//! suite at a time, so memory does not grow with the run.
+//! a `<failure>`, an answer that never arrived an `<error>`. Each case's testcase is rendered
+//! as its result arrives (bounded: a 300-character message, an 8,000-character detail), so
+//! nothing re-reads `results.jsonl`.
 
 use super::runner::{CaseResult, Outcome};
-use super::stored;
 use super::summary::Summary;
-use crate::error::HarnessError;
 use crate::report::text::clean_block;
 use quick_xml::escape::escape;
 use std::fmt::Write as _;
-use std::io::Write as _;
-use std::path::Path;
 
-/// Writes `out` from the results at `results` and the run's `summary`.
-pub fn write(results: &Path, summary: &Summary, out: &Path) -> Result<(), HarnessError> {
-    let io = |source| HarnessError::Io {
-        context: format!("cannot write {}", out.display()),
-        source,
-    };
-    let mut file = std::io::BufWriter::new(std::fs::File::create(out).map_err(io)?);
+/// The JUnit document of `summary`.
+pub fn render(summary: &Summary) -> String {
     let o = &summary.overall.counts;
-    writeln!(
-        file,
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"conformance eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">",
+    let mut out = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"conformance eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
         o.cases,
         o.failed,
         o.errored,
         summary.duration_ms as f64 / 1000.0
-    )
-    .map_err(io)?;
+    );
     for suite in &summary.suites {
         let c = &suite.counts;
-        writeln!(
-            file,
+        let _ = writeln!(
+            out,
             "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
             escape(&suite.name),
             c.cases,
             c.failed,
             c.errored
-        )
-        .map_err(io)?;
-        let mut failed = Ok(());
-        stored::read(results, |r: CaseResult| {
-            if r.suite == suite.name && failed.is_ok() {
-                failed = file.write_all(testcase(&r).as_bytes());
-            }
-        })?;
-        failed.map_err(io)?;
-        writeln!(file, "  </testsuite>").map_err(io)?;
+        );
+        if let Some(cases) = summary.testcases.get(&suite.name) {
+            out.push_str(cases);
+        }
+        out.push_str("  </testsuite>\n");
     }
-    writeln!(file, "</testsuites>").map_err(io)?;
-    file.flush().map_err(io)
+    out.push_str("</testsuites>\n");
+    out
 }
 
-fn testcase(r: &CaseResult) -> String {
+/// One case's `<testcase>`, as the summary keeps it.
+pub(crate) fn testcase(r: &CaseResult) -> String {
     let seconds: u64 = r
         .attempts
         .iter()

@@ -31,6 +31,8 @@ pub struct EvalConfig {
     pub target: TargetConfig,
     /// How the target is named in reports.
     pub target_label: String,
+    /// The run's id (`report::new_run_id`): the name of its report directory.
+    pub run_id: String,
     /// Suite files or glob patterns (`cases/evals/*.jsonl`).
     pub cases: Vec<String>,
     /// Ask every case through this API.
@@ -291,6 +293,7 @@ pub async fn run(
         ));
     }
     Ok(tally.finish(summary::Context {
+        run_id: config.run_id.clone(),
         target: if config.regrade.is_some() {
             "stored answers".to_owned()
         } else {

@@ -141,10 +141,14 @@ pub struct Tally {
     failures: Vec<Failure>,
     /// Whether each case passed, by `suite/id`, kept only for a baseline comparison.
     outcomes: Option<Vec<(String, bool)>>,
+    /// Each suite's JUnit testcases, rendered as the results came.
+    testcases: BTreeMap<String, String>,
 }
 
 /// What the summary records besides the counts.
 pub struct Context<'a> {
+    /// The run's id.
+    pub run_id: String,
     /// The target's label.
     pub target: String,
     /// The default model.
@@ -172,6 +176,8 @@ pub struct Context<'a> {
 pub struct Summary {
     /// `"eval"`.
     pub kind: &'static str,
+    /// The run's id: the name of its report directory.
+    pub run_id: String,
     /// Harness version.
     pub harness_version: &'static str,
     /// The target.
@@ -199,6 +205,9 @@ pub struct Summary {
     /// This run beside a baseline.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<super::stored::Comparison>,
+    /// Each suite's JUnit testcases (for `eval.junit.xml`).
+    #[serde(skip)]
+    pub(crate) testcases: BTreeMap<String, String>,
 }
 
 impl Tally {
@@ -213,6 +222,7 @@ impl Tally {
             tags: BTreeMap::new(),
             failures: Vec::new(),
             outcomes: compare.then(Vec::new),
+            testcases: BTreeMap::new(),
         }
     }
 
@@ -237,6 +247,10 @@ impl Tally {
         if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
             self.failures.push(failure(r));
         }
+        self.testcases
+            .entry(r.suite.clone())
+            .or_default()
+            .push_str(&super::junit::testcase(r));
     }
 
     /// The summary, with the gates decided.
@@ -302,6 +316,7 @@ impl Tally {
         let passed = gates.iter().all(|g| g.passed);
         Summary {
             kind: "eval",
+            run_id: ctx.run_id,
             harness_version: env!("CARGO_PKG_VERSION"),
             target: ctx.target,
             model: ctx.model,
@@ -315,6 +330,7 @@ impl Tally {
             passed,
             failures: self.failures,
             baseline: ctx.comparison,
+            testcases: self.testcases,
         }
     }
 }

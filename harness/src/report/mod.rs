@@ -1,4 +1,5 @@
-//! Reports read only the `RunResult`; each format is one module.
+//! Reports: each format of `run`'s report is one module; the `Report` trait gives `run`, `eval`
+//! and `latency` one writer, and `latest` the pointer to the last run.
 
 pub mod console;
 pub mod html;
@@ -26,25 +27,97 @@ pub enum Format {
     Html,
 }
 
-/// Writes the chosen formats into `<dir>/<run_id>/` and returns the paths.
+/// What the one report writer needs of a command's result: `run`'s `RunResult`, `eval`'s
+/// `Summary` and `latency`'s `LatencyReport` each give their run id, their verdict, and the
+/// file of each format.
+pub trait Report {
+    /// The run's id: the name of its directory under the report directory.
+    fn run_id(&self) -> &str;
+    /// Whether every gate passed (exit 0).
+    fn passed(&self) -> bool;
+    /// The file `format` writes: its name in the run's directory, and its text.
+    fn file(&self, format: Format) -> (&'static str, String);
+}
+
+impl Report for RunResult {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn passed(&self) -> bool {
+        !self.failed()
+    }
+
+    fn file(&self, format: Format) -> (&'static str, String) {
+        match format {
+            Format::Json => ("report.json", json::render(self)),
+            Format::Junit => ("junit.xml", junit::render(self)),
+            Format::Md => ("report.md", markdown::render(self)),
+            Format::Html => ("report.html", html::render(self)),
+        }
+    }
+}
+
+impl Report for crate::eval::summary::Summary {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn passed(&self) -> bool {
+        self.passed
+    }
+
+    fn file(&self, format: Format) -> (&'static str, String) {
+        match format {
+            Format::Json => (
+                "eval.json",
+                serde_json::to_string_pretty(self).unwrap_or_default(),
+            ),
+            Format::Junit => ("eval.junit.xml", crate::eval::junit::render(self)),
+            Format::Md => ("eval.md", self.to_markdown()),
+            Format::Html => ("eval.html", crate::eval::html::render(self)),
+        }
+    }
+}
+
+impl Report for crate::latency::LatencyReport {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn passed(&self) -> bool {
+        self.passed
+    }
+
+    fn file(&self, format: Format) -> (&'static str, String) {
+        use crate::latency::{html, report};
+        match format {
+            Format::Json => (
+                "latency.json",
+                serde_json::to_string_pretty(self).unwrap_or_default(),
+            ),
+            Format::Junit => ("latency.junit.xml", report::to_junit(self)),
+            Format::Md => ("latency.md", report::to_markdown(self)),
+            Format::Html => ("latency.html", html::to_html(self)),
+        }
+    }
+}
+
+/// The one report writer: the chosen formats of `report` into `<dir>/<run_id>/`, then
+/// `<dir>/latest` pointed at it. Returns the paths written.
 pub fn write(
-    result: &RunResult,
+    report: &dyn Report,
     dir: &Path,
     formats: &[Format],
 ) -> Result<Vec<PathBuf>, HarnessError> {
-    let run_dir = dir.join(&result.run_id);
+    let run_dir = dir.join(report.run_id());
     std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
         context: format!("cannot create the report directory {}", run_dir.display()),
         source,
     })?;
     let mut written = Vec::new();
     for format in formats {
-        let (name, text) = match format {
-            Format::Json => ("report.json", json::render(result)),
-            Format::Junit => ("junit.xml", junit::render(result)),
-            Format::Md => ("report.md", markdown::render(result)),
-            Format::Html => ("report.html", html::render(result)),
-        };
+        let (name, text) = report.file(*format);
         let path = run_dir.join(name);
         std::fs::write(&path, text).map_err(|source| HarnessError::Io {
             context: format!("cannot write {}", path.display()),
@@ -52,7 +125,7 @@ pub fn write(
         })?;
         written.push(path);
     }
-    latest::point(dir, &result.run_id)?;
+    latest::point(dir, report.run_id())?;
     Ok(written)
 }
 
