@@ -56,7 +56,7 @@ ours_run() { # URL EXTRA...
   rm -rf "$work/r"
   taskset -c 1 target/release/conformance latency --target "$url/v1" --api-key k --slo "$work/slo.toml" \
     --duration "$duration" --warmup 0s --report-dir "$work/r" --report json "$@" > /dev/null
-  python3 -c "import json,glob; d=json.load(open(glob.glob('$work/r/*/latency.json')[0]))['scenarios'][0]; print(d['latency']['p50_ms'], d['latency']['p95_ms'], d['throughput_per_s'])"
+  python3 -c "import json,glob; d=json.load(open('$work/r/latest/latency.json'))['scenarios'][0]; print(d['latency']['p50_ms'], d['latency']['p95_ms'], d['throughput_per_s'])"
 }
 
 : > "$work/results"

@@ -57,7 +57,7 @@ check() {
   "$conformance" run --target "$target" --api-key "$key" --profile open-responses --seed 7 \
     --budget 8 --report json --report-dir "$out/$name" > "$out/$name.txt" 2>/dev/null || true
   local report
-  report=$(ls "$out/$name"/*/report.json)
+  report="$out/$name/latest/report.json"
   if [ "${COMPAT_UPDATE:-}" = 1 ]; then
     "$conformance" compat check --update --expect "cases/compat/$name.toml" --report "$report"
   elif ! "$conformance" compat check --expect "cases/compat/$name.toml" --report "$report"; then

@@ -109,7 +109,7 @@ need chromium chromium
 html_dir=$(mktemp -d)
 target/debug/conformance run --seed 7 --report html --report-dir "$html_dir" > /dev/null 2>&1
 rows=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
-  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$(ls "$html_dir"/*/report.html)" \
+  --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$html_dir/latest/report.html" \
   2>/dev/null | grep -o '<tr id=' | wc -l)
 # Every check but the shape snapshots, which need --snapshots DIR.
 checks=$(target/debug/conformance list | grep -vc '^snapshots\.')
@@ -123,7 +123,7 @@ echo "report.html in Chromium: $rows check rows"
 scripts/cors-browser.sh target/debug/reference-server
 # The eval page too: one score row per suite, per tag, and overall, as eval.json counts them.
 target/debug/conformance eval --report-dir "$html_dir" > /dev/null
-eval_dir=$(dirname "$(ls "$html_dir"/*/eval.json)")
+eval_dir=$(cd "$html_dir/latest" && pwd -P)
 rows=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
   --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$eval_dir/eval.html" \
   2>/dev/null | grep -o '<tr class="score"' | wc -l)
@@ -140,7 +140,7 @@ REFSERVER_RATE_LIMIT=off REFSERVER_TTFT=20ms REFSERVER_INTER_TOKEN=2ms start_ser
 target/debug/conformance latency --target "$server_url/v1" --api-key any-key --slo cases/latency/slo.toml \
   --sweep 20,40 --duration 1s --warmup 0.5s --report json,html --report-dir "$html_dir" > /dev/null
 kill "$server_pid"
-lat_run=$(dirname "$(ls "$html_dir"/*/latency.json)")
+lat_run=$(cd "$html_dir/latest" && pwd -P)
 plots=$(chromium --headless --no-sandbox --disable-gpu --disable-background-networking --disable-component-update \
   --disable-sync --no-first-run --user-data-dir="$(mktemp -d)" --dump-dom "file://$lat_run/latency.html" \
   2>/dev/null | grep -o '<svg class="plot"' | wc -l)
