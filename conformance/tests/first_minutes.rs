@@ -143,6 +143,28 @@ async fn eval_with_a_wrong_key_stops_before_asking_any_case() {
     .await;
     stopped(&out, &server, "the target refused the credentials: GET", 1).await;
     assert!(said(&out).contains("invalid_api_key: Incorrect API key provided"));
+    // With reports on, a refused run leaves nothing behind for `--baseline latest` to find.
+    let reports = dir.path().join("reports");
+    let reports_arg = reports.display().to_string();
+    let out = conformance(&[
+        "eval",
+        "--target",
+        &url,
+        "--api-key",
+        "sk-wrong",
+        "--model",
+        "m",
+        "--cases",
+        &cases,
+        "--report-dir",
+        &reports_arg,
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    let left: Vec<_> = std::fs::read_dir(&reports)
+        .map(|d| d.filter_map(Result::ok).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
 }
 
 #[tokio::test]

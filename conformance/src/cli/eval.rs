@@ -130,12 +130,6 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
         });
     let run_id = harness::report::new_run_id();
     let run_dir = args.report_dir.join(&run_id);
-    if !args.no_reports {
-        std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
-            context: format!("cannot create {}", run_dir.display()),
-            source,
-        })?;
-    }
     let config = eval::EvalConfig {
         target: args.to.config(url, key, args.timeout),
         target_label: label,

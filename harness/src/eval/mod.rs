@@ -205,35 +205,11 @@ pub async fn run(
         )),
         None => None,
     };
-    let mut sink = match &config.results {
-        Some(path) => Some(std::io::BufWriter::new(
-            std::fs::File::create(path).map_err(|source| HarnessError::Io {
-                context: format!("cannot write {}", path.display()),
-                source,
-            })?,
-        )),
-        None => None,
-    };
-    let mut tally = Tally::new(&suites, baseline.is_some());
-    let total = total as u64;
-    let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
-        progress(&result, total);
-        tally.add(&result);
-        if let Some(out) = sink.as_mut() {
-            let line = serde_json::to_string(&result).unwrap_or_default();
-            writeln!(out, "{line}").map_err(|source| HarnessError::Io {
-                context: "cannot write results.jsonl".into(),
-                source,
-            })?;
-        }
-        Ok(())
-    };
-    let (model, mut notes) = match &config.regrade {
-        Some(old) => {
-            let all: Vec<case::Case> = cases().collect();
-            let notes = regrade(old, &all, &mut record)?;
-            (String::new(), notes)
-        }
+    // The target is asked first (the preflight: models, credentials, root), before any file
+    // is written: a refused run leaves no empty results behind.
+    // `Err` holds the stored answers to re-grade instead.
+    let asking = match &config.regrade {
+        Some(old) => Err(old),
         None => {
             let target = Target::new(&config.target)?;
             let (target, discovery, notes) = crate::run::discover(target).await?;
@@ -256,6 +232,45 @@ pub async fn run(
                 )),
                 None => config.judge_model.clone().map(|m| (target.clone(), m)),
             };
+            Ok((target, model, judge, notes))
+        }
+    };
+    let mut sink = match &config.results {
+        Some(path) => {
+            let io = |source| HarnessError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            };
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).map_err(io)?;
+            }
+            Some(std::io::BufWriter::new(
+                std::fs::File::create(path).map_err(io)?,
+            ))
+        }
+        None => None,
+    };
+    let mut tally = Tally::new(&suites, baseline.is_some());
+    let total = total as u64;
+    let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
+        progress(&result, total);
+        tally.add(&result);
+        if let Some(out) = sink.as_mut() {
+            let line = serde_json::to_string(&result).unwrap_or_default();
+            writeln!(out, "{line}").map_err(|source| HarnessError::Io {
+                context: "cannot write results.jsonl".into(),
+                source,
+            })?;
+        }
+        Ok(())
+    };
+    let (model, mut notes) = match asking {
+        Err(old) => {
+            let all: Vec<case::Case> = cases().collect();
+            let notes = regrade(old, &all, &mut record)?;
+            (String::new(), notes)
+        }
+        Ok((target, model, judge, notes)) => {
             let asker = runner::Asker {
                 target,
                 model: model.clone(),
