@@ -201,7 +201,7 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
                     Some(saw) => format!(
                         "expected {}, got {outcome}: {}",
                         want.outcome,
-                        crate::report::text::clean(saw, 300)
+                        crate::text::clean(saw, 300)
                     ),
                     None => format!("expected {}, got {outcome}", want.outcome),
                 },

@@ -20,6 +20,7 @@ pub mod run;
 pub mod schemas;
 pub mod snapshots;
 pub mod target;
+pub mod text;
 
 pub use checks::{catalogue, CheckOptions, Profile};
 pub use error::HarnessError;

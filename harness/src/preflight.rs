@@ -3,105 +3,9 @@
 //! command (exit 3) with one short message, so a wrong key or a wrong URL costs one request,
 //! not a suite of skips or a load test of 401s.
 
+use crate::error::HarnessError;
+pub use crate::error::Refusal;
 use crate::target::{Exchange, Req, Target, TransportError};
-use crate::HarnessError;
-
-/// Why the target cannot be used at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Refusal {
-    /// 401 or 403: the key is missing, wrong or not allowed.
-    Credentials {
-        /// The request that was refused (`GET https://…/v1/models`).
-        request: String,
-        /// The status.
-        status: u16,
-        /// What the target said (short).
-        said: String,
-        /// Whether a key was sent.
-        had_key: bool,
-    },
-    /// 404: nothing is served at this path, so the URL is not the API root.
-    NotFound {
-        /// The request.
-        request: String,
-        /// What the target said (short).
-        said: String,
-    },
-    /// An answer no OpenAI-compatible API gives: HTML or other non-JSON, 501, 405.
-    NotAnApi {
-        /// The request.
-        request: String,
-        /// The status.
-        status: u16,
-        /// The media type of the answer.
-        media_type: String,
-        /// What the target said (short).
-        said: String,
-    },
-    /// The API answered the scenario's request with an error every request of the load
-    /// would get (a 4xx other than a rate limit or a timeout).
-    Rejected {
-        /// The request.
-        request: String,
-        /// The status.
-        status: u16,
-        /// What the target said (short).
-        said: String,
-    },
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Credentials {
-                request,
-                status,
-                said,
-                had_key,
-            } => {
-                let what = if *had_key {
-                    "refused the credentials"
-                } else {
-                    "wants credentials and none were sent"
-                };
-                write!(
-                    f,
-                    "the target {what}: {request} answered HTTP {status} ({said}); \
-                     pass --api-key (or --api-key-file) or set OPENAI_API_KEY"
-                )
-            }
-            Self::NotFound { request, said } => write!(
-                f,
-                "{request} answered HTTP 404 ({said}): is --target the API root, the URL an \
-                 SDK's base_url takes (e.g. https://host/v1)?"
-            ),
-            Self::NotAnApi {
-                request,
-                status,
-                media_type,
-                said,
-            } => write!(
-                f,
-                "the target is not an OpenAI-compatible API: {request} answered HTTP {status} \
-                 {} ({said})",
-                if media_type.is_empty() {
-                    "without a content type"
-                } else {
-                    media_type
-                }
-            ),
-            Self::Rejected {
-                request,
-                status,
-                said,
-            } => write!(
-                f,
-                "the target rejected the first request, so every request would fail: \
-                 {request} answered HTTP {status} ({said}); check the scenario's body and model"
-            ),
-        }
-    }
-}
 
 /// How much of an answer a refusal quotes: enough to recognise it, one line.
 const SAID_CHARS: usize = 120;
@@ -118,14 +22,14 @@ fn said(ex: &Exchange) -> String {
         })
     });
     match message {
-        Some(m) => crate::report::text::clean(&m, SAID_CHARS),
+        Some(m) => crate::text::clean(&m, SAID_CHARS),
         None if ex.body.is_empty() => "empty body".into(),
         None => {
             let head = &ex.body[..ex.body.len().min(SAID_CHARS * 4)];
             let text = String::from_utf8_lossy(head);
             // HTML says most in its title; the markup before it says nothing.
             let shown = title(&text).unwrap_or(&text);
-            crate::report::text::clean(shown.trim(), SAID_CHARS)
+            crate::text::clean(shown.trim(), SAID_CHARS)
         }
     }
 }

@@ -2,9 +2,9 @@
 //! (`Outcome`), and what every report reads (`RunResult`). Reports and the exit code decide on
 //! these types only, never on message text.
 
-use crate::root_cause::{Cause, Symptom};
-use crate::target::{RequestRecord, TransportError};
+use crate::target::{Exchange, RequestRecord, TransportError};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// Which promise a check belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -381,7 +381,7 @@ pub struct RunResult {
     /// Root causes shared by two or more checks, most checks first.
     pub causes: Vec<Cause>,
     /// The 429s waited out and the requests that were flaky (a 5xx, then a success).
-    pub retries: crate::checks::retry::RetrySummary,
+    pub retries: RetrySummary,
 }
 
 impl RunResult {
@@ -424,12 +424,117 @@ pub fn score(profile: Profile, results: &[CheckResult]) -> ProfileScore {
     }
 }
 
-/// `n thing` or `n things`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
+/// What an answer showed that many checks can fail on, read from the answer itself.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Symptom {
+    /// The route answered this error status (with the error envelope's `code`, else `type`).
+    Status {
+        /// The HTTP status.
+        status: u16,
+        /// The error's code or type, when the body is an error envelope.
+        error: Option<String>,
+    },
+    /// A stream was asked for and the answer was not `text/event-stream`.
+    NotSse,
+    /// No usable answer (refused, reset, timed out).
+    Transport,
+}
+
+impl Symptom {
+    /// The error status `ex` answered, as a symptom other checks may share: a server error, a
+    /// route not served, credentials refused, a limit; a client error only with its error
+    /// code (two 400s for two different mistakes are two findings, not one cause).
+    pub fn status(ex: &Exchange) -> Option<Self> {
+        let body = ex.json().ok();
+        let field = |key: &str| {
+            body.as_ref()
+                .and_then(|b| b["error"][key].as_str().map(str::to_owned))
+        };
+        let error = match ex.status {
+            401 | 403 | 404 | 405 | 408 | 429 | 501 | 500..=599 => {
+                field("code").or_else(|| field("type"))
+            }
+            400..=499 => Some(field("code")?),
+            _ => return None,
+        };
+        Some(Self::Status {
+            status: ex.status,
+            error,
+        })
+    }
+}
+
+/// Several checks that did not pass for one cause.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Cause {
+    /// The root cause in a line (`POST /v1/embeddings answers HTTP 404`), when it was read from
+    /// the answers; absent when the checks share an identical failure only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub root: Option<String>,
+    /// The first failure it explains.
+    pub failure: Failure,
+    /// The checks it explains, in catalogue order.
+    pub checks: Vec<String>,
+}
+
+/// A request that failed with a 5xx and succeeded when asked again.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FlakyRequest {
+    /// The check that sent it.
+    pub check: String,
+    /// `METHOD url`.
+    pub request: String,
+    /// The first status (5xx).
+    pub first: u16,
+    /// The status of the repeat.
+    pub then: u16,
+}
+
+/// What the run's retries came to, for the reports.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RetrySummary {
+    /// 429s waited out, over the run.
+    pub rate_limited: u32,
+    /// 429s waited out, by check.
+    pub by_check: BTreeMap<String, u32>,
+    /// Time spent waiting, in milliseconds.
+    pub waited_ms: f64,
+    /// Whether the run's retry budget ran out (the checks that met it are errored).
+    pub budget_exhausted: bool,
+    /// Requests that failed with a 5xx and then succeeded.
+    pub flaky: Vec<FlakyRequest>,
+}
+
+impl RetrySummary {
+    /// What the reports say of the retries, a line each (nothing when there were none).
+    pub fn lines(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if self.rate_limited > 0 {
+            let by: Vec<String> = self
+                .by_check
+                .iter()
+                .map(|(check, n)| format!("{check} {n}"))
+                .collect();
+            lines.push(format!(
+                "rate-limited: {} waited out ({:.1} s in all; {})",
+                crate::text::plural(self.rate_limited as usize, "429 was", "429s were"),
+                self.waited_ms / 1000.0,
+                by.join(", ")
+            ));
+        }
+        if self.budget_exhausted {
+            lines.push(
+                "the retry budget ran out (--retry-budget): the checks still rate-limited then are errored"
+                    .to_owned(),
+            );
+        }
+        for f in &self.flaky {
+            lines.push(format!(
+                "flaky: {} answered HTTP {}, then {} when asked again ({})",
+                f.request, f.first, f.then, f.check
+            ));
+        }
+        lines
     }
 }
 
@@ -530,11 +635,5 @@ mod tests {
         );
         assert!(!run(vec![described, skipped]).failed());
         assert!(run(vec![result("a.f", failed("x"))]).failed());
-    }
-
-    #[test]
-    fn plurals() {
-        assert_eq!(plural(1, "event", "events"), "1 event");
-        assert_eq!(plural(0, "event", "events"), "0 events");
     }
 }

@@ -4,62 +4,9 @@
 //! error status and code, a stream that is not SSE, no usable answer), else only with
 //! failures identical to it.
 
+pub use crate::result::{Cause, Symptom};
 use crate::result::{CheckResult, Failure};
-use crate::target::{Exchange, RequestRecord};
-use serde::Serialize;
-
-/// What an answer showed that many checks can fail on, read from the answer itself.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub enum Symptom {
-    /// The route answered this error status (with the error envelope's `code`, else `type`).
-    Status {
-        /// The HTTP status.
-        status: u16,
-        /// The error's code or type, when the body is an error envelope.
-        error: Option<String>,
-    },
-    /// A stream was asked for and the answer was not `text/event-stream`.
-    NotSse,
-    /// No usable answer (refused, reset, timed out).
-    Transport,
-}
-
-impl Symptom {
-    /// The error status `ex` answered, as a symptom other checks may share: a server error, a
-    /// route not served, credentials refused, a limit; a client error only with its error
-    /// code (two 400s for two different mistakes are two findings, not one cause).
-    pub fn status(ex: &Exchange) -> Option<Self> {
-        let body = ex.json().ok();
-        let field = |key: &str| {
-            body.as_ref()
-                .and_then(|b| b["error"][key].as_str().map(str::to_owned))
-        };
-        let error = match ex.status {
-            401 | 403 | 404 | 405 | 408 | 429 | 501 | 500..=599 => {
-                field("code").or_else(|| field("type"))
-            }
-            400..=499 => Some(field("code")?),
-            _ => return None,
-        };
-        Some(Self::Status {
-            status: ex.status,
-            error,
-        })
-    }
-}
-
-/// Several checks that did not pass for one cause.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct Cause {
-    /// The root cause in a line (`POST /v1/embeddings answers HTTP 404`), when it was read from
-    /// the answers; absent when the checks share an identical failure only.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub root: Option<String>,
-    /// The first failure it explains.
-    pub failure: Failure,
-    /// The checks it explains, in catalogue order.
-    pub checks: Vec<String>,
-}
+use crate::target::RequestRecord;
 
 /// What groups failures: a symptom where the route matters, or the whole failure.
 #[derive(PartialEq)]
@@ -187,10 +134,10 @@ pub fn summary(results: &[CheckResult], causes: &[Cause]) -> Option<String> {
     let shared: usize = causes.iter().map(|c| c.checks.len()).sum();
     Some(format!(
         "{} did not pass, for {}: {} shared by {}, {} of their own",
-        crate::result::plural(failures, "check", "checks"),
-        crate::result::plural(defects, "defect", "defects"),
-        crate::result::plural(causes.len(), "cause", "causes"),
-        crate::result::plural(shared, "check", "checks"),
+        crate::text::plural(failures, "check", "checks"),
+        crate::text::plural(defects, "defect", "defects"),
+        crate::text::plural(causes.len(), "cause", "causes"),
+        crate::text::plural(shared, "check", "checks"),
         failures - shared,
     ))
 }

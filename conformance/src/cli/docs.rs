@@ -176,7 +176,7 @@ pub(super) fn compat_command(command: CompatCommand) -> Result<ExitCode, Harness
                 compat_name(&expect),
                 match diffs.len() {
                     0 => "every verdict as expected".to_owned(),
-                    n => harness::result::plural(n, "difference", "differences"),
+                    n => harness::text::plural(n, "difference", "differences"),
                 }
             );
             Ok(if diffs.is_empty() {

@@ -209,7 +209,7 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
     if args.fail_on_skip && skipped > 0 {
         eprintln!(
             "conformance: {} skipped and --fail-on-skip is set",
-            harness::result::plural(skipped, "check was", "checks were")
+            harness::text::plural(skipped, "check was", "checks were")
         );
     }
     Ok(if result.failed() || (args.fail_on_skip && skipped > 0) {

@@ -97,11 +97,11 @@ pub fn vectors(ex: &Exchange, inputs: usize) -> Result<(Value, Vec<Vec<f64>>), P
         vectors.len() == inputs && vectors.iter().all(|v| !v.is_empty()),
         format!(
             "{} in data",
-            crate::result::plural(inputs, "non-empty float vector", "non-empty float vectors")
+            crate::text::plural(inputs, "non-empty float vector", "non-empty float vectors")
         ),
         format!(
             "{} ({})",
-            crate::result::plural(vectors.len(), "vector", "vectors"),
+            crate::text::plural(vectors.len(), "vector", "vectors"),
             show(&json["data"])
         ),
         ex,

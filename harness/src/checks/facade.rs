@@ -107,7 +107,7 @@ async fn ready(ctx: &Ctx) -> Verdict {
         format!("{} then {}", show(&body["checked_at"]), show(&later["checked_at"])),
         &again,
     )?;
-    pass_with(crate::result::plural(
+    pass_with(crate::text::plural(
         checks.map_or(0, |c| c.len()),
         "dependency",
         "dependencies",

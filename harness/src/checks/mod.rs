@@ -161,7 +161,7 @@ pub struct Ctx {
     pub embedding_model: Option<String>,
     /// Options.
     pub options: CheckOptions,
-    discovery: crate::run::Discovery,
+    discovery: crate::target::discovery::Discovery,
     chat_plain: OnceCell<Result<Exchange, Problem>>,
     responses_plain: OnceCell<Result<Exchange, Problem>>,
     chat_stream: OnceCell<Result<Arc<StreamExchange>, Problem>>,
@@ -212,7 +212,7 @@ impl Ctx {
             chat_model,
             embedding_model,
             options,
-            discovery: crate::run::Discovery::default(),
+            discovery: crate::target::discovery::Discovery::default(),
             chat_plain: OnceCell::new(),
             responses_plain: OnceCell::new(),
             chat_stream: OnceCell::new(),
@@ -221,7 +221,7 @@ impl Ctx {
     }
 
     /// What model discovery found.
-    pub fn with_discovery(mut self, discovery: crate::run::Discovery) -> Self {
+    pub fn with_discovery(mut self, discovery: crate::target::discovery::Discovery) -> Self {
         self.discovery = discovery;
         self
     }
@@ -231,7 +231,7 @@ impl Ctx {
             Some(why) => skip(format!("no {kind} model: {why}; or pass {flag}")),
             None => skip(format!(
                 "none of the {} the target lists looks like {} {kind} model; pass {flag}",
-                crate::result::plural(self.discovery.listed, "model", "models"),
+                crate::text::plural(self.discovery.listed, "model", "models"),
                 if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
                     "an"
                 } else {
@@ -464,7 +464,7 @@ pub fn no_events(s: &StreamExchange) -> String {
     let ex = &s.exchange;
     format!(
         "{} (Content-Type {:?}): {}",
-        crate::result::plural(s.events.len(), "SSE event", "SSE events"),
+        crate::text::plural(s.events.len(), "SSE event", "SSE events"),
         ex.header("content-type").unwrap_or("none"),
         ex.excerpt()
     )

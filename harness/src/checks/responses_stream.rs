@@ -264,7 +264,7 @@ async fn text_consistency(ctx: &Ctx) -> Verdict {
                 "output text events (deltas and response.output_text.done)",
                 format!(
                     "none among {}",
-                    crate::result::plural(events.len(), "event", "events")
+                    crate::text::plural(events.len(), "event", "events")
                 ),
             )
             .at(&ex.request))

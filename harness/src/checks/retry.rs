@@ -8,9 +8,8 @@
 //! Requests marked raw (the rate-limit checks') see every 429 as it came.
 
 use crate::result::{errored, Problem};
+pub use crate::result::{FlakyRequest, RetrySummary};
 use crate::target::{backoff, Exchange, Req, TransportError};
-use serde::Serialize;
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -39,67 +38,6 @@ impl Default for RetryPolicy {
             max_wait: Duration::from_secs(30),
             budget: Duration::from_secs(300),
         }
-    }
-}
-
-/// A request that failed with a 5xx and succeeded when asked again.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct FlakyRequest {
-    /// The check that sent it.
-    pub check: String,
-    /// `METHOD url`.
-    pub request: String,
-    /// The first status (5xx).
-    pub first: u16,
-    /// The status of the repeat.
-    pub then: u16,
-}
-
-/// What the run's retries came to, for the reports.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct RetrySummary {
-    /// 429s waited out, over the run.
-    pub rate_limited: u32,
-    /// 429s waited out, by check.
-    pub by_check: BTreeMap<String, u32>,
-    /// Time spent waiting, in milliseconds.
-    pub waited_ms: f64,
-    /// Whether the run's retry budget ran out (the checks that met it are errored).
-    pub budget_exhausted: bool,
-    /// Requests that failed with a 5xx and then succeeded.
-    pub flaky: Vec<FlakyRequest>,
-}
-
-impl RetrySummary {
-    /// What the reports say of the retries, a line each (nothing when there were none).
-    pub fn lines(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        if self.rate_limited > 0 {
-            let by: Vec<String> = self
-                .by_check
-                .iter()
-                .map(|(check, n)| format!("{check} {n}"))
-                .collect();
-            lines.push(format!(
-                "rate-limited: {} waited out ({:.1} s in all; {})",
-                crate::result::plural(self.rate_limited as usize, "429 was", "429s were"),
-                self.waited_ms / 1000.0,
-                by.join(", ")
-            ));
-        }
-        if self.budget_exhausted {
-            lines.push(
-                "the retry budget ran out (--retry-budget): the checks still rate-limited then are errored"
-                    .to_owned(),
-            );
-        }
-        for f in &self.flaky {
-            lines.push(format!(
-                "flaky: {} answered HTTP {}, then {} when asked again ({})",
-                f.request, f.first, f.then, f.check
-            ));
-        }
-        lines
     }
 }
 

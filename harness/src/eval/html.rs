@@ -5,7 +5,7 @@
 use super::stats::Interval;
 use super::summary::{Score, Summary};
 use crate::report::html::esc;
-use crate::report::text::clean;
+use crate::text::clean;
 use serde_json::Value;
 use std::fmt::Write;
 

@@ -5,7 +5,7 @@
 
 use super::runner::{CaseResult, Outcome};
 use super::summary::Summary;
-use crate::report::text::clean_block;
+use crate::text::clean_block;
 use quick_xml::escape::escape;
 use std::fmt::Write as _;
 

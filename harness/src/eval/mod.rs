@@ -212,7 +212,7 @@ pub async fn run(
         Some(old) => Err(old),
         None => {
             let target = Target::new(&config.target)?;
-            let (target, discovery, notes) = crate::run::discover(target).await?;
+            let (target, discovery, notes) = crate::target::discovery::discover(target).await?;
             let model = match config.model.clone().or(discovery.chat) {
                 Some(m) => m,
                 None if !unnamed_model => String::new(),
@@ -255,6 +255,7 @@ pub async fn run(
     let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
         progress(&result, total);
         tally.add(&result);
+        tally.keep_testcase(&result.suite, &junit::testcase(&result));
         if let Some(out) = sink.as_mut() {
             let line = serde_json::to_string(&result).unwrap_or_default();
             writeln!(out, "{line}").map_err(|source| HarnessError::Io {

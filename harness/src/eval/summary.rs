@@ -4,7 +4,7 @@
 use super::case::Suite;
 use super::runner::{CaseResult, Outcome};
 use super::stats::{wilson, Interval};
-use crate::report::text::clean;
+use crate::text::clean;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -247,10 +247,16 @@ impl Tally {
         if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
             self.failures.push(failure(r));
         }
-        self.testcases
-            .entry(r.suite.clone())
-            .or_default()
-            .push_str(&super::junit::testcase(r));
+    }
+
+    /// Keeps a case's JUnit testcase (rendered by the caller) for the summary.
+    pub fn keep_testcase(&mut self, suite: &str, xml: &str) {
+        match self.testcases.get_mut(suite) {
+            Some(kept) => kept.push_str(xml),
+            None => {
+                self.testcases.insert(suite.to_owned(), xml.to_owned());
+            }
+        }
     }
 
     /// The summary, with the gates decided.
@@ -417,10 +423,7 @@ impl Summary {
     pub fn to_text(&self) -> String {
         let mut out = String::new();
         for note in &self.notes {
-            out.push_str(&format!(
-                "note: {}\n",
-                crate::report::text::clean(note, 500)
-            ));
+            out.push_str(&format!("note: {}\n", crate::text::clean(note, 500)));
         }
         for s in &self.suites {
             out.push_str(&format!(

@@ -25,7 +25,7 @@ pub fn to_text(r: &LatencyReport) -> String {
         r.measured_seconds,
         r.warmup_seconds,
         r.timing,
-        crate::report::text::clean(&r.slo, 300)
+        crate::text::clean(&r.slo, 300)
     );
     let _ = writeln!(
         out,

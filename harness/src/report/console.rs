@@ -1,8 +1,9 @@
 //! The terminal summary: shared causes first, then verdicts grouped by area, each failure
 //! with expected/seen/request. Everything that came from the target is escaped and cut.
 
-use super::text::{clean, clean_block};
-use crate::result::{plural, CheckResult, Failure, Outcome, RunResult};
+use crate::result::{CheckResult, Failure, Outcome, RunResult};
+use crate::text::plural;
+use crate::text::{clean, clean_block};
 use std::fmt::Write;
 
 /// The one-line form of a result, for progress output.

@@ -1,8 +1,9 @@
 //! A self-contained HTML page (no scripts, no external assets): the summary, shared causes,
 //! and every check with its details folded in a `<details>` element.
 
-use super::text::{clean, clean_block};
-use crate::result::{plural, Failure, Outcome, RunResult};
+use crate::result::{Failure, Outcome, RunResult};
+use crate::text::plural;
+use crate::text::{clean, clean_block};
 use std::fmt::Write;
 
 /// `text` escaped for HTML text and attribute values.

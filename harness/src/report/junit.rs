@@ -1,8 +1,8 @@
 //! JUnit XML: one testsuite per area, one testcase per check. A failed precondition is a
 //! `<failure type="precondition">`, a transport error an `<error>`.
 
-use super::text::clean_block;
 use crate::result::{Counts, Failure, Outcome, RunResult};
+use crate::text::clean_block;
 use quick_xml::escape::escape;
 use std::fmt::Write;
 

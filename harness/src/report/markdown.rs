@@ -1,8 +1,9 @@
 //! Markdown for humans and CI step summaries: shared causes first, then each other failure,
 //! then every check in a table.
 
-use super::text::clean_block;
-use crate::result::{plural, Failure, Outcome, RunResult};
+use crate::result::{Failure, Outcome, RunResult};
+use crate::text::clean_block;
+use crate::text::plural;
 use std::fmt::Write;
 
 use super::md::prose;

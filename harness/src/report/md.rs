@@ -3,7 +3,7 @@
 //! target text is escaped or put in code spans, and cut short. Every Markdown writer uses
 //! these; none writes target text as it came.
 
-use super::text::clean;
+use crate::text::clean;
 
 /// Prose: on one line, control characters escaped, no raw HTML (`<`, `>`, `&` as entities),
 /// no code span or fence (backticks escaped), cut to `max`.

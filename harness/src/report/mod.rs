@@ -8,7 +8,6 @@ pub mod junit;
 pub mod latest;
 pub mod markdown;
 pub(crate) mod md;
-pub(crate) mod text;
 
 use crate::error::HarnessError;
 use crate::result::RunResult;

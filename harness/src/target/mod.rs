@@ -2,12 +2,13 @@
 //! plain-data `Exchange` that checks read and reports quote (with the key redacted).
 
 pub mod backoff;
+pub mod discovery;
 pub mod socket;
 pub mod sse;
 pub mod tls;
 
 use crate::error::HarnessError;
-use crate::result::plural;
+use crate::text::plural;
 use bytes::Bytes;
 use futures::StreamExt;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE};
@@ -341,7 +342,7 @@ pub struct StreamExchange {
 
 /// Cuts text to `max` characters with an ellipsis.
 pub fn excerpt(text: &str, max: usize) -> String {
-    crate::report::text::clean(text, max)
+    crate::text::clean(text, max)
 }
 
 /// The innermost cause of a client error: reqwest's own text ("error sending request") says
