@@ -54,10 +54,10 @@ else
   cargo test --workspace --no-fail-fast
 fi
 
-# No import circles between the modules of the harness and the command line (the reference
-# server still has some: scripts/module-cycles.py reference-server/src lists them).
-python3 scripts/module-cycles.py harness/src
-python3 scripts/module-cycles.py conformance/src
+# No import circles between the modules of any crate.
+for src in reference-server/src harness/src conformance/src; do
+  python3 scripts/module-cycles.py "$src"
+done
 
 sdk_venv
 "$venv/bin/pytest" -q reference-server/tests/sdk

@@ -400,6 +400,25 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
     }
 }
 
+/// Handlers take the project of the key that auth admitted, worked out again from the
+/// request's headers (the token's hash is cached per thread): carried in the request's
+/// extensions instead, it would cost every `/v1` request an allocation, and most routes store
+/// nothing.
+impl axum::extract::FromRequestParts<AppState> for crate::project::Project {
+    type Rejection = crate::error::ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let auth = &state.config.auth;
+        let principal =
+            crate::principal::Principal::compute(&parts.headers, None, auth.key_header());
+        crate::project::resolve(auth, &state.projects, &principal, &parts.headers)
+            .ok_or_else(crate::error::ApiError::missing_key)
+    }
+}
+
 #[cfg(test)]
 /// Parses and checks a body with the default nesting limit.
 pub fn parse<T: ApiRequest>(bytes: &[u8]) -> Result<ApiJson<T>, ApiError> {

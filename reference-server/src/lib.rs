@@ -9,6 +9,7 @@
 //! ```
 
 mod body;
+mod clock;
 mod config;
 mod connections;
 pub mod engine;

@@ -19,7 +19,7 @@ pub struct Metrics {
     rate_limited: IntCounterVec,
     replays: prometheus::IntCounter,
     faults: IntCounterVec,
-    connections: crate::connections::Counters,
+    connections: ConnectionCounters,
 }
 
 impl Metrics {
@@ -114,7 +114,7 @@ impl Metrics {
             rate_limited,
             replays,
             faults,
-            connections: crate::connections::Counters {
+            connections: ConnectionCounters {
                 open,
                 closed,
                 refused,
@@ -123,7 +123,7 @@ impl Metrics {
     }
 
     /// The connection counters, for the accept loop.
-    pub fn connection_counters(&self) -> crate::connections::Counters {
+    pub fn connection_counters(&self) -> ConnectionCounters {
         self.connections.clone()
     }
 
@@ -234,6 +234,17 @@ impl Recent {
         };
         &self.0[at]
     }
+}
+
+/// The connection counters `/metrics` shows (the accept loop keeps them).
+#[derive(Clone)]
+pub struct ConnectionCounters {
+    /// Open connections.
+    pub open: prometheus::IntGauge,
+    /// Connections the server closed, by reason (`crate::connections::Closed`).
+    pub closed: prometheus::IntCounterVec,
+    /// Connections refused at the cap (none idle to close).
+    pub refused: prometheus::IntCounter,
 }
 
 #[cfg(test)]

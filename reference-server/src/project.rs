@@ -5,11 +5,8 @@
 //! A project is named by 16 hex digits of a SHA-256, never by its name or a key, so what logs
 //! and stores carry reveals neither.
 
-use crate::config::AuthMode;
+use crate::config::{AuthConfig, AuthMode};
 use crate::principal::{credential, hash, Principal};
-use crate::state::AppState;
-use axum::extract::FromRequestParts;
-use axum::http::request::Parts;
 use axum::http::HeaderMap;
 use std::sync::Arc;
 
@@ -42,7 +39,7 @@ impl std::fmt::Display for Project {
 }
 
 /// The projects of the configured tokens, in their order (computed once, at start).
-pub fn of_tokens(config: &crate::config::AuthConfig) -> Vec<Option<Project>> {
+pub fn of_tokens(config: &AuthConfig) -> Vec<Option<Project>> {
     config
         .tokens
         .iter()
@@ -53,44 +50,28 @@ pub fn of_tokens(config: &crate::config::AuthConfig) -> Vec<Option<Project>> {
 /// The project of a request from `principal`, if it sent a key: in strict mode, the project
 /// of the configured token (`None` for an unknown key, which auth refuses); otherwise the
 /// key's own.
-pub fn resolve(state: &AppState, principal: &Principal, headers: &HeaderMap) -> Option<Project> {
+pub fn resolve(
+    auth: &AuthConfig,
+    projects: &[Option<Project>],
+    principal: &Principal,
+    headers: &HeaderMap,
+) -> Option<Project> {
     let Principal::Token(token_hash) = principal else {
         return None;
     };
-    if state.config.auth.mode == AuthMode::Permissive {
+    if auth.mode == AuthMode::Permissive {
         return Some(Project::own(token_hash.clone()));
     }
-    let key = credential(headers, state.config.auth.key_header())?;
-    let at = state
-        .config
-        .auth
-        .tokens
-        .iter()
-        .position(|t| t.token == key)?;
-    Some(of_entry(state, at, token_hash))
+    let key = credential(headers, auth.key_header())?;
+    let at = auth.tokens.iter().position(|t| t.token == key)?;
+    Some(of_entry(projects, at, token_hash))
 }
 
 /// The project of configured token number `at`, sent by a principal with `token_hash`.
-pub fn of_entry(state: &AppState, at: usize, token_hash: &Arc<str>) -> Project {
-    match state.projects.get(at) {
+pub fn of_entry(projects: &[Option<Project>], at: usize, token_hash: &Arc<str>) -> Project {
+    match projects.get(at) {
         Some(Some(named)) => named.clone(),
         _ => Project::own(token_hash.clone()),
-    }
-}
-
-/// Handlers take the project of the key that auth admitted, worked out again from the
-/// request's headers (the token's hash is cached per thread): carried in the request's
-/// extensions instead, it would cost every `/v1` request an allocation, and most routes store
-/// nothing.
-impl FromRequestParts<AppState> for Project {
-    type Rejection = crate::error::ApiError;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        let principal = Principal::compute(&parts.headers, None, state.config.auth.key_header());
-        resolve(state, &principal, &parts.headers).ok_or_else(crate::error::ApiError::missing_key)
     }
 }
 

@@ -1,7 +1,6 @@
 //! Server-sent events as the SDKs need them: one `event:` line (when named) and one
 //! single-line `data:` JSON per event, no `id:` lines, and a final `data: [DONE]`.
 
-use crate::simulate::Pace;
 use axum::body::Body;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::Response;
@@ -41,6 +40,15 @@ pub fn response(events: Vec<Value>, named: bool) -> Response {
     stream_response(Body::from_stream(stream::iter(frames)))
 }
 
+/// When a paced stream's tokens are due: the simulation's timing profile draws them, and
+/// this module only keeps the schedule, so streaming does not depend on the simulation.
+pub trait Pacing: Send {
+    /// Time to the first token.
+    fn first_token(&mut self) -> std::time::Duration;
+    /// Time from one token to the next.
+    fn between_tokens(&mut self) -> std::time::Duration;
+}
+
 /// A streaming response paced by `pace` (none: all at once, as [`response`]) and, with `cut`,
 /// closed without its end after that many events.
 ///
@@ -49,7 +57,12 @@ pub fn response(events: Vec<Value>, named: bool) -> Response {
 /// `response.in_progress` go at once, as a real server acknowledges the request; every other
 /// event before a token goes with it, and those after the last token (the `done` events, the
 /// finish chunk, usage, `[DONE]`) right after it. The bytes are those of [`response`].
-pub fn paced(events: Vec<Value>, named: bool, pace: Option<Pace>, cut: Option<usize>) -> Response {
+pub fn paced(
+    events: Vec<Value>,
+    named: bool,
+    pace: Option<Box<dyn Pacing>>,
+    cut: Option<usize>,
+) -> Response {
     if pace.is_none() && cut.is_none() {
         return response(events, named);
     }
@@ -163,7 +176,7 @@ struct Feed {
     /// Bytes of `text` sent so far.
     sent: usize,
     last_token: Option<usize>,
-    pace: Option<Pace>,
+    pace: Option<Box<dyn Pacing>>,
     start: tokio::time::Instant,
     /// When the next token is due (set at the first wait).
     next_token_at: Option<tokio::time::Instant>,
@@ -241,13 +254,13 @@ mod tests {
     use futures::StreamExt;
     use std::time::Duration;
 
-    fn pace(ttft_ms: u64, itl_ms: u64) -> Option<Pace> {
+    fn pace(ttft_ms: u64, itl_ms: u64) -> Option<Box<dyn Pacing>> {
         let profile = Profile {
             ttft: Delay::Fixed(Duration::from_millis(ttft_ms)),
             inter_token: Delay::Fixed(Duration::from_millis(itl_ms)),
             embedding_per_input: Delay::default(),
         };
-        Some(Pace::seeded(profile, 1))
+        Some(Box::new(crate::simulate::Pace::seeded(profile, 1)))
     }
 
     fn chat(tokens: &[&str]) -> Vec<Value> {

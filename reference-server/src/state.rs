@@ -43,7 +43,7 @@ pub struct Shared {
     /// Timing profiles and injected faults.
     pub simulation: Arc<crate::simulate::Simulation>,
     /// Rendered embeddings of recent inputs.
-    pub embed_cache: crate::routes::embed_cache::EmbedCache,
+    pub embed_cache: crate::engine::embed_cache::EmbedCache,
     /// The `/v1/indexes` store, or why it could not be opened.
     pub indexes: Result<Arc<IndexStore>, String>,
     /// The named project of each configured token, in their order.
@@ -71,7 +71,7 @@ impl AppState {
         }
         .map(Arc::new)
         .map_err(|e| e.to_string());
-        let models_body = crate::routes::models::list_body(&config);
+        let models_body = crate::engine::catalog::list_body(&config);
         let models_length = axum::http::HeaderValue::from(models_body.len());
         let metrics = Arc::new(Metrics::new());
         let connections = Arc::new(crate::connections::Connections::new(
@@ -91,7 +91,7 @@ impl AppState {
             models_body,
             models_length,
             draining: Arc::new(std::sync::atomic::AtomicBool::new(false)),
-            embed_cache: crate::routes::embed_cache::EmbedCache::new(EMBED_CACHE_BYTES),
+            embed_cache: crate::engine::embed_cache::EmbedCache::new(EMBED_CACHE_BYTES),
             simulation: Arc::new(crate::simulate::Simulation::new(
                 &config.timing,
                 &config.faults,

@@ -15,6 +15,7 @@ mod tracked;
 pub use accept::serve;
 pub use fds::raise_descriptor_limit;
 
+use crate::metrics::ConnectionCounters;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -64,17 +65,6 @@ pub fn bounds(limits: &crate::config::LimitsConfig) -> Bounds {
     }
 }
 
-/// The counters `/metrics` shows.
-#[derive(Clone)]
-pub struct Counters {
-    /// Open connections.
-    pub open: prometheus::IntGauge,
-    /// Connections the server closed, by [`Closed`].
-    pub closed: prometheus::IntCounterVec,
-    /// Connections refused at the cap (none idle to close).
-    pub refused: prometheus::IntCounter,
-}
-
 /// Every open connection, in the order they were accepted.
 pub struct Connections {
     bounds: Bounds,
@@ -82,7 +72,7 @@ pub struct Connections {
     next: AtomicU64,
     open: AtomicUsize,
     live: Mutex<BTreeMap<u64, Arc<Conn>>>,
-    counters: Counters,
+    counters: ConnectionCounters,
 }
 
 /// One connection's state, shared by its reads and writes, its requests and its watchdog.
@@ -117,7 +107,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 impl Connections {
     /// No connections yet.
-    pub fn new(bounds: Bounds, counters: Counters) -> Self {
+    pub fn new(bounds: Bounds, counters: ConnectionCounters) -> Self {
         Self {
             bounds,
             epoch: Instant::now(),
@@ -339,8 +329,8 @@ pub async fn watch(connections: &Connections, conn: &Conn) -> Closed {
 mod tests {
     use super::*;
 
-    fn counters() -> Counters {
-        Counters {
+    fn counters() -> ConnectionCounters {
+        ConnectionCounters {
             open: prometheus::IntGauge::new("open", "o").unwrap_or_else(|_| unreachable!()),
             closed: prometheus::IntCounterVec::new(
                 prometheus::Opts::new("closed", "c"),

@@ -39,16 +39,7 @@ pub struct Conversation {
     pub turns: Vec<Turn>,
 }
 
-/// A function the caller offers.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ToolSpec {
-    /// Function name.
-    pub name: String,
-    /// What the tool does, as the caller described it.
-    pub description: Option<String>,
-    /// JSON Schema of its arguments.
-    pub parameters: Value,
-}
+pub use super::tool_pick::ToolSpec;
 
 /// The caller's `tool_choice`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]

@@ -5,8 +5,6 @@
 //! `get_weather`; "What is 2 + 2?" selects nothing. Deterministic: the best score wins, ties go
 //! to the tool offered first.
 
-use super::text::ToolSpec;
-
 /// Verbs that say what a tool does, not what it is about: `get_weather` is about weather.
 const VERBS: &[&str] = &[
     "get",
@@ -140,6 +138,17 @@ const STOP: &[&str] = &[
     "they",
     "them",
 ];
+
+/// A function the caller offers.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolSpec {
+    /// Function name.
+    pub name: String,
+    /// What the tool does, as the caller described it.
+    pub description: Option<String>,
+    /// JSON Schema of its arguments.
+    pub parameters: serde_json::Value,
+}
 
 /// The tool `prompt` is about, if any: a tool named in the prompt as it is (`get_weather`,
 /// `get weather`) first, else the best subject score above zero.

@@ -82,9 +82,15 @@ pub fn check(state: &AppState, principal: &Principal, req: &Request) -> Result<P
         if !granted {
             return Err(ApiError::forbidden(needed));
         }
-        return Ok(project::of_entry(state, at, token_hash));
+        return Ok(project::of_entry(&state.projects, at, token_hash));
     }
-    project::resolve(state, principal, req.headers()).ok_or_else(ApiError::missing_key)
+    project::resolve(
+        &state.config.auth,
+        &state.projects,
+        principal,
+        req.headers(),
+    )
+    .ok_or_else(ApiError::missing_key)
 }
 
 #[cfg(test)]

@@ -29,7 +29,14 @@ pub fn is_under(path: &str) -> bool {
 pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Request) -> Admission {
     // Only a limiter keyed by project looks the project up before auth.
     let by_project = (state.config.rate_limit.keying == RateLimitKeying::Project)
-        .then(|| project::resolve(state, principal, req.headers()))
+        .then(|| {
+            project::resolve(
+                &state.config.auth,
+                &state.projects,
+                principal,
+                req.headers(),
+            )
+        })
         .flatten();
     let taken = match rate_limit::admit(state, route, principal, by_project.as_ref()) {
         Some(Err(refused)) => return Admission::Refused(refused),

@@ -1,10 +1,10 @@
 //! `POST /v1/embeddings`.
 
-use super::embed_cache::Rendered;
 use super::table::Routes;
 use crate::body::Pieces;
 use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
+use crate::engine::embed_cache::Rendered;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiRequest};
 use crate::simulate::Ask;

@@ -212,7 +212,7 @@ pub fn response_input(
             }
             ItemKind::Compaction => {
                 let sealed = item.get("encrypted_content").and_then(Value::as_str);
-                let Some(turns) = sealed.and_then(super::compact::unseal) else {
+                let Some(turns) = sealed.and_then(crate::engine::compaction::unseal) else {
                     return Err(ApiError::invalid_encrypted_content(format!(
                         "{param}.encrypted_content"
                     )));

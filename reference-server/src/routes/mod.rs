@@ -3,7 +3,6 @@
 pub mod chat;
 pub mod compact;
 pub mod dreams;
-pub mod embed_cache;
 pub mod embeddings;
 pub mod health;
 pub mod indexes;
@@ -16,12 +15,7 @@ pub mod socket;
 pub mod table;
 pub mod wire;
 
-/// Unix seconds now.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::clock::now;
 
 /// A new object id such as `resp_3f2a…`.
 pub fn new_id(prefix: &str) -> String {

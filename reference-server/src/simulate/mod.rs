@@ -313,7 +313,8 @@ impl Act<'_> {
                 f.cut_after.unwrap_or(events.len() / 2).min(last)
             })
         });
-        let mut response = crate::sse::paced(events, named, self.pace.map(|p| *p), cut);
+        let pace = self.pace.map(|p| -> Box<dyn crate::sse::Pacing> { p });
+        let mut response = crate::sse::paced(events, named, pace, cut);
         if let Some(f) = &self.fault {
             response
                 .headers_mut()
@@ -384,6 +385,16 @@ impl Pace {
             total = total.saturating_add(self.profile.embedding_per_input.sample(&mut self.rng));
         }
         total
+    }
+}
+
+impl crate::sse::Pacing for Pace {
+    fn first_token(&mut self) -> Duration {
+        Pace::first_token(self)
+    }
+
+    fn between_tokens(&mut self) -> Duration {
+        Pace::between_tokens(self)
     }
 }
 

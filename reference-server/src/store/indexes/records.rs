@@ -79,7 +79,7 @@ impl IndexRecord {
             metric: new.metric,
             model: new.model,
             metadata: new.metadata,
-            created_at: crate::routes::now(),
+            created_at: crate::clock::now(),
             item_count: 0,
             seq,
             project: project.to_owned(),
@@ -139,7 +139,7 @@ impl ItemRecord {
                 id,
                 text: new.text,
                 attributes: new.attributes,
-                created_at: crate::routes::now(),
+                created_at: crate::clock::now(),
             },
             new.vector,
         )
