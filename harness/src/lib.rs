@@ -6,6 +6,7 @@
 
 pub mod checks;
 pub mod compat;
+#[cfg(feature = "embedded")]
 pub mod embedded;
 mod error;
 pub mod eval;

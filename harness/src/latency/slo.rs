@@ -204,7 +204,7 @@ fn measure(text: &str) -> Result<Measure, String> {
 
 /// `1200ms`, `1.2s`, `800us`, in seconds (the reference server's duration syntax).
 pub fn seconds(text: &str) -> Result<f64, String> {
-    reference_server::simulate::delay::duration(text).map(|d| d.as_secs_f64())
+    kit_formats::duration(text).map(|d| d.as_secs_f64())
 }
 
 fn fraction(text: &str) -> Result<f64, String> {
@@ -549,7 +549,7 @@ pub fn defaults(chat_model: &str, embedding_model: &str) -> Vec<Scenario> {
 
 /// A duration from text (`10s`, `500ms`), for flags.
 pub fn duration(text: &str) -> Result<Duration, String> {
-    reference_server::simulate::delay::duration(text)
+    kit_formats::duration(text)
 }
 
 #[cfg(test)]

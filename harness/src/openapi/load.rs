@@ -1,13 +1,13 @@
 //! Reading a document from a file or URL, as JSON or YAML.
 
 use crate::error::HarnessError;
-use reference_server::openapi::{bundle, external_refs};
+use kit_formats::bundle::{bundle, external_refs};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::Path;
 use std::time::Duration;
 
-pub use reference_server::openapi::yaml::parse;
+pub use kit_formats::yaml::parse;
 
 /// Reads `source` (a path, or an http(s) URL) and parses it as JSON, else YAML. Relative
 /// `$ref`s into other files (`model.schema.json`) are read relative to `source` and bundled

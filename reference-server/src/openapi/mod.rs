@@ -4,8 +4,7 @@
 //!
 //! The document is compiled into the binary, so what a build serves is what was tested.
 
-pub mod bundle;
-pub mod yaml;
+pub use kit_formats::{bundle, yaml};
 
 pub use bundle::{bundle, component_name, external_refs};
 

@@ -175,34 +175,7 @@ pub fn bounded(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-/// A duration with its unit: `250ms`, `1.5s`, `2m`, `800us`. A bare number is refused: a
-/// unit-less `200` is ambiguous.
-pub fn duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(|| {
-            format!("{text:?} has no unit: add one of us, ms, s or m (e.g. {text}s or {text}ms)")
-        })?;
-    let (number, unit) = text.split_at(split);
-    let value: f64 = number.parse().map_err(|_| {
-        format!(
-            "{text:?} is not a duration: a number and one of us, ms, s or m (e.g. 200ms, 1.5s, 2m)"
-        )
-    })?;
-    let scale = match unit.trim() {
-        "us" | "µs" => 1e-6,
-        "ms" => 1e-3,
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        other => {
-            return Err(format!(
-                "{text:?}: unknown unit {other:?} (expected us, ms, s or m)"
-            ))
-        }
-    };
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{text:?} is not a duration"))
-}
+pub use kit_formats::duration;
 
 /// A duration written as text in config files (`"2s"`), for serde.
 pub mod text {
