@@ -8,7 +8,7 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use harness::eval::answer::Answer;
 use harness::eval::grader::{Grader, GraderSpec};
 use harness::latency::probe::{Sample, TokenCount};
-use harness::latency::stats::Tally;
+use harness::latency::stats::ScenarioTally;
 use harness::target::sse::SseParser;
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -117,7 +117,7 @@ fn stats(c: &mut Criterion) {
         error: None,
         sent_at: Duration::from_secs(3),
     };
-    let mut tally = Tally::new(&scenarios[0]);
+    let mut tally = ScenarioTally::new(&scenarios[0]);
     let mut raw = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3)
         .unwrap_or_else(|e| panic!("{e}"));
     let mut group = c.benchmark_group("stats");

@@ -37,7 +37,7 @@ pub struct Expected {
 
 /// A difference between a run and its expectation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Difference {
+pub struct VerdictChange {
     /// The check.
     pub id: String,
     /// What changed.
@@ -171,11 +171,11 @@ fn observed(report: &Value) -> Vec<Observed> {
 
 /// Every way `report` differs from `expectation`: a check that changed outcome or reason, a
 /// check the expectation does not know, and an expected check the run did not have.
-pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
+pub fn compare(expectation: &Expectation, report: &Value) -> Vec<VerdictChange> {
     let mut diffs = Vec::new();
     let seen = observed(report);
     if seen.is_empty() {
-        diffs.push(Difference {
+        diffs.push(VerdictChange {
             id: "-".into(),
             what: "the report has no checks".into(),
         });
@@ -188,14 +188,14 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
     } in &seen
     {
         let Some(want) = expectation.checks.get(id) else {
-            diffs.push(Difference {
+            diffs.push(VerdictChange {
                 id: id.clone(),
                 what: format!("new check, {outcome}; add it to the expectation"),
             });
             continue;
         };
         if want.outcome != *outcome {
-            diffs.push(Difference {
+            diffs.push(VerdictChange {
                 id: id.clone(),
                 what: match saw {
                     Some(saw) => format!(
@@ -211,7 +211,7 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
             "failed" | "precondition_failed" | "errored"
         ) && want.expected != *expected
         {
-            diffs.push(Difference {
+            diffs.push(VerdictChange {
                 id: id.clone(),
                 what: format!(
                     "fails for another reason: expected {:?}, now {:?}",
@@ -223,7 +223,7 @@ pub fn compare(expectation: &Expectation, report: &Value) -> Vec<Difference> {
     }
     for id in expectation.checks.keys() {
         if !seen.iter().any(|s| s.id == *id) {
-            diffs.push(Difference {
+            diffs.push(VerdictChange {
                 id: id.clone(),
                 what: "expected in the run, but it did not run".into(),
             });

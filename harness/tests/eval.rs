@@ -2,7 +2,7 @@
 //! and against the embedded reference server with the shipped suites.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use harness::eval::{self, runner::Outcome, summary::Summary, EvalConfig};
+use harness::eval::{self, runner::CaseOutcome, summary::Summary, EvalConfig};
 use harness::TargetConfig;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -178,7 +178,7 @@ async fn wrong_answers_drop_accuracy_under_the_gate() {
     assert!(summary
         .failures
         .iter()
-        .all(|f| f.outcome == Outcome::Failed));
+        .all(|f| f.outcome == CaseOutcome::Failed));
 }
 
 #[tokio::test]

@@ -115,7 +115,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
             eval::plan::apply(&plan, &path.display().to_string(), &mut suites)?;
             plan
         }
-        None => eval::plan::Plan::default(),
+        None => eval::plan::GatePlan::default(),
     };
     let main_key = args.to.key()?;
     // Re-grading asks nothing, so no server is started.

@@ -57,9 +57,9 @@ pub(super) struct LatencyArgs {
     /// Step the open-loop rate (`50,100,200`, `FROM:TO:STEP`) or search it (`search:FROM:TO`),
     /// each step lasting --duration; reports the highest rate that met every budget and the
     /// throughput/latency curve. Fails when no rate met them.
-    #[arg(long, value_name = "RATES", value_parser = harness::latency::sweep::Plan::parse,
+    #[arg(long, value_name = "RATES", value_parser = harness::latency::sweep::SweepPlan::parse,
           conflicts_with_all = ["rate", "concurrency", "repeat"])]
-    sweep: Option<harness::latency::sweep::Plan>,
+    sweep: Option<harness::latency::sweep::SweepPlan>,
     /// Stop as soon as a budget can no longer hold, whatever the rest of the run does (a
     /// bound already exceeded by more requests than the percentile allows, an error rate
     /// past its budget even if every request left succeeded).

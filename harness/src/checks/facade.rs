@@ -1,7 +1,7 @@
 //! The facade's public probes: liveness, readiness, metrics and the OpenAPI document.
 
 use super::*;
-use crate::openapi::conform::{Body, Observed, Outcome};
+use crate::openapi::conform::{Body, Conformity, Observed};
 use crate::target::Exchange;
 
 pub fn checks() -> Vec<Check> {
@@ -391,8 +391,8 @@ async fn openapi_responses_match(ctx: &Ctx) -> Verdict {
             body,
         };
         match conformance.check(&seen) {
-            Outcome::Undocumented => undocumented += 1,
-            Outcome::Checked(found) => {
+            Conformity::Undocumented => undocumented += 1,
+            Conformity::Checked(found) => {
                 checked += 1;
                 if first_request.is_none() && !found.is_empty() {
                     first_request = Some(ex.request.clone());

@@ -283,7 +283,7 @@ impl Ctx {
                 order,
                 (&ex.request.method, &ex.request.url),
                 (ex.status, &ex.media_type()),
-                crate::snapshots::record::Answer::Body {
+                crate::snapshots::record::RecordedAnswer::Body {
                     body: &ex.body,
                     whole,
                 },
@@ -303,12 +303,12 @@ impl Ctx {
         if let Some((recorder, check, order)) = recording {
             let ex = &s.exchange;
             let answer = if ex.media_type() == "text/event-stream" {
-                crate::snapshots::record::Answer::Stream {
+                crate::snapshots::record::RecordedAnswer::Stream {
                     data: s.events.iter().map(|e| e.data.as_str()).collect(),
                     cut: s.cut.is_some(),
                 }
             } else {
-                crate::snapshots::record::Answer::Body {
+                crate::snapshots::record::RecordedAnswer::Body {
                     body: &ex.body,
                     whole: s.cut.is_none(),
                 }

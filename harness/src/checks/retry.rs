@@ -49,18 +49,18 @@ pub struct Retries {
 }
 
 /// What a send gives back: an answer with its exchange.
-pub trait Answer {
+pub trait Answered {
     /// The exchange (status, headers) of the answer.
     fn exchange(&self) -> &Exchange;
 }
 
-impl Answer for Exchange {
+impl Answered for Exchange {
     fn exchange(&self) -> &Exchange {
         self
     }
 }
 
-impl Answer for crate::target::StreamExchange {
+impl Answered for crate::target::StreamExchange {
     fn exchange(&self) -> &Exchange {
         &self.exchange
     }
@@ -116,7 +116,7 @@ impl Retries {
     /// `check` is the running check's id (for the counts).
     pub async fn send<T, F, Fut>(&self, check: &str, req: Req, mut send: F) -> Result<T, Problem>
     where
-        T: Answer,
+        T: Answered,
         F: FnMut(Req) -> Fut,
         Fut: Future<Output = Result<T, TransportError>>,
     {

@@ -82,7 +82,7 @@ enum Spec {
     },
     Fuzzy {
         #[serde(default)]
-        metric: Metric,
+        metric: FuzzyMetric,
         #[serde(default = "default_threshold")]
         threshold: f64,
     },
@@ -168,7 +168,7 @@ pub enum MatchMode {
 /// How `fuzzy` measures closeness.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Metric {
+pub enum FuzzyMetric {
     /// 1 - Levenshtein distance / length of the longer text.
     #[default]
     Levenshtein,
@@ -211,7 +211,7 @@ pub enum Grader {
     /// Close enough to an ideal.
     Fuzzy {
         /// The measure.
-        metric: Metric,
+        metric: FuzzyMetric,
         /// The least score that passes.
         threshold: f64,
     },
@@ -252,15 +252,15 @@ pub struct Judged {
 
 /// A grader's judgement of one answer.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
-pub struct Verdict {
+pub struct Grade {
     /// Whether the answer passes.
     pub passed: bool,
     /// Why, in a sentence (expected vs got).
     pub reason: String,
 }
 
-fn verdict(passed: bool, reason: impl Into<String>) -> Verdict {
-    Verdict {
+fn verdict(passed: bool, reason: impl Into<String>) -> Grade {
+    Grade {
         passed,
         reason: reason.into(),
     }
@@ -416,7 +416,7 @@ impl Grader {
 
     /// Judges `answer` against `ideal`; judge graders read their rubric's verdict from
     /// `judged` (asked beforehand, see `rubrics`).
-    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, judged: &[Judged]) -> Verdict {
+    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, judged: &[Judged]) -> Grade {
         let text = answer.text.as_str();
         match self {
             Self::Exact(normalize) => {
@@ -582,7 +582,7 @@ impl Grader {
                 }
             }
             Self::All(graders) => {
-                let verdicts: Vec<Verdict> = graders
+                let verdicts: Vec<Grade> = graders
                     .iter()
                     .map(|g| g.grade(answer, ideal, judged))
                     .collect();
@@ -592,7 +592,7 @@ impl Grader {
                 }
             }
             Self::Any(graders) => {
-                let verdicts: Vec<Verdict> = graders
+                let verdicts: Vec<Grade> = graders
                     .iter()
                     .map(|g| g.grade(answer, ideal, judged))
                     .collect();
@@ -739,9 +739,9 @@ fn tokens(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn similarity(metric: Metric, got: &str, want: &str) -> f64 {
+fn similarity(metric: FuzzyMetric, got: &str, want: &str) -> f64 {
     match metric {
-        Metric::Levenshtein => {
+        FuzzyMetric::Levenshtein => {
             let norm = |s: &str| {
                 s.split_whitespace()
                     .collect::<Vec<_>>()
@@ -750,7 +750,7 @@ fn similarity(metric: Metric, got: &str, want: &str) -> f64 {
             };
             strsim::normalized_levenshtein(&norm(got), &norm(want))
         }
-        Metric::TokenF1 => {
+        FuzzyMetric::TokenF1 => {
             let (g, w) = (tokens(got), tokens(want));
             if g.is_empty() || w.is_empty() {
                 return if g.is_empty() && w.is_empty() {

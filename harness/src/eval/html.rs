@@ -169,7 +169,7 @@ pub fn render(summary: &Summary) -> String {
                 esc(&f.origin),
                 f.outcome.name(),
                 // An errored case has no answer to compare: its error is in "why".
-                if f.outcome == super::runner::Outcome::Errored {
+                if f.outcome == super::runner::CaseOutcome::Errored {
                     format!("{} → <em>no answer</em>", esc(&clean(&expected, 2000)))
                 } else {
                     diff(&clean(&expected, 2000), &clean(&f.got, 2000))

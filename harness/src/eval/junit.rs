@@ -3,7 +3,7 @@
 //! as its result arrives (bounded: a 300-character message, an 8,000-character detail), so
 //! nothing re-reads `results.jsonl`.
 
-use super::runner::{CaseResult, Outcome};
+use super::runner::{CaseOutcome, CaseResult};
 use super::summary::Summary;
 use crate::text::clean_block;
 use quick_xml::escape::escape;
@@ -94,12 +94,12 @@ pub(crate) fn testcase(r: &CaseResult) -> String {
         ),
     };
     let tag = match r.outcome {
-        Outcome::Passed => {
+        CaseOutcome::Passed => {
             out.push_str("/>\n");
             return out;
         }
-        Outcome::Failed => "failure",
-        Outcome::Errored => "error",
+        CaseOutcome::Failed => "failure",
+        CaseOutcome::Errored => "error",
     };
     let _ = write!(
         out,

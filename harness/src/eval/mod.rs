@@ -22,7 +22,7 @@ use case::{Api, Suite};
 use futures::StreamExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use summary::{Summary, Tally};
+use summary::{EvalTally, Summary};
 
 /// What an eval run needs.
 #[derive(Debug, Clone)]
@@ -250,7 +250,7 @@ pub async fn run(
         }
         None => None,
     };
-    let mut tally = Tally::new(&suites, baseline.is_some());
+    let mut tally = EvalTally::new(&suites, baseline.is_some());
     let total = total as u64;
     let mut record = |result: runner::CaseResult| -> Result<(), HarnessError> {
         progress(&result, total);

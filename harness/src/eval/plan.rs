@@ -17,7 +17,7 @@ use std::path::Path;
 /// The gates of a plan.
 #[derive(Debug, Default, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields)]
-pub struct Plan {
+pub struct GatePlan {
     /// The overall accuracy gate.
     pub min_accuracy: Option<f64>,
     /// The errored-case gate.
@@ -36,21 +36,21 @@ pub struct SuiteGate {
 }
 
 /// Reads the plan at `path`; errors name `file:line:column`.
-pub fn load(path: &Path) -> Result<Plan, HarnessError> {
+pub fn load(path: &Path) -> Result<GatePlan, HarnessError> {
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| HarnessError::Usage(format!("cannot read the plan {shown}: {e}")))?;
     parse(&shown, &text)
 }
 
-fn parse(file: &str, text: &str) -> Result<Plan, HarnessError> {
+fn parse(file: &str, text: &str) -> Result<GatePlan, HarnessError> {
     let at = |offset: usize| {
         let before = &text[..offset.min(text.len())];
         let line = before.matches('\n').count() + 1;
         let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
         format!("{file}:{line}:{column}")
     };
-    let plan: Plan = toml::from_str(text).map_err(|e| {
+    let plan: GatePlan = toml::from_str(text).map_err(|e| {
         let place = e
             .span()
             .map_or_else(|| format!("{file}:1:1"), |s| at(s.start));
@@ -75,7 +75,7 @@ fn parse(file: &str, text: &str) -> Result<Plan, HarnessError> {
 
 /// Puts the plan's suite gates on the suites; a plan naming a suite that is not loaded is an
 /// error (a typo must not silently drop a gate).
-pub fn apply(plan: &Plan, file: &str, suites: &mut [Suite]) -> Result<(), HarnessError> {
+pub fn apply(plan: &GatePlan, file: &str, suites: &mut [Suite]) -> Result<(), HarnessError> {
     for (name, gate) in &plan.suites {
         let Some(suite) = suites.iter_mut().find(|s| &s.name == name) else {
             let known: Vec<&str> = suites.iter().map(|s| s.name.as_str()).collect();
@@ -114,9 +114,9 @@ mod tests {
 
     #[test]
     fn a_plan_for_an_unknown_suite_is_refused() {
-        let plan = Plan {
+        let plan = GatePlan {
             suites: [("nope".to_owned(), SuiteGate { min_accuracy: 0.5 })].into(),
-            ..Plan::default()
+            ..GatePlan::default()
         };
         let mut suites = Vec::new();
         assert!(apply(&plan, "p.toml", &mut suites).is_err());

@@ -4,7 +4,7 @@
 
 use super::answer::Answer;
 use super::case::{Api, Case};
-use super::grader::{Judged, Verdict};
+use super::grader::{Grade, Judged};
 use crate::target::{Exchange, Req, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -56,7 +56,7 @@ pub struct Asker {
 /// How a case ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum CaseOutcome {
     /// Enough asks passed.
     Passed,
     /// Answers arrived and too few passed.
@@ -65,7 +65,7 @@ pub enum Outcome {
     Errored,
 }
 
-impl Outcome {
+impl CaseOutcome {
     /// The outcome as reports write it.
     pub fn name(self) -> &'static str {
         match self {
@@ -90,7 +90,7 @@ pub struct TurnRecord {
     pub answer: Option<Answer>,
     /// The grader's judgement.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub verdict: Option<Verdict>,
+    pub verdict: Option<Grade>,
     /// Why no answer could be graded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -130,7 +130,7 @@ pub struct CaseResult {
     /// Its weight.
     pub weight: f64,
     /// How it ended.
-    pub outcome: Outcome,
+    pub outcome: CaseOutcome,
     /// Asks that passed.
     pub passes: u32,
     /// Asks made.
@@ -462,14 +462,14 @@ async fn send_to(
 
 /// Passing asks, and the case's outcome: passed with `min_passes` of them, else errored when
 /// an answer never arrived, else failed.
-pub fn outcome(attempts: &[Attempt], min_passes: u32) -> (u32, Outcome) {
+pub fn outcome(attempts: &[Attempt], min_passes: u32) -> (u32, CaseOutcome) {
     let passes = attempts.iter().filter(|a| a.passed).count() as u32;
     let outcome = if passes >= min_passes {
-        Outcome::Passed
+        CaseOutcome::Passed
     } else if attempts.iter().any(|a| a.errored) {
-        Outcome::Errored
+        CaseOutcome::Errored
     } else {
-        Outcome::Failed
+        CaseOutcome::Failed
     };
     (passes, outcome)
 }

@@ -3,7 +3,7 @@
 //! with an exact McNemar test on the cases that changed.
 
 use super::case::Case;
-use super::runner::{outcome, CaseResult, Outcome};
+use super::runner::{outcome, CaseOutcome, CaseResult};
 use crate::error::HarnessError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -88,14 +88,17 @@ pub fn regrade(case: &Case, mut stored: CaseResult) -> CaseResult {
 struct Verdictline {
     suite: String,
     id: String,
-    outcome: Outcome,
+    outcome: CaseOutcome,
 }
 
 /// Whether each stored case passed, by key.
 pub fn outcomes(path: &Path) -> Result<HashMap<String, bool>, HarnessError> {
     let mut out = HashMap::new();
     read(path, |line: Verdictline| {
-        out.insert(key(&line.suite, &line.id), line.outcome == Outcome::Passed);
+        out.insert(
+            key(&line.suite, &line.id),
+            line.outcome == CaseOutcome::Passed,
+        );
     })?;
     Ok(out)
 }
@@ -105,7 +108,7 @@ const LISTED: usize = 20;
 
 /// This run beside a baseline, case by case.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub struct CaseComparison {
     /// The baseline's results file.
     pub baseline: String,
     /// Failed (or errored) before, passed now.
@@ -135,8 +138,8 @@ pub fn compare(
     baseline: &str,
     before: &HashMap<String, bool>,
     now: &[(String, bool)],
-) -> Comparison {
-    let mut c = Comparison {
+) -> CaseComparison {
+    let mut c = CaseComparison {
         baseline: baseline.to_owned(),
         fixed: 0,
         broke: 0,

@@ -2,7 +2,7 @@
 //! per tag and overall (weighted), each with its Wilson interval, and the gates' verdicts.
 
 use super::case::Suite;
-use super::runner::{CaseResult, Outcome};
+use super::runner::{CaseOutcome, CaseResult};
 use super::stats::{wilson, Interval};
 use crate::text::clean;
 use serde::Serialize;
@@ -15,7 +15,7 @@ const KEPT_FAILURES: usize = 20;
 
 /// Counts of one group of cases.
 #[derive(Debug, Clone, Default, Serialize)]
-pub struct Counts {
+pub struct CaseCounts {
     /// Cases.
     pub cases: usize,
     /// Passed cases.
@@ -38,7 +38,7 @@ pub struct Counts {
     pub pass_all_k: usize,
 }
 
-impl Counts {
+impl CaseCounts {
     fn add(&mut self, r: &CaseResult) {
         self.cases += 1;
         self.weight += r.weight;
@@ -49,12 +49,12 @@ impl Counts {
             self.pass_all_k += usize::from(r.passes == r.repeat);
         }
         match r.outcome {
-            Outcome::Passed => {
+            CaseOutcome::Passed => {
                 self.passed += 1;
                 self.passed_weight += r.weight;
             }
-            Outcome::Failed => self.failed += 1,
-            Outcome::Errored => self.errored += 1,
+            CaseOutcome::Failed => self.failed += 1,
+            CaseOutcome::Errored => self.errored += 1,
         }
     }
 
@@ -76,7 +76,7 @@ pub struct Score {
     pub name: String,
     /// Its counts.
     #[serde(flatten)]
-    pub counts: Counts,
+    pub counts: CaseCounts,
     /// Weighted accuracy.
     pub accuracy: Option<f64>,
     /// Wilson 95% interval of the accuracy (over the number of cases).
@@ -87,7 +87,7 @@ pub struct Score {
 }
 
 impl Score {
-    fn of(name: &str, counts: Counts, min_accuracy: Option<f64>) -> Self {
+    fn of(name: &str, counts: CaseCounts, min_accuracy: Option<f64>) -> Self {
         let accuracy = counts.accuracy();
         let interval = accuracy.and_then(|a| wilson(a, counts.cases));
         Self {
@@ -117,13 +117,13 @@ pub struct Gate {
 
 /// A failed or errored case, for the human reports.
 #[derive(Debug, Clone, Serialize)]
-pub struct Failure {
+pub struct CaseFailure {
     /// `suite/id`.
     pub case: String,
     /// `file:line`.
     pub origin: String,
     /// Failed or errored.
-    pub outcome: Outcome,
+    pub outcome: CaseOutcome,
     /// The ideal of the first failing turn.
     pub expected: Option<Value>,
     /// What came back (answer text, or the error).
@@ -134,11 +134,11 @@ pub struct Failure {
 
 /// Counts per group while results stream in.
 #[derive(Debug)]
-pub struct Tally {
-    overall: Counts,
-    suites: BTreeMap<String, Counts>,
-    tags: BTreeMap<String, Counts>,
-    failures: Vec<Failure>,
+pub struct EvalTally {
+    overall: CaseCounts,
+    suites: BTreeMap<String, CaseCounts>,
+    tags: BTreeMap<String, CaseCounts>,
+    failures: Vec<CaseFailure>,
     /// Whether each case passed, by `suite/id`, kept only for a baseline comparison.
     outcomes: Option<Vec<(String, bool)>>,
     /// Each suite's JUnit testcases, rendered as the results came.
@@ -166,7 +166,7 @@ pub struct Context<'a> {
     /// The suites (for their own gates).
     pub suites: &'a [Suite],
     /// The comparison with a baseline, if one was given.
-    pub comparison: Option<super::stored::Comparison>,
+    pub comparison: Option<super::stored::CaseComparison>,
     /// Whether a significant drop against the baseline fails the run.
     pub fail_on_regression: bool,
 }
@@ -201,23 +201,23 @@ pub struct Summary {
     /// Whether every gate passed.
     pub passed: bool,
     /// The first failures.
-    pub failures: Vec<Failure>,
+    pub failures: Vec<CaseFailure>,
     /// This run beside a baseline.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub baseline: Option<super::stored::Comparison>,
+    pub baseline: Option<super::stored::CaseComparison>,
     /// Each suite's JUnit testcases (for `eval.junit.xml`).
     #[serde(skip)]
     pub(crate) testcases: BTreeMap<String, String>,
 }
 
-impl Tally {
+impl EvalTally {
     /// Empty counts for these suites; `compare`: keep each case's outcome for a baseline.
     pub fn new(suites: &[Suite], compare: bool) -> Self {
         Self {
-            overall: Counts::default(),
+            overall: CaseCounts::default(),
             suites: suites
                 .iter()
-                .map(|s| (s.name.clone(), Counts::default()))
+                .map(|s| (s.name.clone(), CaseCounts::default()))
                 .collect(),
             tags: BTreeMap::new(),
             failures: Vec::new(),
@@ -241,10 +241,10 @@ impl Tally {
         if let Some(outcomes) = self.outcomes.as_mut() {
             outcomes.push((
                 super::stored::key(&r.suite, &r.id),
-                r.outcome == Outcome::Passed,
+                r.outcome == CaseOutcome::Passed,
             ));
         }
-        if r.outcome != Outcome::Passed && self.failures.len() < KEPT_FAILURES {
+        if r.outcome != CaseOutcome::Passed && self.failures.len() < KEPT_FAILURES {
             self.failures.push(failure(r));
         }
     }
@@ -341,7 +341,7 @@ impl Tally {
     }
 }
 
-fn failure(r: &CaseResult) -> Failure {
+fn failure(r: &CaseResult) -> CaseFailure {
     let attempt = r.attempts.iter().find(|a| !a.passed);
     let turn = attempt.and_then(|a| {
         a.turns
@@ -373,7 +373,7 @@ fn failure(r: &CaseResult) -> Failure {
             ),
         ),
     };
-    Failure {
+    CaseFailure {
         case: format!("{}/{}", r.suite, r.id),
         origin: r.origin.clone(),
         outcome: r.outcome,

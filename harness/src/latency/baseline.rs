@@ -9,7 +9,7 @@ use std::path::Path;
 
 /// One statistic, then and now.
 #[derive(Debug, Clone, Serialize)]
-pub struct Change {
+pub struct PercentileChange {
     /// `latency.p95`, `ttft.p50`, …
     pub measure: String,
     /// The baseline's value, in ms.
@@ -36,12 +36,12 @@ pub struct ScenarioChange {
     /// The scenario.
     pub name: String,
     /// Its statistics, then and now.
-    pub changes: Vec<Change>,
+    pub changes: Vec<PercentileChange>,
 }
 
 /// The comparison with a baseline run.
 #[derive(Debug, Clone, Serialize)]
-pub struct Comparison {
+pub struct PercentileComparison {
     /// The baseline's run id.
     pub run_id: String,
     /// Per scenario present in both runs.
@@ -106,7 +106,7 @@ pub fn compare(
     now: &[ScenarioReport],
     now_repeats: &Value,
     threshold: Option<f64>,
-) -> Comparison {
+) -> PercentileComparison {
     let mut regressions = Vec::new();
     let mut scenarios = Vec::new();
     let mut new = Vec::new();
@@ -153,7 +153,7 @@ pub fn compare(
                         s.name
                     ));
                 }
-                changes.push(Change {
+                changes.push(PercentileChange {
                     measure,
                     before_ms: before,
                     after_ms: after,
@@ -169,7 +169,7 @@ pub fn compare(
             changes,
         });
     }
-    Comparison {
+    PercentileComparison {
         run_id: old["run_id"].as_str().unwrap_or_default().to_owned(),
         scenarios,
         new,

@@ -6,7 +6,7 @@
 //! falls behind its schedule, it says so (`Lag`) instead of quietly sending fewer requests.
 
 use super::probe::{Prepared, Sample};
-use super::stats::Tally;
+use super::stats::ScenarioTally;
 use hdrhistogram::Histogram;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -102,9 +102,9 @@ impl Mix {
 }
 
 /// What a run leaves: the tallies, how long the counted part lasted, and the lag.
-pub struct Outcome {
+pub struct LoadOutcome {
     /// Per scenario.
-    pub tallies: Vec<Tally>,
+    pub tallies: Vec<ScenarioTally>,
     /// Seconds from the end of the warm-up to the end of sending (the measured window).
     pub seconds: f64,
     /// Seconds from the end of the warm-up to the last answer: what a saturated server
@@ -136,12 +136,12 @@ pub enum Progress {
 
 /// Says which budget (as `scenario: budget`) can no longer hold, given the tallies and the
 /// most requests still to be counted.
-pub type Doom<'a> = dyn Fn(&[Tally], u64) -> Option<String> + Sync + 'a;
+pub type Doom<'a> = dyn Fn(&[ScenarioTally], u64) -> Option<String> + Sync + 'a;
 
 /// Shared between the generator's tasks.
 struct Shared {
     mix: Mix,
-    tallies: Mutex<Vec<Tally>>,
+    tallies: Mutex<Vec<ScenarioTally>>,
     /// Requests claimed so far (all, warm-up included).
     claimed: AtomicU64,
     /// Counted requests claimed so far.
@@ -319,13 +319,13 @@ impl Shared {
 /// a budget that can no longer hold.
 pub async fn run(
     mix: Mix,
-    tallies: Vec<Tally>,
+    tallies: Vec<ScenarioTally>,
     model: Model,
     span: Span,
     samples: Option<Samples>,
     progress: &(dyn Fn(Progress) + Sync),
     doom: Option<&Doom<'_>>,
-) -> Outcome {
+) -> LoadOutcome {
     let start = Instant::now();
     let shared = Arc::new(Shared {
         mix,
@@ -396,7 +396,7 @@ pub async fn run(
         .saturating_duration_since(shared.warm_until)
         .as_secs_f64();
     let tallies = shared.tallies.lock().map(|t| t.clone()).unwrap_or_default();
-    Outcome {
+    LoadOutcome {
         tallies,
         seconds,
         drained_seconds,

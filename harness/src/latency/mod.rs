@@ -18,7 +18,7 @@ use crate::error::HarnessError;
 use crate::target::TargetConfig;
 use serde::Serialize;
 use slo::{Scenario, Series};
-use stats::{Dist, Tally, Verdict};
+use stats::{BudgetVerdict, Dist, ScenarioTally};
 
 /// Everything a latency run needs.
 pub struct LatencyConfig {
@@ -45,7 +45,7 @@ pub struct LatencyConfig {
     /// Runs of the same load; the verdict is on all of them, with the spread of each.
     pub repeat: u32,
     /// Step or search the arrival rate instead of one load.
-    pub sweep: Option<sweep::Plan>,
+    pub sweep: Option<sweep::SweepPlan>,
     /// Stop as soon as a budget can no longer hold.
     pub abort_on_breach: bool,
 }
@@ -84,7 +84,7 @@ pub struct ScenarioReport {
     /// Failures by message.
     pub errors_by_kind: std::collections::BTreeMap<String, u64>,
     /// The budgets' verdicts.
-    pub budgets: Vec<Verdict>,
+    pub budgets: Vec<BudgetVerdict>,
     /// What the plots of the HTML page are drawn from.
     pub plots: Plots,
 }
@@ -126,7 +126,7 @@ pub struct LatencyReport {
     /// The generator's own delays (open loop).
     pub generator_lag: Option<load::Lag>,
     /// The change of every percentile against `--baseline`.
-    pub baseline: Option<baseline::Comparison>,
+    pub baseline: Option<baseline::PercentileComparison>,
     /// Why the run stopped early (`--abort-on-breach`).
     pub aborted: Option<load::Abort>,
     /// With `--repeat`: the spread of every percentile and budget over the runs.
@@ -188,9 +188,9 @@ struct Bench<'a> {
 
 impl Bench<'_> {
     /// One load run under `model`; `step` numbers it in the samples file.
-    async fn once(&self, model: load::Model, step: u32) -> Result<load::Outcome, HarnessError> {
+    async fn once(&self, model: load::Model, step: u32) -> Result<load::LoadOutcome, HarnessError> {
         let scenarios = &self.config.scenarios;
-        let doom = |tallies: &[Tally], remaining: u64| {
+        let doom = |tallies: &[ScenarioTally], remaining: u64| {
             scenarios.iter().zip(tallies).find_map(|(s, t)| {
                 s.budgets
                     .iter()
@@ -200,7 +200,7 @@ impl Bench<'_> {
         };
         let outcome = load::run(
             load::Mix::new(self.requests.clone(), &self.weights),
-            scenarios.iter().map(Tally::new).collect(),
+            scenarios.iter().map(ScenarioTally::new).collect(),
             model,
             self.config.span,
             self.samples.as_ref().map(|s| s.step(step)),
@@ -369,7 +369,7 @@ pub async fn run(
     })
 }
 
-pub(crate) fn scenario_report(s: &Scenario, t: &Tally, seconds: f64) -> ScenarioReport {
+pub(crate) fn scenario_report(s: &Scenario, t: &ScenarioTally, seconds: f64) -> ScenarioReport {
     let per_s = |n: u64| {
         if seconds > 0.0 {
             n as f64 / seconds

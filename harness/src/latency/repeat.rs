@@ -2,7 +2,7 @@
 //! spread of each percentile and budget across them, so that a verdict the noise could turn
 //! is said to be.
 
-use super::load::Outcome;
+use super::load::LoadOutcome;
 use super::slo::{Scenario, Series, Stat};
 use super::stats::judge;
 use serde::Serialize;
@@ -58,7 +58,7 @@ pub struct Spread {
 }
 
 /// The spread of `outcomes` (runs of `scenarios`, in order).
-pub fn spread(scenarios: &[Scenario], outcomes: &[Outcome]) -> Spread {
+pub fn spread(scenarios: &[Scenario], outcomes: &[LoadOutcome]) -> Spread {
     let scenarios = scenarios
         .iter()
         .enumerate()
@@ -134,7 +134,7 @@ mod tests {
     use super::*;
     use crate::latency::probe::Sample;
     use crate::latency::slo::Budget;
-    use crate::latency::stats::Tally;
+    use crate::latency::stats::ScenarioTally;
     use std::time::Duration;
 
     fn scenario() -> Scenario {
@@ -151,8 +151,8 @@ mod tests {
         }
     }
 
-    fn run(s: &Scenario, ms: u64) -> Outcome {
-        let mut t = Tally::new(s);
+    fn run(s: &Scenario, ms: u64) -> LoadOutcome {
+        let mut t = ScenarioTally::new(s);
         for _ in 0..100 {
             t.record(
                 &Sample {
@@ -162,7 +162,7 @@ mod tests {
                 false,
             );
         }
-        Outcome {
+        LoadOutcome {
             tallies: vec![t],
             seconds: 1.0,
             drained_seconds: 1.0,

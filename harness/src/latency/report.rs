@@ -214,7 +214,7 @@ pub fn to_text(r: &LatencyReport) -> String {
 }
 
 /// How a change is marked: a regression, or a growth the noise may explain.
-pub(crate) fn change_mark(c: &super::baseline::Change) -> &'static str {
+pub(crate) fn change_mark(c: &super::baseline::PercentileChange) -> &'static str {
     if c.regressed {
         " REGRESSED"
     } else if c.within_noise {

@@ -26,7 +26,7 @@ fn micros(d: Duration) -> u64 {
 
 /// One scenario's tallies.
 #[derive(Debug, Clone)]
-pub struct Tally {
+pub struct ScenarioTally {
     latency: Histogram<u64>,
     ttft: Histogram<u64>,
     itl: Histogram<u64>,
@@ -49,7 +49,7 @@ pub struct Tally {
     pub timeline: Timeline,
 }
 
-impl Tally {
+impl ScenarioTally {
     /// An empty tally for `scenario`.
     pub fn new(scenario: &Scenario) -> Self {
         Self {
@@ -122,7 +122,7 @@ impl Tally {
     }
 
     /// Adds another tally of the same scenario.
-    pub fn merge(&mut self, other: &Tally) {
+    pub fn merge(&mut self, other: &ScenarioTally) {
         let _ = self.latency.add(&other.latency);
         let _ = self.ttft.add(&other.ttft);
         let _ = self.itl.add(&other.itl);
@@ -215,7 +215,7 @@ pub struct Dist {
 
 /// A budget's verdict.
 #[derive(Debug, Clone, Serialize)]
-pub struct Verdict {
+pub struct BudgetVerdict {
     /// The budget as written.
     pub budget: String,
     /// What was measured (seconds, a fraction, or per second); `None` with no samples.
@@ -230,7 +230,7 @@ pub struct Verdict {
     pub unit: &'static str,
 }
 
-impl Verdict {
+impl BudgetVerdict {
     /// A readable line: `p95 <= 1200ms: 830.2 ms (margin 369.8 ms)`.
     pub fn line(&self) -> String {
         let show = |v: f64| match self.unit {
@@ -252,7 +252,7 @@ impl Verdict {
 }
 
 /// Judges `budget` against `tally` measured over `seconds`.
-pub fn judge(budget: &Budget, tally: &Tally, seconds: f64) -> Verdict {
+pub fn judge(budget: &Budget, tally: &ScenarioTally, seconds: f64) -> BudgetVerdict {
     let per_s = |n: u64| (seconds > 0.0).then(|| n as f64 / seconds);
     let (measured, unit) = match budget.measure {
         Measure::Time(series, stat) => (tally.stat(series, stat), "s"),
@@ -270,7 +270,7 @@ pub fn judge(budget: &Budget, tally: &Tally, seconds: f64) -> Verdict {
         super::slo::Op::Le | super::slo::Op::Lt => budget.limit - m,
         super::slo::Op::Ge | super::slo::Op::Gt => m - budget.limit,
     });
-    Verdict {
+    BudgetVerdict {
         budget: budget.text.clone(),
         measured,
         limit: budget.limit,
@@ -283,7 +283,7 @@ pub fn judge(budget: &Budget, tally: &Tally, seconds: f64) -> Verdict {
 /// Whether `budget` can no longer hold whatever the at most `remaining` requests still to
 /// come do (for `--abort-on-breach`). Only upper bounds on error rates and on one-per-request
 /// times can be known lost early; a maximum can be on any series.
-pub fn doomed(budget: &Budget, tally: &Tally, remaining: u64) -> bool {
+pub fn doomed(budget: &Budget, tally: &ScenarioTally, remaining: u64) -> bool {
     use super::slo::Op;
     if !matches!(budget.op, Op::Le | Op::Lt) {
         return false;
@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn percentiles_of_synthetic_samples_are_exact_to_three_digits() {
         let s = scenario(&[]);
-        let mut t = Tally::new(&s);
+        let mut t = ScenarioTally::new(&s);
         for ms in 1..=1000 {
             t.record(&ok(ms), false);
         }
@@ -371,7 +371,7 @@ mod tests {
             "error_rate <= 1%",
             "throughput >= 50/s",
         ]);
-        let mut t = Tally::new(&s);
+        let mut t = ScenarioTally::new(&s);
         for ms in 1..=1000 {
             t.record(&ok(ms), false);
         }
@@ -380,7 +380,7 @@ mod tests {
         for _ in 0..20 {
             t.record(&failed, false);
         }
-        let v: Vec<Verdict> = s.budgets.iter().map(|b| judge(b, &t, 10.0)).collect();
+        let v: Vec<BudgetVerdict> = s.budgets.iter().map(|b| judge(b, &t, 10.0)).collect();
         assert!(!v[0].passed, "p95 of 1..1000 ms is 950 ms");
         assert!((v[0].margin.unwrap_or(0.0) + 0.05).abs() < 0.001);
         assert!(v[1].passed);
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn a_budget_with_nothing_measured_never_passes() {
         let s = scenario(&["ttft.p95 <= 1s", "error_rate <= 1%"]);
-        let t = Tally::new(&s);
+        let t = ScenarioTally::new(&s);
         for b in &s.budgets {
             let v = judge(b, &t, 1.0);
             assert!(!v.passed && v.measured.is_none(), "{}", v.line());
@@ -403,7 +403,7 @@ mod tests {
     #[test]
     fn warmup_is_counted_apart_and_goodput_uses_per_request_budgets() {
         let s = scenario(&["p99 <= 100ms"]);
-        let mut t = Tally::new(&s);
+        let mut t = ScenarioTally::new(&s);
         t.record(&ok(500), true);
         t.record(&ok(50), false);
         t.record(&ok(150), false);
@@ -418,15 +418,16 @@ mod tests {
             "max <= 1s",
             "p50 >= 1ms",
         ]);
-        let mut t = Tally::new(&s);
+        let mut t = ScenarioTally::new(&s);
         for _ in 0..90 {
             t.record(&ok(10), false);
         }
         for _ in 0..10 {
             t.record(&ok(500), false);
         }
-        let doomed =
-            |t: &Tally, i: usize, remaining: u64| super::doomed(&s.budgets[i], t, remaining);
+        let doomed = |t: &ScenarioTally, i: usize, remaining: u64| {
+            super::doomed(&s.budgets[i], t, remaining)
+        };
         // 10 of 100 over 100 ms: p95 is lost if at most 50 more come, not if 1000 may.
         assert!(doomed(&t, 0, 50));
         assert!(!doomed(&t, 0, 1000));

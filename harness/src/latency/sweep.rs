@@ -2,16 +2,16 @@
 //! until a budget breaks and then bisects), the throughput/latency curve, and the highest
 //! rate that met every budget.
 
-use super::load::{Model, Outcome, Progress};
+use super::load::{LoadOutcome, Model, Progress};
 use super::slo::{Series, Stat};
-use super::stats::{judge, Tally};
+use super::stats::{judge, ScenarioTally};
 use super::Bench;
 use crate::error::HarnessError;
 use serde::Serialize;
 
 /// Which rates to try.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Plan {
+pub enum SweepPlan {
     /// These rates, in order (`50,100,200` or `50:400:50`).
     Steps(Vec<f64>),
     /// Search between two rates (`search:10:1000`): double from the low one until a budget
@@ -29,9 +29,9 @@ const SEARCH_STEPS: usize = 12;
 /// Most steps a list may have.
 const MAX_STEPS: usize = 100;
 
-impl Plan {
+impl SweepPlan {
     /// Parses `--sweep`.
-    pub fn parse(text: &str) -> Result<Plan, String> {
+    pub fn parse(text: &str) -> Result<SweepPlan, String> {
         let rate = |t: &str| -> Result<f64, String> {
             match t.trim().trim_end_matches("/s").parse::<f64>() {
                 Ok(r) if r.is_finite() && r > 0.0 && r <= 1e7 => Ok(r),
@@ -49,7 +49,7 @@ impl Plan {
                     "search:{from}:{to}: the end must be above the start"
                 ));
             }
-            return Ok(Plan::Search { from, to });
+            return Ok(SweepPlan::Search { from, to });
         }
         let parts: Vec<&str> = text.split(':').collect();
         let steps = match parts.as_slice() {
@@ -73,7 +73,7 @@ impl Plan {
         if steps.windows(2).any(|w| w[1] <= w[0]) {
             return Err(format!("{text}: the rates must rise"));
         }
-        Ok(Plan::Steps(steps))
+        Ok(SweepPlan::Steps(steps))
     }
 }
 
@@ -159,7 +159,10 @@ impl Curve {
 
 /// Runs the sweep: the curve, and the run whose scenarios are reported (the best rate's, or
 /// the first if none met the budgets).
-pub(super) async fn run(bench: &Bench<'_>, plan: &Plan) -> Result<(Outcome, Curve), HarnessError> {
+pub(super) async fn run(
+    bench: &Bench<'_>,
+    plan: &SweepPlan,
+) -> Result<(LoadOutcome, Curve), HarnessError> {
     let (poisson, max_in_flight) = match bench.config.model {
         Model::Open {
             poisson,
@@ -169,8 +172,8 @@ pub(super) async fn run(bench: &Bench<'_>, plan: &Plan) -> Result<(Outcome, Curv
         Model::Closed { .. } => (false, 10_000),
     };
     let mut points: Vec<Point> = Vec::new();
-    let mut best: Option<(f64, Outcome)> = None;
-    let mut first: Option<Outcome> = None;
+    let mut best: Option<(f64, LoadOutcome)> = None;
+    let mut first: Option<LoadOutcome> = None;
     let mut step = 0u32;
     let mut attempt = |rate: f64| {
         step += 1;
@@ -186,7 +189,7 @@ pub(super) async fn run(bench: &Bench<'_>, plan: &Plan) -> Result<(Outcome, Curv
             Ok::<_, HarnessError>((point(bench, rate, &outcome), outcome))
         }
     };
-    let mut keep = |p: Point, o: Outcome, points: &mut Vec<Point>| {
+    let mut keep = |p: Point, o: LoadOutcome, points: &mut Vec<Point>| {
         let passed = p.passed;
         let rate = p.rate_per_s;
         points.push(p);
@@ -198,14 +201,14 @@ pub(super) async fn run(bench: &Bench<'_>, plan: &Plan) -> Result<(Outcome, Curv
         passed
     };
     let mode = match plan {
-        Plan::Steps(rates) => {
+        SweepPlan::Steps(rates) => {
             for &rate in rates {
                 let (p, o) = attempt(rate).await?;
                 keep(p, o, &mut points);
             }
             "steps"
         }
-        Plan::Search { from, to } => {
+        SweepPlan::Search { from, to } => {
             let (mut good, mut bad): (Option<f64>, Option<f64>) = (None, None);
             let mut rate = *from;
             for _ in 0..SEARCH_STEPS {
@@ -244,8 +247,8 @@ pub(super) async fn run(bench: &Bench<'_>, plan: &Plan) -> Result<(Outcome, Curv
     ))
 }
 
-fn point(bench: &Bench<'_>, rate: f64, o: &Outcome) -> Point {
-    let mut all: Option<Tally> = None;
+fn point(bench: &Bench<'_>, rate: f64, o: &LoadOutcome) -> Point {
+    let mut all: Option<ScenarioTally> = None;
     for t in &o.tallies {
         match &mut all {
             Some(a) => a.merge(t),
@@ -311,16 +314,16 @@ mod tests {
     #[test]
     fn plans_parse_and_bad_ones_say_why() {
         assert_eq!(
-            Plan::parse("50:200:50"),
-            Ok(Plan::Steps(vec![50.0, 100.0, 150.0, 200.0]))
+            SweepPlan::parse("50:200:50"),
+            Ok(SweepPlan::Steps(vec![50.0, 100.0, 150.0, 200.0]))
         );
         assert_eq!(
-            Plan::parse("10,20/s,40"),
-            Ok(Plan::Steps(vec![10.0, 20.0, 40.0]))
+            SweepPlan::parse("10,20/s,40"),
+            Ok(SweepPlan::Steps(vec![10.0, 20.0, 40.0]))
         );
         assert_eq!(
-            Plan::parse("search:10:1000"),
-            Ok(Plan::Search {
+            SweepPlan::parse("search:10:1000"),
+            Ok(SweepPlan::Search {
                 from: 10.0,
                 to: 1000.0
             })
@@ -333,7 +336,7 @@ mod tests {
             ("0,5", "not a rate"),
             ("1:2", "expected rates"),
         ] {
-            let e = Plan::parse(bad).err().unwrap_or_default();
+            let e = SweepPlan::parse(bad).err().unwrap_or_default();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }

@@ -38,10 +38,10 @@ pub struct Observed<'a> {
 
 /// What a comparison found.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Outcome {
+pub enum Conformity {
     /// The document has no operation for this method and path.
     Undocumented,
-    /// Documented, and these problems (none means it matches).
+    /// Conformity, and these problems (none means it matches).
     Checked(Vec<String>),
 }
 
@@ -101,9 +101,9 @@ impl<'d> Conformance<'d> {
     }
 
     /// Compares one response with the document.
-    pub fn check(&mut self, seen: &Observed<'_>) -> Outcome {
+    pub fn check(&mut self, seen: &Observed<'_>) -> Conformity {
         let Some(op) = self.operation(seen.method, seen.path) else {
-            return Outcome::Undocumented;
+            return Conformity::Undocumented;
         };
         let at = format!(
             "{} {} {}",
@@ -117,10 +117,10 @@ impl<'d> Conformance<'d> {
             // answer (OpenAI's own documents 200 and at most 429 for most operations, while
             // the API answers 400, 401, 404...). A documented error is checked like any answer.
             if seen.status >= 400 {
-                return Outcome::Undocumented;
+                return Conformity::Undocumented;
             }
             problems.push(format!("{at}: status {} is not documented", seen.status));
-            return Outcome::Checked(problems);
+            return Conformity::Checked(problems);
         };
         for (name, header) in response["headers"].as_object().into_iter().flatten() {
             let header = resolve(self.doc, header);
@@ -132,7 +132,7 @@ impl<'d> Conformance<'d> {
             }
         }
         let Some(content) = response["content"].as_object().filter(|c| !c.is_empty()) else {
-            return Outcome::Checked(problems);
+            return Conformity::Checked(problems);
         };
         let Some(media) = media_entry(content, seen.media_type) else {
             let documented: Vec<&str> = content.keys().map(String::as_str).collect();
@@ -141,7 +141,7 @@ impl<'d> Conformance<'d> {
                 seen.media_type,
                 documented.join(", ")
             ));
-            return Outcome::Checked(problems);
+            return Conformity::Checked(problems);
         };
         match &seen.body {
             Body::Json(value) => {
@@ -168,7 +168,7 @@ impl<'d> Conformance<'d> {
             }
             Body::Other => {}
         }
-        Outcome::Checked(problems)
+        Conformity::Checked(problems)
     }
 
     fn validate(&mut self, schema: &Value, value: &Value, at: &str, problems: &mut Vec<String>) {
@@ -314,9 +314,9 @@ mod tests {
             &h,
             Body::Json(&body),
         ));
-        assert_eq!(out, Outcome::Checked(vec![]));
+        assert_eq!(out, Conformity::Checked(vec![]));
         let out = c.check(&seen("GET", "/v1/nothing", 200, &h, Body::Other));
-        assert_eq!(out, Outcome::Undocumented);
+        assert_eq!(out, Conformity::Undocumented);
     }
 
     #[test]
@@ -325,14 +325,14 @@ mod tests {
         let mut c = Conformance::new(&d);
         let none = HeaderMap::new();
         let body = json!({"id": "m", "object": "engine"});
-        let Outcome::Checked(p) =
+        let Conformity::Checked(p) =
             c.check(&seen("GET", "/v1/models/m", 200, &none, Body::Json(&body)))
         else {
             panic!("undocumented")
         };
         assert!(p.iter().any(|m| m.contains("X-Request-Id")), "{p:?}");
         assert!(p.iter().any(|m| m.contains("/object")), "{p:?}");
-        let Outcome::Checked(p) = c.check(&seen("GET", "/v1/models/m", 201, &none, Body::Other))
+        let Conformity::Checked(p) = c.check(&seen("GET", "/v1/models/m", 201, &none, Body::Other))
         else {
             panic!("undocumented")
         };
@@ -340,16 +340,16 @@ mod tests {
         // An error the document leaves out is not judged; a documented one is (below).
         assert_eq!(
             c.check(&seen("GET", "/v1/models/m", 500, &none, Body::Other)),
-            Outcome::Undocumented
+            Conformity::Undocumented
         );
         let err = json!({"message": "flat"});
-        let Outcome::Checked(p) =
+        let Conformity::Checked(p) =
             c.check(&seen("GET", "/v1/models/m", 404, &none, Body::Json(&err)))
         else {
             panic!("undocumented")
         };
         assert!(p[0].contains("error"), "{p:?}");
-        let Outcome::Checked(p) = c.check(&seen(
+        let Conformity::Checked(p) = c.check(&seen(
             "POST",
             "/v1/chat",
             200,
@@ -360,7 +360,7 @@ mod tests {
         };
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(p[0].contains("event 1"), "{p:?}");
-        let Outcome::Checked(p) =
+        let Conformity::Checked(p) =
             c.check(&seen("POST", "/v1/chat", 200, &none, Body::Events(vec![])))
         else {
             panic!("undocumented")
@@ -369,7 +369,8 @@ mod tests {
             p[0].contains("no event"),
             "an empty stream is not a pass: {p:?}"
         );
-        let Outcome::Checked(p) = c.check(&seen("POST", "/v1/chat", 200, &none, Body::Json(&err)))
+        let Conformity::Checked(p) =
+            c.check(&seen("POST", "/v1/chat", 200, &none, Body::Json(&err)))
         else {
             panic!("undocumented")
         };
@@ -394,7 +395,7 @@ mod tests {
         let mut c = Conformance::new(&d);
         let h = HeaderMap::new();
         let body = json!({"type": "b", "b": "x"});
-        let Outcome::Checked(p) = c.check(&seen("GET", "/e", 200, &h, Body::Json(&body))) else {
+        let Conformity::Checked(p) = c.check(&seen("GET", "/e", 200, &h, Body::Json(&body))) else {
             panic!("undocumented")
         };
         assert_eq!(p.len(), 1, "{p:?}");

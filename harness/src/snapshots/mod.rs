@@ -186,7 +186,7 @@ fn recordings(dir: &Path) -> Result<std::collections::BTreeMap<String, (String, 
 
 /// How one recorded exchange differs between two directories.
 #[derive(Debug, Clone, serde::Serialize)]
-pub struct Difference {
+pub struct ShapeDifference {
     /// The file name without `.snap`.
     pub name: String,
     /// The request, as recorded.
@@ -198,7 +198,7 @@ pub struct Difference {
 }
 
 /// Every recorded exchange of `a` and `b`, compared.
-pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<Difference>, String> {
+pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<ShapeDifference>, String> {
     let (left, right) = (recordings(a)?, recordings(b)?);
     let names: std::collections::BTreeSet<&String> = left.keys().chain(right.keys()).collect();
     Ok(names
@@ -217,7 +217,7 @@ pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<Difference>, String> {
                 (None, Some((req, _))) => (req.clone(), "only_b", Vec::new()),
                 (None, None) => (String::new(), "same", Vec::new()),
             };
-            Difference {
+            ShapeDifference {
                 name: name.clone(),
                 request,
                 status,
@@ -228,7 +228,7 @@ pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<Difference>, String> {
 }
 
 /// The comparison as text (`md`: Markdown).
-pub fn render(a: &Path, b: &Path, diffs: &[Difference], markdown: bool) -> String {
+pub fn render(a: &Path, b: &Path, diffs: &[ShapeDifference], markdown: bool) -> String {
     use crate::report::md;
     use std::fmt::Write as _;
     let md_out = markdown;
@@ -327,9 +327,9 @@ mod tests {
 
     #[test]
     fn what_the_target_answered_stays_text_in_markdown() {
-        let diffs: Vec<Difference> = crate::report::md::hostile::TEXTS
+        let diffs: Vec<ShapeDifference> = crate::report::md::hostile::TEXTS
             .iter()
-            .map(|t| Difference {
+            .map(|t| ShapeDifference {
                 name: format!("models.{t}"),
                 request: format!("GET /v1/{t}"),
                 status: "changed",

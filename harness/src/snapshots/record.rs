@@ -28,7 +28,7 @@ struct Entry {
 
 /// What an answer was, for its shape.
 #[derive(Debug)]
-pub enum Answer<'a> {
+pub enum RecordedAnswer<'a> {
     /// A whole body (`whole: false` when the check read only its head).
     Body { body: &'a [u8], whole: bool },
     /// The data of a stream's events, and whether it was cut.
@@ -58,25 +58,27 @@ impl Recorder {
         order: usize,
         (method, url): (&str, &str),
         (status, media): (u16, &str),
-        answer: Answer<'_>,
+        answer: RecordedAnswer<'_>,
     ) {
         let request = request_line(&self.api_root, method, url);
         let document = request.ends_with("/openapi.json") || request.ends_with("/openapi.yaml");
         let named = match answer {
             // A description of the API, not an answer of it: its paths and schemas are
             // judged by the openapi.* checks, and as a shape it would be a long, brittle file.
-            Answer::Body { .. } if document && status == 200 => Named {
+            RecordedAnswer::Body { .. } if document && status == 200 => Named {
                 name: String::new(),
                 request,
                 shape: json!({"status": status, "media_type": media, "body": "[OpenAPI document]"}),
             },
-            Answer::Body { body, whole: true } => Named::body("", &request, status, media, body),
-            Answer::Body { whole: false, .. } => Named {
+            RecordedAnswer::Body { body, whole: true } => {
+                Named::body("", &request, status, media, body)
+            }
+            RecordedAnswer::Body { whole: false, .. } => Named {
                 name: String::new(),
                 request,
                 shape: json!({"status": status, "media_type": media, "body": "[read in part]"}),
             },
-            Answer::Stream { data, cut } => {
+            RecordedAnswer::Stream { data, cut } => {
                 let events: Option<Vec<Value>> = data
                     .iter()
                     .take_while(|d| **d != "[DONE]")
@@ -276,7 +278,7 @@ mod tests {
             order,
             ("POST", "http://127.0.0.1:9/v1/chat/completions"),
             (status, "application/json"),
-            Answer::Body {
+            RecordedAnswer::Body {
                 body: body.as_bytes(),
                 whole: true,
             },
@@ -311,7 +313,7 @@ mod tests {
             r.ticket(),
             ("POST", "http://127.0.0.1:9/v1/responses"),
             (200, "text/event-stream"),
-            Answer::Stream {
+            RecordedAnswer::Stream {
                 data: vec!["{\"type\":\"a\"}", "oops"],
                 cut: true,
             },
