@@ -1,31 +1,16 @@
 //! The `conformance` binary end to end: exit codes, report files, timeouts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 #[path = "../../harness/tests/common/mod.rs"]
 mod common;
+
+use binary::*;
 
 use common::*;
 use serde_json::Value;
 use std::io::{Read, Write};
-use std::process::{Command, Output};
 use std::time::Duration;
-
-fn conformance(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(args)
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .expect("the binary runs")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn embedded_run_passes_and_writes_valid_reports() {
@@ -40,7 +25,7 @@ fn embedded_run_passes_and_writes_valid_reports() {
         "--report-dir",
         dir.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("profile openai-core  100.0%"), "{stdout}");
     assert!(stdout.contains(" 0 failed, 0 skipped"), "{stdout}");
@@ -118,7 +103,7 @@ async fn a_failing_target_exits_1_and_names_the_check() {
     })
     .await
     .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("FAIL  headers.security"), "{stdout}");
     assert!(
@@ -144,8 +129,8 @@ fn an_unreachable_target_exits_3() {
         "5",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("target unreachable"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(said(&out).contains("target unreachable"), "{}", said(&out));
 }
 
 #[test]
@@ -169,11 +154,11 @@ fn usage_errors_exit_2_with_a_precise_message() {
         (vec!["frobnicate"], "unrecognized subcommand"),
     ] {
         let out = conformance(&args);
-        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", text(&out));
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", said(&out));
         assert!(
-            text(&out).contains(says),
+            said(&out).contains(says),
             "{args:?} should say {says:?}: {}",
-            text(&out)
+            said(&out)
         );
     }
 }
@@ -272,16 +257,16 @@ fn official() -> Option<String> {
 fn openapi_validate_and_diff_the_official_document() {
     let Some(doc) = official() else { return };
     let out = conformance(&["openapi", "validate", &doc]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("OpenAPI 3.1.0 with 182 paths, 0 problems"),
         "{}",
-        text(&out)
+        said(&out)
     );
     let out = conformance(&[
         "openapi", "diff", "--base", &doc, "--cand", &doc, "--format", "json",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v, serde_json::json!({"breaking": [], "non_breaking": []}));
 }
@@ -306,16 +291,16 @@ fn openapi_commands_exit_1_on_problems_and_2_on_unreadable_input() {
     let out = conformance(&["openapi", "validate", &s(&broken)]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out).contains("#/info: required object is missing"),
+        said(&out).contains("#/info: required object is missing"),
         "{}",
-        text(&out)
+        said(&out)
     );
     let out = conformance(&["openapi", "diff", "--base", &s(&good), "--cand", &s(&fewer)]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("path.removed") && text(&out).contains("/b"),
+        said(&out).contains("path.removed") && said(&out).contains("/b"),
         "{}",
-        text(&out)
+        said(&out)
     );
     let out = conformance(&[
         "openapi",
@@ -327,14 +312,14 @@ fn openapi_commands_exit_1_on_problems_and_2_on_unreadable_input() {
         "--format",
         "md",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("# OpenAPI diff: compatible"));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("# OpenAPI diff: compatible"));
     let out = conformance(&["openapi", "validate", "/no/such/file.yaml"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
-        text(&out).contains("cannot read /no/such/file.yaml"),
+        said(&out).contains("cannot read /no/such/file.yaml"),
         "{}",
-        text(&out)
+        said(&out)
     );
     std::fs::write(dir.join("junk.yaml"), "{[: : :").unwrap();
     assert_eq!(
@@ -390,13 +375,13 @@ async fn auth_header_sends_the_key_where_a_gateway_expects_it() {
     })
     .await
     .unwrap();
-    assert_eq!(out.0.status.code(), Some(0), "{}", text(&out.0));
+    assert_eq!(out.0.status.code(), Some(0), "{}", said(&out.0));
     // A Bearer header is refused by this gateway: the run stops before any check.
-    assert_eq!(out.1.status.code(), Some(3), "{}", text(&out.1));
+    assert_eq!(out.1.status.code(), Some(3), "{}", said(&out.1));
     assert!(
-        text(&out.1).contains("the target refused the credentials"),
+        said(&out.1).contains("the target refused the credentials"),
         "{}",
-        text(&out.1)
+        said(&out.1)
     );
 }
 
@@ -436,7 +421,7 @@ async fn an_unscored_failure_does_not_fail_the_run() {
     })
     .await
     .unwrap();
-    let shown = text(&out);
+    let shown = said(&out);
     assert!(
         shown.contains("FAIL  openapi.valid") && shown.contains("[not scored]"),
         "{shown}"
@@ -455,11 +440,11 @@ fn run_checks_answers_against_a_given_document() {
         ours.to_str().unwrap(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     assert!(
-        text(&out).contains("schemas/openapi.yaml"),
+        said(&out).contains("schemas/openapi.yaml"),
         "{}",
-        text(&out)
+        said(&out)
     );
 
     // A document that says models have a field they lack fails the check.
@@ -488,15 +473,15 @@ fn run_checks_answers_against_a_given_document() {
         strict.to_str().unwrap(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    assert!(text(&out).contains("permission"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("permission"), "{}", said(&out));
 
     let out = conformance(&["run", "--openapi", "/nonexistent/openapi.yaml"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
-        text(&out).contains("/nonexistent/openapi.yaml"),
+        said(&out).contains("/nonexistent/openapi.yaml"),
         "{}",
-        text(&out)
+        said(&out)
     );
 }
 
@@ -528,17 +513,17 @@ async fn documents_served_over_http_have_their_relative_refs_bundled() {
     })
     .await
     .unwrap();
-    assert_eq!(validate.status.code(), Some(0), "{}", text(&validate));
+    assert_eq!(validate.status.code(), Some(0), "{}", said(&validate));
     assert!(
-        text(&validate).contains("0 problems"),
+        said(&validate).contains("0 problems"),
         "{}",
-        text(&validate)
+        said(&validate)
     );
-    assert_eq!(diff.status.code(), Some(0), "{}", text(&diff));
+    assert_eq!(diff.status.code(), Some(0), "{}", said(&diff));
     assert!(
-        text(&diff).contains("0 breaking, 0 non-breaking"),
+        said(&diff).contains("0 breaking, 0 non-breaking"),
         "{}",
-        text(&diff)
+        said(&diff)
     );
     // A file the document refers to that the host does not have is a clear usage error.
     host.reset().await;
@@ -553,8 +538,8 @@ async fn documents_served_over_http_have_their_relative_refs_bundled() {
     let out = tokio::task::spawn_blocking(move || conformance(&["openapi", "validate", &url]))
         .await
         .unwrap();
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("gone.schema.json"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("gone.schema.json"), "{}", said(&out));
 }
 
 #[test]
@@ -582,7 +567,7 @@ fn compat_check_compares_verdicts_and_names_bad_lines() {
     };
     let run = |a: Vec<String>| conformance(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let out = run(args(&expect));
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     // A check that now passes where it was expected to fail is a difference.
     std::fs::write(
         &expect,
@@ -593,25 +578,25 @@ fn compat_check_compares_verdicts_and_names_bad_lines() {
     )
     .unwrap();
     let out = run(args(&expect));
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("chat.usage: expected failed, got passed"),
+        said(&out).contains("chat.usage: expected failed, got passed"),
         "{}",
-        text(&out)
+        said(&out)
     );
     // A failure without a reason is refused, and a malformed line is named.
     std::fs::write(&expect, good.replace("why = \"n is documented\"\n", "")).unwrap();
     let out = run(args(&expect));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("says no `why`"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("says no `why`"), "{}", said(&out));
     std::fs::write(
         &expect,
         good.replace("outcome = \"passed\"", "outcome = passed"),
     )
     .unwrap();
     let out = run(args(&expect));
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(text(&out).contains("server.toml:10:"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("server.toml:10:"), "{}", said(&out));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -640,14 +625,14 @@ async fn fail_on_skip_turns_a_skip_into_exit_1() {
         })
     };
     let out = run(None).await.unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("SKIP"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("SKIP"), "{}", said(&out));
     let out = run(Some("--fail-on-skip")).await.unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("1 check was skipped and --fail-on-skip is set"),
+        said(&out).contains("1 check was skipped and --fail-on-skip is set"),
         "{}",
-        text(&out)
+        said(&out)
     );
 }
 
@@ -673,7 +658,7 @@ fn eval_of_the_shipped_suites_passes_against_the_embedded_server_and_writes_repo
         "--report-dir",
         dir.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
     let run = std::fs::read_dir(dir)
         .unwrap()
         .next()
@@ -705,11 +690,11 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         "0.5",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("gate overall accuracy: 0.000 >= 0.500: FAIL"),
+        said(&out).contains("gate overall accuracy: 0.000 >= 0.500: FAIL"),
         "{}",
-        text(&out)
+        said(&out)
     );
 
     let (_bad_dir, bad) = scratch(
@@ -725,16 +710,16 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         "http://127.0.0.1:9",
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
-        text(&out).contains("bad.jsonl:2:2: duplicate case id \"a\""),
+        said(&out).contains("bad.jsonl:2:2: duplicate case id \"a\""),
         "{}",
-        text(&out)
+        said(&out)
     );
     let out = conformance(&["eval", "--cases", "no/such/*.jsonl", "--no-reports"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     let out = conformance(&["eval", "--min-accuracy", "1.5"]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
 
     // A plan's suite gate applies; a plan naming an unknown suite is a usage error.
     let (_plan_dir, plan) = scratch("plan", "");
@@ -748,11 +733,11 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         plan.to_str().unwrap(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("gate suite wrong accuracy"),
+        said(&out).contains("gate suite wrong accuracy"),
         "{}",
-        text(&out)
+        said(&out)
     );
     std::fs::write(&plan, "[suites.wrnog]\nmin_accuracy = 0.5\n").unwrap();
     let out = conformance(&[
@@ -763,7 +748,7 @@ fn eval_exits_1_under_the_gate_and_2_on_a_bad_suite() {
         plan.to_str().unwrap(),
         "--no-reports",
     ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
 }
 
 #[test]
@@ -781,7 +766,7 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
     ];
     // Recorded for review: 13 pending files, no recording yet.
     let o = conformance(&[&only[..], &["--update-snapshots"]].concat());
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     let pending = |ext: &str| {
         std::fs::read_dir(dir)
             .unwrap()
@@ -797,8 +782,8 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
     assert_eq!((pending(".snap.new"), pending(".snap")), (13, 0));
     // Accepted, then compared strictly against another embedded server (other ids and times).
     let o = conformance(&[&only[..], &["--accept", "--strict-snapshots"]].concat());
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    assert!(text(&o).contains("13 shape(s) accepted"), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
+    assert!(said(&o).contains("13 shape(s) accepted"), "{}", said(&o));
     assert_eq!((pending(".snap.new"), pending(".snap")), (0, 13));
     // A recording that says otherwise: the run fails, naming the key and the file.
     let path = dir.join("models.list.snap");
@@ -807,8 +792,8 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
         .replace("\"owned_by\"", "\"owner\"");
     std::fs::write(&path, edited).unwrap();
     let o = conformance(&only);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
-    let out = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{}", said(&o));
+    let out = said(&o);
     assert!(out.contains("FAIL  snapshots.models"), "{out}");
     assert!(
         out.contains("added key body.data[].owned_by")
@@ -828,27 +813,27 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
         f,
         "--update-snapshots",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     assert_eq!(harness::snapshots::accept(fresh).unwrap(), 13);
     let o = conformance(&["snapshot", "diff", d, f]);
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(1), "{}", said(&o));
     assert!(
-        text(&o).contains("models.list (GET /v1/models): changed"),
+        said(&o).contains("models.list (GET /v1/models): changed"),
         "{}",
-        text(&o)
+        said(&o)
     );
     assert!(
-        text(&o).contains("1 of 13 exchanges differ"),
+        said(&o).contains("1 of 13 exchanges differ"),
         "{}",
-        text(&o)
+        said(&o)
     );
     let o = conformance(&["snapshot", "diff", f, f, "--format", "json"]);
-    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(0), "{}", said(&o));
     let json: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["differ"], false);
     let o = conformance(&["snapshot", "diff", f, "/nonexistent-shapes"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
     // The flags that need a recording say so.
     let o = conformance(&["run", "--update-snapshots"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert_eq!(o.status.code(), Some(2), "{}", said(&o));
 }

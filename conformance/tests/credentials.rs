@@ -5,11 +5,14 @@
 //! reads the key from a file.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 #[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
+use binary::*;
+
 use common::*;
-use std::process::{Command, Output};
+use std::process::Output;
 use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
@@ -79,21 +82,6 @@ async fn kept_home(out: &Output, home: &MockServer, elsewhere: &MockServer, case
         "{case}: nothing was asked of the redirector: {said}"
     );
     assert_eq!(leaked(elsewhere).await, Vec::<String>::new(), "{case}");
-}
-
-/// Runs the binary off the test's runtime, which keeps serving the mock servers meanwhile.
-async fn conformance(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_conformance"))
-            .args(&args)
-            .env_remove("OPENAI_BASE_URL")
-            .env_remove("OPENAI_API_KEY")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -204,7 +192,7 @@ async fn eval_and_its_judge_send_no_key_to_another_origin() {
             for judged in [false, true] {
                 let (home, elsewhere) = redirector(status).await;
                 let target = if judged { answering.uri() } else { home.uri() };
-                let out = conformance(&[
+                let out = conformance_async(&[
                     "eval",
                     "--target",
                     &target,
@@ -234,7 +222,7 @@ async fn latency_sends_no_key_to_another_origin() {
     for status in STATUSES {
         for header in ["Authorization", "x-api-key"] {
             let (home, elsewhere) = redirector(status).await;
-            let out = conformance(&[
+            let out = conformance_async(&[
                 "latency",
                 "--target",
                 &format!("{}/v1", home.uri()),
@@ -266,7 +254,7 @@ async fn the_key_may_come_from_a_file() {
     let dir = tempdir();
     let file = dir.path().join("key");
     std::fs::write(&file, format!("{SECRET}\n")).unwrap();
-    let out = conformance(&[
+    let out = conformance_async(&[
         "run",
         "--target",
         &home.uri(),
@@ -293,7 +281,7 @@ async fn the_key_may_come_from_a_file() {
     );
     // A missing or empty file is a usage error, with the path.
     std::fs::write(&file, "\n").unwrap();
-    let out = conformance(&[
+    let out = conformance_async(&[
         "run",
         "--target",
         &home.uri(),
@@ -303,7 +291,7 @@ async fn the_key_may_come_from_a_file() {
     .await;
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("holds no key"));
-    let out = conformance(&[
+    let out = conformance_async(&[
         "run",
         "--target",
         &home.uri(),

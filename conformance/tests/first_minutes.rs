@@ -2,37 +2,16 @@
 //! an API stops every command after a request or two, with one short message and exit 3.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 #[path = "../../harness/tests/common/mod.rs"]
 mod common;
 
+use binary::*;
+
 use common::*;
-use std::process::{Command, Output};
+use std::process::Output;
 use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
-
-/// Runs the binary off the test's runtime, which keeps serving the mock servers meanwhile.
-async fn conformance(args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_conformance"))
-            .args(&args)
-            .env_remove("OPENAI_BASE_URL")
-            .env_remove("OPENAI_API_KEY")
-            .env_remove("CONFORMANCE_SECOND_API_KEY")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
-    })
-    .await
-    .unwrap()
-}
-
-fn said(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// A server that answers every request with `status` and `body` as JSON.
 async fn answering(status: u16, body: serde_json::Value) -> MockServer {
@@ -105,7 +84,7 @@ fn suite(dir: &std::path::Path) -> String {
 #[tokio::test]
 async fn run_without_a_key_stops_at_the_first_401() {
     let server = refusing().await;
-    let out = conformance(&[
+    let out = conformance_async(&[
         "run",
         "--target",
         &format!("{}/v1", server.uri()),
@@ -128,7 +107,7 @@ async fn eval_with_a_wrong_key_stops_before_asking_any_case() {
     let dir = tempdir();
     let cases = suite(dir.path());
     let url = format!("{}/v1", server.uri());
-    let out = conformance(&[
+    let out = conformance_async(&[
         "eval",
         "--target",
         &url,
@@ -146,7 +125,7 @@ async fn eval_with_a_wrong_key_stops_before_asking_any_case() {
     // With reports on, a refused run leaves nothing behind for `--baseline latest` to find.
     let reports = dir.path().join("reports");
     let reports_arg = reports.display().to_string();
-    let out = conformance(&[
+    let out = conformance_async(&[
         "eval",
         "--target",
         &url,
@@ -171,7 +150,7 @@ async fn eval_with_a_wrong_key_stops_before_asking_any_case() {
 async fn latency_with_a_wrong_key_sends_one_request_not_a_load() {
     let server = refusing().await;
     let url = format!("{}/v1", server.uri());
-    let out = conformance(&[
+    let out = conformance_async(&[
         "latency",
         "--target",
         &url,
@@ -190,7 +169,7 @@ async fn latency_with_a_wrong_key_sends_one_request_not_a_load() {
 #[tokio::test]
 async fn a_web_site_is_not_taken_for_an_api() {
     let server = static_site().await;
-    let out = conformance(&["run", "--target", &server.uri(), "--no-reports"]).await;
+    let out = conformance_async(&["run", "--target", &server.uri(), "--no-reports"]).await;
     stopped(
         &out,
         &server,
@@ -205,7 +184,7 @@ async fn a_web_site_is_not_taken_for_an_api() {
     );
 
     let server = static_site().await;
-    let out = conformance(&[
+    let out = conformance_async(&[
         "latency",
         "--target",
         &format!("{}/v1", server.uri()),
@@ -232,9 +211,9 @@ async fn a_web_site_is_not_taken_for_an_api() {
 async fn a_wrong_root_gets_the_api_root_hint() {
     let server = answering(404, serde_json::json!({"detail": "Not Found"})).await;
     let url = format!("{}/openai/v1", server.uri());
-    let out = conformance(&["run", "--target", &url, "--no-reports"]).await;
+    let out = conformance_async(&["run", "--target", &url, "--no-reports"]).await;
     stopped(&out, &server, "is --target the API root", 4).await;
-    let out = conformance(&[
+    let out = conformance_async(&[
         "latency",
         "--target",
         &url,
@@ -263,7 +242,7 @@ async fn an_api_without_a_model_list_is_still_checked() {
         )
         .mount(&server)
         .await;
-    let out = conformance(&[
+    let out = conformance_async(&[
         "run",
         "--target",
         &format!("{}/v1", server.uri()),
@@ -287,7 +266,7 @@ async fn a_model_the_target_does_not_have_stops_the_load_with_its_words() {
                       "type": "invalid_request_error", "param": null, "code": "model_not_found"}})))
         .mount(&server)
         .await;
-    let out = conformance(&[
+    let out = conformance_async(&[
         "latency",
         "--target",
         &format!("{}/v1", server.uri()),
@@ -305,23 +284,6 @@ async fn a_model_the_target_does_not_have_stops_the_load_with_its_words() {
         1,
     )
     .await;
-}
-
-/// The binary in `dir`, off the test's runtime, without a terminal (as in CI).
-async fn conformance_in(dir: &std::path::Path, args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let dir = dir.to_owned();
-    tokio::task::spawn_blocking(move || {
-        Command::new(env!("CARGO_BIN_EXE_conformance"))
-            .args(&args)
-            .current_dir(dir)
-            .env_remove("OPENAI_BASE_URL")
-            .env_remove("OPENAI_API_KEY")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
-    })
-    .await
-    .unwrap()
 }
 
 #[tokio::test]
@@ -466,10 +428,7 @@ async fn latest_points_at_the_last_run_and_a_baseline_gate_catches_a_regression(
 
 #[test]
 fn a_share_is_a_percentage_or_a_fraction() {
-    let out = Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(["eval", "--max-error-rate", "5", "--regrade", "nowhere"])
-        .output()
-        .unwrap();
+    let out = conformance(&["eval", "--max-error-rate", "5", "--regrade", "nowhere"]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     assert!(text.contains("write 5% for 5 percent, or 0.05"), "{text}");
@@ -522,14 +481,6 @@ async fn outside_the_repository_eval_uses_the_built_in_suites_and_says_so() {
     );
 }
 
-fn offline(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(args)
-        .env_remove("OPENAI_BASE_URL")
-        .output()
-        .unwrap()
-}
-
 #[test]
 fn every_command_has_an_example_and_no_empty_environment_hint() {
     for command in [
@@ -542,7 +493,7 @@ fn every_command_has_an_example_and_no_empty_environment_hint() {
         "list",
         "completions",
     ] {
-        let help = said(&offline(&[command, "--help"]));
+        let help = said(&conformance(&[command, "--help"]));
         assert!(help.contains("Example"), "{command}: {help}");
         assert!(!help.contains("=]"), "{command}: {help}");
     }
@@ -551,7 +502,7 @@ fn every_command_has_an_example_and_no_empty_environment_hint() {
 #[test]
 fn completions_are_printed_for_each_shell() {
     for shell in ["bash", "zsh", "fish"] {
-        let out = offline(&["completions", shell]);
+        let out = conformance(&["completions", shell]);
         assert_eq!(out.status.code(), Some(0), "{shell}");
         let script = String::from_utf8_lossy(&out.stdout);
         assert!(
@@ -570,7 +521,7 @@ fn an_slo_file_reports_every_problem_at_once_and_durations_name_their_units() {
         "[[scenario]]\nname = \"r\"\nendpoint = \"/v1/responses\"\nbody = { model = \"m\", input = \"x\" }\nbudgets = [\"p95 <= 1s\"]\nwieght = 2\n\n[[scenario]]\nname = \"e\"\nendpoint = \"/v1/embedings\"\nbody = { model = \"m\", input = \"x\" }\nbudgets = [\"p95 <= 1parsec\"]\n",
     )
     .unwrap();
-    let out = offline(&["latency", "--slo", slo.to_str().unwrap()]);
+    let out = conformance(&["latency", "--slo", slo.to_str().unwrap()]);
     let text = said(&out);
     assert_eq!(out.status.code(), Some(2), "{text}");
     for expected in [
@@ -582,7 +533,7 @@ fn an_slo_file_reports_every_problem_at_once_and_durations_name_their_units() {
     ] {
         assert!(text.contains(expected), "{expected}: {text}");
     }
-    let out = offline(&["latency", "--duration", "10"]);
+    let out = conformance(&["latency", "--duration", "10"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         said(&out).contains("add one of us, ms, s or m (e.g. 10s or 10ms)"),

@@ -4,9 +4,12 @@
 //! Each target is a raw TCP server that lists one model (so checks run) and then misbehaves.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
+
+use binary::*;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug)]
@@ -178,7 +181,7 @@ fn run(mode: Mode) -> (Option<i32>, f64, u64, String) {
     let started = Instant::now();
     let out_file =
         std::env::temp_dir().join(format!("hostile-{mode:?}-{}.txt", std::process::id()));
-    let mut child = Command::new(env!("CARGO_BIN_EXE_conformance"))
+    let mut child = command()
         .args([
             "run",
             "--target",

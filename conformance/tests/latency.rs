@@ -2,52 +2,33 @@
 //! coordinated-omission correction on a target that stalls, and bad SLO files. Budgets are
 //! far from the delays involved, so a slow machine cannot flip a verdict.
 
+mod binary;
+
+use binary::*;
 use serde_json::json;
 use std::io::Write;
-use std::process::{Command, Output};
 use std::time::Duration;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-fn conformance(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_conformance"))
-        .args(args)
-        .env_remove("OPENAI_BASE_URL")
-        .env_remove("OPENAI_API_KEY")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
+/// An SLO file with `text`, removed when the returned path is dropped.
+fn slo_file(text: &str) -> SloFile {
+    let path = tempfile::Builder::new()
+        .prefix("slo-")
+        .suffix(".toml")
+        .tempfile()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_temp_path();
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+    SloFile(path)
 }
 
-fn slo_file(text: &str) -> tempfile_path::TempPath {
-    tempfile_path::TempPath::with(text)
-}
+/// A temporary SLO file, named as the binary's arguments take it.
+struct SloFile(tempfile::TempPath);
 
-/// A tiny temp-file helper (no extra crate): the file is removed on drop.
-mod tempfile_path {
-    pub struct TempPath(pub std::path::PathBuf);
-    impl TempPath {
-        pub fn with(text: &str) -> Self {
-            let p = std::env::temp_dir().join(format!("slo-{}.toml", uuid()));
-            std::fs::write(&p, text).unwrap_or_else(|e| panic!("{e}"));
-            Self(p)
-        }
-        pub fn as_str(&self) -> &str {
-            self.0.to_str().unwrap_or_default()
-        }
-    }
-    impl Drop for TempPath {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_file(&self.0);
-        }
-    }
-    fn uuid() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        format!(
-            "{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        )
+impl SloFile {
+    fn as_str(&self) -> &str {
+        self.0.to_str().unwrap_or_default()
     }
 }
 

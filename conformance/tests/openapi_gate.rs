@@ -2,8 +2,11 @@
 //! `schemas/openapi.yaml` fails the gate unless the commit message declares it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
 #[path = "../../harness/tests/common/mod.rs"]
 mod common;
+
+use binary::*;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -64,14 +67,6 @@ fn gate(dir: &Path) -> Output {
         .expect("the gate runs")
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 fn drop_health(yaml: String) -> String {
     let start = yaml.find("  /health:\n").unwrap();
     let end = yaml.find("  /readyz:\n").unwrap();
@@ -83,8 +78,8 @@ fn the_first_commit_is_only_validated() {
     let repo = repo();
     let dir = repo.path();
     let out = gate(dir);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("validation only"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("validation only"), "{}", said(&out));
 }
 
 #[test]
@@ -93,8 +88,8 @@ fn an_undeclared_breaking_change_fails_the_gate() {
     let dir = repo.path();
     edit(dir, drop_health, "Tidy the probes");
     let out = gate(dir);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
-    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let t = said(&out);
     assert!(t.contains("path.removed") && t.contains("/health"), "{t}");
     assert!(t.contains("Breaking-Change:"), "{t}");
 }
@@ -109,8 +104,8 @@ fn a_declared_breaking_change_passes() {
         "Drop /health\n\nBreaking-Change: /healthz is the only liveness path",
     );
     let out = gate(dir);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("declared"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("declared"), "{}", said(&out));
 }
 
 #[test]
@@ -129,8 +124,8 @@ fn a_compatible_change_passes() {
         "Word the liveness summary",
     );
     let out = gate(dir);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
-    assert!(text(&out).contains("0 breaking"), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(said(&out).contains("0 breaking"), "{}", said(&out));
 }
 
 #[test]
@@ -143,7 +138,7 @@ fn an_invalid_document_fails_the_gate() {
         "Downgrade",
     );
     let out = gate(dir);
-    assert_ne!(out.status.code(), Some(0), "{}", text(&out));
+    assert_ne!(out.status.code(), Some(0), "{}", said(&out));
 }
 
 #[test]
@@ -156,10 +151,10 @@ fn an_example_that_contradicts_its_schema_fails_the_gate() {
         "Example typo",
     );
     let out = gate(dir);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(
-        text(&out).contains("the example does not match its schema"),
+        said(&out).contains("the example does not match its schema"),
         "{}",
-        text(&out)
+        said(&out)
     );
 }

@@ -4,6 +4,9 @@
 //! expired) is named with its fix.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod binary;
+
+use binary::*;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::process::Output;
@@ -89,8 +92,8 @@ async fn https(cert: (CertificateDer<'static>, PrivateKeyDer<'static>)) -> Strin
     format!("https://127.0.0.1:{port}/v1")
 }
 
-fn conformance(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_conformance"));
+fn run_against(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut cmd = command();
     cmd.args([
         "run",
         "--target",
@@ -111,14 +114,6 @@ fn conformance(url: &str, extra: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
 #[tokio::test]
 async fn an_internal_ca_is_trusted_with_cacert_or_the_system_store_and_failures_say_why() {
     let ca = ca();
@@ -133,43 +128,43 @@ async fn an_internal_ca_is_trusted_with_cacert_or_the_system_store_and_failures_
     let (trusted, system, unknown, pem_name, pem_expired, bad_file) =
         tokio::task::spawn_blocking(move || {
             (
-                conformance(&good2, &["--cacert", &pem2], &[]),
-                conformance(&good2, &[], &[("SSL_CERT_FILE", &pem2)]),
-                conformance(&good2, &[], &[]),
-                conformance(&other_name, &["--cacert", &pem2], &[]),
-                conformance(&expired, &["--cacert", &pem2], &[]),
-                conformance(&good2, &["--cacert", "/nonexistent/ca.pem"], &[]),
+                run_against(&good2, &["--cacert", &pem2], &[]),
+                run_against(&good2, &[], &[("SSL_CERT_FILE", &pem2)]),
+                run_against(&good2, &[], &[]),
+                run_against(&other_name, &["--cacert", &pem2], &[]),
+                run_against(&expired, &["--cacert", &pem2], &[]),
+                run_against(&good2, &["--cacert", "/nonexistent/ca.pem"], &[]),
             )
         })
         .await
         .unwrap();
-    assert_eq!(trusted.status.code(), Some(0), "{}", text(&trusted));
+    assert_eq!(trusted.status.code(), Some(0), "{}", said(&trusted));
     assert!(
-        text(&trusted).contains("PASS  models.list.schema"),
+        said(&trusted).contains("PASS  models.list.schema"),
         "{}",
-        text(&trusted)
+        said(&trusted)
     );
     assert_eq!(
         system.status.code(),
         Some(0),
         "the system's store: {}",
-        text(&system)
+        said(&system)
     );
     for (out, says) in [
         (&unknown, "unknown issuer"),
         (&pem_name, "not valid for this host name"),
         (&pem_expired, "expired"),
     ] {
-        let shown = text(out);
+        let shown = said(out);
         assert_eq!(out.status.code(), Some(3), "{shown}");
         assert!(shown.contains(says), "{says}: {shown}");
     }
-    assert!(text(&unknown).contains("--cacert"), "the fix is named");
-    assert_eq!(bad_file.status.code(), Some(2), "{}", text(&bad_file));
+    assert!(said(&unknown).contains("--cacert"), "the fix is named");
+    assert_eq!(bad_file.status.code(), Some(2), "{}", said(&bad_file));
     assert!(
-        text(&bad_file).contains("--cacert /nonexistent/ca.pem"),
+        said(&bad_file).contains("--cacert /nonexistent/ca.pem"),
         "{}",
-        text(&bad_file)
+        said(&bad_file)
     );
 }
 
@@ -191,8 +186,8 @@ async fn requests_go_through_the_proxy_the_environment_names() {
     let target = "http://api.conformance-proxy-test.invalid/v1";
     let (through, direct) = tokio::task::spawn_blocking(move || {
         (
-            conformance(target, &[], &[("HTTP_PROXY", &via)]),
-            conformance(
+            run_against(target, &[], &[("HTTP_PROXY", &via)]),
+            run_against(
                 target,
                 &[],
                 &[
@@ -204,11 +199,11 @@ async fn requests_go_through_the_proxy_the_environment_names() {
     })
     .await
     .unwrap();
-    assert_eq!(through.status.code(), Some(0), "{}", text(&through));
+    assert_eq!(through.status.code(), Some(0), "{}", said(&through));
     assert!(!proxy
         .received_requests()
         .await
         .unwrap_or_default()
         .is_empty());
-    assert_eq!(direct.status.code(), Some(3), "{}", text(&direct));
+    assert_eq!(direct.status.code(), Some(3), "{}", said(&direct));
 }
