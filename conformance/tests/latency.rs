@@ -209,30 +209,24 @@ async fn stalling_target() -> (String, tokio::task::JoinHandle<()>) {
     (format!("http://{addr}/v1"), handle)
 }
 
+fn target(url: &str) -> harness::target::TargetConfig {
+    harness::target::TargetConfig::new(url, Some("k".into()), Duration::from_secs(10))
+}
+
 async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
     use harness::latency::{load, slo, LatencyConfig};
     let (url, server) = stalling_target().await;
     let scenarios = slo::parse(EMBEDDINGS_SLO, "slo.toml", std::path::Path::new("."))
         .unwrap_or_else(|e| panic!("{e}"));
     let config = LatencyConfig {
-        target: harness::target::TargetConfig::new(url, Some("k".into()), Duration::from_secs(10)),
         target_label: "stall".into(),
-        slo: "slo.toml".into(),
-        scenarios,
         model,
         span: load::Span {
             duration: Some(Duration::from_millis(2500)),
-            requests: None,
             warmup: Duration::from_millis(200),
-            ramp: Duration::ZERO,
-            seed: 1,
+            ..LatencyConfig::new(target(&url), Vec::new()).span
         },
-        samples: None,
-        baseline: None,
-        fail_on_regression: None,
-        repeat: 1,
-        sweep: None,
-        abort_on_breach: false,
+        ..LatencyConfig::new(target(&url), scenarios)
     };
     let report = harness::latency::run(&config, "t", &|_| {})
         .await

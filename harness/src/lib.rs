@@ -18,6 +18,7 @@ pub mod report;
 pub mod result;
 pub mod root_cause;
 pub mod run;
+pub mod run_id;
 pub mod schemas;
 pub mod snapshots;
 pub mod target;

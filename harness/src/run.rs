@@ -36,6 +36,24 @@ pub struct RunConfig {
     pub options: CheckOptions,
 }
 
+impl RunConfig {
+    /// Every check of the facade profile against `target`, four at a time, models discovered,
+    /// with the default options.
+    pub fn new(target: TargetConfig) -> Self {
+        Self {
+            target_label: target.base_url.clone(),
+            target,
+            profile: Profile::Facade,
+            only: Vec::new(),
+            skip: Vec::new(),
+            chat_model: None,
+            embedding_model: None,
+            concurrency: 4,
+            options: CheckOptions::default(),
+        }
+    }
+}
+
 fn globs(patterns: &[String], flag: &str) -> Result<GlobSet, HarnessError> {
     let mut builder = GlobSetBuilder::new();
     for p in patterns {
@@ -132,7 +150,7 @@ pub async fn run(
     let causes = crate::root_cause::causes(&results);
     let retries = ctx.retries.summary();
     Ok(RunResult {
-        run_id: crate::report::new_run_id(),
+        run_id: crate::run_id::new(),
         harness_version: env!("CARGO_PKG_VERSION").to_owned(),
         target: config.target_label.clone(),
         api_root,

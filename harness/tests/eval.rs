@@ -115,24 +115,14 @@ mod tempfile_path {
 
 fn config(url: &str, cases: &str) -> EvalConfig {
     EvalConfig {
-        target: TargetConfig::new(url, Some("k".into()), Duration::from_secs(10)),
-        target_label: url.to_owned(),
-        run_id: "t".into(),
         cases: vec![cases.to_owned()],
-        api: None,
-        model: None,
-        only_tags: Vec::new(),
         concurrency: 4,
-        max_rps: None,
-        max_retries: 3,
         min_accuracy: Some(0.7),
-        max_error_rate: None,
-        results: None,
-        regrade: None,
-        baseline: None,
-        fail_on_regression: false,
-        judge: None,
-        judge_model: None,
+        ..EvalConfig::new(TargetConfig::new(
+            url,
+            Some("k".into()),
+            Duration::from_secs(10),
+        ))
     }
 }
 

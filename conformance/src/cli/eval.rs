@@ -128,7 +128,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
         .map_or((String::new(), String::new(), None), |t| {
             (t.url.clone(), t.label.clone(), t.key.clone())
         });
-    let run_id = harness::report::new_run_id();
+    let run_id = harness::run_id::new();
     let run_dir = args.report_dir.join(&run_id);
     let config = eval::EvalConfig {
         target: args.to.config(url, key, args.timeout),

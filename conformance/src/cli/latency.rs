@@ -128,7 +128,7 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
     };
-    let run_id = harness::report::new_run_id();
+    let run_id = harness::run_id::new();
     let status = Progress::status(args.out.progress_every);
     // The rate shown is over the last second: the counted requests since the last tick.
     let last = std::sync::Mutex::new((0.0f64, 0u64));

@@ -65,7 +65,7 @@ pub(super) struct RunArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Generated cases per property test.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    #[arg(long, default_value_t = CheckOptions::default().budget, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     budget: u32,
     /// Checks run at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -97,7 +97,7 @@ pub(super) struct RunArgs {
     #[arg(long)]
     aggressive: bool,
     /// Most requests the burst check may send.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    #[arg(long, default_value_t = CheckOptions::default().burst_max, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     burst_max: u32,
     /// Check answers against this OpenAPI document (file or URL, e.g. OpenAI's official one)
     /// instead of the target's /openapi.json.
@@ -126,7 +126,7 @@ pub(super) struct RunArgs {
     #[arg(long)]
     fail_on_skip: bool,
     /// Body size sent by the oversized-body check.
-    #[arg(long, default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, default_value_t = CheckOptions::default().oversized_bytes)]
     oversized_bytes: usize,
     /// Report formats written to <report-dir>/<run-id>/.
     #[arg(
@@ -268,7 +268,7 @@ fn config(args: &RunArgs, to: &Resolved, seed: u64) -> RunConfig {
             // Bursting our own embedded server is safe; any other target must opt in.
             aggressive: args.aggressive || embedded,
             burst_max: args.burst_max,
-            heavy_batch: HEAVY_BATCH,
+            heavy_batch: CheckOptions::default().heavy_batch,
             openapi: None,
             snapshots: None,
             retry: harness::checks::retry::RetryPolicy {
@@ -286,9 +286,6 @@ fn config(args: &RunArgs, to: &Resolved, seed: u64) -> RunConfig {
         },
     }
 }
-
-/// Inputs of the batch the heavy embedding check sends.
-const HEAVY_BATCH: usize = 2048;
 
 #[cfg(test)]
 mod tests {

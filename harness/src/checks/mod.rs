@@ -149,6 +149,27 @@ pub struct CheckOptions {
     pub second_api_key: Option<String>,
 }
 
+impl Default for CheckOptions {
+    /// What `conformance run` sends without flags: a target that is not ours is not burst and
+    /// its auth is not held to strict, 16 cases per property, a 4 MiB oversized body.
+    fn default() -> Self {
+        Self {
+            expect_strict_auth: false,
+            expect_auth: false,
+            seed: 0,
+            budget: 16,
+            oversized_bytes: 4 * 1024 * 1024,
+            aggressive: false,
+            burst_max: 2000,
+            heavy_batch: 2048,
+            openapi: None,
+            snapshots: None,
+            retry: retry::RetryPolicy::default(),
+            second_api_key: None,
+        }
+    }
+}
+
 /// What checks share: the target, schemas, models and cached baseline exchanges.
 pub struct Ctx {
     /// The target client.

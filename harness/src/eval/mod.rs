@@ -31,7 +31,7 @@ pub struct EvalConfig {
     pub target: TargetConfig,
     /// How the target is named in reports.
     pub target_label: String,
-    /// The run's id (`report::new_run_id`): the name of its report directory.
+    /// The run's id (`run_id::new`): the name of its report directory.
     pub run_id: String,
     /// Suite files or glob patterns (`cases/evals/*.jsonl`).
     pub cases: Vec<String>,
@@ -64,6 +64,32 @@ pub struct EvalConfig {
     pub judge: Option<TargetConfig>,
     /// The judge model.
     pub judge_model: Option<String>,
+}
+
+impl EvalConfig {
+    /// Every case asked of `target`, eight at a time, three retries, no gate, no reports.
+    pub fn new(target: TargetConfig) -> Self {
+        Self {
+            target_label: target.base_url.clone(),
+            target,
+            run_id: crate::run_id::new(),
+            cases: Vec::new(),
+            api: None,
+            model: None,
+            only_tags: Vec::new(),
+            concurrency: 8,
+            max_rps: None,
+            max_retries: 3,
+            min_accuracy: None,
+            max_error_rate: None,
+            results: None,
+            regrade: None,
+            baseline: None,
+            fail_on_regression: false,
+            judge: None,
+            judge_model: None,
+        }
+    }
 }
 
 /// Reads and checks every suite the patterns name; all errors at once, located.

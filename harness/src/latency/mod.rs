@@ -50,6 +50,33 @@ pub struct LatencyConfig {
     pub abort_on_breach: bool,
 }
 
+impl LatencyConfig {
+    /// `scenarios` against `target` as `conformance latency` loads by default: a closed loop
+    /// of 8 for 10 s after a 1 s warm-up, once.
+    pub fn new(target: TargetConfig, scenarios: Vec<Scenario>) -> Self {
+        Self {
+            target_label: target.base_url.clone(),
+            target,
+            slo: "given scenarios".into(),
+            scenarios,
+            model: load::Model::Closed { concurrency: 8 },
+            span: load::Span {
+                duration: Some(std::time::Duration::from_secs(10)),
+                requests: None,
+                warmup: std::time::Duration::from_secs(1),
+                ramp: std::time::Duration::ZERO,
+                seed: 1,
+            },
+            samples: None,
+            baseline: None,
+            fail_on_regression: None,
+            repeat: 1,
+            sweep: None,
+            abort_on_breach: false,
+        }
+    }
+}
+
 /// One scenario's results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioReport {

@@ -127,13 +127,3 @@ pub fn write(
     latest::point(dir, report.run_id())?;
     Ok(written)
 }
-
-/// A report directory's name, shared by `run`, `eval` and `latency`: the UTC time and a short
-/// random suffix (`20261130T031658Z-35385b`).
-pub fn new_run_id() -> String {
-    format!(
-        "{}-{}",
-        chrono::Utc::now().format("%Y%m%dT%H%M%SZ"),
-        &uuid::Uuid::new_v4().simple().to_string()[..6]
-    )
-}

@@ -8,7 +8,7 @@
 
 pub mod socket;
 
-use harness::{CheckOptions, Outcome, Profile, RunConfig, RunResult, TargetConfig};
+use harness::{CheckOptions, Outcome, RunConfig, RunResult, TargetConfig};
 use http::{HeaderMap, HeaderValue, Method};
 use http_body_util::BodyExt;
 use serde_json::Value;
@@ -264,30 +264,22 @@ pub async fn try_run_with(
     url: &str,
     adjust: impl FnOnce(&mut RunConfig),
 ) -> Result<RunResult, harness::HarnessError> {
-    let mut config = RunConfig {
-        target: TargetConfig::new(url, Some(KEY.into()), Duration::from_secs(20)),
-        target_label: url.to_owned(),
-        profile: Profile::Facade,
-        only: vec![],
-        skip: vec![],
-        chat_model: None,
-        embedding_model: None,
-        concurrency: 4,
-        options: CheckOptions {
-            expect_strict_auth: true,
-            expect_auth: false,
-            seed: 42,
-            budget: 12,
-            oversized_bytes: 3 * 1024 * 1024,
-            aggressive: true,
-            burst_max: 400,
-            // Requests through the proxy never overlap, so a heavy batch would only cost time.
-            heavy_batch: 16,
-            openapi: None,
-            snapshots: None,
-            retry: Default::default(),
-            second_api_key: Some(SECOND_KEY.into()),
-        },
+    let mut config = RunConfig::new(TargetConfig::new(
+        url,
+        Some(KEY.into()),
+        Duration::from_secs(20),
+    ));
+    config.options = CheckOptions {
+        expect_strict_auth: true,
+        seed: 42,
+        budget: 12,
+        oversized_bytes: 3 * 1024 * 1024,
+        aggressive: true,
+        burst_max: 400,
+        // Requests through the proxy never overlap, so a heavy batch would only cost time.
+        heavy_batch: 16,
+        second_api_key: Some(SECOND_KEY.into()),
+        ..CheckOptions::default()
     };
     adjust(&mut config);
     harness::run(config, &|_| {}).await
