@@ -1,8 +1,63 @@
-//! The conformance kit's harness: runs a catalogue of checks against any OpenAI-compatible
-//! URL and reports, check by check, what is compatible.
+//! The conformance kit's harness, as a library: point it at any OpenAI-compatible URL and it
+//! tells, check by check, whether the deployment is compatible ([`run()`]), accurate enough
+//! ([`eval()`]) and fast enough ([`latency()`]). The `conformance` command line is a thin
+//! layer over these three entry points.
 //!
-//! Data flows one way: check definitions -> `run` -> exchanges with the target -> check
-//! verdicts -> `RunResult` -> reports -> exit code.
+//! Each entry point takes a configuration with defaults (`new`), returns a result that the one
+//! report writer ([`write_reports`]) turns into files (JSON, JUnit, Markdown, HTML), and fails
+//! with one error type, [`HarnessError`], whose variants map to the command line's exit codes.
+//! Before any work, each asks the target once: refused credentials, a wrong API root or a
+//! server that is not an API stop it there ([`HarnessError::Refused`]).
+//!
+//! # Compatibility: `run`
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), harness::HarnessError> {
+//! use harness::{RunConfig, TargetConfig};
+//! use std::time::Duration;
+//!
+//! let target = TargetConfig::new("https://api.example.com/v1", Some("sk-...".into()), Duration::from_secs(30));
+//! let mut config = RunConfig::new(target);
+//! config.only = vec!["embeddings.*".into()];
+//! let result = harness::run(config, &|check| eprintln!("{} done", check.id)).await?;
+//! println!("{} failed", result.counts().failed);
+//! harness::write_reports(&result, "reports".as_ref(), &[harness::ReportFormat::Json])?;
+//! # Ok(()) }
+//! ```
+//!
+//! # Accuracy: `eval`
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), harness::HarnessError> {
+//! use harness::{EvalConfig, TargetConfig};
+//! use std::time::Duration;
+//!
+//! let target = TargetConfig::new("http://localhost:8000/v1", None, Duration::from_secs(60));
+//! let config = EvalConfig { min_accuracy: Some(0.7), ..EvalConfig::new(target) };
+//! let suites = harness::eval::load(&["cases/evals/*.jsonl".to_owned()], None)?;
+//! let summary = harness::eval(&config, suites, &|_, _| {}).await?;
+//! println!("accuracy {:?}, passed: {}", summary.overall.accuracy, summary.passed);
+//! # Ok(()) }
+//! ```
+//!
+//! # Speed: `latency`
+//!
+//! ```no_run
+//! # async fn example() -> Result<(), harness::HarnessError> {
+//! use harness::{LatencyConfig, TargetConfig};
+//! use std::time::Duration;
+//!
+//! let target = TargetConfig::new("http://localhost:8000/v1", None, Duration::from_secs(60));
+//! let scenarios = harness::latency::slo::defaults("ref-chat-1", "ref-embed-1");
+//! let config = LatencyConfig::new(target, scenarios);
+//! let report = harness::latency(&config, &harness::run_id::new(), &|_| {}).await?;
+//! println!("every budget met: {}", report.passed);
+//! # Ok(()) }
+//! ```
+//!
+//! Data flows one way: check definitions -> `run` -> exchanges with the target (the `target`
+//! layer: client, discovery, preflight) -> verdicts -> `RunResult` -> reports. With the default
+//! feature `embedded`, [`embedded`] starts the reference server in-process for all three.
 
 pub mod checks;
 pub mod compat;
@@ -25,7 +80,11 @@ pub mod target;
 pub mod text;
 
 pub use checks::{catalogue, CheckOptions, Profile};
-pub use error::HarnessError;
+pub use error::{HarnessError, Refusal};
+pub use eval::summary::Summary as EvalSummary;
+pub use eval::{run as eval, EvalConfig};
+pub use latency::{run as latency, LatencyConfig, LatencyReport};
+pub use report::{write as write_reports, Format as ReportFormat, Report};
 pub use result::{CheckResult, Outcome, RunResult};
 pub use run::{run, RunConfig};
 pub use target::TargetConfig;

@@ -37,7 +37,7 @@ impl Bucket {
     }
 }
 
-/// Requests by when they were sent: at most [`POINTS`] buckets, whatever the duration.
+/// Requests by when they were sent: at most `POINTS` buckets, whatever the duration.
 #[derive(Debug, Clone)]
 pub struct Timeline {
     width: f64,
