@@ -174,7 +174,7 @@ async fn a_web_site_is_not_taken_for_an_api() {
         &out,
         &server,
         "the target is not an OpenAI-compatible API: GET",
-        3,
+        5,
     )
     .await;
     assert!(
@@ -248,6 +248,35 @@ async fn an_api_without_a_model_list_is_still_checked() {
         &format!("{}/v1", server.uri()),
         "--chat-model",
         "m",
+        "--only",
+        "models.*",
+        "--no-reports",
+    ])
+    .await;
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    assert!(said(&out).contains("models.list"), "{}", said(&out));
+}
+
+#[tokio::test]
+async fn an_embeddings_only_server_without_a_model_list_is_still_checked() {
+    // Text-embeddings servers may serve /v1/embeddings alone: no models, no chat.
+    let server = MockServer::start().await;
+    Mock::given(path("/v1/embeddings"))
+        .respond_with(ResponseTemplate::new(422).set_body_json(serde_json::json!({
+            "error": {"message": "input is required", "type": "invalid_request_error",
+                      "param": "input", "code": null}})))
+        .mount(&server)
+        .await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(404).set_body_raw("Not Found", "text/plain"))
+        .mount(&server)
+        .await;
+    let out = conformance_async(&[
+        "run",
+        "--target",
+        &format!("{}/v1", server.uri()),
+        "--embedding-model",
+        "e",
         "--only",
         "models.*",
         "--no-reports",

@@ -60,8 +60,9 @@ async fn list_models(target: &Target) -> Result<Listed, HarnessError> {
 
 /// When no root listed models: stops on an answer that means the target cannot be used
 /// (refused credentials, nothing served there, not an API). A models list that is only
-/// missing or broken is not such an answer: a `POST /chat/completions` with an empty body
-/// (no generation; an API answers 400) tells a wrong root from an API without `/models`.
+/// missing or broken is not such an answer: a `POST` with an empty body to each generation
+/// endpoint (no generation; an API answers 400) tells a wrong root from an API without
+/// `/models`.
 async fn refusal(target: &Target, answers: &[Exchange]) -> Result<(), HarnessError> {
     let had_key = target.has_key();
     let judged: Vec<_> = answers
@@ -74,24 +75,34 @@ async fn refusal(target: &Target, answers: &[Exchange]) -> Result<(), HarnessErr
     {
         return Err(HarnessError::Refused(r.clone()));
     }
-    // A root that 404s is wrong only if the API's own endpoint is not there either.
+    // A root that 404s is wrong only if none of the API's own endpoints is there either: a
+    // server may serve only embeddings, or only responses, and no model list.
     let Some(first) = judged.first() else {
         return Ok(());
     };
-    let probe = Req::post("/v1/chat/completions", &serde_json::json!({}));
-    match target.send(probe).await {
-        Ok(ex) => match crate::preflight::judge(&ex, &crate::preflight::asked(&ex), had_key) {
-            Some(r @ Refusal::Credentials { .. }) => Err(HarnessError::Refused(r)),
-            // What came first is told, unless the probe showed more (HTML behind a 404).
+    let mut shown = None;
+    for path in PROBED {
+        let Ok(ex) = target.send(Req::post(path, &serde_json::json!({}))).await else {
+            continue;
+        };
+        match crate::preflight::judge(&ex, &crate::preflight::asked(&ex), had_key) {
+            None => return Ok(()),
+            Some(r @ Refusal::Credentials { .. }) => return Err(HarnessError::Refused(r)),
+            // What came first is told, unless a probe showed more (HTML behind a 404).
             Some(r @ Refusal::NotAnApi { .. }) if !matches!(first, Refusal::NotAnApi { .. }) => {
-                Err(HarnessError::Refused(r))
+                shown.get_or_insert(r);
             }
-            Some(_) => Err(HarnessError::Refused(first.clone())),
-            None => Ok(()),
-        },
-        Err(_) => Err(HarnessError::Refused(first.clone())),
+            Some(_) => {}
+        }
     }
+    Err(HarnessError::Refused(
+        shown.unwrap_or_else(|| first.clone()),
+    ))
 }
+
+/// The endpoints asked with an empty body (no generation: an API answers 400) when no root
+/// lists models.
+const PROBED: [&str; 3] = ["/v1/chat/completions", "/v1/embeddings", "/v1/responses"];
 
 /// Finds where the API lives and picks a chat and an embedding model. The given URL is the
 /// API root, as an SDK's `base_url`. A bare origin (`http://host:8000`) is first tried under
