@@ -226,32 +226,53 @@ async fn a_wrong_root_gets_the_api_root_hint() {
     assert!(said(&out).contains("POST"), "{}", said(&out));
 }
 
-#[tokio::test]
-async fn an_api_without_a_model_list_is_still_checked() {
-    // /v1/models is not served, but the API is: the checks run and judge it.
+/// A target without `/v1/models` whose `only` endpoint answers an empty body with `status`,
+/// as an API does, and every other path with `missing`; runs the models checks against it
+/// with `model_flag` (e.g. `--chat-model m`).
+async fn run_without_a_model_list(
+    only: &str,
+    status: u16,
+    missing: ResponseTemplate,
+    model_flag: [&str; 2],
+) -> Output {
     let server = MockServer::start().await;
-    Mock::given(path("/v1/chat/completions"))
-        .respond_with(ResponseTemplate::new(400).set_body_json(serde_json::json!({
-            "error": {"message": "model is required", "type": "invalid_request_error",
-                      "param": "model", "code": null}})))
-        .mount(&server)
-        .await;
-    Mock::given(any())
+    Mock::given(path(only))
         .respond_with(
-            ResponseTemplate::new(404).set_body_json(serde_json::json!({"detail": "Not Found"})),
+            ResponseTemplate::new(status).set_body_json(serde_json::json!({
+            "error": {"message": "a field is required", "type": "invalid_request_error",
+                      "param": null, "code": null}})),
         )
         .mount(&server)
         .await;
-    let out = conformance_async(&[
+    Mock::given(any())
+        .respond_with(missing)
+        .mount(&server)
+        .await;
+    let url = format!("{}/v1", server.uri());
+    conformance_async(&[
         "run",
         "--target",
-        &format!("{}/v1", server.uri()),
-        "--chat-model",
-        "m",
+        &url,
+        model_flag[0],
+        model_flag[1],
         "--only",
         "models.*",
         "--no-reports",
     ])
+    .await
+}
+
+#[tokio::test]
+async fn an_api_without_a_model_list_is_still_checked() {
+    // /v1/models is not served, but the API is: the checks run and judge it.
+    let not_found =
+        ResponseTemplate::new(404).set_body_json(serde_json::json!({"detail": "Not Found"}));
+    let out = run_without_a_model_list(
+        "/v1/chat/completions",
+        400,
+        not_found,
+        ["--chat-model", "m"],
+    )
     .await;
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(said(&out).contains("models.list"), "{}", said(&out));
@@ -260,28 +281,10 @@ async fn an_api_without_a_model_list_is_still_checked() {
 #[tokio::test]
 async fn an_embeddings_only_server_without_a_model_list_is_still_checked() {
     // Text-embeddings servers may serve /v1/embeddings alone: no models, no chat.
-    let server = MockServer::start().await;
-    Mock::given(path("/v1/embeddings"))
-        .respond_with(ResponseTemplate::new(422).set_body_json(serde_json::json!({
-            "error": {"message": "input is required", "type": "invalid_request_error",
-                      "param": "input", "code": null}})))
-        .mount(&server)
-        .await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(404).set_body_raw("Not Found", "text/plain"))
-        .mount(&server)
-        .await;
-    let out = conformance_async(&[
-        "run",
-        "--target",
-        &format!("{}/v1", server.uri()),
-        "--embedding-model",
-        "e",
-        "--only",
-        "models.*",
-        "--no-reports",
-    ])
-    .await;
+    let not_found = ResponseTemplate::new(404).set_body_raw("Not Found", "text/plain");
+    let out =
+        run_without_a_model_list("/v1/embeddings", 422, not_found, ["--embedding-model", "e"])
+            .await;
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     assert!(said(&out).contains("models.list"), "{}", said(&out));
 }

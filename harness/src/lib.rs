@@ -68,7 +68,7 @@ pub mod eval;
 mod hint;
 pub mod latency;
 pub mod openapi;
-pub mod preflight;
+mod preflight;
 pub mod report;
 pub mod result;
 pub mod root_cause;

@@ -70,7 +70,7 @@ async fn a_wrong_api_root_stops_the_run_with_the_api_root_hint() {
     .await;
     let stopped = try_run_with(&format!("{}/api", server.uri()), |_| {}).await;
     match stopped {
-        Err(harness::HarnessError::Refused(r @ harness::preflight::Refusal::NotFound { .. })) => {
+        Err(harness::HarnessError::Refused(r @ harness::Refusal::NotFound { .. })) => {
             let said = r.to_string();
             assert!(said.contains("/api/models answered HTTP 404"), "{said}");
             assert!(said.contains("is --target the API root"), "{said}");

@@ -152,10 +152,10 @@ impl OutputArgs {
         }
     }
 
-    /// Prints the summary: `text`, or `json` as one document.
-    pub(super) fn summary(&self, text: &str, json: impl FnOnce() -> String) {
+    /// Prints the summary: `text`, or the report's JSON file as one document.
+    pub(super) fn summary(&self, text: &str, report: &dyn report::Report) {
         if self.json() {
-            println!("{}", json());
+            println!("{}", report.file(report::Format::Json).1);
         } else {
             print!("{text}");
         }

@@ -229,11 +229,6 @@ fn message(e: &serde_json::Error) -> String {
     text.strip_suffix(&suffix).unwrap_or(&text).to_owned()
 }
 
-/// The grader types, for a misspelt one.
-fn grader_types() -> &'static [&'static str] {
-    &super::grader::TYPES
-}
-
 /// What is wrong with a line serde refused, each at its column: misspelt keys of the case
 /// (or of the suite's defaults when `suite`), of its turns, and misspelt grader types, each
 /// with the closest known name; anything else as serde says it, at serde's column.
@@ -269,13 +264,13 @@ fn explain(raw: &str, e: &serde_json::Error, suite: bool) -> Vec<(usize, String)
         Some(Value::String(name)) => Some(name.as_str()),
         _ => None,
     };
-    if let Some(t) = grader.filter(|t| !grader_types().contains(t)) {
+    if let Some(t) = grader.filter(|t| !super::grader::TYPES.contains(t)) {
         let column = raw
             .find(&format!("\"{t}\""))
             .map_or(1, |byte| raw[..byte].chars().count() + 1);
         found.push((
             column,
-            crate::hint::unknown("grader type", t, grader_types()),
+            crate::hint::unknown("grader type", t, &super::grader::TYPES),
         ));
     }
     if found.is_empty() {
