@@ -231,11 +231,7 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
     let report = harness::latency::run(&config, "t", &|_| {})
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    let _ = writeln!(
-        std::io::stderr(),
-        "{}",
-        harness::latency::report::to_text(&report)
-    );
+    let _ = writeln!(std::io::stderr(), "{}", harness::Report::text(&report));
     server.abort();
     report.scenarios[0]
         .latency

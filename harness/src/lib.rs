@@ -84,7 +84,7 @@ pub use error::{HarnessError, Refusal};
 pub use eval::summary::Summary as EvalSummary;
 pub use eval::{run as eval, EvalConfig};
 pub use latency::{run as latency, LatencyConfig, LatencyReport};
-pub use report::{write as write_reports, Format as ReportFormat, Report};
+pub use report::{write as write_reports, Format as ReportFormat, Rendering, Report};
 pub use result::{CheckResult, Outcome, RunResult};
 pub use run::{run, RunConfig};
 pub use target::TargetConfig;

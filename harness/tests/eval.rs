@@ -3,6 +3,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use harness::eval::{self, runner::CaseOutcome, summary::Summary, EvalConfig};
+use harness::Report as _;
 use harness::TargetConfig;
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -140,7 +141,7 @@ async fn a_target_that_answers_right_passes_the_gate() {
     let (server, _) = target(right).await;
     let s = suite(10, "");
     let summary = eval(&config(&server.uri(), &s.file)).await;
-    assert!(summary.passed, "{}", summary.to_text());
+    assert!(summary.passed, "{}", summary.text());
     assert_eq!(summary.overall.counts.passed, 10);
 }
 
@@ -158,7 +159,7 @@ async fn wrong_answers_drop_accuracy_under_the_gate() {
     let mut c = config(&server.uri(), &s.file);
     c.concurrency = 1;
     let summary = eval(&c).await;
-    assert!(!summary.passed, "{}", summary.to_text());
+    assert!(!summary.passed, "{}", summary.text());
     assert_eq!(summary.overall.counts.failed, 5);
     assert_eq!(
         summary.overall.counts.errored, 0,
@@ -186,7 +187,7 @@ async fn answers_that_never_arrive_are_errored_and_trip_the_error_rate() {
     c.min_accuracy = None;
     c.max_error_rate = Some(0.1);
     let summary = eval(&c).await;
-    assert_eq!(summary.overall.counts.errored, 4, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.errored, 4, "{}", summary.text());
     assert_eq!(summary.overall.counts.failed, 0);
     assert_eq!(summary.overall.counts.passed, 4);
     assert!(!summary.passed, "the error-rate gate fails on its own");
@@ -216,7 +217,7 @@ async fn a_429_with_retry_after_is_retried_and_then_passes() {
     c.concurrency = 1;
     let started = std::time::Instant::now();
     let summary = eval(&c).await;
-    assert!(summary.passed, "{}", summary.to_text());
+    assert!(summary.passed, "{}", summary.text());
     assert_eq!(summary.overall.counts.passed, 5);
     assert_eq!(summary.overall.counts.retries, 5);
     assert_eq!(count.load(Ordering::SeqCst), 10);
@@ -257,13 +258,13 @@ async fn a_flaky_target_fails_the_k_of_n_gate() {
     let mut c = config(&server.uri(), &s.file);
     c.concurrency = 1;
     let summary = eval(&c).await;
-    assert_eq!(summary.overall.counts.failed, 1, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.failed, 1, "{}", summary.text());
     assert!(!summary.passed);
     // The same answers pass a 2-of-5 gate.
     let lenient = suite(1, ", \"repeat\": 5, \"min_passes\": 2");
     let (server, _) = target(two_in_five).await;
     let summary = eval(&config(&server.uri(), &lenient.file)).await;
-    assert_eq!(summary.overall.counts.passed, 1, "{}", summary.to_text());
+    assert_eq!(summary.overall.counts.passed, 1, "{}", summary.text());
     let c = &summary.overall.counts;
     assert_eq!((c.repeated, c.pass_at_k, c.pass_all_k), (1, 1, 0));
 }
@@ -293,7 +294,11 @@ async fn the_shipped_suites_pass_against_the_embedded_reference_server() {
     c.min_accuracy = Some(1.0);
     c.max_error_rate = Some(0.0);
     let summary = eval(&c).await;
-    assert!(summary.passed, "{}", summary.to_markdown());
+    assert!(
+        summary.passed,
+        "{}",
+        summary.file(harness::ReportFormat::Md).1
+    );
     assert!(summary.overall.counts.cases >= 30);
     assert!(summary.suites.len() >= 5);
 }
@@ -380,7 +385,7 @@ async fn stored_answers_are_regraded_without_asking_again() {
     r.regrade = Some(strict.dir.clone());
     r.results = Some(strict.dir.join("regraded.jsonl"));
     let regraded = eval(&r).await;
-    assert_eq!(regraded.overall.counts.passed, 4, "{}", regraded.to_text());
+    assert_eq!(regraded.overall.counts.passed, 4, "{}", regraded.text());
     assert!(regraded.passed);
     assert_eq!(count.load(Ordering::SeqCst), asked, "nothing was asked");
     // A regrade of a run that holds none of the cases is a usage error.
@@ -422,9 +427,9 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
     let c = summary.baseline.clone().unwrap();
     assert_eq!((c.broke, c.fixed, c.same_passed), (11, 0, 1), "{c:?}");
     assert!(c.regression && c.p_value < 0.001);
-    assert!(!summary.passed, "{}", summary.to_text());
+    assert!(!summary.passed, "{}", summary.text());
     // Which cases broke, and which fail, are named where a CI log and a summary show them.
-    let text = summary.to_text();
+    let text = summary.text();
     assert!(text.contains("failing cases (first 10 of 11):"), "{text}");
     assert!(
         text.contains("and 1 more (eval.md and eval.json list them)"),
@@ -442,7 +447,7 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
         broke_line.contains("/c1") && broke_line.contains("/c11"),
         "{text}"
     );
-    let md = summary.to_markdown();
+    let md = summary.file(harness::ReportFormat::Md).1;
     assert!(
         md.contains("## Against the baseline") && md.contains("- Broke: `` "),
         "{md}"
@@ -511,7 +516,7 @@ async fn judged(content: &'static str) -> (Summary, usize, String) {
 async fn a_judge_that_says_no_fails_judge_cases_and_its_words_are_kept() {
     let (no, asked, results) = judged(r#"{"pass": false, "reason": "it does not greet"}"#).await;
     assert_eq!(asked, 2);
-    assert_eq!(no.overall.counts.failed, 2, "{}", no.to_text());
+    assert_eq!(no.overall.counts.failed, 2, "{}", no.text());
     assert!(no
         .failures
         .iter()
@@ -521,7 +526,7 @@ async fn a_judge_that_says_no_fails_judge_cases_and_its_words_are_kept() {
     assert!(results.contains("it does not greet"));
 
     let (yes, _, _) = judged("Sure. ```json\n{\"pass\": true, \"reason\": \"greets\"}\n```").await;
-    assert_eq!(yes.overall.counts.passed, 2, "{}", yes.to_text());
+    assert_eq!(yes.overall.counts.passed, 2, "{}", yes.text());
 
     // A judge without a readable verdict leaves the answer ungraded: errored, not wrong.
     let (unreadable, _, _) = judged("I think it is fine").await;
@@ -529,7 +534,7 @@ async fn a_judge_that_says_no_fails_judge_cases_and_its_words_are_kept() {
         unreadable.overall.counts.errored,
         2,
         "{}",
-        unreadable.to_text()
+        unreadable.text()
     );
 }
 
@@ -594,7 +599,7 @@ async fn what_the_target_answers_is_text_in_eval_md() {
     c.max_retries = 0;
     let summary = eval(&c).await;
     assert!(summary.overall.counts.failed >= 6 && summary.overall.counts.errored >= 1);
-    let md = summary.to_markdown();
+    let md = summary.file(harness::ReportFormat::Md).1;
     for raw in [
         "<img",
         "<details",

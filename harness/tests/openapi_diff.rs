@@ -2,6 +2,7 @@
 //! One pair of small documents per rule: the diff must classify exactly that change.
 
 use harness::openapi::{diff, validate, Severity};
+use harness::Rendering;
 use serde_json::{json, Value};
 
 /// A document with one operation, `POST /items` (body + 200 response) and `GET /items/{id}`.
@@ -48,7 +49,7 @@ fn only_change(edit: impl FnOnce(&mut Value)) -> (Severity, String, String) {
         d.changes.len(),
         1,
         "expected exactly one change, got:\n{}",
-        d.to_text()
+        diff::render(&d, Rendering::Text)
     );
     let c = &d.changes[0];
     (c.severity, c.rule.to_owned(), c.location.clone())
@@ -229,7 +230,7 @@ fn a_union_split_by_a_discriminator_keeps_every_value() {
     assert!(
         d.breaking().next().is_none(),
         "no breaking change expected:\n{}",
-        d.to_text()
+        diff::render(&d, Rendering::Text)
     );
     // Dropping a branch does remove a value.
     let mut fewer = c.clone();
@@ -242,7 +243,7 @@ fn a_union_split_by_a_discriminator_keeps_every_value() {
         d.breaking()
             .any(|ch| ch.rule == "enum.value-removed" && ch.detail.contains("assistant")),
         "{}",
-        d.to_text()
+        diff::render(&d, Rendering::Text)
     );
 }
 
@@ -336,12 +337,17 @@ fn additions_are_notes_not_breaking() {
             edit(&mut c);
         }
         let d = diff(&b, &c);
-        assert_eq!(d.changes.len(), 1, "{rule}: {}", d.to_text());
+        assert_eq!(
+            d.changes.len(),
+            1,
+            "{rule}: {}",
+            diff::render(&d, Rendering::Text)
+        );
         assert_eq!(
             (d.changes[0].severity, d.changes[0].rule),
             (Severity::NonBreaking, rule),
             "{}",
-            d.to_text()
+            diff::render(&d, Rendering::Text)
         );
         assert!(!d.has_breaking());
     }
@@ -358,7 +364,7 @@ fn nullable_written_the_31_way_keeps_its_properties() {
             .iter()
             .any(|c| c.rule == "response.property-removed"),
         "{}",
-        d.to_text()
+        diff::render(&d, Rendering::Text)
     );
 }
 
@@ -367,8 +373,8 @@ fn reports_render_in_every_format() {
     let mut c = base();
     c["paths"].as_object_mut().unwrap().remove("/items/{id}");
     let d = diff(&base(), &c);
-    assert!(d.to_text().contains("breaking changes (1)"));
-    let j: Value = serde_json::from_str(&d.to_json()).unwrap();
+    assert!(diff::render(&d, Rendering::Text).contains("breaking changes (1)"));
+    let j: Value = serde_json::from_str(&diff::render(&d, Rendering::Json)).unwrap();
     assert_eq!(j["breaking"][0]["rule"], "path.removed");
-    assert!(d.to_markdown().starts_with("# OpenAPI diff: BREAKING"));
+    assert!(diff::render(&d, Rendering::Markdown).starts_with("# OpenAPI diff: BREAKING"));
 }

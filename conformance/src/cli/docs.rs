@@ -1,7 +1,7 @@
 //! The commands about documents and recordings: `openapi`, `compat`, `snapshot`.
 
 use clap::Subcommand;
-use harness::HarnessError;
+use harness::{HarnessError, Rendering};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,7 +17,7 @@ pub(super) enum OpenapiCommand {
         examples: bool,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: DiffFormat,
+        format: Rendering,
     },
     /// List the changes from --base to --cand; exit 1 when any is breaking.
     Diff {
@@ -29,7 +29,7 @@ pub(super) enum OpenapiCommand {
         cand: String,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: DiffFormat,
+        format: Rendering,
     },
 }
 
@@ -44,7 +44,7 @@ pub(super) enum SnapshotCommand {
         b: PathBuf,
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
-        format: DiffFormat,
+        format: Rendering,
     },
 }
 
@@ -72,13 +72,6 @@ pub(super) enum CompatCommand {
     },
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub(super) enum DiffFormat {
-    Text,
-    Json,
-    Md,
-}
-
 pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode, HarnessError> {
     match command {
         OpenapiCommand::Validate {
@@ -91,23 +84,10 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
             if examples {
                 findings.extend(harness::openapi::validate::validate_examples(&doc));
             }
-            match format {
-                DiffFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&findings).unwrap_or_default()
-                ),
-                DiffFormat::Text | DiffFormat::Md => {
-                    for f in &findings {
-                        println!("{file}#{}: {}", f.pointer, f.message);
-                    }
-                    let paths = doc["paths"].as_object().map_or(0, |p| p.len());
-                    println!(
-                        "{file}: OpenAPI {} with {paths} paths, {} problems",
-                        doc["openapi"].as_str().unwrap_or("?"),
-                        findings.len()
-                    );
-                }
-            }
+            print!(
+                "{}",
+                harness::openapi::validate::render(&file, &doc, &findings, format)
+            );
             Ok(if findings.is_empty() {
                 ExitCode::SUCCESS
             } else {
@@ -120,11 +100,7 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
                 harness::openapi::load(&cand).await?,
             );
             let diff = harness::openapi::diff(&b, &c);
-            match format {
-                DiffFormat::Text => print!("{}", diff.to_text()),
-                DiffFormat::Json => println!("{}", diff.to_json()),
-                DiffFormat::Md => print!("{}", diff.to_markdown()),
-            }
+            print!("{}", harness::openapi::diff::render(&diff, format));
             Ok(if diff.has_breaking() {
                 ExitCode::from(1)
             } else {

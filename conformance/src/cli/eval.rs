@@ -164,7 +164,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
     let mut summary = eval::run(&config, suites, &on_case).await?;
     progress.finish();
     summary.notes.extend(source);
-    args.out.summary(&summary.to_text(), &summary);
+    args.out.summary(&summary);
     if !args.no_reports {
         report::write(&summary, &args.report_dir, &ALL_FORMATS)?;
         args.out.say(&format!("reports: {}\n", run_dir.display()));

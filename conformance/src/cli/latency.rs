@@ -158,8 +158,7 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
     };
     let report = latency::run(&config, &run_id, &on_load).await?;
     status.finish();
-    args.out
-        .summary(&latency::report::to_text(&report), &report);
+    args.out.summary(&report);
     if !args.no_reports {
         for path in report::write(&report, &args.report_dir, &args.report)? {
             args.out.say(&format!("wrote {}\n", path.display()));

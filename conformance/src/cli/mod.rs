@@ -9,7 +9,7 @@ mod options;
 mod progress;
 mod run;
 
-use docs::{CompatCommand, DiffFormat, OpenapiCommand, SnapshotCommand};
+use docs::{CompatCommand, OpenapiCommand, SnapshotCommand};
 use eval::EvalArgs;
 use latency::LatencyArgs;
 use run::{ProfileArg, RunArgs};
@@ -140,19 +140,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Compat(command) => docs::compat_command(command),
         Command::Snapshot(SnapshotCommand::Diff { a, b, format }) => {
             let diffs = harness::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
-            match format {
-                DiffFormat::Json => println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({
-                        "a": a, "b": b,
-                        "differ": diffs.iter().any(|d| d.status != "same"),
-                        "snapshots": diffs,
-                    }))
-                    .unwrap_or_default()
-                ),
-                DiffFormat::Text => print!("{}", harness::snapshots::render(&a, &b, &diffs, false)),
-                DiffFormat::Md => print!("{}", harness::snapshots::render(&a, &b, &diffs, true)),
-            }
+            print!("{}", harness::snapshots::render(&a, &b, &diffs, format));
             Ok(if diffs.iter().any(|d| d.status != "same") {
                 ExitCode::from(1)
             } else {

@@ -152,12 +152,12 @@ impl OutputArgs {
         }
     }
 
-    /// Prints the summary: `text`, or the report's JSON file as one document.
-    pub(super) fn summary(&self, text: &str, report: &dyn report::Report) {
+    /// Prints the report's summary, or its JSON file as one document.
+    pub(super) fn summary(&self, report: &dyn report::Report) {
         if self.json() {
             println!("{}", report.file(report::Format::Json).1);
         } else {
-            print!("{text}");
+            print!("{}", report.text());
         }
     }
 }

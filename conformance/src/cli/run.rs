@@ -197,7 +197,7 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
     let result = run::run(config, &on_check).await?;
     progress.finish();
     drop(to);
-    args.out.summary(&report::console::render(&result), &result);
+    args.out.summary(&result);
     if !args.no_reports {
         for path in report::write(&result, &args.report_dir, &args.report)? {
             args.out.say(&format!("report: {}\n", path.display()));

@@ -148,7 +148,7 @@ pub fn render(summary: &Summary) -> String {
             ("Fixed", &c.fixed_cases, c.fixed),
         ] {
             if let Some(line) =
-                super::summary::case_list(cases, n, |t| format!("<code>{}</code>", esc(t)))
+                super::text::case_list(cases, n, |t| format!("<code>{}</code>", esc(t)))
             {
                 let _ = write!(out, "<p>{what}: {line}</p>");
             }

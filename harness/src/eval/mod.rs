@@ -10,11 +10,13 @@ pub mod case;
 pub mod grader;
 pub mod html;
 pub mod junit;
+mod markdown;
 pub mod plan;
 pub mod runner;
 pub mod stats;
 pub mod stored;
 pub mod summary;
+mod text;
 
 use crate::error::HarnessError;
 use crate::target::{Target, TargetConfig};
@@ -397,4 +399,30 @@ fn regrade(
         )));
     }
     Ok(notes)
+}
+
+impl crate::report::Report for summary::Summary {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn passed(&self) -> bool {
+        self.passed
+    }
+
+    fn file(&self, format: crate::report::Format) -> (&'static str, String) {
+        match format {
+            crate::report::Format::Json => (
+                "eval.json",
+                serde_json::to_string_pretty(self).unwrap_or_default(),
+            ),
+            crate::report::Format::Junit => ("eval.junit.xml", junit::render(self)),
+            crate::report::Format::Md => ("eval.md", markdown::render(self)),
+            crate::report::Format::Html => ("eval.html", html::render(self)),
+        }
+    }
+
+    fn text(&self) -> String {
+        text::render(self)
+    }
 }

@@ -300,7 +300,7 @@ fn spread(out: &mut String, s: &super::repeat::Spread) {
 }
 
 /// The report as one HTML page.
-pub fn to_html(r: &LatencyReport) -> String {
+pub(crate) fn render(r: &LatencyReport) -> String {
     let verdict = if r.passed { "PASSED" } else { "FAILED" };
     let mut out = String::new();
     let _ = write!(
@@ -378,7 +378,7 @@ pub fn to_html(r: &LatencyReport) -> String {
                     c.before_ms,
                     c.after_ms,
                     c.delta_pct,
-                    super::report::change_mark(c)
+                    super::text::change_mark(c)
                 );
             }
         }

@@ -4,15 +4,17 @@
 
 pub mod baseline;
 pub mod html;
+mod junit;
 pub mod load;
+mod markdown;
 pub mod probe;
 pub mod repeat;
-pub mod report;
 pub mod shape;
 pub mod slo;
 pub mod stats;
 mod svg;
 pub mod sweep;
+pub(crate) mod text;
 
 use crate::error::HarnessError;
 use crate::target::TargetConfig;
@@ -440,5 +442,31 @@ pub(crate) fn scenario_report(s: &Scenario, t: &ScenarioTally, seconds: f64) -> 
             ttft: t.shape(Series::Ttft),
             timeline: t.timeline.points(),
         },
+    }
+}
+
+impl crate::report::Report for LatencyReport {
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    fn passed(&self) -> bool {
+        self.passed
+    }
+
+    fn file(&self, format: crate::report::Format) -> (&'static str, String) {
+        match format {
+            crate::report::Format::Json => (
+                "latency.json",
+                serde_json::to_string_pretty(self).unwrap_or_default(),
+            ),
+            crate::report::Format::Junit => ("latency.junit.xml", junit::render(self)),
+            crate::report::Format::Md => ("latency.md", markdown::render(self)),
+            crate::report::Format::Html => ("latency.html", html::render(self)),
+        }
+    }
+
+    fn text(&self) -> String {
+        text::render(self)
     }
 }

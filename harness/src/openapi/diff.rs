@@ -3,6 +3,7 @@
 //! (request bodies, parameters) may only get looser, what it receives may only get richer.
 
 use super::{resolve, METHODS};
+use crate::report::Rendering;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -50,83 +51,92 @@ impl Diff {
     pub fn has_breaking(&self) -> bool {
         self.breaking().next().is_some()
     }
+}
 
-    /// Plain text for terminals and logs.
-    pub fn to_text(&self) -> String {
-        let mut out = String::new();
-        for (severity, title) in [
-            (Severity::Breaking, "breaking changes"),
-            (Severity::NonBreaking, "non-breaking changes"),
-        ] {
-            let list: Vec<&Change> = self
-                .changes
-                .iter()
-                .filter(|c| c.severity == severity)
-                .collect();
-            if list.is_empty() {
-                continue;
-            }
-            let _ = writeln!(out, "{title} ({}):", list.len());
-            for c in list {
-                let _ = writeln!(out, "  {:<34} {}: {}", c.rule, c.location, c.detail);
-            }
+/// The diff as `rendering` asks.
+pub fn render(diff: &Diff, rendering: Rendering) -> String {
+    match rendering {
+        Rendering::Text => text(diff),
+        Rendering::Json => json(diff) + "\n",
+        Rendering::Markdown => markdown(diff),
+    }
+}
+
+/// Plain text for terminals and logs.
+fn text(diff: &Diff) -> String {
+    let mut out = String::new();
+    for (severity, title) in [
+        (Severity::Breaking, "breaking changes"),
+        (Severity::NonBreaking, "non-breaking changes"),
+    ] {
+        let list: Vec<&Change> = diff
+            .changes
+            .iter()
+            .filter(|c| c.severity == severity)
+            .collect();
+        if list.is_empty() {
+            continue;
         }
-        let breaking = self.breaking().count();
-        let _ = writeln!(
-            out,
-            "summary: {breaking} breaking, {} non-breaking",
-            self.changes.len() - breaking
-        );
-        out
+        let _ = writeln!(out, "{title} ({}):", list.len());
+        for c in list {
+            let _ = writeln!(out, "  {:<34} {}: {}", c.rule, c.location, c.detail);
+        }
     }
+    let breaking = diff.breaking().count();
+    let _ = writeln!(
+        out,
+        "summary: {breaking} breaking, {} non-breaking",
+        diff.changes.len() - breaking
+    );
+    out
+}
 
-    /// JSON: `{"breaking": [...], "non_breaking": [...]}`.
-    pub fn to_json(&self) -> String {
-        let pick = |s: Severity| {
-            self.changes
-                .iter()
-                .filter(|c| c.severity == s)
-                .collect::<Vec<_>>()
-        };
-        serde_json::to_string_pretty(&serde_json::json!({
-            "breaking": pick(Severity::Breaking),
-            "non_breaking": pick(Severity::NonBreaking),
-        }))
-        .unwrap_or_default()
-    }
+/// JSON: `{"breaking": [...], "non_breaking": [...]}`.
+fn json(diff: &Diff) -> String {
+    let pick = |s: Severity| {
+        diff.changes
+            .iter()
+            .filter(|c| c.severity == s)
+            .collect::<Vec<_>>()
+    };
+    serde_json::to_string_pretty(&serde_json::json!({
+        "breaking": pick(Severity::Breaking),
+        "non_breaking": pick(Severity::NonBreaking),
+    }))
+    .unwrap_or_default()
+}
 
-    /// Markdown for pull requests and step summaries.
-    pub fn to_markdown(&self) -> String {
-        let breaking = self.breaking().count();
-        let mut out = format!(
-            "# OpenAPI diff: {}\n\n{breaking} breaking, {} non-breaking\n\n",
-            if breaking > 0 {
-                "BREAKING"
+/// Markdown for pull requests and step summaries.
+fn markdown(diff: &Diff) -> String {
+    let breaking = diff.breaking().count();
+    let mut out = format!(
+        "# OpenAPI diff: {}\n\n{breaking} breaking, {} non-breaking\n\n",
+        if breaking > 0 {
+            "BREAKING"
+        } else {
+            "compatible"
+        },
+        diff.changes.len() - breaking
+    );
+    if !diff.changes.is_empty() {
+        out.push_str("| severity | rule | where | change |\n|---|---|---|---|\n");
+        for c in &diff.changes {
+            let sev = if c.severity == Severity::Breaking {
+                "**breaking**"
             } else {
-                "compatible"
-            },
-            self.changes.len() - breaking
-        );
-        if !self.changes.is_empty() {
-            out.push_str("| severity | rule | where | change |\n|---|---|---|---|\n");
-            for c in &self.changes {
-                let sev = if c.severity == Severity::Breaking {
-                    "**breaking**"
-                } else {
-                    "note"
-                };
-                // Locations and details come from the documents compared.
-                let _ = writeln!(
-                    out,
-                    "| {sev} | `{}` | {} | {} |",
-                    c.rule,
-                    crate::report::md::code_cell(&c.location, 300),
-                    crate::report::md::cell(&c.detail, 500)
-                );
-            }
+                "note"
+            };
+            // Locations and details come from the documents compared.
+            let _ = writeln!(
+                out,
+                "| {sev} | `{}` | {} | {} |",
+                c.rule,
+                crate::report::md::code_cell(&c.location, 300),
+                crate::report::md::cell(&c.detail, 500)
+            );
         }
-        out
     }
+    out
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -601,6 +611,6 @@ mod markdown_tests {
                 detail: (*t).to_owned(),
             })
             .collect();
-        crate::report::md::hostile::assert_inert(&Diff { changes }.to_markdown());
+        crate::report::md::hostile::assert_inert(&markdown(&Diff { changes }));
     }
 }

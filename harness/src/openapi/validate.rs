@@ -4,9 +4,31 @@
 use super::schemas::DocSchemas;
 use super::sse::EventSchema;
 use super::{resolve, METHODS};
+use crate::report::Rendering;
 use serde::Serialize;
 use serde_json::Value;
 use std::collections::HashSet;
+
+/// The findings on the document at `file` as `rendering` asks: JSON is the list; text and
+/// Markdown a line per finding and a closing count.
+pub fn render(file: &str, doc: &Value, findings: &[Finding], rendering: Rendering) -> String {
+    use std::fmt::Write as _;
+    if rendering == Rendering::Json {
+        return serde_json::to_string_pretty(findings).unwrap_or_default() + "\n";
+    }
+    let mut out = String::new();
+    for f in findings {
+        let _ = writeln!(out, "{file}#{}: {}", f.pointer, f.message);
+    }
+    let paths = doc["paths"].as_object().map_or(0, |p| p.len());
+    let _ = writeln!(
+        out,
+        "{file}: OpenAPI {} with {paths} paths, {} problems",
+        doc["openapi"].as_str().unwrap_or("?"),
+        findings.len()
+    );
+    out
+}
 
 /// One problem, located by JSON pointer.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -26,6 +26,18 @@ pub enum Format {
     Html,
 }
 
+/// How the document tools (`openapi diff`, `openapi validate`, `snapshot diff`) print.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Rendering {
+    /// Plain text for terminals and logs.
+    Text,
+    /// One JSON document.
+    Json,
+    /// Markdown for pull requests and step summaries.
+    #[value(name = "md")]
+    Markdown,
+}
+
 /// What the one report writer needs of a command's result: `run`'s `RunResult`, `eval`'s
 /// `Summary` and `latency`'s `LatencyReport` each give their run id, their verdict, and the
 /// file of each format.
@@ -36,6 +48,8 @@ pub trait Report {
     fn passed(&self) -> bool;
     /// The file `format` writes: its name in the run's directory, and its text.
     fn file(&self, format: Format) -> (&'static str, String);
+    /// What the command prints when it ends: the summary for a terminal or a CI log.
+    fn text(&self) -> String;
 }
 
 impl Report for RunResult {
@@ -55,50 +69,9 @@ impl Report for RunResult {
             Format::Html => ("report.html", html::render(self)),
         }
     }
-}
 
-impl Report for crate::eval::summary::Summary {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    fn passed(&self) -> bool {
-        self.passed
-    }
-
-    fn file(&self, format: Format) -> (&'static str, String) {
-        match format {
-            Format::Json => (
-                "eval.json",
-                serde_json::to_string_pretty(self).unwrap_or_default(),
-            ),
-            Format::Junit => ("eval.junit.xml", crate::eval::junit::render(self)),
-            Format::Md => ("eval.md", self.to_markdown()),
-            Format::Html => ("eval.html", crate::eval::html::render(self)),
-        }
-    }
-}
-
-impl Report for crate::latency::LatencyReport {
-    fn run_id(&self) -> &str {
-        &self.run_id
-    }
-
-    fn passed(&self) -> bool {
-        self.passed
-    }
-
-    fn file(&self, format: Format) -> (&'static str, String) {
-        use crate::latency::{html, report};
-        match format {
-            Format::Json => (
-                "latency.json",
-                serde_json::to_string_pretty(self).unwrap_or_default(),
-            ),
-            Format::Junit => ("latency.junit.xml", report::to_junit(self)),
-            Format::Md => ("latency.md", report::to_markdown(self)),
-            Format::Html => ("latency.html", html::to_html(self)),
-        }
+    fn text(&self) -> String {
+        console::render(self)
     }
 }
 

@@ -10,6 +10,7 @@ pub mod diff;
 pub mod record;
 pub mod shape;
 
+use crate::report::Rendering;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
 
@@ -227,11 +228,19 @@ pub fn diff_dirs(a: &Path, b: &Path) -> Result<Vec<ShapeDifference>, String> {
         .collect())
 }
 
-/// The comparison as text (`md`: Markdown).
-pub fn render(a: &Path, b: &Path, diffs: &[ShapeDifference], markdown: bool) -> String {
+/// The comparison of the recordings in `a` and `b` as `rendering` asks.
+pub fn render(a: &Path, b: &Path, diffs: &[ShapeDifference], rendering: Rendering) -> String {
     use crate::report::md;
     use std::fmt::Write as _;
-    let md_out = markdown;
+    if rendering == Rendering::Json {
+        let document = serde_json::json!({
+            "a": a, "b": b,
+            "differ": diffs.iter().any(|d| d.status != "same"),
+            "snapshots": diffs,
+        });
+        return serde_json::to_string_pretty(&document).unwrap_or_default() + "\n";
+    }
+    let md_out = rendering == Rendering::Markdown;
     let mut out = String::new();
     let differ = diffs.iter().filter(|d| d.status != "same").count();
     if md_out {
@@ -336,7 +345,7 @@ mod tests {
                 differences: vec![format!("added key body.{t}: a string")],
             })
             .collect();
-        let md = render(Path::new("a"), Path::new("b"), &diffs, true);
+        let md = render(Path::new("a"), Path::new("b"), &diffs, Rendering::Markdown);
         crate::report::md::hostile::assert_inert(&md);
     }
 
@@ -374,9 +383,9 @@ mod tests {
             d[1].differences,
             vec!["added key body.data[].owned_by: \"[text]\""]
         );
-        let text = render(&a, &b, &d, false);
+        let text = render(&a, &b, &d, Rendering::Text);
         assert!(text.ends_with("2 of 2 exchanges differ\n"), "{text}");
-        assert!(render(&a, &b, &d, true)
+        assert!(render(&a, &b, &d, Rendering::Markdown)
             .contains("## `` models.list `` (`` GET /v1/models ``): changed"));
         assert!(diff_dirs(&a, &base.join("none"))
             .unwrap_err()
