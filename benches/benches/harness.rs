@@ -5,11 +5,9 @@
 //! parsing the completion it came in).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
-use harness::eval::answer::Answer;
-use harness::eval::grader::{Grader, GraderSpec};
-use harness::latency::probe::{Sample, TokenCount};
-use harness::latency::stats::ScenarioTally;
-use harness::target::sse::SseParser;
+use harness::bench_internals::{
+    Answer, Grader, GraderSpec, Sample, ScenarioTally, Schemas, SseParser, TokenCount,
+};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -85,7 +83,7 @@ fn completion() -> (bytes::Bytes, Value) {
 }
 
 fn schema(c: &mut Criterion) {
-    let schemas = harness::schemas::Schemas::load().unwrap_or_else(|e| panic!("{e}"));
+    let schemas = Schemas::load().unwrap_or_else(|e| panic!("{e}"));
     let (bytes, value) = completion();
     // The bench measures a valid answer: an invalid one would measure the error path.
     assert!(schemas.problems("chat-completion", &value).is_empty());
@@ -100,7 +98,7 @@ fn schema(c: &mut Criterion) {
 }
 
 fn stats(c: &mut Criterion) {
-    let scenarios = harness::latency::slo::parse(
+    let scenarios = harness::bench_internals::parse_slo(
         "[[scenario]]\nname = \"s\"\nendpoint = \"/v1/responses\"\nstream = true\nbody = {}\n\
          budgets = [\"p95 <= 1s\", \"ttft.p95 <= 200ms\", \"itl.p99 <= 50ms\"]\n",
         "bench.toml",

@@ -113,7 +113,7 @@ async fn run_sends_no_key_to_another_origin_and_says_it_was_redirected() {
                 .iter()
                 .find(|c| c.id == "headers.no-redirect")
                 .unwrap();
-            let harness::result::Outcome::Failed(f) = &check.outcome else {
+            let harness::Outcome::Failed(f) = &check.outcome else {
                 panic!("{status} {header}: {:?}", check.outcome)
             };
             let redirect = f
@@ -148,7 +148,7 @@ async fn a_redirect_within_the_origin_is_followed_and_reported() {
         c.only = vec!["headers.no-redirect".into()];
     })
     .await;
-    let harness::result::Outcome::Failed(f) = &result.checks[0].outcome else {
+    let harness::Outcome::Failed(f) = &result.checks[0].outcome else {
         panic!("{:?}", result.checks[0].outcome)
     };
     let redirect = f

@@ -179,8 +179,8 @@ fn peak_rss_kb(pid: u32) -> Option<u64> {
 fn run(mode: Mode) -> (Option<i32>, f64, u64, String) {
     let url = hostile(mode);
     let started = Instant::now();
-    let out_file =
-        std::env::temp_dir().join(format!("hostile-{mode:?}-{}.txt", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let out_file = tmp.path().join("out.txt");
     let mut child = command()
         .args([
             "run",
@@ -218,7 +218,6 @@ fn run(mode: Mode) -> (Option<i32>, f64, u64, String) {
         std::thread::sleep(Duration::from_millis(20));
     };
     let output = std::fs::read_to_string(&out_file).unwrap_or_default();
-    let _ = std::fs::remove_file(&out_file);
     (code, started.elapsed().as_secs_f64(), peak / 1024, output)
 }
 

@@ -93,7 +93,8 @@ async fn a_fast_target_meets_the_budget_and_exits_0_with_reports() {
     let server = delayed_embeddings(Duration::from_millis(5)).await;
     let slo = slo_file(EMBEDDINGS_SLO);
     let target = format!("{}/v1", server.uri());
-    let dir = std::env::temp_dir().join(format!("latency-reports-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().to_owned();
     let dir_arg = dir.display().to_string();
     let out = tokio::task::spawn_blocking(move || {
         conformance(&[
@@ -144,7 +145,6 @@ async fn a_fast_target_meets_the_budget_and_exits_0_with_reports() {
     let junit = std::fs::read_to_string(run.join("latency.junit.xml")).unwrap_or_default();
     assert_eq!(junit.matches("<testcase ").count(), 2, "{junit}");
     assert!(!junit.contains("<failure"));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -209,19 +209,19 @@ async fn stalling_target() -> (String, tokio::task::JoinHandle<()>) {
     (format!("http://{addr}/v1"), handle)
 }
 
-fn target(url: &str) -> harness::target::TargetConfig {
-    harness::target::TargetConfig::new(url, Some("k".into()), Duration::from_secs(10))
+fn target(url: &str) -> harness::TargetConfig {
+    harness::TargetConfig::new(url, Some("k".into()), Duration::from_secs(10))
 }
 
-async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
-    use harness::latency::{load, slo, LatencyConfig};
+async fn p99_against_stall(model: harness::latency::Model) -> f64 {
+    use harness::latency::{self, LatencyConfig};
     let (url, server) = stalling_target().await;
-    let scenarios = slo::parse(EMBEDDINGS_SLO, "slo.toml", std::path::Path::new("."))
+    let scenarios = latency::parse_scenarios(EMBEDDINGS_SLO, "slo.toml", std::path::Path::new("."))
         .unwrap_or_else(|e| panic!("{e}"));
     let config = LatencyConfig {
         target_label: "stall".into(),
         model,
-        span: load::Span {
+        span: latency::Span {
             duration: Some(Duration::from_millis(2500)),
             warmup: Duration::from_millis(200),
             ..LatencyConfig::new(target(&url), Vec::new()).span
@@ -241,13 +241,13 @@ async fn p99_against_stall(model: harness::latency::load::Model) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_open_loop_shows_a_stall_that_the_closed_loop_hides() {
-    let open = p99_against_stall(harness::latency::load::Model::Open {
+    let open = p99_against_stall(harness::latency::Model::Open {
         rate: 200.0,
         poisson: false,
         max_in_flight: 10_000,
     })
     .await;
-    let closed = p99_against_stall(harness::latency::load::Model::Closed { concurrency: 1 }).await;
+    let closed = p99_against_stall(harness::latency::Model::Closed { concurrency: 1 }).await;
     // About 120 of ~500 open-loop requests were due during the 600 ms stall and are timed
     // from when they were due; the closed loop sent one request into it and waited.
     assert!(
@@ -263,12 +263,8 @@ async fn latency_run(
     target: String,
     args: &[&str],
 ) -> (Option<i32>, String, serde_json::Value, String) {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let dir = std::env::temp_dir().join(format!(
-        "latency-run-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().to_owned();
     let slo = slo_file(EMBEDDINGS_SLO);
     let mut all: Vec<String> = [
         "latency",
@@ -310,7 +306,6 @@ async fn latency_run(
         .collect();
     assert!(errors.is_empty(), "{errors:?}");
     let html = std::fs::read_to_string(run.join("latency.html")).unwrap_or_default();
-    let _ = std::fs::remove_dir_all(&dir);
     (
         out.status.code(),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -433,7 +428,8 @@ async fn a_run_of_mostly_429s_says_it_measured_the_limiter() {
         .await;
     let slo = slo_file(EMBEDDINGS_SLO);
     let target = format!("{}/v1", server.uri());
-    let dir = std::env::temp_dir().join(format!("latency-429-{}", std::process::id()));
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let dir = tmp.path().to_owned();
     let dir_arg = dir.display().to_string();
     let out = tokio::task::spawn_blocking(move || {
         conformance(&[
@@ -481,7 +477,6 @@ async fn a_run_of_mostly_429s_says_it_measured_the_limiter() {
             "{file}: {text}"
         );
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[tokio::test]

@@ -51,7 +51,7 @@ fn needs_why(outcome: &str) -> bool {
 
 /// What a check expected, with the parts that vary between runs (numbers, generated ids)
 /// masked, so a changed reason is a changed check and not a changed id.
-pub fn mask(text: &str) -> String {
+pub(crate) fn mask(text: &str) -> String {
     let mut out = String::new();
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {

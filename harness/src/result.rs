@@ -145,7 +145,7 @@ impl Problem {
 
     /// The same problem as a precondition of another check: a failure of a shared step
     /// (the baseline request, a batch that has too few vectors) is not that check's subject.
-    pub fn as_precondition(self) -> Self {
+    pub fn into_precondition(self) -> Self {
         match self {
             Self::Fail(f) => Self::Precondition(f),
             other => other,

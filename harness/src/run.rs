@@ -7,7 +7,6 @@ pub use crate::result::{CheckResult, Outcome, RunResult};
 use crate::result::{Profile, ProfileScore};
 use crate::schemas::Schemas;
 use crate::target::discovery::discover;
-pub use crate::target::discovery::Discovery;
 use crate::target::{Target, TargetConfig};
 use futures::StreamExt;
 use globset::{Glob, GlobSet, GlobSetBuilder};
@@ -67,8 +66,15 @@ fn globs(patterns: &[String], flag: &str) -> Result<GlobSet, HarnessError> {
         .map_err(|e| HarnessError::Usage(format!("{flag}: {e}")))
 }
 
+impl RunConfig {
+    /// The checks this configuration selects, in catalogue order: what `run` will run.
+    pub fn selected(&self) -> Result<Vec<Check>, HarnessError> {
+        select(self)
+    }
+}
+
 /// The checks `config` selects, in catalogue order.
-pub fn select(config: &RunConfig) -> Result<Vec<Check>, HarnessError> {
+pub(crate) fn select(config: &RunConfig) -> Result<Vec<Check>, HarnessError> {
     let only = globs(&config.only, "--only")?;
     let skip = globs(&config.skip, "--skip")?;
     let selected: Vec<Check> = checks::catalogue()

@@ -3,14 +3,7 @@
 //! (control and escape bytes shown as escapes, long values cut with a count of what was left
 //! out), and counts in words.
 
-/// `n thing` or `n things`.
-pub fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("{n} {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
+pub(crate) use kit_formats::plural;
 
 /// One line: newlines and control characters escaped, cut to `max` characters.
 pub fn clean(text: &str, max: usize) -> String {
@@ -47,12 +40,6 @@ fn escape(text: &str, max: usize, keep_newlines: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn plurals() {
-        assert_eq!(plural(1, "event", "events"), "1 event");
-        assert_eq!(plural(0, "event", "events"), "0 events");
-    }
 
     #[test]
     fn escapes_terminal_sequences_and_cuts() {

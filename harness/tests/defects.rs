@@ -23,7 +23,7 @@ macro_rules! defects {
                 let result = run_against(&server.uri()).await;
                 let Verdicts { failed, preconditions, skipped } = verdicts(&result);
                 let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
-                let report = harness::report::console::render(&result);
+                let report = harness::Report::text(&result);
                 assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
                 let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
                 assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));
@@ -56,7 +56,7 @@ macro_rules! snapshot_defects {
                 let dir = dir_tmp.path();
                 let faithful = broken(Defect { before: untouched_request, after: untouched_answer }).await;
                 let recorded = run_snapshots(&faithful.uri(), dir, true).await;
-                let report = harness::report::console::render(&recorded);
+                let report = harness::Report::text(&recorded);
                 assert_eq!(recorded.counts().passed, 7, "the recording run:\n{report}");
                 // 13 sampled shapes, and the one exchange of embeddings.dimensions.
                 assert_eq!(harness::snapshots::accept(dir).unwrap(), 14, "{report}");
@@ -64,7 +64,7 @@ macro_rules! snapshot_defects {
                 let result = run_snapshots(&server.uri(), dir, false).await;
                 let Verdicts { failed, preconditions, skipped } = verdicts(&result);
                 let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
-                let report = harness::report::console::render(&result);
+                let report = harness::Report::text(&result);
                 assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
                 assert!(preconditions.is_empty() && skipped.is_empty(), "{report}");
             }
@@ -86,7 +86,7 @@ macro_rules! socket_defects {
                 let result = run_with(&url, |_| {}).await;
                 let Verdicts { failed, preconditions, skipped } = verdicts(&result);
                 let expected: BTreeSet<String> = [$($id),*].iter().map(|s: &&str| s.to_string()).collect();
-                let report = harness::report::console::render(&result);
+                let report = harness::Report::text(&result);
                 assert_eq!(failed, expected, "wrong checks failed for {}:\n{report}", stringify!($name));
                 let expected_pre: BTreeSet<String> = [$($($pid),*)?].iter().map(|s: &&str| s.to_string()).collect();
                 assert_eq!(preconditions, expected_pre, "wrong preconditions failed for {}:\n{report}", stringify!($name));

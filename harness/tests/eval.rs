@@ -2,7 +2,9 @@
 //! and against the embedded reference server with the shipped suites.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use harness::eval::{self, runner::CaseOutcome, summary::Summary, EvalConfig};
+mod common;
+
+use harness::eval::{self, CaseOutcome, EvalConfig, Summary};
 use harness::Report as _;
 use harness::TargetConfig;
 use serde_json::{json, Value};
@@ -82,35 +84,21 @@ mod tempfile_path {
     pub struct TempSuite {
         pub dir: std::path::PathBuf,
         pub file: String,
+        _tmp: tempfile::TempDir,
     }
 
     impl TempSuite {
         pub fn new(text: &str) -> Self {
-            let dir = std::env::temp_dir().join(format!("eval-{}", uuid_like()));
-            std::fs::create_dir_all(&dir).unwrap();
+            let tmp = super::common::tempdir();
+            let dir = tmp.path().to_owned();
             let file = dir.join("suite.jsonl");
             std::fs::write(&file, text).unwrap();
             Self {
                 file: file.display().to_string(),
                 dir,
+                _tmp: tmp,
             }
         }
-    }
-
-    impl Drop for TempSuite {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
-    }
-
-    fn uuid_like() -> String {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        format!(
-            "{}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::SeqCst)
-        )
     }
 }
 
@@ -452,7 +440,7 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
         md.contains("## Against the baseline") && md.contains("- Broke: `` "),
         "{md}"
     );
-    let html = harness::eval::html::render(&summary);
+    let html = summary.file(harness::ReportFormat::Html).1;
     assert!(html.contains("<p>Broke: <code>"), "the HTML names them too");
     // The same drop without --fail-on-regression is reported, not gated.
     after.fail_on_regression = false;
@@ -551,7 +539,7 @@ async fn junit_has_one_testcase_per_case_with_failures_and_errors_apart() {
     c.concurrency = 1;
     c.results = Some(s.dir.join("results.jsonl"));
     let summary = eval(&c).await;
-    let xml = eval::junit::render(&summary);
+    let xml = summary.file(harness::ReportFormat::Junit).1;
     let mut reader = quick_xml::Reader::from_str(&xml);
     let (mut cases, mut failures, mut errors) = (0, 0, 0);
     loop {

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use harness::result::Outcome;
+use harness::Outcome;
 use reference_server::simulate::faults::FaultConfig;
 use std::collections::BTreeMap;
 
@@ -70,7 +70,7 @@ async fn a_target_that_rate_limits_every_tenth_request_gives_the_verdicts_of_a_q
         verdicts(&result),
         quiet,
         "{}",
-        harness::report::console::render(&result)
+        harness::Report::text(&result)
     );
     assert!(result.retries.rate_limited > 0, "{:?}", result.retries);
     assert_eq!(
@@ -93,7 +93,7 @@ async fn transient_server_errors_are_asked_again_and_listed_as_flaky() {
         verdicts(&result),
         quiet,
         "{}",
-        harness::report::console::render(&result)
+        harness::Report::text(&result)
     );
     assert!(!result.retries.flaky.is_empty());
     for f in &result.retries.flaky {

@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 //! One pair of small documents per rule: the diff must classify exactly that change.
 
-use harness::openapi::{diff, validate, Severity};
+use harness::openapi::{diff, render_diff, validate, Severity};
 use harness::Rendering;
 use serde_json::{json, Value};
 
@@ -49,7 +49,7 @@ fn only_change(edit: impl FnOnce(&mut Value)) -> (Severity, String, String) {
         d.changes.len(),
         1,
         "expected exactly one change, got:\n{}",
-        diff::render(&d, Rendering::Text)
+        render_diff(&d, Rendering::Text)
     );
     let c = &d.changes[0];
     (c.severity, c.rule.to_owned(), c.location.clone())
@@ -230,7 +230,7 @@ fn a_union_split_by_a_discriminator_keeps_every_value() {
     assert!(
         d.breaking().next().is_none(),
         "no breaking change expected:\n{}",
-        diff::render(&d, Rendering::Text)
+        render_diff(&d, Rendering::Text)
     );
     // Dropping a branch does remove a value.
     let mut fewer = c.clone();
@@ -243,7 +243,7 @@ fn a_union_split_by_a_discriminator_keeps_every_value() {
         d.breaking()
             .any(|ch| ch.rule == "enum.value-removed" && ch.detail.contains("assistant")),
         "{}",
-        diff::render(&d, Rendering::Text)
+        render_diff(&d, Rendering::Text)
     );
 }
 
@@ -341,13 +341,13 @@ fn additions_are_notes_not_breaking() {
             d.changes.len(),
             1,
             "{rule}: {}",
-            diff::render(&d, Rendering::Text)
+            render_diff(&d, Rendering::Text)
         );
         assert_eq!(
             (d.changes[0].severity, d.changes[0].rule),
             (Severity::NonBreaking, rule),
             "{}",
-            diff::render(&d, Rendering::Text)
+            render_diff(&d, Rendering::Text)
         );
         assert!(!d.has_breaking());
     }
@@ -364,7 +364,7 @@ fn nullable_written_the_31_way_keeps_its_properties() {
             .iter()
             .any(|c| c.rule == "response.property-removed"),
         "{}",
-        diff::render(&d, Rendering::Text)
+        render_diff(&d, Rendering::Text)
     );
 }
 
@@ -373,8 +373,8 @@ fn reports_render_in_every_format() {
     let mut c = base();
     c["paths"].as_object_mut().unwrap().remove("/items/{id}");
     let d = diff(&base(), &c);
-    assert!(diff::render(&d, Rendering::Text).contains("breaking changes (1)"));
-    let j: Value = serde_json::from_str(&diff::render(&d, Rendering::Json)).unwrap();
+    assert!(render_diff(&d, Rendering::Text).contains("breaking changes (1)"));
+    let j: Value = serde_json::from_str(&render_diff(&d, Rendering::Json)).unwrap();
     assert_eq!(j["breaking"][0]["rule"], "path.removed");
-    assert!(diff::render(&d, Rendering::Markdown).starts_with("# OpenAPI diff: BREAKING"));
+    assert!(render_diff(&d, Rendering::Markdown).starts_with("# OpenAPI diff: BREAKING"));
 }

@@ -50,7 +50,7 @@ async fn the_reference_servers_shapes_are_recorded_and_stable_across_runs() {
     }
     for _ in 0..2 {
         let result = against_a_fresh_server(false).await;
-        let report = harness::report::console::render(&result);
+        let report = harness::Report::text(&result);
         assert!(!result.failed(), "{report}");
         let snapshots: Vec<_> = result
             .checks

@@ -56,7 +56,7 @@ async fn a_target_whose_api_is_at_its_root_is_tested_there() {
     assert!(
         v.failed.iter().all(|id| id.starts_with("openapi.")),
         "{}",
-        harness::report::console::render(&result)
+        harness::Report::text(&result)
     );
     assert!(result.counts().passed > 60, "{:?}", result.counts());
 }
@@ -182,7 +182,7 @@ async fn failures_show_their_subject_and_the_answer() {
         "{schema}"
     );
     assert!(seen(&result, "models.unknown.404").contains("(empty body)"));
-    let console = harness::report::console::render(&result);
+    let console = harness::Report::text(&result);
     assert!(
         !console.contains('\u{1b}') && !console.contains('\u{7}'),
         "raw control bytes reached the console"
@@ -227,7 +227,7 @@ async fn checks_that_fail_for_one_cause_are_grouped_under_it() {
         "{:?}",
         cause.checks
     );
-    let console = harness::report::console::render(&result);
+    let console = harness::Report::text(&result);
     let first_cause = console.find("[1]").unwrap();
     let first_area = console.find("\nmodels\n").unwrap();
     assert!(first_cause < first_area, "causes come first:\n{console}");

@@ -8,25 +8,29 @@
 //! # }
 //! ```
 
-mod body;
+// The layers, top to bottom, each using only those above it, but for two exceptions marked
+// below. Telemetry is read by every layer.
+//
+// Configuration (which holds the fault and timing settings `simulate` defines) and the clock.
 mod clock;
 mod config;
-mod connections;
+// The engine (the deterministic model) and the stores.
 pub mod engine;
-mod error;
-mod extract;
-mod logbuf;
-mod metrics;
-mod middleware;
-pub mod openapi;
-mod principal;
-mod project;
-mod redact;
-mod routes;
-pub mod simulate;
-mod sse;
-mod state;
 mod store;
+// The protocol: wire decoding and extractors (which read their limits from the app state),
+// the error envelope, SSE.
+mod protocol;
+// Simulated faults and timing, applied to what the protocol sends.
+pub mod simulate;
+// The routes, and the OpenAPI document they are checked against.
+pub mod openapi;
+mod routes;
+// The middleware every request passes.
+mod middleware;
+// The app: state, connections, and `serve` (here).
+mod connections;
+mod state;
+// What operators read: logs, metrics, traces.
 pub mod telemetry;
 
 pub use config::{
@@ -34,7 +38,7 @@ pub use config::{
     LimitsConfig, ModelConfig, ModelKind, RateBudget, RateLimitConfig, RateLimitKeying,
     TokenConfig,
 };
-pub use error::ApiError;
+pub use protocol::error::ApiError;
 pub use routes::table::Served;
 /// The memory-index store behind `/v1/indexes` (for benchmarks and embedding programs).
 pub use store::indexes;

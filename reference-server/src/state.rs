@@ -1,9 +1,9 @@
 //! Shared state: configuration, the stores, metrics, and the load and shutdown switches.
 
 use crate::config::Config;
-use crate::metrics::Metrics;
 use crate::store::indexes::IndexStore;
 use crate::store::{Capacity, Stores};
+use crate::telemetry::metrics::Metrics;
 use std::sync::Arc;
 
 /// Bytes of rendered embeddings kept for repeated inputs.
@@ -47,7 +47,7 @@ pub struct Shared {
     /// The `/v1/indexes` store, or why it could not be opened.
     pub indexes: Result<Arc<IndexStore>, String>,
     /// The named project of each configured token, in their order.
-    pub projects: Vec<Option<crate::project::Project>>,
+    pub projects: Vec<Option<crate::protocol::project::Project>>,
     /// The open connections and their bounds.
     pub connections: Arc<crate::connections::Connections>,
 }
@@ -80,7 +80,7 @@ impl AppState {
         ));
         Self(Arc::new(Shared {
             connections,
-            projects: crate::project::of_tokens(&config.auth),
+            projects: crate::protocol::project::of_tokens(&config.auth),
             indexes,
             stores,
             in_flight: Arc::new(tokio::sync::Semaphore::new(

@@ -82,11 +82,11 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
             let doc = harness::openapi::load(&file).await?;
             let mut findings = harness::openapi::validate(&doc);
             if examples {
-                findings.extend(harness::openapi::validate::validate_examples(&doc));
+                findings.extend(harness::openapi::validate_examples(&doc));
             }
             print!(
                 "{}",
-                harness::openapi::validate::render(&file, &doc, &findings, format)
+                harness::openapi::render_findings(&file, &doc, &findings, format)
             );
             Ok(if findings.is_empty() {
                 ExitCode::SUCCESS
@@ -100,7 +100,7 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
                 harness::openapi::load(&cand).await?,
             );
             let diff = harness::openapi::diff(&b, &c);
-            print!("{}", harness::openapi::diff::render(&diff, format));
+            print!("{}", harness::openapi::render_diff(&diff, format));
             Ok(if diff.has_breaking() {
                 ExitCode::from(1)
             } else {
@@ -152,7 +152,7 @@ pub(super) fn compat_command(command: CompatCommand) -> Result<ExitCode, Harness
                 compat_name(&expect),
                 match diffs.len() {
                     0 => "every verdict as expected".to_owned(),
-                    n => harness::text::plural(n, "difference", "differences"),
+                    n => kit_formats::plural(n, "difference", "differences"),
                 }
             );
             Ok(if diffs.is_empty() {

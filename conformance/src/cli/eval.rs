@@ -5,7 +5,6 @@ use super::options::{
 };
 use super::progress::Progress;
 use clap::Args;
-use harness::report;
 use harness::HarnessError;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -22,7 +21,7 @@ pub(super) struct EvalArgs {
     cases: Vec<String>,
     /// Ask every case through this API, whatever the suites say.
     #[arg(long, value_enum)]
-    api: Option<harness::eval::case::Api>,
+    api: Option<harness::eval::Api>,
     /// Model of cases that name none [default: discovered from /v1/models].
     #[arg(long)]
     model: Option<String>,
@@ -80,11 +79,11 @@ pub(super) struct EvalArgs {
 }
 
 /// `eval` writes every format (eval.json, eval.junit.xml, eval.md, eval.html).
-const ALL_FORMATS: [report::Format; 4] = [
-    report::Format::Json,
-    report::Format::Junit,
-    report::Format::Md,
-    report::Format::Html,
+const ALL_FORMATS: [harness::ReportFormat; 4] = [
+    harness::ReportFormat::Json,
+    harness::ReportFormat::Junit,
+    harness::ReportFormat::Md,
+    harness::ReportFormat::Html,
 ];
 
 /// Where `eval` looks for suites when no `--cases` is given.
@@ -105,17 +104,17 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
     } else {
         let note = format!(
             "suites: {} (no --cases given, and no {DEFAULT_SUITES_DIR}/ here)",
-            eval::builtin::LABEL
+            eval::BUILTIN_LABEL
         );
-        (eval::builtin::load(args.api)?, Some(note))
+        (eval::builtin(args.api)?, Some(note))
     };
     let plan = match &args.plan {
         Some(path) => {
-            let plan = eval::plan::load(path)?;
-            eval::plan::apply(&plan, &path.display().to_string(), &mut suites)?;
+            let plan = eval::load_gates(path)?;
+            eval::apply_gates(&plan, &path.display().to_string(), &mut suites)?;
             plan
         }
-        None => eval::plan::GatePlan::default(),
+        None => eval::GatePlan::default(),
     };
     let main_key = args.to.key()?;
     // Re-grading asks nothing, so no server is started.
@@ -128,7 +127,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
         .map_or((String::new(), String::new(), None), |t| {
             (t.url.clone(), t.label.clone(), t.key.clone())
         });
-    let run_id = harness::run_id::new();
+    let run_id = harness::new_run_id();
     let run_dir = args.report_dir.join(&run_id);
     let config = eval::EvalConfig {
         target: args.to.config(url, key, args.timeout),
@@ -155,7 +154,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
     };
     let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);
-    let on_case = |r: &eval::runner::CaseResult, total: u64| {
+    let on_case = |r: &eval::CaseResult, total: u64| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         progress.show(n, total, &format!("{}/{}", r.suite, r.id), || {
             format!("[{n}/{total}] cases done")
@@ -166,7 +165,7 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
     summary.notes.extend(source);
     args.out.summary(&summary);
     if !args.no_reports {
-        report::write(&summary, &args.report_dir, &ALL_FORMATS)?;
+        harness::write_reports(&summary, &args.report_dir, &ALL_FORMATS)?;
         args.out.say(&format!("reports: {}\n", run_dir.display()));
     }
     Ok(if summary.passed {

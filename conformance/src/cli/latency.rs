@@ -5,9 +5,7 @@ use super::options::{
 };
 use super::progress::Progress;
 use clap::Args;
-use harness::latency::{load, slo};
-use harness::report;
-use harness::HarnessError;
+use harness::{latency, HarnessError};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -38,17 +36,17 @@ pub(super) struct LatencyArgs {
     #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     max_in_flight: u32,
     /// How long to measure, after the warm-up (e.g. 30s, 2m).
-    #[arg(long, value_parser = harness::latency::slo::duration)]
+    #[arg(long, value_parser = kit_formats::duration)]
     duration: Option<Duration>,
     /// How many requests to measure, after the warm-up.
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
     requests: Option<u64>,
     /// Sent and measured first but not counted (connections, caches).
-    #[arg(long, default_value = "1s", value_parser = harness::latency::slo::duration)]
+    #[arg(long, default_value = "1s", value_parser = kit_formats::duration)]
     warmup: Duration,
     /// Before the warm-up, raise the load linearly from nothing to its full rate or
     /// concurrency over this long (not counted).
-    #[arg(long, default_value = "0s", value_parser = harness::latency::slo::duration)]
+    #[arg(long, default_value = "0s", value_parser = kit_formats::duration)]
     ramp: Duration,
     /// Run the load this many times: the verdict is on all runs together, and the report
     /// gives the spread of every percentile and says which verdicts lie within it.
@@ -57,9 +55,9 @@ pub(super) struct LatencyArgs {
     /// Step the open-loop rate (`50,100,200`, `FROM:TO:STEP`) or search it (`search:FROM:TO`),
     /// each step lasting --duration; reports the highest rate that met every budget and the
     /// throughput/latency curve. Fails when no rate met them.
-    #[arg(long, value_name = "RATES", value_parser = harness::latency::sweep::SweepPlan::parse,
+    #[arg(long, value_name = "RATES", value_parser = harness::latency::SweepPlan::parse,
           conflicts_with_all = ["rate", "concurrency", "repeat"])]
-    sweep: Option<harness::latency::sweep::SweepPlan>,
+    sweep: Option<harness::latency::SweepPlan>,
     /// Stop as soon as a budget can no longer hold, whatever the rest of the run does (a
     /// bound already exceeded by more requests than the percentile allows, an error rate
     /// past its budget even if every request left succeeded).
@@ -99,7 +97,7 @@ pub(super) struct LatencyArgs {
         value_delimiter = ',',
         default_value = "json,junit,md,html"
     )]
-    report: Vec<report::Format>,
+    report: Vec<harness::ReportFormat>,
     /// Where reports go.
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
@@ -128,12 +126,12 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
     };
-    let run_id = harness::run_id::new();
+    let run_id = harness::new_run_id();
     let status = Progress::status(args.out.progress_every);
     // The rate shown is over the last second: the counted requests since the last tick.
     let last = std::sync::Mutex::new((0.0f64, 0u64));
-    let on_load = |p: load::Progress| match p {
-        load::Progress::Tick(elapsed, n, errors, p95) => {
+    let on_load = |p: latency::Progress| match p {
+        latency::Progress::Tick(elapsed, n, errors, p95) => {
             let rate = last.lock().ok().map_or(0.0, |mut last| {
                 let (t0, n0) = *last;
                 *last = (elapsed, n);
@@ -149,7 +147,7 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
             );
             status.show(0, 0, &line, || line.clone());
         }
-        load::Progress::Step(step) => {
+        latency::Progress::Step(step) => {
             if let Ok(mut last) = last.lock() {
                 *last = (0.0, 0);
             }
@@ -160,7 +158,7 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
     status.finish();
     args.out.summary(&report);
     if !args.no_reports {
-        for path in report::write(&report, &args.report_dir, &args.report)? {
+        for path in harness::write_reports(&report, &args.report_dir, &args.report)? {
             args.out.say(&format!("wrote {}\n", path.display()));
         }
     }
@@ -173,10 +171,10 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
 
 /// The scenarios: the SLO file's (only those --scenario names, if any), or the built-in
 /// defaults; and how the report names where they came from.
-fn scenarios(args: &LatencyArgs) -> Result<(Vec<slo::Scenario>, String), HarnessError> {
+fn scenarios(args: &LatencyArgs) -> Result<(Vec<latency::Scenario>, String), HarnessError> {
     let mut scenarios = match &args.slo {
-        Some(path) => slo::load(path).map_err(HarnessError::Usage)?,
-        None => slo::defaults(&args.chat_model, &args.embedding_model),
+        Some(path) => latency::load_scenarios(path).map_err(HarnessError::Usage)?,
+        None => latency::default_scenarios(&args.chat_model, &args.embedding_model),
     };
     if let Some(unknown) = args
         .scenario
@@ -213,13 +211,13 @@ fn scenarios(args: &LatencyArgs) -> Result<(Vec<slo::Scenario>, String), Harness
 
 /// The load: closed (8 in flight unless --concurrency) or open (--rate, or each step of a
 /// sweep), for --duration or --requests (10 s when neither is given).
-fn load_plan(args: &LatencyArgs) -> Result<(load::Model, load::Span), HarnessError> {
+fn load_plan(args: &LatencyArgs) -> Result<(latency::Model, latency::Span), HarnessError> {
     if args.poisson && args.rate.is_none() && args.sweep.is_none() {
         return Err(HarnessError::Usage(
             "--poisson needs an open loop: --rate or --sweep".into(),
         ));
     }
-    let open = |rate| load::Model::Open {
+    let open = |rate| latency::Model::Open {
         rate,
         poisson: args.poisson,
         max_in_flight: args.max_in_flight as usize,
@@ -228,7 +226,7 @@ fn load_plan(args: &LatencyArgs) -> Result<(load::Model, load::Span), HarnessErr
         (Some(rate), _) => open(rate),
         // The sweep sets each step's rate.
         (None, Some(_)) => open(1.0),
-        (None, None) => load::Model::Closed {
+        (None, None) => latency::Model::Closed {
             concurrency: args.concurrency.unwrap_or(8) as usize,
         },
     };
@@ -236,7 +234,7 @@ fn load_plan(args: &LatencyArgs) -> Result<(load::Model, load::Span), HarnessErr
         (None, None) => Some(Duration::from_secs(10)),
         (d, _) => d,
     };
-    let span = load::Span {
+    let span = latency::Span {
         duration,
         requests: args.requests,
         warmup: args.warmup,
@@ -268,7 +266,7 @@ mod tests {
     #[test]
     fn the_default_load_is_a_closed_loop_of_eight_for_ten_seconds() {
         let (model, span) = load_plan(&parse(&[])).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(model, load::Model::Closed { concurrency: 8 }));
+        assert!(matches!(model, latency::Model::Closed { concurrency: 8 }));
         assert_eq!(span.duration, Some(Duration::from_secs(10)));
         assert_eq!(span.warmup, Duration::from_secs(1));
         let (_, span) = load_plan(&parse(&["--requests", "50"])).unwrap_or_else(|e| panic!("{e}"));
@@ -279,9 +277,9 @@ mod tests {
     fn an_open_loop_comes_from_a_rate_or_a_sweep_and_poisson_needs_one() {
         let (model, _) =
             load_plan(&parse(&["--rate", "20", "--poisson"])).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(model, load::Model::Open { rate, poisson: true, .. } if rate == 20.0));
+        assert!(matches!(model, latency::Model::Open { rate, poisson: true, .. } if rate == 20.0));
         let (model, _) = load_plan(&parse(&["--sweep", "10,20"])).unwrap_or_else(|e| panic!("{e}"));
-        assert!(matches!(model, load::Model::Open { .. }));
+        assert!(matches!(model, latency::Model::Open { .. }));
         let e = load_plan(&parse(&["--poisson"]))
             .err()
             .map(|e| e.to_string());

@@ -15,8 +15,8 @@ use latency::LatencyArgs;
 use run::{ProfileArg, RunArgs};
 
 use clap::{Parser, Subcommand};
-use harness::checks::Profile;
 use harness::HarnessError;
+use harness::Profile;
 use std::process::ExitCode;
 
 /// The conformance kit: checks that an OpenAI-compatible API is compatible, check by check.
@@ -115,10 +115,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
     match cli.command {
         Command::List { profile } => {
             let profile: Profile = profile.into();
-            for c in harness::checks::catalogue()
-                .iter()
-                .filter(|c| c.profile <= profile)
-            {
+            for c in harness::catalogue().iter().filter(|c| c.profile <= profile) {
                 println!("{:<44} {:<12} {}", c.id, c.profile.name(), c.description);
             }
             Ok(ExitCode::SUCCESS)

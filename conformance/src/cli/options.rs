@@ -2,9 +2,8 @@
 //! progress, and the parsers of shares, rates and seconds.
 
 use clap::Args;
-use harness::report;
-use harness::target::TargetConfig;
 use harness::HarnessError;
+use harness::TargetConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -128,7 +127,7 @@ pub(super) struct OutputArgs {
     #[arg(long, conflicts_with = "format")]
     json: bool,
     /// Without a terminal (a CI log), print a progress line this often.
-    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = harness::latency::slo::duration)]
+    #[arg(long, default_value = "10s", value_name = "DURATION", value_parser = kit_formats::duration)]
     pub(super) progress_every: Duration,
 }
 
@@ -153,9 +152,9 @@ impl OutputArgs {
     }
 
     /// Prints the report's summary, or its JSON file as one document.
-    pub(super) fn summary(&self, report: &dyn report::Report) {
+    pub(super) fn summary(&self, report: &dyn harness::Report) {
         if self.json() {
-            println!("{}", report.file(report::Format::Json).1);
+            println!("{}", report.file(harness::ReportFormat::Json).1);
         } else {
             print!("{}", report.text());
         }
@@ -170,7 +169,7 @@ pub(super) fn baseline(
 ) -> Result<Option<PathBuf>, HarnessError> {
     given
         .as_deref()
-        .map(|g| report::latest::resolve(g, report_dir, file))
+        .map(|g| harness::resolve_latest(g, report_dir, file))
         .transpose()
 }
 

@@ -4,11 +4,11 @@ use super::options::{positive_seconds, Limiter, OutputArgs, Resolved, TargetArgs
 use super::progress::Progress;
 use clap::builder::TypedValueParser as _;
 use clap::Args;
-use harness::checks::{CheckOptions, Profile};
-use harness::report::{self, Format};
-use harness::run::{self, RunConfig};
-use harness::target::TargetConfig;
 use harness::HarnessError;
+use harness::ReportFormat as Format;
+use harness::RunConfig;
+use harness::TargetConfig;
+use harness::{CheckOptions, Profile};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -88,10 +88,10 @@ pub(super) struct RunArgs {
     #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(0..=100))]
     max_retries: u32,
     /// Longest wait before one retry, whatever the target asks (e.g. 30s).
-    #[arg(long, default_value = "30s", value_parser = harness::latency::slo::duration)]
+    #[arg(long, default_value = "30s", value_parser = kit_formats::duration)]
     max_retry_wait: Duration,
     /// All waits of the run together; past it, a rate-limited check is errored (e.g. 5m).
-    #[arg(long, default_value = "300s", value_parser = harness::latency::slo::duration)]
+    #[arg(long, default_value = "300s", value_parser = kit_formats::duration)]
     retry_budget: Duration,
     /// Allow checks that send bursts to the target (rate-limit probing).
     #[arg(long)]
@@ -117,10 +117,10 @@ pub(super) struct RunArgs {
     #[arg(long, requires = "snapshots")]
     strict_snapshots: bool,
     /// Most bytes read from one answer (a body or a whole stream); past it the check fails.
-    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
+    #[arg(long, default_value_t = TargetConfig::DEFAULT_MAX_RESPONSE_BYTES, value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)).map(|v| v as usize))]
     max_response_bytes: usize,
     /// Most events read from one stream.
-    #[arg(long, default_value_t = harness::target::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
+    #[arg(long, default_value_t = TargetConfig::DEFAULT_MAX_EVENTS, value_parser = clap::value_parser!(u64).range(1..=10_000_000).map(|v| v as usize))]
     max_events: usize,
     /// Exit 1 when any check is skipped (CI that must see every check run).
     #[arg(long)]
@@ -177,15 +177,15 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
     let mut config = config(&args, &to, seed);
     config.options.openapi = openapi;
     config.options.snapshots = snapshots;
-    let total = run::select(&config)?.len() as u64;
+    let total = config.selected()?.len() as u64;
     let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);
     let not_passed = std::sync::atomic::AtomicU64::new(0);
-    let on_check = |r: &run::CheckResult| {
+    let on_check = |r: &harness::CheckResult| {
         let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
         if !matches!(
             r.outcome,
-            run::Outcome::Passed | run::Outcome::Skipped { .. }
+            harness::Outcome::Passed | harness::Outcome::Skipped { .. }
         ) {
             not_passed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         }
@@ -194,12 +194,12 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
             format!("[{n}/{total}] checks done, {bad} not passed so far")
         });
     };
-    let result = run::run(config, &on_check).await?;
+    let result = harness::run(config, &on_check).await?;
     progress.finish();
     drop(to);
     args.out.summary(&result);
     if !args.no_reports {
-        for path in report::write(&result, &args.report_dir, &args.report)? {
+        for path in harness::write_reports(&result, &args.report_dir, &args.report)? {
             args.out.say(&format!("report: {}\n", path.display()));
         }
     }
@@ -207,7 +207,7 @@ pub(super) async fn run_command(args: RunArgs) -> Result<ExitCode, HarnessError>
     if args.fail_on_skip && skipped > 0 {
         eprintln!(
             "conformance: {} skipped and --fail-on-skip is set",
-            harness::text::plural(skipped, "check was", "checks were")
+            kit_formats::plural(skipped, "check was", "checks were")
         );
     }
     Ok(if result.failed() || (args.fail_on_skip && skipped > 0) {
@@ -269,7 +269,7 @@ fn config(args: &RunArgs, to: &Resolved, seed: u64) -> RunConfig {
             heavy_batch: CheckOptions::default().heavy_batch,
             openapi: None,
             snapshots: None,
-            retry: harness::checks::retry::RetryPolicy {
+            retry: harness::RetryPolicy {
                 enabled: !args.no_retry,
                 max_retries: args.max_retries,
                 max_wait: args.max_retry_wait,

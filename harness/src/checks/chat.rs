@@ -82,7 +82,7 @@ async fn schema(ctx: &Ctx) -> Verdict {
 
 async fn finish_reason(ctx: &Ctx) -> Verdict {
     let ex = ctx.chat_plain().await?;
-    let body = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let body = expect_ok_json(&ex).map_err(Problem::into_precondition)?;
     let reason = &body["choices"][0]["finish_reason"];
     ensure(
         reason == "stop",
@@ -102,7 +102,7 @@ async fn finish_reason(ctx: &Ctx) -> Verdict {
 
 async fn usage(ctx: &Ctx) -> Verdict {
     let ex = ctx.chat_plain().await?;
-    let body = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let body = expect_ok_json(&ex).map_err(Problem::into_precondition)?;
     let u = &body["usage"];
     let (p, c, t) = (
         u["prompt_tokens"].as_u64(),
@@ -217,7 +217,7 @@ async fn tools(ctx: &Ctx) -> Verdict {
 }
 
 async fn tool_result(ctx: &Ctx) -> Verdict {
-    let (ex, json, tools) = forced_call(ctx).await.map_err(Problem::as_precondition)?;
+    let (ex, json, tools) = forced_call(ctx).await.map_err(Problem::into_precondition)?;
     let message = json["choices"][0]["message"].clone();
     let call = &message["tool_calls"][0];
     // Only a real call of the offered tool can be answered: an example's canned call (named

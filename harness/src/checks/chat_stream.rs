@@ -128,7 +128,7 @@ pub fn check_framing(s: &StreamExchange, done_required: bool) -> Result<(), Prob
 async fn content_type(ctx: &Ctx) -> Verdict {
     let s = ctx.chat_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    expect_status(ex, 200).map_err(Problem::into_precondition)?;
     expect_media_type(ex, "text/event-stream")?;
     pass()
 }

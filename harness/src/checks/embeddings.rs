@@ -125,7 +125,7 @@ pub async fn embed(
 ) -> Result<(Exchange, Value, Vec<Vec<f64>>), Problem> {
     let n = input_count(&input);
     let ex = post_embeddings(ctx, input, extra).await?;
-    let (json, v) = vectors(&ex, n).map_err(Problem::as_precondition)?;
+    let (json, v) = vectors(&ex, n).map_err(Problem::into_precondition)?;
     Ok((ex, json, v))
 }
 
@@ -178,7 +178,7 @@ async fn dimensions(ctx: &Ctx) -> Verdict {
             ex.excerpt()
         )));
     }
-    let (_, v) = vectors(&ex, 1).map_err(Problem::as_precondition)?;
+    let (_, v) = vectors(&ex, 1).map_err(Problem::into_precondition)?;
     let len = v.first().map_or(0, Vec::len);
     ensure(
         len == 64,
@@ -284,7 +284,7 @@ async fn index_order(ctx: &Ctx) -> Verdict {
 async fn usage(ctx: &Ctx) -> Verdict {
     // One input: the simplest request whose usage is the subject.
     let ex = post_embeddings(ctx, json!("usage probe"), json!({})).await?;
-    let body = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let body = expect_ok_json(&ex).map_err(Problem::into_precondition)?;
     let p = body["usage"]["prompt_tokens"].as_u64();
     let t = body["usage"]["total_tokens"].as_u64();
     ensure(

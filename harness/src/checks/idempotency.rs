@@ -80,7 +80,7 @@ async fn batch_for(ctx: &Ctx, aim: Duration) -> Result<usize, Problem> {
         let ex = ctx
             .send(Req::post("/v1/embeddings", &body).keep_body(64 * 1024))
             .await?;
-        expect_status(&ex, 200).map_err(Problem::as_precondition)?;
+        expect_status(&ex, 200).map_err(Problem::into_precondition)?;
         took.push(ex.elapsed.as_secs_f64());
     }
     let per_input = (took[1] - took[0]) / (PROBE - 1) as f64;

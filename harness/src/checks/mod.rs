@@ -18,7 +18,7 @@ mod properties;
 mod ratelimit;
 mod responses;
 mod responses_stream;
-pub mod retry;
+pub(crate) mod retry;
 mod snapshots;
 mod websocket;
 
@@ -30,9 +30,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::sync::OnceCell;
 
-pub use crate::result::{
-    fail, precondition, skip, Failure, Metric, Pass, Problem, Profile, Verdict,
-};
+pub use crate::result::{fail, precondition, skip, Metric, Pass, Problem, Profile, Verdict};
 
 /// The description of a check, and whether it is scored, for a run's options and widest
 /// profile.
@@ -457,12 +455,12 @@ impl Ctx {
 /// what came instead (so no check passes by looping over nothing).
 pub fn stream_json(s: &StreamExchange) -> Result<Vec<Value>, Problem> {
     let ex = &s.exchange;
-    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    expect_status(ex, 200).map_err(Problem::into_precondition)?;
     if let Some(cut) = &s.cut {
         return Err(precondition("a complete stream", cut.clone()).at(&ex.request));
     }
     let events = chat_stream::json_events(&s.events, ex)
-        .map_err(|p| stream_symptom(p.as_precondition(), ex))?;
+        .map_err(|p| stream_symptom(p.into_precondition(), ex))?;
     if events.is_empty() {
         let problem = precondition("at least one JSON event in the stream", no_events(s));
         return Err(stream_symptom(problem.at(&ex.request), ex));

@@ -40,7 +40,7 @@ async fn list_schema(ctx: &Ctx) -> Verdict {
 }
 
 async fn retrieve(ctx: &Ctx) -> Verdict {
-    let (list_ex, body) = list(ctx).await.map_err(Problem::as_precondition)?;
+    let (list_ex, body) = list(ctx).await.map_err(Problem::into_precondition)?;
     let Some(id) = body["data"][0]["id"].as_str() else {
         return Err(
             precondition("a listed model id to retrieve", show(&body["data"])).at(&list_ex.request),

@@ -103,7 +103,7 @@ async fn function_call(ctx: &Ctx) -> Verdict {
         "tool_choice": {"type": "function", "name": "get_weather"},
     });
     let ex = ctx.send(Req::post("/v1/responses", &body)).await?;
-    let r = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let r = expect_ok_json(&ex).map_err(Problem::into_precondition)?;
     let Some(call) = r["output"]
         .as_array()
         .and_then(|o| o.iter().find(|i| i["type"] == "function_call"))
@@ -179,7 +179,7 @@ async fn usage(ctx: &Ctx) -> Verdict {
 async fn stream_rules(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    expect_status(ex, 200).map_err(Problem::into_precondition)?;
     expect_media_type(ex, "text/event-stream")?;
     if let Some(cut) = &s.cut {
         return Err(fail("a complete stream", cut.clone()).at(&ex.request));

@@ -140,7 +140,7 @@ async fn emb_dimensions(ctx: &Ctx) -> Verdict {
                 ex.excerpt()
             )));
         }
-        let (_, v) = vectors(&ex, 1).map_err(Problem::as_precondition)?;
+        let (_, v) = vectors(&ex, 1).map_err(Problem::into_precondition)?;
         let len = v.first().map_or(0, Vec::len);
         ensure(
             len == d,

@@ -99,7 +99,7 @@ async fn schema(ctx: &Ctx) -> Verdict {
 }
 
 async fn output_text(ctx: &Ctx) -> Verdict {
-    let (ex, body) = baseline(ctx).await.map_err(Problem::as_precondition)?;
+    let (ex, body) = baseline(ctx).await.map_err(Problem::into_precondition)?;
     ensure(
         body["status"] == "completed",
         "status \"completed\"",
@@ -128,7 +128,7 @@ async fn output_text(ctx: &Ctx) -> Verdict {
 }
 
 async fn usage(ctx: &Ctx) -> Verdict {
-    let (ex, body) = baseline(ctx).await.map_err(Problem::as_precondition)?;
+    let (ex, body) = baseline(ctx).await.map_err(Problem::into_precondition)?;
     let u = &body["usage"];
     let (i, o, t) = (
         u["input_tokens"].as_u64(),
@@ -235,7 +235,7 @@ async fn tools(ctx: &Ctx) -> Verdict {
 }
 
 async fn tool_output(ctx: &Ctx) -> Verdict {
-    let (call_ex, r) = forced_call(ctx).await.map_err(Problem::as_precondition)?;
+    let (call_ex, r) = forced_call(ctx).await.map_err(Problem::into_precondition)?;
     let call_id = r["output"]
         .as_array()
         .and_then(|o| o.iter().find(|i| i["type"] == "function_call"))

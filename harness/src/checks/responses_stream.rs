@@ -28,7 +28,7 @@ async fn events(ctx: &Ctx) -> Result<(std::sync::Arc<StreamExchange>, Vec<Value>
 async fn content_type(ctx: &Ctx) -> Verdict {
     let s = ctx.responses_stream().await?;
     let ex = &s.exchange;
-    expect_status(ex, 200).map_err(Problem::as_precondition)?;
+    expect_status(ex, 200).map_err(Problem::into_precondition)?;
     expect_media_type(ex, "text/event-stream")?;
     pass()
 }
@@ -377,7 +377,7 @@ async fn text_equals_plain(ctx: &Ctx) -> Verdict {
         .filter_map(|e| e["delta"].as_str())
         .collect();
     let plain_ex = ctx.responses_plain().await?;
-    let plain = output_text_of(&expect_ok_json(&plain_ex).map_err(Problem::as_precondition)?);
+    let plain = output_text_of(&expect_ok_json(&plain_ex).map_err(Problem::into_precondition)?);
     if plain.is_empty() {
         return Err(precondition(
             "a non-streamed response with output text to compare",

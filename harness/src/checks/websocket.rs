@@ -43,7 +43,7 @@ async fn open(ctx: &Ctx) -> Result<Socket, Problem> {
 /// Opens the socket for a check whose subject is one rule of the mode: a refused upgrade is
 /// `open-responses.websocket.sequence`'s failure, not this check's.
 async fn open_for_rule(ctx: &Ctx) -> Result<Socket, Problem> {
-    open(ctx).await.map_err(Problem::as_precondition)
+    open(ctx).await.map_err(Problem::into_precondition)
 }
 
 /// A `response.create` message.
@@ -316,7 +316,7 @@ async fn continued(ctx: &Ctx, store: bool) -> Verdict {
         )?)
         .await?;
     let turn = read_turn(&mut socket).await?;
-    let first = completed(&socket, &turn, first_name).map_err(Problem::as_precondition)?;
+    let first = completed(&socket, &turn, first_name).map_err(Problem::into_precondition)?;
     let next = create(
         ctx,
         "What is my name?",
@@ -342,7 +342,7 @@ async fn not_found(ctx: &Ctx) -> Verdict {
         .await?;
     let turn = read_turn(&mut socket).await?;
     let kept =
-        completed(&socket, &turn, "a store:false response").map_err(Problem::as_precondition)?;
+        completed(&socket, &turn, "a store:false response").map_err(Problem::into_precondition)?;
     let unknown = format!("resp_conformance_unknown_{}", ctx.options.seed);
     socket
         .send(&create(
@@ -424,7 +424,7 @@ async fn kept_response(ctx: &Ctx, socket: &mut Socket, input: &str) -> Result<Va
         .send(&create(ctx, input, json!({"store": false}))?)
         .await?;
     let turn = read_turn(socket).await?;
-    completed(socket, &turn, "a store:false response").map_err(Problem::as_precondition)
+    completed(socket, &turn, "a store:false response").map_err(Problem::into_precondition)
 }
 
 /// Requires `turn` to be refused with `previous_response_not_found` (an error message, or a
@@ -544,7 +544,7 @@ async fn compact_chain(ctx: &Ctx) -> Verdict {
         ],
     });
     let ex = ctx.send(Req::post("/v1/responses/compact", &body)).await?;
-    let compacted = expect_ok_json(&ex).map_err(Problem::as_precondition)?;
+    let compacted = expect_ok_json(&ex).map_err(Problem::into_precondition)?;
     let Some(mut input) = compacted["output"]
         .as_array()
         .filter(|o| !o.is_empty())

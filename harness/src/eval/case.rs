@@ -696,7 +696,8 @@ mod tests {
 
     #[test]
     fn cases_are_read_again_from_the_file_and_a_change_is_an_error() {
-        let path = std::env::temp_dir().join(format!("suite-{}.jsonl", std::process::id()));
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("suite.jsonl");
         let line = "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n";
         let _ = std::fs::write(
             &path,
@@ -710,7 +711,6 @@ mod tests {
         assert_eq!(ids, vec!["a1", "a2"]);
         let _ = std::fs::write(&path, "{\"id\": 5}\n");
         assert!(suite.cases().any(|c| c.is_err()));
-        let _ = std::fs::remove_file(&path);
     }
 
     #[test]

@@ -4,27 +4,33 @@
 //! each result is streamed to `results.jsonl` as it finishes and only counted in memory, and
 //! the summary (`summary`) carries accuracies with Wilson intervals and the gates' verdicts.
 
-pub mod answer;
-pub mod builtin;
-pub mod case;
-pub mod grader;
-pub mod html;
-pub mod junit;
-mod markdown;
-pub mod plan;
-pub mod runner;
-pub mod stats;
-pub mod stored;
-pub mod summary;
+pub(crate) mod answer;
+pub(crate) mod builtin;
+pub(crate) mod case;
+pub(crate) mod grader;
+pub(crate) mod html;
+pub(crate) mod junit;
+pub(crate) mod markdown;
+pub(crate) mod plan;
+pub(crate) mod runner;
+pub(crate) mod stats;
+pub(crate) mod stored;
+pub(crate) mod summary;
 mod text;
+
+pub use builtin::{load as builtin, LABEL as BUILTIN_LABEL};
+pub use case::{Api, Suite};
+pub use plan::{apply as apply_gates, load as load_gates, GatePlan};
+pub use runner::{CaseOutcome, CaseResult};
+pub use summary::Summary;
 
 use crate::error::HarnessError;
 use crate::target::{Target, TargetConfig};
-use case::{Api, Suite};
+
 use futures::StreamExt;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use summary::{EvalTally, Summary};
+use summary::EvalTally;
 
 /// What an eval run needs.
 #[derive(Debug, Clone)]

@@ -2,24 +2,30 @@
 //! tools do (HDR histograms, coordinated omission corrected in the open loop, TTFT and ITL on
 //! content deltas), and judges every budget.
 
-pub mod baseline;
-pub mod html;
-mod junit;
-pub mod load;
-mod markdown;
-pub mod probe;
-pub mod repeat;
-pub mod shape;
-pub mod slo;
-pub mod stats;
+pub(crate) mod baseline;
+pub(crate) mod html;
+pub(crate) mod junit;
+pub(crate) mod load;
+pub(crate) mod markdown;
+pub(crate) mod probe;
+pub(crate) mod repeat;
+pub(crate) mod shape;
+pub(crate) mod slo;
+pub(crate) mod stats;
 mod svg;
-pub mod sweep;
+pub(crate) mod sweep;
 pub(crate) mod text;
+
+pub use load::{Model, Progress, Span};
+pub use slo::{
+    defaults as default_scenarios, load as load_scenarios, parse as parse_scenarios, Scenario,
+};
+pub use sweep::SweepPlan;
 
 use crate::error::HarnessError;
 use crate::target::TargetConfig;
 use serde::Serialize;
-use slo::{Scenario, Series};
+use slo::Series;
 use stats::{BudgetVerdict, Dist, ScenarioTally};
 
 /// Everything a latency run needs.

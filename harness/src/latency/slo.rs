@@ -6,7 +6,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use toml::Spanned;
 
 /// A time the budgets measure.
@@ -545,11 +544,6 @@ pub fn defaults(chat_model: &str, embedding_model: &str) -> Vec<Scenario> {
             budgets: budgets(&["p95 <= 800ms", "error_rate <= 1%"]),
         },
     ]
-}
-
-/// A duration from text (`10s`, `500ms`), for flags.
-pub fn duration(text: &str) -> Result<Duration, String> {
-    kit_formats::duration(text)
 }
 
 #[cfg(test)]

@@ -5,27 +5,27 @@
 //! `$ref` and turns `{"type":"null"}` into "any") or 3.1-only, while the checks here need
 //! exactly what the file says, in both versions.
 
-pub mod conform;
-pub mod diff;
-pub mod load;
-pub mod schemas;
-pub mod sse;
-pub mod validate;
+pub(crate) mod conform;
+pub(crate) mod diff;
+pub(crate) mod load;
+pub(crate) mod schemas;
+pub(crate) mod sse;
+pub(crate) mod validate;
 
-pub use conform::Conformance;
-pub use diff::{diff, Change, Diff, Severity};
+pub(crate) use conform::Conformance;
+pub use diff::{diff, render as render_diff, Change, Diff, Severity};
 pub use load::load;
-pub use validate::{validate, Finding};
+pub use validate::{render as render_findings, validate, validate_examples, Finding};
 
 use serde_json::Value;
 
 /// HTTP methods that hold operations in a path item.
-pub const METHODS: [&str; 8] = [
+pub(crate) const METHODS: [&str; 8] = [
     "get", "put", "post", "delete", "options", "head", "patch", "trace",
 ];
 
 /// Follows local `$ref`s (`#/...`) from `value`, at most 32 hops.
-pub fn resolve<'a>(root: &'a Value, mut value: &'a Value) -> &'a Value {
+pub(crate) fn resolve<'a>(root: &'a Value, mut value: &'a Value) -> &'a Value {
     for _ in 0..32 {
         match value
             .get("$ref")

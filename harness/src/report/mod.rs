@@ -1,12 +1,12 @@
 //! Reports: each format of `run`'s report is one module; the `Report` trait gives `run`, `eval`
 //! and `latency` one writer, and `latest` the pointer to the last run.
 
-pub mod console;
-pub mod html;
-pub mod json;
-pub mod junit;
-pub mod latest;
-pub mod markdown;
+pub(crate) mod console;
+pub(crate) mod html;
+pub(crate) mod json;
+pub(crate) mod junit;
+pub(crate) mod latest;
+pub(crate) mod markdown;
 pub(crate) mod md;
 
 use crate::error::HarnessError;
@@ -100,3 +100,6 @@ pub fn write(
     latest::point(dir, report.run_id())?;
     Ok(written)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,14 +1,14 @@
-//! Shape snapshots: what a deployment actually sends, normalised ([`shape`]), stored one file
-//! per exchange in insta's `.snap` format and compared run after run ([`diff`]). A schema says
+//! Shape snapshots: what a deployment actually sends, normalised, stored one file
+//! per exchange in insta's `.snap` format and compared run after run ([`diff_dirs`]). A schema says
 //! what is allowed; a snapshot shows a key that appears, disappears or changes kind.
 //!
 //! `--update-snapshots` writes `NAME.snap.new` beside `NAME.snap` for review; `--accept`
 //! promotes them. A file holds a YAML header (insta's: source, description, expression) and
 //! the shape as pretty JSON.
 
-pub mod diff;
-pub mod record;
-pub mod shape;
+pub(crate) mod diff;
+pub(crate) mod record;
+pub(crate) mod shape;
 
 use crate::report::Rendering;
 use serde_json::{json, Value};
@@ -29,7 +29,7 @@ pub struct SnapshotOptions {
 
 /// One exchange's shape, named for its file.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Named {
+pub(crate) struct Named {
     /// The file name without extension, e.g. `chat.completion`.
     pub name: String,
     /// The request, e.g. `POST /v1/chat/completions`.
@@ -65,7 +65,7 @@ impl Named {
 
 /// How a shape compares with its recording.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Seen {
+pub(crate) enum Seen {
     /// As recorded.
     Same,
     /// Never recorded.
@@ -79,7 +79,7 @@ fn path_of(dir: &Path, name: &str, pending: bool) -> PathBuf {
 }
 
 /// The shape stored in a `.snap` file's body (after its header).
-pub fn parse(text: &str) -> Result<Value, String> {
+pub(crate) fn parse(text: &str) -> Result<Value, String> {
     let body = text
         .strip_prefix("---\n")
         .and_then(|rest| rest.split_once("\n---\n"))
@@ -89,7 +89,7 @@ pub fn parse(text: &str) -> Result<Value, String> {
 }
 
 /// Compares `named` with its recording in `dir`.
-pub fn compare(dir: &Path, named: &Named) -> Result<Seen, String> {
+pub(crate) fn compare(dir: &Path, named: &Named) -> Result<Seen, String> {
     let path = path_of(dir, &named.name, false);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -106,7 +106,7 @@ pub fn compare(dir: &Path, named: &Named) -> Result<Seen, String> {
 }
 
 /// Writes `named` as `NAME.snap.new` in `dir` for review.
-pub fn write_pending(dir: &Path, named: &Named, target: &str) -> Result<PathBuf, String> {
+pub(crate) fn write_pending(dir: &Path, named: &Named, target: &str) -> Result<PathBuf, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let path = path_of(dir, &named.name, true);
     let header = format!(
@@ -150,7 +150,7 @@ pub fn accept(dir: &Path) -> Result<usize, String> {
 }
 
 /// A recorded file: its request (the header's `expression`) and its shape.
-pub fn read(path: &Path) -> Result<(String, Value), String> {
+pub(crate) fn read(path: &Path) -> Result<(String, Value), String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let shape = parse(&text).map_err(|e| format!("{}: {e}", path.display()))?;
     let request = text
@@ -292,7 +292,8 @@ mod tests {
 
     #[test]
     fn a_written_shape_reads_back_and_accept_promotes_it() {
-        let dir = std::env::temp_dir().join(format!("snapshots-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("snapshots");
         let named = Named::body(
             "models.list",
             "GET /v1/models",
@@ -331,7 +332,6 @@ mod tests {
             ..named
         };
         assert!(compare(&dir, &broken).unwrap_err().contains("header"));
-        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]
@@ -351,8 +351,8 @@ mod tests {
 
     #[test]
     fn two_recordings_are_compared_by_name() {
-        let base =
-            std::env::temp_dir().join(format!("snapshot-dirs-{}", uuid::Uuid::new_v4().simple()));
+        let tmp = tempfile::tempdir().unwrap();
+        let base = tmp.path();
         let (a, b) = (base.join("a"), base.join("b"));
         let list = |extra: &str| {
             format!(r#"{{"object":"list","data":[{{"id":"m","object":"model"{extra}}}]}}"#)
@@ -390,6 +390,5 @@ mod tests {
         assert!(diff_dirs(&a, &base.join("none"))
             .unwrap_err()
             .contains("none"));
-        let _ = std::fs::remove_dir_all(&base);
     }
 }

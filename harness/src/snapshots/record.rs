@@ -118,7 +118,7 @@ impl Recorder {
     }
 
     /// The distinct shapes seen, named, in name order.
-    pub fn named(&self) -> Vec<Named> {
+    pub(crate) fn named(&self) -> Vec<Named> {
         let Ok(mut seen) = self.seen.lock() else {
             return Vec::new();
         };

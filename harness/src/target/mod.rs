@@ -1,11 +1,11 @@
 //! The HTTP client for the target: JSON calls and SSE streams with timings, each returning a
 //! plain-data `Exchange` that checks read and reports quote (with the key redacted).
 
-pub mod backoff;
-pub mod discovery;
-pub mod socket;
-pub mod sse;
-pub mod tls;
+pub(crate) mod backoff;
+pub(crate) mod discovery;
+pub(crate) mod socket;
+pub(crate) mod sse;
+pub(crate) mod tls;
 
 use crate::error::HarnessError;
 use crate::text::plural;
@@ -43,6 +43,11 @@ pub struct TargetConfig {
 }
 
 impl TargetConfig {
+    /// Default cap on one answer's bytes.
+    pub const DEFAULT_MAX_RESPONSE_BYTES: usize = DEFAULT_MAX_RESPONSE_BYTES;
+    /// Default cap on one stream's events.
+    pub const DEFAULT_MAX_EVENTS: usize = DEFAULT_MAX_EVENTS;
+
     /// A config with the default caps.
     pub fn new(base_url: impl Into<String>, api_key: Option<String>, timeout: Duration) -> Self {
         Self {
@@ -59,7 +64,7 @@ impl TargetConfig {
 }
 
 /// Default cap on one answer's bytes: far above any real answer, far below a machine's memory.
-pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
+const DEFAULT_MAX_RESPONSE_BYTES: usize = 32 * 1024 * 1024;
 /// Answers larger than this are "big": only `BIG_READS` of them are read at once.
 const BIG_READ_BYTES: usize = 1024 * 1024;
 /// Big answers read at once.
@@ -78,7 +83,7 @@ const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 const BLOCK_BYTES: usize = 256 * 1024;
 /// Default cap on one stream's events. The harness asks for short answers (a few hundred
 /// events); a stream past this is a runaway, and each event is parsed by several checks.
-pub const DEFAULT_MAX_EVENTS: usize = 10_000;
+const DEFAULT_MAX_EVENTS: usize = 10_000;
 
 /// Which credentials a request carries.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,7 +15,7 @@ mod tracked;
 pub use accept::serve;
 pub use fds::raise_descriptor_limit;
 
-use crate::metrics::ConnectionCounters;
+use crate::telemetry::metrics::ConnectionCounters;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};

@@ -46,7 +46,7 @@ pub use super::tool_pick::ToolSpec;
 pub enum ToolChoice {
     /// Never call a tool.
     None,
-    /// Call a tool when the prompt is about one (see [`super::tool_pick`]).
+    /// Call a tool when the prompt is about one (see `tool_pick`).
     #[default]
     Auto,
     /// Always call a tool.

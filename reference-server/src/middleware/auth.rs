@@ -2,9 +2,9 @@
 //! scopes from config). The token is only compared, never kept.
 
 use crate::config::AuthMode;
-use crate::error::ApiError;
-use crate::principal::{credential, Principal};
-use crate::project::{self, Project};
+use crate::protocol::error::ApiError;
+use crate::protocol::principal::{credential, Principal};
+use crate::protocol::project::{self, Project};
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::http::Method;

@@ -2,8 +2,8 @@
 //! security headers, metrics and the one JSON log line. Every route and fallback goes through
 //! it (see `envelope`), so errors, 404s and streams carry the same headers.
 
-use crate::error::ApiError;
-use crate::principal::Principal;
+use crate::protocol::error::ApiError;
+use crate::protocol::principal::Principal;
 use crate::simulate::faults::FaultKind;
 use crate::state::AppState;
 use axum::http::StatusCode;
@@ -120,7 +120,7 @@ pub fn finish(
     started: Started,
     method: &str,
     route: &str,
-    (principal, project): (&Principal, Option<&crate::project::Project>),
+    (principal, project): (&Principal, Option<&crate::protocol::project::Project>),
     fault: Option<FaultKind>,
     mut response: Response,
 ) -> Response {
@@ -154,7 +154,7 @@ struct Finished<'a> {
     route: &'a str,
     principal: &'a Principal,
     /// The project the request acted in, once auth admitted it.
-    project: Option<&'a crate::project::Project>,
+    project: Option<&'a crate::protocol::project::Project>,
     fault: Option<FaultKind>,
 }
 
@@ -173,9 +173,9 @@ fn record(
         let request_id = if ids.generated {
             std::borrow::Cow::Borrowed(ids.request_id.as_str())
         } else {
-            crate::redact::redact(&ids.request_id)
+            crate::telemetry::redact::redact(&ids.request_id)
         };
-        crate::logbuf::request(&crate::logbuf::RequestLine {
+        crate::telemetry::logbuf::request(&crate::telemetry::logbuf::RequestLine {
             request_id: &request_id,
             trace_id: &ids.trace_id,
             method: r.method,
@@ -183,7 +183,7 @@ fn record(
             status: status.as_u16(),
             latency_ms: elapsed.as_secs_f64() * 1000.0,
             principal: r.principal,
-            project: r.project.map(crate::project::Project::as_str),
+            project: r.project.map(crate::protocol::project::Project::as_str),
             fault: r.fault.map(FaultKind::name),
         });
     }

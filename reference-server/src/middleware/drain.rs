@@ -79,7 +79,7 @@ pub async fn prepare(req: &mut Request, limit: usize) -> Option<Unread> {
         Declared::Length(n) if n <= READ_FIRST.min(u64::try_from(limit).unwrap_or(u64::MAX)) => {
             let body = std::mem::take(req.body_mut());
             // The body reader the routes use: a body in one chunk is kept without a copy.
-            *req.body_mut() = match crate::extract::read_limited(body, limit).await {
+            *req.body_mut() = match crate::protocol::extract::read_limited(body, limit).await {
                 Ok(bytes) => Body::from(bytes),
                 Err(_) => Body::new(Failed(Some(axum::Error::new(std::io::Error::other(
                     "the body could not be read",

@@ -7,8 +7,8 @@
 //! preflight is answered before all of it, and answers to an allowed origin say so.
 
 use super::{context, cors, drain, idempotency, shed, v1};
-use crate::error::ApiError;
-use crate::principal::Principal;
+use crate::protocol::error::ApiError;
+use crate::protocol::principal::Principal;
 use crate::routes::table::{Direct, DirectRoute};
 use crate::simulate::faults::FaultKind;
 use crate::simulate::Mark;
@@ -323,7 +323,7 @@ fn serve<'a>(
     route: &'static str,
     target: Target,
     req: &'a mut Request,
-    project: &'a mut Option<crate::project::Project>,
+    project: &'a mut Option<crate::protocol::project::Project>,
 ) -> impl Future<Output = Response> + Send + 'a {
     async move {
         // Before everything else: a browser sends no credentials on a preflight.

@@ -5,8 +5,8 @@
 //! the project that sent them and expire after a TTL. Server errors are not kept, so a
 //! retry after a 5xx executes again.
 
-use crate::error::ApiError;
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::project::Project;
 use crate::simulate::FAULT_HEADER;
 use crate::state::AppState;
 use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
@@ -66,7 +66,12 @@ where
     Fut: Future<Output = Response>,
 {
     let (parts, body) = req.into_parts();
-    let bytes = match crate::extract::read_limited(body, state.config.limits.max_body_bytes).await {
+    let bytes = match crate::protocol::extract::read_limited(
+        body,
+        state.config.limits.max_body_bytes,
+    )
+    .await
+    {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

@@ -3,9 +3,9 @@
 //! `Retry-After` and `Retry-After-Ms`.
 
 use crate::config::{RateLimitConfig, RateLimitKeying};
-use crate::error::ApiError;
-use crate::principal::Principal;
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::principal::Principal;
+use crate::protocol::project::Project;
 use crate::state::AppState;
 use crate::store::{Budget, Taken};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};

@@ -2,7 +2,7 @@
 //! `Retry-After` at once instead of queueing. Probes are exempt so orchestrators still see
 //! the server as alive while it sheds.
 
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use axum::http::HeaderValue;
 use axum::response::{IntoResponse, Response};
 

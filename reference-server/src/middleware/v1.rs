@@ -5,9 +5,9 @@
 
 use super::{auth, idempotency, rate_limit};
 use crate::config::RateLimitKeying;
-use crate::error::ApiError;
-use crate::principal::Principal;
-use crate::project::{self, Project};
+use crate::protocol::error::ApiError;
+use crate::protocol::principal::Principal;
+use crate::protocol::project::{self, Project};
 use crate::simulate::faults::ROUTES;
 use crate::simulate::scenario::HEADER;
 use crate::state::AppState;

@@ -1,12 +1,12 @@
 //! `POST /v1/chat/completions`, plain and streamed, on the same engine as `/v1/responses`.
 
-use super::input;
-use super::params::{Object, ServiceTier, Stop, TextOrObject, Verbosity};
 use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision};
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiJson, ApiRequest};
+use crate::protocol::input;
+use crate::protocol::params::{Object, ServiceTier, Stop, TextOrObject, Verbosity};
 use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
@@ -29,20 +29,20 @@ struct ChatRequest {
     messages: Value,
     stream: Option<bool>,
     stream_options: Option<Object>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     n: Option<i64>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     max_tokens: Option<i64>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     max_completion_tokens: Option<i64>,
     temperature: Option<f64>,
     top_p: Option<f64>,
     frequency_penalty: Option<f64>,
     presence_penalty: Option<f64>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     seed: Option<i64>,
     logprobs: Option<bool>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     top_logprobs: Option<i64>,
     tools: Option<Value>,
     tool_choice: Option<Value>,
@@ -226,8 +226,8 @@ async fn create(
             "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
         },
     });
-    let id = super::new_id("chatcmpl");
-    let created = super::now();
+    let id = crate::protocol::new_id("chatcmpl");
+    let created = crate::clock::now();
     let service_tier = ServiceTier::name(req.service_tier);
     if req.stream == Some(true) {
         let include_usage = req
@@ -295,7 +295,7 @@ fn make_choice(decision: &Decision, limit: usize) -> Choice {
                 "refusal": null,
                 "annotations": [],
                 "tool_calls": [{
-                    "id": super::new_id("call"),
+                    "id": crate::protocol::new_id("call"),
                     "type": "function",
                     "function": { "name": name, "arguments": arguments },
                 }],
@@ -371,7 +371,7 @@ mod tests {
 
     #[test]
     fn a_body_parses_the_same_straight_and_through_a_value() {
-        crate::extract::assert_both_ways_agree::<ChatRequest>(&[
+        crate::protocol::extract::assert_both_ways_agree::<ChatRequest>(&[
             r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}]}"#,
             r#"{"model":"ref-chat-1","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi"}]}],"temperature":0.2,"max_tokens":16,"stream":true,"stream_options":{"include_usage":true}}"#,
             r#"{"model":"ref-chat-1","messages":[{"role":"user","content":"Hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object"}}}],"tool_choice":"auto"}"#,

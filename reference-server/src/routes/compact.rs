@@ -4,12 +4,12 @@
 //! back as input, it restores the whole conversation in order, so a compacted conversation
 //! continues exactly where it was.
 
-use super::input;
 use super::table::Routes;
 use crate::engine::{self, compaction, tokens, Turn};
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiJson, ApiRequest};
+use crate::protocol::input;
+use crate::protocol::project::Project;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -76,7 +76,7 @@ async fn compact(
         .iter()
         .filter_map(|t| match t {
             Turn::Message { role, text } if role == "user" => Some(json!({
-                "id": super::new_id("msg"),
+                "id": crate::protocol::new_id("msg"),
                 "type": "message",
                 "status": "completed",
                 "role": "user",
@@ -87,7 +87,7 @@ async fn compact(
         .collect();
     let sealed = compaction::seal(&conversation.turns);
     output.push(json!({
-        "id": super::new_id("cmp"),
+        "id": crate::protocol::new_id("cmp"),
         "type": "compaction",
         "encrypted_content": sealed,
     }));
@@ -105,9 +105,9 @@ async fn compact(
         .sum::<usize>()
         .max(1);
     Ok(Json(json!({
-        "id": super::new_id("resp"),
+        "id": crate::protocol::new_id("resp"),
         "object": "response.compaction",
-        "created_at": super::now(),
+        "created_at": crate::clock::now(),
         "output": output,
         "usage": {
             "input_tokens": input_tokens,

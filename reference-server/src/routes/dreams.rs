@@ -5,8 +5,8 @@ use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::dream::{self, MAX_STEPS, MIN_STEPS};
 use crate::engine::tokens;
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiJson, ApiRequest};
 use crate::state::AppState;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -129,9 +129,9 @@ async fn create(
     let output_tokens: usize = made.trace.iter().map(|s| tokens::count(&s.content)).sum();
     let trace: Vec<Value> = made.trace.iter().map(dream::step_json).collect();
     let object = json!({
-        "id": super::new_id("dream"),
+        "id": crate::protocol::new_id("dream"),
         "object": "dream",
-        "created": super::now(),
+        "created": crate::clock::now(),
         "status": "completed",
         "model": model,
         "seed": seed,
@@ -166,5 +166,5 @@ async fn create(
     for (i, e) in events.iter_mut().enumerate() {
         e["sequence_number"] = json!(i);
     }
-    Ok(crate::sse::response(events, true))
+    Ok(crate::protocol::sse::response(events, true))
 }

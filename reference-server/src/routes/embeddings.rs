@@ -1,12 +1,12 @@
 //! `POST /v1/embeddings`.
 
 use super::table::Routes;
-use crate::body::Pieces;
 use crate::config::ModelKind;
 use crate::engine::embed::{self, EmbedInput};
 use crate::engine::embed_cache::Rendered;
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
+use crate::protocol::body::Pieces;
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiJson, ApiRequest};
 use crate::simulate::Ask;
 use crate::state::AppState;
 use axum::extract::State;
@@ -26,7 +26,7 @@ struct EmbeddingsRequest {
     model: String,
     input: Value,
     encoding_format: Option<String>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     dimensions: Option<i64>,
     #[allow(dead_code)]
     user: Option<String>,
@@ -176,7 +176,7 @@ async fn create(
     }
     .map_err(|_| ApiError::internal())?;
     let body = axum::body::Body::new(body);
-    Ok(act.answer(crate::body::json_answer(body, None)))
+    Ok(act.answer(crate::protocol::body::json_answer(body, None)))
 }
 
 /// Floats in one request above which the work moves to the blocking pool.
@@ -335,7 +335,7 @@ mod tests {
 
     #[test]
     fn a_body_parses_the_same_straight_and_through_a_value() {
-        crate::extract::assert_both_ways_agree::<EmbeddingsRequest>(&[
+        crate::protocol::extract::assert_both_ways_agree::<EmbeddingsRequest>(&[
             r#"{"model":"ref-embed-1","input":"The quick brown fox"}"#,
             r#"{"model":"ref-embed-1","input":["a","b"],"encoding_format":"base64"}"#,
             r#"{"model":"ref-embed-1","input":[1,2,3],"dimensions":8.0,"user":"u"}"#,

@@ -5,9 +5,9 @@
 use super::table::Routes;
 use crate::config::{Config, ModelKind};
 use crate::engine::embed::{embed, EmbedInput};
-use crate::error::ApiError;
-use crate::extract::{ApiJson, ApiRequest};
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiJson, ApiRequest};
+use crate::protocol::project::Project;
 use crate::state::AppState;
 use crate::store::indexes::{
     Filter, Hit, IndexRecord, IndexStore, ItemRecord, Metric, NewIndex, NewItem, StoreError,
@@ -42,7 +42,7 @@ pub fn router() -> Routes {
 #[derive(Debug, Deserialize)]
 struct CreateIndex {
     name: String,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     dimensions: Option<i64>,
     metric: Option<Metric>,
     model: Option<String>,
@@ -76,7 +76,7 @@ struct ItemIn {
 #[derive(Debug, Deserialize)]
 struct Search {
     query: Value,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     top_k: Option<i64>,
     filters: Option<Value>,
 }

@@ -6,27 +6,17 @@ pub mod dreams;
 pub mod embeddings;
 pub mod health;
 pub mod indexes;
-pub mod input;
 pub mod models;
 pub mod openapi;
-pub mod params;
 pub mod responses;
 pub mod socket;
 pub mod table;
-pub mod wire;
-
-pub use crate::clock::now;
-
-/// A new object id such as `resp_3f2a…`.
-pub fn new_id(prefix: &str) -> String {
-    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
-}
 
 /// The `limit` (1 to 100, default 20) and `order` (`desc` by default, or `asc`) of a list.
 pub fn list_params(
     query: &std::collections::HashMap<String, String>,
-) -> Result<(usize, crate::store::indexes::Order), crate::error::ApiError> {
-    use crate::error::ApiError;
+) -> Result<(usize, crate::store::indexes::Order), crate::protocol::error::ApiError> {
+    use crate::protocol::error::ApiError;
     use crate::store::indexes::Order;
     let limit = match query.get("limit") {
         None => 20,

@@ -2,7 +2,7 @@
 
 use super::table::Routes;
 use crate::engine::catalog::model_object;
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -18,7 +18,7 @@ pub fn router() -> Routes {
 
 async fn list(State(state): State<AppState>) -> Response {
     let length = Some(state.models_length.clone());
-    crate::body::json_answer(state.models_body.clone().into(), length)
+    crate::protocol::body::json_answer(state.models_body.clone().into(), length)
 }
 
 // `{*id}` because fine-tuned model ids contain slashes and colons (`ft:gpt-4o:org:x:id`).

@@ -6,7 +6,7 @@
 
 use super::table::Routes;
 use crate::config::{Config, ModelKind};
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use crate::state::AppState;
 use axum::extract::State;
 use axum::http::header;

@@ -1,14 +1,14 @@
 //! `POST /v1/responses` (plain and streamed), `GET`/`DELETE /v1/responses/{id}` and
 //! `GET /v1/responses/{id}/input_items`.
 
-use super::input;
-use super::params::{Object, ServiceTier, TextOrObject, Truncation, Verbosity};
 use super::table::Routes;
 use crate::config::ModelKind;
 use crate::engine::{self, tokens, Decision, Turn};
-use crate::error::ApiError;
-use crate::extract::{ApiRequest, WithValue};
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::extract::{ApiRequest, WithValue};
+use crate::protocol::input;
+use crate::protocol::params::{Object, ServiceTier, TextOrObject, Truncation, Verbosity};
+use crate::protocol::project::Project;
 use crate::simulate::Ask;
 use crate::state::AppState;
 use crate::store::StoredResponse;
@@ -42,11 +42,11 @@ struct CreateResponse {
     previous_response_id: Option<String>,
     store: Option<bool>,
     text: Option<Object>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     max_output_tokens: Option<i64>,
     temperature: Option<f64>,
     top_p: Option<f64>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     top_logprobs: Option<i64>,
     metadata: Option<Value>,
     reasoning: Option<Object>,
@@ -57,7 +57,7 @@ struct CreateResponse {
     service_tier: Option<ServiceTier>,
     safety_identifier: Option<String>,
     prompt_cache_key: Option<String>,
-    #[serde(default, deserialize_with = "crate::extract::integer")]
+    #[serde(default, deserialize_with = "crate::protocol::extract::integer")]
     max_tool_calls: Option<i64>,
     // Accepted and type-checked; this engine does not use them.
     conversation: Option<TextOrObject>,
@@ -307,7 +307,7 @@ fn run(plan: &Plan) -> Outcome {
             let (text, truncated) = tokens::truncate(&text, limit);
             let output_tokens = tokens::count(&text);
             let item = json!({
-                "id": super::new_id("msg"),
+                "id": crate::protocol::new_id("msg"),
                 "type": "message",
                 "status": if truncated { "incomplete" } else { "completed" },
                 "content": [{ "type": "output_text", "annotations": [], "logprobs": [], "text": text }],
@@ -325,9 +325,9 @@ fn run(plan: &Plan) -> Outcome {
             }
         }
         Decision::Call { name, arguments } => {
-            let call_id = super::new_id("call");
+            let call_id = crate::protocol::new_id("call");
             let item = json!({
-                "id": super::new_id("fc"),
+                "id": crate::protocol::new_id("fc"),
                 "type": "function_call",
                 "status": "completed",
                 "arguments": arguments,
@@ -362,7 +362,7 @@ fn response_object(plan: &Plan, outcome: &Outcome, id: &str, created_at: i64) ->
         "created_at": created_at,
         "status": status,
         "background": req.background.unwrap_or(false),
-        "completed_at": if outcome.truncated { Value::Null } else { json!(super::now()) },
+        "completed_at": if outcome.truncated { Value::Null } else { json!(crate::clock::now()) },
         "error": null,
         "incomplete_details": if outcome.truncated { json!({"reason": "max_output_tokens"}) } else { Value::Null },
         "instructions": req.instructions,
@@ -415,8 +415,8 @@ async fn create(
         return Ok(answer);
     }
     let outcome = run(&plan);
-    let id = super::new_id("resp");
-    let response = response_object(&plan, &outcome, &id, super::now());
+    let id = crate::protocol::new_id("resp");
+    let response = response_object(&plan, &outcome, &id, crate::clock::now());
     if plan.req.store.unwrap_or(true) {
         let mut conversation = plan.conversation.clone();
         conversation
@@ -448,11 +448,12 @@ pub(super) fn create_for_socket(
     body: &Value,
     local: &mut Local,
 ) -> Result<Vec<Value>, ApiError> {
-    let WithValue(req, raw) = crate::extract::parse_value::<CreateResponse>(body.clone())?;
+    let WithValue(req, raw) =
+        crate::protocol::extract::parse_value::<CreateResponse>(body.clone())?;
     let plan = plan_with(state, project, req, &raw, local)?;
     let outcome = run(&plan);
-    let id = super::new_id("resp");
-    let response = response_object(&plan, &outcome, &id, super::now());
+    let id = crate::protocol::new_id("resp");
+    let response = response_object(&plan, &outcome, &id, crate::clock::now());
     let mut conversation = plan.conversation.clone();
     conversation
         .turns

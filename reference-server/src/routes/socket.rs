@@ -7,8 +7,8 @@
 
 use super::responses::{create_for_socket, Local};
 use super::table::Routes;
-use crate::error::ApiError;
-use crate::project::Project;
+use crate::protocol::error::ApiError;
+use crate::protocol::project::Project;
 use crate::state::AppState;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::State;

@@ -2,7 +2,7 @@
 //! routes themselves rather than against a second, hand-kept list; and the handlers of paths
 //! without parameters, which the envelope calls without the router.
 
-use crate::extract::ApiRequest;
+use crate::protocol::extract::ApiRequest;
 use crate::state::AppState;
 use axum::extract::Request;
 use axum::handler::Handler;

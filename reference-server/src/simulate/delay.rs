@@ -166,7 +166,7 @@ impl<'de> Deserialize<'de> for Delay {
     }
 }
 
-/// A duration of at most an hour (see [`duration`]): what a delay or a fault may ask for.
+/// A duration of at most an hour (see [`duration()`]): what a delay or a fault may ask for.
 pub fn bounded(text: &str) -> Result<Duration, String> {
     let d = duration(text)?;
     if d > MAX {

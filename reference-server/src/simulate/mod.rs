@@ -11,8 +11,8 @@ pub mod faults;
 pub mod profile;
 pub mod scenario;
 
-use crate::error::ApiError;
-use crate::metrics::Metrics;
+use crate::protocol::error::ApiError;
+use crate::telemetry::metrics::Metrics;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -313,8 +313,10 @@ impl Act<'_> {
                 f.cut_after.unwrap_or(events.len() / 2).min(last)
             })
         });
-        let pace = self.pace.map(|p| -> Box<dyn crate::sse::Pacing> { p });
-        let mut response = crate::sse::paced(events, named, pace, cut);
+        let pace = self
+            .pace
+            .map(|p| -> Box<dyn crate::protocol::sse::Pacing> { p });
+        let mut response = crate::protocol::sse::paced(events, named, pace, cut);
         if let Some(f) = &self.fault {
             response
                 .headers_mut()
@@ -388,7 +390,7 @@ impl Pace {
     }
 }
 
-impl crate::sse::Pacing for Pace {
+impl crate::protocol::sse::Pacing for Pace {
     fn first_token(&mut self) -> Duration {
         Pace::first_token(self)
     }

@@ -1,7 +1,7 @@
 //! Memory indexes (`/v1/indexes`), persisted in an embedded database (redb): an acknowledged
 //! write is a committed, fsynced transaction, so it survives `kill -9`; a batch is one
 //! transaction, so it lands whole or not at all. Search is exact: every vector of the index is
-//! scored, from a copy kept in memory ([`mirror`]) that is updated after each commit.
+//! scored, from a copy kept in memory (`mirror`) that is updated after each commit.
 //!
 //! redb rather than SQLite: it is pure Rust (no C build in CI), its transactions are ACID with
 //! checksummed copy-on-write commits, and the same code runs on an in-memory backend for tests.

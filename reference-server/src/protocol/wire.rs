@@ -7,7 +7,7 @@
 //! it (and reported as missing, with its path) rather than by matching serde's message text.
 //! Fields the engine does not read are not declared and stay as sent.
 
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde::Deserialize;
 use serde_json::{Map, Value};

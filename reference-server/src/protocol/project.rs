@@ -6,7 +6,7 @@
 //! and stores carry reveals neither.
 
 use crate::config::{AuthConfig, AuthMode};
-use crate::principal::{credential, hash, Principal};
+use crate::protocol::principal::{credential, hash, Principal};
 use axum::http::HeaderMap;
 use std::sync::Arc;
 

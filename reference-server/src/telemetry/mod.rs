@@ -1,6 +1,12 @@
-//! Logging and tracing setup for the binary: JSON log lines on stderr, and, when
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` is set, one OTLP span per request exported over HTTP
-//! (protobuf), parented on the caller's W3C `traceparent`.
+//! What the server tells its operators: the log writer and request log line (`logbuf`), with
+//! caller text redacted (`redact`); Prometheus metrics (`metrics`); and the tracing setup for
+//! the binary: JSON log lines on stderr, and, when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, one
+//! OTLP span per request exported over HTTP (protobuf), parented on the caller's W3C
+//! `traceparent`.
+
+pub(crate) mod logbuf;
+pub(crate) mod metrics;
+pub(crate) mod redact;
 
 use opentelemetry::propagation::{Extractor, TextMapPropagator};
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -18,7 +24,7 @@ static EXPORTING: AtomicBool = AtomicBool::new(false);
 /// Keeps the log writer and the exporter alive; `shutdown` flushes what they still buffer.
 pub struct Telemetry {
     provider: Option<SdkTracerProvider>,
-    _logs: crate::logbuf::Guard,
+    _logs: crate::telemetry::logbuf::Guard,
 }
 
 impl Telemetry {
@@ -35,7 +41,7 @@ impl Telemetry {
 /// to export; the OTLP crate reads the rest of the `OTEL_*` variables itself.
 pub fn init() -> Result<Telemetry, String> {
     // Lines are batched and written every few milliseconds (see `logbuf`).
-    let (writer, guard) = crate::logbuf::batched();
+    let (writer, guard) = crate::telemetry::logbuf::batched();
     let logs = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(false)

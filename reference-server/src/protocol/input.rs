@@ -8,7 +8,7 @@ use super::wire::{
     PartKind, ResponseTool, ToolKind,
 };
 use crate::engine::{Conversation, ReplyFormat, ToolChoice, ToolSpec, Turn};
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use serde_json::{json, Value};
 
 /// Most tools one request may offer (OpenAI's limit).

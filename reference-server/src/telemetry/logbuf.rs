@@ -83,7 +83,7 @@ pub struct RequestLine<'a> {
     /// Time to the response head.
     pub latency_ms: f64,
     /// The principal (a token's hash, or an address).
-    pub principal: &'a crate::principal::Principal,
+    pub principal: &'a crate::protocol::principal::Principal,
     /// The project's hash, for a request auth admitted.
     pub project: Option<&'a str>,
     /// The fault injected on purpose, if any (`429`, `hang`, `cut`, …).
@@ -129,7 +129,9 @@ fn write_line(out: &mut Vec<u8>, now: &Timestamp, line: &RequestLine<'_>) -> std
     // words: nothing to escape.
     out.extend_from_slice(b",\"principal\":\"");
     match line.principal {
-        crate::principal::Principal::Token(hash) => out.extend_from_slice(hash.as_bytes()),
+        crate::protocol::principal::Principal::Token(hash) => {
+            out.extend_from_slice(hash.as_bytes())
+        }
         other => write!(out, "{other}")?,
     }
     out.push(b'"');
@@ -281,7 +283,7 @@ mod tests {
 
     #[test]
     fn a_request_line_is_one_json_object_in_the_tracing_shape() {
-        let principal = crate::principal::Principal::Token("0123abcd".into());
+        let principal = crate::protocol::principal::Principal::Token("0123abcd".into());
         let line = RequestLine {
             request_id: "id \"quoted\" \\ done",
             trace_id: "4bf92f3577b34da6a3ce929d0e0e4736",
@@ -323,7 +325,7 @@ mod tests {
 
     #[test]
     fn an_injected_fault_is_named_in_the_line() {
-        let principal = crate::principal::Principal::Anonymous;
+        let principal = crate::protocol::principal::Principal::Anonymous;
         let line = RequestLine {
             request_id: "r",
             trace_id: "t",

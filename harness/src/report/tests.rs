@@ -2,11 +2,10 @@
 //! request and hint, a cause shared by three checks (a failure and two failed preconditions),
 //! a skip, a transport error, and an unscored check. The snapshots beside this file are the
 //! reports' reviewed wire form; `cargo insta review` shows a change.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
-
-use harness::result::{score, CheckResult, Failure, Metric, Outcome, Profile, RunResult};
-use harness::root_cause::{causes, Symptom};
-use harness::target::RequestRecord;
+use crate::checks::retry::{FlakyRequest, RetrySummary};
+use crate::result::{score, CheckResult, Failure, Metric, Outcome, Profile, RunResult};
+use crate::root_cause::{causes, Symptom};
+use crate::target::RequestRecord;
 
 fn request(method: &str, url: &str, body: Option<&str>) -> RequestRecord {
     RequestRecord {
@@ -152,12 +151,12 @@ fn fixed() -> RunResult {
         embedding_model: Some("e".into()),
         seed: 7,
         causes: causes(&checks),
-        retries: harness::checks::retry::RetrySummary {
+        retries: RetrySummary {
             rate_limited: 3,
             by_check: [("embeddings.usage".to_owned(), 3)].into(),
             waited_ms: 3150.0,
             budget_exhausted: false,
-            flaky: vec![harness::checks::retry::FlakyRequest {
+            flaky: vec![FlakyRequest {
                 check: "models.list.schema".into(),
                 request: "GET http://localhost:8000/v1/models".into(),
                 first: 502,
@@ -171,17 +170,17 @@ fn fixed() -> RunResult {
 
 #[test]
 fn console() {
-    insta::assert_snapshot!(harness::report::console::render(&fixed()));
+    insta::assert_snapshot!(super::console::render(&fixed()));
 }
 
 #[test]
 fn markdown() {
-    insta::assert_snapshot!(harness::report::markdown::render(&fixed()));
+    insta::assert_snapshot!(super::markdown::render(&fixed()));
 }
 
 #[test]
 fn junit() {
-    let xml = harness::report::junit::render(&fixed());
+    let xml = super::junit::render(&fixed());
     // Well-formed XML, whatever the target sent.
     let mut reader = quick_xml::Reader::from_str(&xml);
     loop {
@@ -196,12 +195,12 @@ fn junit() {
 
 #[test]
 fn html() {
-    insta::assert_snapshot!(harness::report::html::render(&fixed()));
+    insta::assert_snapshot!(super::html::render(&fixed()));
 }
 
 #[test]
 fn json() {
-    insta::assert_snapshot!(harness::report::json::render(&fixed()));
+    insta::assert_snapshot!(super::json::render(&fixed()));
 }
 
 #[test]
@@ -237,7 +236,7 @@ fn what_the_target_sent_is_text_in_report_md() {
         c.note = Some(text.to_owned());
         result.checks.push(c);
     }
-    let md = harness::report::markdown::render(&result);
+    let md = super::markdown::render(&result);
     // What Markdown renders as such: outside fenced blocks and code spans (where a tag is
     // text).
     let mut rendered = String::new();

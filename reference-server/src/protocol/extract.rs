@@ -2,7 +2,7 @@
 //! too large, not JSON, not an object, unknown field, wrong type) becomes an `ApiError`
 //! envelope with `param` set where one parameter is to blame.
 
-use crate::error::ApiError;
+use crate::protocol::error::ApiError;
 use crate::state::AppState;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
@@ -404,8 +404,8 @@ pub fn integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D:
 /// request's headers (the token's hash is cached per thread): carried in the request's
 /// extensions instead, it would cost every `/v1` request an allocation, and most routes store
 /// nothing.
-impl axum::extract::FromRequestParts<AppState> for crate::project::Project {
-    type Rejection = crate::error::ApiError;
+impl axum::extract::FromRequestParts<AppState> for crate::protocol::project::Project {
+    type Rejection = crate::protocol::error::ApiError;
 
     async fn from_request_parts(
         parts: &mut axum::http::request::Parts,
@@ -413,9 +413,9 @@ impl axum::extract::FromRequestParts<AppState> for crate::project::Project {
     ) -> Result<Self, Self::Rejection> {
         let auth = &state.config.auth;
         let principal =
-            crate::principal::Principal::compute(&parts.headers, None, auth.key_header());
-        crate::project::resolve(auth, &state.projects, &principal, &parts.headers)
-            .ok_or_else(crate::error::ApiError::missing_key)
+            crate::protocol::principal::Principal::compute(&parts.headers, None, auth.key_header());
+        crate::protocol::project::resolve(auth, &state.projects, &principal, &parts.headers)
+            .ok_or_else(crate::protocol::error::ApiError::missing_key)
     }
 }
 
@@ -462,7 +462,7 @@ pub(crate) fn parse_value<T: ApiRequest>(value: Value) -> Result<WithValue<T>, A
     if let Some(missing) = T::REQUIRED.iter().find(|k| !object.contains_key(**k)) {
         return Err(ApiError::missing_param(missing));
     }
-    let typed = crate::routes::wire::decode(&value, "")?;
+    let typed = crate::protocol::wire::decode(&value, "")?;
     Ok(WithValue(typed, value))
 }
 
