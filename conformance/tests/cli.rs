@@ -205,29 +205,12 @@ fn hanging_target() -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_stream_that_hangs_is_cut_at_the_timeout_and_reported() {
     let url = hanging_target();
+    let target = harness::TargetConfig::new(url, Some("k".into()), Duration::from_secs(1));
     let config = harness::RunConfig {
-        target: harness::TargetConfig::new(url.clone(), Some("k".into()), Duration::from_secs(1)),
-        target_label: url,
         profile: harness::Profile::OpenaiCore,
         only: vec!["chat.stream.framing".into()],
-        skip: vec![],
-        chat_model: None,
-        embedding_model: None,
         concurrency: 1,
-        options: harness::CheckOptions {
-            expect_strict_auth: false,
-            expect_auth: false,
-            seed: 1,
-            budget: 1,
-            oversized_bytes: 1024,
-            aggressive: false,
-            burst_max: 10,
-            heavy_batch: 16,
-            openapi: None,
-            snapshots: None,
-            retry: Default::default(),
-            second_api_key: None,
-        },
+        ..harness::RunConfig::new(target)
     };
     // The bound only guards the test against hanging forever; the harness must stop by itself.
     let result = tokio::time::timeout(Duration::from_secs(30), harness::run(config, &|_| {}))
