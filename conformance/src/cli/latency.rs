@@ -125,6 +125,7 @@ pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, Harne
         repeat: args.repeat,
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
+        shares_process_with_target: to.ours,
     };
     let run_id = harness::new_run_id();
     let status = Progress::status(args.out.progress_every);

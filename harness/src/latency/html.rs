@@ -339,6 +339,16 @@ pub(crate) fn render(r: &LatencyReport) -> String {
             lag.late, lag.p99_ms, lag.max_ms
         );
     }
+    if r.generator.bottleneck {
+        let _ = writeln!(
+            out,
+            "<p class=\"failed\">Warning: {}.</p>",
+            super::text::BOTTLENECK
+        );
+    }
+    if let Some(line) = super::text::generator_line(&r.generator) {
+        let _ = writeln!(out, "<p>{}</p>", esc(&line));
+    }
     out.push_str(
         "<table><tr><th>scenario</th><th>budget</th><th>measured</th><th>verdict</th></tr>\n",
     );

@@ -14,7 +14,13 @@ pub(crate) fn render(r: &LatencyReport) -> String {
                 (
                     s.name.clone(),
                     v.budget.clone(),
-                    (!v.passed).then(|| v.line()),
+                    (!v.passed).then(|| {
+                        if r.generator.bottleneck {
+                            format!("{} ({})", v.line(), super::text::BOTTLENECK)
+                        } else {
+                            v.line()
+                        }
+                    }),
                 )
             })
         })

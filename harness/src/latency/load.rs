@@ -7,7 +7,6 @@
 
 use super::probe::{Prepared, Sample};
 use super::stats::ScenarioTally;
-use hdrhistogram::Histogram;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -112,6 +111,12 @@ pub struct LoadOutcome {
     pub drained_seconds: f64,
     /// Open loop only.
     pub lag: Option<Lag>,
+    /// What the process spent on CPU (user and system) over the run, where the OS says.
+    pub cpu: Option<Duration>,
+    /// From the start of the run to the last answer.
+    pub wall: Duration,
+    /// Requests sent, warm-up included.
+    pub sent: u64,
     /// Why the run stopped early, if it did (`--abort-on-breach`).
     pub aborted: Option<Abort>,
 }
@@ -139,7 +144,7 @@ pub enum Progress {
 pub type Doom<'a> = dyn Fn(&[ScenarioTally], u64) -> Option<String> + Sync + 'a;
 
 /// Shared between the generator's tasks.
-struct Shared {
+pub(super) struct Shared {
     mix: Mix,
     tallies: Mutex<Vec<ScenarioTally>>,
     /// Requests claimed so far (all, warm-up included).
@@ -150,10 +155,10 @@ struct Shared {
     fastest_us: AtomicU64,
     model: Model,
     /// Set once the run is aborted: nothing more is sent and requests in flight are dropped.
-    abort: tokio::sync::watch::Sender<bool>,
-    start: Instant,
+    pub(super) abort: tokio::sync::watch::Sender<bool>,
+    pub(super) start: Instant,
     warm_until: Instant,
-    span: Span,
+    pub(super) span: Span,
     /// When the generator stopped sending: the end of the measured window.
     stopped: std::sync::OnceLock<Instant>,
     /// Where every request is written as a JSON line, if asked.
@@ -198,7 +203,7 @@ impl Samples {
 
 impl Shared {
     /// Claims the next request: its number and whether it is warm-up, or `None` to stop.
-    fn claim(&self, now: Instant) -> Option<(u64, bool)> {
+    pub(super) fn claim(&self, now: Instant) -> Option<(u64, bool)> {
         if *self.abort.borrow() {
             let _ = self.stopped.set(now.max(self.warm_until));
             return None;
@@ -220,10 +225,17 @@ impl Shared {
         Some((self.claimed.fetch_add(1, Ordering::Relaxed), warm))
     }
 
-    async fn one(&self, n: u64, warm: bool, due: Instant) {
+    /// Sends request `n`, due at `due`, and records it; `aborted` is the sender's own view of
+    /// the abort switch.
+    pub(super) async fn one(
+        &self,
+        n: u64,
+        warm: bool,
+        due: Instant,
+        aborted: &mut tokio::sync::watch::Receiver<bool>,
+    ) {
         let scenario = self.mix.scenario(n);
         let body = self.mix.sent[scenario].fetch_add(1, Ordering::Relaxed);
-        let mut aborted = self.abort.subscribe();
         let send = self.mix.requests[scenario].send(usize::try_from(body).unwrap_or(0), due);
         let mut sample: Sample = tokio::select! {
             sample = send => sample,
@@ -326,6 +338,7 @@ pub async fn run(
     progress: &(dyn Fn(Progress) + Sync),
     doom: Option<&Doom<'_>>,
 ) -> LoadOutcome {
+    let cpu_before = process_cpu();
     let start = Instant::now();
     let shared = Arc::new(Shared {
         mix,
@@ -353,7 +366,7 @@ pub async fn run(
                     rate,
                     poisson,
                     max_in_flight,
-                } => Some(open(shared, rate, poisson, max_in_flight).await),
+                } => Some(super::open::run(shared, rate, poisson, max_in_flight).await),
             }
         }
     };
@@ -396,12 +409,34 @@ pub async fn run(
         .saturating_duration_since(shared.warm_until)
         .as_secs_f64();
     let tallies = shared.tallies.lock().map(|t| t.clone()).unwrap_or_default();
+    let cpu = process_cpu()
+        .zip(cpu_before)
+        .map(|(after, before)| after.saturating_sub(before));
     LoadOutcome {
         tallies,
         seconds,
         drained_seconds,
         lag,
+        cpu,
+        wall: shared.start.elapsed(),
+        sent: shared.claimed.load(Ordering::Relaxed),
         aborted,
+    }
+}
+
+/// The CPU time (user and system) this process has used so far, where the OS says.
+fn process_cpu() -> Option<Duration> {
+    #[cfg(unix)]
+    {
+        use nix::sys::resource::{getrusage, UsageWho};
+        use nix::sys::time::TimeValLike as _;
+        let usage = getrusage(UsageWho::RUSAGE_SELF).ok()?;
+        let micros = usage.user_time().num_microseconds() + usage.system_time().num_microseconds();
+        Some(Duration::from_micros(u64::try_from(micros).ok()?))
+    }
+    #[cfg(not(unix))]
+    {
+        None
     }
 }
 
@@ -414,123 +449,22 @@ async fn closed(shared: Arc<Shared>, concurrency: usize) {
         let begin = shared.start + shared.span.ramp.mul_f64(i as f64 / concurrency as f64);
         workers.spawn(async move {
             tokio::time::sleep_until(begin.into()).await;
+            let mut aborted = shared.abort.subscribe();
             loop {
                 let now = Instant::now();
                 let Some((n, warm)) = shared.claim(now) else {
                     break;
                 };
-                shared.one(n, warm, now).await;
+                shared.one(n, warm, now, &mut aborted).await;
             }
         });
     }
     while workers.join_next().await.is_some() {}
 }
 
-/// The open loop. The schedule is kept by a thread of its own with the OS's sleep (tens of
-/// microseconds late), not by the runtime's timers (which tick once a millisecond): every
-/// latency is measured from the due time, so a late send would be counted against the server.
-async fn open(shared: Arc<Shared>, rate: f64, poisson: bool, max_in_flight: usize) -> Lag {
-    let permits = Arc::new(tokio::sync::Semaphore::new(max_in_flight.max(1)));
-    let runtime = tokio::runtime::Handle::current();
-    let schedule = {
-        let permits = permits.clone();
-        tokio::task::spawn_blocking(move || schedule(&shared, &runtime, &permits, rate, poisson))
-    };
-    let lag = schedule.await.unwrap_or_default();
-    // Every request holds a permit until it is recorded: taking them all waits for the rest.
-    let all = u32::try_from(max_in_flight.max(1)).unwrap_or(u32::MAX);
-    let _ = permits.acquire_many(all).await;
-    lag
-}
-
-fn schedule(
-    shared: &Arc<Shared>,
-    runtime: &tokio::runtime::Handle,
-    permits: &Arc<tokio::sync::Semaphore>,
-    rate: f64,
-    poisson: bool,
-) -> Lag {
-    let mut rng = fastrand::Rng::with_seed(shared.span.seed);
-    let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
-    let mut late = 0u64;
-    let mut offset = 0.0f64;
-    let ramp = shared.span.ramp.as_secs_f64();
-    loop {
-        let due = shared.start + Duration::from_secs_f64(ramped(offset, ramp));
-        let gap = if poisson {
-            // Exponential gaps: -ln(U)/rate, U in (0, 1].
-            -(1.0 - rng.f64()).ln() / rate
-        } else {
-            1.0 / rate
-        };
-        offset += gap;
-        let Some((n, warm)) = shared.claim(due) else {
-            break;
-        };
-        let now = Instant::now();
-        if due > now {
-            std::thread::sleep(due - now);
-        }
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            // All slots busy: wait (the wait is counted in the latency and reported as lag).
-            Err(_) => match runtime.block_on(permits.clone().acquire_owned()) {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
-        let behind = Instant::now().saturating_duration_since(due);
-        if behind > Duration::from_millis(2) {
-            late += 1;
-        }
-        if let Some(h) = &mut lag_hist {
-            let _ = h.record(u64::try_from(behind.as_micros()).unwrap_or(u64::MAX).max(1));
-        }
-        let shared = shared.clone();
-        runtime.spawn(async move {
-            shared.one(n, warm, due).await;
-            drop(permit);
-        });
-    }
-    let (max_ms, p99_ms) = lag_hist.map_or((0.0, 0.0), |h| {
-        (
-            h.max() as f64 / 1000.0,
-            h.value_at_quantile(0.99) as f64 / 1000.0,
-        )
-    });
-    Lag {
-        late,
-        max_ms,
-        p99_ms,
-    }
-}
-
-/// When a request is due on a ramp of `ramp` seconds, if it would be due at `offset` at the
-/// full rate: the rate rises linearly over the ramp, so `offset = t²/2T` until `T/2`.
-fn ramped(offset: f64, ramp: f64) -> f64 {
-    if ramp <= 0.0 {
-        offset
-    } else if offset < ramp / 2.0 {
-        (2.0 * ramp * offset).sqrt()
-    } else {
-        offset + ramp / 2.0
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_ramp_rises_linearly_then_keeps_the_full_rate() {
-        // At 100/s on a 10 s ramp: the rate is 50/s at 5 s, so 125 requests by then, the
-        // ramp's 500 by 10 s, then 100 a second.
-        let at = |n: f64| ramped(n / 100.0, 10.0);
-        assert!((at(125.0) - 5.0).abs() < 1e-9);
-        assert!((at(500.0) - 10.0).abs() < 1e-9);
-        assert!((at(600.0) - 11.0).abs() < 1e-9);
-        assert_eq!(ramped(3.0, 0.0), 3.0);
-    }
 
     #[test]
     fn weights_interleave() {

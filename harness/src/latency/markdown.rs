@@ -20,6 +20,8 @@ pub(crate) fn render(r: &LatencyReport) -> String {
             && r.breaches().iter().all(|b| b.starts_with("regressed: "))
         {
             "regressed against the baseline"
+        } else if r.generator.bottleneck {
+            "budget breached by the load generator, not the target"
         } else {
             "budget breached"
         },
@@ -28,6 +30,19 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         r.timing,
         md::prose(&r.slo, 300)
     );
+    if let Some(line) = super::text::generator_line(&r.generator) {
+        let _ = writeln!(out, "{line}\n");
+    }
+    if let Some(lag) = r.generator_lag.as_ref().filter(|l| l.late > 0) {
+        let _ = writeln!(
+            out,
+            "> **Warning:** the load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies.\n",
+            lag.late, lag.p99_ms, lag.max_ms
+        );
+    }
+    if r.generator.bottleneck {
+        let _ = writeln!(out, "> **Warning:** {}.\n", super::text::BOTTLENECK);
+    }
     let _ = writeln!(
         out,
         "| scenario | requests | errors | ok/s | p50 ms | p95 ms | p99 ms | max ms | TTFT p95 ms | ITL p50 ms |"

@@ -2,11 +2,13 @@
 //! tools do (HDR histograms, coordinated omission corrected in the open loop, TTFT and ITL on
 //! content deltas), and judges every budget.
 
+mod alarm;
 pub(crate) mod baseline;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod load;
 pub(crate) mod markdown;
+mod open;
 pub(crate) mod probe;
 pub(crate) mod repeat;
 pub(crate) mod shape;
@@ -56,6 +58,9 @@ pub struct LatencyConfig {
     pub sweep: Option<sweep::SweepPlan>,
     /// Stop as soon as a budget can no longer hold.
     pub abort_on_breach: bool,
+    /// The target is served by this same process (the embedded reference server): the
+    /// generator's CPU time then includes the target's, and no bottleneck is named.
+    pub shares_process_with_target: bool,
 }
 
 impl LatencyConfig {
@@ -81,6 +86,7 @@ impl LatencyConfig {
             repeat: 1,
             sweep: None,
             abort_on_breach: false,
+            shares_process_with_target: false,
         }
     }
 }
@@ -135,6 +141,26 @@ pub struct Plots {
     pub timeline: Vec<shape::TimePoint>,
 }
 
+/// What the load generator itself cost, and whether it was the bottleneck.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Generator {
+    /// CPU time (user and system) of the process over the load, in ms; `None` where the OS
+    /// does not say.
+    pub cpu_ms: Option<f64>,
+    /// That time per request sent (warm-up included), in µs.
+    pub cpu_us_per_request: Option<f64>,
+    /// The share of the cores it may run on that the process kept busy (1.0: all of them).
+    pub busy_share: Option<f64>,
+    /// The cores it may run on.
+    pub cores: usize,
+    /// The target was served by this same process (the embedded reference server), so the
+    /// CPU time is the target's too and no bottleneck is named.
+    pub shares_process_with_target: bool,
+    /// The generator, not the target, set the pace: it sent more than 1% of the requests late
+    /// while keeping 90% or more of its cores busy. The latencies are then the generator's.
+    pub bottleneck: bool,
+}
+
 /// The whole run.
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyReport {
@@ -160,6 +186,8 @@ pub struct LatencyReport {
     pub scenarios: Vec<ScenarioReport>,
     /// The generator's own delays (open loop).
     pub generator_lag: Option<load::Lag>,
+    /// What the generator itself cost, and whether it, not the target, set the pace.
+    pub generator: Generator,
     /// The change of every percentile against `--baseline`.
     pub baseline: Option<baseline::PercentileComparison>,
     /// Why the run stopped early (`--abort-on-breach`).
@@ -373,6 +401,7 @@ pub async fn run(
             max_ms: a.max_ms.max(b.max_ms),
             p99_ms: a.p99_ms.max(b.p99_ms),
         });
+    let generator = generator(config, &outcomes, lag.as_ref());
     let passed = match &curve {
         Some(c) => c.best_rate_per_s.is_some(),
         None => aborted.is_none() && scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed)),
@@ -396,12 +425,42 @@ pub async fn run(
         timing,
         scenarios,
         generator_lag: lag,
+        generator,
         baseline,
         aborted,
         repeats,
         sweep: curve,
         passed,
     })
+}
+
+/// What the generator cost over every load of the run, and whether it was the bottleneck.
+fn generator(
+    config: &LatencyConfig,
+    outcomes: &[load::LoadOutcome],
+    lag: Option<&load::Lag>,
+) -> Generator {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cpu: Option<std::time::Duration> = outcomes.iter().map(|o| o.cpu).sum();
+    let wall: f64 = outcomes.iter().map(|o| o.wall.as_secs_f64()).sum();
+    let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
+    let busy_share = cpu
+        .filter(|_| wall > 0.0)
+        .map(|c| c.as_secs_f64() / (wall * cores as f64));
+    let late_share = lag.map_or(0.0, |l| l.late as f64 / sent.max(1) as f64);
+    let bottleneck = !config.shares_process_with_target
+        && late_share > 0.01
+        && busy_share.is_some_and(|b| b >= 0.9);
+    Generator {
+        cpu_ms: cpu.map(|c| c.as_secs_f64() * 1000.0),
+        cpu_us_per_request: cpu
+            .filter(|_| sent > 0)
+            .map(|c| c.as_secs_f64() * 1e6 / sent as f64),
+        busy_share,
+        cores,
+        shares_process_with_target: config.shares_process_with_target,
+        bottleneck,
+    }
 }
 
 pub(crate) fn scenario_report(s: &Scenario, t: &ScenarioTally, seconds: f64) -> ScenarioReport {

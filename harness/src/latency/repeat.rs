@@ -167,6 +167,9 @@ mod tests {
             seconds: 1.0,
             drained_seconds: 1.0,
             lag: None,
+            cpu: None,
+            wall: Duration::from_secs(1),
+            sent: 0,
             aborted: None,
         }
     }

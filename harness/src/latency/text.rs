@@ -71,12 +71,18 @@ pub(crate) fn render(r: &LatencyReport) -> String {
             );
         }
     }
+    if let Some(line) = generator_line(&r.generator) {
+        let _ = writeln!(out, "{line}");
+    }
     if let Some(lag) = r.generator_lag.as_ref().filter(|l| l.late > 0) {
         let _ = writeln!(
             out,
             "warning: the load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies",
             lag.late, lag.p99_ms, lag.max_ms
         );
+    }
+    if r.generator.bottleneck {
+        let _ = writeln!(out, "warning: {}", BOTTLENECK);
     }
     if let Some(b) = &r.baseline {
         let _ = writeln!(out, "against baseline {}:", b.run_id);
@@ -203,11 +209,32 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         "verdict: {verdict}{}",
         if limited {
             " (mostly 429s: the target's rate limiter was measured)"
+        } else if r.generator.bottleneck && !r.passed {
+            " (by the load generator, not the target: see the warning above)"
         } else {
             ""
         }
     );
     out
+}
+
+/// What the report says when the generator set the pace.
+pub(super) const BOTTLENECK: &str = "the load generator, not the target, was the bottleneck: it kept its CPU busy and still sent requests late, so these latencies are the generator's. Lower the rate, give the generator more cores, or split the load across machines";
+
+/// `generator: 41.2 µs of CPU per request, 48% of 1 core`, where the OS gives the CPU time.
+pub(super) fn generator_line(g: &super::Generator) -> Option<String> {
+    let per = g.cpu_us_per_request?;
+    let busy = g.busy_share?;
+    Some(format!(
+        "generator: {per:.1} µs of CPU per request, {:.0}% of {}{}",
+        busy * 100.0,
+        kit_formats::plural(g.cores, "core", "cores"),
+        if g.shares_process_with_target {
+            " (this process also serves the embedded target)"
+        } else {
+            ""
+        }
+    ))
 }
 
 /// How a change is marked: a regression, or a growth the noise may explain.

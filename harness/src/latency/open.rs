@@ -1,0 +1,204 @@
+//! The open loop: requests due on a schedule (equal or Poisson gaps), whatever the server does.
+//!
+//! A scheduler task waits for each due time on an [`Alarm`] (on Linux a kernel timer read
+//! through the runtime's reactor, so it wakes microseconds after the due time rather than at
+//! the runtime timer's next millisecond, and without a thread of its own to switch to), then
+//! hands every request now due to a long-lived worker task; the worker sends it, times it from
+//! when it was due and records it. Workers are started as the load needs them, one more
+//! whenever a request is due and none is free, up to `max_in_flight`; at that cap the scheduler
+//! waits for a free one, and its wait is reported as lag. Per request there is no task, no
+//! subscription and no allocation beyond the request's own.
+
+use super::alarm::Alarm;
+use super::load::{Lag, Shared};
+use hdrhistogram::Histogram;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// A request handed to a worker: its number, whether it is warm-up, when it was due, and its
+/// place among those in flight.
+struct Job {
+    n: u64,
+    warm: bool,
+    due: Instant,
+    _slot: OwnedSemaphorePermit,
+}
+
+/// Sent later than this after its due time, a request counts as late.
+const LATE: Duration = Duration::from_millis(2);
+
+/// Runs the open loop until the span ends, then waits for every request in flight.
+pub(super) async fn run(
+    shared: Arc<Shared>,
+    rate: f64,
+    poisson: bool,
+    max_in_flight: usize,
+) -> Lag {
+    // A task of the runtime, so that the scheduler and the workers share its threads (the
+    // caller's future may be polled on another thread, by `block_on`).
+    let scheduler = tokio::spawn(async move {
+        let mut schedule = Schedule::new(shared, max_in_flight);
+        let lag = schedule.run(rate, poisson).await;
+        (lag, std::mem::take(&mut schedule.workers))
+    });
+    let Ok((lag, workers)) = scheduler.await else {
+        return Lag::default();
+    };
+    // The channel is closed: each worker ends once it is drained.
+    for worker in workers {
+        let _ = worker.await;
+    }
+    lag
+}
+
+struct Schedule {
+    shared: Arc<Shared>,
+    /// Requests in flight, at most `max_in_flight`.
+    slots: Arc<Semaphore>,
+    max_in_flight: usize,
+    /// Workers waiting for a request, less the requests sent to them and not yet taken.
+    spare: Arc<AtomicIsize>,
+    send: async_channel::Sender<Job>,
+    take: async_channel::Receiver<Job>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Schedule {
+    fn new(shared: Arc<Shared>, max_in_flight: usize) -> Self {
+        let max_in_flight = max_in_flight.max(1);
+        let (send, take) = async_channel::unbounded();
+        Self {
+            shared,
+            slots: Arc::new(Semaphore::new(max_in_flight)),
+            max_in_flight,
+            spare: Arc::new(AtomicIsize::new(0)),
+            send,
+            take,
+            workers: Vec::new(),
+        }
+    }
+
+    async fn run(&mut self, rate: f64, poisson: bool) -> Lag {
+        let mut alarm = Alarm::new();
+        let mut rng = fastrand::Rng::with_seed(self.shared.span.seed);
+        let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
+        let mut late = 0u64;
+        let mut offset = 0.0f64;
+        let ramp = self.shared.span.ramp.as_secs_f64();
+        loop {
+            let due = self.shared.start + Duration::from_secs_f64(ramped(offset, ramp));
+            offset += if poisson {
+                // Exponential gaps: -ln(U)/rate, U in (0, 1].
+                -(1.0 - rng.f64()).ln() / rate
+            } else {
+                1.0 / rate
+            };
+            let Some((n, warm)) = self.shared.claim(due) else {
+                break;
+            };
+            alarm.until(due).await;
+            let slot = match self.slots.clone().try_acquire_owned() {
+                Ok(slot) => slot,
+                // All slots busy: wait (the wait is counted in the latency and reported as lag).
+                Err(_) => match self.slots.clone().acquire_owned().await {
+                    Ok(slot) => slot,
+                    Err(_) => break,
+                },
+            };
+            let behind = Instant::now().saturating_duration_since(due);
+            if behind > LATE {
+                late += 1;
+            }
+            if let Some(h) = &mut lag_hist {
+                let _ = h.record(u64::try_from(behind.as_micros()).unwrap_or(u64::MAX).max(1));
+            }
+            self.dispatch(Job {
+                n,
+                warm,
+                due,
+                _slot: slot,
+            });
+        }
+        self.send.close();
+        let (max_ms, p99_ms) = lag_hist.map_or((0.0, 0.0), |h| {
+            (
+                h.max() as f64 / 1000.0,
+                h.value_at_quantile(0.99) as f64 / 1000.0,
+            )
+        });
+        Lag {
+            late,
+            max_ms,
+            p99_ms,
+        }
+    }
+
+    /// To a spare worker, or to a new one if none is spare (a slot was free, so there are
+    /// fewer than `max_in_flight` busy).
+    fn dispatch(&mut self, job: Job) {
+        if self.spare.fetch_sub(1, Ordering::AcqRel) > 0 || self.workers.len() >= self.max_in_flight
+        {
+            // Unbounded: never waits. It fails only once closed, which the scheduler does last.
+            let _ = self.send.try_send(job);
+            return;
+        }
+        self.spare.fetch_add(1, Ordering::AcqRel);
+        let worker = worker(
+            self.shared.clone(),
+            self.take.clone(),
+            self.spare.clone(),
+            job,
+        );
+        self.workers.push(tokio::spawn(worker));
+    }
+}
+
+/// Sends `first`, then whatever the scheduler hands it, until the channel closes.
+async fn worker(
+    shared: Arc<Shared>,
+    take: async_channel::Receiver<Job>,
+    spare: Arc<AtomicIsize>,
+    first: Job,
+) {
+    let mut aborted = shared.abort.subscribe();
+    let mut job = first;
+    loop {
+        shared.one(job.n, job.warm, job.due, &mut aborted).await;
+        drop(job);
+        spare.fetch_add(1, Ordering::AcqRel);
+        job = match take.recv().await {
+            Ok(job) => job,
+            Err(_) => break,
+        };
+    }
+}
+
+/// When a request is due on a ramp of `ramp` seconds, if it would be due at `offset` at the
+/// full rate: the rate rises linearly over the ramp, so `offset = t²/2T` until `T/2`.
+pub(super) fn ramped(offset: f64, ramp: f64) -> f64 {
+    if ramp <= 0.0 {
+        offset
+    } else if offset < ramp / 2.0 {
+        (2.0 * ramp * offset).sqrt()
+    } else {
+        offset + ramp / 2.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ramp_rises_linearly_then_keeps_the_full_rate() {
+        // At 100/s on a 10 s ramp: the rate is 50/s at 5 s, so 125 requests by then, the
+        // ramp's 500 by 10 s, then 100 a second.
+        let at = |n: f64| ramped(n / 100.0, 10.0);
+        assert!((at(125.0) - 5.0).abs() < 1e-9);
+        assert!((at(500.0) - 10.0).abs() < 1e-9);
+        assert!((at(600.0) - 11.0).abs() < 1e-9);
+        assert_eq!(ramped(3.0, 0.0), 3.0);
+    }
+}
