@@ -5,7 +5,7 @@
 //! that stalls cannot hide the queue it causes (coordinated omission); if the generator itself
 //! falls behind its schedule, it says so (`Lag`) instead of quietly sending fewer requests.
 
-use super::probe::{Prepared, Sample};
+use super::probe::{Connection, Prepared, Sample};
 use super::stats::ScenarioTally;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -225,18 +225,20 @@ impl Shared {
         Some((self.claimed.fetch_add(1, Ordering::Relaxed), warm))
     }
 
-    /// Sends request `n`, due at `due`, and records it; `aborted` is the sender's own view of
-    /// the abort switch.
+    /// Sends request `n`, due at `due`, on the sender's `connection`, and records it;
+    /// `aborted` is the sender's own view of the abort switch.
     pub(super) async fn one(
         &self,
         n: u64,
         warm: bool,
         due: Instant,
         aborted: &mut tokio::sync::watch::Receiver<bool>,
+        connection: &mut Connection,
     ) {
         let scenario = self.mix.scenario(n);
         let body = self.mix.sent[scenario].fetch_add(1, Ordering::Relaxed);
-        let send = self.mix.requests[scenario].send(usize::try_from(body).unwrap_or(0), due);
+        let send =
+            self.mix.requests[scenario].send(usize::try_from(body).unwrap_or(0), due, connection);
         let mut sample: Sample = tokio::select! {
             sample = send => sample,
             // An aborted run drops what is in flight (a hung server would hold it until the
@@ -450,12 +452,15 @@ async fn closed(shared: Arc<Shared>, concurrency: usize) {
         workers.spawn(async move {
             tokio::time::sleep_until(begin.into()).await;
             let mut aborted = shared.abort.subscribe();
+            let mut connection = Connection::default();
             loop {
                 let now = Instant::now();
                 let Some((n, warm)) = shared.claim(now) else {
                     break;
                 };
-                shared.one(n, warm, now, &mut aborted).await;
+                shared
+                    .one(n, warm, now, &mut aborted, &mut connection)
+                    .await;
             }
         });
     }

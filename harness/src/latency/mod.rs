@@ -401,7 +401,13 @@ pub async fn run(
             max_ms: a.max_ms.max(b.max_ms),
             p99_ms: a.p99_ms.max(b.p99_ms),
         });
-    let generator = generator(config, &outcomes, lag.as_ref());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let generator = generator(
+        config.shares_process_with_target,
+        cores,
+        &outcomes,
+        lag.as_ref(),
+    );
     let passed = match &curve {
         Some(c) => c.best_rate_per_s.is_some(),
         None => aborted.is_none() && scenarios.iter().all(|s| s.budgets.iter().all(|b| b.passed)),
@@ -434,13 +440,14 @@ pub async fn run(
     })
 }
 
-/// What the generator cost over every load of the run, and whether it was the bottleneck.
+/// What the generator cost over every load of the run (on `cores` cores), and whether it
+/// was the bottleneck.
 fn generator(
-    config: &LatencyConfig,
+    shares_process_with_target: bool,
+    cores: usize,
     outcomes: &[load::LoadOutcome],
     lag: Option<&load::Lag>,
 ) -> Generator {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let cpu: Option<std::time::Duration> = outcomes.iter().map(|o| o.cpu).sum();
     let wall: f64 = outcomes.iter().map(|o| o.wall.as_secs_f64()).sum();
     let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
@@ -448,9 +455,8 @@ fn generator(
         .filter(|_| wall > 0.0)
         .map(|c| c.as_secs_f64() / (wall * cores as f64));
     let late_share = lag.map_or(0.0, |l| l.late as f64 / sent.max(1) as f64);
-    let bottleneck = !config.shares_process_with_target
-        && late_share > 0.01
-        && busy_share.is_some_and(|b| b >= 0.9);
+    let bottleneck =
+        !shares_process_with_target && late_share > 0.01 && busy_share.is_some_and(|b| b >= 0.9);
     Generator {
         cpu_ms: cpu.map(|c| c.as_secs_f64() * 1000.0),
         cpu_us_per_request: cpu
@@ -458,7 +464,7 @@ fn generator(
             .map(|c| c.as_secs_f64() * 1e6 / sent as f64),
         busy_share,
         cores,
-        shares_process_with_target: config.shares_process_with_target,
+        shares_process_with_target,
         bottleneck,
     }
 }
@@ -533,5 +539,80 @@ impl crate::report::Report for LatencyReport {
 
     fn text(&self) -> String {
         text::render(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn outcome(cpu_ms: u64, wall_ms: u64, sent: u64) -> load::LoadOutcome {
+        load::LoadOutcome {
+            tallies: Vec::new(),
+            seconds: 1.0,
+            drained_seconds: 1.0,
+            lag: None,
+            cpu: Some(Duration::from_millis(cpu_ms)),
+            wall: Duration::from_millis(wall_ms),
+            sent,
+            aborted: None,
+        }
+    }
+
+    fn late(n: u64) -> load::Lag {
+        load::Lag {
+            late: n,
+            max_ms: 40.0,
+            p99_ms: 30.0,
+        }
+    }
+
+    #[test]
+    fn a_busy_generator_that_falls_behind_is_named_the_bottleneck() {
+        // 950 ms of CPU in 1 s on one core, 5% of the requests late.
+        let g = generator(false, 1, &[outcome(950, 1000, 10_000)], Some(&late(500)));
+        assert!(g.bottleneck);
+        assert_eq!(g.cpu_us_per_request, Some(95.0));
+        assert_eq!(g.busy_share, Some(0.95));
+    }
+
+    #[test]
+    fn lateness_without_a_busy_cpu_is_not_the_generators() {
+        // At the in-flight cap against a slow target: late, but the CPU is mostly idle.
+        let g = generator(false, 1, &[outcome(200, 1000, 10_000)], Some(&late(500)));
+        assert!(!g.bottleneck);
+        // Busy on one of two cores is half busy.
+        let g = generator(false, 2, &[outcome(950, 1000, 10_000)], Some(&late(500)));
+        assert!(!g.bottleneck);
+        assert_eq!(g.busy_share, Some(0.475));
+    }
+
+    #[test]
+    fn a_busy_generator_on_time_is_not_a_bottleneck() {
+        let g = generator(false, 1, &[outcome(990, 1000, 10_000)], Some(&late(50)));
+        assert!(!g.bottleneck, "0.5% late is within the 1% allowed");
+        let closed = generator(false, 1, &[outcome(990, 1000, 10_000)], None);
+        assert!(!closed.bottleneck);
+    }
+
+    #[test]
+    fn sharing_the_process_with_the_target_names_no_bottleneck() {
+        let g = generator(true, 1, &[outcome(990, 1000, 10_000)], Some(&late(5_000)));
+        assert!(!g.bottleneck);
+        assert!(g.shares_process_with_target);
+    }
+
+    #[test]
+    fn without_the_os_cpu_time_nothing_is_claimed() {
+        let mut o = outcome(0, 1000, 10_000);
+        o.cpu = None;
+        let g = generator(false, 1, &[o], Some(&late(5_000)));
+        assert!(!g.bottleneck);
+        assert_eq!(
+            (g.cpu_ms, g.cpu_us_per_request, g.busy_share),
+            (None, None, None)
+        );
+        assert!(text::generator_line(&g).is_none());
     }
 }

@@ -163,9 +163,12 @@ async fn worker(
     first: Job,
 ) {
     let mut aborted = shared.abort.subscribe();
+    let mut connection = super::probe::Connection::default();
     let mut job = first;
     loop {
-        shared.one(job.n, job.warm, job.due, &mut aborted).await;
+        shared
+            .one(job.n, job.warm, job.due, &mut aborted, &mut connection)
+            .await;
         drop(job);
         spare.fetch_add(1, Ordering::AcqRel);
         job = match take.recv().await {

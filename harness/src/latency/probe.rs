@@ -6,9 +6,9 @@ use crate::target::sse::SseParser;
 use crate::target::TargetConfig;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
-use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, USER_AGENT};
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE, HOST, USER_AGENT};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -53,7 +53,9 @@ impl Sample {
 pub struct Prepared {
     client: Client,
     url: reqwest::Url,
-    uri: http::Uri,
+    /// Plain HTTP: where to connect (`host:port`), and the request's path and query.
+    authority: String,
+    path: http::Uri,
     timeout: Duration,
     headers: HeaderMap,
     bodies: Vec<Bytes>,
@@ -114,10 +116,26 @@ impl Prepared {
         let uri = url
             .parse::<http::Uri>()
             .map_err(|e| format!("{url:?} is not a URI: {e}"))?;
+        let host = uri.host().unwrap_or_default();
+        let port = uri.port_u16().unwrap_or(80);
+        let authority = format!("{host}:{port}");
+        // HTTP/1.1 asks for a Host header, and a connection of our own sends the path alone.
+        if let Some(host) = uri
+            .authority()
+            .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        {
+            headers.insert(HOST, host);
+        }
+        let path = uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .parse::<http::Uri>()
+            .map_err(|e| format!("{url:?} is not a URI: {e}"))?;
         Ok(Self {
             client: client.clone(),
             url: parsed,
-            uri,
+            authority,
+            path,
             timeout: target.timeout,
             headers,
             bodies,
@@ -129,9 +147,9 @@ impl Prepared {
 
     /// Sends body `n` (modulo the count) as if it had been due at `due`; times are measured
     /// from `due`, so a request held back by the load generator still counts its wait.
-    pub async fn send(&self, n: usize, due: Instant) -> Sample {
+    pub async fn send(&self, n: usize, due: Instant, connection: &mut Connection) -> Sample {
         let mut sample = Sample::default();
-        let exchange = self.exchange(n, due, &mut sample);
+        let exchange = self.exchange(n, due, connection, &mut sample);
         if tokio::time::timeout(self.timeout, exchange).await.is_err() {
             sample.error = Some("timed out".into());
         }
@@ -139,22 +157,27 @@ impl Prepared {
         sample
     }
 
-    async fn exchange(&self, n: usize, due: Instant, sample: &mut Sample) {
+    async fn exchange(
+        &self,
+        n: usize,
+        due: Instant,
+        connection: &mut Connection,
+        sample: &mut Sample,
+    ) {
         let body = self.bodies[n % self.bodies.len()].clone();
         let (status, mut body) = match &self.client {
-            Client::Plain(client) => {
+            Client::Plain { connect_timeout } => {
                 let mut request = http::Request::new(Full::new(body));
                 *request.method_mut() = http::Method::POST;
-                *request.uri_mut() = self.uri.clone();
+                *request.uri_mut() = self.path.clone();
                 *request.headers_mut() = self.headers.clone();
-                match client.request(request).await {
+                match connection
+                    .send(&self.authority, *connect_timeout, request)
+                    .await
+                {
                     Ok(r) => (r.status(), Body::Plain(r.into_body())),
                     Err(e) => {
-                        sample.error = Some(if e.is_connect() {
-                            "could not connect".into()
-                        } else {
-                            source_text(&e)
-                        });
+                        sample.error = Some(e);
                         return;
                     }
                 }
@@ -264,6 +287,62 @@ impl Prepared {
             _ => None,
         };
     }
+}
+
+/// A worker's own connection to a plain-HTTP target, opened on first use and again after it
+/// broke, closed, or sat idle past [`crate::target::POOL_IDLE`] (a server may be closing it).
+#[derive(Default)]
+pub struct Connection {
+    open: Option<(SendRequest<Full<Bytes>>, Instant)>,
+}
+
+impl Connection {
+    /// Sends `request` to `authority` (`host:port`) on this connection, opening it if needed.
+    async fn send(
+        &mut self,
+        authority: &str,
+        connect_timeout: Duration,
+        request: http::Request<Full<Bytes>>,
+    ) -> Result<http::Response<hyper::body::Incoming>, String> {
+        let usable = self.open.as_ref().is_some_and(|(sender, used)| {
+            !sender.is_closed() && used.elapsed() < crate::target::POOL_IDLE
+        });
+        if !usable {
+            self.open = None;
+            let sender = open(authority, connect_timeout).await?;
+            self.open = Some((sender, Instant::now()));
+        }
+        let Some((sender, used)) = self.open.as_mut() else {
+            return Err("could not connect".into());
+        };
+        if let Err(e) = sender.ready().await {
+            self.open = None;
+            return Err(source_text(&e));
+        }
+        let answer = sender.send_request(request).await;
+        *used = Instant::now();
+        answer.map_err(|e| {
+            self.open = None;
+            source_text(&e)
+        })
+    }
+}
+
+/// Opens an HTTP/1 connection to `authority`; its driver runs as a task of its own.
+async fn open(authority: &str, timeout: Duration) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream =
+        match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(authority)).await {
+            Ok(Ok(stream)) => stream,
+            _ => return Err("could not connect".into()),
+        };
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| source_text(&e))?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(sender)
 }
 
 /// An answer's body, read chunk by chunk.
@@ -378,9 +457,14 @@ fn transport(e: &reqwest::Error) -> String {
 /// The HTTP client of a load run.
 #[derive(Debug, Clone)]
 pub enum Client {
-    /// Plain HTTP: hyper's pooled client, with nothing between the generator and the wire
-    /// (reqwest's layers cost a fifth of the throughput of a closed loop on a fast target).
-    Plain(Box<hyper_util::client::legacy::Client<HttpConnector, Full<Bytes>>>),
+    /// Plain HTTP: each of the generator's workers keeps a hyper HTTP/1 connection of its own
+    /// ([`Connection`]), as load tools do, with nothing between it and the wire: reqwest's
+    /// layers cost a fifth of a closed loop's throughput on a fast target, and a shared pool
+    /// a checkout (a lock and a hash) per request.
+    Plain {
+        /// How long a connection may take to open.
+        connect_timeout: Duration,
+    },
     /// HTTPS: reqwest, with rustls.
     Tls(reqwest::Client),
 }
@@ -388,14 +472,9 @@ pub enum Client {
 /// The client for a load run against `target`: one pool, sized for the run.
 pub fn client(target: &TargetConfig, connections: usize) -> Result<Client, String> {
     if target.base_url.starts_with("http://") {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(target.timeout.min(Duration::from_secs(10))));
-        let client = hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(connections)
-            .pool_idle_timeout(crate::target::POOL_IDLE)
-            .build(connector);
-        return Ok(Client::Plain(Box::new(client)));
+        return Ok(Client::Plain {
+            connect_timeout: target.timeout.min(Duration::from_secs(10)),
+        });
     }
     let tls = crate::target::tls::client_config(target.insecure, target.cacert.as_deref())?;
     reqwest::Client::builder()
