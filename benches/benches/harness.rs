@@ -1,8 +1,9 @@
 //! The harness's hot paths, each beside the baseline its budget is a ratio to
 //! (`benches/budgets.toml`): reading a stream (SSE framing and the JSON of each event, against
 //! the JSON alone), validating an answer against its schema (against parsing it), recording a
-//! streamed request's times (against the bare HDR records), and grading an answer (against
-//! parsing the completion it came in).
+//! streamed request's times (against the bare HDR records), grading an answer (against
+//! parsing the completion it came in), and the open loop's requests (against a bare client's,
+//! each on its own connection, to the same loopback server).
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use harness::bench_internals::{
@@ -171,5 +172,111 @@ fn grading(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, sse, schema, stats, grading);
+/// A loopback server answering every embeddings request with the same small document, on a
+/// runtime of its own; returns its API root.
+fn embeddings_server() -> (tokio::runtime::Runtime, String) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let answer = r#"{"object":"list","data":[{"object":"embedding","index":0,"embedding":[0.6,0.8]}],"model":"m","usage":{"prompt_tokens":1,"total_tokens":1}}"#;
+    let app = axum::Router::new().route(
+        "/v1/embeddings",
+        axum::routing::post(move || async move {
+            ([(http::header::CONTENT_TYPE, "application/json")], answer)
+        }),
+    );
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr = listener.local_addr().unwrap_or_else(|e| panic!("{e}"));
+    runtime.spawn(async move { axum::serve(listener, app).await });
+    (runtime, format!("http://{addr}/v1"))
+}
+
+/// `requests` POSTs over `in_flight` connections of hyper's, each sending in turn: the least
+/// any generator pays per request.
+async fn bare_client(addr: &str, requests: u64, in_flight: u64) -> u64 {
+    let mut tasks = Vec::new();
+    for _ in 0..in_flight {
+        let addr = addr.to_owned();
+        tasks.push(tokio::spawn(async move {
+            let stream = tokio::net::TcpStream::connect(&addr)
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            let _ = stream.set_nodelay(true);
+            let (mut send, connection) =
+                hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            tokio::spawn(connection);
+            let mut ok = 0;
+            for _ in 0..requests / in_flight {
+                let request = http::Request::post("/v1/embeddings")
+                    .header(http::header::HOST, addr.as_str())
+                    .header(http::header::CONTENT_TYPE, "application/json")
+                    .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                        br#"{"model":"m","input":"bench"}"#,
+                    )))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                let _ = send.ready().await;
+                if let Ok(answer) = send.send_request(request).await {
+                    if answer.into_body().collect().await.is_ok() {
+                        ok += 1;
+                    }
+                }
+            }
+            ok
+        }));
+    }
+    let mut ok = 0;
+    for task in tasks {
+        ok += task.await.unwrap_or(0);
+    }
+    ok
+}
+
+fn load(c: &mut Criterion) {
+    const REQUESTS: u64 = 400;
+    const IN_FLIGHT: u64 = 8;
+    let (_server, root) = embeddings_server();
+    let addr = root
+        .trim_start_matches("http://")
+        .trim_end_matches("/v1")
+        .to_owned();
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Both must succeed, or they would be timing errors.
+    let opened = client.block_on(harness::bench_internals::open_loop_flat_out(
+        &root,
+        REQUESTS,
+        IN_FLIGHT as usize,
+    ));
+    assert_eq!(opened, REQUESTS, "the open loop's requests failed");
+    assert_eq!(
+        client.block_on(bare_client(&addr, REQUESTS, IN_FLIGHT)),
+        REQUESTS,
+        "the bare client's requests failed"
+    );
+    let mut group = c.benchmark_group("load");
+    group.bench_function("open_loop_400", |b| {
+        b.iter(|| {
+            client.block_on(harness::bench_internals::open_loop_flat_out(
+                &root,
+                REQUESTS,
+                IN_FLIGHT as usize,
+            ))
+        })
+    });
+    group.bench_function("bare_client_400", |b| {
+        b.iter(|| client.block_on(bare_client(&addr, REQUESTS, IN_FLIGHT)))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, sse, schema, stats, grading, load);
 criterion_main!(benches);

@@ -99,6 +99,7 @@ pub use target::TargetConfig;
 pub mod bench_internals {
     pub use crate::eval::answer::Answer;
     pub use crate::eval::grader::{Grader, GraderSpec};
+    pub use crate::latency::load::flat_out as open_loop_flat_out;
     pub use crate::latency::probe::{Sample, TokenCount};
     pub use crate::latency::slo::parse as parse_slo;
     pub use crate::latency::stats::ScenarioTally;

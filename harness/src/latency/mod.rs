@@ -2,13 +2,11 @@
 //! tools do (HDR histograms, coordinated omission corrected in the open loop, TTFT and ITL on
 //! content deltas), and judges every budget.
 
-mod alarm;
 pub(crate) mod baseline;
 pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod load;
 pub(crate) mod markdown;
-mod open;
 pub(crate) mod probe;
 pub(crate) mod repeat;
 pub(crate) mod shape;

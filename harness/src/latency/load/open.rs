@@ -10,7 +10,7 @@
 //! subscription and no allocation beyond the request's own.
 
 use super::alarm::Alarm;
-use super::load::{Lag, Shared};
+use super::{Lag, Shared};
 use hdrhistogram::Histogram;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Arc;
@@ -163,7 +163,7 @@ async fn worker(
     first: Job,
 ) {
     let mut aborted = shared.abort.subscribe();
-    let mut connection = super::probe::Connection::default();
+    let mut connection = crate::latency::probe::Connection::default();
     let mut job = first;
     loop {
         shared

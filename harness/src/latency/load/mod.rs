@@ -5,6 +5,9 @@
 //! that stalls cannot hide the queue it causes (coordinated omission); if the generator itself
 //! falls behind its schedule, it says so (`Lag`) instead of quietly sending fewer requests.
 
+mod alarm;
+mod open;
+
 use super::probe::{Connection, Prepared, Sample};
 use super::stats::ScenarioTally;
 use std::io::Write as _;
@@ -368,7 +371,7 @@ pub async fn run(
                     rate,
                     poisson,
                     max_in_flight,
-                } => Some(super::open::run(shared, rate, poisson, max_in_flight).await),
+                } => Some(open::run(shared, rate, poisson, max_in_flight).await),
             }
         }
     };
@@ -424,6 +427,42 @@ pub async fn run(
         sent: shared.claimed.load(Ordering::Relaxed),
         aborted,
     }
+}
+
+/// The open loop with every request due at once, `requests` of them and at most `in_flight`
+/// at a time, against an embeddings endpoint at `url` (the API root): the generator's own
+/// cost per request beside a bare client's, for the criterion benchmarks. Returns the
+/// requests recorded without an error.
+#[cfg(feature = "bench-internals")]
+pub async fn flat_out(url: &str, requests: u64, in_flight: usize) -> u64 {
+    let target = crate::target::TargetConfig::new(url, None, Duration::from_secs(10));
+    let Ok(client) = super::probe::client(&target, in_flight) else {
+        return 0;
+    };
+    let body = serde_json::json!({"model": "m", "input": "bench"});
+    let Ok(prepared) = Prepared::new(&client, &target, "/v1/embeddings", &[body], false) else {
+        return 0;
+    };
+    let scenario = super::slo::defaults("m", "m").pop();
+    let Some(scenario) = scenario else {
+        return 0;
+    };
+    let tallies = vec![ScenarioTally::new(&scenario)];
+    let model = Model::Open {
+        rate: 1e9,
+        poisson: false,
+        max_in_flight: in_flight,
+    };
+    let span = Span {
+        duration: None,
+        requests: Some(requests),
+        warmup: Duration::ZERO,
+        ramp: Duration::ZERO,
+        seed: 1,
+    };
+    let mix = Mix::new(vec![prepared], &[1]);
+    let outcome = run(mix, tallies, model, span, None, &|_| {}, None).await;
+    outcome.tallies.iter().map(|t| t.requests - t.errors).sum()
 }
 
 /// The CPU time (user and system) this process has used so far, where the OS says.
