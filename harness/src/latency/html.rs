@@ -332,12 +332,8 @@ pub(crate) fn render(r: &LatencyReport) -> String {
             esc(&a.budget)
         );
     }
-    if let Some(lag) = r.generator_lag.as_ref().filter(|l| l.late > 0) {
-        let _ = writeln!(
-            out,
-            "<p class=\"failed\">The load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies.</p>",
-            lag.late, lag.p99_ms, lag.max_ms
-        );
+    if let Some(lag) = super::text::lag_warning(r) {
+        let _ = writeln!(out, "<p class=\"failed\">Warning: {}.</p>", esc(&lag));
     }
     if r.generator.bottleneck {
         let _ = writeln!(

@@ -33,12 +33,8 @@ pub(crate) fn render(r: &LatencyReport) -> String {
     if let Some(line) = super::text::generator_line(&r.generator) {
         let _ = writeln!(out, "{line}\n");
     }
-    if let Some(lag) = r.generator_lag.as_ref().filter(|l| l.late > 0) {
-        let _ = writeln!(
-            out,
-            "> **Warning:** the load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies.\n",
-            lag.late, lag.p99_ms, lag.max_ms
-        );
+    if let Some(lag) = super::text::lag_warning(r) {
+        let _ = writeln!(out, "> **Warning:** {lag}.\n");
     }
     if r.generator.bottleneck {
         let _ = writeln!(out, "> **Warning:** {}.\n", super::text::BOTTLENECK);

@@ -74,12 +74,8 @@ pub(crate) fn render(r: &LatencyReport) -> String {
     if let Some(line) = generator_line(&r.generator) {
         let _ = writeln!(out, "{line}");
     }
-    if let Some(lag) = r.generator_lag.as_ref().filter(|l| l.late > 0) {
-        let _ = writeln!(
-            out,
-            "warning: the load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies",
-            lag.late, lag.p99_ms, lag.max_ms
-        );
+    if let Some(lag) = lag_warning(r) {
+        let _ = writeln!(out, "warning: {lag}");
     }
     if r.generator.bottleneck {
         let _ = writeln!(out, "warning: {}", BOTTLENECK);
@@ -216,6 +212,15 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         }
     );
     out
+}
+
+/// What the report says when the generator sent requests late, if it did.
+pub(super) fn lag_warning(r: &LatencyReport) -> Option<String> {
+    let lag = r.generator_lag.as_ref().filter(|l| l.late > 0)?;
+    Some(format!(
+        "the load generator fell behind its schedule: {} requests sent over 2 ms late (p99 {:.1} ms, max {:.1} ms); their waits are counted in the latencies",
+        lag.late, lag.p99_ms, lag.max_ms
+    ))
 }
 
 /// What the report says when the generator set the pace.
