@@ -8,6 +8,10 @@
 #   scripts/bench-open-loop.sh
 #   RATES="1000 5000 10000 20000" DURATION=5s CONNECTIONS=256 scripts/bench-open-loop.sh
 #   CONFORMANCE=/tmp/conformance-before TOOLS=ours scripts/bench-open-loop.sh
+#   TICK=0 TOOLS=ours scripts/bench-open-loop.sh      # ours pacing each request to the µs
+#
+# Both tools get the same connections (oha's -c, our --max-in-flight) and both keep a 1 ms
+# schedule (oha's timer, our default --tick), unless TICK says otherwise.
 #
 # The two tools time differently: we measure from when a request was *due*, oha (with
 # --latency-correction) from when its ticker woke for it, so a late timer is counted against
@@ -17,7 +21,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 oha=${OHA:-oha}
 command -v "$oha" >/dev/null || { echo "oha not found: cargo install oha --locked, or set OHA" >&2; exit 2; }
-rates=${RATES:-1000 5000 8000 12000 16000 20000}
+rates=${RATES:-1000 5000 10000 15000 20000 25000 30000 35000 40000}
 duration=${DURATION:-5s}
 warmup=${WARMUP:-1s}
 connections=${CONNECTIONS:-256}
@@ -43,10 +47,11 @@ TOML
 cpu() { # FILE: user+system seconds written by /usr/bin/time -f "%U %S"
   awk '{print $1 + $2}' "$1"
 }
-secs=${duration%s}
 printf '%8s  %-5s %9s %9s %9s %8s %12s\n' rate tool p50_ms p99_ms sent late cpu_us/req
 tools=${TOOLS:-oha ours}
+repeat=${REPEAT:-3}
 for rate in $rates; do
+ for _ in $(seq "$repeat"); do
   if [[ " $tools " == *" oha "* ]]; then
   # oha: the warm-up is a short run of its own before the measured one.
   taskset -c 1 "$oha" -z "$warmup" --no-tui -q "$rate" --latency-correction -c "$connections" -m POST \
@@ -56,7 +61,7 @@ for rate in $rates; do
     -q "$rate" --latency-correction -c "$connections" -m POST -H 'Authorization: Bearer k' \
     -H 'Content-Type: application/json' -d "$body" --output-format json \
     "$url/v1/embeddings" > "$work/oha.json"
-  python3 - "$work/oha.json" "$(cpu "$work/oha.time")" "$rate" <<'PY'
+  python3 - "$work/oha.json" "$(cpu "$work/oha.time")" "$rate" <<'PY' | tee -a "$work/rows"
 import json, sys
 d = json.load(open(sys.argv[1])); p = d["latencyPercentiles"]
 n = sum(d.get("statusCodeDistribution", {}).values()) or 1
@@ -67,12 +72,47 @@ PY
   rm -rf "$work/r"
   /usr/bin/time -o "$work/ours.time" -f "%U %S" taskset -c 1 "$ours" latency \
     --target "$url/v1" --api-key k --slo "$work/slo.toml" --rate "$rate" --duration "$duration" \
-    --warmup "$warmup" --report-dir "$work/r" --report json > /dev/null || true
-  python3 - "$work/r/latest/latency.json" "$(cpu "$work/ours.time")" "$rate" <<'PY'
+    --warmup "$warmup" --max-in-flight "$connections" --tick "${TICK:-1ms}" \
+    --report-dir "$work/r" --report json > /dev/null || true
+  python3 - "$work/r/latest/latency.json" "$(cpu "$work/ours.time")" "$rate" <<'PY' | tee -a "$work/rows"
 import json, sys
 d = json.load(open(sys.argv[1])); s = d["scenarios"][0]
 n = s["requests"] + s["warmup_requests"]
 lag = d.get("generator_lag") or {}
 print(f"{sys.argv[3]:>8}  {'ours':<5} {s['latency']['p50_ms']:9.3f} {s['latency']['p99_ms']:9.3f} {s['requests']:9d} {lag.get('late', 0):8d} {float(sys.argv[2])*1e6/n:12.1f}")
 PY
+ done
 done
+# Medians of the REPEAT runs per rate and tool; the highest rate each tool sustains (from the
+# lowest rate up, median p99 within 10x its median p99 at the lowest rate); and our CPU per
+# request against oha's at each rate both sustain.
+python3 - "$work/rows" <<'PY'
+import statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    r = line.split()
+    if r:
+        runs.setdefault((r[1], float(r[0])), []).append((float(r[2]), float(r[3]), float(r[6])))
+print("\nmedians of each rate's runs:")
+by = {}
+for (tool, rate), got in sorted(runs.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    p50, p99, cpu = (statistics.median(x) for x in zip(*got))
+    print(f"{rate:8.0f}  {tool:<5} p50 {p50:8.3f} ms  p99 {p99:8.3f} ms  cpu {cpu:6.1f} us/req")
+    by.setdefault(tool, []).append((rate, p99, cpu))
+best = {}
+for tool, points in by.items():
+    points.sort()
+    limit = points[0][1] * 10
+    top = None
+    for rate, p99, _ in points:
+        if p99 > limit:
+            break
+        top = rate
+    best[tool] = top
+    print(f"{tool}: sustains {top:.0f}/s (p99 within 10x its {points[0][1]:.3f} ms at {points[0][0]:.0f}/s)" if top else f"{tool}: sustains no rate")
+if best.get("ours") and best.get("oha"):
+    print(f"sustained rate, ours/oha: {best['ours'] / best['oha']:.2f}")
+    cpu = {t: {rate: c for rate, _, c in p} for t, p in by.items()}
+    ratios = [cpu["ours"][r] / cpu["oha"][r] for r in sorted(cpu["ours"]) if r in cpu["oha"] and r <= best["oha"]]
+    print("CPU per request, ours/oha at each sustained rate: " + " ".join(f"{x:.2f}" for x in ratios))
+PY

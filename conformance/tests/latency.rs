@@ -245,6 +245,7 @@ async fn the_open_loop_shows_a_stall_that_the_closed_loop_hides() {
         rate: 200.0,
         poisson: false,
         max_in_flight: 10_000,
+        tick: harness::latency::Model::DEFAULT_TICK,
     })
     .await;
     let closed = p99_against_stall(harness::latency::Model::Closed { concurrency: 1 }).await;
@@ -312,6 +313,57 @@ async fn latency_run(
         report,
         html,
     )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_open_loop_keeps_due_times_to_its_tick_or_to_the_microsecond() {
+    let server = delayed_embeddings(Duration::from_millis(1)).await;
+    let target = format!("{}/v1", server.uri());
+    // 1,500/s: a request every 2/3 ms. On a 1 ms grid two of every three share an instant;
+    // on a 5 ms grid seven or eight do; with no grid each keeps its own.
+    for (tick, tick_ms, grid_ms) in [("1ms", 1.0, 1.0), ("5ms", 5.0, 5.0), ("0", 0.0, 2.0 / 3.0)] {
+        let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let samples = tmp.path().join("samples.jsonl");
+        let file = samples.display().to_string();
+        let args = [
+            "--rate",
+            "1500",
+            "--requests",
+            "60",
+            "--tick",
+            tick,
+            "--samples",
+            &file,
+        ];
+        let (code, stdout, report, _) = latency_run(target.clone(), &args).await;
+        assert_eq!(code, Some(0), "{stdout}");
+        assert_eq!(report["load"]["tick_ms"], tick_ms, "{tick}");
+        let due: Vec<f64> = std::fs::read_to_string(&samples)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["due_ms"].as_f64())
+            .collect();
+        assert_eq!(due.len(), 60, "{tick}");
+        let off_grid: Vec<f64> = due
+            .iter()
+            .copied()
+            .filter(|d| ((d / grid_ms) - (d / grid_ms).round()).abs() > 1e-3)
+            .collect();
+        assert!(
+            off_grid.is_empty(),
+            "tick {tick}: off the grid: {off_grid:?}"
+        );
+        let mut instants = due.clone();
+        instants.sort_by(f64::total_cmp);
+        instants.dedup_by(|a, b| (*a - *b).abs() < 1e-3);
+        let expected = match tick {
+            "1ms" => 40,
+            "5ms" => 9,
+            _ => 60,
+        };
+        assert_eq!(instants.len(), expected, "tick {tick}: {instants:?}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -198,6 +198,21 @@ pub(super) fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// The open loop's tick: `0` (no grid) or a duration up to a second (a coarser grid would
+/// turn a rate into bursts a second apart).
+pub(super) fn tick(s: &str) -> Result<std::time::Duration, String> {
+    if s.trim() == "0" {
+        return Ok(std::time::Duration::ZERO);
+    }
+    let tick = kit_formats::duration(s)?;
+    if tick > std::time::Duration::from_secs(1) {
+        return Err(format!(
+            "{s:?} is too coarse a tick: at most 1s (0 for none)"
+        ));
+    }
+    Ok(tick)
+}
+
 pub(super) fn positive_seconds(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v > 0.0 && v.is_finite() => Ok(v),

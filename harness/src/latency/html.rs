@@ -322,7 +322,7 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         esc(&r.load.to_string()),
         r.measured_seconds,
         r.warmup_seconds,
-        esc(r.timing)
+        esc(&r.timing)
     );
     if let Some(a) = &r.aborted {
         let _ = writeln!(

@@ -179,7 +179,7 @@ pub struct LatencyReport {
     /// The warm-up, in seconds.
     pub warmup_seconds: f64,
     /// How times were measured with respect to coordinated omission.
-    pub timing: &'static str,
+    pub timing: String,
     /// Per scenario.
     pub scenarios: Vec<ScenarioReport>,
     /// The generator's own delays (open loop).
@@ -376,19 +376,26 @@ pub async fn run(
             rate,
             poisson,
             max_in_flight,
+            tick,
         } => serde_json::json!({
             "model": "open", "rate_per_s": rate,
             "arrivals": if poisson { "poisson" } else { "constant" },
             "max_in_flight": max_in_flight,
+            "tick_ms": tick.as_secs_f64() * 1000.0,
         }),
     };
     let timing = match model {
         load::Model::Closed { .. } => {
             "closed loop: from each request's actual start (a stalled server also slows the load)"
+                .to_owned()
         }
-        load::Model::Open { .. } => {
-            "open loop: from each request's intended start (coordinated omission corrected)"
+        load::Model::Open { tick, .. } if tick.is_zero() => {
+            "open loop: from each request's intended start, to the microsecond (coordinated omission corrected)".to_owned()
         }
+        load::Model::Open { tick, .. } => format!(
+            "open loop: from each request's intended start, on a {} grid (coordinated omission corrected)",
+            tick_text(tick)
+        ),
     };
     let aborted = outcomes.iter().find_map(|o| o.aborted.clone());
     let lag = outcomes
@@ -436,6 +443,16 @@ pub async fn run(
         sweep: curve,
         passed,
     })
+}
+
+/// A tick as people write it: `250 µs`, `1 ms`, `2.5 ms`.
+fn tick_text(tick: std::time::Duration) -> String {
+    let us = tick.as_secs_f64() * 1e6;
+    if us < 1000.0 {
+        format!("{us:.0} µs")
+    } else {
+        format!("{} ms", us / 1000.0)
+    }
 }
 
 /// What the generator cost over every load of the run (on `cores` cores), and whether it

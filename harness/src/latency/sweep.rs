@@ -143,15 +143,7 @@ impl Curve {
             .or_else(|| self.points.first().map(|p| p.rate_per_s))
             .unwrap_or(1.0);
         match self.model {
-            Model::Open {
-                poisson,
-                max_in_flight,
-                ..
-            } => Model::Open {
-                rate,
-                poisson,
-                max_in_flight,
-            },
+            open @ Model::Open { .. } => open.at_rate(rate),
             closed => closed,
         }
     }
@@ -163,14 +155,7 @@ pub(super) async fn run(
     bench: &Bench<'_>,
     plan: &SweepPlan,
 ) -> Result<(LoadOutcome, Curve), HarnessError> {
-    let (poisson, max_in_flight) = match bench.config.model {
-        Model::Open {
-            poisson,
-            max_in_flight,
-            ..
-        } => (poisson, max_in_flight),
-        Model::Closed { .. } => (false, 10_000),
-    };
+    let load = bench.config.model;
     let mut points: Vec<Point> = Vec::new();
     let mut best: Option<(f64, LoadOutcome)> = None;
     let mut first: Option<LoadOutcome> = None;
@@ -180,11 +165,7 @@ pub(super) async fn run(
         let this = step;
         async move {
             (bench.progress)(Progress::Step(format!("sweep step {this}: {rate:.1}/s")));
-            let model = Model::Open {
-                rate,
-                poisson,
-                max_in_flight,
-            };
+            let model = load.at_rate(rate);
             let outcome = bench.once(model, this).await?;
             Ok::<_, HarnessError>((point(bench, rate, &outcome), outcome))
         }

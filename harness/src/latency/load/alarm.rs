@@ -78,6 +78,10 @@ mod linux {
     pub(super) async fn wait(timer: &AsyncFd<Timer>, left: Duration) -> std::io::Result<()> {
         // A zero expiration would disarm it: a nanosecond is as good as now.
         let left = left.max(Duration::from_nanos(1));
+        let due = std::time::Instant::now() + left;
+        // Arming it again resets its count of expirations, so it need not be read: the
+        // reactor is edge-triggered and reports the next expiration as a new edge. A stale
+        // readiness (from an earlier arming) is told apart by the clock.
         timer
             .get_ref()
             .0
@@ -88,15 +92,9 @@ mod linux {
             .map_err(std::io::Error::from)?;
         loop {
             let mut ready = timer.readable().await?;
-            // It reads as the count of expirations; until it has fired it would block.
-            let read = ready.try_io(|t| {
-                let mut count = [0u8; 8];
-                nix::unistd::read(t.get_ref().0.as_fd(), &mut count).map_err(std::io::Error::from)
-            });
-            match read {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => return Err(e),
-                Err(_would_block) => continue,
+            ready.clear_ready();
+            if std::time::Instant::now() >= due {
+                return Ok(());
             }
         }
     }

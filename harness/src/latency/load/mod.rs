@@ -31,7 +31,42 @@ pub enum Model {
         poisson: bool,
         /// Most requests in flight; past it the generator waits (and reports its lag).
         max_in_flight: usize,
+        /// Due times are kept to this grid from the start: requests due within the same
+        /// tick go out together at its instant and are timed from it. Zero keeps each
+        /// request's own microsecond, at a CPU cost per request (a timer and a wake-up of
+        /// the target each) that a grid shares among the requests of a tick.
+        tick: Duration,
     },
+}
+
+impl Model {
+    /// The default tick of the open loop: a millisecond, the resolution of the runtime's
+    /// timers and of oha's schedule.
+    pub const DEFAULT_TICK: Duration = Duration::from_millis(1);
+
+    /// The same load at `rate` requests per second (an open loop; a closed one becomes the
+    /// default open loop).
+    pub(crate) fn at_rate(self, rate: f64) -> Self {
+        match self {
+            Model::Open {
+                poisson,
+                max_in_flight,
+                tick,
+                ..
+            } => Model::Open {
+                rate,
+                poisson,
+                max_in_flight,
+                tick,
+            },
+            Model::Closed { .. } => Model::Open {
+                rate,
+                poisson: false,
+                max_in_flight: 10_000,
+                tick: Self::DEFAULT_TICK,
+            },
+        }
+    }
 }
 
 /// When to stop, and what not to count.
@@ -371,7 +406,8 @@ pub async fn run(
                     rate,
                     poisson,
                     max_in_flight,
-                } => Some(open::run(shared, rate, poisson, max_in_flight).await),
+                    tick,
+                } => Some(open::run(shared, rate, poisson, max_in_flight, tick).await),
             }
         }
     };
@@ -452,6 +488,7 @@ pub async fn flat_out(url: &str, requests: u64, in_flight: usize) -> u64 {
         rate: 1e9,
         poisson: false,
         max_in_flight: in_flight,
+        tick: Duration::ZERO,
     };
     let span = Span {
         duration: None,

@@ -1,5 +1,10 @@
 //! The open loop: requests due on a schedule (equal or Poisson gaps), whatever the server does.
 //!
+//! Due times are kept to a grid (the tick, 1 ms by default): at high rates the requests of a
+//! tick share one timer and one wake-up of the target, which is most of what a request costs
+//! the generator, while each is still timed from the instant it was due. A zero tick keeps
+//! every request's own microsecond.
+//!
 //! A scheduler task waits for each due time on an [`Alarm`] (on Linux a kernel timer read
 //! through the runtime's reactor, so it wakes microseconds after the due time rather than at
 //! the runtime timer's next millisecond, and without a thread of its own to switch to), then
@@ -35,12 +40,13 @@ pub(super) async fn run(
     rate: f64,
     poisson: bool,
     max_in_flight: usize,
+    tick: Duration,
 ) -> Lag {
     // A task of the runtime, so that the scheduler and the workers share its threads (the
     // caller's future may be polled on another thread, by `block_on`).
     let scheduler = tokio::spawn(async move {
         let mut schedule = Schedule::new(shared, max_in_flight);
-        let lag = schedule.run(rate, poisson).await;
+        let lag = schedule.run(rate, poisson, tick).await;
         (lag, std::mem::take(&mut schedule.workers))
     });
     let Ok((lag, workers)) = scheduler.await else {
@@ -80,15 +86,17 @@ impl Schedule {
         }
     }
 
-    async fn run(&mut self, rate: f64, poisson: bool) -> Lag {
+    async fn run(&mut self, rate: f64, poisson: bool, tick: Duration) -> Lag {
         let mut alarm = Alarm::new();
         let mut rng = fastrand::Rng::with_seed(self.shared.span.seed);
         let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
         let mut late = 0u64;
         let mut offset = 0.0f64;
         let ramp = self.shared.span.ramp.as_secs_f64();
+        let tick = tick.as_secs_f64();
         loop {
-            let due = self.shared.start + Duration::from_secs_f64(ramped(offset, ramp));
+            let due =
+                self.shared.start + Duration::from_secs_f64(on_grid(ramped(offset, ramp), tick));
             offset += if poisson {
                 // Exponential gaps: -ln(U)/rate, U in (0, 1].
                 -(1.0 - rng.f64()).ln() / rate
@@ -190,6 +198,16 @@ pub(super) fn ramped(offset: f64, ramp: f64) -> f64 {
     }
 }
 
+/// `at` (seconds from the start) on the nearest instant of a grid of `tick` seconds (none
+/// when zero). Rounding, not raising, keeps the mean rate and the start where they were.
+fn on_grid(at: f64, tick: f64) -> f64 {
+    if tick > 0.0 {
+        (at / tick).round() * tick
+    } else {
+        at
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,5 +221,21 @@ mod tests {
         assert!((at(500.0) - 10.0).abs() < 1e-9);
         assert!((at(600.0) - 11.0).abs() < 1e-9);
         assert_eq!(ramped(3.0, 0.0), 3.0);
+    }
+
+    #[test]
+    fn due_times_keep_to_the_tick_and_to_the_rate() {
+        // 1,500/s on a 1 ms grid: 3 requests every 2 ms, two of them sharing an instant.
+        let due: Vec<f64> = (0..6)
+            .map(|n| on_grid(n as f64 / 1500.0, 0.001) * 1000.0)
+            .collect();
+        let ms: Vec<i64> = due.iter().map(|d| d.round() as i64).collect();
+        assert_eq!(ms, [0, 1, 1, 2, 3, 3]);
+        assert!(due.iter().all(|d| (d - d.round()).abs() < 1e-9), "{due:?}");
+        // Over a second the count per grid instant adds up to the rate, none is lost.
+        let last = on_grid(1499.0 / 1500.0, 0.001);
+        assert!((last - 0.999).abs() < 1e-9, "{last}");
+        // No tick: each request keeps its own time.
+        assert_eq!(on_grid(0.000_123, 0.0), 0.000_123);
     }
 }
