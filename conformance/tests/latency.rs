@@ -366,6 +366,117 @@ async fn the_open_loop_keeps_due_times_to_its_tick_or_to_the_microsecond() {
     }
 }
 
+/// The requests a `--samples` file records: number and due time (ms), by number.
+fn requests_of(samples: &std::path::Path) -> Vec<(u64, f64)> {
+    let mut all: Vec<(u64, f64)> = std::fs::read_to_string(samples)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| Some((v["n"].as_u64()?, v["due_ms"].as_f64()?)))
+        .collect();
+    all.sort_by_key(|(n, _)| *n);
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_segments_send_the_single_schedule_between_them() {
+    let server = delayed_embeddings(Duration::from_millis(1)).await;
+    let target = format!("{}/v1", server.uri());
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    // 61 measured requests at 300/s, Poisson: three does not divide them.
+    let run = |segment: Option<&'static str>| {
+        let samples = tmp.path().join(format!(
+            "{}.jsonl",
+            segment.unwrap_or("whole").replace('/', "-")
+        ));
+        let target = target.clone();
+        async move {
+            let file = samples.display().to_string();
+            let mut args = vec![
+                "--rate",
+                "300",
+                "--poisson",
+                "--seed",
+                "9",
+                "--requests",
+                "61",
+                "--samples",
+                &file,
+            ];
+            if let Some(s) = segment {
+                args.extend(["--segment", s]);
+            }
+            let (code, stdout, report, _) = latency_run(target, &args).await;
+            assert_eq!(code, Some(0), "{stdout}");
+            (requests_of(&samples), report, stdout)
+        }
+    };
+    let (whole, report, _) = run(None).await;
+    assert_eq!(whole.len(), 61);
+    assert!(report.get("segment").is_none());
+    let mut union = Vec::new();
+    for (segment, share) in [("1/3", 21), ("2/3", 20), ("3/3", 20)] {
+        let (mine, report, stdout) = run(Some(segment)).await;
+        assert_eq!(mine.len(), share, "{segment}");
+        assert_eq!(report["segment"], segment);
+        assert_eq!(report["scenarios"][0]["requests"], share as u64);
+        assert!(
+            stdout.contains(&format!("segment {segment} of a split run")),
+            "{stdout}"
+        );
+        union.extend(mine);
+    }
+    union.sort_by_key(|(n, _)| *n);
+    let numbers = |v: &[(u64, f64)]| v.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    assert_eq!(numbers(&union), numbers(&whole));
+    for ((n, mine), (_, theirs)) in union.iter().zip(&whole) {
+        assert!(
+            (mine - theirs).abs() < 1e-6,
+            "request {n}: due {mine} ms, not {theirs} ms"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_segment_is_refused_what_cannot_be_split_and_a_start_that_has_passed() {
+    let server = delayed_embeddings(Duration::from_millis(1)).await;
+    let target = format!("{}/v1", server.uri());
+    for (args, message) in [
+        (
+            vec!["--concurrency", "2", "--segment", "1/3", "--requests", "9"],
+            "--segment 1/3: a closed loop of 2 cannot be split 3 ways",
+        ),
+        (
+            vec![
+                "--rate",
+                "10",
+                "--requests",
+                "5",
+                "--start-at",
+                "1700000000",
+            ],
+            "--start-at 2023-11-14T22:13:20.000Z has passed",
+        ),
+        (
+            vec!["--rate", "10", "--requests", "5", "--start-at", "yesterday"],
+            "\"yesterday\" is not a time: RFC 3339",
+        ),
+        (
+            vec!["--rate", "10", "--segment", "4/3"],
+            "\"4/3\" is not a segment",
+        ),
+    ] {
+        let slo = slo_file(EMBEDDINGS_SLO);
+        let mut all = vec!["latency", "--target", &target, "--api-key", "k"];
+        all.extend(["--slo", slo.as_str()]);
+        all.extend(args.iter().copied());
+        let out = conformance(&all);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(message), "{args:?}: {stderr}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn abort_on_breach_stops_a_clearly_broken_run_and_names_the_budget() {
     let server = delayed_embeddings(Duration::from_millis(300)).await;

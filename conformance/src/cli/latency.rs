@@ -1,7 +1,8 @@
 //! `conformance latency`: its flags, and their translation into a `LatencyConfig`.
 
 use super::options::{
-    baseline, positive_rate, positive_seconds, share, tick, Limiter, OutputArgs, TargetArgs,
+    baseline, positive_rate, positive_seconds, share, start_at, tick, Limiter, OutputArgs,
+    TargetArgs,
 };
 use super::progress::Progress;
 use clap::Args;
@@ -71,6 +72,16 @@ pub(super) struct LatencyArgs {
     /// Seed of the Poisson arrivals.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Send only this worker's share of a load split across N machines or processes (I/N):
+    /// in an open loop every N-th request of the one schedule, in a closed loop its share of
+    /// the workers and of --requests. Each worker's report is its own share.
+    #[arg(long, value_name = "I/N", value_parser = latency::Segment::parse,
+          conflicts_with_all = ["sweep", "repeat"])]
+    segment: Option<latency::Segment>,
+    /// Begin the measured phase at this wall-clock instant (RFC 3339, or Unix seconds), with
+    /// the ramp and warm-up before it: the workers of a split run share one schedule.
+    #[arg(long, value_name = "TIME", value_parser = start_at)]
+    start_at: Option<std::time::SystemTime>,
     /// Per-request timeout in seconds, streams included.
     #[arg(long, default_value_t = 60.0, value_parser = positive_seconds)]
     timeout: f64,
@@ -247,7 +258,29 @@ fn load_plan(args: &LatencyArgs) -> Result<(latency::Model, latency::Span), Harn
         warmup: args.warmup,
         ramp: args.ramp,
         seed: args.seed,
+        segment: args.segment.unwrap_or(latency::Segment::WHOLE),
+        start_at: args.start_at,
     };
+    let segment = span.segment;
+    if !segment.is_whole() {
+        if let latency::Model::Closed { concurrency } = model {
+            if concurrency < segment.count() as usize {
+                return Err(HarnessError::Usage(format!(
+                    "--segment {segment}: a closed loop of {concurrency} cannot be split {} ways (--concurrency at least {})",
+                    segment.count(),
+                    segment.count()
+                )));
+            }
+            if args
+                .requests
+                .is_some_and(|r| r < u64::from(segment.count()))
+            {
+                return Err(HarnessError::Usage(format!(
+                    "--segment {segment}: fewer --requests than segments"
+                )));
+            }
+        }
+    }
     Ok((model, span))
 }
 

@@ -198,6 +198,22 @@ pub(super) fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+/// `--start-at`: an RFC 3339 instant (`2026-12-07T18:00:00Z`) or Unix seconds (`1796666400`,
+/// decimals allowed).
+pub(super) fn start_at(s: &str) -> Result<std::time::SystemTime, String> {
+    let text = s.trim();
+    if let Ok(seconds) = text.parse::<f64>() {
+        return std::time::Duration::try_from_secs_f64(seconds)
+            .map(|d| std::time::UNIX_EPOCH + d)
+            .map_err(|_| format!("{s:?} is not a time: Unix seconds must be positive"));
+    }
+    chrono::DateTime::parse_from_rfc3339(text)
+        .map(std::time::SystemTime::from)
+        .map_err(|e| {
+            format!("{s:?} is not a time: RFC 3339 (2026-12-07T18:00:00Z) or Unix seconds ({e})")
+        })
+}
+
 /// The open loop's tick: `0` (no grid) or a duration up to a second (a coarser grid would
 /// turn a rate into bursts a second apart).
 pub(super) fn tick(s: &str) -> Result<std::time::Duration, String> {

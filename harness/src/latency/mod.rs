@@ -9,6 +9,7 @@ pub(crate) mod load;
 pub(crate) mod markdown;
 pub(crate) mod probe;
 pub(crate) mod repeat;
+pub(crate) mod segment;
 pub(crate) mod shape;
 pub(crate) mod slo;
 pub(crate) mod stats;
@@ -17,6 +18,7 @@ pub(crate) mod sweep;
 pub(crate) mod text;
 
 pub use load::{Model, Progress, Span};
+pub use segment::Segment;
 pub use slo::{
     defaults as default_scenarios, load as load_scenarios, parse as parse_scenarios, Scenario,
 };
@@ -77,6 +79,8 @@ impl LatencyConfig {
                 warmup: std::time::Duration::from_secs(1),
                 ramp: std::time::Duration::ZERO,
                 seed: 1,
+                segment: Segment::WHOLE,
+                start_at: None,
             },
             samples: None,
             baseline: None,
@@ -196,6 +200,9 @@ pub struct LatencyReport {
     pub sweep: Option<sweep::Curve>,
     /// Whether every budget held (for a sweep: whether some rate met them all).
     pub passed: bool,
+    /// This worker's share of a split run (`I/N`), if it was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<String>,
 }
 
 impl ScenarioReport {
@@ -312,6 +319,19 @@ pub async fn run(
         if let Some(body) = s.bodies.first() {
             crate::preflight::ask(&target, crate::target::Req::post(&s.endpoint, body)).await?;
         }
+    }
+    if let Some(at) = config.span.start_at {
+        let at = chrono::DateTime::<chrono::Utc>::from(at)
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
+        if config.span.begin().is_none() {
+            return Err(HarnessError::Usage(format!(
+                "--start-at {at} has passed: the ramp and warm-up before it ({:.1} s) would have begun already; give every worker a later instant",
+                (config.span.ramp + config.span.warmup).as_secs_f64()
+            )));
+        }
+        progress(load::Progress::Step(format!(
+            "waiting to begin the measured phase at {at}"
+        )));
     }
     let samples = match &config.samples {
         Some(path) => Some(load::Samples::create(
@@ -442,6 +462,7 @@ pub async fn run(
         repeats,
         sweep: curve,
         passed,
+        segment: (!config.span.segment.is_whole()).then(|| config.span.segment.to_string()),
     })
 }
 

@@ -24,6 +24,12 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         r.timing,
         crate::text::clean(&r.slo, 300)
     );
+    if let Some(segment) = &r.segment {
+        let _ = writeln!(
+            out,
+            "segment {segment} of a split run: this worker's share only"
+        );
+    }
     let _ = writeln!(
         out,
         "{:<16} {:>8} {:>7} {:>9} {:>8} {:>8} {:>8} {:>8} {:>9} {:>9} {:>8}",

@@ -9,6 +9,7 @@ mod alarm;
 mod open;
 
 use super::probe::{Connection, Prepared, Sample};
+use super::segment::Segment;
 use super::stats::ScenarioTally;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +83,25 @@ pub struct Span {
     pub ramp: Duration,
     /// Seeds the Poisson gaps.
     pub seed: u64,
+    /// This worker's share of a run split across several.
+    pub segment: Segment,
+    /// When the measured phase begins on the wall clock (the ramp and warm-up before it), so
+    /// that the workers of a split run share one schedule; `None`: as soon as possible.
+    pub start_at: Option<std::time::SystemTime>,
+}
+
+impl Span {
+    /// When the run (its ramp, else its warm-up) begins on this machine's monotonic clock:
+    /// now, or the instant `start_at` less the ramp and warm-up; `None` when that has passed.
+    pub(crate) fn begin(&self) -> Option<Instant> {
+        let now = Instant::now();
+        let Some(at) = self.start_at else {
+            return Some(now);
+        };
+        let begin = at.checked_sub(self.ramp + self.warmup)?;
+        let ahead = begin.duration_since(std::time::SystemTime::now()).ok()?;
+        Some(now + ahead)
+    }
 }
 
 /// What the generator knows of its own timing (open loop).
@@ -240,6 +260,14 @@ impl Samples {
 }
 
 impl Shared {
+    /// Ends the measured window at `now` (or at the duration's end, if earlier): the open
+    /// loop's schedule reached its end at a request of another segment.
+    pub(super) fn finish(&self, now: Instant) {
+        let end = self.span.duration.map(|d| self.warm_until + d);
+        let at = end.map_or(now, |end| now.min(end));
+        let _ = self.stopped.set(at.max(self.warm_until));
+    }
+
     /// Claims the next request: its number and whether it is warm-up, or `None` to stop.
     pub(super) fn claim(&self, now: Instant) -> Option<(u64, bool)> {
         if *self.abort.borrow() {
@@ -379,7 +407,24 @@ pub async fn run(
     doom: Option<&Doom<'_>>,
 ) -> LoadOutcome {
     let cpu_before = process_cpu();
-    let start = Instant::now();
+    // A closed loop's segment runs its share of the workers and of the requests; an open
+    // loop's keeps its stripe of the whole schedule (see `open`).
+    let (model, span) = match model {
+        Model::Closed { concurrency } if !span.segment.is_whole() => (
+            Model::Closed {
+                concurrency: usize::try_from(span.segment.share(concurrency as u64))
+                    .unwrap_or(1)
+                    .max(1),
+            },
+            Span {
+                requests: span.requests.map(|r| span.segment.share(r)),
+                ..span
+            },
+        ),
+        _ => (model, span),
+    };
+    // A start that has passed was refused before the load; were it to pass since, now.
+    let start = span.begin().unwrap_or_else(Instant::now);
     let shared = Arc::new(Shared {
         mix,
         tallies: Mutex::new(tallies),
@@ -496,6 +541,8 @@ pub async fn flat_out(url: &str, requests: u64, in_flight: usize) -> u64 {
         warmup: Duration::ZERO,
         ramp: Duration::ZERO,
         seed: 1,
+        segment: Segment::WHOLE,
+        start_at: None,
     };
     let mix = Mix::new(vec![prepared], &[1]);
     let outcome = run(mix, tallies, model, span, None, &|_| {}, None).await;
@@ -546,6 +593,33 @@ async fn closed(shared: Arc<Shared>, concurrency: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_start_at_an_instant_begins_the_warm_up_before_it_unless_that_has_passed() {
+        let span = |ahead: Duration| Span {
+            duration: None,
+            requests: Some(1),
+            warmup: Duration::from_secs(2),
+            ramp: Duration::from_secs(1),
+            seed: 1,
+            segment: Segment::WHOLE,
+            start_at: Some(std::time::SystemTime::now() + ahead),
+        };
+        let now = Instant::now();
+        let begin = span(Duration::from_secs(60)).begin();
+        // 60 s ahead, less 3 s of ramp and warm-up (the clocks are read a moment apart).
+        let from_now = begin.map(|b| b.saturating_duration_since(now).as_secs_f64());
+        assert!(
+            from_now.is_some_and(|s| (s - 57.0).abs() < 1.0),
+            "{from_now:?}"
+        );
+        assert_eq!(span(Duration::from_secs(1)).begin(), None);
+        let unset = Span {
+            start_at: None,
+            ..span(Duration::ZERO)
+        };
+        assert!(unset.begin().is_some_and(|b| b >= now));
+    }
 
     #[test]
     fn weights_interleave() {

@@ -88,22 +88,12 @@ impl Schedule {
 
     async fn run(&mut self, rate: f64, poisson: bool, tick: Duration) -> Lag {
         let mut alarm = Alarm::new();
-        let mut rng = fastrand::Rng::with_seed(self.shared.span.seed);
         let mut lag_hist = Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).ok();
         let mut late = 0u64;
-        let mut offset = 0.0f64;
-        let ramp = self.shared.span.ramp.as_secs_f64();
-        let tick = tick.as_secs_f64();
-        loop {
-            let due =
-                self.shared.start + Duration::from_secs_f64(on_grid(ramped(offset, ramp), tick));
-            offset += if poisson {
-                // Exponential gaps: -ln(U)/rate, U in (0, 1].
-                -(1.0 - rng.f64()).ln() / rate
-            } else {
-                1.0 / rate
-            };
-            let Some((n, warm)) = self.shared.claim(due) else {
+        let mut stripe = Stripe::new(rate, poisson, tick, &self.shared.span);
+        for (n, offset, _) in stripe.by_ref() {
+            let due = self.shared.start + offset;
+            let Some((_, warm)) = self.shared.claim(due) else {
                 break;
             };
             alarm.until(due).await;
@@ -128,6 +118,9 @@ impl Schedule {
                 due,
                 _slot: slot,
             });
+        }
+        if let Some(end) = stripe.ended_at {
+            self.shared.finish(self.shared.start + end);
         }
         self.send.close();
         let (max_ms, p99_ms) = lag_hist.map_or((0.0, 0.0), |h| {
@@ -186,6 +179,104 @@ async fn worker(
     }
 }
 
+/// The single schedule: each request's due time, in seconds from the start, in order. Every
+/// segment of a split run computes all of it (the same seed gives the same Poisson gaps) and
+/// keeps its own stripe.
+pub(super) struct Arrivals {
+    rate: f64,
+    poisson: bool,
+    tick: f64,
+    ramp: f64,
+    rng: fastrand::Rng,
+    /// Where the next request would be due at the full rate.
+    offset: f64,
+}
+
+impl Arrivals {
+    pub(super) fn new(rate: f64, poisson: bool, tick: Duration, ramp: Duration, seed: u64) -> Self {
+        Self {
+            rate,
+            poisson,
+            tick: tick.as_secs_f64(),
+            ramp: ramp.as_secs_f64(),
+            rng: fastrand::Rng::with_seed(seed),
+            offset: 0.0,
+        }
+    }
+}
+
+impl Iterator for Arrivals {
+    type Item = f64;
+
+    fn next(&mut self) -> Option<f64> {
+        let at = on_grid(ramped(self.offset, self.ramp), self.tick);
+        self.offset += if self.poisson {
+            // Exponential gaps: -ln(U)/rate, U in (0, 1].
+            -(1.0 - self.rng.f64()).ln() / self.rate
+        } else {
+            1.0 / self.rate
+        };
+        Some(at)
+    }
+}
+
+/// This segment's requests of the single schedule, as (number from 0, due time from the
+/// start, warm-up), until the schedule's end: its duration or its count of measured requests,
+/// whichever segment's request reaches it.
+pub(super) struct Stripe {
+    arrivals: Arrivals,
+    next: u64,
+    counted: u64,
+    warm_until: Duration,
+    end: Option<Duration>,
+    requests: Option<u64>,
+    segment: super::Segment,
+    /// Once the schedule has ended: when (from the start).
+    pub(super) ended_at: Option<Duration>,
+}
+
+impl Stripe {
+    pub(super) fn new(rate: f64, poisson: bool, tick: Duration, span: &super::Span) -> Self {
+        let warm_until = span.ramp + span.warmup;
+        Self {
+            arrivals: Arrivals::new(rate, poisson, tick, span.ramp, span.seed),
+            next: 0,
+            counted: 0,
+            warm_until,
+            end: span.duration.map(|d| warm_until + d),
+            requests: span.requests,
+            segment: span.segment,
+            ended_at: None,
+        }
+    }
+}
+
+impl Iterator for Stripe {
+    type Item = (u64, Duration, bool);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while self.ended_at.is_none() {
+            let at = Duration::from_secs_f64(self.arrivals.next()?);
+            let n = self.next;
+            self.next += 1;
+            let warm = at < self.warm_until;
+            if !warm {
+                let over = self.end.is_some_and(|end| at >= end)
+                    || self.requests.is_some_and(|max| self.counted >= max);
+                if over {
+                    self.ended_at = Some(at);
+                    return None;
+                }
+                self.counted += 1;
+            }
+            if self.segment.owns(n) {
+                return Some((n, at, warm));
+            }
+        }
+        None
+    }
+}
+
 /// When a request is due on a ramp of `ramp` seconds, if it would be due at `offset` at the
 /// full rate: the rate rises linearly over the ramp, so `offset = t²/2T` until `T/2`.
 pub(super) fn ramped(offset: f64, ramp: f64) -> f64 {
@@ -221,6 +312,58 @@ mod tests {
         assert!((at(500.0) - 10.0).abs() < 1e-9);
         assert!((at(600.0) - 11.0).abs() < 1e-9);
         assert_eq!(ramped(3.0, 0.0), 3.0);
+    }
+
+    fn span(duration: Option<u64>, requests: Option<u64>, segment: &str) -> super::super::Span {
+        super::super::Span {
+            duration: duration.map(Duration::from_millis),
+            requests,
+            warmup: Duration::from_millis(300),
+            ramp: Duration::from_millis(200),
+            seed: 7,
+            segment: super::super::Segment::parse(segment).unwrap_or_else(|e| panic!("{e}")),
+            start_at: None,
+        }
+    }
+
+    #[test]
+    fn the_segments_of_a_split_run_together_are_its_schedule_exactly() {
+        // 333.3/s divides neither into whole milliseconds nor by the segment counts.
+        for (poisson, tick) in [(false, 0), (true, 0), (false, 1), (true, 1)] {
+            let tick = Duration::from_millis(tick);
+            for (duration, requests) in [(Some(2_000), None), (None, Some(401))] {
+                let whole: Vec<_> = Stripe::new(
+                    1000.0 / 3.0,
+                    poisson,
+                    tick,
+                    &span(duration, requests, "1/1"),
+                )
+                .collect();
+                let measured = whole.iter().filter(|(_, _, warm)| !warm).count();
+                assert!(whole.len() > 500 && measured > 400, "{}", whole.len());
+                if let Some(r) = requests {
+                    assert_eq!(measured as u64, r);
+                }
+                for count in [2u32, 3, 7] {
+                    let mut union = Vec::new();
+                    for i in 1..=count {
+                        let mut stripe = Stripe::new(
+                            1000.0 / 3.0,
+                            poisson,
+                            tick,
+                            &span(duration, requests, &format!("{i}/{count}")),
+                        );
+                        union.extend(stripe.by_ref());
+                        assert!(stripe.ended_at.is_some());
+                    }
+                    union.sort_by_key(|(n, _, _)| *n);
+                    assert_eq!(
+                        union, whole,
+                        "{count} segments, poisson {poisson}, {tick:?}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
