@@ -438,6 +438,104 @@ async fn three_segments_send_the_single_schedule_between_them() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_workers_started_at_one_instant_merge_into_one_verdict() {
+    let server = delayed_embeddings(Duration::from_millis(2)).await;
+    let target = format!("{}/v1", server.uri());
+    let slo = slo_file(EMBEDDINGS_SLO);
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let at = std::time::SystemTime::now() + Duration::from_secs(3);
+    let at = at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| format!("{:.3}", d.as_secs_f64()))
+        .unwrap_or_default();
+    let mut workers = Vec::new();
+    for i in 1..=3 {
+        let dir = tmp.path().join(format!("worker-{i}"));
+        let args: Vec<String> = [
+            "latency",
+            "--target",
+            &target,
+            "--api-key",
+            "k",
+            "--slo",
+            slo.as_str(),
+            "--rate",
+            "200",
+            "--duration",
+            "1s",
+            "--warmup",
+            "0.5s",
+            "--start-at",
+            &at,
+            "--segment",
+            &format!("{i}/3"),
+            "--report-dir",
+            &dir.display().to_string(),
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        workers.push(tokio::task::spawn_blocking(move || {
+            let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+            conformance(&refs)
+        }));
+    }
+    let mut sent = 0;
+    for (i, worker) in workers.into_iter().enumerate() {
+        let out = worker.await.unwrap_or_else(|e| panic!("{e}"));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "worker {}: {stdout}", i + 1);
+        let run = tmp.path().join(format!("worker-{}", i + 1)).join("latest");
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(run.join("latency.json")).unwrap_or_default())
+                .unwrap_or_default();
+        sent += report["scenarios"][0]["requests"].as_u64().unwrap_or(0);
+        assert!(run.join("latency.hlog").is_file() && run.join("latency.segment.json").is_file());
+    }
+    // 200/s for 1 s: 200 measured requests between the three, whatever their clocks did.
+    assert_eq!(sent, 200);
+    let merged_dir = tmp.path().join("merged");
+    let dirs: Vec<String> = (1..=3)
+        .map(|i| tmp.path().join(format!("worker-{i}")).display().to_string())
+        .collect();
+    let mut args = vec!["latency", "merge", "--report-dir"];
+    let merged_text = merged_dir.display().to_string();
+    args.push(&merged_text);
+    args.extend(dirs.iter().map(String::as_str));
+    let out = conformance(&args);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("merged from 3 segments"), "{stdout}");
+    let report: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(merged_dir.join("latest").join("latency.json")).unwrap_or_default(),
+    )
+    .unwrap_or_default();
+    assert_eq!(report["scenarios"][0]["requests"], 200, "{stdout}");
+    assert_eq!(report["merged_segments"], 3);
+    assert!(report["scenarios"][0]["latency"]["p50_ms"]
+        .as_f64()
+        .is_some_and(|p| p >= 2.0));
+    let schema: serde_json::Value =
+        serde_json::from_str(include_str!("../../schemas/latency-report.schema.json"))
+            .unwrap_or_default();
+    let validator = jsonschema::validator_for(&schema).unwrap_or_else(|e| panic!("{e}"));
+    assert!(validator.is_valid(&report));
+    for format in ["latency.html", "latency.md", "latency.junit.xml"] {
+        assert!(merged_dir.join("latest").join(format).is_file(), "{format}");
+    }
+    // Two of the three: refused, naming the missing one.
+    let out = conformance(&["latency", "merge", "--no-reports", &dirs[0], &dirs[2]]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("segment 2/3 is missing"), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_segment_is_refused_what_cannot_be_split_and_a_start_that_has_passed() {
     let server = delayed_embeddings(Duration::from_millis(1)).await;
     let target = format!("{}/v1", server.uri());

@@ -13,6 +13,8 @@ use std::time::Duration;
 
 #[derive(Debug, Args)]
 pub(super) struct LatencyArgs {
+    #[command(subcommand)]
+    action: Option<LatencyAction>,
     #[command(flatten)]
     to: TargetArgs,
     #[command(flatten)]
@@ -122,8 +124,78 @@ pub(super) struct LatencyArgs {
     no_reports: bool,
 }
 
-pub(super) async fn latency_command(args: LatencyArgs) -> Result<ExitCode, HarnessError> {
+/// What `conformance latency` does besides loading a target.
+#[derive(Debug, clap::Subcommand)]
+enum LatencyAction {
+    /// Join the report directories of a split run's segments (`--segment I/N`, one directory
+    /// per worker) into one run: histograms added, budgets judged on all the samples, the
+    /// same reports as a single run.
+    #[command(
+        after_help = "Example:\n  conformance latency merge results/worker-1 results/worker-2 results/worker-3"
+    )]
+    Merge(MergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Each worker's report directory (its newest latency run is taken) or run directory.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// An earlier run's latency.json, its report directory, or `latest`: report the change of
+    /// every percentile.
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// Exit 1 when a percentile grew against --baseline by more than --regression-threshold.
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
+    /// With --fail-on-regression: the growth that counts, as `10%` or `0.1`.
+    #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = share)]
+    regression_threshold: f64,
+    /// Report formats written to <report-dir>/<run-id>/.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "json,junit,md,html"
+    )]
+    report: Vec<harness::ReportFormat>,
+    /// Where the merged reports go.
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+/// `conformance latency merge`.
+fn merge_command(args: MergeArgs) -> Result<ExitCode, HarnessError> {
+    let baseline = baseline(&args.baseline, &args.report_dir, "latency.json")?;
+    let report = latency::merge(
+        &args.dirs,
+        baseline.as_deref(),
+        args.fail_on_regression.then_some(args.regression_threshold),
+        &harness::new_run_id(),
+    )?;
+    args.out.summary(&report);
+    if !args.no_reports {
+        for path in harness::write_reports(&report, &args.report_dir, &args.report)? {
+            args.out.say(&format!("wrote {}\n", path.display()));
+        }
+    }
+    Ok(if report.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub(super) async fn latency_command(mut args: LatencyArgs) -> Result<ExitCode, HarnessError> {
     use harness::latency;
+    if let Some(LatencyAction::Merge(merge)) = args.action.take() {
+        return merge_command(merge);
+    }
     // The SLO file and the flags are checked before anything is started or sent.
     let (scenarios, slo) = scenarios(&args)?;
     let (model, span) = load_plan(&args)?;

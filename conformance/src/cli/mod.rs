@@ -43,6 +43,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  conformance latency --duration 10s\n  conformance latency --target https://api.example.com/v1 --slo slo.toml --rate 20 --duration 2m --baseline latest --fail-on-regression"
     )]
+    #[command(args_conflicts_with_subcommands = true)]
     Latency(Box<LatencyArgs>),
     /// Validate OpenAPI documents, or find breaking changes between two of them.
     #[command(

@@ -11,6 +11,7 @@ pub(crate) mod probe;
 pub(crate) mod repeat;
 pub(crate) mod segment;
 pub(crate) mod shape;
+pub(crate) mod shard;
 pub(crate) mod slo;
 pub(crate) mod stats;
 mod svg;
@@ -203,6 +204,12 @@ pub struct LatencyReport {
     /// This worker's share of a split run (`I/N`), if it was one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<String>,
+    /// How many segments `latency merge` joined into this report, if it is a merge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub merged_segments: Option<usize>,
+    /// What `latency merge` reads of this run (a single load run only).
+    #[serde(skip)]
+    pub(crate) shard: Option<shard::Shard>,
 }
 
 impl ScenarioReport {
@@ -373,20 +380,92 @@ pub async fn run(
             (outcomes, None)
         }
     };
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let shard = (curve.is_none() && outcomes.len() == 1)
+        .then(|| shard::Shard::of_run(config, &outcomes[0], &started_at, cores));
+    let mut report = assemble(
+        config,
+        &outcomes,
+        Combine::Sequential { curve, cores },
+        baseline,
+        run_id,
+        started_at,
+    );
+    report.shard = shard;
+    Ok(report)
+}
+
+/// Joins the runs a split load left in `dirs` (each worker's report directory, or its run
+/// directory), one per segment of `--segment I/N`: their histograms are added and every budget
+/// judged on the sum, never on their percentiles. Refuses inputs that are not the N segments of
+/// one run (another SLO, load or target; a segment missing or given twice; other bounds).
+pub fn merge(
+    dirs: &[std::path::PathBuf],
+    baseline: Option<&std::path::Path>,
+    fail_on_regression: Option<f64>,
+    run_id: &str,
+) -> Result<LatencyReport, HarnessError> {
+    let mut inputs = shard::read_all(dirs)?;
+    inputs.config.fail_on_regression = fail_on_regression;
+    let baseline = baseline.map(baseline::read).transpose()?;
+    let mut report = assemble(
+        &inputs.config,
+        &inputs.outcomes,
+        Combine::Parallel {
+            cores: inputs.cores,
+        },
+        baseline,
+        run_id,
+        inputs.started_at,
+    );
+    report.merged_segments = Some(inputs.outcomes.len());
+    Ok(report)
+}
+
+/// How the loads of one report come together.
+pub(crate) enum Combine {
+    /// One after another on this machine (one run, repeats, or a sweep's steps).
+    Sequential {
+        curve: Option<sweep::Curve>,
+        cores: usize,
+    },
+    /// At once, on several machines: the segments of a split run, on `cores` cores in all.
+    Parallel { cores: usize },
+}
+
+/// The report of `outcomes` under `config`: the tallies added, the budgets judged on the sum.
+pub(crate) fn assemble(
+    config: &LatencyConfig,
+    outcomes: &[load::LoadOutcome],
+    combine: Combine,
+    baseline: Option<serde_json::Value>,
+    run_id: &str,
+    started_at: String,
+) -> LatencyReport {
     let mut merged = outcomes[0].tallies.clone();
     for o in &outcomes[1..] {
         for (all, t) in merged.iter_mut().zip(&o.tallies) {
             all.merge(t);
         }
     }
-    let seconds: f64 = outcomes.iter().map(|o| o.seconds).sum();
+    let (curve, cores, parallel) = match combine {
+        Combine::Sequential { curve, cores } => (curve, cores, false),
+        Combine::Parallel { cores } => (None, cores, true),
+    };
+    // Segments measure the same window at once; runs one after another add up.
+    let seconds: f64 = if parallel {
+        outcomes.iter().map(|o| o.seconds).fold(0.0, f64::max)
+    } else {
+        outcomes.iter().map(|o| o.seconds).sum()
+    };
     let scenarios: Vec<ScenarioReport> = config
         .scenarios
         .iter()
         .zip(&merged)
         .map(|(s, t)| scenario_report(s, t, seconds))
         .collect();
-    let repeats = (outcomes.len() > 1).then(|| repeat::spread(&config.scenarios, &outcomes));
+    let repeats =
+        (!parallel && outcomes.len() > 1).then(|| repeat::spread(&config.scenarios, outcomes));
     let model = curve.as_ref().map_or(config.model, |c| c.model_of_report());
     let load = match model {
         load::Model::Closed { concurrency } => {
@@ -426,12 +505,12 @@ pub async fn run(
             max_ms: a.max_ms.max(b.max_ms),
             p99_ms: a.p99_ms.max(b.p99_ms),
         });
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let generator = generator(
         config.shares_process_with_target,
         cores,
-        &outcomes,
+        outcomes,
         lag.as_ref(),
+        parallel,
     );
     let passed = match &curve {
         Some(c) => c.best_rate_per_s.is_some(),
@@ -444,7 +523,7 @@ pub async fn run(
     let baseline = baseline
         .map(|old| baseline::compare(&old, &scenarios, &repeats_json, config.fail_on_regression));
     let passed = passed && baseline.as_ref().is_none_or(|b| b.regressions.is_empty());
-    Ok(LatencyReport {
+    LatencyReport {
         kind: "latency",
         run_id: run_id.to_owned(),
         started_at,
@@ -463,7 +542,9 @@ pub async fn run(
         sweep: curve,
         passed,
         segment: (!config.span.segment.is_whole()).then(|| config.span.segment.to_string()),
-    })
+        merged_segments: None,
+        shard: None,
+    }
 }
 
 /// A tick as people write it: `250 µs`, `1 ms`, `2.5 ms`.
@@ -483,9 +564,15 @@ fn generator(
     cores: usize,
     outcomes: &[load::LoadOutcome],
     lag: Option<&load::Lag>,
+    parallel: bool,
 ) -> Generator {
     let cpu: Option<std::time::Duration> = outcomes.iter().map(|o| o.cpu).sum();
-    let wall: f64 = outcomes.iter().map(|o| o.wall.as_secs_f64()).sum();
+    let walls = outcomes.iter().map(|o| o.wall.as_secs_f64());
+    let wall: f64 = if parallel {
+        walls.fold(0.0, f64::max)
+    } else {
+        walls.sum()
+    };
     let sent: u64 = outcomes.iter().map(|o| o.sent).sum();
     let busy_share = cpu
         .filter(|_| wall > 0.0)
@@ -573,6 +660,13 @@ impl crate::report::Report for LatencyReport {
         }
     }
 
+    fn artifacts(&self) -> Vec<(&'static str, Vec<u8>)> {
+        self.shard
+            .as_ref()
+            .map(shard::Shard::files)
+            .unwrap_or_default()
+    }
+
     fn text(&self) -> String {
         text::render(self)
     }
@@ -607,7 +701,13 @@ mod tests {
     #[test]
     fn a_busy_generator_that_falls_behind_is_named_the_bottleneck() {
         // 950 ms of CPU in 1 s on one core, 5% of the requests late.
-        let g = generator(false, 1, &[outcome(950, 1000, 10_000)], Some(&late(500)));
+        let g = generator(
+            false,
+            1,
+            &[outcome(950, 1000, 10_000)],
+            Some(&late(500)),
+            false,
+        );
         assert!(g.bottleneck);
         assert_eq!(g.cpu_us_per_request, Some(95.0));
         assert_eq!(g.busy_share, Some(0.95));
@@ -616,25 +716,49 @@ mod tests {
     #[test]
     fn lateness_without_a_busy_cpu_is_not_the_generators() {
         // At the in-flight cap against a slow target: late, but the CPU is mostly idle.
-        let g = generator(false, 1, &[outcome(200, 1000, 10_000)], Some(&late(500)));
+        let g = generator(
+            false,
+            1,
+            &[outcome(200, 1000, 10_000)],
+            Some(&late(500)),
+            false,
+        );
         assert!(!g.bottleneck);
         // Busy on one of two cores is half busy.
-        let g = generator(false, 2, &[outcome(950, 1000, 10_000)], Some(&late(500)));
+        let g = generator(
+            false,
+            2,
+            &[outcome(950, 1000, 10_000)],
+            Some(&late(500)),
+            false,
+        );
         assert!(!g.bottleneck);
         assert_eq!(g.busy_share, Some(0.475));
     }
 
     #[test]
     fn a_busy_generator_on_time_is_not_a_bottleneck() {
-        let g = generator(false, 1, &[outcome(990, 1000, 10_000)], Some(&late(50)));
+        let g = generator(
+            false,
+            1,
+            &[outcome(990, 1000, 10_000)],
+            Some(&late(50)),
+            false,
+        );
         assert!(!g.bottleneck, "0.5% late is within the 1% allowed");
-        let closed = generator(false, 1, &[outcome(990, 1000, 10_000)], None);
+        let closed = generator(false, 1, &[outcome(990, 1000, 10_000)], None, false);
         assert!(!closed.bottleneck);
     }
 
     #[test]
     fn sharing_the_process_with_the_target_names_no_bottleneck() {
-        let g = generator(true, 1, &[outcome(990, 1000, 10_000)], Some(&late(5_000)));
+        let g = generator(
+            true,
+            1,
+            &[outcome(990, 1000, 10_000)],
+            Some(&late(5_000)),
+            false,
+        );
         assert!(!g.bottleneck);
         assert!(g.shares_process_with_target);
     }
@@ -643,7 +767,7 @@ mod tests {
     fn without_the_os_cpu_time_nothing_is_claimed() {
         let mut o = outcome(0, 1000, 10_000);
         o.cpu = None;
-        let g = generator(false, 1, &[o], Some(&late(5_000)));
+        let g = generator(false, 1, &[o], Some(&late(5_000)), false);
         assert!(!g.bottleneck);
         assert_eq!(
             (g.cpu_ms, g.cpu_us_per_request, g.busy_share),

@@ -37,6 +37,10 @@ impl Bucket {
     }
 }
 
+/// A timeline bucket as a merge input holds it: requests, errors, whether any was warm-up, and
+/// the successes' latencies.
+pub(crate) type BucketParts<H> = (u64, u64, bool, H);
+
 /// Requests by when they were sent: at most `POINTS` buckets, whatever the duration.
 #[derive(Debug, Clone)]
 pub struct Timeline {
@@ -108,6 +112,46 @@ impl Timeline {
             }
             self.buckets.push(b);
         }
+    }
+
+    /// The width of its buckets (s), and each bucket's requests, errors, whether any was
+    /// warm-up, and its successes' latencies (µs, 2 digits): what a merge input holds.
+    pub(crate) fn parts(&self) -> (f64, Vec<BucketParts<&Histogram<u32>>>) {
+        let buckets = self
+            .buckets
+            .iter()
+            .map(|b| (b.requests, b.errors, b.warmup, &b.latency))
+            .collect();
+        (self.width, buckets)
+    }
+
+    /// A timeline from the parts another process wrote; `None` when they could not have come
+    /// from a timeline (a width that is not the first one doubled, too many buckets).
+    pub(crate) fn from_parts(
+        width: f64,
+        buckets: Vec<BucketParts<Histogram<u32>>>,
+    ) -> Option<Self> {
+        let doublings = (width / FIRST_WIDTH_S).log2();
+        let whole = doublings.round();
+        if !(0.0..=64.0).contains(&whole)
+            || (doublings - whole).abs() > 1e-9
+            || buckets.len() > POINTS
+        {
+            return None;
+        }
+        let buckets = buckets
+            .into_iter()
+            .map(|(requests, errors, warmup, latency)| Bucket {
+                requests,
+                errors,
+                warmup,
+                latency,
+            })
+            .collect();
+        Some(Self {
+            width: FIRST_WIDTH_S * 2f64.powi(whole as i32),
+            buckets,
+        })
     }
 
     /// Adds another run's timeline (the same offsets from each run's start).

@@ -139,6 +139,24 @@ impl ScenarioTally {
         self.timeline.merge(&other.timeline);
     }
 
+    /// The histogram of `series` (µs), to write it for a merge.
+    pub(crate) fn histogram(&self, series: Series) -> &Histogram<u64> {
+        self.series(series)
+    }
+
+    /// Adds a histogram of `series` read back from a merge input; it must have the bounds
+    /// every tally has (1 µs to 1 h, 3 digits), or nothing is added and `false` returned.
+    pub(crate) fn add_histogram(&mut self, series: Series, h: &Histogram<u64>) -> bool {
+        let mine = match series {
+            Series::Latency => &mut self.latency,
+            Series::Ttft => &mut self.ttft,
+            Series::Itl => &mut self.itl,
+            Series::Tpot => &mut self.tpot,
+        };
+        let same = h.low() == mine.low() && h.high() == mine.high() && h.sigfig() == mine.sigfig();
+        same && mine.add(h).is_ok()
+    }
+
     fn series(&self, series: Series) -> &Histogram<u64> {
         match series {
             Series::Latency => &self.latency,

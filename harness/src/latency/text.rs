@@ -24,6 +24,12 @@ pub(crate) fn render(r: &LatencyReport) -> String {
         r.timing,
         crate::text::clean(&r.slo, 300)
     );
+    if let Some(n) = r.merged_segments {
+        let _ = writeln!(
+            out,
+            "merged from {n} segments of one schedule: histograms added, budgets judged on all their samples"
+        );
+    }
     if let Some(segment) = &r.segment {
         let _ = writeln!(
             out,

@@ -50,6 +50,10 @@ pub trait Report {
     fn file(&self, format: Format) -> (&'static str, String);
     /// What the command prints when it ends: the summary for a terminal or a CI log.
     fn text(&self) -> String;
+    /// Files written beside the reports whatever the formats (what a later merge reads).
+    fn artifacts(&self) -> Vec<(&'static str, Vec<u8>)> {
+        Vec::new()
+    }
 }
 
 impl Report for RunResult {
@@ -92,6 +96,14 @@ pub fn write(
         let (name, text) = report.file(*format);
         let path = run_dir.join(name);
         std::fs::write(&path, text).map_err(|source| HarnessError::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        written.push(path);
+    }
+    for (name, bytes) in report.artifacts() {
+        let path = run_dir.join(name);
+        std::fs::write(&path, bytes).map_err(|source| HarnessError::Io {
             context: format!("cannot write {}", path.display()),
             source,
         })?;

@@ -105,7 +105,7 @@ impl Span {
 }
 
 /// What the generator knows of its own timing (open loop).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Lag {
     /// Requests sent more than 2 ms after they were due (timers tick every millisecond).
     pub late: u64,
@@ -180,7 +180,7 @@ pub struct LoadOutcome {
 }
 
 /// A run stopped once a budget could no longer hold.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Abort {
     /// Seconds from the start of the run.
     pub at_s: f64,
