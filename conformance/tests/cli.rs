@@ -820,3 +820,21 @@ fn snapshots_are_recorded_accepted_and_then_compared() {
     let o = conformance(&["run", "--update-snapshots"]);
     assert_eq!(o.status.code(), Some(2), "{}", said(&o));
 }
+
+#[test]
+fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
+    // `conformance list | head -1`: once the reader is gone, the rest of the output has
+    // nowhere to go; that is not a crash (exit 101, a backtrace on stderr). The reader is
+    // closed before the binary starts, so its first write already finds it gone.
+    let (reader, writer) = std::io::pipe().unwrap_or_else(|e| panic!("{e}"));
+    drop(reader);
+    let out = command()
+        .arg("list")
+        .stdout(writer)
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}

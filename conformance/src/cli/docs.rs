@@ -84,7 +84,7 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
             if examples {
                 findings.extend(harness::openapi::validate_examples(&doc));
             }
-            print!(
+            out!(
                 "{}",
                 harness::openapi::render_findings(&file, &doc, &findings, format)
             );
@@ -100,7 +100,7 @@ pub(super) async fn openapi_command(command: OpenapiCommand) -> Result<ExitCode,
                 harness::openapi::load(&cand).await?,
             );
             let diff = harness::openapi::diff(&b, &c);
-            print!("{}", harness::openapi::render_diff(&diff, format));
+            out!("{}", harness::openapi::render_diff(&diff, format));
             Ok(if diff.has_breaking() {
                 ExitCode::from(1)
             } else {
@@ -138,16 +138,16 @@ pub(super) fn compat_command(command: CompatCommand) -> Result<ExitCode, Harness
                 context: format!("cannot write {expect}"),
                 source,
             })?;
-            println!("{expect}: rewritten from {report}; write a `why` for every TODO");
+            outln!("{expect}: rewritten from {report}; write a `why` for every TODO");
             Ok(ExitCode::SUCCESS)
         }
         CompatCommand::Check { expect, report, .. } => {
             let expectation = compat::load(&expect)?;
             let diffs = compat::compare(&expectation, &compat::load_report(&report)?);
             for d in &diffs {
-                println!("{}: {}: {}", compat_name(&expect), d.id, d.what);
+                outln!("{}: {}: {}", compat_name(&expect), d.id, d.what);
             }
-            println!(
+            outln!(
                 "{}: {} against {expect}",
                 compat_name(&expect),
                 match diffs.len() {
@@ -166,7 +166,7 @@ pub(super) fn compat_command(command: CompatCommand) -> Result<ExitCode, Harness
             for path in &expect {
                 all.push((compat_name(path), compat::load(path)?));
             }
-            print!("{}", compat::render(&all));
+            out!("{}", compat::render(&all));
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -2,6 +2,23 @@
 //! configurations live in a module of their own; flag rules are clap attributes. This module
 //! holds the command list, parses, and maps errors to exit codes.
 
+/// `print!` to stdout, but a closed stdout (`conformance … | head`) ends the output quietly
+/// instead of panicking.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout(), $($arg)*);
+    }};
+}
+
+/// `println!`, as [`out!`].
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 mod docs;
 mod eval;
 mod latency;
@@ -117,7 +134,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::List { profile } => {
             let profile: Profile = profile.into();
             for c in harness::catalogue().iter().filter(|c| c.profile <= profile) {
-                println!("{:<44} {:<12} {}", c.id, c.profile.name(), c.description);
+                outln!("{:<44} {:<12} {}", c.id, c.profile.name(), c.description);
             }
             Ok(ExitCode::SUCCESS)
         }
@@ -138,7 +155,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Compat(command) => docs::compat_command(command),
         Command::Snapshot(SnapshotCommand::Diff { a, b, format }) => {
             let diffs = harness::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
-            print!("{}", harness::snapshots::render(&a, &b, &diffs, format));
+            out!("{}", harness::snapshots::render(&a, &b, &diffs, format));
             Ok(if diffs.iter().any(|d| d.status != "same") {
                 ExitCode::from(1)
             } else {

@@ -147,16 +147,16 @@ impl OutputArgs {
         if self.json() {
             eprint!("{text}");
         } else {
-            print!("{text}");
+            out!("{text}");
         }
     }
 
     /// Prints the report's summary, or its JSON file as one document.
     pub(super) fn summary(&self, report: &dyn harness::Report) {
         if self.json() {
-            println!("{}", report.file(harness::ReportFormat::Json).1);
+            outln!("{}", report.file(harness::ReportFormat::Json).1);
         } else {
-            print!("{}", report.text());
+            out!("{}", report.text());
         }
     }
 }
