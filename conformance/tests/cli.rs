@@ -838,3 +838,196 @@ fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// `suite/id` → outcome of a run's results.jsonl.
+fn outcomes_in(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
+    std::fs::read_to_string(run.join("results.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            (
+                format!(
+                    "{}/{}",
+                    v["suite"].as_str().unwrap_or(""),
+                    v["id"].as_str().unwrap_or("")
+                ),
+                v["outcome"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn eval_json(run: &std::path::Path) -> Value {
+    serde_json::from_slice(&std::fs::read(run.join("eval.json")).unwrap_or_default())
+        .unwrap_or_default()
+}
+
+#[test]
+fn three_eval_shards_merged_are_the_single_run_case_by_case() {
+    let reports = tempdir();
+    let dir = reports.path();
+    let suites = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
+    // A suite where some cases fail, so that outcomes differ from case to case.
+    let (_mixed_dir, mixed) = scratch(
+        "mixed",
+        &(0..12)
+            .map(|n| {
+                format!(
+                    "{{\"id\": \"sum-{n}\", \"input\": \"What is {n} + {n}? Answer with the number.\", \"ideal\": {}, \"grader\": \"numeric\"}}\n",
+                    if n % 3 == 0 { n * 2 + 1 } else { n * 2 }
+                )
+            })
+            .collect::<String>(),
+    );
+    let mixed = mixed.to_str().unwrap().to_owned();
+    let run = |name: &str, extra: &[&str]| {
+        let report_dir = dir.join(name);
+        let mut args = vec!["eval", "--cases", suites, "--cases", &mixed];
+        let shown = report_dir.display().to_string();
+        args.extend(["--report-dir", &shown]);
+        args.extend(extra);
+        let out = conformance(&args);
+        assert!(
+            matches!(out.status.code(), Some(0 | 1)),
+            "{name}: {}",
+            said(&out)
+        );
+        report_dir.join("latest")
+    };
+    let single = run("single", &[]);
+    let shards: Vec<std::path::PathBuf> = (1..=3)
+        .map(|i| run(&format!("shard-{i}"), &["--shard", &format!("{i}/3")]))
+        .collect();
+    let per_shard: Vec<usize> = shards.iter().map(|s| outcomes_in(s).len()).collect();
+    let whole = outcomes_in(&single);
+    assert!(whole.len() > 40, "{}", whole.len());
+    assert_eq!(
+        per_shard.iter().sum::<usize>(),
+        whole.len(),
+        "{per_shard:?}"
+    );
+    assert!(per_shard.iter().all(|n| *n > 0), "{per_shard:?}");
+    assert!(whole.values().any(|o| o != "passed") && whole.values().any(|o| o == "passed"));
+
+    let merged_dir = dir.join("merged");
+    let shown: Vec<String> = shards.iter().map(|s| s.display().to_string()).collect();
+    let merged_text = merged_dir.display().to_string();
+    let mut args = vec![
+        "eval",
+        "merge",
+        "--report-dir",
+        &merged_text,
+        "--min-accuracy",
+        "0.5",
+    ];
+    args.extend(shown.iter().map(String::as_str));
+    let out = conformance(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(
+        said(&out).contains("merged from 3 shards"),
+        "{}",
+        said(&out)
+    );
+    let merged = merged_dir.join("latest");
+    assert_eq!(outcomes_in(&merged), whole);
+    let (a, b) = (eval_json(&merged), eval_json(&single));
+    assert_eq!(a["overall"]["accuracy"], b["overall"]["accuracy"]);
+    assert_eq!(a["overall"]["interval"], b["overall"]["interval"]);
+    assert_eq!(a["suites"], b["suites"]);
+    // A baseline and McNemar work on the merge as on one run.
+    let single_shown = single.display().to_string();
+    let out = conformance(&[
+        "eval",
+        "merge",
+        "--no-reports",
+        "--baseline",
+        &single_shown,
+        "--fail-on-regression",
+        &shown[0],
+        &shown[1],
+        &shown[2],
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+
+    // Two of three, or one twice: refused by name.
+    let out = conformance(&["eval", "merge", "--no-reports", &shown[0], &shown[2]]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("shard 2/3 is missing"),
+        "{}",
+        said(&out)
+    );
+    let out = conformance(&[
+        "eval",
+        "merge",
+        "--no-reports",
+        &shown[0],
+        &shown[1],
+        &shown[1],
+        &shown[2],
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("shard 2/3 is given twice"),
+        "{}",
+        said(&out)
+    );
+}
+
+#[test]
+fn an_interrupted_shard_resumes_without_asking_again_what_it_answered() {
+    let reports = tempdir();
+    let dir = reports.path();
+    let suites = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
+    let first = dir.join("first");
+    let first_text = first.display().to_string();
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        suites,
+        "--shard",
+        "1/2",
+        "--report-dir",
+        &first_text,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    // The interruption: two whole lines, the first marked so that a re-ask would show, and
+    // a third cut off mid-write; no manifest.
+    let run = first.join("latest");
+    let text = std::fs::read_to_string(run.join("results.jsonl")).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines.len() > 3);
+    let mut marked: Value = serde_json::from_str(lines[0]).unwrap();
+    marked["origin"] = Value::from("kept-from-before");
+    let cut = format!(
+        "{marked}\n{}\n{}",
+        lines[1],
+        &lines[2][..lines[2].len() / 2]
+    );
+    let interrupted = dir.join("interrupted.jsonl");
+    std::fs::write(&interrupted, cut).unwrap();
+    let again = dir.join("again");
+    let again_text = again.display().to_string();
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        suites,
+        "--shard",
+        "1/2",
+        "--resume",
+        interrupted.to_str().unwrap(),
+        "--report-dir",
+        &again_text,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    assert!(
+        said(&out).contains("2 case(s) kept from it, not asked again"),
+        "{}",
+        said(&out)
+    );
+    let resumed = std::fs::read_to_string(again.join("latest").join("results.jsonl")).unwrap();
+    assert_eq!(resumed.lines().count(), lines.len());
+    assert!(resumed.contains("kept-from-before"));
+    assert_eq!(outcomes_in(&again.join("latest")), outcomes_in(&run));
+}

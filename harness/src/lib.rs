@@ -78,6 +78,7 @@ mod root_cause;
 mod run;
 mod run_id;
 mod schemas;
+mod segment;
 pub mod snapshots;
 mod target;
 mod text;

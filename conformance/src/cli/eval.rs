@@ -11,6 +11,8 @@ use std::process::ExitCode;
 
 #[derive(Debug, Args)]
 pub(super) struct EvalArgs {
+    #[command(subcommand)]
+    action: Option<EvalAction>,
     #[command(flatten)]
     to: TargetArgs,
     #[command(flatten)]
@@ -70,12 +72,87 @@ pub(super) struct EvalArgs {
     /// The judge model [default: the model asked].
     #[arg(long)]
     judge_model: Option<String>,
+    /// Ask only this shard of the cases (I/N): those whose `suite/id` falls to it, a split
+    /// that editing a suite does not reshuffle. `conformance eval merge` joins the N shards.
+    #[arg(long, value_name = "I/N", value_parser = harness::eval::Shard::parse, conflicts_with = "regrade")]
+    shard: Option<harness::eval::Shard>,
+    /// Go on with an interrupted run (its report directory or results.jsonl): the cases it
+    /// answered are kept as they were, only the rest are asked.
+    #[arg(long, value_name = "DIR|FILE", conflicts_with = "regrade")]
+    resume: Option<PathBuf>,
     /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
     /// Write no report files.
     #[arg(long)]
     no_reports: bool,
+}
+
+/// What `conformance eval` does besides asking a target.
+#[derive(Debug, clap::Subcommand)]
+enum EvalAction {
+    /// Join the report directories of a split eval's shards (`--shard I/N`) into one run:
+    /// every case answered exactly once, the same reports, gates and statistics as one run.
+    #[command(
+        after_help = "Example:\n  conformance eval merge results/shard-1 results/shard-2 results/shard-3 --min-accuracy 0.9"
+    )]
+    Merge(EvalMergeArgs),
+}
+
+#[derive(Debug, Args)]
+struct EvalMergeArgs {
+    /// Each shard's report directory (its newest eval run is taken) or run directory.
+    #[arg(required = true, value_name = "DIR")]
+    dirs: Vec<PathBuf>,
+    #[command(flatten)]
+    out: OutputArgs,
+    /// The suites, if not at the paths the shards read them from (checked by hash).
+    #[arg(long)]
+    cases: Vec<String>,
+    /// Exit 1 when the overall accuracy is below this (0..1).
+    #[arg(long, value_parser = share)]
+    min_accuracy: Option<f64>,
+    /// Exit 1 when the share of errored cases is above this (0..1).
+    #[arg(long, value_parser = share)]
+    max_error_rate: Option<f64>,
+    /// Compare with an earlier run (its report directory, its results.jsonl, or `latest`).
+    #[arg(long, value_name = "DIR|FILE")]
+    baseline: Option<PathBuf>,
+    /// Exit 1 when accuracy dropped significantly against --baseline (McNemar p < 0.05).
+    #[arg(long, requires = "baseline")]
+    fail_on_regression: bool,
+    /// Where the merged reports go (with the shards' results.jsonl joined).
+    #[arg(long, default_value = "reports")]
+    report_dir: PathBuf,
+    /// Write no report files.
+    #[arg(long)]
+    no_reports: bool,
+}
+
+/// `conformance eval merge`.
+fn merge_command(args: EvalMergeArgs) -> Result<ExitCode, HarnessError> {
+    let run_id = harness::new_run_id();
+    let run_dir = args.report_dir.join(&run_id);
+    let options = harness::eval::MergeOptions {
+        run_id,
+        cases: args.cases.clone(),
+        min_accuracy: args.min_accuracy,
+        max_error_rate: args.max_error_rate,
+        baseline: baseline(&args.baseline, &args.report_dir, "results.jsonl")?,
+        fail_on_regression: args.fail_on_regression,
+        results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
+    };
+    let summary = harness::eval::merge(&args.dirs, &options)?;
+    args.out.summary(&summary);
+    if !args.no_reports {
+        harness::write_reports(&summary, &args.report_dir, &ALL_FORMATS)?;
+        args.out.say(&format!("reports: {}\n", run_dir.display()));
+    }
+    Ok(if summary.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// `eval` writes every format (eval.json, eval.junit.xml, eval.md, eval.html).
@@ -89,8 +166,11 @@ const ALL_FORMATS: [harness::ReportFormat; 4] = [
 /// Where `eval` looks for suites when no `--cases` is given.
 pub(super) const DEFAULT_SUITES_DIR: &str = "cases/evals";
 
-pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessError> {
+pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, HarnessError> {
     use harness::eval;
+    if let Some(EvalAction::Merge(merge)) = args.action.take() {
+        return merge_command(merge);
+    }
     // Suites are read and checked before anything is started or sent.
     let (mut suites, source) = if !args.cases.is_empty() {
         (eval::load(&args.cases, args.api)?, None)
@@ -151,6 +231,8 @@ pub(super) async fn eval_command(args: EvalArgs) -> Result<ExitCode, HarnessErro
             args.to.config(url.clone(), key, args.timeout)
         }),
         judge_model: args.judge_model.clone(),
+        shard: args.shard.unwrap_or(eval::Shard::WHOLE),
+        resume: baseline(&args.resume, &args.report_dir, "results.jsonl")?,
     };
     let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);

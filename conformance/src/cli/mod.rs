@@ -55,6 +55,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  conformance eval --min-accuracy 0.7\n  conformance eval --target https://api.example.com/v1 --model gpt-4o-mini --cases 'evals/*.jsonl' --baseline latest --fail-on-regression"
     )]
+    #[command(args_conflicts_with_subcommands = true)]
     Eval(Box<EvalArgs>),
     /// Load a target, measure latency (TTFT, ITL, percentiles) and gate on SLO budgets.
     #[command(

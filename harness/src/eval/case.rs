@@ -157,6 +157,16 @@ enum Source {
 }
 
 impl Suite {
+    /// SHA-256 of its text, as hex: the same suite wherever it is read.
+    pub(crate) fn digest(&self) -> String {
+        use sha2::Digest as _;
+        let bytes = match &self.source {
+            Source::Text(text) => text.as_bytes().to_vec(),
+            Source::File(path) => std::fs::read(path).unwrap_or_default(),
+        };
+        format!("{:x}", sha2::Sha256::digest(bytes))
+    }
+
     /// The cases in file order, parsed again from the source. An error means the file changed
     /// since it was checked.
     pub fn cases(&self) -> Box<dyn Iterator<Item = Result<Case, SuiteError>> + Send + '_> {

@@ -13,15 +13,18 @@ pub(crate) mod junit;
 pub(crate) mod markdown;
 pub(crate) mod plan;
 pub(crate) mod runner;
+pub(crate) mod shard;
 pub(crate) mod stats;
 pub(crate) mod stored;
 pub(crate) mod summary;
 mod text;
 
+pub use crate::segment::Segment as Shard;
 pub use builtin::{load as builtin, LABEL as BUILTIN_LABEL};
 pub use case::{Api, Suite};
 pub use plan::{apply as apply_gates, load as load_gates, GatePlan};
 pub use runner::{CaseOutcome, CaseResult};
+pub use shard::{merge, MergeOptions};
 pub use summary::Summary;
 
 use crate::error::HarnessError;
@@ -72,6 +75,11 @@ pub struct EvalConfig {
     pub judge: Option<TargetConfig>,
     /// The judge model.
     pub judge_model: Option<String>,
+    /// This shard of a split eval: the cases whose `suite/id` hash falls to it.
+    pub shard: Shard,
+    /// An interrupted run's directory (or `results.jsonl`): its answered cases are kept, not
+    /// asked again.
+    pub resume: Option<PathBuf>,
 }
 
 impl EvalConfig {
@@ -96,8 +104,75 @@ impl EvalConfig {
             fail_on_regression: false,
             judge: None,
             judge_model: None,
+            shard: Shard::WHOLE,
+            resume: None,
         }
     }
+}
+
+/// A results file to stream case results into (its directory made).
+pub(crate) fn results_writer(
+    path: &Path,
+) -> Result<std::io::BufWriter<std::fs::File>, HarnessError> {
+    let io = |source| HarnessError::Io {
+        context: format!("cannot write {}", path.display()),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    Ok(std::io::BufWriter::new(
+        std::fs::File::create(path).map_err(io)?,
+    ))
+}
+
+/// One result as a line of `results.jsonl`.
+pub(crate) fn write_result(out: &mut impl Write, result: &CaseResult) -> Result<(), HarnessError> {
+    let line = serde_json::to_string(result).unwrap_or_default();
+    writeln!(out, "{line}").map_err(|source| HarnessError::Io {
+        context: "cannot write results.jsonl".into(),
+        source,
+    })
+}
+
+/// Flushes a results file.
+pub(crate) fn flush_results(out: &mut impl Write) -> Result<(), HarnessError> {
+    out.flush().map_err(|source| HarnessError::Io {
+        context: "cannot write results.jsonl".into(),
+        source,
+    })
+}
+
+/// The answered cases of an interrupted run at `path`, by `suite/id`: every whole line of
+/// its results (the last may have been cut off by the interruption and is left out).
+fn resumed(path: &Path) -> Result<std::collections::HashMap<String, CaseResult>, HarnessError> {
+    let file = stored::results_file(path);
+    let text = std::fs::read_to_string(&file).map_err(|e| {
+        HarnessError::Usage(format!("--resume: cannot read {}: {e}", file.display()))
+    })?;
+    let mut kept = std::collections::HashMap::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<CaseResult>(line) {
+            Ok(result) => {
+                kept.insert(stored::key(&result.suite, &result.id), result);
+            }
+            // Only the last line can be a write the interruption cut short.
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(e) => {
+                return Err(HarnessError::Usage(format!(
+                    "--resume: {}:{}:{}: not a stored case result: {e}",
+                    file.display(),
+                    i + 1,
+                    e.column()
+                )))
+            }
+        }
+    }
+    Ok(kept)
 }
 
 /// Reads and checks every suite the patterns name; all errors at once, located.
@@ -218,13 +293,14 @@ pub async fn run(
                 }
             })
             .filter(|c| selected(c))
+            .filter(|c| config.shard.owns_key(&stored::key(&c.suite, &c.id)))
     };
-    let total = if config.only_tags.is_empty() {
+    let total = if config.only_tags.is_empty() && config.shard.is_whole() {
         suites.iter().map(|s| s.len).sum::<usize>()
     } else {
         cases().count()
     };
-    if total == 0 {
+    if total == 0 && config.shard.is_whole() {
         return Err(HarnessError::Usage(format!(
             "--only-tags {:?} selects no case",
             config.only_tags
@@ -269,19 +345,12 @@ pub async fn run(
             Ok((target, model, judge, notes))
         }
     };
+    let mut kept = match &config.resume {
+        Some(path) => resumed(path)?,
+        None => std::collections::HashMap::new(),
+    };
     let mut sink = match &config.results {
-        Some(path) => {
-            let io = |source| HarnessError::Io {
-                context: format!("cannot write {}", path.display()),
-                source,
-            };
-            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(io)?;
-            }
-            Some(std::io::BufWriter::new(
-                std::fs::File::create(path).map_err(io)?,
-            ))
-        }
+        Some(path) => Some(results_writer(path)?),
         None => None,
     };
     let mut tally = EvalTally::new(&suites, baseline.is_some());
@@ -291,11 +360,7 @@ pub async fn run(
         tally.add(&result);
         tally.keep_testcase(&result.suite, &junit::testcase(&result));
         if let Some(out) = sink.as_mut() {
-            let line = serde_json::to_string(&result).unwrap_or_default();
-            writeln!(out, "{line}").map_err(|source| HarnessError::Io {
-                context: "cannot write results.jsonl".into(),
-                source,
-            })?;
+            write_result(out, &result)?;
         }
         Ok(())
     };
@@ -314,11 +379,30 @@ pub async fn run(
                 judge,
             };
             let asker = &asker;
-            let mut results = futures::stream::iter(cases())
+            // Cases an interrupted run answered are kept as they were, not asked again.
+            let mut to_ask = Vec::new();
+            let mut resumed_count = 0usize;
+            for case in cases() {
+                match kept.remove(&stored::key(&case.suite, &case.id)) {
+                    Some(result) => {
+                        resumed_count += 1;
+                        record(result)?;
+                    }
+                    None => to_ask.push(case),
+                }
+            }
+            let mut results = futures::stream::iter(to_ask)
                 .map(|c| async move { asker.ask(&c).await })
                 .buffer_unordered(config.concurrency.max(1));
             while let Some(result) = results.next().await {
                 record(result)?;
+            }
+            let mut notes = notes;
+            if let Some(path) = &config.resume {
+                notes.push(format!(
+                    "resumed {}: {resumed_count} case(s) kept from it, not asked again",
+                    path.display()
+                ));
             }
             (model, notes)
         }
@@ -329,10 +413,7 @@ pub async fn run(
         )));
     }
     if let Some(mut out) = sink {
-        out.flush().map_err(|source| HarnessError::Io {
-            context: "cannot write results.jsonl".into(),
-            source,
-        })?;
+        flush_results(&mut out)?;
     }
     let comparison =
         baseline.map(|(file, before)| stored::compare(&file, &before, tally.outcomes()));
@@ -342,7 +423,7 @@ pub async fn run(
             stored::results_file(old).display()
         ));
     }
-    Ok(tally.finish(summary::Context {
+    let summary = tally.finish(summary::Context {
         run_id: config.run_id.clone(),
         target: if config.regrade.is_some() {
             "stored answers".to_owned()
@@ -358,7 +439,12 @@ pub async fn run(
         min_accuracy: config.min_accuracy,
         max_error_rate: config.max_error_rate,
         suites: &suites,
-    }))
+    });
+    // What `eval merge` checks a shard by, beside its results.
+    if let Some(dir) = config.results.as_deref().and_then(Path::parent) {
+        shard::Manifest::of_run(config.shard, config, &suites, &summary).write(dir)?;
+    }
+    Ok(summary)
 }
 
 /// Re-grades the stored results at `old` for the selected cases; returns notes on what did

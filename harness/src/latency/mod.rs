@@ -9,7 +9,6 @@ pub(crate) mod load;
 pub(crate) mod markdown;
 pub(crate) mod probe;
 pub(crate) mod repeat;
-pub(crate) mod segment;
 pub(crate) mod shape;
 pub(crate) mod shard;
 pub(crate) mod slo;
@@ -18,8 +17,8 @@ mod svg;
 pub(crate) mod sweep;
 pub(crate) mod text;
 
+pub use crate::segment::Segment;
 pub use load::{Model, Progress, Span};
-pub use segment::Segment;
 pub use slo::{
     defaults as default_scenarios, load as load_scenarios, parse as parse_scenarios, Scenario,
 };

@@ -5,12 +5,12 @@
 //! them is a percentile: a merge adds counts, so its percentiles are those of all the samples.
 
 use super::load::{Abort, Lag, LoadOutcome, Model, Span};
-use super::segment::Segment;
 use super::shape::Timeline;
 use super::slo::{Budget, Scenario, Series};
 use super::stats::ScenarioTally;
 use super::LatencyConfig;
 use crate::error::HarnessError;
+use crate::segment::Segment;
 use hdrhistogram::serialization::interval_log::{
     IntervalLogIterator, IntervalLogWriterBuilder, LogEntry, Tag,
 };

@@ -9,8 +9,8 @@ mod alarm;
 mod open;
 
 use super::probe::{Connection, Prepared, Sample};
-use super::segment::Segment;
 use super::stats::ScenarioTally;
+use crate::segment::Segment;
 use std::io::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

@@ -1,7 +1,7 @@
-//! One worker's share of a run split across several (`--segment I/N`), with no coordinator:
-//! every worker computes the whole schedule and keeps its own stripe of it.
+//! One worker's share of a run split across several (`latency --segment I/N`, `eval --shard
+//! I/N`), with no coordinator: every worker computes the whole plan and keeps its own part.
 //!
-//! The split follows the idea of k6's striped execution segments: for N equal segments the
+//! A latency split follows the idea of k6's striped execution segments: for N equal segments the
 //! striping sequence is simply every N-th request, so worker I of N sends the requests
 //! numbered (from 0, warm-up included) `n % N == I - 1`. The N stripes together are the single
 //! schedule exactly (no gap, no duplicate, whatever N and whatever the rate), and each worker's
@@ -58,6 +58,16 @@ impl Segment {
         n % u64::from(self.count) == u64::from(self.index)
     }
 
+    /// Whether the case keyed `key` (`suite/id`) is this shard's: a stable split by the key's
+    /// SHA-256, so that adding, removing or moving a case in a suite moves no other case.
+    pub(crate) fn owns_key(&self, key: &str) -> bool {
+        use sha2::Digest as _;
+        let digest = sha2::Sha256::digest(key.as_bytes());
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&digest[..8]);
+        self.owns(u64::from_be_bytes(first))
+    }
+
     /// This segment's share of `total` things (requests, workers): the ones it owns among
     /// `0..total`.
     pub(crate) fn share(&self, total: u64) -> u64 {
@@ -85,6 +95,27 @@ mod tests {
             let e = Segment::parse(bad).err().unwrap_or_default();
             assert!(e.contains("is not a segment: I/N"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn case_keys_split_evenly_and_stay_put_when_others_change() {
+        let shards: Vec<Segment> = (1..=3)
+            .map(|i| Segment::parse(&format!("{i}/3")).unwrap_or(Segment::WHOLE))
+            .collect();
+        let keys: Vec<String> = (0..3000).map(|n| format!("suite/case-{n}")).collect();
+        let counts: Vec<usize> = shards
+            .iter()
+            .map(|s| keys.iter().filter(|k| s.owns_key(k)).count())
+            .collect();
+        assert_eq!(counts.iter().sum::<usize>(), 3000);
+        assert!(
+            counts.iter().all(|c| (900..=1100).contains(c)),
+            "{counts:?}"
+        );
+        // The owner depends on the key alone.
+        let owner = |k: &str| shards.iter().position(|s| s.owns_key(k));
+        assert_eq!(owner("suite/case-7"), owner("suite/case-7"));
+        assert!(Segment::WHOLE.owns_key("anything"));
     }
 
     #[test]
