@@ -143,10 +143,22 @@ pub(crate) fn flush_results(out: &mut impl Write) -> Result<(), HarnessError> {
     })
 }
 
-/// The answered cases of an interrupted run at `path`, by `suite/id`: every whole line of
-/// its results (the last may have been cut off by the interruption and is left out).
+/// The answered cases of an interrupted run at `path` (its run directory, its results.jsonl,
+/// or the report directory it ran in: its newest run with results), by `suite/id`: every
+/// whole line of its results (the last may have been cut off by the interruption).
 fn resumed(path: &Path) -> Result<std::collections::HashMap<String, CaseResult>, HarnessError> {
-    let file = stored::results_file(path);
+    let file = if path.is_dir() && !path.join("results.jsonl").is_file() {
+        crate::report::latest::newest(path, "results.jsonl")
+            .ok_or_else(|| {
+                HarnessError::Usage(format!(
+                    "--resume {}: no run with a results.jsonl in it",
+                    path.display()
+                ))
+            })?
+            .join("results.jsonl")
+    } else {
+        stored::results_file(path)
+    };
     let text = std::fs::read_to_string(&file).map_err(|e| {
         HarnessError::Usage(format!("--resume: cannot read {}: {e}", file.display()))
     })?;

@@ -132,7 +132,7 @@ fn run_dir(dir: &Path) -> Result<PathBuf, HarnessError> {
     if dir.join(MANIFEST).is_file() {
         return Ok(dir.to_owned());
     }
-    crate::resolve_latest(Path::new("latest"), dir, MANIFEST).map_err(|_| {
+    crate::report::latest::newest(dir, MANIFEST).ok_or_else(|| {
         HarnessError::Usage(format!(
             "{}: no {MANIFEST} here or in a run under it: a shard writes it when it finishes (an interrupted one can go on with --resume)",
             dir.display()

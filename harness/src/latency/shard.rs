@@ -236,7 +236,7 @@ impl Shard {
         let dir = if dir.join(MANIFEST).is_file() {
             dir.to_owned()
         } else {
-            crate::resolve_latest(Path::new("latest"), dir, MANIFEST).map_err(|_| {
+            crate::report::latest::newest(dir, MANIFEST).ok_or_else(|| {
                 HarnessError::Usage(format!(
                     "{}: no {MANIFEST} here or in a run under it (was it written by `conformance latency`?)",
                     dir.display()

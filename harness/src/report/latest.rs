@@ -39,6 +39,23 @@ fn make_link(_: &str, _: &Path) -> std::io::Result<()> {
     Err(std::io::Error::other("no symlinks here"))
 }
 
+/// The newest run under `dir` that holds `file`, by that file's time (run ids start with the
+/// time; the name breaks ties within a second); `None` when none does or `dir` cannot be read.
+pub(crate) fn newest(dir: &Path, file: &str) -> Option<PathBuf> {
+    std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name() != LATEST && !e.file_name().to_string_lossy().starts_with('.'))
+        .filter_map(|e| {
+            let modified = std::fs::metadata(e.path().join(file))
+                .and_then(|m| m.modified())
+                .ok()?;
+            Some(((modified, e.file_name()), e.path()))
+        })
+        .max_by(|a, b| a.0.cmp(&b.0))
+        .map(|(_, path)| path)
+}
+
 /// The run directory `given` names: itself, or for `latest` the newest run under `dir` that
 /// holds `file` (`results.jsonl` for eval, `latency.json` for latency), so the last run of
 /// another command is passed over. The pointer `latest` is not trusted for this: it may name a
@@ -47,26 +64,16 @@ pub fn resolve(given: &Path, dir: &Path, file: &str) -> Result<PathBuf, HarnessE
     if given != Path::new(LATEST) || given.exists() {
         return Ok(given.to_owned());
     }
-    let entries = std::fs::read_dir(dir).map_err(|source| HarnessError::Io {
-        context: format!(
-            "--baseline latest: cannot read the report directory {}",
-            dir.display()
-        ),
-        source,
-    })?;
-    let newest = entries
-        .filter_map(Result::ok)
-        .filter(|e| e.file_name() != LATEST && !e.file_name().to_string_lossy().starts_with('.'))
-        .filter_map(|e| {
-            let modified = std::fs::metadata(e.path().join(file))
-                .and_then(|m| m.modified())
-                .ok()?;
-            // Run ids start with the time; the name breaks ties within a second.
-            Some(((modified, e.file_name()), e.path()))
-        })
-        .max_by(|a, b| a.0.cmp(&b.0))
-        .map(|(_, path)| path);
-    newest.ok_or_else(|| {
+    if let Err(source) = std::fs::read_dir(dir) {
+        return Err(HarnessError::Io {
+            context: format!(
+                "--baseline latest: cannot read the report directory {}",
+                dir.display()
+            ),
+            source,
+        });
+    }
+    newest(dir, file).ok_or_else(|| {
         HarnessError::Usage(format!(
             "--baseline latest: no run in {} has a {file} yet; run once without --baseline first",
             dir.display()

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The recipes users copy, checked against the schemas of where they run, strictly (an unknown
+# or misplaced field fails), with no cluster and no network beyond PyPI:
+# - deploy/kubernetes/*.yaml against the Kubernetes API (kubernetes-validate, which ships the
+#   schemas of every Kubernetes release);
+# - examples/github/*.yml against the GitHub Actions workflow schema (check-jsonschema's
+#   vendored copy of SchemaStore's).
+#
+#   scripts/validate-deploy.sh
+#   K8S_VERSION=1.30.0 scripts/validate-deploy.sh     # against an older cluster's API
+#   scripts/validate-deploy.sh --install-only
+set -euo pipefail
+cd "$(dirname "$0")/.."
+kv=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
+cj=${CHECK_JSONSCHEMA_VERSION:-0.39.0}
+venv=.compat-tools/deploy-tools-$kv-$cj
+if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/check-jsonschema" ]; then
+  echo "== installing kubernetes-validate==$kv and check-jsonschema==$cj into $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q "kubernetes-validate==$kv" "check-jsonschema==$cj"
+fi
+[ "${1:-}" = --install-only ] && exit 0
+k8s=${K8S_VERSION:-1.33.0}
+# The manifests carry ${START_AT} for envsubst; a number stands in for it here.
+mkdir -p "$venv/manifests"
+for f in deploy/kubernetes/*.yaml; do
+  sed 's/\${START_AT}/1796666400/' "$f" > "$venv/manifests/$(basename "$f")"
+done
+"$venv/bin/kubernetes-validate" --strict --quiet -k "$k8s" "$venv"/manifests/*.yaml
+echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid (Kubernetes $k8s, strict)"
+"$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/github/*.yml
