@@ -143,10 +143,27 @@ fn merge_command(args: EvalMergeArgs) -> Result<ExitCode, HarnessError> {
         results: (!args.no_reports).then(|| run_dir.join("results.jsonl")),
     };
     let summary = harness::eval::merge(&args.dirs, &options)?;
-    args.out.summary(&summary);
-    if !args.no_reports {
-        harness::write_reports(&summary, &args.report_dir, &ALL_FORMATS)?;
-        args.out.say(&format!("reports: {}\n", run_dir.display()));
+    conclude(
+        &args.out,
+        &summary,
+        (!args.no_reports).then_some(&args.report_dir),
+    )
+}
+
+/// Prints the summary, writes every report into `reports` (unless none), and gives the exit
+/// code: 1 when a gate failed.
+fn conclude(
+    out: &OutputArgs,
+    summary: &harness::eval::Summary,
+    reports: Option<&PathBuf>,
+) -> Result<ExitCode, HarnessError> {
+    out.summary(summary);
+    if let Some(dir) = reports {
+        harness::write_reports(summary, dir, &ALL_FORMATS)?;
+        out.say(&format!(
+            "reports: {}\n",
+            dir.join(&summary.run_id).display()
+        ));
     }
     Ok(if summary.passed {
         ExitCode::SUCCESS
@@ -245,14 +262,9 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
     let mut summary = eval::run(&config, suites, &on_case).await?;
     progress.finish();
     summary.notes.extend(source);
-    args.out.summary(&summary);
-    if !args.no_reports {
-        harness::write_reports(&summary, &args.report_dir, &ALL_FORMATS)?;
-        args.out.say(&format!("reports: {}\n", run_dir.display()));
-    }
-    Ok(if summary.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    conclude(
+        &args.out,
+        &summary,
+        (!args.no_reports).then_some(&args.report_dir),
+    )
 }

@@ -90,6 +90,21 @@ pub(super) struct LatencyArgs {
     /// Write every request (due time, latency, TTFT, gaps, tokens, error) as a JSON line here.
     #[arg(long, value_name = "FILE.jsonl")]
     samples: Option<PathBuf>,
+    #[command(flatten)]
+    against: Against,
+    /// Chat model of the default scenarios.
+    #[arg(long, default_value = "ref-chat-1")]
+    chat_model: String,
+    /// Embedding model of the default scenarios.
+    #[arg(long, default_value = "ref-embed-1")]
+    embedding_model: String,
+    #[command(flatten)]
+    reports: Reports,
+}
+
+/// An earlier run to compare with, and whether a regression fails.
+#[derive(Debug, Args)]
+struct Against {
     /// An earlier run's latency.json, its report directory, or `latest` (the newest latency
     /// run in --report-dir): report the change of every percentile.
     #[arg(long, value_name = "DIR|FILE")]
@@ -102,12 +117,24 @@ pub(super) struct LatencyArgs {
     /// With --fail-on-regression: the growth that counts, as `10%` or `0.1`.
     #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = share)]
     regression_threshold: f64,
-    /// Chat model of the default scenarios.
-    #[arg(long, default_value = "ref-chat-1")]
-    chat_model: String,
-    /// Embedding model of the default scenarios.
-    #[arg(long, default_value = "ref-embed-1")]
-    embedding_model: String,
+}
+
+impl Against {
+    /// The baseline's file (`latest` resolved in `report_dir`), and the growth that fails.
+    fn resolve(
+        &self,
+        report_dir: &std::path::Path,
+    ) -> Result<(Option<PathBuf>, Option<f64>), HarnessError> {
+        Ok((
+            baseline(&self.baseline, report_dir, "latency.json")?,
+            self.fail_on_regression.then_some(self.regression_threshold),
+        ))
+    }
+}
+
+/// Which reports a latency run or merge writes, and where.
+#[derive(Debug, Args)]
+struct Reports {
     /// Report formats written to <report-dir>/<run-id>/.
     #[arg(
         long,
@@ -122,6 +149,28 @@ pub(super) struct LatencyArgs {
     /// Write no report files.
     #[arg(long)]
     no_reports: bool,
+}
+
+impl Reports {
+    /// Prints the summary, writes the reports (unless told not to), and gives the exit code:
+    /// 1 when a budget did not hold.
+    fn conclude(
+        &self,
+        out: &OutputArgs,
+        report: &latency::LatencyReport,
+    ) -> Result<ExitCode, HarnessError> {
+        out.summary(report);
+        if !self.no_reports {
+            for path in harness::write_reports(report, &self.report_dir, &self.report)? {
+                out.say(&format!("wrote {}\n", path.display()));
+            }
+        }
+        Ok(if report.passed {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        })
+    }
 }
 
 /// What `conformance latency` does besides loading a target.
@@ -143,52 +192,22 @@ struct MergeArgs {
     dirs: Vec<PathBuf>,
     #[command(flatten)]
     out: OutputArgs,
-    /// An earlier run's latency.json, its report directory, or `latest`: report the change of
-    /// every percentile.
-    #[arg(long, value_name = "DIR|FILE")]
-    baseline: Option<PathBuf>,
-    /// Exit 1 when a percentile grew against --baseline by more than --regression-threshold.
-    #[arg(long, requires = "baseline")]
-    fail_on_regression: bool,
-    /// With --fail-on-regression: the growth that counts, as `10%` or `0.1`.
-    #[arg(long, default_value = "10%", value_name = "SHARE", value_parser = share)]
-    regression_threshold: f64,
-    /// Report formats written to <report-dir>/<run-id>/.
-    #[arg(
-        long,
-        value_enum,
-        value_delimiter = ',',
-        default_value = "json,junit,md,html"
-    )]
-    report: Vec<harness::ReportFormat>,
-    /// Where the merged reports go.
-    #[arg(long, default_value = "reports")]
-    report_dir: PathBuf,
-    /// Write no report files.
-    #[arg(long)]
-    no_reports: bool,
+    #[command(flatten)]
+    against: Against,
+    #[command(flatten)]
+    reports: Reports,
 }
 
 /// `conformance latency merge`.
 fn merge_command(args: MergeArgs) -> Result<ExitCode, HarnessError> {
-    let baseline = baseline(&args.baseline, &args.report_dir, "latency.json")?;
+    let (baseline, fail_on_regression) = args.against.resolve(&args.reports.report_dir)?;
     let report = latency::merge(
         &args.dirs,
         baseline.as_deref(),
-        args.fail_on_regression.then_some(args.regression_threshold),
+        fail_on_regression,
         &harness::new_run_id(),
     )?;
-    args.out.summary(&report);
-    if !args.no_reports {
-        for path in harness::write_reports(&report, &args.report_dir, &args.report)? {
-            args.out.say(&format!("wrote {}\n", path.display()));
-        }
-    }
-    Ok(if report.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    args.reports.conclude(&args.out, &report)
 }
 
 pub(super) async fn latency_command(mut args: LatencyArgs) -> Result<ExitCode, HarnessError> {
@@ -200,6 +219,7 @@ pub(super) async fn latency_command(mut args: LatencyArgs) -> Result<ExitCode, H
     let (scenarios, slo) = scenarios(&args)?;
     let (model, span) = load_plan(&args)?;
     let to = args.to.resolve(Limiter::Off).await?;
+    let against = args.against.resolve(&args.reports.report_dir)?;
     let config = latency::LatencyConfig {
         target: args.to.config(to.url.clone(), to.key.clone(), args.timeout),
         target_label: to.label.clone(),
@@ -208,8 +228,8 @@ pub(super) async fn latency_command(mut args: LatencyArgs) -> Result<ExitCode, H
         model,
         span,
         samples: args.samples.clone(),
-        baseline: baseline(&args.baseline, &args.report_dir, "latency.json")?,
-        fail_on_regression: args.fail_on_regression.then_some(args.regression_threshold),
+        baseline: against.0,
+        fail_on_regression: against.1,
         repeat: args.repeat,
         sweep: args.sweep.clone(),
         abort_on_breach: args.abort_on_breach,
@@ -245,17 +265,7 @@ pub(super) async fn latency_command(mut args: LatencyArgs) -> Result<ExitCode, H
     };
     let report = latency::run(&config, &run_id, &on_load).await?;
     status.finish();
-    args.out.summary(&report);
-    if !args.no_reports {
-        for path in harness::write_reports(&report, &args.report_dir, &args.report)? {
-            args.out.say(&format!("wrote {}\n", path.display()));
-        }
-    }
-    Ok(if report.passed {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    args.reports.conclude(&args.out, &report)
 }
 
 /// The scenarios: the SLO file's (only those --scenario names, if any), or the built-in
@@ -445,6 +455,6 @@ mod tests {
             "--regression-threshold",
             "25%",
         ]);
-        assert!((args.regression_threshold - 0.25).abs() < 1e-12);
+        assert!((args.against.regression_threshold - 0.25).abs() < 1e-12);
     }
 }
