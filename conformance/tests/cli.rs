@@ -1031,3 +1031,23 @@ fn an_interrupted_shard_resumes_without_asking_again_what_it_answered() {
     assert!(resumed.contains("kept-from-before"));
     assert_eq!(outcomes_in(&again.join("latest")), outcomes_in(&run));
 }
+
+#[test]
+fn version_names_the_release_and_the_commit_it_was_built_from() {
+    let out = conformance(&["--version"]);
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let commit = line
+        .strip_prefix(&format!(
+            "conformance {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    // A checkout gives the commit; a build from a tarball without one says so.
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+}

@@ -8,7 +8,11 @@ use std::process::ExitCode;
 
 /// The conformance kit's reference server: an exact, deterministic OpenAI-compatible API.
 #[derive(Debug, Parser)]
-#[command(name = "reference-server", version, about)]
+#[command(
+    name = "reference-server",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("REFSERVER_GIT_COMMIT_SHOWN"), ")"),
+    about
+)]
 struct Args {
     /// TOML configuration file (models, auth, limits).
     #[arg(long, env = "REFSERVER_CONFIG")]

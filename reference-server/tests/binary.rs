@@ -239,3 +239,25 @@ async fn otlp_export_sends_a_span_per_request_in_the_callers_trace() {
         "X-Trace-Id of an untraced request is the exported span's trace id"
     );
 }
+
+#[test]
+fn version_names_the_release_and_the_commit_it_was_built_from() {
+    let out = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+        .arg("--version")
+        .output()
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out.status.code(), Some(0));
+    let line = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let commit = line
+        .strip_prefix(&format!(
+            "reference-server {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .and_then(|rest| rest.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+}

@@ -38,7 +38,12 @@ use std::process::ExitCode;
 
 /// The conformance kit: checks that an OpenAI-compatible API is compatible, check by check.
 #[derive(Debug, Parser)]
-#[command(name = "conformance", version, about, propagate_version = true)]
+#[command(
+    name = "conformance",
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CONFORMANCE_GIT_COMMIT_SHOWN"), ")"),
+    about,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
