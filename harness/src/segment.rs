@@ -76,6 +76,50 @@ impl Segment {
     }
 }
 
+/// Checks that `parts` (each a segment and where it was read) are the N segments of one split,
+/// each once. `part` and `whole` name them in messages (`segment` of a `run`, `shard` of an
+/// `eval`).
+pub(crate) fn check_complete(
+    parts: &[(Segment, &std::path::Path)],
+    part: &str,
+    whole: &str,
+) -> Result<(), String> {
+    let Some((first, first_from)) = parts.first() else {
+        return Ok(());
+    };
+    let mut seen: std::collections::BTreeMap<u32, &std::path::Path> = Default::default();
+    for (segment, from) in parts {
+        if segment.count() != first.count() {
+            return Err(format!(
+                "{} is {part} {segment}, but {} is of a {whole} split {} ways",
+                from.display(),
+                first_from.display(),
+                first.count()
+            ));
+        }
+        if let Some(other) = seen.insert(segment.number(), from) {
+            return Err(format!(
+                "{part} {segment} is given twice: {} and {}",
+                other.display(),
+                from.display()
+            ));
+        }
+    }
+    let count = first.count();
+    let missing: Vec<String> = (1..=count)
+        .filter(|n| !seen.contains_key(n))
+        .map(|n| format!("{n}/{count}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "the {whole} was split {count} ways and {part} {} {} missing: merge every {part}'s directory",
+        missing.join(", "),
+        if missing.len() == 1 { "is" } else { "are" }
+    ))
+}
+
 impl fmt::Display for Segment {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.number(), self.count)

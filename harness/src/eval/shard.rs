@@ -172,8 +172,7 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Summary, Harnes
             "eval merge: no run directories given".into(),
         ));
     };
-    let mut numbers: HashMap<u32, &Path> = HashMap::new();
-    for (dir, manifest, shard) in &shards {
+    for (dir, manifest, _) in &shards {
         if let Some(what) = first.differs(manifest) {
             return Err(HarnessError::Usage(format!(
                 "{} and {} are not shards of one run: their {what} differ",
@@ -181,34 +180,10 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Summary, Harnes
                 dir.display()
             )));
         }
-        if shard.count() != first_shard.count() {
-            return Err(HarnessError::Usage(format!(
-                "{} is shard {shard}, but {} is of a run split {} ways",
-                dir.display(),
-                first_dir.display(),
-                first_shard.count()
-            )));
-        }
-        if let Some(other) = numbers.insert(shard.number(), dir) {
-            return Err(HarnessError::Usage(format!(
-                "shard {shard} is given twice: {} and {}",
-                other.display(),
-                dir.display()
-            )));
-        }
     }
+    let parts: Vec<(Segment, &Path)> = shards.iter().map(|(d, _, s)| (*s, d.as_path())).collect();
+    crate::segment::check_complete(&parts, "shard", "eval").map_err(HarnessError::Usage)?;
     let count = first_shard.count();
-    let missing: Vec<String> = (1..=count)
-        .filter(|n| !numbers.contains_key(n))
-        .map(|n| format!("{n}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(HarnessError::Usage(format!(
-            "the eval was split {count} ways and shard {} {} missing: merge every shard's directory",
-            missing.join(", "),
-            if missing.len() == 1 { "is" } else { "are" }
-        )));
-    }
     let suites = suites_of(first, &options.cases)?;
     // Every case the shards should have answered between them, by key.
     let mut expected: HashSet<String> = HashSet::new();

@@ -371,39 +371,13 @@ pub(crate) fn read_all(dirs: &[std::path::PathBuf]) -> Result<Inputs, HarnessErr
             )));
         }
     }
-    let mut by_number: BTreeMap<u32, &Path> = BTreeMap::new();
-    let mut count = None;
+    let mut parts = Vec::new();
     for (dir, shard) in &shards {
         let segment = Segment::parse(&shard.manifest.segment)
             .map_err(|e| HarnessError::Usage(format!("{}: {MANIFEST}: {e}", dir.display())))?;
-        if *count.get_or_insert(segment.count()) != segment.count() {
-            return Err(HarnessError::Usage(format!(
-                "{} is segment {segment}, but {} is of a run split {} ways",
-                dir.display(),
-                first_dir.display(),
-                count.unwrap_or(0)
-            )));
-        }
-        if let Some(other) = by_number.insert(segment.number(), dir) {
-            return Err(HarnessError::Usage(format!(
-                "segment {segment} is given twice: {} and {}",
-                other.display(),
-                dir.display()
-            )));
-        }
+        parts.push((segment, dir.as_path()));
     }
-    let count = count.unwrap_or(1);
-    let missing: Vec<String> = (1..=count)
-        .filter(|n| !by_number.contains_key(n))
-        .map(|n| format!("{n}/{count}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(HarnessError::Usage(format!(
-            "the run was split {count} ways and segment {} {} missing: merge every segment's directory",
-            missing.join(", "),
-            if missing.len() == 1 { "is" } else { "are" }
-        )));
-    }
+    crate::segment::check_complete(&parts, "segment", "run").map_err(HarnessError::Usage)?;
     let config = first.manifest.config()?;
     shards.sort_by_key(|(_, s)| Segment::parse(&s.manifest.segment).map_or(0, |s| s.number()));
     let started_at = shards
