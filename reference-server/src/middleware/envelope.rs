@@ -343,7 +343,7 @@ fn serve<'a>(
         // An `OPTIONS` (CORS off, or not a preflight of an allowed origin) is the router's 405
         // with `Allow`, never a 401 or a 429: no API method is `OPTIONS`.
         let mut admission = if v1::is_under(req.uri().path()) && req.method() != Method::OPTIONS {
-            v1::admit(state, principal, route, req)
+            v1::admit(state, principal, route, req).await
         } else {
             v1::Admission::Serve {
                 taken: None,

@@ -9,7 +9,7 @@ use crate::protocol::error::ApiError;
 use crate::protocol::project::Project;
 use crate::simulate::FAULT_HEADER;
 use crate::state::AppState;
-use crate::store::{Claim, Fingerprint, IdempotencyRecords, Recorded};
+use crate::store::{Claim, Fingerprint, IdempotencyRecords, Pending, Recorded};
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, Method, StatusCode};
@@ -28,8 +28,19 @@ struct Guard<'a> {
 impl Drop for Guard<'_> {
     fn drop(&mut self) {
         if self.armed {
-            self.records.finish(self.key, self.fingerprint, None);
+            detach(self.records.finish(self.key, self.fingerprint, None));
         }
+    }
+}
+
+/// Lets a store write finish on its own task, where nothing can wait for it (a drop). The
+/// in-process store has written already; a shared store's write is its future.
+fn detach(write: Pending<()>) {
+    if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+        runtime.spawn(async move {
+            // A failed write is counted by the store; the key then expires by itself.
+            let _ = write.await;
+        });
     }
 }
 
@@ -83,7 +94,11 @@ where
     hasher.update(&bytes);
     let fingerprint: Fingerprint = hasher.finalize().into();
     let records = state.stores.idempotency.as_ref();
-    match records.claim(&key, fingerprint) {
+    let claim = match records.claim(&key, fingerprint).await {
+        Ok(claim) => claim,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    match claim {
         Claim::InUse => return ApiError::idempotency_key_in_use().into_response(),
         Claim::Reused => return ApiError::idempotency_key_reused().into_response(),
         Claim::Replay(recorded) => {
@@ -121,7 +136,7 @@ where
         done: false,
     });
     let Some(recorder) = recorder else {
-        records.finish(&key, fingerprint, None);
+        detach(records.finish(&key, fingerprint, None));
         return Response::from_parts(parts, body);
     };
     // The body goes to the client as it is made (a paced stream keeps its pace) and is kept
@@ -129,6 +144,7 @@ where
     let body = Body::new(Recording {
         inner: body,
         recorder,
+        writing: None,
     });
     Response::from_parts(parts, body)
 }
@@ -147,9 +163,10 @@ struct Recorder {
 }
 
 impl Recorder {
-    fn finish(&mut self, complete: bool) {
+    /// The write that records the answer (`complete`) or forgets the key; `None` once done.
+    fn finish(&mut self, complete: bool) -> Option<Pending<()>> {
         if self.done {
-            return;
+            return None;
         }
         self.done = true;
         let recorded = complete.then(|| Recorded {
@@ -157,27 +174,37 @@ impl Recorder {
             content_type: self.content_type.take(),
             body: std::mem::take(&mut self.seen).into(),
         });
-        self.state
-            .stores
-            .idempotency
-            .finish(&self.key, self.fingerprint, recorded);
+        Some(
+            self.state
+                .stores
+                .idempotency
+                .finish(&self.key, self.fingerprint, recorded),
+        )
     }
 }
 
 impl Drop for Recorder {
     fn drop(&mut self) {
         // Dropped before the end (client gone): forget the key so a retry runs.
-        self.finish(false);
+        if let Some(write) = self.finish(false) {
+            detach(write);
+        }
     }
 }
 
 /// A body, kept by its [`Recorder`] as it passes. Its length and end are the inner body's:
 /// an answer with a `Content-Length` is recorded at its last frame, as hyper stops polling
-/// there (it does not wait for the end of the stream).
+/// there (it does not wait for the end of the stream). The last frame is held until the record
+/// is written: a client that has the whole answer can retry on any replica and get it again,
+/// even if this one dies the next instant.
 struct Recording {
     inner: Body,
     recorder: Recorder,
+    /// The record being written, and the last frame it holds back.
+    writing: Option<(Pending<()>, Option<Frame>)>,
 }
+
+type Frame = Result<http_body::Frame<bytes::Bytes>, axum::Error>;
 
 impl http_body::Body for Recording {
     type Data = bytes::Bytes;
@@ -186,26 +213,42 @@ impl http_body::Body for Recording {
     fn poll_frame(
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<Option<Result<http_body::Frame<bytes::Bytes>, axum::Error>>> {
+    ) -> std::task::Poll<Option<Frame>> {
         let this = &mut *self;
+        if let Some((write, _)) = this.writing.as_mut() {
+            // A failed write is counted by the store; the answer still goes out.
+            let _ = std::task::ready!(write.as_mut().poll(cx));
+            let held = this.writing.take().and_then(|(_, frame)| frame);
+            return std::task::Poll::Ready(held);
+        }
         let frame = std::task::ready!(std::pin::Pin::new(&mut this.inner).poll_frame(cx));
-        match &frame {
+        let complete = match &frame {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
                     this.recorder.seen.extend_from_slice(data);
                 }
-                if this.inner.is_end_stream() {
-                    this.recorder.finish(true);
-                }
+                this.inner.is_end_stream()
             }
-            Some(Err(_)) => this.recorder.finish(false),
-            None => this.recorder.finish(true),
+            Some(Err(_)) => {
+                if let Some(write) = this.recorder.finish(false) {
+                    detach(write);
+                }
+                false
+            }
+            None => true,
+        };
+        if complete {
+            if let Some(write) = this.recorder.finish(true) {
+                this.writing = Some((write, frame));
+                // Polled at once: the in-process store is ready now.
+                return std::pin::Pin::new(this).poll_frame(cx);
+            }
         }
         std::task::Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.writing.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> http_body::SizeHint {
@@ -238,7 +281,10 @@ mod tests {
         let state = AppState::new(crate::config::Config::default());
         let records = state.stores.idempotency.as_ref();
         let fingerprint = [7u8; 32];
-        assert!(matches!(records.claim("k", fingerprint), Claim::Execute));
+        assert!(matches!(
+            records.claim("k", fingerprint).await,
+            Ok(Claim::Execute)
+        ));
         let recorder = Recorder {
             state: state.clone(),
             key: "k".into(),
@@ -251,6 +297,7 @@ mod tests {
         let mut body = Recording {
             inner: Body::from("whole"),
             recorder,
+            writing: None,
         };
         assert_eq!(
             body.size_hint().exact(),
@@ -263,8 +310,8 @@ mod tests {
         assert!(body.is_end_stream());
         // hyper stops polling a body of known length here: the record is already written.
         drop(body);
-        match records.claim("k", fingerprint) {
-            Claim::Replay(recorded) => assert_eq!(&recorded.body[..], b"whole"),
+        match records.claim("k", fingerprint).await {
+            Ok(Claim::Replay(recorded)) => assert_eq!(&recorded.body[..], b"whole"),
             _ => panic!("not recorded at the last frame"),
         }
     }

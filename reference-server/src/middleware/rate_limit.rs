@@ -143,9 +143,9 @@ fn key(
 }
 
 /// Takes a token for a request by `principal` (acting in `project`, when keyed by project) on
-/// `route`: what to put in the answer's headers, or the 429 to send instead. `None` when
-/// limiting is off.
-pub fn admit(
+/// `route`: what to put in the answer's headers, or the 429 to send instead (a 503 when the
+/// shared store cannot be asked). `None` when limiting is off.
+pub async fn admit(
     state: &AppState,
     route: &str,
     principal: &Principal,
@@ -163,10 +163,15 @@ pub fn admit(
         capacity: budget.requests,
         refill: Duration::from_secs(u64::from(budget.per_seconds)),
     };
-    let taken = KEY.with_borrow_mut(|buffer| {
+    let pending = KEY.with_borrow_mut(|buffer| {
         key(buffer, config, route, principal, project);
         state.stores.buckets.take(buffer, budget)
     });
+    let taken = match pending.await {
+        Ok(taken) => taken,
+        // Not admitted as if the bucket were full: without the shared count there is no limit.
+        Err(e) => return Some(Err(ApiError::from(e).into_response())),
+    };
     if taken.allowed {
         return Some(Ok(taken));
     }

@@ -23,10 +23,15 @@ pub fn is_under(path: &str) -> bool {
     path == "/v1" || path.starts_with("/v1/")
 }
 
-/// The checks before a `/v1` handler, none of which waits: the rate limit first (so 401s are
-/// limited too), authentication, the scenario header, the idempotency key. A path that
-/// matched no route is only limited: its answer is a 404 whoever asks.
-pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Request) -> Admission {
+/// The checks before a `/v1` handler: the rate limit first (so 401s are limited too; the only
+/// one that may wait, on a shared store), authentication, the scenario header, the idempotency
+/// key. A path that matched no route is only limited: its answer is a 404 whoever asks.
+pub async fn admit(
+    state: &AppState,
+    principal: &Principal,
+    route: &str,
+    req: &mut Request,
+) -> Admission {
     // Only a limiter keyed by project looks the project up before auth.
     let by_project = (state.config.rate_limit.keying == RateLimitKeying::Project)
         .then(|| {
@@ -38,7 +43,7 @@ pub fn admit(state: &AppState, principal: &Principal, route: &str, req: &mut Req
             )
         })
         .flatten();
-    let taken = match rate_limit::admit(state, route, principal, by_project.as_ref()) {
+    let taken = match rate_limit::admit(state, route, principal, by_project.as_ref()).await {
         Some(Err(refused)) => return Admission::Refused(refused),
         Some(Ok(taken)) => Some(taken),
         None => None,

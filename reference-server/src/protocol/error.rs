@@ -18,6 +18,8 @@ pub struct ApiError {
     param: Option<String>,
     /// A machine-readable code such as `model_not_found`.
     code: Option<&'static str>,
+    /// Seconds for `Retry-After`, on an answer that says when to come back.
+    retry_after: Option<u32>,
 }
 
 impl ApiError {
@@ -28,6 +30,7 @@ impl ApiError {
             kind,
             param: None,
             code: None,
+            retry_after: None,
         }
     }
 
@@ -244,6 +247,22 @@ impl ApiError {
             format!("The index store is unavailable ({detail}). Retry later."),
         )
         .with_code("store_unavailable")
+    }
+
+    /// 503 when the shared store (Redis) behind the replicas cannot be reached: the request
+    /// needed shared state (a rate-limit bucket, an idempotency record, a stored response), and
+    /// answering it without that state would be a wrong answer. Retry after a second.
+    pub fn shared_store_unavailable(store: &str) -> Self {
+        let mut e = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            format!(
+                "The server's shared state store ({store}) is unreachable; please retry shortly."
+            ),
+        )
+        .with_code("store_unavailable");
+        e.retry_after = Some(1);
+        e
     }
 
     /// 422 for an `Idempotency-Key` used before with another request.
@@ -481,7 +500,22 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         );
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+            response.headers_mut().insert(
+                "retry-after-ms",
+                HeaderValue::from(secs.saturating_mul(1000)),
+            );
+        }
         response
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::shared_store_unavailable(e.store)
     }
 }
 

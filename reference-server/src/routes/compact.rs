@@ -62,6 +62,7 @@ async fn compact(
                 .stores
                 .responses
                 .get(project.as_str(), id)
+                .await?
                 .ok_or_else(|| ApiError::previous_response_not_found(id))?
                 .conversation
                 .turns,

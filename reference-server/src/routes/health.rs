@@ -30,7 +30,8 @@ async fn live() -> Json<Value> {
 /// live check from a canned answer.
 async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let models_ok = !state.config.models.is_empty();
-    let store_ok = state.stores.responses.probe_write() > 0;
+    // The response store names itself when it fails (a shared store across the network).
+    let store = state.stores.responses.probe_write().await;
     let index_store = match &state.indexes {
         Ok(store) => store.probe_write().map_err(|e| e.to_string()),
         Err(e) => Err(e.clone()),
@@ -39,7 +40,7 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
     let accepting = !state.draining.load(Ordering::SeqCst);
     // At the cap, each new connection closes an idle one: a balancer should look elsewhere.
     let room = !state.connections.at_cap();
-    let ok = models_ok && store_ok && index_store.is_ok() && engine_ok && accepting && room;
+    let ok = models_ok && store.is_ok() && index_store.is_ok() && engine_ok && accepting && room;
     let status = if ok {
         StatusCode::OK
     } else {
@@ -53,7 +54,10 @@ async fn ready(State(state): State<AppState>) -> impl IntoResponse {
             "checked_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             "checks": {
                 "models": { "status": word(models_ok), "count": state.config.models.len() },
-                "response_store": { "status": word(store_ok) },
+                "response_store": match &store {
+                    Ok(_) => json!({ "status": "ok", "backend": state.stores.backend }),
+                    Err(e) => json!({ "status": "failed", "backend": e.store, "error": e.to_string() }),
+                },
                 "index_store": match &index_store {
                     Ok(()) => json!({ "status": "ok" }),
                     Err(why) => json!({ "status": "failed", "error": why }),

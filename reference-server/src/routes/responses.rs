@@ -145,21 +145,25 @@ pub(super) fn responses_model(state: &AppState, model: Option<&str>) -> Result<S
 /// WebSocket mode's connection-local conversations (its `store: false` responses), by id.
 pub type Local = HashMap<String, engine::Conversation>;
 
-fn plan(
+/// The turns of the stored response `id` names, if `project` stored it (`None`: not found).
+pub(super) async fn stored_turns(
     state: &AppState,
     project: &Project,
-    req: CreateResponse,
-    raw: &Value,
-) -> Result<Plan, ApiError> {
-    plan_with(state, project, req, raw, &Local::new())
+    id: &str,
+) -> Result<Option<Vec<Turn>>, ApiError> {
+    Ok(state
+        .stores
+        .responses
+        .get(project.as_str(), id)
+        .await?
+        .map(|stored| stored.conversation.turns))
 }
 
 fn plan_with(
     state: &AppState,
-    project: &Project,
     req: CreateResponse,
     raw: &Value,
-    local: &Local,
+    previous: Option<Vec<Turn>>,
 ) -> Result<Plan, ApiError> {
     let model_id = responses_model(state, req.model.as_deref())?;
     if req.input.is_none() {
@@ -197,18 +201,7 @@ fn plan_with(
 
     let mut conversation = match &req.previous_response_id {
         Some(id) => {
-            let turns = match local.get(id) {
-                Some(c) => c.turns.clone(),
-                None => {
-                    state
-                        .stores
-                        .responses
-                        .get(project.as_str(), id)
-                        .ok_or_else(|| ApiError::previous_response_not_found(id))?
-                        .conversation
-                        .turns
-                }
-            };
+            let turns = previous.ok_or_else(|| ApiError::previous_response_not_found(id))?;
             // Instructions are not carried over (as in the OpenAI API); turns are.
             engine::Conversation {
                 instructions: Vec::new(),
@@ -404,7 +397,11 @@ async fn create(
     mut ask: Ask,
     WithValue(req, raw): WithValue<CreateResponse>,
 ) -> Result<Response, ApiError> {
-    let plan = plan(&state, &project, req, &raw)?;
+    let previous = match &req.previous_response_id {
+        Some(id) => stored_turns(&state, &project, id).await?,
+        None => None,
+    };
+    let plan = plan_with(&state, req, &raw, previous)?;
     let mut act = state.simulation.decide(
         &mut ask,
         "/v1/responses",
@@ -422,15 +419,19 @@ async fn create(
         conversation
             .turns
             .extend(outcome.output_turns.iter().cloned());
-        state.stores.responses.put(
-            project.as_str(),
-            id.clone(),
-            StoredResponse {
-                response: response.clone(),
-                input_items: plan.input_items.clone(),
-                conversation,
-            },
-        );
+        state
+            .stores
+            .responses
+            .put(
+                project.as_str(),
+                id.clone(),
+                StoredResponse {
+                    response: response.clone(),
+                    input_items: plan.input_items.clone(),
+                    conversation,
+                },
+            )
+            .await?;
     }
     if plan.req.stream == Some(true) {
         return Ok(act.stream(stream_events(&response), true));
@@ -439,18 +440,23 @@ async fn create(
     Ok(act.answer(Json(response).into_response()))
 }
 
-/// A `response.create` message of WebSocket mode (its `type` removed): the events of the
+/// What a `response.create` message of WebSocket mode made: the events to send, and the
+/// response to store (`store: true`) under its id.
+pub(super) type SocketAnswer = (Vec<Value>, Option<(String, StoredResponse)>);
+
+/// A `response.create` message of WebSocket mode (its `type` removed), continuing `previous`
+/// (the turns its `previous_response_id` names, found by the caller): the events of the
 /// response, as a stream would send them. A `store: false` response is kept in `local`, the
 /// connection's own state, for continuations on the same socket.
 pub(super) fn create_for_socket(
     state: &AppState,
-    project: &Project,
     body: &Value,
     local: &mut Local,
-) -> Result<Vec<Value>, ApiError> {
+    previous: Option<Vec<Turn>>,
+) -> Result<SocketAnswer, ApiError> {
     let WithValue(req, raw) =
         crate::protocol::extract::parse_value::<CreateResponse>(body.clone())?;
-    let plan = plan_with(state, project, req, &raw, local)?;
+    let plan = plan_with(state, req, &raw, previous)?;
     let outcome = run(&plan);
     let id = crate::protocol::new_id("resp");
     let response = response_object(&plan, &outcome, &id, crate::clock::now());
@@ -458,20 +464,17 @@ pub(super) fn create_for_socket(
     conversation
         .turns
         .extend(outcome.output_turns.iter().cloned());
+    let events = stream_events(&response);
     if plan.req.store.unwrap_or(true) {
-        state.stores.responses.put(
-            project.as_str(),
-            id,
-            StoredResponse {
-                response: response.clone(),
-                input_items: plan.input_items.clone(),
-                conversation,
-            },
-        );
-    } else {
-        local.insert(id, conversation);
+        let stored = StoredResponse {
+            response,
+            input_items: plan.input_items,
+            conversation,
+        };
+        return Ok((events, Some((id, stored))));
     }
-    Ok(stream_events(&response))
+    local.insert(id, conversation);
+    Ok((events, None))
 }
 
 /// The event sequence of a streamed response, in the order of WIRE_FACTS.md §4.4.
@@ -573,6 +576,7 @@ async fn retrieve(
         .stores
         .responses
         .get(project.as_str(), &id)
+        .await?
         .map(|s| Json(s.response))
         .ok_or_else(|| ApiError::not_found("response", &id))
 }
@@ -582,7 +586,7 @@ async fn remove(
     project: Project,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    if state.stores.responses.delete(project.as_str(), &id) {
+    if state.stores.responses.delete(project.as_str(), &id).await? {
         Ok(Json(
             json!({"id": id, "object": "response", "deleted": true}),
         ))
@@ -601,6 +605,7 @@ async fn input_items(
         .stores
         .responses
         .get(project.as_str(), &id)
+        .await?
         .ok_or_else(|| ApiError::not_found("response", &id))?;
     let (limit, order) = super::list_params(&query)?;
     let mut items = stored.input_items;

@@ -5,7 +5,7 @@
 //! a continuation from an id that is not there empties that state; the connection ends after
 //! its time limit. Errors are `{"type": "error", "status", "error": {…}}` messages.
 
-use super::responses::{create_for_socket, Local};
+use super::responses::{create_for_socket, stored_turns, Local};
 use super::table::Routes;
 use crate::protocol::error::ApiError;
 use crate::protocol::project::Project;
@@ -114,7 +114,7 @@ async fn serve(socket: WebSocket, state: AppState, project: Project) {
                 idle.as_mut().reset(tokio::time::Instant::now() + quiet);
                 match message {
                 Some(Ok(Message::Text(text))) => {
-                    if let Err(e) = start(&state, &project, text.as_str(), &local, &busy, &out) {
+                    if let Err(e) = start(&state, &project, text.as_str(), &local, &busy, &out).await {
                         let _ = out.send(error_message(&e)).await;
                     }
                 }
@@ -136,7 +136,7 @@ async fn serve(socket: WebSocket, state: AppState, project: Project) {
 }
 
 /// Starts the response a message asks for, or says why not.
-fn start(
+async fn start(
     state: &AppState,
     project: &Project,
     text: &str,
@@ -178,17 +178,38 @@ fn start(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
-    let events = {
+    let continued = body
+        .get("previous_response_id")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    // What is continued: the connection's own response first, else a stored one (looked up
+    // before the connection's state is locked: a shared store is across the network).
+    let previous = match continued.as_deref() {
+        Some(id) => {
+            let own = local
+                .lock()
+                .ok()
+                .and_then(|l| l.get(id).map(|c| c.turns.clone()));
+            match own {
+                Some(turns) => Some(turns),
+                None => match stored_turns(state, project, id).await {
+                    Ok(turns) => turns,
+                    Err(e) => {
+                        busy.store(false, Ordering::SeqCst);
+                        return Err(e);
+                    }
+                },
+            }
+        }
+        None => None,
+    };
+    let (events, to_store) = {
         let Ok(mut local) = local.lock() else {
             busy.store(false, Ordering::SeqCst);
             return Err(ApiError::internal());
         };
-        let continued = body
-            .get("previous_response_id")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        match create_for_socket(state, project, &body, &mut local) {
-            Ok(events) => events,
+        match create_for_socket(state, &body, &mut local, previous) {
+            Ok(answer) => answer,
             Err(e) => {
                 busy.store(false, Ordering::SeqCst);
                 if let Some(id) = continued {
@@ -205,6 +226,17 @@ fn start(
             }
         }
     };
+    if let Some((id, stored)) = to_store {
+        if let Err(e) = state
+            .stores
+            .responses
+            .put(project.as_str(), id, stored)
+            .await
+        {
+            busy.store(false, Ordering::SeqCst);
+            return Err(e.into());
+        }
+    }
     let mut pace = state.simulation.pace(&model);
     let out = out.clone();
     let busy = busy.clone();

@@ -87,8 +87,8 @@ impl InMemory {
 }
 
 impl super::Buckets for InMemory {
-    fn take(&self, key: &str, budget: Budget) -> Taken {
-        self.take_at(key, budget, Instant::now())
+    fn take(&self, key: &str, budget: Budget) -> super::Pending<Taken> {
+        super::ready(self.take_at(key, budget, Instant::now()))
     }
 }
 

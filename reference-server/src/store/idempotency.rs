@@ -92,11 +92,23 @@ impl InMemory {
 }
 
 impl super::IdempotencyRecords for InMemory {
-    fn claim(&self, key: &str, fingerprint: Fingerprint) -> Claim {
-        self.claim_at(key, fingerprint, Instant::now())
+    fn claim(&self, key: &str, fingerprint: Fingerprint) -> super::Pending<Claim> {
+        super::ready(self.claim_at(key, fingerprint, Instant::now()))
     }
 
-    fn finish(&self, key: &str, fingerprint: Fingerprint, answer: Option<Recorded>) {
+    fn finish(
+        &self,
+        key: &str,
+        fingerprint: Fingerprint,
+        answer: Option<Recorded>,
+    ) -> super::Pending<()> {
+        self.finish_now(key, fingerprint, answer);
+        super::ready(())
+    }
+}
+
+impl InMemory {
+    fn finish_now(&self, key: &str, fingerprint: Fingerprint, answer: Option<Recorded>) {
         let mut inner = super::lock(&self.inner);
         match answer {
             Some(recorded) => {
@@ -115,7 +127,6 @@ impl super::IdempotencyRecords for InMemory {
 
 #[cfg(test)]
 mod tests {
-    use super::super::IdempotencyRecords;
     use super::*;
 
     fn recorded() -> Recorded {
@@ -133,7 +144,7 @@ mod tests {
         assert_eq!(s.claim_at("k", [1; 32], now), Claim::Execute);
         assert_eq!(s.claim_at("k", [1; 32], now), Claim::InUse);
         assert_eq!(s.claim_at("k", [2; 32], now), Claim::Reused);
-        s.finish("k", [1; 32], Some(recorded()));
+        s.finish_now("k", [1; 32], Some(recorded()));
         assert_eq!(s.claim_at("k", [1; 32], now), Claim::Replay(recorded()));
     }
 
@@ -142,7 +153,7 @@ mod tests {
         let s = InMemory::new(Duration::from_secs(1), 10);
         let t0 = Instant::now();
         assert_eq!(s.claim_at("k", [1; 32], t0), Claim::Execute);
-        s.finish("k", [1; 32], Some(recorded()));
+        s.finish_now("k", [1; 32], Some(recorded()));
         assert_eq!(
             s.claim_at("k", [2; 32], t0 + Duration::from_secs(2)),
             Claim::Execute
@@ -154,7 +165,7 @@ mod tests {
         let s = InMemory::new(Duration::from_secs(60), 10);
         let now = Instant::now();
         assert_eq!(s.claim_at("k", [1; 32], now), Claim::Execute);
-        s.finish("k", [1; 32], None);
+        s.finish_now("k", [1; 32], None);
         assert_eq!(s.claim_at("k", [1; 32], now), Claim::Execute);
     }
 }

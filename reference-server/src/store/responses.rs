@@ -42,7 +42,30 @@ impl InMemory {
 }
 
 impl super::Responses for InMemory {
-    fn put(&self, project: &str, id: String, entry: StoredResponse) {
+    fn put(&self, project: &str, id: String, entry: StoredResponse) -> super::Pending<()> {
+        self.put_now(project, id, entry);
+        super::ready(())
+    }
+
+    fn get(&self, project: &str, id: &str) -> super::Pending<Option<StoredResponse>> {
+        super::ready(self.get_now(project, id))
+    }
+
+    fn delete(&self, project: &str, id: &str) -> super::Pending<bool> {
+        super::ready(self.delete_now(project, id))
+    }
+
+    // Takes the lock (a wedged store hangs the probe, which a balancer reads as not ready)
+    // and writes under it.
+    fn probe_write(&self) -> super::Pending<u64> {
+        let mut inner = super::lock(&self.inner);
+        inner.probes += 1;
+        super::ready(inner.probes)
+    }
+}
+
+impl InMemory {
+    fn put_now(&self, project: &str, id: String, entry: StoredResponse) {
         let mut inner = super::lock(&self.inner);
         // Ids are random: one project never overwrites another's.
         if inner
@@ -62,7 +85,7 @@ impl super::Responses for InMemory {
         }
     }
 
-    fn get(&self, project: &str, id: &str) -> Option<StoredResponse> {
+    fn get_now(&self, project: &str, id: &str) -> Option<StoredResponse> {
         super::lock(&self.inner)
             .map
             .get(id)
@@ -70,7 +93,7 @@ impl super::Responses for InMemory {
             .map(|(_, entry)| entry.clone())
     }
 
-    fn delete(&self, project: &str, id: &str) -> bool {
+    fn delete_now(&self, project: &str, id: &str) -> bool {
         let mut inner = super::lock(&self.inner);
         if inner.map.get(id).is_none_or(|(owner, _)| owner != project) {
             return false;
@@ -79,19 +102,10 @@ impl super::Responses for InMemory {
         inner.order.retain(|k| k != id);
         true
     }
-
-    // Takes the lock (a wedged store hangs the probe, which a balancer reads as not ready)
-    // and writes under it.
-    fn probe_write(&self) -> u64 {
-        let mut inner = super::lock(&self.inner);
-        inner.probes += 1;
-        inner.probes
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::Responses;
     use super::*;
 
     fn entry() -> StoredResponse {
@@ -105,27 +119,26 @@ mod tests {
     #[test]
     fn evicts_the_oldest_past_capacity() {
         let store = InMemory::new(2);
-        store.put("p", "a".into(), entry());
-        store.put("p", "b".into(), entry());
-        store.put("p", "c".into(), entry());
-        assert!(store.get("p", "a").is_none());
-        assert!(store.get("p", "c").is_some());
-        assert!(store.delete("p", "b"));
-        assert!(!store.delete("p", "b"));
-        assert_eq!(store.probe_write(), 1);
+        store.put_now("p", "a".into(), entry());
+        store.put_now("p", "b".into(), entry());
+        store.put_now("p", "c".into(), entry());
+        assert!(store.get_now("p", "a").is_none());
+        assert!(store.get_now("p", "c").is_some());
+        assert!(store.delete_now("p", "b"));
+        assert!(!store.delete_now("p", "b"));
     }
 
     #[test]
     fn another_project_neither_sees_nor_deletes() {
         let store = InMemory::new(4);
-        store.put("alice", "r".into(), entry());
-        assert!(store.get("bob", "r").is_none());
-        assert!(!store.delete("bob", "r"));
+        store.put_now("alice", "r".into(), entry());
+        assert!(store.get_now("bob", "r").is_none());
+        assert!(!store.delete_now("bob", "r"));
         assert!(
-            store.get("alice", "r").is_some(),
+            store.get_now("alice", "r").is_some(),
             "bob's delete did nothing"
         );
-        assert!(store.delete("alice", "r"));
+        assert!(store.delete_now("alice", "r"));
     }
 
     proptest::proptest! {
@@ -146,11 +159,11 @@ mod tests {
                     // Ids are never reused across projects (they are random): a slot another
                     // project holds is left alone.
                     0 if owner.get(&id).is_none_or(|o| *o == who) => {
-                        store.put(projects[who], id.clone(), entry());
+                        store.put_now(projects[who], id.clone(), entry());
                         owner.insert(id, who);
                     }
                     1 => {
-                        let deleted = store.delete(projects[who], &id);
+                        let deleted = store.delete_now(projects[who], &id);
                         proptest::prop_assert_eq!(deleted, owner.get(&id) == Some(&who));
                         if deleted {
                             owner.remove(&id);
@@ -161,7 +174,7 @@ mod tests {
                 for slot in 0..6 {
                     let id = format!("resp_{slot}");
                     for (w, p) in projects.iter().enumerate() {
-                        proptest::prop_assert_eq!(store.get(p, &id).is_some(), owner.get(&id) == Some(&w));
+                        proptest::prop_assert_eq!(store.get_now(p, &id).is_some(), owner.get(&id) == Some(&w));
                     }
                 }
             }
