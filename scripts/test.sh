@@ -20,7 +20,8 @@ sdk_venv() {
 
 # need COMMAND PACKAGE: installs Debian's PACKAGE when COMMAND is missing (CI runs as root).
 need() {
-  command -v "$1" >/dev/null 2>&1 && return 0
+  # /usr/sbin too: HAProxy lives there, outside a user's PATH.
+  command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] && return 0
   need_package "$2" "$1"
 }
 need_package() {
@@ -41,8 +42,16 @@ if [ "${1:-}" = --install-only ]; then
   need promtool prometheus
   need gcc gcc
   need curl curl
+  need redis-server redis-server
+  need haproxy haproxy
   exit 0
 fi
+
+# The replicas' tests run the topology users run: Debian's redis-server and HAProxy in front
+# of three replicas. Here they are required (a test without them fails rather than skips).
+need redis-server redis-server
+need haproxy haproxy
+export REFSERVER_TEST_REPLICAS=require
 
 cargo build --workspace --bins
 # cargo-nextest when it is there (each test in its own process, in parallel); otherwise the

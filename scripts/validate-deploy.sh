@@ -3,6 +3,8 @@
 # or misplaced field fails), with no cluster and no network beyond PyPI:
 # - deploy/kubernetes/*.yaml against the Kubernetes API (kubernetes-validate, which ships the
 #   schemas of every Kubernetes release);
+# - deploy/compose/*.yaml against the Compose specification (check-jsonschema's vendored copy),
+#   and deploy/compose/haproxy.cfg by HAProxy itself (`haproxy -c`);
 # - examples/github/*.yml against the GitHub Actions workflow schema (check-jsonschema's
 #   vendored copy of SchemaStore's).
 #
@@ -29,3 +31,12 @@ done
 "$venv/bin/kubernetes-validate" --strict --quiet -k "$k8s" "$venv"/manifests/*.yaml
 echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid (Kubernetes $k8s, strict)"
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/github/*.yml
+"$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/*.yaml
+haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
+if [ -x "$haproxy" ]; then
+  "$haproxy" -c -q -f deploy/compose/haproxy.cfg
+  echo "deploy/compose/haproxy.cfg: valid (haproxy -c)"
+else
+  echo "validate-deploy.sh: haproxy is missing (scripts/test.sh installs it)" >&2
+  exit 1
+fi

@@ -267,6 +267,34 @@ pub struct Config {
     pub indexes: IndexesConfig,
     /// Cross-origin requests from web pages (default: off).
     pub cors: CorsConfig,
+    /// Where rate-limit buckets, idempotency records and stored responses live (default: in
+    /// this process).
+    pub store: StoreConfig,
+}
+
+/// The shared store of several replicas: unset, each server keeps its state in memory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StoreConfig {
+    /// `redis://[user:password@]host:port/db` (or `rediss://`, `redis+unix://`); unset: in memory.
+    pub url: Option<String>,
+    /// Every key this deployment writes starts with it, so deployments can share one Redis.
+    pub prefix: String,
+    /// How long to wait for the store at start before giving up (0: give up at once).
+    pub wait_seconds: u64,
+    /// The most one store operation may take before the request gets a 503, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefix: "refserver".to_owned(),
+            wait_seconds: 0,
+            timeout_ms: 1000,
+        }
+    }
 }
 
 /// Which web pages may call the server from another origin.
@@ -353,6 +381,7 @@ impl Default for Config {
             scenarios: ScenariosConfig::default(),
             indexes: IndexesConfig::default(),
             cors: CorsConfig::default(),
+            store: StoreConfig::default(),
         }
     }
 }
@@ -561,6 +590,13 @@ impl Config {
                         .collect()
                 }
                 "REFSERVER_INDEX_PATH" => self.indexes.path = Some(value.clone()),
+                "REFSERVER_STORE_URL" => {
+                    self.store.url = Some(value.clone()).filter(|u| !u.is_empty())
+                }
+                "REFSERVER_STORE_PREFIX" => self.store.prefix = value.clone(),
+                "REFSERVER_STORE_WAIT_SECONDS" => {
+                    self.store.wait_seconds = value.parse().map_err(|_| bad("not a number"))?
+                }
                 "REFSERVER_API_KEY_HEADER" => self.auth.key_header = Some(value.clone()),
                 "REFSERVER_REQUEST_LOGS" => {
                     self.request_logs = matches!(value.as_str(), "1" | "true" | "yes")
@@ -573,6 +609,24 @@ impl Config {
 
     /// Checks that the values fit together.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if let Some(url) = &self.store.url {
+            let scheme = url.split_once("://").map(|(s, _)| s);
+            if !matches!(scheme, Some("redis" | "rediss" | "redis+unix" | "unix")) {
+                return Err(ConfigError::Invalid(format!(
+                    "store.url must be a redis:// (or rediss://, redis+unix://) URL, not '{url}'"
+                )));
+            }
+        }
+        if self.store.prefix.is_empty() || self.store.prefix.contains(char::is_whitespace) {
+            return Err(ConfigError::Invalid(
+                "store.prefix must be a non-empty word without spaces".to_owned(),
+            ));
+        }
+        if self.store.timeout_ms == 0 {
+            return Err(ConfigError::Invalid(
+                "store.timeout_ms must be at least 1".to_owned(),
+            ));
+        }
         if self.auth.mode == AuthMode::Strict && self.auth.tokens.is_empty() {
             return Err(ConfigError::Invalid(
                 "auth.mode = \"strict\" needs at least one entry in auth.tokens".to_owned(),

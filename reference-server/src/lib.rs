@@ -36,12 +36,14 @@ pub mod telemetry;
 pub use config::{
     AuthConfig, AuthMode, Config, ConfigError, CorsConfig, IdempotencyConfig, IndexesConfig,
     LimitsConfig, ModelConfig, ModelKind, RateBudget, RateLimitConfig, RateLimitKeying,
-    TokenConfig,
+    StoreConfig, TokenConfig,
 };
 pub use protocol::error::ApiError;
 pub use routes::table::Served;
 /// The memory-index store behind `/v1/indexes` (for benchmarks and embedding programs).
 pub use store::indexes;
+/// Why `serve` could not start with the configured shared store (the binary exits 2).
+pub use store::redis::Unreachable as StoreUnreachable;
 
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
@@ -55,6 +57,39 @@ use std::future::Future;
 /// idempotency.
 pub fn app(config: Config) -> App {
     app_with_state(AppState::new(config))
+}
+
+/// The app for `config` with its configured store: connected to Redis when `store.url` is
+/// set (waiting `store.wait_seconds` for it), in memory otherwise, as [`app`].
+pub async fn app_with_store(config: Config) -> Result<App, StoreUnreachable> {
+    Ok(app_with_state(state_for(config).await?))
+}
+
+/// The state for `config`, on the store it names.
+async fn state_for(config: Config) -> Result<AppState, StoreUnreachable> {
+    let Some(url) = config.store.url.clone() else {
+        return Ok(AppState::new(config));
+    };
+    let settings = store::redis::Settings {
+        url,
+        prefix: config.store.prefix.clone(),
+        timeout: std::time::Duration::from_millis(config.store.timeout_ms),
+        idempotency_ttl: std::time::Duration::from_secs(config.idempotency.ttl_seconds),
+        // A request is answered within the request timeout: a claim still running after twice
+        // that belongs to a replica that died.
+        lease: std::time::Duration::from_secs(
+            config.limits.request_timeout_seconds.saturating_mul(2),
+        ),
+        responses: config.limits.stored_responses,
+    };
+    let wait = std::time::Duration::from_secs(config.store.wait_seconds);
+    let (stores, collectors) = store::redis::connect(&settings, wait).await?;
+    tracing::info!(store = stores.backend, prefix = %settings.prefix, "shared store");
+    let state = AppState::with_stores(config, stores);
+    for collector in collectors {
+        state.metrics.register(collector);
+    }
+    Ok(state)
 }
 
 /// The app: every route, served through the envelope (a tower service; `axum::serve` takes it
@@ -132,7 +167,7 @@ where
     if let Some((soft, hard)) = connections::raise_descriptor_limit() {
         tracing::info!(soft, hard, "descriptor limit");
     }
-    let state = AppState::new(config);
+    let state = state_for(config).await.map_err(std::io::Error::other)?;
     let bounds = state.connections.bounds();
     tracing::info!(
         max_connections = bounds.max,

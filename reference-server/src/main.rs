@@ -123,6 +123,14 @@ async fn main() -> ExitCode {
     let _ = tokio::task::spawn_blocking(move || telemetry.shutdown()).await;
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // The store's settings are the operator's to fix, like any bad configuration.
+        Err(e)
+            if e.get_ref()
+                .is_some_and(|inner| inner.is::<reference_server::StoreUnreachable>()) =>
+        {
+            eprintln!("reference-server: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("reference-server: {e}");
             ExitCode::from(1)

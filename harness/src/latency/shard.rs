@@ -617,7 +617,7 @@ mod tests {
             ttft: Some(ms(500 + (n * 31) % 9_000)),
             itl: vec![ms(100 + n % 900), ms(50 + (n * 3) % 700)],
             tokens: Some((3, crate::latency::probe::TokenCount::Usage)),
-            error: (n % 17 == 0).then(|| format!("HTTP {}", 500 + n % 3)),
+            error: (n.is_multiple_of(17)).then(|| format!("HTTP {}", 500 + n % 3)),
             sent_at: Duration::from_millis(n * 3),
         }
     }

@@ -80,7 +80,7 @@ impl Generator<'_> {
             "string" => self.string(schema, name, seed),
             "integer" => json!(number_in(schema, name, seed, true) as i64),
             "number" => json!(number_in(schema, name, seed, false)),
-            "boolean" => json!(seed % 3 != 0),
+            "boolean" => json!(!seed.is_multiple_of(3)),
             "null" => Value::Null,
             _ => json!(self.text_for(name, seed)),
         }

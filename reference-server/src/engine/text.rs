@@ -3,7 +3,7 @@
 use serde_json::{json, Value};
 
 /// One turn of a conversation, in API-neutral form.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Turn {
     /// A message; `role` is user, assistant, system or developer.
     Message {
@@ -31,7 +31,7 @@ pub enum Turn {
 }
 
 /// Everything the engine reads.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct Conversation {
     /// `instructions` / system / developer text.
     pub instructions: Vec<String>,

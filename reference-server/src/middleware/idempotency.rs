@@ -105,7 +105,7 @@ where
             state.metrics.idempotent_replay();
             return replay(recorded);
         }
-        Claim::Execute => {}
+        Claim::Execute => state.metrics.idempotent_execution(),
     }
     let mut guard = Guard {
         records,

@@ -303,7 +303,7 @@ impl Rule {
             }
         }
         if let Some(every) = c.every {
-            return n % every == 0;
+            return n.is_multiple_of(every);
         }
         if let Some(rate) = c.rate {
             let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(self.seed);

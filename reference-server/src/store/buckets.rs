@@ -71,16 +71,26 @@ impl InMemory {
         if allowed {
             bucket.tokens -= 1.0;
         }
+        Taken::of(budget, bucket.tokens, allowed)
+    }
+}
+
+impl Taken {
+    /// The outcome for a bucket of `budget` left with `tokens` after a take (`allowed`: one
+    /// was taken). The shared store's script keeps the same bucket, so both answer alike.
+    pub(super) fn of(budget: Budget, tokens: f64, allowed: bool) -> Self {
+        let capacity = f64::from(budget.capacity.max(1));
+        let rate = capacity / budget.refill.as_secs_f64().max(1e-3);
         let retry_after = if allowed {
             Duration::ZERO
         } else {
-            Duration::from_secs_f64((1.0 - bucket.tokens) / rate)
+            Duration::from_secs_f64(((1.0 - tokens) / rate).max(0.0))
         };
         Taken {
             allowed,
             limit: budget.capacity,
-            remaining: bucket.tokens.floor().max(0.0) as u32,
-            reset: Duration::from_secs_f64((capacity - bucket.tokens) / rate),
+            remaining: tokens.floor().max(0.0) as u32,
+            reset: Duration::from_secs_f64(((capacity - tokens) / rate).max(0.0)),
             retry_after,
         }
     }

@@ -12,6 +12,7 @@
 mod buckets;
 mod idempotency;
 pub mod indexes;
+pub mod redis;
 mod responses;
 
 pub use buckets::{Budget, Taken};

@@ -18,6 +18,7 @@ pub struct Metrics {
     in_flight: IntGauge,
     rate_limited: IntCounterVec,
     replays: prometheus::IntCounter,
+    executions: prometheus::IntCounter,
     faults: IntCounterVec,
     connections: ConnectionCounters,
 }
@@ -55,6 +56,10 @@ impl Metrics {
             "idempotent_replays_total",
             "Responses replayed for a repeated Idempotency-Key.",
         );
+        let executions = prometheus::IntCounter::new(
+            "idempotent_executions_total",
+            "Requests with an Idempotency-Key that ran (their key's first use, or a retry after it was forgotten).",
+        );
         let faults = IntCounterVec::new(
             Opts::new(
                 "injected_faults_total",
@@ -89,8 +94,23 @@ impl Metrics {
             let _ = registry.register(collector);
         }
         // Construction only fails on invalid names, which these constants never are.
-        let (Ok(requests), Ok(latency), Ok(in_flight), Ok(rate_limited), Ok(replays), Ok(faults)) =
-            (requests, latency, in_flight, rate_limited, replays, faults)
+        let (
+            Ok(requests),
+            Ok(latency),
+            Ok(in_flight),
+            Ok(rate_limited),
+            Ok(replays),
+            Ok(executions),
+            Ok(faults),
+        ) = (
+            requests,
+            latency,
+            in_flight,
+            rate_limited,
+            replays,
+            executions,
+            faults,
+        )
         else {
             unreachable!("metric definitions are constant and valid")
         };
@@ -100,6 +120,7 @@ impl Metrics {
             Box::new(in_flight.clone()),
             Box::new(rate_limited.clone()),
             Box::new(replays.clone()),
+            Box::new(executions.clone()),
             Box::new(faults.clone()),
         ] {
             let _ = registry.register(collector);
@@ -113,6 +134,7 @@ impl Metrics {
             in_flight,
             rate_limited,
             replays,
+            executions,
             faults,
             connections: ConnectionCounters {
                 open,
@@ -120,6 +142,11 @@ impl Metrics {
                 refused,
             },
         }
+    }
+
+    /// Adds another part's collectors (the shared store's) to `/metrics`.
+    pub fn register(&self, collector: Box<dyn prometheus::core::Collector>) {
+        let _ = self.registry.register(collector);
     }
 
     /// The connection counters, for the accept loop.
@@ -140,6 +167,11 @@ impl Metrics {
     /// Counts an idempotent replay.
     pub fn idempotent_replay(&self) {
         self.replays.inc();
+    }
+
+    /// Counts a keyed request that runs.
+    pub fn idempotent_execution(&self) {
+        self.executions.inc();
     }
 
     /// Marks a request as started.
