@@ -41,7 +41,8 @@ for i in $(seq 1 "$replicas"); do
 done
 cat > "$dir/haproxy.cfg" <<CFG
 global
-  maxconn 20000
+  # Two descriptors per connection: 4096 fits the usual hard limit of 8192 and more.
+  maxconn 4096
 defaults
   mode http
   timeout connect 1s
@@ -60,6 +61,12 @@ $servers
 CFG
 "$haproxy" -db -f "$dir/haproxy.cfg" > "$dir/haproxy.log" 2>&1 &
 pids+=($!)
+sleep 0.3
+if ! kill -0 "${pids[-1]}" 2>/dev/null; then
+  echo "replicas.sh: haproxy did not start:" >&2
+  cat "$dir/haproxy.log" >&2
+  exit 1
+fi
 echo "redis: redis://127.0.0.1:$redis_port/0"
 echo "balancer: http://127.0.0.1:$port"
 wait

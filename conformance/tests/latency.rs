@@ -785,3 +785,61 @@ async fn a_sweep_names_the_steps_that_measured_the_limiter() {
         "{stdout}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_scenario_sends_each_request_a_key_of_its_own() {
+    let server = delayed_embeddings(Duration::ZERO).await;
+    let keyed = slo_file(&EMBEDDINGS_SLO.replace(
+        "endpoint = \"/v1/embeddings\"",
+        "endpoint = \"/v1/embeddings\"\nidempotency_key = true",
+    ));
+    let plain = slo_file(EMBEDDINGS_SLO);
+    let target = format!("{}/v1", server.uri());
+    for slo in [keyed.as_str().to_owned(), plain.as_str().to_owned()] {
+        let target = target.clone();
+        let out = tokio::task::spawn_blocking(move || {
+            conformance(&[
+                "latency",
+                "--target",
+                &target,
+                "--api-key",
+                "k",
+                "--slo",
+                &slo,
+                "--concurrency",
+                "4",
+                "--requests",
+                "20",
+                "--warmup",
+                "0s",
+                "--no-reports",
+            ])
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let received = server.received_requests().await.unwrap_or_default();
+    let keys: Vec<Option<String>> = received
+        .iter()
+        .map(|r| {
+            r.headers
+                .get("idempotency-key")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        })
+        .collect();
+    // The keyed run: its preflight (no key) and 20 keyed requests, every key new; then the
+    // plain run: 21 requests without one.
+    assert_eq!(keys.len(), 42, "{keys:?}");
+    let (first, second) = keys.split_at(21);
+    let sent: std::collections::HashSet<&String> = first.iter().flatten().collect();
+    assert_eq!(first.iter().flatten().count(), 20, "{first:?}");
+    assert_eq!(sent.len(), 20, "a key was sent twice: {first:?}");
+    assert!(second.iter().all(Option::is_none), "{second:?}");
+}

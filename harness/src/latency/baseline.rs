@@ -256,6 +256,7 @@ mod tests {
             name: name.into(),
             endpoint: "/v1/embeddings".into(),
             stream: false,
+            idempotency_key: false,
             requests: 10,
             errors: 0,
             warmup_requests: 0,

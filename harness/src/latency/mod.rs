@@ -102,6 +102,8 @@ pub struct ScenarioReport {
     pub endpoint: String,
     /// Streamed or not.
     pub stream: bool,
+    /// Whether each request carried an `Idempotency-Key` of its own.
+    pub idempotency_key: bool,
     /// Requests counted.
     pub requests: u64,
     /// Of which failed.
@@ -311,8 +313,15 @@ pub async fn run(
     let mut requests = Vec::new();
     for s in &config.scenarios {
         requests.push(
-            probe::Prepared::new(&client, &config.target, &s.endpoint, &s.bodies, s.stream)
-                .map_err(HarnessError::Usage)?,
+            probe::Prepared::new(
+                &client,
+                &config.target,
+                &s.endpoint,
+                &s.bodies,
+                s.stream,
+                s.idempotency_key,
+            )
+            .map_err(HarnessError::Usage)?,
         );
     }
     let baseline = match &config.baseline {
@@ -609,6 +618,7 @@ pub(crate) fn scenario_report(s: &Scenario, t: &ScenarioTally, seconds: f64) -> 
         name: s.name.clone(),
         endpoint: s.endpoint.clone(),
         stream: s.stream,
+        idempotency_key: s.idempotency_key,
         requests: t.requests,
         errors: t.errors,
         warmup_requests: t.warmup,

@@ -48,6 +48,8 @@ impl Sample {
     }
 }
 
+const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
+
 /// A request ready to be sent again and again.
 #[derive(Debug, Clone)]
 pub struct Prepared {
@@ -60,18 +62,23 @@ pub struct Prepared {
     headers: HeaderMap,
     bodies: Vec<Bytes>,
     stream: bool,
+    /// With a key per request: this run's prefix of them (random, so two runs or two workers
+    /// of a split never send the same key).
+    keys: Option<String>,
     max_bytes: usize,
     max_events: usize,
 }
 
 impl Prepared {
-    /// The request for `endpoint` with `bodies` (each sent in turn), streamed or not.
+    /// The request for `endpoint` with `bodies` (each sent in turn), streamed or not, each
+    /// with an `Idempotency-Key` of its own when `keyed`.
     pub fn new(
         client: &Client,
         target: &TargetConfig,
         endpoint: &str,
         bodies: &[Value],
         stream: bool,
+        keyed: bool,
     ) -> Result<Self, String> {
         let root = target.base_url.trim_end_matches('/');
         let rest = endpoint.strip_prefix("/v1").unwrap_or(endpoint);
@@ -140,6 +147,7 @@ impl Prepared {
             headers,
             bodies,
             stream,
+            keys: keyed.then(|| format!("load-{}", uuid::Uuid::new_v4().simple())),
             max_bytes: target.max_response_bytes,
             max_events: target.max_events,
         })
@@ -165,12 +173,19 @@ impl Prepared {
         sample: &mut Sample,
     ) {
         let body = self.bodies[n % self.bodies.len()].clone();
+        let mut headers = self.headers.clone();
+        if let Some(prefix) = &self.keys {
+            // `n` counts this scenario's requests: one key each.
+            if let Ok(key) = HeaderValue::from_str(&format!("{prefix}-{n}")) {
+                headers.insert(IDEMPOTENCY_KEY, key);
+            }
+        }
         let (status, mut body) = match &self.client {
             Client::Plain { connect_timeout } => {
                 let mut request = http::Request::new(Full::new(body));
                 *request.method_mut() = http::Method::POST;
                 *request.uri_mut() = self.path.clone();
-                *request.headers_mut() = self.headers.clone();
+                *request.headers_mut() = headers;
                 match connection
                     .send(&self.authority, *connect_timeout, request)
                     .await
@@ -184,7 +199,7 @@ impl Prepared {
             }
             Client::Tls(client) => {
                 let mut request = reqwest::Request::new(reqwest::Method::POST, self.url.clone());
-                *request.headers_mut() = self.headers.clone();
+                *request.headers_mut() = headers;
                 *request.body_mut() = Some(body.into());
                 match client.execute(request).await {
                     Ok(r) => (r.status(), Body::Tls(r)),

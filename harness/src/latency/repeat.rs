@@ -143,6 +143,7 @@ mod tests {
             endpoint: "/v1/embeddings".into(),
             bodies: vec![],
             stream: false,
+            idempotency_key: false,
             weight: 1,
             budgets: ["p50 <= 15ms", "p50 <= 100ms"]
                 .iter()

@@ -48,6 +48,9 @@ struct ScenarioSpec {
     name: String,
     endpoint: String,
     stream: bool,
+    /// Absent in manifests written before keyed scenarios: none was keyed.
+    #[serde(default)]
+    idempotency_key: bool,
     weight: u32,
     budgets: Vec<String>,
     /// SHA-256 of the bodies as JSON: the same scenario sends the same requests.
@@ -443,6 +446,7 @@ impl Fingerprint {
                     endpoint: s.endpoint.clone(),
                     bodies: Vec::new(),
                     stream: s.stream,
+                    idempotency_key: s.idempotency_key,
                     weight: s.weight,
                     budgets,
                 })
@@ -500,6 +504,7 @@ fn fingerprint(config: &LatencyConfig) -> Fingerprint {
                 name: s.name.clone(),
                 endpoint: s.endpoint.clone(),
                 stream: s.stream,
+                idempotency_key: s.idempotency_key,
                 weight: s.weight,
                 budgets: s.budgets.iter().map(|b| b.text.clone()).collect(),
                 bodies_sha256: format!(

@@ -239,6 +239,9 @@ pub struct Scenario {
     pub bodies: Vec<Value>,
     /// Whether answers are streamed.
     pub stream: bool,
+    /// Whether each request carries an `Idempotency-Key` of its own (a keyed POST is claimed,
+    /// run and recorded: what a deployment's idempotency store costs under load).
+    pub idempotency_key: bool,
     /// Share of the requests in a mix.
     pub weight: u32,
     /// The budgets.
@@ -265,6 +268,8 @@ struct ScenarioFile {
     bodies_file: Option<Spanned<String>>,
     #[serde(default)]
     stream: bool,
+    #[serde(default)]
+    idempotency_key: bool,
     #[serde(default = "one")]
     weight: Spanned<u32>,
     #[serde(default)]
@@ -420,6 +425,7 @@ fn scenario(
         endpoint,
         bodies,
         stream: s.stream,
+        idempotency_key: s.idempotency_key,
         weight: *s.weight.get_ref(),
         budgets,
     })
@@ -529,6 +535,7 @@ pub fn defaults(chat_model: &str, embedding_model: &str) -> Vec<Scenario> {
                 "input": "Write two sentences about lighthouses and the people who kept them.",
             })],
             stream: false,
+            idempotency_key: false,
             weight: 1,
             budgets: budgets(&["p95 <= 1200ms", "error_rate <= 1%"]),
         },
@@ -540,6 +547,7 @@ pub fn defaults(chat_model: &str, embedding_model: &str) -> Vec<Scenario> {
                 "input": "The keeper climbed the tower at dusk to light the lamp.",
             })],
             stream: false,
+            idempotency_key: false,
             weight: 1,
             budgets: budgets(&["p95 <= 800ms", "error_rate <= 1%"]),
         },

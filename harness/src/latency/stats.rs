@@ -346,6 +346,7 @@ mod tests {
             endpoint: "/v1/responses".into(),
             bodies: vec![],
             stream: true,
+            idempotency_key: false,
             weight: 1,
             budgets: budgets
                 .iter()

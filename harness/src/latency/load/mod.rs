@@ -521,7 +521,8 @@ pub async fn flat_out(url: &str, requests: u64, in_flight: usize) -> u64 {
         return 0;
     };
     let body = serde_json::json!({"model": "m", "input": "bench"});
-    let Ok(prepared) = Prepared::new(&client, &target, "/v1/embeddings", &[body], false) else {
+    let Ok(prepared) = Prepared::new(&client, &target, "/v1/embeddings", &[body], false, false)
+    else {
         return 0;
     };
     let scenario = super::slo::defaults("m", "m").pop();
