@@ -128,6 +128,36 @@ fn bad_configuration_exits_2_with_the_reason() {
 }
 
 #[test]
+fn an_unreachable_or_misnamed_shared_store_exits_2_without_showing_its_password() {
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap();
+    for (url, expected) in [
+        (
+            format!("redis://:hunter2@127.0.0.1:{port}/0"),
+            "the shared store at redis://:***@127.0.0.1:",
+        ),
+        (
+            "http://cache:6379".to_owned(),
+            "store.url must be a redis://",
+        ),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_reference-server"))
+            .args(["--port", "0", "--quiet"])
+            .env("REFSERVER_STORE_URL", &url)
+            .env("REFSERVER_INDEX_PATH", ":memory:")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{url}: {stderr}");
+        assert!(stderr.contains(expected), "{url}: {stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+}
+
+#[test]
 fn a_bad_timing_profile_or_fault_schedule_exits_2_naming_the_key() {
     for (name, value, expected) in [
         ("REFSERVER_TTFT", "normal(20ms)", "REFSERVER_TTFT"),

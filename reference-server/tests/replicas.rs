@@ -334,3 +334,122 @@ async fn a_redis_outage_is_a_503_with_retry_after_and_recovers_by_itself() {
         assert_eq!(ask(i, "/v1/models").await.unwrap().status().as_u16(), 200);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployments_under_two_prefixes_share_a_redis_but_nothing_else() {
+    if topology::available().is_none() {
+        return;
+    }
+    let redis = Redis::start();
+    let env = |prefix| {
+        [
+            ("REFSERVER_STORE_PREFIX", prefix),
+            ("REFSERVER_RATE_LIMIT", "5/3600"),
+        ]
+    };
+    let a = Replica::start(&redis.url(), &env("staging-a"));
+    let b = Replica::start(&redis.url(), &env("staging-b"));
+    let client = client();
+    let mut ok = [0, 0];
+    for _ in 0..8 {
+        for (i, replica) in [&a, &b].into_iter().enumerate() {
+            let r = client
+                .get(format!("{}/v1/models", replica.base))
+                .bearer_auth("sk-one")
+                .send()
+                .await
+                .unwrap();
+            ok[i] += usize::from(r.status().as_u16() == 200);
+        }
+    }
+    assert_eq!(ok, [5, 5], "each prefix has its own bucket of 5");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idempotency_record_expires_after_its_ttl_on_redis() {
+    if topology::available().is_none() {
+        return;
+    }
+    let redis = Redis::start();
+    let env = [
+        ("REFSERVER_IDEMPOTENCY_TTL_SECONDS", "1"),
+        ("REFSERVER_RATE_LIMIT", "off"),
+    ];
+    let replicas = [
+        Replica::start(&redis.url(), &env),
+        Replica::start(&redis.url(), &env),
+    ];
+    let client = client();
+    let post = |i: usize, input: &str| {
+        client
+            .post(format!("{}/v1/embeddings", replicas[i].base))
+            .bearer_auth("sk-one")
+            .header("Idempotency-Key", "short-lived")
+            .json(&json!({"model": "ref-embed-1", "input": input}))
+            .send()
+    };
+    assert_eq!(post(0, "first").await.unwrap().status().as_u16(), 200);
+    assert_eq!(
+        post(1, "second").await.unwrap().status().as_u16(),
+        422,
+        "kept within its TTL"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let after = post(1, "second").await.unwrap();
+    assert_eq!(after.status().as_u16(), 200, "forgotten after its TTL");
+    assert!(!after.headers().contains_key("idempotent-replayed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_websocket_on_one_replica_continues_what_another_stored() {
+    use futures::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, Message};
+    if topology::available().is_none() {
+        return;
+    }
+    let redis = Redis::start();
+    let env = [("REFSERVER_RATE_LIMIT", "off")];
+    let replicas = [
+        Replica::start(&redis.url(), &env),
+        Replica::start(&redis.url(), &env),
+    ];
+    let client = client();
+    let made: Value = client
+        .post(format!("{}/v1/responses", replicas[0].base))
+        .bearer_auth("sk-one")
+        .json(&json!({"model": "ref-chat-1", "input": "remember the lighthouse"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut request = format!(
+        "{}/v1/responses",
+        replicas[1].base.replacen("http", "ws", 1)
+    )
+    .into_client_request()
+    .unwrap();
+    request
+        .headers_mut()
+        .insert("authorization", "Bearer sk-one".parse().unwrap());
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let message = json!({"type": "response.create", "model": "ref-chat-1", "input": "and then?",
+        "previous_response_id": made["id"]});
+    socket
+        .send(Message::Text(message.to_string().into()))
+        .await
+        .unwrap();
+    let mut last = Value::Null;
+    while let Ok(Some(Ok(Message::Text(text)))) =
+        tokio::time::timeout(Duration::from_secs(10), socket.next()).await
+    {
+        last = serde_json::from_str(text.as_str()).unwrap();
+        let kind = last["type"].as_str().unwrap_or_default();
+        if kind == "response.completed" || kind == "error" {
+            break;
+        }
+    }
+    assert_eq!(last["type"], "response.completed", "{last}");
+    assert_eq!(last["response"]["previous_response_id"], made["id"]);
+}
