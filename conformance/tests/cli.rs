@@ -839,6 +839,83 @@ fn a_reader_that_stops_early_ends_the_output_without_a_panic() {
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
 
+#[test]
+fn openai_evals_samples_run_as_they_are_graded_by_the_evals_class_asked_for() {
+    let samples = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/openai-evals/samples.jsonl"
+    );
+    // The reference server's answers, in line order: "6 * 7 = 42.", "You said: Once upon a",
+    // "You said: Name the capital of France.", "2 + 2 = 4.", "You said: Say: The Eiffel
+    // Tower!", "You said: Repeat: hello world".
+    for (grader, expected) in [
+        (
+            "match",
+            ["passed", "passed", "failed", "passed", "failed", "failed"],
+        ),
+        (
+            "includes",
+            ["passed", "passed", "failed", "passed", "failed", "passed"],
+        ),
+        (
+            "fuzzy",
+            ["passed", "passed", "failed", "passed", "passed", "passed"],
+        ),
+    ] {
+        let reports = tempdir();
+        let out = conformance(&[
+            "eval",
+            "--cases",
+            samples,
+            "--grader",
+            grader,
+            "--report-dir",
+            reports.path().to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(0), "{grader}: {}", said(&out));
+        let run = std::fs::read_dir(reports.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .find(|p| p.join("results.jsonl").is_file())
+            .unwrap();
+        let outcomes = outcomes_in(&run);
+        let got: Vec<&str> = (1..=6)
+            .map(|line| outcomes[&format!("samples/{line}")].as_str())
+            .collect();
+        assert_eq!(got, expected, "--grader {grader}");
+    }
+    // With --grader json each ideal must be a JSON text: the first that is not is named at
+    // its line, and nothing is sent.
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        samples,
+        "--grader",
+        "json",
+        "--target",
+        "http://127.0.0.1:9",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("samples.jsonl:1:1: the ideal \"6 * 7 = 42\" is not JSON"),
+        "{}",
+        said(&out)
+    );
+    // Our own format, named, refuses the samples for what they lack.
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        samples,
+        "--cases-format",
+        "kit",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(said(&out).contains("missing field `id`"), "{}", said(&out));
+}
+
 /// `suite/id` → outcome of a run's results.jsonl.
 fn outcomes_in(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
     std::fs::read_to_string(run.join("results.jsonl"))

@@ -36,7 +36,7 @@
 //!
 //! let target = TargetConfig::new("http://localhost:8000/v1", None, Duration::from_secs(60));
 //! let config = EvalConfig { min_accuracy: Some(0.7), ..EvalConfig::new(target) };
-//! let suites = harness::eval::load(&["cases/evals/*.jsonl".to_owned()], None)?;
+//! let suites = harness::eval::load(&["cases/evals/*.jsonl".to_owned()], &config.reading())?;
 //! let summary = harness::eval::run(&config, suites, &|_, _| {}).await?;
 //! println!("accuracy {:?}, passed: {}", summary.overall.accuracy, summary.passed);
 //! # Ok(()) }

@@ -116,7 +116,7 @@ fn config(url: &str, cases: &str) -> EvalConfig {
 }
 
 async fn eval(config: &EvalConfig) -> Summary {
-    let suites = eval::load(&config.cases, config.api).unwrap();
+    let suites = eval::load(&config.cases, &config.reading()).unwrap();
     eval::run(config, suites, &|_, _| {}).await.unwrap()
 }
 
@@ -264,7 +264,7 @@ async fn a_bad_suite_is_refused_before_anything_is_sent() {
         "{\"id\": \"a\", \"input\": \"x\", \"ideal\": \"y\", \"grader\": \"exact\"}\n{\"id\": \"a\", \"input\": \"x\", \"grader\": {\"type\": \"regex\", \"pattern\": \"(\"}}\n",
     );
     let c = config(&server.uri(), &s.file);
-    let err = eval::load(&c.cases, None)
+    let err = eval::load(&c.cases, &eval::Reading::default())
         .err()
         .map(|e| e.to_string())
         .unwrap_or_default();
@@ -329,7 +329,7 @@ fn every_shipped_line_is_valid_against_the_case_schema_and_bad_lines_are_not() {
         let text = format!("{bad}\n");
         let s = tempfile_path::TempSuite::new(&text);
         assert!(
-            eval::load(std::slice::from_ref(&s.file), None).is_err(),
+            eval::load(std::slice::from_ref(&s.file), &eval::Reading::default()).is_err(),
             "loader accepts {bad}"
         );
     }
@@ -382,7 +382,7 @@ async fn stored_answers_are_regraded_without_asking_again() {
     );
     let mut none = config("http://127.0.0.1:9", &other.file);
     none.regrade = Some(strict.dir.clone());
-    let suites = eval::load(&none.cases, None).unwrap();
+    let suites = eval::load(&none.cases, &eval::Reading::default()).unwrap();
     let err = eval::run(&none, suites, &|_, _| {})
         .await
         .err()

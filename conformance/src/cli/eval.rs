@@ -24,6 +24,14 @@ pub(super) struct EvalArgs {
     /// Ask every case through this API, whatever the suites say.
     #[arg(long, value_enum)]
     api: Option<harness::eval::Api>,
+    /// How the --cases files are written: kit (ours) or openai-evals (samples: {"input",
+    /// "ideal"} per line) [default: told from each file's first line].
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    cases_format: Option<harness::eval::Format>,
+    /// How OpenAI evals samples are graded, after the evals classes: match (Match: the answer
+    /// starts with an ideal), includes (Includes), fuzzy (FuzzyMatch), json (JsonMatch).
+    #[arg(long, value_enum, default_value = "match")]
+    grader: harness::eval::SamplesGrader,
     /// Model of cases that name none [default: discovered from /v1/models].
     #[arg(long)]
     model: Option<String>,
@@ -189,11 +197,16 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         return merge_command(merge);
     }
     // Suites are read and checked before anything is started or sent.
+    let reading = eval::Reading {
+        api: args.api,
+        format: args.cases_format,
+        samples_grader: args.grader,
+    };
     let (mut suites, source) = if !args.cases.is_empty() {
-        (eval::load(&args.cases, args.api)?, None)
+        (eval::load(&args.cases, &reading)?, None)
     } else if std::path::Path::new(DEFAULT_SUITES_DIR).is_dir() {
         let pattern = format!("{DEFAULT_SUITES_DIR}/*.jsonl");
-        let suites = eval::load(std::slice::from_ref(&pattern), args.api)?;
+        let suites = eval::load(std::slice::from_ref(&pattern), &reading)?;
         (
             suites,
             Some(format!("suites: {pattern} (no --cases given)")),
@@ -232,6 +245,8 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         run_id: run_id.clone(),
         cases: args.cases.clone(),
         api: args.api,
+        format: args.cases_format,
+        samples_grader: args.grader,
         model: args.model.clone(),
         only_tags: args.only_tags.clone(),
         concurrency: args.concurrency as usize,

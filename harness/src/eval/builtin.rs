@@ -37,10 +37,12 @@ pub fn load(api: Option<Api>) -> Result<Vec<Suite>, HarnessError> {
     SUITES
         .iter()
         .map(|(name, text)| {
-            case::parse(&format!("built-in:{name}"), text, api).map_err(|errors| {
-                let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
-                HarnessError::Usage(shown.join("\n"))
-            })
+            case::parse(&format!("built-in:{name}"), text, &case::Reading::api(api)).map_err(
+                |errors| {
+                    let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+                    HarnessError::Usage(shown.join("\n"))
+                },
+            )
         })
         .collect()
 }

@@ -4,6 +4,7 @@
 //! errors, so a bad suite never sends a request.
 
 use super::grader::{Grader, GraderSpec};
+use super::samples::{self, SamplesGrader};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::HashSet;
@@ -18,6 +19,46 @@ pub enum Api {
     Chat,
     /// `POST /v1/responses`.
     Responses,
+}
+
+/// How a suite file is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Format {
+    /// This kit's cases, one JSON object per line (`cases/README.md`).
+    Kit,
+    /// OpenAI evals' samples: `{"input": [messages], "ideal": …}` per line, ids from line
+    /// numbers, graded as `--grader` says.
+    OpenaiEvals,
+}
+
+/// How suite files are read.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Reading {
+    /// Overrides every case's API.
+    pub api: Option<Api>,
+    /// The files' format; when absent, each file's is told from its first line.
+    pub format: Option<Format>,
+    /// How OpenAI evals samples are graded.
+    pub samples_grader: SamplesGrader,
+}
+
+impl Reading {
+    /// Our cases, asked through `api` (or their own).
+    pub fn api(api: Option<Api>) -> Self {
+        Self {
+            api,
+            ..Self::default()
+        }
+    }
+
+    /// The format of a file whose first non-blank line is `first`.
+    fn format_of(&self, first: Option<&str>) -> Format {
+        self.format.unwrap_or_else(|| match first {
+            Some(line) if samples::looks_like(line) => Format::OpenaiEvals,
+            _ => Format::Kit,
+        })
+    }
 }
 
 /// The first line of a suite file, when it sets defaults.
@@ -145,8 +186,10 @@ pub struct Suite {
     pub len: usize,
     /// Cases that name no model (neither they nor the suite).
     pub without_model: usize,
+    /// How it is written.
+    pub format: Format,
     source: Source,
-    api: Option<Api>,
+    reading: Reading,
 }
 
 /// Where a suite's lines are read from.
@@ -192,7 +235,7 @@ impl Suite {
                 }
             },
         };
-        let mut reader = Reader::new(&self.file, self.api);
+        let mut reader = Reader::new(&self.file, &self.reading, self.format);
         Box::new(
             lines
                 .enumerate()
@@ -292,8 +335,8 @@ fn explain(raw: &str, e: &serde_json::Error, suite: bool) -> Vec<(usize, String)
 /// Most bytes of one suite file.
 const MAX_FILE_BYTES: u64 = 256 * 1024 * 1024;
 
-/// Reads and checks the suite in `path`; `api` overrides every case's API.
-pub fn load(path: &Path, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
+/// Reads and checks the suite in `path`, as `reading` says.
+pub fn load(path: &Path, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
     let file = path.display().to_string();
     let at = |message: String| {
         vec![SuiteError {
@@ -309,9 +352,16 @@ pub fn load(path: &Path, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
             "the file has {size} bytes, more than the {MAX_FILE_BYTES} a suite may have"
         )));
     }
-    let reader = std::fs::File::open(path)
-        .map(std::io::BufReader::new)
-        .map_err(|e| at(format!("cannot read the suite: {e}")))?;
+    let open = || {
+        std::fs::File::open(path)
+            .map(std::io::BufReader::new)
+            .map_err(|e| at(format!("cannot read the suite: {e}")))
+    };
+    let first = std::io::BufRead::lines(open()?)
+        .map_while(Result::ok)
+        .find(|l| !l.trim().is_empty());
+    let format = reading.format_of(first.as_deref());
+    let reader = open()?;
     let mut failed = None;
     let checked = check_all(
         &file,
@@ -322,7 +372,8 @@ pub fn load(path: &Path, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
                 None
             }
         }),
-        api,
+        reading,
+        format,
     );
     if let Some(e) = failed {
         return Err(at(format!("cannot read the suite: {e}")));
@@ -334,23 +385,26 @@ pub fn load(path: &Path, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
         min_accuracy,
         len,
         without_model,
+        format,
         source: Source::File(path.to_path_buf()),
-        api,
+        reading: *reading,
     })
 }
 
 /// Checks the suite text of `file` (see [`load`]).
-pub fn parse(file: &str, text: &str, api: Option<Api>) -> Result<Suite, Vec<SuiteError>> {
+pub fn parse(file: &str, text: &str, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
+    let format = reading.format_of(text.lines().find(|l| !l.trim().is_empty()));
     let (name, min_accuracy, len, without_model) =
-        check_all(file, text.lines().map(str::to_owned), api)?;
+        check_all(file, text.lines().map(str::to_owned), reading, format)?;
     Ok(Suite {
         name,
         file: file.to_owned(),
         min_accuracy,
         len,
         without_model,
+        format,
         source: Source::Text(text.to_owned()),
-        api,
+        reading: *reading,
     })
 }
 
@@ -361,9 +415,10 @@ type Checked = (String, Option<f64>, usize, usize);
 fn check_all(
     file: &str,
     lines: impl Iterator<Item = String>,
-    api: Option<Api>,
+    reading: &Reading,
+    format: Format,
 ) -> Result<Checked, Vec<SuiteError>> {
-    let mut reader = Reader::new(file, api);
+    let mut reader = Reader::new(file, reading, format);
     let mut errors = Vec::new();
     let mut ids = HashSet::new();
     let mut len = 0usize;
@@ -410,18 +465,22 @@ struct Reader {
     file: String,
     stem: String,
     api: Option<Api>,
+    format: Format,
+    samples_grader: SamplesGrader,
     defaults: SuiteDefaults,
     first: bool,
 }
 
 impl Reader {
-    fn new(file: &str, api: Option<Api>) -> Self {
+    fn new(file: &str, reading: &Reading, format: Format) -> Self {
         Self {
             file: file.to_owned(),
             stem: Path::new(file)
                 .file_stem()
                 .map_or_else(|| file.to_owned(), |s| s.to_string_lossy().into_owned()),
-            api,
+            api: reading.api,
+            format,
+            samples_grader: reading.samples_grader,
             defaults: SuiteDefaults::default(),
             first: true,
         }
@@ -438,6 +497,25 @@ impl Reader {
         };
         if raw.trim().is_empty() {
             return None;
+        }
+        if self.format == Format::OpenaiEvals {
+            // The case the sample stands for; what is wrong with it is at the sample's line
+            // (its columns are those of the case made from it, so none is given).
+            let case = match samples::translate(raw, number, self.samples_grader) {
+                Ok(case) => case,
+                Err(message) => return Some(Err(vec![at(1, message)])),
+            };
+            self.format = Format::Kit;
+            let read = self.line(number, &case);
+            self.format = Format::OpenaiEvals;
+            return read.map(|r| {
+                r.map_err(|errors| {
+                    errors
+                        .into_iter()
+                        .map(|e| SuiteError { column: 1, ..e })
+                        .collect()
+                })
+            });
         }
         let is_first = std::mem::replace(&mut self.first, false);
         if is_first && raw.trim_start().starts_with("{\"suite\"") {
@@ -632,7 +710,7 @@ mod tests {
     use super::*;
 
     fn errors(text: &str) -> Vec<String> {
-        match parse("s.jsonl", text, None) {
+        match parse("s.jsonl", text, &Reading::default()) {
             Ok(_) => Vec::new(),
             Err(errors) => errors.iter().map(ToString::to_string).collect(),
         }
@@ -669,7 +747,7 @@ mod tests {
         let suite = parse(
             "s.jsonl",
             r#"{"id": "a", "input": "x", "ideal": "4"}"#,
-            None,
+            &Reading::default(),
         );
         let cases: Vec<Case> = suite
             .map(|s| s.cases().map_while(Result::ok).collect())
@@ -688,7 +766,7 @@ mod tests {
 {"id": "a", "input": "1 + 1", "ideal": "1 + 1 = 2.", "tags": ["arith"]}
 
 {"id": "b", "turns": [{"input": "hi", "ideal": "You said: hi"}, {"input": "yo", "ideal": "x"}], "api": "chat"}"#,
-            None,
+            &Reading::default(),
         );
         let Ok(suite) = suite else {
             panic!("{suite:?}")
@@ -713,7 +791,7 @@ mod tests {
             &path,
             line.replace("\"a\"", "\"a1\"") + &line.replace("\"a\"", "\"a2\""),
         );
-        let Ok(suite) = load(&path, None) else {
+        let Ok(suite) = load(&path, &Reading::default()) else {
             panic!("the suite loads")
         };
         assert_eq!(suite.len, 2);

@@ -7,8 +7,9 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 /// The grader types, as written in `"type"` (kept beside `Spec::name`, which names each).
-pub(crate) const TYPES: [&str; 12] = [
+pub(crate) const TYPES: [&str; 13] = [
     "exact",
+    "starts_with",
     "includes",
     "regex",
     "numeric",
@@ -53,6 +54,11 @@ enum Spec {
     Exact {
         #[serde(default = "default_normalize")]
         normalize: Vec<Normalize>,
+    },
+    StartsWith {
+        values: Option<Vec<String>>,
+        #[serde(default)]
+        ignore_case: bool,
     },
     Includes {
         values: Option<Vec<String>>,
@@ -108,6 +114,7 @@ impl Spec {
     fn name(&self) -> &'static str {
         match self {
             Self::Exact { .. } => "exact",
+            Self::StartsWith { .. } => "starts_with",
             Self::Includes { .. } => "includes",
             Self::Regex { .. } => "regex",
             Self::Numeric { .. } => "numeric",
@@ -174,6 +181,10 @@ pub enum FuzzyMetric {
     Levenshtein,
     /// F1 of the word tokens (as SQuAD scores answers).
     TokenF1,
+    /// 1 when one text contains the other once both are normalised as SQuAD normalises answers
+    /// (lower case, no punctuation, no articles, single spaces), else 0: OpenAI evals'
+    /// `FuzzyMatch`.
+    Containment,
 }
 
 /// A compiled grader.
@@ -181,6 +192,13 @@ pub enum FuzzyMetric {
 pub enum Grader {
     /// Equal to an ideal after the declared normalisation.
     Exact(Vec<Normalize>),
+    /// Starts with one of the values, or of the ideals (leading whitespace aside).
+    StartsWith {
+        /// The prefixes; the ideals when absent.
+        values: Option<Vec<String>>,
+        /// Case-insensitive.
+        ignore_case: bool,
+    },
     /// Contains all (or any) of the values, or of the ideals.
     Includes {
         /// The strings looked for; the ideals when absent.
@@ -271,6 +289,18 @@ impl Grader {
     pub fn compile(spec: &GraderSpec, tools: &[Value]) -> Result<Self, String> {
         Ok(match &spec.0 {
             Spec::Exact { normalize } => Self::Exact(normalize.clone()),
+            Spec::StartsWith {
+                values,
+                ignore_case,
+            } => {
+                if values.as_ref().is_some_and(Vec::is_empty) {
+                    return Err("starts_with: `values` is empty".into());
+                }
+                Self::StartsWith {
+                    values: values.clone(),
+                    ignore_case: *ignore_case,
+                }
+            }
             Spec::Includes {
                 values,
                 mode,
@@ -378,7 +408,7 @@ impl Grader {
     pub fn needs_ideal(&self) -> bool {
         match self {
             Self::Exact(_) | Self::Numeric { .. } | Self::Fuzzy { .. } => true,
-            Self::Includes { values, .. } => values.is_none(),
+            Self::Includes { values, .. } | Self::StartsWith { values, .. } => values.is_none(),
             Self::JsonMatch { expected, .. } => expected.is_none(),
             Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } | Self::Judge(_) => false,
             Self::All(graders) | Self::Any(graders) => graders.iter().any(Self::needs_ideal),
@@ -401,9 +431,10 @@ impl Grader {
     /// Whether `ideal` is usable by this grader (checked when the suite is read).
     pub fn check_ideal(&self, ideal: &Value) -> Result<(), String> {
         match self {
-            Self::Exact(_) | Self::Fuzzy { .. } | Self::Includes { values: None, .. } => {
-                texts(ideal).map(|_| ())
-            }
+            Self::Exact(_)
+            | Self::Fuzzy { .. }
+            | Self::Includes { values: None, .. }
+            | Self::StartsWith { values: None, .. } => texts(ideal).map(|_| ()),
             Self::Numeric { .. } => numbers(ideal).map(|_| ()),
             Self::All(graders) | Self::Any(graders) => graders
                 .iter()
@@ -426,6 +457,32 @@ impl Grader {
                 verdict(
                     passed,
                     format!("expected {} , got {}", shown_list(&want), show(text)),
+                )
+            }
+            Self::StartsWith {
+                values,
+                ignore_case,
+            } => {
+                let wanted = match values {
+                    Some(v) => v.clone(),
+                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
+                };
+                let fold = |s: &str| {
+                    if *ignore_case {
+                        s.to_lowercase()
+                    } else {
+                        s.to_owned()
+                    }
+                };
+                let got = fold(text.trim_start());
+                let passed = wanted.iter().any(|w| got.starts_with(&fold(w)));
+                verdict(
+                    passed,
+                    format!(
+                        "expected a start of {}, got {}",
+                        shown_list(&wanted),
+                        show(text)
+                    ),
                 )
             }
             Self::Includes {
@@ -774,7 +831,31 @@ fn similarity(metric: FuzzyMetric, got: &str, want: &str) -> f64 {
             let recall = common as f64 / w.len() as f64;
             2.0 * precision * recall / (precision + recall)
         }
+        FuzzyMetric::Containment => {
+            let (g, w) = (squad_normal(got), squad_normal(want));
+            let contained = if g.is_empty() || w.is_empty() {
+                g == w
+            } else {
+                g.contains(&w) || w.contains(&g)
+            };
+            f64::from(u8::from(contained))
+        }
     }
+}
+
+/// An answer as SQuAD compares answers: lower case, punctuation removed, the articles `a`, `an`
+/// and `the` removed, words joined by single spaces.
+fn squad_normal(text: &str) -> String {
+    let lower: String = text
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_ascii_punctuation())
+        .collect();
+    lower
+        .split_whitespace()
+        .filter(|w| !matches!(*w, "a" | "an" | "the"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn show(text: &str) -> String {
@@ -827,6 +908,52 @@ mod tests {
         grader(spec)
             .grade(&Answer::text(text), Some(&ideal), &[])
             .passed
+    }
+
+    #[test]
+    fn starts_with_reads_the_start_of_the_answer() {
+        // OpenAI evals' Match: the answer starts with an ideal.
+        assert!(passes(
+            json!("starts_with"),
+            " George Washington, in 1789",
+            json!(["George Washington", "Washington"])
+        ));
+        assert!(!passes(
+            json!("starts_with"),
+            "It was George Washington",
+            json!("George Washington")
+        ));
+        assert!(!passes(
+            json!("starts_with"),
+            "george washington",
+            json!("George")
+        ));
+        assert!(passes(
+            json!({"type": "starts_with", "values": ["yes"], "ignore_case": true}),
+            "Yes, it is.",
+            Value::Null
+        ));
+    }
+
+    #[test]
+    fn containment_is_openai_evals_fuzzy_match() {
+        let spec = || json!({"type": "fuzzy", "metric": "containment"});
+        // Either side may contain the other, after case, punctuation and articles are gone.
+        assert!(passes(
+            spec(),
+            "It was the Eiffel Tower!",
+            json!("eiffel tower")
+        ));
+        assert!(passes(spec(), "Paris", json!("The city of Paris")));
+        assert!(!passes(spec(), "London", json!("Paris")));
+        assert!(
+            !passes(spec(), "", json!("Paris")),
+            "an empty answer contains nothing"
+        );
+        assert!(
+            passes(spec(), "The.", json!("a")),
+            "both empty once normalised"
+        );
     }
 
     #[test]

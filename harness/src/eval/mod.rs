@@ -13,6 +13,7 @@ pub(crate) mod junit;
 pub(crate) mod markdown;
 pub(crate) mod plan;
 pub(crate) mod runner;
+pub(crate) mod samples;
 pub(crate) mod shard;
 pub(crate) mod stats;
 pub(crate) mod stored;
@@ -21,9 +22,10 @@ mod text;
 
 pub use crate::segment::Segment as Shard;
 pub use builtin::{load as builtin, LABEL as BUILTIN_LABEL};
-pub use case::{Api, Suite};
+pub use case::{Api, Format, Reading, Suite};
 pub use plan::{apply as apply_gates, load as load_gates, GatePlan};
 pub use runner::{CaseOutcome, CaseResult};
+pub use samples::SamplesGrader;
 pub use shard::{merge, MergeOptions};
 pub use summary::Summary;
 
@@ -48,6 +50,10 @@ pub struct EvalConfig {
     pub cases: Vec<String>,
     /// Ask every case through this API.
     pub api: Option<Api>,
+    /// The suites' format [default: told from each file's first line].
+    pub format: Option<Format>,
+    /// How OpenAI evals samples are graded.
+    pub samples_grader: SamplesGrader,
     /// The model of cases that name none [default: discovered].
     pub model: Option<String>,
     /// Only cases with one of these tags.
@@ -83,6 +89,15 @@ pub struct EvalConfig {
 }
 
 impl EvalConfig {
+    /// How this run reads its suites.
+    pub fn reading(&self) -> Reading {
+        Reading {
+            api: self.api,
+            format: self.format,
+            samples_grader: self.samples_grader,
+        }
+    }
+
     /// Every case asked of `target`, eight at a time, three retries, no gate, no reports.
     pub fn new(target: TargetConfig) -> Self {
         Self {
@@ -91,6 +106,8 @@ impl EvalConfig {
             run_id: crate::run_id::new(),
             cases: Vec::new(),
             api: None,
+            format: None,
+            samples_grader: SamplesGrader::default(),
             model: None,
             only_tags: Vec::new(),
             concurrency: 8,
@@ -187,13 +204,14 @@ fn resumed(path: &Path) -> Result<std::collections::HashMap<String, CaseResult>,
     Ok(kept)
 }
 
-/// Reads and checks every suite the patterns name; all errors at once, located.
-pub fn load(patterns: &[String], api: Option<Api>) -> Result<Vec<Suite>, HarnessError> {
+/// Reads and checks every suite the patterns name, as `reading` says; all errors at once,
+/// located.
+pub fn load(patterns: &[String], reading: &Reading) -> Result<Vec<Suite>, HarnessError> {
     let files = expand(patterns)?;
     let mut suites = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match case::load(&file, api) {
+        match case::load(&file, reading) {
             Ok(suite) => suites.push(suite),
             Err(e) => errors.extend(e),
         }

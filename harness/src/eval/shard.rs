@@ -3,8 +3,9 @@
 //! `eval merge`, which checks that the shards answered every case exactly once and gives the
 //! summary, gates and statistics of one run.
 
-use super::case::{Api, Suite};
+use super::case::{Api, Format, Reading, Suite};
 use super::runner::CaseResult;
+use super::samples::SamplesGrader;
 use super::summary::{Context, EvalTally, Summary};
 use super::{junit, stored};
 use crate::error::HarnessError;
@@ -38,6 +39,12 @@ pub(crate) struct Manifest {
     target: String,
     model: String,
     api: Option<Api>,
+    /// How the suites were read (absent in manifests of older versions: told by content, and
+    /// samples graded by `Match`).
+    #[serde(default)]
+    suite_format: Option<Format>,
+    #[serde(default)]
+    samples_grader: SamplesGrader,
     only_tags: Vec<String>,
     suites: Vec<SuiteSpec>,
     started_at: String,
@@ -62,6 +69,8 @@ impl Manifest {
             target: summary.target.clone(),
             model: summary.model.clone(),
             api: config.api,
+            suite_format: config.format,
+            samples_grader: config.samples_grader,
             only_tags: config.only_tags.clone(),
             suites: suites
                 .iter()
@@ -303,8 +312,13 @@ pub fn merge(dirs: &[PathBuf], options: &MergeOptions) -> Result<Summary, Harnes
 /// The suites the shards ran: from `cases` when given, else where the shards read them (or
 /// built in); either way they must be the same by hash.
 fn suites_of(manifest: &Manifest, cases: &[String]) -> Result<Vec<Suite>, HarnessError> {
+    let reading = Reading {
+        api: manifest.api,
+        format: manifest.suite_format,
+        samples_grader: manifest.samples_grader,
+    };
     let suites = if !cases.is_empty() {
-        super::load(cases, manifest.api)?
+        super::load(cases, &reading)?
     } else if manifest
         .suites
         .iter()
@@ -313,7 +327,7 @@ fn suites_of(manifest: &Manifest, cases: &[String]) -> Result<Vec<Suite>, Harnes
         super::builtin(manifest.api)?
     } else {
         let files: Vec<String> = manifest.suites.iter().map(|s| s.file.clone()).collect();
-        super::load(&files, manifest.api).map_err(|e| {
+        super::load(&files, &reading).map_err(|e| {
             HarnessError::Usage(format!(
                 "{e}\n(the suites the shards ran cannot be read here: run the merge in the same checkout, or name them with --cases)"
             ))
