@@ -916,6 +916,91 @@ fn openai_evals_samples_run_as_they_are_graded_by_the_evals_class_asked_for() {
     assert!(said(&out).contains("missing field `id`"), "{}", said(&out));
 }
 
+#[test]
+fn a_promptfoo_config_runs_as_its_prompts_times_its_tests_with_promptfoos_verdicts() {
+    let config = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/promptfoo/promptfooconfig.yaml"
+    );
+    let reports = tempdir();
+    let out = conformance(&[
+        "eval",
+        "--cases",
+        config,
+        "--report-dir",
+        reports.path().to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", said(&out));
+    let run = std::fs::read_dir(reports.path())
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.join("results.jsonl").is_file())
+        .unwrap();
+    let outcomes = outcomes_in(&run);
+    // Worked out by hand from the reference server's answers (the config's comments): t2 passes
+    // on both prompts by its weighted threshold, though one assertion fails on each.
+    let expected = [
+        ("t1.p1", "passed"),
+        ("t1.p2", "failed"),
+        ("t2.p1", "passed"),
+        ("t2.p2", "passed"),
+        ("t3.p1", "passed"),
+        ("t3.p2", "failed"),
+        ("t4.p1", "failed"),
+        ("t4.p2", "failed"),
+        ("t5.p1", "failed"),
+        ("t5.p2", "passed"),
+    ];
+    for (id, outcome) in expected {
+        assert_eq!(
+            outcomes
+                .get(&format!("promptfoo example/{id}"))
+                .map(String::as_str),
+            Some(outcome),
+            "{id}: {outcomes:?}"
+        );
+    }
+    assert_eq!(outcomes.len(), 10, "{outcomes:?}");
+}
+
+#[test]
+fn what_a_promptfoo_config_asks_that_cannot_be_honoured_is_exit_2_at_its_line() {
+    let dir = tempdir();
+    let cases = [
+        (
+            "prompts: ['Say {{x}}']\ntests:\n  - vars: {x: hi}\n    assert:\n      - type: javascript\n        value: output.length > 1\n",
+            "promptfooconfig.yaml:5:1: `javascript` assertions are not supported",
+        ),
+        (
+            "prompts: ['Say {{x}}']\nproviders:\n  - anthropic:messages:claude\ntests:\n  - vars: {x: hi}\n    assert: [{type: contains, value: hi}]\n",
+            "promptfooconfig.yaml:3:1: provider \"anthropic:messages:claude\" is not supported",
+        ),
+        (
+            "prompts: ['Say {{y}}']\ntests:\n  - description: lonely\n    vars: {x: hi}\n    assert: [{type: contains, value: hi}]\n",
+            "promptfooconfig.yaml:3:1: prompt \"Say {{y}}\": the variable `y` is not set by the test",
+        ),
+        (
+            "prompts: ['Say hi']\nscenarios: []\ntests:\n  - assert: [{type: contains, value: hi}]\n",
+            "promptfooconfig.yaml:2:1: `scenarios` is not supported",
+        ),
+    ];
+    for (text, expected) in cases {
+        let config = dir.path().join("promptfooconfig.yaml");
+        std::fs::write(&config, text).unwrap();
+        let out = conformance(&[
+            "eval",
+            "--cases",
+            config.to_str().unwrap(),
+            "--target",
+            "http://127.0.0.1:9",
+            "--no-reports",
+        ]);
+        assert_eq!(out.status.code(), Some(2), "{expected}: {}", said(&out));
+        assert!(said(&out).contains(expected), "{expected}: {}", said(&out));
+    }
+}
+
 /// `suite/id` → outcome of a run's results.jsonl.
 fn outcomes_in(run: &std::path::Path) -> std::collections::BTreeMap<String, String> {
     std::fs::read_to_string(run.join("results.jsonl"))

@@ -24,8 +24,9 @@ pub(super) struct EvalArgs {
     /// Ask every case through this API, whatever the suites say.
     #[arg(long, value_enum)]
     api: Option<harness::eval::Api>,
-    /// How the --cases files are written: kit (ours) or openai-evals (samples: {"input",
-    /// "ideal"} per line) [default: told from each file's first line].
+    /// How the --cases files are written: kit (ours), openai-evals (samples: {"input",
+    /// "ideal"} per line) or promptfoo (a promptfooconfig.yaml) [default: told from each
+    /// file's content].
     #[arg(long, value_enum, value_name = "FORMAT")]
     cases_format: Option<harness::eval::Format>,
     /// How OpenAI evals samples are graded, after the evals classes: match (Match: the answer

@@ -30,6 +30,8 @@ pub enum Format {
     /// OpenAI evals' samples: `{"input": [messages], "ideal": …}` per line, ids from line
     /// numbers, graded as `--grader` says.
     OpenaiEvals,
+    /// A promptfoo config (`promptfooconfig.yaml`): prompts × tests, each pair a case.
+    Promptfoo,
 }
 
 /// How suite files are read.
@@ -190,6 +192,9 @@ pub struct Suite {
     pub format: Format,
     source: Source,
     reading: Reading,
+    /// Where each line of the source was written, when it was read from another file (a
+    /// promptfoo config and its tests files); empty otherwise.
+    origins: Vec<(String, usize)>,
 }
 
 /// Where a suite's lines are read from.
@@ -235,11 +240,26 @@ impl Suite {
                 }
             },
         };
-        let mut reader = Reader::new(&self.file, &self.reading, self.format);
+        // A promptfoo config is held as the cases it was read as, in our format.
+        let format = match self.format {
+            Format::Promptfoo => Format::Kit,
+            other => other,
+        };
+        let mut reader = Reader::new(&self.file, &self.reading, format);
+        let origins = &self.origins;
         Box::new(
             lines
                 .enumerate()
-                .filter_map(move |(i, raw)| reader.line(i + 1, &raw))
+                .filter_map(move |(i, raw)| {
+                    let read = reader.line(i + 1, &raw)?;
+                    // A case read from a promptfoo config is shown where its test was written.
+                    Some(read.map(|mut case| {
+                        if let Some((file, line)) = origins.get(i) {
+                            case.origin = format!("{file}:{line}");
+                        }
+                        case
+                    }))
+                })
                 .map(|read| read.map_err(|mut errors| errors.remove(0))),
         )
     }
@@ -388,7 +408,18 @@ pub fn load(path: &Path, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
         format,
         source: Source::File(path.to_path_buf()),
         reading: *reading,
+        origins: Vec::new(),
     })
+}
+
+impl Suite {
+    /// Marks a suite parsed from the cases another file was read as (a promptfoo config):
+    /// its format, and where each of its lines was written, for what reports show.
+    pub(crate) fn read_from(mut self, format: Format, origins: Vec<(String, usize)>) -> Self {
+        self.format = format;
+        self.origins = origins;
+        self
+    }
 }
 
 /// Checks the suite text of `file` (see [`load`]).
@@ -405,6 +436,7 @@ pub fn parse(file: &str, text: &str, reading: &Reading) -> Result<Suite, Vec<Sui
         format,
         source: Source::Text(text.to_owned()),
         reading: *reading,
+        origins: Vec::new(),
     })
 }
 
@@ -753,7 +785,7 @@ mod tests {
             .map(|s| s.cases().map_while(Result::ok).collect())
             .unwrap_or_default();
         assert_eq!(cases.len(), 1);
-        assert!(matches!(cases[0].grader, Grader::Exact(_)));
+        assert!(matches!(cases[0].grader, Grader::Exact { .. }));
         let e = errors(r#"{"id": "a", "input": "x"}"#);
         assert!(e[0].contains("no `grader` and no `ideal`"), "{e:?}");
     }

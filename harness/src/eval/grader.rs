@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 /// The grader types, as written in `"type"` (kept beside `Spec::name`, which names each).
-pub(crate) const TYPES: [&str; 13] = [
+pub(crate) const TYPES: [&str; 14] = [
     "exact",
     "starts_with",
     "includes",
@@ -19,6 +19,7 @@ pub(crate) const TYPES: [&str; 13] = [
     "tool_call",
     "all",
     "any",
+    "weighted",
     "not",
     "judge",
 ];
@@ -52,6 +53,7 @@ impl<'de> Deserialize<'de> for GraderSpec {
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 enum Spec {
     Exact {
+        values: Option<Vec<String>>,
         #[serde(default = "default_normalize")]
         normalize: Vec<Normalize>,
     },
@@ -87,10 +89,12 @@ enum Spec {
         mode: MatchMode,
     },
     Fuzzy {
+        values: Option<Vec<String>>,
         #[serde(default)]
         metric: FuzzyMetric,
         #[serde(default = "default_threshold")]
         threshold: f64,
+        max_distance: Option<usize>,
     },
     ToolCall {
         name: String,
@@ -101,6 +105,10 @@ enum Spec {
     },
     Any {
         of: Vec<GraderSpec>,
+    },
+    Weighted {
+        of: Vec<WeightedSpec>,
+        threshold: Option<f64>,
     },
     Not {
         grader: Box<GraderSpec>,
@@ -124,10 +132,24 @@ impl Spec {
             Self::ToolCall { .. } => "tool_call",
             Self::All { .. } => "all",
             Self::Any { .. } => "any",
+            Self::Weighted { .. } => "weighted",
             Self::Not { .. } => "not",
             Self::Judge { .. } => "judge",
         }
     }
+}
+
+/// One grader of `weighted`, with its weight.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct WeightedSpec {
+    grader: GraderSpec,
+    #[serde(default = "one")]
+    weight: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 fn default_normalize() -> Vec<Normalize> {
@@ -190,8 +212,13 @@ pub enum FuzzyMetric {
 /// A compiled grader.
 #[derive(Debug)]
 pub enum Grader {
-    /// Equal to an ideal after the declared normalisation.
-    Exact(Vec<Normalize>),
+    /// Equal to one of the values (the ideals when absent) after the declared normalisation.
+    Exact {
+        /// The expected texts; the ideals when absent.
+        values: Option<Vec<String>>,
+        /// What is ignored.
+        normalize: Vec<Normalize>,
+    },
     /// Starts with one of the values, or of the ideals (leading whitespace aside).
     StartsWith {
         /// The prefixes; the ideals when absent.
@@ -228,10 +255,14 @@ pub enum Grader {
     },
     /// Close enough to an ideal.
     Fuzzy {
+        /// The texts compared with; the ideals when absent.
+        values: Option<Vec<String>>,
         /// The measure.
         metric: FuzzyMetric,
         /// The least score that passes.
         threshold: f64,
+        /// Instead of the score: the most edits (Levenshtein, on the texts as they are).
+        max_distance: Option<usize>,
     },
     /// The named function is called with arguments valid for the tool (and containing the
     /// expected ones).
@@ -247,6 +278,15 @@ pub enum Grader {
     All(Vec<Grader>),
     /// One grader passes.
     Any(Vec<Grader>),
+    /// The weighted mean of the graders' scores (1 passed, 0 failed) reaches the threshold;
+    /// without one, every grader of weight above 0 passes (a weight of 0 only reports), as
+    /// promptfoo scores a test's assertions.
+    Weighted {
+        /// The graders and their weights.
+        of: Vec<(Grader, f64)>,
+        /// The least weighted mean that passes.
+        threshold: Option<f64>,
+    },
     /// The grader fails.
     Not(Box<Grader>),
     /// A judge model says the answer meets the rubric.
@@ -288,7 +328,15 @@ impl Grader {
     /// Compiles `spec`; `tools` are the case's tools (for `tool_call`).
     pub fn compile(spec: &GraderSpec, tools: &[Value]) -> Result<Self, String> {
         Ok(match &spec.0 {
-            Spec::Exact { normalize } => Self::Exact(normalize.clone()),
+            Spec::Exact { values, normalize } => {
+                if values.as_ref().is_some_and(Vec::is_empty) {
+                    return Err("exact: `values` is empty".into());
+                }
+                Self::Exact {
+                    values: values.clone(),
+                    normalize: normalize.clone(),
+                }
+            }
             Spec::StartsWith {
                 values,
                 ignore_case,
@@ -346,15 +394,31 @@ impl Grader {
                 expected: expected.clone(),
                 mode: *mode,
             },
-            Spec::Fuzzy { metric, threshold } => {
+            Spec::Fuzzy {
+                values,
+                metric,
+                threshold,
+                max_distance,
+            } => {
+                if values.as_ref().is_some_and(Vec::is_empty) {
+                    return Err("fuzzy: `values` is empty".into());
+                }
                 if !(0.0..=1.0).contains(threshold) {
                     return Err(format!(
                         "fuzzy: threshold {threshold} is not between 0 and 1"
                     ));
                 }
+                if max_distance.is_some() && *metric != FuzzyMetric::Levenshtein {
+                    return Err(
+                        "fuzzy: max_distance counts Levenshtein edits: metric must be levenshtein"
+                            .into(),
+                    );
+                }
                 Self::Fuzzy {
+                    values: values.clone(),
                     metric: *metric,
                     threshold: *threshold,
+                    max_distance: *max_distance,
                 }
             }
             Spec::ToolCall { name, arguments } => {
@@ -394,6 +458,34 @@ impl Grader {
                     Self::Any(graders)
                 }
             }
+            Spec::Weighted { of, threshold } => {
+                if of.is_empty() {
+                    return Err("weighted: `of` is empty".into());
+                }
+                if let Some(w) = of
+                    .iter()
+                    .map(|w| w.weight)
+                    .find(|w| !(w.is_finite() && *w >= 0.0))
+                {
+                    return Err(format!("weighted: weight {w} is not a number of 0 or more"));
+                }
+                if of.iter().all(|w| w.weight == 0.0) && threshold.is_some() {
+                    return Err(
+                        "weighted: every weight is 0, so no score can reach the threshold".into(),
+                    );
+                }
+                if let Some(t) = threshold.filter(|t| !(0.0..=1.0).contains(t)) {
+                    return Err(format!("weighted: threshold {t} is not between 0 and 1"));
+                }
+                let graders = of
+                    .iter()
+                    .map(|w| Ok((Self::compile(&w.grader, tools)?, w.weight)))
+                    .collect::<Result<Vec<_>, String>>()?;
+                Self::Weighted {
+                    of: graders,
+                    threshold: *threshold,
+                }
+            }
             Spec::Not { grader } => Self::Not(Box::new(Self::compile(grader, tools)?)),
             Spec::Judge { rubric } => {
                 if rubric.trim().is_empty() {
@@ -407,11 +499,15 @@ impl Grader {
     /// Whether grading needs the turn's `ideal`.
     pub fn needs_ideal(&self) -> bool {
         match self {
-            Self::Exact(_) | Self::Numeric { .. } | Self::Fuzzy { .. } => true,
-            Self::Includes { values, .. } | Self::StartsWith { values, .. } => values.is_none(),
+            Self::Numeric { .. } => true,
+            Self::Includes { values, .. }
+            | Self::StartsWith { values, .. }
+            | Self::Exact { values, .. }
+            | Self::Fuzzy { values, .. } => values.is_none(),
             Self::JsonMatch { expected, .. } => expected.is_none(),
             Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } | Self::Judge(_) => false,
             Self::All(graders) | Self::Any(graders) => graders.iter().any(Self::needs_ideal),
+            Self::Weighted { of, .. } => of.iter().any(|(g, _)| g.needs_ideal()),
             Self::Not(grader) => grader.needs_ideal(),
         }
     }
@@ -423,6 +519,7 @@ impl Grader {
             Self::All(graders) | Self::Any(graders) => {
                 graders.iter().flat_map(Self::rubrics).collect()
             }
+            Self::Weighted { of, .. } => of.iter().flat_map(|(g, _)| g.rubrics()).collect(),
             Self::Not(grader) => grader.rubrics(),
             _ => Vec::new(),
         }
@@ -431,8 +528,8 @@ impl Grader {
     /// Whether `ideal` is usable by this grader (checked when the suite is read).
     pub fn check_ideal(&self, ideal: &Value) -> Result<(), String> {
         match self {
-            Self::Exact(_)
-            | Self::Fuzzy { .. }
+            Self::Exact { values: None, .. }
+            | Self::Fuzzy { values: None, .. }
             | Self::Includes { values: None, .. }
             | Self::StartsWith { values: None, .. } => texts(ideal).map(|_| ()),
             Self::Numeric { .. } => numbers(ideal).map(|_| ()),
@@ -440,6 +537,10 @@ impl Grader {
                 .iter()
                 .filter(|g| g.needs_ideal())
                 .try_for_each(|g| g.check_ideal(ideal)),
+            Self::Weighted { of, .. } => of
+                .iter()
+                .filter(|(g, _)| g.needs_ideal())
+                .try_for_each(|(g, _)| g.check_ideal(ideal)),
             Self::Not(grader) if grader.needs_ideal() => grader.check_ideal(ideal),
             _ => Ok(()),
         }
@@ -450,8 +551,11 @@ impl Grader {
     pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, judged: &[Judged]) -> Grade {
         let text = answer.text.as_str();
         match self {
-            Self::Exact(normalize) => {
-                let want = ideal.map(texts).and_then(Result::ok).unwrap_or_default();
+            Self::Exact { values, normalize } => {
+                let want = match values {
+                    Some(v) => v.clone(),
+                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
+                };
                 let got = normalized(text, normalize);
                 let passed = want.iter().any(|w| normalized(w, normalize) == got);
                 verdict(
@@ -573,8 +677,31 @@ impl Grader {
                     }
                 }
             }
-            Self::Fuzzy { metric, threshold } => {
-                let want = ideal.map(texts).and_then(Result::ok).unwrap_or_default();
+            Self::Fuzzy {
+                values,
+                metric,
+                threshold,
+                max_distance,
+            } => {
+                let want = match values {
+                    Some(v) => v.clone(),
+                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
+                };
+                if let Some(most) = max_distance {
+                    let least = want
+                        .iter()
+                        .map(|w| strsim::levenshtein(text, w))
+                        .min()
+                        .unwrap_or(usize::MAX);
+                    return verdict(
+                        least <= *most,
+                        format!(
+                            "{least} edits (at most {most}) from {}, got {}",
+                            shown_list(&want),
+                            show(text)
+                        ),
+                    );
+                }
                 let best = want
                     .iter()
                     .map(|w| similarity(*metric, text, w))
@@ -646,6 +773,41 @@ impl Grader {
                 match verdicts.iter().find(|v| !v.passed) {
                     Some(failed) => verdict(false, failed.reason.clone()),
                     None => verdict(true, "every grader passed"),
+                }
+            }
+            Self::Weighted { of, threshold } => {
+                let verdicts: Vec<(Grade, f64)> = of
+                    .iter()
+                    .map(|(g, w)| (g.grade(answer, ideal, judged), *w))
+                    .collect();
+                let total: f64 = verdicts.iter().map(|(_, w)| w).sum();
+                let score = if total > 0.0 {
+                    verdicts
+                        .iter()
+                        .map(|(v, w)| if v.passed { *w } else { 0.0 })
+                        .sum::<f64>()
+                        / total
+                } else {
+                    1.0
+                };
+                let failed = verdicts.iter().find(|(v, w)| !v.passed && *w > 0.0);
+                match threshold {
+                    Some(t) => verdict(
+                        score >= *t,
+                        match failed {
+                            Some((v, _)) => {
+                                format!("score {score:.3} (threshold {t}); {}", v.reason)
+                            }
+                            None => format!("score {score:.3} (threshold {t})"),
+                        },
+                    ),
+                    None => match failed {
+                        Some((v, _)) => verdict(false, v.reason.clone()),
+                        None => verdict(
+                            true,
+                            format!("every weighted grader passed (score {score:.3})"),
+                        ),
+                    },
                 }
             }
             Self::Any(graders) => {

@@ -12,6 +12,7 @@ pub(crate) mod html;
 pub(crate) mod junit;
 pub(crate) mod markdown;
 pub(crate) mod plan;
+pub(crate) mod promptfoo;
 pub(crate) mod runner;
 pub(crate) mod samples;
 pub(crate) mod shard;
@@ -211,7 +212,16 @@ pub fn load(patterns: &[String], reading: &Reading) -> Result<Vec<Suite>, Harnes
     let mut suites = Vec::new();
     let mut errors = Vec::new();
     for file in files {
-        match case::load(&file, reading) {
+        let promptfoo = match reading.format {
+            Some(format) => format == Format::Promptfoo,
+            None => promptfoo::looks_like(&file),
+        };
+        let loaded = if promptfoo {
+            promptfoo::load(&file, reading)
+        } else {
+            case::load(&file, reading)
+        };
+        match loaded {
             Ok(suite) => suites.push(suite),
             Err(e) => errors.extend(e),
         }
