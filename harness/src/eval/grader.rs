@@ -82,6 +82,8 @@ enum Spec {
     },
     JsonSchema {
         schema: Value,
+        #[serde(default)]
+        anywhere: bool,
     },
     JsonMatch {
         expected: Option<Value>,
@@ -244,8 +246,14 @@ pub enum Grader {
         /// Relative tolerance.
         rel_tol: f64,
     },
-    /// The answer is JSON valid against the schema.
-    JsonSchema(Box<jsonschema::Validator>),
+    /// The answer is JSON valid against the schema (or, `anywhere`, holds such a JSON value
+    /// among its text).
+    JsonSchema {
+        /// The compiled schema.
+        schema: Box<jsonschema::Validator>,
+        /// Whether the JSON may be anywhere in the answer (promptfoo's `contains-json`).
+        anywhere: bool,
+    },
     /// The answer is JSON equal to (or containing) the expected value, or the ideal.
     JsonMatch {
         /// The expected value; the ideal when absent.
@@ -386,10 +394,13 @@ impl Grader {
                     rel_tol: *rel_tol,
                 }
             }
-            Spec::JsonSchema { schema } => Self::JsonSchema(Box::new(
-                jsonschema::draft202012::new(schema)
-                    .map_err(|e| format!("json_schema: the schema does not compile: {e}"))?,
-            )),
+            Spec::JsonSchema { schema, anywhere } => Self::JsonSchema {
+                schema: Box::new(
+                    jsonschema::draft202012::new(schema)
+                        .map_err(|e| format!("json_schema: the schema does not compile: {e}"))?,
+                ),
+                anywhere: *anywhere,
+            },
             Spec::JsonMatch { expected, mode } => Self::JsonMatch {
                 expected: expected.clone(),
                 mode: *mode,
@@ -505,7 +516,9 @@ impl Grader {
             | Self::Exact { values, .. }
             | Self::Fuzzy { values, .. } => values.is_none(),
             Self::JsonMatch { expected, .. } => expected.is_none(),
-            Self::Regex(_) | Self::JsonSchema(_) | Self::ToolCall { .. } | Self::Judge(_) => false,
+            Self::Regex(_) | Self::JsonSchema { .. } | Self::ToolCall { .. } | Self::Judge(_) => {
+                false
+            }
             Self::All(graders) | Self::Any(graders) => graders.iter().any(Self::needs_ideal),
             Self::Weighted { of, .. } => of.iter().any(|(g, _)| g.needs_ideal()),
             Self::Not(grader) => grader.needs_ideal(),
@@ -644,7 +657,26 @@ impl Grader {
                     format!("expected {want:?} (±{abs_tol}, ±{rel_tol} relative), got {got}"),
                 )
             }
-            Self::JsonSchema(schema) => match parse_json(text) {
+            Self::JsonSchema {
+                schema,
+                anywhere: true,
+            } => {
+                let found = embedded_json(text);
+                match found.iter().find(|v| schema.is_valid(v)) {
+                    Some(v) => verdict(true, format!("holds {v}, valid against the schema")),
+                    None if found.is_empty() => {
+                        verdict(false, format!("expected JSON in the answer, got {}", show(text)))
+                    }
+                    None => verdict(
+                        false,
+                        format!(
+                            "none of the {} JSON value(s) in the answer is valid against the schema",
+                            found.len()
+                        ),
+                    ),
+                }
+            }
+            Self::JsonSchema { schema, .. } => match parse_json(text) {
                 Err(e) => verdict(false, e),
                 Ok(value) => {
                     let problems: Vec<String> = schema
@@ -921,6 +953,27 @@ fn parse_json(text: &str) -> Result<Value, String> {
         .unwrap_or(trimmed);
     serde_json::from_str(inner.trim())
         .map_err(|e| format!("expected JSON, got {} ({e})", show(text)))
+}
+
+/// The JSON objects and arrays written in `text`, in order: each `{` or `[` that starts a
+/// whole JSON value (the first 64 tried, so a long answer full of brackets stays cheap).
+fn embedded_json(text: &str) -> Vec<Value> {
+    let mut found = Vec::new();
+    let mut from = 0;
+    for (tried, (i, _)) in text.match_indices(['{', '[']).enumerate() {
+        if tried >= 64 {
+            break;
+        }
+        if i < from {
+            continue;
+        }
+        let mut values = serde_json::Deserializer::from_str(&text[i..]).into_iter::<Value>();
+        if let Some(Ok(value)) = values.next() {
+            from = i + values.byte_offset();
+            found.push(value);
+        }
+    }
+    found
 }
 
 /// JSON equality with numbers compared by value (1 and 1.0 are equal).

@@ -29,7 +29,7 @@ pub(super) struct Unsupported {
 }
 
 /// The assertion types read (and each with `not-` before it).
-pub(super) const READ: [&str; 12] = [
+pub(super) const READ: [&str; 13] = [
     "equals",
     "contains",
     "icontains",
@@ -40,6 +40,7 @@ pub(super) const READ: [&str; 12] = [
     "starts-with",
     "regex",
     "is-json",
+    "contains-json",
     "llm-rubric",
     "levenshtein",
 ];
@@ -138,6 +139,9 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
         "starts-with" => json!({"type": "starts_with", "values": [text()?]}),
         "regex" => json!({"type": "regex", "pattern": text()?}),
         "is-json" => json!({"type": "json_schema", "schema": value.clone().unwrap_or(json!(true))}),
+        "contains-json" => {
+            json!({"type": "json_schema", "schema": value.clone().unwrap_or(json!(true)), "anywhere": true})
+        }
         "llm-rubric" => json!({"type": "judge", "rubric": text()?}),
         "levenshtein" => {
             // promptfoo's threshold of levenshtein is the most edits (5 by default).
@@ -149,7 +153,7 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
             }
             json!({"type": "fuzzy", "values": [text()?], "metric": "levenshtein", "max_distance": most as u64})
         }
-        "similar" | "contains-json" => {
+        "similar" => {
             return Err(unsupported(format!(
                 "`{}` assertions are not read yet (read: {})",
                 a.kind,
@@ -301,13 +305,7 @@ mod tests {
                 .err()
                 .map(|e| (e.kind, e.text))
         };
-        for kind in [
-            "javascript",
-            "python",
-            "similar",
-            "contains-json",
-            "select-best",
-        ] {
+        for kind in ["javascript", "python", "similar", "select-best"] {
             let (at, text) = refused(json!({"type": kind, "value": "x"})).unwrap_or_default();
             assert_eq!(at.as_deref(), Some(kind));
             assert!(text.contains(kind), "{text}");
