@@ -18,7 +18,7 @@ fi
 cargo build -q --release -p reference-server -p conformance
 work=$(mktemp -d)
 trap 'kill $server 2>/dev/null || true; rm -rf "$work"' EXIT
-REFSERVER_INDEX_PATH=:memory: REFSERVER_RATE_LIMIT=off target/release/reference-server --port 0 --quiet > "$work/server" &
+REFSERVER_INDEX_PATH=:memory: REFSERVER_RATE_LIMIT=off target/release/reference-server --port 0 --quiet > "$work/server" 2> /dev/null &
 server=$!
 for _ in $(seq 1 50); do grep -q listening "$work/server" && break; sleep 0.1; done
 url=$(awk '{print $3}' "$work/server")
