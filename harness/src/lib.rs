@@ -63,6 +63,7 @@
 //! feature `embedded`, [`embedded`] starts the reference server in-process for all three.
 
 mod checks;
+pub mod ci;
 pub mod compat;
 #[cfg(feature = "embedded")]
 pub mod embedded;

@@ -19,6 +19,7 @@ macro_rules! outln {
     }};
 }
 
+mod ci;
 mod docs;
 mod eval;
 mod latency;
@@ -80,6 +81,12 @@ enum Command {
         after_help = "Example:\n  conformance compat check --expect cases/compat/llmsim.toml --report reports/latest/report.json"
     )]
     Compat(CompatCommand),
+    /// Report to a CI system: the pull request's comment of a run's report.
+    #[command(
+        subcommand,
+        after_help = "Example (GitHub Actions, after a run):\n  conformance ci comment --report reports/latest"
+    )]
+    Ci(ci::CiCommand),
     /// Compare two recordings of shapes (`run --snapshots DIR`).
     #[command(
         subcommand,
@@ -159,6 +166,7 @@ async fn execute(cli: Cli) -> Result<ExitCode, HarnessError> {
         Command::Latency(args) => latency::latency_command(*args).await,
         Command::Openapi(command) => docs::openapi_command(command).await,
         Command::Compat(command) => docs::compat_command(command),
+        Command::Ci(command) => ci::ci_command(command).await,
         Command::Snapshot(SnapshotCommand::Diff { a, b, format }) => {
             let diffs = harness::snapshots::diff_dirs(&a, &b).map_err(HarnessError::Usage)?;
             out!("{}", harness::snapshots::render(&a, &b, &diffs, format));
