@@ -5,8 +5,8 @@
 #   schemas of every Kubernetes release);
 # - deploy/compose/*.yaml against the Compose specification (check-jsonschema's vendored copy),
 #   and deploy/compose/haproxy.cfg by HAProxy itself (`haproxy -c`);
-# - examples/github/*.yml against the GitHub Actions workflow schema (check-jsonschema's
-#   vendored copy of SchemaStore's).
+# - examples/github/*.yml against the GitHub Actions workflow schema, and action.yml against the
+#   action schema (check-jsonschema's vendored copies of SchemaStore's).
 #
 #   scripts/validate-deploy.sh
 #   K8S_VERSION=1.30.0 scripts/validate-deploy.sh     # against an older cluster's API
@@ -32,6 +32,9 @@ done
 echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid (Kubernetes $k8s, strict)"
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/github/*.yml
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/*.yaml
+# The composite action (SchemaStore's action schema; actionlint, which would also check the
+# expressions, downloads its binary from GitHub, out of reach here).
+"$venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 if [ -x "$haproxy" ]; then
   "$haproxy" -c -q -f deploy/compose/haproxy.cfg
