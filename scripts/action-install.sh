@@ -5,6 +5,7 @@
 #
 #   VERSION=v0.2.0 REPO=owner/conformance-kit scripts/action-install.sh
 #   VERSION=source scripts/action-install.sh           # always build
+#   VERSION=installed scripts/action-install.sh        # the conformance already on PATH
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 version=${VERSION:-}
@@ -54,6 +55,12 @@ released() {
   dirname "$bin"
 }
 
+if [ "$version" = installed ]; then
+  bin=$(command -v conformance) || { echo "action-install: version 'installed', but no conformance on PATH" >&2; exit 1; }
+  echo "action-install: $("$bin" --version) (installed)" >&2
+  dirname "$bin"
+  exit 0
+fi
 if dir=$(released); then
   echo "action-install: conformance $version (released, checksum verified)" >&2
 else
