@@ -34,6 +34,7 @@ done
 echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid (Kubernetes $k8s, strict)"
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/github/*.yml
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/*.yaml
+"$venv/bin/check-jsonschema" --builtin-schema vendor.gitlab-ci examples/gitlab/.gitlab-ci.yml
 # The composite action (SchemaStore's action schema; actionlint, which would also check the
 # expressions, downloads its binary from GitHub, out of reach here).
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
