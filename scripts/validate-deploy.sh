@@ -35,6 +35,8 @@ echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid 
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows examples/github/*.yml
 "$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec deploy/compose/*.yaml
 "$venv/bin/check-jsonschema" --builtin-schema vendor.gitlab-ci examples/gitlab/.gitlab-ci.yml
+# This repository's own workflows: CI, the release (written by `dist generate`), the images.
+"$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
 # The composite action (SchemaStore's action schema; actionlint, which would also check the
 # expressions, downloads its binary from GitHub, out of reach here).
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
