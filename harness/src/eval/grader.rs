@@ -565,10 +565,7 @@ impl Grader {
         let text = answer.text.as_str();
         match self {
             Self::Exact { values, normalize } => {
-                let want = match values {
-                    Some(v) => v.clone(),
-                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
-                };
+                let want = given_or_ideals(values.as_ref(), ideal);
                 let got = normalized(text, normalize);
                 let passed = want.iter().any(|w| normalized(w, normalize) == got);
                 verdict(
@@ -580,17 +577,8 @@ impl Grader {
                 values,
                 ignore_case,
             } => {
-                let wanted = match values {
-                    Some(v) => v.clone(),
-                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
-                };
-                let fold = |s: &str| {
-                    if *ignore_case {
-                        s.to_lowercase()
-                    } else {
-                        s.to_owned()
-                    }
-                };
+                let wanted = given_or_ideals(values.as_ref(), ideal);
+                let fold = |s: &str| folded(s, *ignore_case);
                 let got = fold(text.trim_start());
                 let passed = wanted.iter().any(|w| got.starts_with(&fold(w)));
                 verdict(
@@ -607,17 +595,8 @@ impl Grader {
                 mode,
                 ignore_case,
             } => {
-                let wanted = match values {
-                    Some(v) => v.clone(),
-                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
-                };
-                let fold = |s: &str| {
-                    if *ignore_case {
-                        s.to_lowercase()
-                    } else {
-                        s.to_owned()
-                    }
-                };
+                let wanted = given_or_ideals(values.as_ref(), ideal);
+                let fold = |s: &str| folded(s, *ignore_case);
                 let hay = fold(text);
                 let missing: Vec<&String> =
                     wanted.iter().filter(|w| !hay.contains(&fold(w))).collect();
@@ -715,10 +694,7 @@ impl Grader {
                 threshold,
                 max_distance,
             } => {
-                let want = match values {
-                    Some(v) => v.clone(),
-                    None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
-                };
+                let want = given_or_ideals(values.as_ref(), ideal);
                 if let Some(most) = max_distance {
                     let least = want
                         .iter()
@@ -953,6 +929,23 @@ fn parse_json(text: &str) -> Result<Value, String> {
         .unwrap_or(trimmed);
     serde_json::from_str(inner.trim())
         .map_err(|e| format!("expected JSON, got {} ({e})", show(text)))
+}
+
+/// The texts a grader looks for: its own `values`, else the turn's ideals.
+fn given_or_ideals(values: Option<&Vec<String>>, ideal: Option<&Value>) -> Vec<String> {
+    match values {
+        Some(v) => v.clone(),
+        None => ideal.map(texts).and_then(Result::ok).unwrap_or_default(),
+    }
+}
+
+/// `text`, lower-cased when case is ignored.
+fn folded(text: &str, ignore_case: bool) -> String {
+    if ignore_case {
+        text.to_lowercase()
+    } else {
+        text.to_owned()
+    }
 }
 
 /// The JSON objects and arrays written in `text`, in order: each `{` or `[` that starts a
