@@ -156,15 +156,17 @@ fn grading(c: &mut Criterion) {
     let ideal = json!(42);
     let text_ideal = json!("6 * 7 = 42.");
     assert!(
-        numeric.grade(&answer, Some(&ideal), &[]).passed,
+        numeric
+            .grade(&answer, Some(&ideal), &Default::default())
+            .passed,
         "{answer:?}"
     );
     let mut group = c.benchmark_group("grade");
     group.bench_function("numeric", |b| {
-        b.iter(|| numeric.grade(black_box(&answer), Some(&ideal), &[]))
+        b.iter(|| numeric.grade(black_box(&answer), Some(&ideal), &Default::default()))
     });
     group.bench_function("fuzzy", |b| {
-        b.iter(|| fuzzy.grade(black_box(&answer), Some(&text_ideal), &[]))
+        b.iter(|| fuzzy.grade(black_box(&answer), Some(&text_ideal), &Default::default()))
     });
     group.bench_function("parse_answer", |b| {
         b.iter(|| serde_json::from_slice::<Value>(black_box(&bytes)))

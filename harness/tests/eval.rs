@@ -611,3 +611,143 @@ async fn what_the_target_answers_is_text_in_eval_md() {
         "shown as text:\n{md}"
     );
 }
+
+/// An embeddings API whose vectors say one thing: whether a text names Paris, Rome, or
+/// neither. Counts the texts it is asked to embed; answers `status` other than 200 as is.
+async fn embeddings(status: u16) -> (MockServer, Arc<AtomicUsize>) {
+    let server = MockServer::start().await;
+    // It lists no embedding model: one must be named.
+    Mock::given(method("GET"))
+        .and(path("/v1/models"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"object": "list", "data": [{"id": "chat-1", "object": "model", "created": 1, "owned_by": "x"}]}),
+        ))
+        .mount(&server)
+        .await;
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    Mock::given(method("POST"))
+        .and(path("/v1/embeddings"))
+        .respond_with(move |req: &Request| {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or_default();
+            assert_eq!(body["model"], "emb-1", "the embedding model is asked");
+            let texts: Vec<String> = body["input"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_owned())
+                .collect();
+            seen.fetch_add(texts.len(), Ordering::SeqCst);
+            if status != 200 {
+                return ResponseTemplate::new(status)
+                    .set_body_json(json!({"error": {"message": "down", "type": "server_error"}}));
+            }
+            let data: Vec<Value> = texts
+                .iter()
+                .enumerate()
+                .map(|(i, t)| {
+                    let v = if t.contains("Paris") {
+                        [0.9, 0.1, 0.0]
+                    } else if t.contains("Rome") {
+                        [0.1, 0.9, 0.0]
+                    } else {
+                        [0.0, 0.0, 1.0]
+                    };
+                    json!({"object": "embedding", "index": i, "embedding": v})
+                })
+                .collect();
+            ResponseTemplate::new(200).set_body_json(json!({"object": "list", "data": data,
+                "model": "emb-1", "usage": {"prompt_tokens": 1, "total_tokens": 1}}))
+        })
+        .mount(&server)
+        .await;
+    (server, count)
+}
+
+const SIMILAR_SUITE: &str = "{\"id\": \"paris\", \"input\": \"Paris\", \"ideal\": \"The capital is Paris\", \"grader\": {\"type\": \"similar\", \"threshold\": 0.9}}
+{\"id\": \"rome\", \"input\": \"Rome\", \"ideal\": \"The capital is Paris\", \"grader\": {\"type\": \"similar\", \"threshold\": 0.9}}
+{\"id\": \"again\", \"input\": \"Paris\", \"ideal\": [\"Rome it is\", \"The capital is Paris\"], \"grader\": {\"type\": \"similar\", \"threshold\": 0.9}, \"repeat\": 2}
+{\"id\": \"plain\", \"input\": \"x\", \"ideal\": \"You said: x\"}
+";
+
+async fn similar_run(status: u16, model: Option<&str>) -> (Result<Summary, String>, usize, String) {
+    let (server, _) = target(right).await;
+    let (emb, asked) = embeddings(status).await;
+    let s = tempfile_path::TempSuite::new(SIMILAR_SUITE);
+    let mut c = config(&server.uri(), &s.file);
+    // One case at a time, so the count of embedded texts is exact.
+    c.concurrency = 1;
+    c.max_retries = 0;
+    c.embedding = Some(TargetConfig::new(
+        format!("{}/v1", emb.uri()),
+        None,
+        Duration::from_secs(5),
+    ));
+    c.embedding_model = model.map(str::to_owned);
+    c.results = Some(s.dir.join("results.jsonl"));
+    let suites = eval::load(&c.cases, &c.reading()).unwrap();
+    let summary = eval::run(&c, suites, &|_, _| {})
+        .await
+        .map_err(|e| e.to_string());
+    let results = std::fs::read_to_string(s.dir.join("results.jsonl")).unwrap_or_default();
+    (summary, asked.load(Ordering::SeqCst), results)
+}
+
+#[tokio::test]
+async fn similar_grades_by_embeddings_and_embeds_each_text_once() {
+    let (summary, asked, results) = similar_run(200, Some("emb-1")).await;
+    let summary = summary.unwrap();
+    let outcome = |id: &str| {
+        results
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .find(|r| r["id"] == id)
+            .map(|r| r["outcome"].as_str().unwrap_or_default().to_owned())
+            .unwrap_or_default()
+    };
+    assert_eq!(outcome("paris"), "passed", "{}", summary.text());
+    assert_eq!(outcome("rome"), "failed");
+    assert_eq!(outcome("again"), "passed");
+    assert_eq!(outcome("plain"), "passed");
+    // "You said: Paris", "The capital is Paris", "You said: Rome", "Rome it is": each once,
+    // though "again" asked twice and shares its texts with "paris".
+    assert_eq!(asked, 4, "{results}");
+    assert!(
+        summary
+            .notes
+            .iter()
+            .any(|n| n.contains("4 text(s) embedded by emb-1")),
+        "{:?}",
+        summary.notes
+    );
+    // The measures are kept for re-grading, and the reason names the measure.
+    assert!(results.contains("\"similarity\"") && results.contains("\"cosine\""));
+    let rome = summary
+        .failures
+        .iter()
+        .find(|f| f.case.ends_with("/rome"))
+        .unwrap();
+    assert!(
+        rome.reason.contains("cosine similarity") && rome.reason.contains("0.9 needed"),
+        "{}",
+        rome.reason
+    );
+}
+
+#[tokio::test]
+async fn embeddings_that_cannot_be_had_leave_similar_cases_errored_or_refuse_the_run() {
+    // The embeddings API fails: the answers could not be graded, so they are errored, not wrong.
+    let (summary, _, _) = similar_run(500, Some("emb-1")).await;
+    let summary = summary.unwrap();
+    assert_eq!(summary.overall.counts.errored, 3, "{}", summary.text());
+    assert_eq!(summary.overall.counts.passed, 1);
+    assert!(summary
+        .failures
+        .iter()
+        .all(|f| f.reason.contains("embeddings: HTTP 500")));
+    // No model given and none listed: refused before any case is asked.
+    let (refused, asked, _) = similar_run(200, None).await;
+    let e = refused.err().unwrap_or_default();
+    assert!(e.contains("--embedding-model"), "{e}");
+    assert_eq!(asked, 0);
+}

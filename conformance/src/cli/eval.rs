@@ -81,6 +81,17 @@ pub(super) struct EvalArgs {
     /// The judge model [default: the model asked].
     #[arg(long)]
     judge_model: Option<String>,
+    /// Where `similar` graders ask for embeddings (an OpenAI-compatible API root) [default:
+    /// the target].
+    #[arg(long, value_name = "URL")]
+    embedding_target: Option<String>,
+    /// The embeddings API key [default: --api-key].
+    #[arg(long, env = "EMBEDDING_API_KEY", hide_env_values = true)]
+    embedding_api_key: Option<String>,
+    /// The embedding model of `similar` graders [default: the embedding model the embeddings
+    /// target lists].
+    #[arg(long)]
+    embedding_model: Option<String>,
     /// Ask only this shard of the cases (I/N): those whose `suite/id` falls to it, a split
     /// that editing a suite does not reshuffle. `conformance eval merge` joins the N shards.
     #[arg(long, value_name = "I/N", value_parser = harness::eval::Shard::parse, conflicts_with = "regrade")]
@@ -264,6 +275,11 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
             args.to.config(url.clone(), key, args.timeout)
         }),
         judge_model: args.judge_model.clone(),
+        embedding: args.embedding_target.as_ref().map(|url| {
+            let key = args.embedding_api_key.clone().or(main_key.clone());
+            args.to.config(url.clone(), key, args.timeout)
+        }),
+        embedding_model: args.embedding_model.clone(),
         shard: args.shard.unwrap_or(eval::Shard::WHOLE),
         resume: baseline(&args.resume, &args.report_dir, "results.jsonl")?,
     };

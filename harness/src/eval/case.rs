@@ -188,6 +188,8 @@ pub struct Suite {
     pub len: usize,
     /// Cases that name no model (neither they nor the suite).
     pub without_model: usize,
+    /// Cases with a `similar` grader (their answers need embeddings).
+    pub embedding: usize,
     /// How it is written.
     pub format: Format,
     source: Source,
@@ -398,18 +400,7 @@ pub fn load(path: &Path, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
     if let Some(e) = failed {
         return Err(at(format!("cannot read the suite: {e}")));
     }
-    let (name, min_accuracy, len, without_model) = checked?;
-    Ok(Suite {
-        name,
-        file,
-        min_accuracy,
-        len,
-        without_model,
-        format,
-        source: Source::File(path.to_path_buf()),
-        reading: *reading,
-        origins: Vec::new(),
-    })
+    Ok(checked?.into_suite(file, format, Source::File(path.to_path_buf()), reading))
 }
 
 impl Suite {
@@ -425,23 +416,40 @@ impl Suite {
 /// Checks the suite text of `file` (see [`load`]).
 pub fn parse(file: &str, text: &str, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
     let format = reading.format_of(text.lines().find(|l| !l.trim().is_empty()));
-    let (name, min_accuracy, len, without_model) =
-        check_all(file, text.lines().map(str::to_owned), reading, format)?;
-    Ok(Suite {
-        name,
-        file: file.to_owned(),
-        min_accuracy,
-        len,
-        without_model,
+    let checked = check_all(file, text.lines().map(str::to_owned), reading, format)?;
+    Ok(checked.into_suite(
+        file.to_owned(),
         format,
-        source: Source::Text(text.to_owned()),
-        reading: *reading,
-        origins: Vec::new(),
-    })
+        Source::Text(text.to_owned()),
+        reading,
+    ))
 }
 
-/// What checking a suite keeps: its name, gate, size and cases without a model.
-type Checked = (String, Option<f64>, usize, usize);
+/// What checking a suite keeps.
+struct Checked {
+    name: String,
+    min_accuracy: Option<f64>,
+    len: usize,
+    without_model: usize,
+    embedding: usize,
+}
+
+impl Checked {
+    fn into_suite(self, file: String, format: Format, source: Source, reading: &Reading) -> Suite {
+        Suite {
+            name: self.name,
+            file,
+            min_accuracy: self.min_accuracy,
+            len: self.len,
+            without_model: self.without_model,
+            embedding: self.embedding,
+            format,
+            source,
+            reading: *reading,
+            origins: Vec::new(),
+        }
+    }
+}
 
 /// Checks every line; keeps only the ids (for duplicates) and counts.
 fn check_all(
@@ -455,6 +463,7 @@ fn check_all(
     let mut ids = HashSet::new();
     let mut len = 0usize;
     let mut without_model = 0usize;
+    let mut embedding = 0usize;
     for (index, raw) in lines.enumerate() {
         let number = index + 1;
         match reader.line(number, &raw) {
@@ -463,6 +472,7 @@ fn check_all(
             Some(Ok(case)) => {
                 len += 1;
                 without_model += usize::from(case.model.is_none());
+                embedding += usize::from(case.grader.embeds());
                 if ids.contains(&case.id) {
                     errors.push(SuiteError {
                         file: file.to_owned(),
@@ -488,7 +498,13 @@ fn check_all(
         return Err(errors);
     }
     let name = reader.defaults.name.clone().unwrap_or(reader.stem);
-    Ok((name, reader.defaults.min_accuracy, len, without_model))
+    Ok(Checked {
+        name,
+        min_accuracy: reader.defaults.min_accuracy,
+        len,
+        without_model,
+        embedding,
+    })
 }
 
 /// Reads a suite's lines in order: the defaults line first, if there is one, then each case,

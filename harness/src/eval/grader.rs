@@ -7,7 +7,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{json, Value};
 
 /// The grader types, as written in `"type"` (kept beside `Spec::name`, which names each).
-pub(crate) const TYPES: [&str; 14] = [
+pub(crate) const TYPES: [&str; 15] = [
     "exact",
     "starts_with",
     "includes",
@@ -16,6 +16,7 @@ pub(crate) const TYPES: [&str; 14] = [
     "json_schema",
     "json_match",
     "fuzzy",
+    "similar",
     "tool_call",
     "all",
     "any",
@@ -98,6 +99,12 @@ enum Spec {
         threshold: f64,
         max_distance: Option<usize>,
     },
+    Similar {
+        values: Option<Vec<String>>,
+        #[serde(default)]
+        metric: SimilarMetric,
+        threshold: Option<f64>,
+    },
     ToolCall {
         name: String,
         arguments: Option<Value>,
@@ -131,6 +138,7 @@ impl Spec {
             Self::JsonSchema { .. } => "json_schema",
             Self::JsonMatch { .. } => "json_match",
             Self::Fuzzy { .. } => "fuzzy",
+            Self::Similar { .. } => "similar",
             Self::ToolCall { .. } => "tool_call",
             Self::All { .. } => "all",
             Self::Any { .. } => "any",
@@ -211,6 +219,32 @@ pub enum FuzzyMetric {
     Containment,
 }
 
+/// How `similar` compares two embeddings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimilarMetric {
+    /// Cosine similarity: passes at `threshold` or above.
+    #[default]
+    Cosine,
+    /// Dot product: passes at `threshold` or above.
+    Dot,
+    /// Euclidean distance: passes at `threshold` or below.
+    Euclidean,
+}
+
+impl SimilarMetric {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cosine => "cosine",
+            Self::Dot => "dot",
+            Self::Euclidean => "euclidean",
+        }
+    }
+}
+
+/// `similar`'s threshold when none is given: promptfoo's, so its configs grade alike.
+const SIMILAR_THRESHOLD: f64 = 0.75;
+
 /// A compiled grader.
 #[derive(Debug)]
 pub enum Grader {
@@ -272,6 +306,15 @@ pub enum Grader {
         /// Instead of the score: the most edits (Levenshtein, on the texts as they are).
         max_distance: Option<usize>,
     },
+    /// The answer's embedding is close enough to one of the values' (the ideals when absent).
+    Similar {
+        /// The texts compared with; the ideals when absent.
+        values: Option<Vec<String>>,
+        /// The measure.
+        metric: SimilarMetric,
+        /// The least similarity (cosine, dot) or the most distance (euclidean) that passes.
+        threshold: f64,
+    },
     /// The named function is called with arguments valid for the tool (and containing the
     /// expected ones).
     ToolCall {
@@ -314,6 +357,65 @@ pub struct Judged {
     pub prompt: serde_json::Value,
     /// The judge's raw answer.
     pub raw: String,
+}
+
+/// How close an answer's embedding is to one expected text's (every measure, so a re-grade
+/// with another metric or threshold needs no new embedding).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, Deserialize)]
+pub struct Similarity {
+    /// The expected text.
+    pub expected: String,
+    /// Cosine similarity.
+    pub cosine: f64,
+    /// Dot product.
+    pub dot: f64,
+    /// Euclidean distance.
+    pub euclidean: f64,
+}
+
+impl Similarity {
+    /// The measures between the answer's embedding and `expected`'s; `None` when they cannot
+    /// be compared (lengths differ, or one is all zeros).
+    pub fn between(expected: &str, answer: &[f32], other: &[f32]) -> Option<Self> {
+        if answer.len() != other.len() || answer.is_empty() {
+            return None;
+        }
+        let (mut dot, mut aa, mut bb, mut dd) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for (a, b) in answer.iter().zip(other) {
+            let (a, b) = (f64::from(*a), f64::from(*b));
+            dot += a * b;
+            aa += a * a;
+            bb += b * b;
+            dd += (a - b) * (a - b);
+        }
+        if aa == 0.0 || bb == 0.0 {
+            return None;
+        }
+        Some(Self {
+            expected: expected.to_owned(),
+            cosine: dot / (aa.sqrt() * bb.sqrt()),
+            dot,
+            euclidean: dd.sqrt(),
+        })
+    }
+
+    fn score(&self, metric: SimilarMetric) -> f64 {
+        match metric {
+            SimilarMetric::Cosine => self.cosine,
+            SimilarMetric::Dot => self.dot,
+            SimilarMetric::Euclidean => self.euclidean,
+        }
+    }
+}
+
+/// What was asked beforehand for the graders that need another model: judges' verdicts and
+/// embedding similarities.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Consulted<'a> {
+    /// What the judge said, per rubric.
+    pub judged: &'a [Judged],
+    /// How close the answer is to each expected text of the `similar` graders.
+    pub similar: &'a [Similarity],
 }
 
 /// A grader's judgement of one answer.
@@ -432,6 +534,40 @@ impl Grader {
                     max_distance: *max_distance,
                 }
             }
+            Spec::Similar {
+                values,
+                metric,
+                threshold,
+            } => {
+                if values.as_ref().is_some_and(Vec::is_empty) {
+                    return Err("similar: `values` is empty".into());
+                }
+                let threshold = match (metric, threshold) {
+                    (SimilarMetric::Euclidean, None) => return Err(
+                        "similar: metric euclidean passes at distances up to `threshold`: give one"
+                            .into(),
+                    ),
+                    (_, Some(t)) if !t.is_finite() => {
+                        return Err(format!("similar: threshold {t} is not a number"))
+                    }
+                    (SimilarMetric::Cosine, Some(t)) if !(-1.0..=1.0).contains(t) => {
+                        return Err(format!(
+                            "similar: a cosine threshold is between -1 and 1, not {t}"
+                        ))
+                    }
+                    (SimilarMetric::Euclidean, Some(t)) if *t < 0.0 => {
+                        return Err(format!(
+                            "similar: a distance threshold is not negative ({t})"
+                        ))
+                    }
+                    (_, t) => t.unwrap_or(SIMILAR_THRESHOLD),
+                };
+                Self::Similar {
+                    values: values.clone(),
+                    metric: *metric,
+                    threshold,
+                }
+            }
             Spec::ToolCall { name, arguments } => {
                 let parameters = tools
                     .iter()
@@ -514,6 +650,7 @@ impl Grader {
             Self::Includes { values, .. }
             | Self::StartsWith { values, .. }
             | Self::Exact { values, .. }
+            | Self::Similar { values, .. }
             | Self::Fuzzy { values, .. } => values.is_none(),
             Self::JsonMatch { expected, .. } => expected.is_none(),
             Self::Regex(_) | Self::JsonSchema { .. } | Self::ToolCall { .. } | Self::Judge(_) => {
@@ -538,11 +675,46 @@ impl Grader {
         }
     }
 
+    /// The texts the `similar` graders in this grader compare the answer with, for `ideal`
+    /// (each once, in order): what must be embedded before grading.
+    pub fn similar_texts(&self, ideal: Option<&Value>) -> Vec<String> {
+        let mut texts: Vec<String> = Vec::new();
+        self.each(&mut |g| {
+            if let Self::Similar { values, .. } = g {
+                for text in given_or_ideals(values.as_ref(), ideal) {
+                    if !texts.contains(&text) {
+                        texts.push(text);
+                    }
+                }
+            }
+        });
+        texts
+    }
+
+    /// Whether a `similar` grader is in this grader (its answers need embeddings).
+    pub fn embeds(&self) -> bool {
+        let mut found = false;
+        self.each(&mut |g| found |= matches!(g, Self::Similar { .. }));
+        found
+    }
+
+    /// Calls `f` with this grader and every grader inside it.
+    fn each(&self, f: &mut dyn FnMut(&Self)) {
+        f(self);
+        match self {
+            Self::All(graders) | Self::Any(graders) => graders.iter().for_each(|g| g.each(f)),
+            Self::Weighted { of, .. } => of.iter().for_each(|(g, _)| g.each(f)),
+            Self::Not(grader) => grader.each(f),
+            _ => {}
+        }
+    }
+
     /// Whether `ideal` is usable by this grader (checked when the suite is read).
     pub fn check_ideal(&self, ideal: &Value) -> Result<(), String> {
         match self {
             Self::Exact { values: None, .. }
             | Self::Fuzzy { values: None, .. }
+            | Self::Similar { values: None, .. }
             | Self::Includes { values: None, .. }
             | Self::StartsWith { values: None, .. } => texts(ideal).map(|_| ()),
             Self::Numeric { .. } => numbers(ideal).map(|_| ()),
@@ -559,10 +731,12 @@ impl Grader {
         }
     }
 
-    /// Judges `answer` against `ideal`; judge graders read their rubric's verdict from
-    /// `judged` (asked beforehand, see `rubrics`).
-    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, judged: &[Judged]) -> Grade {
+    /// Judges `answer` against `ideal`; judge graders read their rubric's verdict, and
+    /// `similar` graders their similarities, from what was `consulted` beforehand (see
+    /// `rubrics` and `similar_texts`).
+    pub fn grade(&self, answer: &Answer, ideal: Option<&Value>, consulted: &Consulted) -> Grade {
         let text = answer.text.as_str();
+        let judged = consulted.judged;
         match self {
             Self::Exact { values, normalize } => {
                 let want = given_or_ideals(values.as_ref(), ideal);
@@ -723,6 +897,17 @@ impl Grader {
                     ),
                 )
             }
+            Self::Similar {
+                values,
+                metric,
+                threshold,
+            } => similar(
+                text,
+                &given_or_ideals(values.as_ref(), ideal),
+                *metric,
+                *threshold,
+                consulted.similar,
+            ),
             Self::ToolCall {
                 name,
                 arguments,
@@ -776,7 +961,7 @@ impl Grader {
             Self::All(graders) => {
                 let verdicts: Vec<Grade> = graders
                     .iter()
-                    .map(|g| g.grade(answer, ideal, judged))
+                    .map(|g| g.grade(answer, ideal, consulted))
                     .collect();
                 match verdicts.iter().find(|v| !v.passed) {
                     Some(failed) => verdict(false, failed.reason.clone()),
@@ -786,7 +971,7 @@ impl Grader {
             Self::Weighted { of, threshold } => {
                 let verdicts: Vec<(Grade, f64)> = of
                     .iter()
-                    .map(|(g, w)| (g.grade(answer, ideal, judged), *w))
+                    .map(|(g, w)| (g.grade(answer, ideal, consulted), *w))
                     .collect();
                 let total: f64 = verdicts.iter().map(|(_, w)| w).sum();
                 let score = if total > 0.0 {
@@ -821,7 +1006,7 @@ impl Grader {
             Self::Any(graders) => {
                 let verdicts: Vec<Grade> = graders
                     .iter()
-                    .map(|g| g.grade(answer, ideal, judged))
+                    .map(|g| g.grade(answer, ideal, consulted))
                     .collect();
                 match verdicts.iter().find(|v| v.passed) {
                     Some(passed) => verdict(true, passed.reason.clone()),
@@ -836,7 +1021,7 @@ impl Grader {
                 }
             }
             Self::Not(grader) => {
-                let inner = grader.grade(answer, ideal, judged);
+                let inner = grader.grade(answer, ideal, consulted);
                 verdict(!inner.passed, format!("not: {}", inner.reason))
             }
             Self::Judge(rubric) => match judged.iter().find(|j| &j.rubric == rubric) {
@@ -849,6 +1034,68 @@ impl Grader {
                 None => verdict(false, "judge: no verdict was asked for this rubric"),
             },
         }
+    }
+}
+
+/// `similar`: the answer passes when one wanted text's measure is within the threshold.
+fn similar(
+    text: &str,
+    wanted: &[String],
+    metric: SimilarMetric,
+    threshold: f64,
+    measured: &[Similarity],
+) -> Grade {
+    if text.trim().is_empty() {
+        return verdict(false, "similar: the answer is empty, nothing to embed");
+    }
+    let within = |score: f64| match metric {
+        SimilarMetric::Euclidean => score <= threshold,
+        SimilarMetric::Cosine | SimilarMetric::Dot => score >= threshold,
+    };
+    let (word, bound) = match metric {
+        SimilarMetric::Euclidean => ("distance", "at most"),
+        SimilarMetric::Cosine | SimilarMetric::Dot => ("similarity", "at least"),
+    };
+    let mut best: Option<(f64, &str)> = None;
+    for want in wanted {
+        let Some(m) = measured.iter().find(|m| &m.expected == want) else {
+            return verdict(
+                false,
+                format!(
+                    "similar: no embedding was measured against {} (re-grading needs a new run to embed it)",
+                    show(want)
+                ),
+            );
+        };
+        let score = m.score(metric);
+        if within(score) {
+            return verdict(
+                true,
+                format!(
+                    "{} {word} {score:.4} to {} ({bound} {threshold})",
+                    metric.name(),
+                    show(want)
+                ),
+            );
+        }
+        let closer = |b: f64| match metric {
+            SimilarMetric::Euclidean => score < b,
+            SimilarMetric::Cosine | SimilarMetric::Dot => score > b,
+        };
+        if best.is_none_or(|(b, _)| closer(b)) {
+            best = Some((score, want));
+        }
+    }
+    match best {
+        Some((score, want)) => verdict(
+            false,
+            format!(
+                "{} {word} {score:.4} to {}, {bound} {threshold} needed",
+                metric.name(),
+                show(want)
+            ),
+        ),
+        None => verdict(false, "similar: no text to compare the answer with"),
     }
 }
 
@@ -1114,7 +1361,7 @@ mod tests {
 
     fn passes(spec: Value, text: &str, ideal: Value) -> bool {
         grader(spec)
-            .grade(&Answer::text(text), Some(&ideal), &[])
+            .grade(&Answer::text(text), Some(&ideal), &Consulted::default())
             .passed
     }
 
@@ -1272,22 +1519,41 @@ mod tests {
             }],
         };
         assert!(
-            g.grade(&call("get_weather", r#"{"city":"Paris"}"#), None, &[])
-                .passed
+            g.grade(
+                &call("get_weather", r#"{"city":"Paris"}"#),
+                None,
+                &Consulted::default()
+            )
+            .passed
         );
         assert!(
-            !g.grade(&call("get_weather", r#"{"city":"Rome"}"#), None, &[])
-                .passed
+            !g.grade(
+                &call("get_weather", r#"{"city":"Rome"}"#),
+                None,
+                &Consulted::default()
+            )
+            .passed
         );
         assert!(
-            !g.grade(&call("get_weather", r#"{"town":"Paris"}"#), None, &[])
-                .passed
+            !g.grade(
+                &call("get_weather", r#"{"town":"Paris"}"#),
+                None,
+                &Consulted::default()
+            )
+            .passed
         );
         assert!(
-            !g.grade(&call("get_time", r#"{"city":"Paris"}"#), None, &[])
+            !g.grade(
+                &call("get_time", r#"{"city":"Paris"}"#),
+                None,
+                &Consulted::default()
+            )
+            .passed
+        );
+        assert!(
+            !g.grade(&Answer::text("It is sunny"), None, &Consulted::default())
                 .passed
         );
-        assert!(!g.grade(&Answer::text("It is sunny"), None, &[]).passed);
     }
 
     #[test]
@@ -1323,13 +1589,66 @@ mod tests {
             raw: String::new(),
         };
         let answer = Answer::text("x");
-        assert!(!g.grade(&answer, None, &[said(Some(true))]).passed);
-        assert!(g.grade(&answer, None, &[said(Some(false))]).passed);
+        assert!(
+            !g.grade(
+                &answer,
+                None,
+                &Consulted {
+                    judged: &[said(Some(true))],
+                    similar: &[]
+                }
+            )
+            .passed
+        );
+        assert!(
+            g.grade(
+                &answer,
+                None,
+                &Consulted {
+                    judged: &[said(Some(false))],
+                    similar: &[]
+                }
+            )
+            .passed
+        );
         let judge = grader(json!({"type": "judge", "rubric": "mentions Paris"}));
-        assert!(judge.grade(&answer, None, &[said(Some(true))]).passed);
-        assert!(!judge.grade(&answer, None, &[said(Some(false))]).passed);
-        assert!(!judge.grade(&answer, None, &[said(None)]).passed);
-        assert!(!judge.grade(&answer, None, &[]).passed);
+        assert!(
+            judge
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[said(Some(true))],
+                        similar: &[]
+                    }
+                )
+                .passed
+        );
+        assert!(
+            !judge
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[said(Some(false))],
+                        similar: &[]
+                    }
+                )
+                .passed
+        );
+        assert!(
+            !judge
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[said(None)],
+                        similar: &[]
+                    }
+                )
+                .passed
+        );
+        assert!(!judge.grade(&answer, None, &Consulted::default()).passed);
     }
 
     #[test]
@@ -1349,5 +1668,150 @@ mod tests {
         assert!(refused(json!({"type": "exact", "normalise": ["case"]})));
         assert!(refused(json!("telepathy")));
         assert!(refused(json!({"type": "judge", "rubric": " "})));
+        assert!(refused(json!({"type": "similar", "threshold": 1.5})));
+        assert!(refused(json!({"type": "similar", "metric": "euclidean"})));
+        assert!(refused(json!({"type": "similar", "values": []})));
+    }
+
+    #[test]
+    fn similarity_measures_match_their_definitions() {
+        let m = Similarity::between("x", &[1.0, 0.0], &[1.0, 1.0])
+            .map(|m| (m.cosine, m.dot, m.euclidean));
+        let Some((cosine, dot, euclidean)) = m else {
+            panic!("comparable")
+        };
+        assert!((cosine - 0.5f64.sqrt()).abs() < 1e-9);
+        assert!((dot - 1.0).abs() < 1e-9);
+        assert!((euclidean - 1.0).abs() < 1e-9);
+        // Nothing to compare: other lengths, or a zero vector.
+        assert!(Similarity::between("x", &[1.0], &[1.0, 0.0]).is_none());
+        assert!(Similarity::between("x", &[0.0, 0.0], &[1.0, 0.0]).is_none());
+    }
+
+    #[test]
+    fn similar_passes_on_one_close_text_and_names_the_measure() {
+        let g = grader(json!({"type": "similar", "threshold": 0.8}));
+        let ideal = json!(["Paris", "The capital is Paris"]);
+        assert_eq!(
+            g.similar_texts(Some(&ideal)),
+            vec!["Paris", "The capital is Paris"]
+        );
+        assert!(g.embeds());
+        let measured = |a: f64, b: f64| {
+            vec![
+                Similarity {
+                    expected: "Paris".into(),
+                    cosine: a,
+                    dot: a,
+                    euclidean: 1.0 - a,
+                },
+                Similarity {
+                    expected: "The capital is Paris".into(),
+                    cosine: b,
+                    dot: b,
+                    euclidean: 1.0 - b,
+                },
+            ]
+        };
+        let answer = Answer::text("It is Paris.");
+        let graded = |m: &[Similarity]| {
+            g.grade(
+                &answer,
+                Some(&ideal),
+                &Consulted {
+                    judged: &[],
+                    similar: m,
+                },
+            )
+        };
+        let pass = graded(&measured(0.5, 0.91));
+        assert!(pass.passed, "{}", pass.reason);
+        assert!(
+            pass.reason.contains("cosine similarity 0.9100"),
+            "{}",
+            pass.reason
+        );
+        let fail = graded(&measured(0.5, 0.79));
+        assert!(!fail.passed);
+        assert!(
+            fail.reason.contains("0.7900") && fail.reason.contains("at least 0.8 needed"),
+            "{}",
+            fail.reason
+        );
+        // A text whose similarity was never measured fails, and says so.
+        assert!(!graded(&measured(0.9, 0.9)[1..]).passed);
+        // So does an empty answer, without asking anything.
+        assert!(
+            !g.grade(
+                &Answer::text(" "),
+                Some(&ideal),
+                &Consulted {
+                    judged: &[],
+                    similar: &measured(1.0, 1.0)
+                }
+            )
+            .passed
+        );
+        // Distances pass below the threshold; the default threshold is promptfoo's 0.75.
+        let near = grader(
+            json!({"type": "similar", "metric": "euclidean", "threshold": 0.3, "values": ["Paris"]}),
+        );
+        assert!(
+            near.grade(
+                &answer,
+                None,
+                &Consulted {
+                    judged: &[],
+                    similar: &measured(0.8, 0.0)
+                }
+            )
+            .passed
+        );
+        assert!(
+            !near
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[],
+                        similar: &measured(0.6, 0.0)
+                    }
+                )
+                .passed
+        );
+        let default = grader(json!({"type": "similar", "values": ["Paris"]}));
+        assert!(
+            default
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[],
+                        similar: &measured(0.75, 0.0)
+                    }
+                )
+                .passed
+        );
+        assert!(
+            !default
+                .grade(
+                    &answer,
+                    None,
+                    &Consulted {
+                        judged: &[],
+                        similar: &measured(0.74, 0.0)
+                    }
+                )
+                .passed
+        );
+        // Inside combinators, each text is embedded once.
+        let both = grader(
+            json!({"type": "any", "of": [{"type": "similar"}, {"type": "not", "grader": {"type": "similar", "values": ["Paris", "Rome"]}}]}),
+        );
+        assert_eq!(
+            both.similar_texts(Some(&json!("Paris"))),
+            vec!["Paris", "Rome"]
+        );
+        assert!(!grader(json!("exact")).embeds());
     }
 }

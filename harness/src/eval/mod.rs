@@ -7,6 +7,7 @@
 pub(crate) mod answer;
 pub(crate) mod builtin;
 pub(crate) mod case;
+pub(crate) mod embedding;
 pub(crate) mod grader;
 pub(crate) mod html;
 pub(crate) mod junit;
@@ -82,6 +83,10 @@ pub struct EvalConfig {
     pub judge: Option<TargetConfig>,
     /// The judge model.
     pub judge_model: Option<String>,
+    /// Where `similar` graders' embeddings are asked [default: the target].
+    pub embedding: Option<TargetConfig>,
+    /// The embedding model [default: the one the embeddings target lists].
+    pub embedding_model: Option<String>,
     /// This shard of a split eval: the cases whose `suite/id` hash falls to it.
     pub shard: Shard,
     /// An interrupted run's directory (or `results.jsonl`): its answered cases are kept, not
@@ -122,6 +127,8 @@ impl EvalConfig {
             fail_on_regression: false,
             judge: None,
             judge_model: None,
+            embedding: None,
+            embedding_model: None,
             shard: Shard::WHOLE,
             resume: None,
         }
@@ -382,7 +389,12 @@ pub async fn run(
                 )),
                 None => config.judge_model.clone().map(|m| (target.clone(), m)),
             };
-            Ok((target, model, judge, notes))
+            let embedder = if suites.iter().any(|s| s.embedding > 0) {
+                Some(embedder(config, &target, discovery.embedding).await?)
+            } else {
+                None
+            };
+            Ok((target, model, judge, embedder, notes))
         }
     };
     let mut kept = match &config.resume {
@@ -410,13 +422,14 @@ pub async fn run(
             let notes = regrade(old, &all, &mut record)?;
             (String::new(), notes)
         }
-        Ok((target, model, judge, notes)) => {
+        Ok((target, model, judge, embedder, notes)) => {
             let asker = runner::Asker {
                 target,
                 model: model.clone(),
                 max_retries: config.max_retries,
                 pacer: config.max_rps.map(runner::Pacer::new),
                 judge,
+                embedder,
             };
             let asker = &asker;
             // Cases an interrupted run answered are kept as they were, not asked again.
@@ -438,6 +451,9 @@ pub async fn run(
                 record(result)?;
             }
             let mut notes = notes;
+            if let Some(embedder) = &asker.embedder {
+                notes.push(embedder.note());
+            }
             if let Some(path) = &config.resume {
                 notes.push(format!(
                     "resumed {}: {resumed_count} case(s) kept from it, not asked again",
@@ -485,6 +501,43 @@ pub async fn run(
         shard::Manifest::of_run(config.shard, config, &suites, &summary).write(dir)?;
     }
     Ok(summary)
+}
+
+/// Where the `similar` graders' embeddings are asked: `--embedding-target` or the target,
+/// with `--embedding-model` or the embedding model that target lists (`listed`, for the
+/// target). No model is a usage error, found before any case is asked.
+async fn embedder(
+    config: &EvalConfig,
+    target: &Target,
+    listed: Option<String>,
+) -> Result<embedding::Embedder, HarnessError> {
+    let (target, listed) = match &config.embedding {
+        Some(other) => {
+            let other = Target::new(other)?;
+            match &config.embedding_model {
+                Some(_) => (other, None),
+                None => {
+                    let url = other.url("");
+                    let (other, found, _) = crate::target::discovery::discover(other)
+                        .await
+                        .map_err(|e| {
+                            HarnessError::Usage(format!(
+                                "--embedding-target {url}: {e} (or name the model: --embedding-model)"
+                            ))
+                        })?;
+                    (other, found.embedding)
+                }
+            }
+        }
+        None => (target.clone(), listed),
+    };
+    let model = config.embedding_model.clone().or(listed).ok_or_else(|| {
+        HarnessError::Usage(format!(
+            "`similar` graders need embeddings, and {} lists no embedding model: pass --embedding-model (or --embedding-target)",
+            target.url("/v1/models")
+        ))
+    })?;
+    Ok(embedding::Embedder::new(target, model))
 }
 
 /// Re-grades the stored results at `old` for the selected cases; returns notes on what did

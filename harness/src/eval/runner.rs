@@ -4,7 +4,8 @@
 
 use super::answer::Answer;
 use super::case::{Api, Case};
-use super::grader::{Grade, Judged};
+use super::embedding::Embedder;
+use super::grader::{Consulted, Grade, Judged, Similarity};
 use crate::target::{Exchange, Req, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -27,7 +28,7 @@ impl Pacer {
         }
     }
 
-    async fn wait(&self) {
+    pub(super) async fn wait(&self) {
         let slot = {
             let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
             let slot = (*next).max(Instant::now());
@@ -51,6 +52,8 @@ pub struct Asker {
     pub pacer: Option<Pacer>,
     /// Where `judge` graders ask, and which model.
     pub judge: Option<(Target, String)>,
+    /// Where `similar` graders' embeddings are asked.
+    pub embedder: Option<Embedder>,
 }
 
 /// How a case ended.
@@ -97,6 +100,9 @@ pub struct TurnRecord {
     /// What the judge said, for `judge` graders: its prompt and raw answer included.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub judged: Vec<Judged>,
+    /// How close the answer's embedding is to each text of the `similar` graders.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub similarity: Vec<Similarity>,
     /// Milliseconds to the whole reply, retries included.
     pub elapsed_ms: u64,
 }
@@ -215,6 +221,7 @@ impl Asker {
                     verdict: None,
                     error: Some(error),
                     judged: Vec::new(),
+                    similarity: Vec::new(),
                     elapsed_ms,
                 },
                 Ok(ex) => {
@@ -234,11 +241,19 @@ impl Asker {
                             let judged = self
                                 .judge_all(case, &turn.input, &answer, turn.ideal.as_ref())
                                 .await;
+                            let (similarity, unmeasured) =
+                                self.embed(case, &answer, turn.ideal.as_ref()).await;
                             let unreadable = judged
                                 .iter()
                                 .find(|j| j.passed.is_none())
-                                .map(|j| format!("judge: {}", j.reason));
-                            let verdict = case.grader.grade(&answer, turn.ideal.as_ref(), &judged);
+                                .map(|j| format!("judge: {}", j.reason))
+                                .or(unmeasured);
+                            let consulted = Consulted {
+                                judged: &judged,
+                                similar: &similarity,
+                            };
+                            let verdict =
+                                case.grader.grade(&answer, turn.ideal.as_ref(), &consulted);
                             match case.api {
                                 Api::Chat => messages.push(assistant_message(&answer)),
                                 Api::Responses => {
@@ -253,6 +268,7 @@ impl Asker {
                                 verdict: unreadable.is_none().then_some(verdict),
                                 error: unreadable,
                                 judged,
+                                similarity,
                                 elapsed_ms,
                             }
                         }
@@ -263,6 +279,7 @@ impl Asker {
                             verdict: None,
                             error: Some(error),
                             judged: Vec::new(),
+                            similarity: Vec::new(),
                             elapsed_ms,
                         },
                     }
@@ -288,6 +305,36 @@ impl Asker {
             },
             retries,
         )
+    }
+
+    /// The similarities the case's `similar` graders need, or why they could not be
+    /// measured (which leaves the turn errored: its answer could not be graded).
+    async fn embed(
+        &self,
+        case: &Case,
+        answer: &Answer,
+        ideal: Option<&Value>,
+    ) -> (Vec<Similarity>, Option<String>) {
+        let expected = case.grader.similar_texts(ideal);
+        // An empty answer fails `similar` by itself: there is nothing to embed.
+        if expected.is_empty() || answer.text.trim().is_empty() {
+            return (Vec::new(), None);
+        }
+        let Some(embedder) = &self.embedder else {
+            return (Vec::new(), Some("embeddings: no embedding model".into()));
+        };
+        match embedder
+            .similarities(
+                &answer.text,
+                &expected,
+                self.pacer.as_ref(),
+                self.max_retries,
+            )
+            .await
+        {
+            Ok(similar) => (similar, None),
+            Err(e) => (Vec::new(), Some(format!("embeddings: {e}"))),
+        }
     }
 
     /// Asks the judge about `answer` for every rubric of the case's grader.
@@ -429,7 +476,7 @@ fn read_verdict(content: &str) -> Option<(bool, String)> {
 }
 
 /// Sends with retries (see `Asker::send`).
-async fn send_to(
+pub(super) async fn send_to(
     target: &Target,
     pacer: Option<&Pacer>,
     max_retries: u32,

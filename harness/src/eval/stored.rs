@@ -62,7 +62,11 @@ pub fn regrade(case: &Case, mut stored: CaseResult) -> CaseResult {
         for (i, turn) in attempt.turns.iter_mut().enumerate() {
             if let Some(answer) = &turn.answer {
                 let ideal = case.turns.get(i).and_then(|t| t.ideal.as_ref());
-                turn.verdict = Some(case.grader.grade(answer, ideal, &turn.judged));
+                let consulted = super::grader::Consulted {
+                    judged: &turn.judged,
+                    similar: &turn.similarity,
+                };
+                turn.verdict = Some(case.grader.grade(answer, ideal, &consulted));
             }
         }
         attempt.passed = !attempt.errored

@@ -29,7 +29,7 @@ pub(super) struct Unsupported {
 }
 
 /// The assertion types read (and each with `not-` before it).
-pub(super) const READ: [&str; 13] = [
+pub(super) const READ: [&str; 14] = [
     "equals",
     "contains",
     "icontains",
@@ -43,6 +43,7 @@ pub(super) const READ: [&str; 13] = [
     "contains-json",
     "llm-rubric",
     "levenshtein",
+    "similar",
 ];
 
 /// The grader of a test's assertions (`vars` fill `{{var}}` in their values).
@@ -153,12 +154,19 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
             }
             json!({"type": "fuzzy", "values": [text()?], "metric": "levenshtein", "max_distance": most as u64})
         }
-        "similar" => {
-            return Err(unsupported(format!(
-                "`{}` assertions are not read yet (read: {})",
-                a.kind,
-                READ.join(", ")
-            )))
+        "similar" | "similar:cosine" | "similar:dot" | "similar:euclidean" => {
+            let values = match &value {
+                Some(Value::Array(_)) => list()?,
+                _ => vec![text()?],
+            };
+            if let Some(file) = values.iter().find(|v| v.starts_with("file://")) {
+                return Err(unsupported(format!(
+                    "{}: a value read from a file ({file}) is not supported: write the text",
+                    a.kind
+                )));
+            }
+            let metric = kind.split_once(':').map_or("cosine", |(_, m)| m);
+            json!({"type": "similar", "values": values, "metric": metric, "threshold": a.threshold})
         }
         other => {
             return Err(unsupported(format!(
@@ -167,7 +175,7 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
             )))
         }
     };
-    if a.threshold.is_some() && kind != "levenshtein" {
+    if a.threshold.is_some() && kind != "levenshtein" && !kind.starts_with("similar") {
         return Err(unsupported(format!(
             "{}: a `threshold` on this assertion has no meaning here",
             a.kind
@@ -194,7 +202,9 @@ mod tests {
         let spec: GraderSpec =
             serde_json::from_value(spec.unwrap_or_default()).unwrap_or_else(|e| panic!("{e}"));
         let grader = Grader::compile(&spec, &[]).unwrap_or_else(|e| panic!("{e}"));
-        grader.grade(&Answer::text(text), None, &[]).passed
+        grader
+            .grade(&Answer::text(text), None, &Default::default())
+            .passed
     }
 
     #[test]
@@ -298,6 +308,24 @@ mod tests {
     }
 
     #[test]
+    fn similar_keeps_its_metric_threshold_and_values() {
+        let spec = |a: Value| {
+            let asserts: Vec<Assertion> = serde_json::from_value(json!([a])).unwrap_or_default();
+            grader(&asserts, None, &Map::new())
+                .map_err(|e| e.text)
+                .unwrap_or_default()
+        };
+        assert_eq!(
+            spec(json!({"type": "similar", "value": "Paris"})),
+            json!({"type": "similar", "values": ["Paris"], "metric": "cosine", "threshold": null})
+        );
+        assert_eq!(
+            spec(json!({"type": "not-similar:dot", "value": ["a", "b"], "threshold": 0.5})),
+            json!({"type": "not", "grader": {"type": "similar", "values": ["a", "b"], "metric": "dot", "threshold": 0.5}})
+        );
+    }
+
+    #[test]
     fn what_cannot_be_honoured_is_refused_by_name() {
         let refused = |a: Value| {
             let asserts: Vec<Assertion> = serde_json::from_value(json!([a])).unwrap_or_default();
@@ -305,11 +333,14 @@ mod tests {
                 .err()
                 .map(|e| (e.kind, e.text))
         };
-        for kind in ["javascript", "python", "similar", "select-best"] {
+        for kind in ["javascript", "python", "select-best", "similar:manhattan"] {
             let (at, text) = refused(json!({"type": kind, "value": "x"})).unwrap_or_default();
             assert_eq!(at.as_deref(), Some(kind));
             assert!(text.contains(kind), "{text}");
         }
+        let (_, text) =
+            refused(json!({"type": "similar", "value": ["a", "file://b.txt"]})).unwrap_or_default();
+        assert!(text.contains("file://b.txt"), "{text}");
         let (_, text) =
             refused(json!({"type": "contains", "value": "x", "transform": "output.trim()"}))
                 .unwrap_or_default();

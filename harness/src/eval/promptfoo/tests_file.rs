@@ -187,6 +187,19 @@ fn expected(cell: &str) -> Value {
     if let Some((kind, value)) = cell.split_once(':') {
         let kind = kind.trim();
         let base = kind.strip_prefix("not-").unwrap_or(kind);
+        // `similar(0.8): text` gives its threshold in the cell.
+        if let Some(threshold) = base
+            .strip_prefix("similar(")
+            .and_then(|t| t.strip_suffix(')'))
+            .and_then(|t| t.trim().parse::<f64>().ok())
+        {
+            let kind = if kind.starts_with("not-") {
+                "not-similar"
+            } else {
+                "similar"
+            };
+            return json!({"type": kind, "value": value.trim(), "threshold": threshold});
+        }
         let known = super::assertions::READ.contains(&base)
             || [
                 "grade",
@@ -226,6 +239,14 @@ mod tests {
 
     #[test]
     fn expected_cells_name_their_assertion_or_are_equals() {
+        assert_eq!(
+            expected("similar(0.8): The capital is Paris"),
+            json!({"type": "similar", "value": "The capital is Paris", "threshold": 0.8})
+        );
+        assert_eq!(
+            expected("similar: Paris"),
+            json!({"type": "similar", "value": "Paris"})
+        );
         assert_eq!(
             expected("contains: Paris"),
             json!({"type": "contains", "value": "Paris"})
