@@ -414,6 +414,13 @@ async fn a_significant_drop_against_the_baseline_fails_the_run() {
     let summary = eval(&after).await;
     let c = summary.baseline.clone().unwrap();
     assert_eq!((c.broke, c.fixed, c.same_passed), (11, 0, 1), "{c:?}");
+    let schema = validator(include_str!("../../schemas/eval-report.schema.json"));
+    let value = serde_json::to_value(&summary).unwrap();
+    let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(
+        problems.is_empty(),
+        "a summary with a baseline is valid too: {problems:?}"
+    );
     assert!(c.regression && c.p_value < 0.001);
     assert!(!summary.passed, "{}", summary.text());
     // Which cases broke, and which fail, are named where a CI log and a summary show them.
@@ -750,4 +757,118 @@ async fn embeddings_that_cannot_be_had_leave_similar_cases_errored_or_refuse_the
     let e = refused.err().unwrap_or_default();
     assert!(e.contains("--embedding-model"), "{e}");
     assert_eq!(asked, 0);
+}
+
+/// Three graded echo cases and two with nothing to judge them by (one of two turns).
+const HALF_GRADED: &str = "{\"id\": \"g0\", \"input\": \"a\", \"ideal\": \"You said: a\"}
+{\"id\": \"g1\", \"input\": \"b\", \"ideal\": \"You said: b\"}
+{\"id\": \"g2\", \"input\": \"c\", \"ideal\": \"You said: c\"}
+{\"id\": \"u0\", \"input\": \"tell me\"}
+{\"id\": \"u1\", \"turns\": [{\"input\": \"one\"}, {\"input\": \"two\"}]}
+";
+
+#[tokio::test]
+async fn cases_with_nothing_to_judge_by_are_asked_recorded_and_counted_apart() {
+    let (server, count) = target(right).await;
+    let s = tempfile_path::TempSuite::new(HALF_GRADED);
+    let mut c = config(&server.uri(), &s.file);
+    c.min_accuracy = Some(0.9);
+    c.results = Some(s.dir.join("results.jsonl"));
+    let summary = eval(&c).await;
+    let o = &summary.overall.counts;
+    assert_eq!(
+        (o.cases, o.passed, o.failed, o.errored, o.ungraded),
+        (5, 3, 0, 0, 2)
+    );
+    // Every case was asked, every turn of the ungraded ones too.
+    assert_eq!(count.load(Ordering::SeqCst), 6);
+    // The accuracy and its interval are over the three graded cases only.
+    assert_eq!(summary.overall.accuracy, Some(1.0));
+    let low = summary.overall.interval.map(|i| i.low).unwrap();
+    assert!((low - 0.4385).abs() < 1e-3, "Wilson over 3, not 5: {low}");
+    assert!(
+        summary.passed && summary.failures.is_empty(),
+        "{}",
+        summary.text()
+    );
+    // The answers are recorded, marked ungraded, with no verdict.
+    let results = std::fs::read_to_string(s.dir.join("results.jsonl")).unwrap();
+    let u1: Value = results
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .find(|r| r["id"] == "u1")
+        .unwrap();
+    assert_eq!(u1["outcome"], "ungraded");
+    let turns = u1["attempts"][0]["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 2);
+    assert_eq!(turns[1]["answer"]["text"], "You said: two");
+    assert!(turns[1].get("verdict").is_none());
+    // Every report says so, and the JUnit report skips them.
+    assert!(
+        summary.text().contains("2 ungraded (in no accuracy)"),
+        "{}",
+        summary.text()
+    );
+    let md = summary.file(harness::ReportFormat::Md).1;
+    assert!(
+        md.contains("| Ungraded |") && md.contains("| 0 | 2 |"),
+        "{md}"
+    );
+    let junit = summary.file(harness::ReportFormat::Junit).1;
+    assert_eq!(
+        junit.matches("<skipped message=\"ungraded").count(),
+        2,
+        "{junit}"
+    );
+    assert!(junit.contains("skipped=\"2\""), "{junit}");
+    let html = summary.file(harness::ReportFormat::Html).1;
+    assert!(html.contains("<th>ungraded</th>"));
+    let schema = validator(include_str!("../../schemas/eval-report.schema.json"));
+    let value = serde_json::to_value(&summary).unwrap();
+    let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+
+    // Ideals written later grade the stored answers, with nothing asked again.
+    let graded = tempfile_path::TempSuite::new(&HALF_GRADED.replace(
+        "{\"id\": \"u0\", \"input\": \"tell me\"}",
+        "{\"id\": \"u0\", \"input\": \"tell me\", \"ideal\": \"something else\"}",
+    ));
+    let mut again = config(&server.uri(), &graded.file);
+    again.regrade = Some(s.dir.join("results.jsonl"));
+    again.min_accuracy = None;
+    let before = count.load(Ordering::SeqCst);
+    let regraded = eval(&again).await;
+    assert_eq!(count.load(Ordering::SeqCst), before);
+    let r = &regraded.overall.counts;
+    assert_eq!(
+        (r.passed, r.failed, r.ungraded),
+        (3, 1, 1),
+        "{}",
+        regraded.text()
+    );
+
+    // Against that baseline, the case ungraded in it is not compared: neither fixed nor broken.
+    let mut compared = config(&server.uri(), &graded.file);
+    compared.baseline = Some(s.dir.join("results.jsonl"));
+    compared.min_accuracy = None;
+    let b = eval(&compared).await.baseline.unwrap();
+    assert_eq!(
+        (b.same_passed, b.broke, b.fixed, b.ungraded),
+        (3, 0, 0, 2),
+        "{b:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_gate_over_no_graded_case_fails_rather_than_passing_on_nothing() {
+    let (server, _) = target(right).await;
+    let s = tempfile_path::TempSuite::new("{\"id\": \"u0\", \"input\": \"tell me\"}\n");
+    let mut c = config(&server.uri(), &s.file);
+    c.min_accuracy = Some(0.5);
+    let gated = eval(&c).await;
+    assert_eq!(gated.overall.accuracy, None);
+    assert!(!gated.passed, "{}", gated.text());
+    c.min_accuracy = None;
+    let recorded = eval(&c).await;
+    assert!(recorded.passed && recorded.overall.counts.ungraded == 1);
 }

@@ -160,8 +160,9 @@ pub struct Case {
     pub seed: Option<i64>,
     /// Most tokens of each answer.
     pub max_output_tokens: Option<u32>,
-    /// How answers are graded.
-    pub grader: Grader,
+    /// How answers are graded; none when the case has neither grader nor ideal (asked,
+    /// recorded, counted apart as ungraded).
+    pub grader: Option<Grader>,
     /// Its weight in accuracies.
     pub weight: f64,
     /// Tags, for per-tag accuracy and `--only-tags`.
@@ -288,6 +289,36 @@ impl fmt::Display for SuiteError {
             self.file, self.line, self.column, self.message
         )
     }
+}
+
+/// The case's grader, compiled and checked against its turns' ideals.
+fn compile(
+    spec: &GraderSpec,
+    tools: &Option<Vec<Value>>,
+    turns: &[Turn],
+    col: &dyn Fn(&str) -> usize,
+) -> Result<Grader, (usize, String)> {
+    let grader = Grader::compile(spec, tools.as_deref().unwrap_or_default())
+        .map_err(|m| (col("grader"), m))?;
+    if grader.needs_ideal() {
+        if let Some(i) = turns.iter().position(|t| t.ideal.is_none()) {
+            let which = if turns.len() > 1 {
+                format!("turn {} has no `ideal`", i + 1)
+            } else {
+                "the case has no `ideal`".into()
+            };
+            return Err((
+                1,
+                format!("{which}, which its grader ({}) needs", spec.name()),
+            ));
+        }
+        for turn in turns {
+            if let Some(ideal) = &turn.ideal {
+                grader.check_ideal(ideal).map_err(|m| (col("ideal"), m))?;
+            }
+        }
+    }
+    Ok(grader)
 }
 
 /// The column where `"key"` is written on `line` (1 when it is not found).
@@ -472,7 +503,7 @@ fn check_all(
             Some(Ok(case)) => {
                 len += 1;
                 without_model += usize::from(case.model.is_none());
-                embedding += usize::from(case.grader.embeds());
+                embedding += usize::from(case.grader.as_ref().is_some_and(Grader::embeds));
                 if ids.contains(&case.id) {
                     errors.push(SuiteError {
                         file: file.to_owned(),
@@ -661,44 +692,23 @@ fn check(
         check_input(&turn.input).map_err(|m| (col("input").min(col("turns")), m))?;
     }
     // Without a grader, an ideal answer is matched exactly (trimmed), as OpenAI evals' basic
-    // match does; without an ideal either there is nothing to judge by.
+    // match does; without an ideal either, the case is asked and its answers kept, ungraded.
     let exact = || {
-        line.ideal
-            .is_some()
+        turns
+            .iter()
+            .any(|t| t.ideal.is_some())
             .then(|| serde_json::from_value::<GraderSpec>(Value::from("exact")).ok())
             .flatten()
     };
-    let Some(spec) = line
+    let spec = line
         .grader
         .clone()
         .or_else(|| defaults.grader.clone())
-        .or_else(exact)
-    else {
-        return Err((
-            1,
-            "the case has no `grader` and no `ideal` (and its suite sets no grader): nothing to judge the answer by".into(),
-        ));
+        .or_else(exact);
+    let grader = match &spec {
+        Some(spec) => Some(compile(spec, &line.tools, &turns, &col)?),
+        None => None,
     };
-    let grader = Grader::compile(&spec, &line.tools.clone().unwrap_or_default())
-        .map_err(|m| (col("grader"), m))?;
-    if grader.needs_ideal() {
-        if let Some(i) = turns.iter().position(|t| t.ideal.is_none()) {
-            let which = if turns.len() > 1 {
-                format!("turn {} has no `ideal`", i + 1)
-            } else {
-                "the case has no `ideal`".into()
-            };
-            return Err((
-                1,
-                format!("{which}, which its grader ({}) needs", spec.name()),
-            ));
-        }
-        for turn in &turns {
-            if let Some(ideal) = &turn.ideal {
-                grader.check_ideal(ideal).map_err(|m| (col("ideal"), m))?;
-            }
-        }
-    }
     let weight = line.weight.unwrap_or(1.0);
     if !(weight.is_finite() && weight > 0.0) {
         return Err((
@@ -791,19 +801,35 @@ mod tests {
     }
 
     #[test]
-    fn an_ideal_without_a_grader_is_matched_exactly_and_nothing_to_judge_by_is_an_error() {
+    fn an_ideal_without_a_grader_is_matched_exactly_and_nothing_to_judge_by_is_ungraded() {
         let suite = parse(
             "s.jsonl",
-            r#"{"id": "a", "input": "x", "ideal": "4"}"#,
+            r#"{"id": "a", "input": "x", "ideal": "4"}
+{"id": "b", "turns": [{"input": "x", "ideal": "1"}, {"input": "y", "ideal": "2"}]}
+{"id": "c", "input": "x"}
+{"id": "d", "turns": [{"input": "x", "ideal": "1"}, {"input": "y"}]}"#,
+            &Reading::default(),
+        );
+        let e = suite.as_ref().err().cloned().unwrap_or_default();
+        // Some turns with an ideal and some without: exact cannot grade the others.
+        assert_eq!(
+            e.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["s.jsonl:4:1: turn 2 has no `ideal`, which its grader (exact) needs"]
+        );
+        let suite = parse(
+            "s.jsonl",
+            r#"{"id": "a", "input": "x", "ideal": "4"}
+{"id": "b", "turns": [{"input": "x", "ideal": "1"}, {"input": "y", "ideal": "2"}]}
+{"id": "c", "input": "x"}"#,
             &Reading::default(),
         );
         let cases: Vec<Case> = suite
             .map(|s| s.cases().map_while(Result::ok).collect())
             .unwrap_or_default();
-        assert_eq!(cases.len(), 1);
-        assert!(matches!(cases[0].grader, Grader::Exact { .. }));
-        let e = errors(r#"{"id": "a", "input": "x"}"#);
-        assert!(e[0].contains("no `grader` and no `ideal`"), "{e:?}");
+        assert_eq!(cases.len(), 3);
+        assert!(matches!(cases[0].grader, Some(Grader::Exact { .. })));
+        assert!(matches!(cases[1].grader, Some(Grader::Exact { .. })));
+        assert!(cases[2].grader.is_none());
     }
 
     #[test]

@@ -49,10 +49,12 @@ fn bar(score: &Score) -> String {
     out
 }
 
-fn rows(out: &mut String, kind: &str, scores: &[&Score]) {
+/// The scores' table; `ungraded`: with a column for cases asked with nothing to judge by.
+fn rows(out: &mut String, kind: &str, scores: &[&Score], ungraded: bool) {
     let _ = write!(
         out,
-        "<table><tr><th>{kind}</th><th>accuracy</th><th></th><th>95% interval</th><th>passed</th><th>failed</th><th>errored</th></tr>"
+        "<table><tr><th>{kind}</th><th>accuracy</th><th></th><th>95% interval</th><th>passed</th><th>failed</th><th>errored</th>{}</tr>",
+        if ungraded { "<th>ungraded</th>" } else { "" }
     );
     for s in scores {
         let interval = s.interval.map_or_else(
@@ -61,13 +63,18 @@ fn rows(out: &mut String, kind: &str, scores: &[&Score]) {
         );
         let _ = write!(
             out,
-            "<tr class=\"score\"><td>{}</td><td>{}</td><td>{}</td><td>{interval}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr class=\"score\"><td>{}</td><td>{}</td><td>{}</td><td>{interval}</td><td>{}</td><td>{}</td><td>{}</td>{}</tr>",
             esc(&s.name),
             percent(s.accuracy),
             bar(s),
             s.counts.passed,
             s.counts.failed,
-            s.counts.errored
+            s.counts.errored,
+            if ungraded {
+                format!("<td>{}</td>", s.counts.ungraded)
+            } else {
+                String::new()
+            }
         );
     }
     out.push_str("</table>");
@@ -108,9 +115,15 @@ pub fn render(summary: &Summary) -> String {
         out.push_str(&format!("<p class=\"note\">{}</p>", esc(note)));
     }
     let suites: Vec<&Score> = summary.suites.iter().chain([&summary.overall]).collect();
-    rows(&mut out, "suite", &suites);
+    let ungraded = summary.overall.counts.ungraded > 0;
+    rows(&mut out, "suite", &suites, ungraded);
     if !summary.tags.is_empty() {
-        rows(&mut out, "tag", &summary.tags.iter().collect::<Vec<_>>());
+        rows(
+            &mut out,
+            "tag",
+            &summary.tags.iter().collect::<Vec<_>>(),
+            ungraded,
+        );
     }
     if !summary.gates.is_empty() {
         out.push_str("<h2>Gates</h2><table><tr><th>gate</th><th>value</th><th>threshold</th><th>verdict</th></tr>");

@@ -1,5 +1,5 @@
 //! JUnit XML for an eval run: one testsuite per suite, one testcase per case; a wrong answer is
-//! a `<failure>`, an answer that never arrived an `<error>`. Each case's testcase is rendered
+//! a `<failure>`, an answer that never arrived an `<error>`, an ungraded case `<skipped>`. Each case's testcase is rendered
 //! as its result arrives (bounded: a 300-character message, an 8,000-character detail), so
 //! nothing re-reads `results.jsonl`.
 
@@ -13,21 +13,23 @@ use std::fmt::Write as _;
 pub fn render(summary: &Summary) -> String {
     let o = &summary.overall.counts;
     let mut out = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"conformance eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" time=\"{:.3}\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"conformance eval\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\" time=\"{:.3}\">\n",
         o.cases,
         o.failed,
         o.errored,
+        o.ungraded,
         summary.duration_ms as f64 / 1000.0
     );
     for suite in &summary.suites {
         let c = &suite.counts;
         let _ = writeln!(
             out,
-            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\">",
+            "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">",
             escape(&suite.name),
             c.cases,
             c.failed,
-            c.errored
+            c.errored,
+            c.ungraded
         );
         if let Some(cases) = summary.testcases.get(&suite.name) {
             out.push_str(cases);
@@ -52,6 +54,11 @@ pub(crate) fn testcase(r: &CaseResult) -> String {
         escape(&r.id),
         seconds as f64 / 1000.0
     );
+    if r.outcome == CaseOutcome::Ungraded {
+        // Asked and answered with nothing to judge by: JUnit's skipped, not a pass.
+        out.push_str(">\n      <skipped message=\"ungraded: the case has no grader and no ideal; its answers are in results.jsonl\"/>\n    </testcase>\n");
+        return out;
+    }
     let turn = r
         .attempts
         .iter()
@@ -100,6 +107,7 @@ pub(crate) fn testcase(r: &CaseResult) -> String {
         }
         CaseOutcome::Failed => "failure",
         CaseOutcome::Errored => "error",
+        CaseOutcome::Ungraded => return out,
     };
     let _ = write!(
         out,

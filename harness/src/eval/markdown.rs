@@ -17,20 +17,31 @@ pub(crate) fn render(summary: &Summary) -> String {
     for note in &summary.notes {
         md.push_str(&format!("> {}\n\n", crate::report::md::prose(note, 500)));
     }
-    md.push_str("| Suite | Accuracy | 95% interval | Passed | Failed | Errored | Gate |\n|---|---:|---|---:|---:|---:|---|\n");
+    // The ungraded column only when some case was asked with nothing to judge it by.
+    let ungraded = summary.overall.counts.ungraded > 0;
+    md.push_str(if ungraded {
+        "| Suite | Accuracy | 95% interval | Passed | Failed | Errored | Ungraded | Gate |\n|---|---:|---|---:|---:|---:|---:|---|\n"
+    } else {
+        "| Suite | Accuracy | 95% interval | Passed | Failed | Errored | Gate |\n|---|---:|---|---:|---:|---:|---|\n"
+    });
     for s in summary
         .suites
         .iter()
         .chain(std::iter::once(&summary.overall))
     {
         md.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {}{} | {} |\n",
             cell(&s.name),
             percent(s.accuracy),
             interval(s.interval),
             s.counts.passed,
             s.counts.failed,
             s.counts.errored,
+            if ungraded {
+                format!(" | {}", s.counts.ungraded)
+            } else {
+                String::new()
+            },
             s.min_accuracy
                 .map_or_else(|| "–".into(), |g| format!(">= {:.1}%", g * 100.0))
         ));

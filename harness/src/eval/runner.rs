@@ -66,15 +66,28 @@ pub enum CaseOutcome {
     Failed,
     /// Too few passed, and at least one answer never arrived.
     Errored,
+    /// Asked and answered, with nothing to judge the answer by (no grader, no ideal): kept
+    /// and counted apart, never in an accuracy.
+    Ungraded,
 }
 
 impl CaseOutcome {
+    /// Whether the case passed; none when it was not graded.
+    pub fn passed(self) -> Option<bool> {
+        match self {
+            Self::Passed => Some(true),
+            Self::Failed | Self::Errored => Some(false),
+            Self::Ungraded => None,
+        }
+    }
+
     /// The outcome as reports write it.
     pub fn name(self) -> &'static str {
         match self {
             Self::Passed => "passed",
             Self::Failed => "failed",
             Self::Errored => "errored",
+            Self::Ungraded => "ungraded",
         }
     }
 }
@@ -165,7 +178,7 @@ impl Asker {
             retries += r;
             attempts.push(attempt);
         }
-        let (passes, outcome) = outcome(&attempts, case.min_passes);
+        let (passes, outcome) = outcome(&attempts, case.min_passes, case.grader.is_some());
         CaseResult {
             suite: case.suite.clone(),
             id: case.id.clone(),
@@ -236,8 +249,27 @@ impl Asker {
                     } else {
                         Err(format!("HTTP {}: {}", ex.status, ex.excerpt()))
                     };
-                    match read {
-                        Ok(answer) => {
+                    match (read, &case.grader) {
+                        // Nothing to judge by: the answer is kept, not graded.
+                        (Ok(answer), None) => {
+                            match case.api {
+                                Api::Chat => messages.push(assistant_message(&answer)),
+                                Api::Responses => {
+                                    previous = raw["id"].as_str().map(str::to_owned);
+                                }
+                            }
+                            TurnRecord {
+                                status: Some(ex.status),
+                                raw: Some(raw),
+                                answer: Some(answer),
+                                verdict: None,
+                                error: None,
+                                judged: Vec::new(),
+                                similarity: Vec::new(),
+                                elapsed_ms,
+                            }
+                        }
+                        (Ok(answer), Some(grader)) => {
                             let judged = self
                                 .judge_all(case, &turn.input, &answer, turn.ideal.as_ref())
                                 .await;
@@ -252,8 +284,7 @@ impl Asker {
                                 judged: &judged,
                                 similar: &similarity,
                             };
-                            let verdict =
-                                case.grader.grade(&answer, turn.ideal.as_ref(), &consulted);
+                            let verdict = grader.grade(&answer, turn.ideal.as_ref(), &consulted);
                             match case.api {
                                 Api::Chat => messages.push(assistant_message(&answer)),
                                 Api::Responses => {
@@ -272,7 +303,7 @@ impl Asker {
                                 elapsed_ms,
                             }
                         }
-                        Err(error) => TurnRecord {
+                        (Err(error), _) => TurnRecord {
                             status: Some(ex.status),
                             raw: Some(raw),
                             answer: None,
@@ -315,7 +346,11 @@ impl Asker {
         answer: &Answer,
         ideal: Option<&Value>,
     ) -> (Vec<Similarity>, Option<String>) {
-        let expected = case.grader.similar_texts(ideal);
+        let expected = case
+            .grader
+            .as_ref()
+            .map(|g| g.similar_texts(ideal))
+            .unwrap_or_default();
         // An empty answer fails `similar` by itself: there is nothing to embed.
         if expected.is_empty() || answer.text.trim().is_empty() {
             return (Vec::new(), None);
@@ -346,7 +381,7 @@ impl Asker {
         ideal: Option<&Value>,
     ) -> Vec<Judged> {
         let mut judged = Vec::new();
-        for rubric in case.grader.rubrics() {
+        for rubric in case.grader.iter().flat_map(|g| g.rubrics()) {
             judged.push(self.judge(rubric, input, answer, ideal).await);
         }
         judged
@@ -508,10 +543,17 @@ pub(super) async fn send_to(
 }
 
 /// Passing asks, and the case's outcome: passed with `min_passes` of them, else errored when
-/// an answer never arrived, else failed.
-pub fn outcome(attempts: &[Attempt], min_passes: u32) -> (u32, CaseOutcome) {
+/// an answer never arrived, else failed; a case not `graded` is errored or ungraded.
+pub fn outcome(attempts: &[Attempt], min_passes: u32, graded: bool) -> (u32, CaseOutcome) {
     let passes = attempts.iter().filter(|a| a.passed).count() as u32;
-    let outcome = if passes >= min_passes {
+    let errored = attempts.iter().any(|a| a.errored);
+    let outcome = if !graded {
+        if errored {
+            CaseOutcome::Errored
+        } else {
+            CaseOutcome::Ungraded
+        }
+    } else if passes >= min_passes {
         CaseOutcome::Passed
     } else if attempts.iter().any(|a| a.errored) {
         CaseOutcome::Errored

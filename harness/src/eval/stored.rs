@@ -66,7 +66,10 @@ pub fn regrade(case: &Case, mut stored: CaseResult) -> CaseResult {
                     judged: &turn.judged,
                     similar: &turn.similarity,
                 };
-                turn.verdict = Some(case.grader.grade(answer, ideal, &consulted));
+                turn.verdict = case
+                    .grader
+                    .as_ref()
+                    .map(|g| g.grade(answer, ideal, &consulted));
             }
         }
         attempt.passed = !attempt.errored
@@ -76,7 +79,7 @@ pub fn regrade(case: &Case, mut stored: CaseResult) -> CaseResult {
                 .iter()
                 .all(|t| t.verdict.as_ref().is_some_and(|v| v.passed));
     }
-    let (passes, result) = outcome(&stored.attempts, case.min_passes);
+    let (passes, result) = outcome(&stored.attempts, case.min_passes, case.grader.is_some());
     stored.passes = passes;
     stored.outcome = result;
     stored.min_passes = case.min_passes;
@@ -95,14 +98,11 @@ struct Verdictline {
     outcome: CaseOutcome,
 }
 
-/// Whether each stored case passed, by key.
-pub fn outcomes(path: &Path) -> Result<HashMap<String, bool>, HarnessError> {
+/// Whether each stored case passed (none: ungraded), by key.
+pub fn outcomes(path: &Path) -> Result<HashMap<String, Option<bool>>, HarnessError> {
     let mut out = HashMap::new();
     read(path, |line: Verdictline| {
-        out.insert(
-            key(&line.suite, &line.id),
-            line.outcome == CaseOutcome::Passed,
-        );
+        out.insert(key(&line.suite, &line.id), line.outcome.passed());
     })?;
     Ok(out)
 }
@@ -127,6 +127,9 @@ pub struct CaseComparison {
     pub new_cases: usize,
     /// Cases only in the baseline.
     pub gone_cases: usize,
+    /// Cases in both, ungraded in one of them: not compared.
+    #[serde(default)]
+    pub ungraded: usize,
     /// Exact two-sided McNemar p-value of the change (1 when nothing changed).
     pub p_value: f64,
     /// More broke than were fixed, at p < 0.05.
@@ -140,8 +143,8 @@ pub struct CaseComparison {
 /// Compares this run's outcomes with the baseline's.
 pub fn compare(
     baseline: &str,
-    before: &HashMap<String, bool>,
-    now: &[(String, bool)],
+    before: &HashMap<String, Option<bool>>,
+    now: &[(String, Option<bool>)],
 ) -> CaseComparison {
     let mut c = CaseComparison {
         baseline: baseline.to_owned(),
@@ -151,25 +154,33 @@ pub fn compare(
         same_failed: 0,
         new_cases: 0,
         gone_cases: 0,
+        ungraded: 0,
         p_value: 1.0,
         regression: false,
         fixed_cases: Vec::new(),
         broke_cases: Vec::new(),
     };
-    let mut sorted: Vec<&(String, bool)> = now.iter().collect();
+    let mut sorted: Vec<&(String, Option<bool>)> = now.iter().collect();
     sorted.sort();
     for (key, passed) in sorted {
-        match (before.get(key), passed) {
-            (None, _) => c.new_cases += 1,
-            (Some(true), true) => c.same_passed += 1,
-            (Some(false), false) => c.same_failed += 1,
-            (Some(false), true) => {
+        let Some(was) = before.get(key) else {
+            c.new_cases += 1;
+            continue;
+        };
+        let (Some(was), Some(passed)) = (was, passed) else {
+            c.ungraded += 1;
+            continue;
+        };
+        match (was, passed) {
+            (true, true) => c.same_passed += 1,
+            (false, false) => c.same_failed += 1,
+            (false, true) => {
                 c.fixed += 1;
                 if c.fixed_cases.len() < LISTED {
                     c.fixed_cases.push(key.clone());
                 }
             }
-            (Some(true), false) => {
+            (true, false) => {
                 c.broke += 1;
                 if c.broke_cases.len() < LISTED {
                     c.broke_cases.push(key.clone());
@@ -223,18 +234,20 @@ mod tests {
 
     #[test]
     fn comparison_counts_fixed_broke_and_flags_a_significant_drop() {
-        let before: HashMap<String, bool> = (0..20).map(|i| (format!("s/{i}"), i < 15)).collect();
+        let before: HashMap<String, Option<bool>> =
+            (0..20).map(|i| (format!("s/{i}"), Some(i < 15))).collect();
         // Cases 0..10 now fail (10 broke), 15 is fixed, s/new is new, s/19 is gone.
-        let now: Vec<(String, bool)> = (0..19)
-            .map(|i| (format!("s/{i}"), i >= 10 && i != 16))
-            .chain([("s/new".to_owned(), true)])
+        let now: Vec<(String, Option<bool>)> = (0..19)
+            .map(|i| (format!("s/{i}"), Some(i >= 10 && i != 16)))
+            .chain([("s/new".to_owned(), Some(true))])
             .collect();
         let c = compare("old", &before, &now);
         assert_eq!((c.broke, c.fixed, c.new_cases, c.gone_cases), (10, 3, 1, 1));
         // 10 against 3 is p = 0.092: a drop, but within noise.
         assert!((c.p_value - 0.092_285_156_25).abs() < 1e-9, "{c:?}");
         assert!(!c.regression);
-        let worse: Vec<(String, bool)> = before.keys().map(|k| (k.clone(), false)).collect();
+        let worse: Vec<(String, Option<bool>)> =
+            before.keys().map(|k| (k.clone(), Some(false))).collect();
         let w = compare("old", &before, &worse);
         assert_eq!((w.broke, w.fixed), (15, 0));
         assert!(w.regression && w.p_value < 0.001, "{w:?}");
@@ -250,5 +263,10 @@ mod tests {
             (calm.broke, calm.fixed, calm.p_value, calm.regression),
             (0, 0, 1.0, false)
         );
+        // A case ungraded on either side is neither fixed nor broken: it is not compared.
+        let unjudged: Vec<(String, Option<bool>)> =
+            before.keys().map(|k| (k.clone(), None)).collect();
+        let u = compare("old", &before, &unjudged);
+        assert_eq!((u.broke, u.fixed, u.ungraded, u.same_passed), (0, 0, 20, 0));
     }
 }

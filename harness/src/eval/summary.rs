@@ -23,7 +23,9 @@ pub struct CaseCounts {
     pub failed: usize,
     /// Errored cases (no answer to grade).
     pub errored: usize,
-    /// Sum of weights.
+    /// Ungraded cases (answered, with no grader and no ideal): in no accuracy.
+    pub ungraded: usize,
+    /// Sum of the weights of graded cases (passed, failed, errored).
     pub weight: f64,
     /// Sum of the weights of passed cases.
     pub passed_weight: f64,
@@ -40,7 +42,9 @@ pub struct CaseCounts {
 impl CaseCounts {
     fn add(&mut self, r: &CaseResult) {
         self.cases += 1;
-        self.weight += r.weight;
+        if r.outcome != CaseOutcome::Ungraded {
+            self.weight += r.weight;
+        }
         self.retries += u64::from(r.retries);
         if r.repeat > 1 {
             self.repeated += 1;
@@ -54,10 +58,17 @@ impl CaseCounts {
             }
             CaseOutcome::Failed => self.failed += 1,
             CaseOutcome::Errored => self.errored += 1,
+            CaseOutcome::Ungraded => self.ungraded += 1,
         }
     }
 
-    /// Weighted accuracy; errored cases count as not passed.
+    /// Graded cases: those an accuracy is over.
+    pub fn graded(&self) -> usize {
+        self.cases - self.ungraded
+    }
+
+    /// Weighted accuracy of the graded cases; errored cases count as not passed. None when no
+    /// case was graded.
     pub fn accuracy(&self) -> Option<f64> {
         (self.weight > 0.0).then(|| self.passed_weight / self.weight)
     }
@@ -78,7 +89,7 @@ pub struct Score {
     pub counts: CaseCounts,
     /// Weighted accuracy.
     pub accuracy: Option<f64>,
-    /// Wilson 95% interval of the accuracy (over the number of cases).
+    /// Wilson 95% interval of the accuracy (over the number of graded cases).
     pub interval: Option<Interval>,
     /// The group's own gate, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -88,7 +99,7 @@ pub struct Score {
 impl Score {
     fn of(name: &str, counts: CaseCounts, min_accuracy: Option<f64>) -> Self {
         let accuracy = counts.accuracy();
-        let interval = accuracy.and_then(|a| wilson(a, counts.cases));
+        let interval = accuracy.and_then(|a| wilson(a, counts.graded()));
         Self {
             name: name.to_owned(),
             counts,
@@ -138,8 +149,9 @@ pub struct EvalTally {
     suites: BTreeMap<String, CaseCounts>,
     tags: BTreeMap<String, CaseCounts>,
     failures: Vec<CaseFailure>,
-    /// Whether each case passed, by `suite/id`, kept only for a baseline comparison.
-    outcomes: Option<Vec<(String, bool)>>,
+    /// Whether each case passed (none: ungraded), by `suite/id`, kept only for a baseline
+    /// comparison.
+    outcomes: Option<Vec<(String, Option<bool>)>>,
     /// Each suite's JUnit testcases, rendered as the results came.
     testcases: BTreeMap<String, String>,
 }
@@ -225,8 +237,9 @@ impl EvalTally {
         }
     }
 
-    /// Whether each case counted so far passed, by `suite/id` (empty unless kept).
-    pub fn outcomes(&self) -> &[(String, bool)] {
+    /// Whether each case counted so far passed (none: ungraded), by `suite/id` (empty unless
+    /// kept).
+    pub fn outcomes(&self) -> &[(String, Option<bool>)] {
         self.outcomes.as_deref().unwrap_or_default()
     }
 
@@ -238,12 +251,11 @@ impl EvalTally {
             self.tags.entry(tag.clone()).or_default().add(r);
         }
         if let Some(outcomes) = self.outcomes.as_mut() {
-            outcomes.push((
-                super::stored::key(&r.suite, &r.id),
-                r.outcome == CaseOutcome::Passed,
-            ));
+            outcomes.push((super::stored::key(&r.suite, &r.id), r.outcome.passed()));
         }
-        if r.outcome != CaseOutcome::Passed && self.failures.len() < KEPT_FAILURES {
+        if matches!(r.outcome, CaseOutcome::Failed | CaseOutcome::Errored)
+            && self.failures.len() < KEPT_FAILURES
+        {
             self.failures.push(failure(r));
         }
     }

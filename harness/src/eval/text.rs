@@ -39,6 +39,15 @@ pub(super) fn cell(text: &str) -> String {
     crate::report::md::cell(text, 120)
 }
 
+/// ", N ungraded (in no accuracy)" when there are any: most runs grade every case.
+pub(crate) fn ungraded(n: usize) -> String {
+    if n == 0 {
+        String::new()
+    } else {
+        format!(", {n} ungraded (in no accuracy)")
+    }
+}
+
 /// The console's closing lines.
 pub(crate) fn render(summary: &Summary) -> String {
     let mut out = String::new();
@@ -47,23 +56,25 @@ pub(crate) fn render(summary: &Summary) -> String {
     }
     for s in &summary.suites {
         out.push_str(&format!(
-            "{:<24} {:>7} {:<18} {} passed, {} failed, {} errored\n",
+            "{:<24} {:>7} {:<18} {} passed, {} failed, {} errored{}\n",
             s.name,
             percent(s.accuracy),
             interval(s.interval),
             s.counts.passed,
             s.counts.failed,
-            s.counts.errored
+            s.counts.errored,
+            ungraded(s.counts.ungraded)
         ));
     }
     out.push_str(&format!(
-        "overall: {} {} over {} cases ({} passed, {} failed, {} errored, {} retries) in {:.1}s\n{}",
+        "overall: {} {} over {} cases ({} passed, {} failed, {} errored{}, {} retries) in {:.1}s\n{}",
         percent(summary.overall.accuracy),
         interval(summary.overall.interval),
         summary.overall.counts.cases,
         summary.overall.counts.passed,
         summary.overall.counts.failed,
         summary.overall.counts.errored,
+        ungraded(summary.overall.counts.ungraded),
         summary.overall.counts.retries,
         summary.duration_ms as f64 / 1000.0,
         if summary.overall.counts.repeated > 0 {
