@@ -244,7 +244,6 @@ fn translate(path: &Path) -> Result<Translated, Vec<SuiteError>> {
                 let mut case = json!({
                     "id": id,
                     "input": input,
-                    "grader": grader,
                     "metadata": {"promptfoo": {
                         "test": t + 1,
                         "description": test.description,
@@ -254,6 +253,10 @@ fn translate(path: &Path) -> Result<Translated, Vec<SuiteError>> {
                         "metadata": test.metadata,
                     }},
                 });
+                // A test without assertions is asked and recorded, ungraded.
+                if let Some(grader) = &grader {
+                    case["grader"] = grader.clone();
+                }
                 if let Some(provider) = provider {
                     case["api"] = json!(provider.api);
                     case["model"] = json!(provider.model);
