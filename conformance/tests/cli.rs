@@ -1213,3 +1213,132 @@ fn version_names_the_release_and_the_commit_it_was_built_from() {
         "{line}"
     );
 }
+
+/// Every chat completion's text replaced: a deployment that answers chat wrong.
+fn wrong_chat(f: &Forward, a: &mut Answer) {
+    if f.path() == "/v1/chat/completions" {
+        if let Some(mut v) = a.json() {
+            v["choices"][0]["message"]["content"] = Value::from("wrong");
+            a.set_json(&v);
+        }
+    }
+}
+
+async fn compared(after: fn(&Forward, &mut Answer)) -> (std::process::Output, tempfile::TempDir) {
+    let proxy = broken(Defect {
+        before: untouched_request,
+        after,
+    })
+    .await;
+    let dir = tempdir();
+    let file = dir.path().join("targets.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[target]]\nname = \"reference\"\nurl = \"embedded\"\n\n[[target]]\nname = \"vendor\"\nurl = \"{}/v1\"\napi_key_env = \"COMPARE_VENDOR_KEY\"\n",
+            proxy.uri()
+        ),
+    )
+    .unwrap();
+    let reports = dir.path().join("reports");
+    let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
+    let out = tokio::task::spawn_blocking(move || {
+        conformance_with_env(
+            &[
+                "eval",
+                "--compare",
+                file.to_str().unwrap(),
+                "--cases",
+                cases,
+                "--fail-if-worse",
+                "reference",
+                "--report-dir",
+                reports.to_str().unwrap(),
+            ],
+            &[("COMPARE_VENDOR_KEY", KEY)],
+        )
+    })
+    .await
+    .unwrap();
+    (out, dir)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn eval_compare_writes_both_targets_reports_and_gates_a_worse_one() {
+    let (same, dir) = compared(untouched_answer).await;
+    assert_eq!(same.status.code(), Some(0), "{}", said(&same));
+    let run = dir.path().join("reports/latest");
+    for file in [
+        "compare.json",
+        "compare.html",
+        "compare.md",
+        "compare.junit.xml",
+        "reference/eval.json",
+        "vendor/results.jsonl",
+    ] {
+        assert!(run.join(file).is_file(), "{file}");
+    }
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("compare.json")).unwrap()).unwrap();
+    assert_eq!(report["kind"], "eval-compare");
+    assert_eq!(report["disagreements"], 0);
+    assert!(
+        said(&same).contains("reference vs vendor: no significant difference"),
+        "{}",
+        said(&same)
+    );
+
+    let (worse, _dir) = compared(wrong_chat).await;
+    assert_eq!(worse.status.code(), Some(1), "{}", said(&worse));
+    assert!(
+        said(&worse).contains("gate failed: vendor not significantly worse than reference"),
+        "{}",
+        said(&worse)
+    );
+}
+
+#[test]
+fn eval_compare_refuses_a_bad_targets_file_or_baseline_name_with_exit_2() {
+    let dir = tempdir();
+    let file = dir.path().join("targets.toml");
+    std::fs::write(&file, "[[target]]\nname = \"a\"\nurl = \"embedded\"\n\n[[target]]\nname = \"b\"\nurl = \"localhost:8080\"\n").unwrap();
+    let out = conformance(&["eval", "--compare", file.to_str().unwrap(), "--no-reports"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("targets.toml:7:7: url \"localhost:8080\""),
+        "{}",
+        said(&out)
+    );
+    std::fs::write(&file, "[[target]]\nname = \"a\"\nurl = \"embedded\"\n\n[[target]]\nname = \"b\"\nurl = \"http://127.0.0.1:9/v1\"\n").unwrap();
+    let out = conformance(&[
+        "eval",
+        "--compare",
+        file.to_str().unwrap(),
+        "--fail-if-worse",
+        "c",
+        "--no-reports",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("--fail-if-worse \"c\" names no target (the targets: a, b)"),
+        "{}",
+        said(&out)
+    );
+    // A target that cannot be reached is named, with the exit code of an unreachable target.
+    let out = conformance(&["eval", "--compare", file.to_str().unwrap(), "--no-reports"]);
+    assert_eq!(out.status.code(), Some(3), "{}", said(&out));
+    assert!(said(&out).contains("target b: "), "{}", said(&out));
+    let out = conformance(&[
+        "eval",
+        "--compare",
+        file.to_str().unwrap(),
+        "--target",
+        "http://x",
+        "--no-reports",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "--compare names its own targets"
+    );
+}

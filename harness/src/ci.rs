@@ -193,13 +193,14 @@ async fn read(
     serde_json::from_slice(text).map_err(|e| failed(what, &format!("the answer is not JSON: {e}")))
 }
 
-/// The Markdown report of a run directory: `report.md`, `eval.md` or `latency.md`, with the
-/// kind it names (`run`, `eval`, `latency`).
+/// The Markdown report of a run directory: `report.md`, `eval.md`, `latency.md` or
+/// `compare.md`, with the kind it names (`run`, `eval`, `latency`, `compare`).
 pub fn markdown_report(dir: &Path) -> Result<(&'static str, String), HarnessError> {
     for (kind, file) in [
         ("run", "report.md"),
         ("eval", "eval.md"),
         ("latency", "latency.md"),
+        ("compare", "compare.md"),
     ] {
         let path = dir.join(file);
         if path.is_file() {
@@ -211,14 +212,14 @@ pub fn markdown_report(dir: &Path) -> Result<(&'static str, String), HarnessErro
         }
     }
     Err(HarnessError::Usage(format!(
-        "{}: no report.md, eval.md or latency.md (write one with --report md, the default)",
+        "{}: no report.md, eval.md, latency.md or compare.md (write one with --report md, the default)",
         dir.display()
     )))
 }
 
 /// A run directory's headline, as a CI step's outputs: `kind`, `passed`, and the figure of
 /// its kind: `score` (run: the widest profile's), `accuracy` (eval: overall), `p95-ms` (latency:
-/// the slowest scenario's).
+/// the slowest scenario's; compare: the lowest accuracy of its targets).
 pub fn outputs(dir: &Path) -> Result<Vec<(&'static str, String)>, HarnessError> {
     let read = |file: &str| -> Option<Value> {
         let bytes = std::fs::read(dir.join(file)).ok()?;
@@ -262,8 +263,26 @@ pub fn outputs(dir: &Path) -> Result<Vec<(&'static str, String)>, HarnessError> 
             ("p95-ms", figure(p95)),
         ]);
     }
+    if let Some(report) = read("compare.json") {
+        // The figure a gate reads: the worst target's accuracy (none if one has none).
+        let accuracies: Vec<Option<f64>> = report["targets"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| t["overall"]["accuracy"].as_f64())
+            .collect();
+        let lowest = accuracies
+            .iter()
+            .try_fold(f64::INFINITY, |low, a| a.map(|a| low.min(a)))
+            .filter(|low| low.is_finite());
+        return Ok(vec![
+            ("kind", "compare".into()),
+            ("passed", (report["passed"] == true).to_string()),
+            ("accuracy", figure(lowest)),
+        ]);
+    }
     Err(HarnessError::Usage(format!(
-        "{}: no report.json, eval.json or latency.json (write one with --report json, the default)",
+        "{}: no report.json, eval.json, latency.json or compare.json (write one with --report json, the default)",
         dir.display()
     )))
 }
@@ -319,6 +338,28 @@ mod tests {
             outputs(dir.path()).unwrap_or_default()[1],
             ("passed", "false".into()),
             "no check ran: nothing passed"
+        );
+        let compare = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let write = |v: Value| {
+            std::fs::write(compare.path().join("compare.json"), v.to_string())
+                .unwrap_or_else(|e| panic!("{e}"))
+        };
+        write(json!({"passed": true, "targets": [
+            {"overall": {"accuracy": 0.9}}, {"overall": {"accuracy": 0.75}}]}));
+        assert_eq!(
+            outputs(compare.path()).unwrap_or_default(),
+            vec![
+                ("kind", "compare".into()),
+                ("passed", "true".into()),
+                ("accuracy", "0.75".into())
+            ]
+        );
+        // A target with no accuracy leaves the figure empty, never the others' best.
+        write(json!({"passed": false, "targets": [
+            {"overall": {"accuracy": 0.9}}, {"overall": {"accuracy": null}}]}));
+        assert_eq!(
+            outputs(compare.path()).unwrap_or_default()[2],
+            ("accuracy", String::new())
         );
     }
 

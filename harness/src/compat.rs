@@ -95,13 +95,8 @@ pub fn load(path: &str) -> Result<Expectation, HarnessError> {
         context: format!("cannot read {path}"),
         source,
     })?;
-    let expectation: Expectation = toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| text[..s.start].lines().count().max(1))
-            .unwrap_or(1);
-        HarnessError::Usage(format!("{path}:{line}: {}", e.message()))
-    })?;
+    let expectation: Expectation = toml::from_str(&text)
+        .map_err(|e| HarnessError::Usage(crate::text::toml_error(path, &text, &e)))?;
     for (id, e) in &expectation.checks {
         let known = [
             "passed",

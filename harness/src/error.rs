@@ -15,6 +15,14 @@ pub enum HarnessError {
     /// at this root (exit 3): nothing more is sent.
     #[error("{0}")]
     Refused(Refusal),
+    /// One target of a comparison failed as `source` says (and exits as it does).
+    #[error("target {name}: {source}{}", in_targets_file(source))]
+    Target {
+        /// The target's name in the targets file.
+        name: String,
+        /// What went wrong.
+        source: Box<HarnessError>,
+    },
     /// Reports or files could not be written (exit 2).
     #[error("{context}: {source}")]
     Io {
@@ -31,7 +39,18 @@ impl HarnessError {
         match self {
             Self::Usage(_) | Self::Io { .. } => ExitCode::from(2),
             Self::Unreachable(_) | Self::Refused(_) => ExitCode::from(3),
+            Self::Target { source, .. } => source.exit_code(),
         }
+    }
+}
+
+/// Where a comparison's target gets its key, when the key was the trouble.
+fn in_targets_file(source: &HarnessError) -> &'static str {
+    match source {
+        HarnessError::Refused(Refusal::Credentials { .. }) => {
+            " (a target of --compare takes its key from its api_key_env)"
+        }
+        _ => "",
     }
 }
 

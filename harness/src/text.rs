@@ -5,6 +5,22 @@
 
 pub(crate) use kit_formats::plural;
 
+/// `file:line:column` of byte `offset` in `text` (a TOML error's span, a key's position).
+pub(crate) fn place(file: &str, text: &str, offset: usize) -> String {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    format!("{file}:{line}:{column}")
+}
+
+/// A TOML file's parse error at its `file:line:column`.
+pub(crate) fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> String {
+    let place = e
+        .span()
+        .map_or_else(|| format!("{file}:1:1"), |s| place(file, text, s.start));
+    format!("{place}: {}", e.message())
+}
+
 /// One line: newlines and control characters escaped, cut to `max` characters.
 pub fn clean(text: &str, max: usize) -> String {
     escape(text, max, false)

@@ -872,3 +872,223 @@ async fn a_gate_over_no_graded_case_fails_rather_than_passing_on_nothing() {
     let recorded = eval(&c).await;
     assert!(recorded.passed && recorded.overall.counts.ungraded == 1);
 }
+
+/// The index of an echo case's prompt ("hello 7" → 7).
+fn index(prompt: &str) -> usize {
+    prompt
+        .rsplit(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(usize::MAX)
+}
+
+/// Right except on case 19; reports its token usage.
+fn good(_: usize, prompt: &str) -> ResponseTemplate {
+    let text = if index(prompt) == 19 {
+        "no".to_owned()
+    } else {
+        format!("You said: {prompt}")
+    };
+    ResponseTemplate::new(200).set_body_json(json!({
+        "id": "chatcmpl-1", "object": "chat.completion", "created": 1, "model": "m",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}],
+        "usage": {"prompt_tokens": 10, "completion_tokens": 4, "total_tokens": 14}
+    }))
+}
+
+/// Wrong on cases 0 to 9.
+fn worse(n: usize, prompt: &str) -> ResponseTemplate {
+    if index(prompt) < 10 {
+        completion("wrong")
+    } else {
+        right(n, prompt)
+    }
+}
+
+/// Wrong on cases 0 and 1.
+fn close(n: usize, prompt: &str) -> ResponseTemplate {
+    if index(prompt) < 2 {
+        completion("wrong")
+    } else {
+        right(n, prompt)
+    }
+}
+
+/// The exact two-sided binomial test of `k` successes in `n` at one half, in integers: what
+/// the exact McNemar test on `k` against `n - k` discordant cases must equal.
+fn binomial_two_sided(k: u32, n: u32) -> f64 {
+    let choose = |n: u32, i: u32| -> u128 {
+        (0..i).fold(1u128, |acc, j| acc * u128::from(n - j) / u128::from(j + 1))
+    };
+    let low = k.min(n - k);
+    let tail: u128 = (0..=low).map(|i| choose(n, i)).sum();
+    (2.0 * tail as f64 / 2f64.powi(n as i32)).min(1.0)
+}
+
+async fn comparison(
+    fail_if_worse: Option<&str>,
+) -> (harness::eval::compare::Comparison, tempfile_path::TempSuite) {
+    use harness::eval::compare::{CompareConfig, Contender};
+    let (a, _) = target(good).await;
+    let (b, _) = target(worse).await;
+    let (c, _) = target(close).await;
+    let mut text = String::new();
+    for i in 0..20 {
+        text.push_str(&format!(
+            "{{\"id\": \"c{i:02}\", \"input\": \"hello {i}\", \"ideal\": \"You said: hello {i}\"}}\n"
+        ));
+    }
+    text.push_str("{\"id\": \"open\", \"input\": \"tell me\"}\n");
+    let s = tempfile_path::TempSuite::new(&text);
+    let contender = |name: &str, server: &MockServer| Contender {
+        name: name.into(),
+        url: Some(server.uri()),
+        key: Some("k".into()),
+        model: None,
+    };
+    let config = CompareConfig {
+        base: EvalConfig {
+            cases: vec![s.file.clone()],
+            concurrency: 3,
+            min_accuracy: Some(0.4),
+            ..EvalConfig::new(TargetConfig::new("", None, Duration::from_secs(10)))
+        },
+        targets: vec![
+            contender("good", &a),
+            contender("worse", &b),
+            contender("close", &c),
+        ],
+        fail_if_worse: fail_if_worse.map(str::to_owned),
+        run_dir: Some(s.dir.join("run")),
+    };
+    let suites = eval::load(&config.base.cases, &config.base.reading()).unwrap();
+    let asked = std::sync::Mutex::new(Vec::new());
+    let out = harness::eval::compare::run(&config, suites, &|name, _, total| {
+        asked.lock().unwrap().push((name.to_owned(), total));
+    })
+    .await
+    .unwrap();
+    let asked = asked.into_inner().unwrap();
+    assert_eq!(asked.len(), 63, "every case of every target");
+    assert!(asked.iter().all(|(_, total)| *total == 21));
+    (out, s)
+}
+
+#[tokio::test]
+async fn a_comparison_tests_every_pair_and_puts_the_disagreements_first() {
+    let (c, s) = comparison(None).await;
+    let accuracy: Vec<Option<f64>> = c.targets.iter().map(|t| t.overall.accuracy).collect();
+    assert_eq!(accuracy, [Some(19.0 / 20.0), Some(0.5), Some(0.9)]);
+    assert!(c.targets.iter().all(|t| t.overall.counts.ungraded == 1));
+    // Usage is summed where the target reports it, and said to be missing where not.
+    assert_eq!(
+        (c.targets[0].input_tokens, c.targets[0].output_tokens),
+        (210, 84)
+    );
+    assert_eq!(
+        (c.targets[0].answers_with_usage, c.targets[0].answers),
+        (21, 21)
+    );
+    assert_eq!(c.targets[1].answers_with_usage, 0);
+    assert!(c
+        .targets
+        .iter()
+        .all(|t| t.latency_p50_ms.is_some() && t.latency_p95_ms >= t.latency_p50_ms));
+    // good vs worse: 10 cases only good passed, 1 only worse passed (case 19).
+    let gw = &c.pairs[0];
+    assert_eq!((gw.a.as_str(), gw.b.as_str()), ("good", "worse"));
+    assert_eq!((gw.compared, gw.only_a, gw.only_b), (20, 10, 1));
+    assert!(
+        (gw.p_value - binomial_two_sided(10, 11)).abs() < 1e-12,
+        "{gw:?}"
+    );
+    assert!(gw.significant && gw.better.as_deref() == Some("good"));
+    // good vs close: 2 against 1 is noise.
+    let gc = &c.pairs[1];
+    assert_eq!((gc.only_a, gc.only_b), (2, 1));
+    assert!((gc.p_value - binomial_two_sided(2, 3)).abs() < 1e-12 && !gc.significant);
+    assert!(gc.better.is_none());
+    // close vs worse: 8 against 0.
+    let wc = &c.pairs[2];
+    assert_eq!((wc.a.as_str(), wc.only_a, wc.only_b), ("worse", 0, 8));
+    assert!((wc.p_value - binomial_two_sided(0, 8)).abs() < 1e-12);
+    assert_eq!(wc.better.as_deref(), Some("close"));
+    // Cases 0..9 and 19 end differently between targets: they come first.
+    assert_eq!((c.cases, c.disagreements), (21, 11));
+    assert!(c.matrix[..11].iter().all(|r| r.disagree));
+    assert!(c.matrix[11..].iter().all(|r| !r.disagree));
+    let first = &c.matrix[0];
+    let cells: Vec<(String, String)> = first
+        .cells
+        .iter()
+        .map(|x| {
+            let x = x.as_ref().unwrap();
+            (x.outcome.name().to_owned(), x.answer.clone())
+        })
+        .collect();
+    assert_eq!(first.case, "suite/c00");
+    assert_eq!(cells[0], ("passed".into(), "You said: hello 0".into()));
+    assert_eq!(cells[1], ("failed".into(), "wrong".into()));
+    // No --fail-if-worse: each target's own gate (0.4) passes, so the comparison does.
+    assert!(c.passed, "{}", c.text());
+    let text = c.text();
+    assert!(
+        text.contains("good better than worse (10 vs 1 of 20 cases, p = 0.0117)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("good vs close: no significant difference"),
+        "{text}"
+    );
+    // The reports: the matrix side by side in HTML, the pairs in Markdown, JSON valid.
+    let html = c.file(harness::ReportFormat::Html).1;
+    assert_eq!(html.matches("<tr class=\"case disagree\">").count(), 11);
+    assert!(html
+        .contains("<td class=\"failed\"><span class=\"outcome\">failed</span><code>wrong</code>"));
+    let md = c.file(harness::ReportFormat::Md).1;
+    assert!(
+        md.contains("| good vs worse | 10 | 1 | 20 | 0.0117 | **good** better |"),
+        "{md}"
+    );
+    let schema = validator(include_str!("../../schemas/eval-compare.schema.json"));
+    let value = serde_json::to_value(&c).unwrap();
+    let problems: Vec<String> = schema.iter_errors(&value).map(|e| e.to_string()).collect();
+    assert!(problems.is_empty(), "{problems:?}");
+    // Each target's answers are kept in its own results file.
+    for name in ["good", "worse", "close"] {
+        let results =
+            std::fs::read_to_string(s.dir.join("run").join(name).join("results.jsonl")).unwrap();
+        assert_eq!(results.lines().count(), 21, "{name}");
+    }
+}
+
+#[tokio::test]
+async fn fail_if_worse_fails_on_a_significantly_worse_target_only() {
+    let (c, _) = comparison(Some("good")).await;
+    let gates: Vec<(String, bool)> = c
+        .gates
+        .iter()
+        .filter(|g| g.name.contains("not significantly worse"))
+        .map(|g| (g.name.clone(), g.passed))
+        .collect();
+    assert_eq!(
+        gates,
+        [
+            (
+                "worse not significantly worse than good (McNemar p < 0.05)".to_owned(),
+                false
+            ),
+            (
+                "close not significantly worse than good (McNemar p < 0.05)".to_owned(),
+                true
+            ),
+        ]
+    );
+    assert!(!c.passed);
+    let junit = c.file(harness::ReportFormat::Junit).1;
+    assert_eq!(junit.matches("<failure").count(), 1, "{junit}");
+    // Against the worst target, nobody is worse.
+    let (c, _) = comparison(Some("worse")).await;
+    assert!(c.passed, "{}", c.text());
+}

@@ -100,6 +100,15 @@ pub(super) struct EvalArgs {
     /// answered are kept as they were, only the rest are asked.
     #[arg(long, value_name = "DIR|FILE", conflicts_with = "regrade")]
     resume: Option<PathBuf>,
+    /// Ask every case of several targets at once (a TOML file of [[target]] tables: name,
+    /// url, api_key_env, model) and compare them: accuracy, errors, latency and tokens per
+    /// target, an exact McNemar test per pair, and the per-case matrix in compare.html.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "regrade", "baseline", "resume", "shard"])]
+    compare: Option<PathBuf>,
+    /// With --compare: exit 1 when another target is significantly worse than this one
+    /// (McNemar p < 0.05 on the cases both graded).
+    #[arg(long, value_name = "NAME", requires = "compare")]
+    fail_if_worse: Option<String>,
     /// Where reports go (eval.json, eval.md, results.jsonl in <report-dir>/<run-id>/).
     #[arg(long, default_value = "reports")]
     report_dir: PathBuf,
@@ -238,10 +247,15 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         }
         None => eval::GatePlan::default(),
     };
+    // A comparison reads its targets before anything is started.
+    let contenders = match &args.compare {
+        Some(path) => Some(eval::compare::load_targets(path)?),
+        None => None,
+    };
     let main_key = args.to.key()?;
-    // Re-grading asks nothing, so no server is started.
-    let to = match (&args.to.target, &args.regrade) {
-        (None, Some(_)) => None,
+    // Re-grading asks nothing, and a comparison names its own targets: no server is started.
+    let to = match (&args.to.target, &args.regrade, &contenders) {
+        (None, Some(_), _) | (_, _, Some(_)) => None,
         _ => Some(args.to.resolve(Limiter::Off).await?),
     };
     let (url, label, key) = to
@@ -283,6 +297,9 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         shard: args.shard.unwrap_or(eval::Shard::WHOLE),
         resume: baseline(&args.resume, &args.report_dir, "results.jsonl")?,
     };
+    if let Some(targets) = contenders {
+        return compare_command(&args, config, targets, suites, source).await;
+    }
     let progress = Progress::counted(args.out.progress_every);
     let done = std::sync::atomic::AtomicU64::new(0);
     let on_case = |r: &eval::CaseResult, total: u64| {
@@ -299,4 +316,47 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         &summary,
         (!args.no_reports).then_some(&args.report_dir),
     )
+}
+
+/// `conformance eval --compare`: every case of every target, then the comparison.
+async fn compare_command(
+    args: &EvalArgs,
+    base: harness::eval::EvalConfig,
+    targets: Vec<harness::eval::compare::Contender>,
+    suites: Vec<harness::eval::Suite>,
+    source: Option<String>,
+) -> Result<ExitCode, HarnessError> {
+    use harness::eval::compare;
+    let count = targets.len() as u64;
+    let config = compare::CompareConfig {
+        run_dir: (!args.no_reports).then(|| args.report_dir.join(&base.run_id)),
+        base,
+        targets,
+        fail_if_worse: args.fail_if_worse.clone(),
+    };
+    let progress = Progress::counted(args.out.progress_every);
+    let done = std::sync::atomic::AtomicU64::new(0);
+    let on_case = |name: &str, r: &harness::eval::CaseResult, per_target: u64| {
+        let n = done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        let total = per_target * count;
+        progress.show(n, total, &format!("{name}: {}/{}", r.suite, r.id), || {
+            format!("[{n}/{total}] asks done over {count} targets")
+        });
+    };
+    let mut comparison = compare::run(&config, suites, &on_case).await?;
+    progress.finish();
+    comparison.notes.extend(source);
+    args.out.summary(&comparison);
+    if !args.no_reports {
+        compare::write(&comparison, &args.report_dir, &ALL_FORMATS)?;
+        args.out.say(&format!(
+            "reports: {}\n",
+            args.report_dir.join(&comparison.run_id).display()
+        ));
+    }
+    Ok(if comparison.passed {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -14,6 +14,7 @@ pub fn command() -> Command {
         "OPENAI_API_KEY",
         "CONFORMANCE_SECOND_API_KEY",
         "JUDGE_API_KEY",
+        "EMBEDDING_API_KEY",
     ] {
         cmd.env_remove(var);
     }
@@ -24,6 +25,15 @@ pub fn command() -> Command {
 pub fn conformance(args: &[&str]) -> Output {
     command()
         .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
+}
+
+/// Runs it with `args` and these variables set.
+pub fn conformance_with_env(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    command()
+        .args(args)
+        .envs(vars.iter().copied())
         .output()
         .unwrap_or_else(|e| panic!("cannot run conformance: {e}"))
 }

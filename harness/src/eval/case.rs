@@ -177,7 +177,7 @@ pub struct Case {
 
 /// A checked suite. Its cases are not held: `cases()` reads them again, one at a time, so
 /// memory does not grow with the size of the suite.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Suite {
     /// Its name.
     pub name: String,
@@ -191,6 +191,8 @@ pub struct Suite {
     pub without_model: usize,
     /// Cases with a `similar` grader (their answers need embeddings).
     pub embedding: usize,
+    /// Cases with a `judge` grader (their answers are put to a judge model).
+    pub judging: usize,
     /// How it is written.
     pub format: Format,
     source: Source,
@@ -201,7 +203,7 @@ pub struct Suite {
 }
 
 /// Where a suite's lines are read from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Source {
     File(std::path::PathBuf),
     Text(String),
@@ -463,6 +465,7 @@ struct Checked {
     len: usize,
     without_model: usize,
     embedding: usize,
+    judging: usize,
 }
 
 impl Checked {
@@ -474,6 +477,7 @@ impl Checked {
             len: self.len,
             without_model: self.without_model,
             embedding: self.embedding,
+            judging: self.judging,
             format,
             source,
             reading: *reading,
@@ -495,6 +499,7 @@ fn check_all(
     let mut len = 0usize;
     let mut without_model = 0usize;
     let mut embedding = 0usize;
+    let mut judging = 0usize;
     for (index, raw) in lines.enumerate() {
         let number = index + 1;
         match reader.line(number, &raw) {
@@ -504,6 +509,11 @@ fn check_all(
                 len += 1;
                 without_model += usize::from(case.model.is_none());
                 embedding += usize::from(case.grader.as_ref().is_some_and(Grader::embeds));
+                judging += usize::from(
+                    case.grader
+                        .as_ref()
+                        .is_some_and(|g| !g.rubrics().is_empty()),
+                );
                 if ids.contains(&case.id) {
                     errors.push(SuiteError {
                         file: file.to_owned(),
@@ -535,6 +545,7 @@ fn check_all(
         len,
         without_model,
         embedding,
+        judging,
     })
 }
 

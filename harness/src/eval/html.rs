@@ -9,7 +9,7 @@ use crate::text::clean;
 use serde_json::Value;
 use std::fmt::Write;
 
-const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}\
+pub(super) const STYLE: &str = "body{font:14px/1.45 system-ui,sans-serif;margin:2em auto;max-width:72em;color:#222}\
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left}\
 td{max-width:36em;overflow-wrap:anywhere}\
 .pass{color:#186a1c}.fail{color:#a11}\
@@ -24,7 +24,7 @@ fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{:.1}%", x * 100.0))
 }
 
-fn bar(score: &Score) -> String {
+pub(super) fn bar(score: &Score) -> String {
     let acc = score.accuracy.unwrap_or(0.0) * 100.0;
     let mut out = format!(
         "<div class=\"bar\" title=\"{}\"><div class=\"acc\" style=\"width:{acc:.2}%\"></div>",

@@ -7,6 +7,7 @@
 pub(crate) mod answer;
 pub(crate) mod builtin;
 pub(crate) mod case;
+pub mod compare;
 pub(crate) mod embedding;
 pub(crate) mod grader;
 pub(crate) mod html;

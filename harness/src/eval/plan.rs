@@ -44,18 +44,8 @@ pub fn load(path: &Path) -> Result<GatePlan, HarnessError> {
 }
 
 fn parse(file: &str, text: &str) -> Result<GatePlan, HarnessError> {
-    let at = |offset: usize| {
-        let before = &text[..offset.min(text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        format!("{file}:{line}:{column}")
-    };
-    let plan: GatePlan = toml::from_str(text).map_err(|e| {
-        let place = e
-            .span()
-            .map_or_else(|| format!("{file}:1:1"), |s| at(s.start));
-        HarnessError::Usage(format!("{place}: {}", e.message()))
-    })?;
+    let plan: GatePlan = toml::from_str(text)
+        .map_err(|e| HarnessError::Usage(crate::text::toml_error(file, text, &e)))?;
     let check = |what: &str, value: Option<f64>| match value {
         Some(v) if !(0.0..=1.0).contains(&v) => Err(HarnessError::Usage(format!(
             "{file}: {what} {v} is not between 0 and 1"

@@ -4,11 +4,11 @@ use super::stats::Interval;
 use super::summary::Summary;
 use crate::text::clean;
 
-pub(super) fn percent(x: Option<f64>) -> String {
+pub(crate) fn percent(x: Option<f64>) -> String {
     x.map_or_else(|| "–".into(), |x| format!("{:.1}%", x * 100.0))
 }
 
-pub(super) fn interval(i: Option<Interval>) -> String {
+pub(crate) fn interval(i: Option<Interval>) -> String {
     i.map_or_else(
         || "–".into(),
         |i| format!("[{:.1}%, {:.1}%]", i.low * 100.0, i.high * 100.0),
@@ -35,7 +35,7 @@ pub(crate) fn case_list(
 }
 
 /// Target text (answers, errors) and names as a Markdown cell: never raw HTML or a break.
-pub(super) fn cell(text: &str) -> String {
+pub(crate) fn cell(text: &str) -> String {
     crate::report::md::cell(text, 120)
 }
 

@@ -282,10 +282,7 @@ fn one() -> Spanned<u32> {
 
 /// `file:line:column` of a byte offset.
 fn at(path: &str, text: &str, offset: usize) -> String {
-    let before = &text[..offset.min(text.len())];
-    let line = before.matches('\n').count() + 1;
-    let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
-    format!("{path}:{line}:{column}")
+    crate::text::place(path, text, offset)
 }
 
 /// The endpoints a scenario may load.
@@ -300,12 +297,7 @@ pub fn load(path: &Path) -> Result<Vec<Scenario>, String> {
 
 /// Parses SLO text; `dir` resolves `body_file` and `bodies_file`.
 pub fn parse(text: &str, shown: &str, dir: &Path) -> Result<Vec<Scenario>, String> {
-    let file: File = toml::from_str(text).map_err(|e| {
-        let pos = e
-            .span()
-            .map_or(String::from(shown), |s| at(shown, text, s.start));
-        format!("{pos}: {}", e.message())
-    })?;
+    let file: File = toml::from_str(text).map_err(|e| crate::text::toml_error(shown, text, &e))?;
     if file.scenario.is_empty() {
         return Err(format!(
             "{shown}: no [[scenario]] (an SLO file needs at least one)"

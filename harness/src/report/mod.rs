@@ -86,8 +86,18 @@ pub fn write(
     dir: &Path,
     formats: &[Format],
 ) -> Result<Vec<PathBuf>, HarnessError> {
-    let run_dir = dir.join(report.run_id());
-    std::fs::create_dir_all(&run_dir).map_err(|source| HarnessError::Io {
+    let written = write_into(report, &dir.join(report.run_id()), formats)?;
+    latest::point(dir, report.run_id())?;
+    Ok(written)
+}
+
+/// The chosen formats of `report` (and its artifacts) into `run_dir`, made if missing.
+pub(crate) fn write_into(
+    report: &dyn Report,
+    run_dir: &Path,
+    formats: &[Format],
+) -> Result<Vec<PathBuf>, HarnessError> {
+    std::fs::create_dir_all(run_dir).map_err(|source| HarnessError::Io {
         context: format!("cannot create the report directory {}", run_dir.display()),
         source,
     })?;
@@ -109,7 +119,6 @@ pub fn write(
         })?;
         written.push(path);
     }
-    latest::point(dir, report.run_id())?;
     Ok(written)
 }
 
