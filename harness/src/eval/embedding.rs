@@ -3,7 +3,7 @@
 //! (an ideal shared by many cases, or asked again by `repeat`, is embedded once).
 
 use super::grader::Similarity;
-use super::runner::{send_to, Pacer};
+use super::send::{send_to, Pacer};
 use crate::target::Target;
 use serde_json::{json, Value};
 use std::collections::HashMap;

@@ -17,6 +17,7 @@ pub(crate) mod plan;
 pub(crate) mod promptfoo;
 pub(crate) mod runner;
 pub(crate) mod samples;
+pub(crate) mod send;
 pub(crate) mod shard;
 pub(crate) mod stats;
 pub(crate) mod stored;
@@ -428,7 +429,7 @@ pub async fn run(
                 target,
                 model: model.clone(),
                 max_retries: config.max_retries,
-                pacer: config.max_rps.map(runner::Pacer::new),
+                pacer: config.max_rps.map(send::Pacer::new),
                 judge,
                 embedder,
             };

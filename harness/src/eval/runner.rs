@@ -6,38 +6,11 @@ use super::answer::Answer;
 use super::case::{Api, Case};
 use super::embedding::Embedder;
 use super::grader::{Consulted, Grade, Judged, Similarity};
-use crate::target::{Exchange, Req, Target};
+use super::send::{send_to, Pacer};
+use crate::target::{Exchange, Target};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-/// Spaces requests to at most a given rate, across every task.
-#[derive(Debug)]
-pub struct Pacer {
-    interval: Duration,
-    next: Mutex<Instant>,
-}
-
-impl Pacer {
-    /// At most `per_second` requests per second.
-    pub fn new(per_second: f64) -> Self {
-        Self {
-            interval: Duration::from_secs_f64(1.0 / per_second),
-            next: Mutex::new(Instant::now()),
-        }
-    }
-
-    pub(super) async fn wait(&self) {
-        let slot = {
-            let mut next = self.next.lock().unwrap_or_else(|p| p.into_inner());
-            let slot = (*next).max(Instant::now());
-            *next = slot + self.interval;
-            slot
-        };
-        tokio::time::sleep_until(slot.into()).await;
-    }
-}
+use std::time::Instant;
 
 /// How cases are asked.
 #[derive(Debug)]
@@ -510,38 +483,6 @@ fn read_verdict(content: &str) -> Option<(bool, String)> {
     Some((passed, reason))
 }
 
-/// Sends with retries (see `Asker::send`).
-pub(super) async fn send_to(
-    target: &Target,
-    pacer: Option<&Pacer>,
-    max_retries: u32,
-    path: &str,
-    body: &Value,
-) -> (Result<Exchange, String>, u32) {
-    let mut retries = 0;
-    loop {
-        if let Some(pacer) = pacer {
-            pacer.wait().await;
-        }
-        match target.send(Req::post(path, body)).await {
-            Err(e) => return (Err(e.to_string()), retries),
-            Ok(ex) if ex.status == 429 || ex.status >= 500 => {
-                if retries >= max_retries {
-                    let error = format!(
-                        "HTTP {} after {retries} retries: {}",
-                        ex.status,
-                        ex.excerpt()
-                    );
-                    return (Err(error), retries);
-                }
-                tokio::time::sleep(crate::target::backoff::wait(retries, &ex, MAX_WAIT)).await;
-                retries += 1;
-            }
-            Ok(ex) => return (Ok(ex), retries),
-        }
-    }
-}
-
 /// Passing asks, and the case's outcome: passed with `min_passes` of them, else errored when
 /// an answer never arrived, else failed; a case not `graded` is errored or ungraded.
 pub fn outcome(attempts: &[Attempt], min_passes: u32, graded: bool) -> (u32, CaseOutcome) {
@@ -562,9 +503,6 @@ pub fn outcome(attempts: &[Attempt], min_passes: u32, graded: bool) -> (u32, Cas
     };
     (passes, outcome)
 }
-
-/// Longest wait before one retry, whatever the server asks.
-const MAX_WAIT: Duration = Duration::from_secs(60);
 
 fn assistant_message(answer: &Answer) -> Value {
     let mut message = json!({"role": "assistant", "content": answer.text});
