@@ -1342,3 +1342,75 @@ fn eval_compare_refuses_a_bad_targets_file_or_baseline_name_with_exit_2() {
         "--compare names its own targets"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_promptfoo_configs_providers_are_compared_at_their_own_deployments() {
+    let right = broken(Defect {
+        before: untouched_request,
+        after: untouched_answer,
+    })
+    .await;
+    let wrong = broken(Defect {
+        before: untouched_request,
+        after: wrong_chat,
+    })
+    .await;
+    let dir = tempdir();
+    let config = dir.path().join("promptfooconfig.yaml");
+    let mut yaml = format!(
+        "prompts:\n  - \"Say {{{{word}}}}\"\nproviders:\n  - id: openai:chat:ref-chat-1\n    label: right one\n    config:\n      apiBaseUrl: {}/v1\n      apiKeyEnvar: RIGHT_KEY\n      temperature: 0\n  - id: openai:chat:ref-chat-1\n    label: wrong\n    config:\n      apiBaseUrl: {}/v1\n      apiKey: {KEY}\ntests:\n",
+        right.uri(),
+        wrong.uri()
+    );
+    for word in ["alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta"] {
+        yaml.push_str(&format!(
+            "  - vars: {{word: {word}}}\n    assert: [{{type: contains, value: {word}}}]\n"
+        ));
+    }
+    std::fs::write(&config, yaml).unwrap();
+    let reports = dir.path().join("reports");
+    let (config_arg, reports_arg) = (
+        config.to_str().unwrap().to_owned(),
+        reports.to_str().unwrap().to_owned(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        conformance_with_env(
+            &[
+                "eval",
+                "--cases",
+                &config_arg,
+                "--compare",
+                &config_arg,
+                "--fail-if-worse",
+                "right-one",
+                "--report-dir",
+                &reports_arg,
+            ],
+            &[("RIGHT_KEY", KEY)],
+        )
+    })
+    .await
+    .unwrap();
+    // 7 tests, one case each per provider (not one per provider and test): 7 to 0.
+    assert_eq!(out.status.code(), Some(1), "{}", said(&out));
+    let report: Value = serde_json::from_str(
+        &std::fs::read_to_string(reports.join("latest/compare.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(report["cases"], 7);
+    assert_eq!(report["pairs"][0]["only_a"], 7);
+    assert_eq!(report["pairs"][0]["better"], "right-one");
+    assert!(
+        !said(&out).contains(KEY),
+        "a key from the config is never shown"
+    );
+    // Without --compare, a provider's own deployment is refused at its line, naming the way.
+    let config_arg = config.to_str().unwrap().to_owned();
+    let out = conformance(&["eval", "--cases", &config_arg, "--no-reports"]);
+    assert_eq!(out.status.code(), Some(2), "{}", said(&out));
+    assert!(
+        said(&out).contains("promptfooconfig.yaml:4:") && said(&out).contains("--compare"),
+        "{}",
+        said(&out)
+    );
+}

@@ -946,6 +946,8 @@ async fn comparison(
         url: Some(server.uri()),
         key: Some("k".into()),
         model: None,
+        api: None,
+        sampling: harness::eval::Sampling::default(),
     };
     let config = CompareConfig {
         base: EvalConfig {

@@ -222,6 +222,7 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         api: args.api,
         format: args.cases_format,
         samples_grader: args.grader,
+        providers_as_targets: args.compare.is_some(),
     };
     let (mut suites, source) = if !args.cases.is_empty() {
         (eval::load(&args.cases, &reading)?, None)
@@ -274,6 +275,7 @@ pub(super) async fn eval_command(mut args: EvalArgs) -> Result<ExitCode, Harness
         format: args.cases_format,
         samples_grader: args.grader,
         model: args.model.clone(),
+        sampling: eval::Sampling::default(),
         only_tags: args.only_tags.clone(),
         concurrency: args.concurrency as usize,
         max_rps: args.max_rps,

@@ -43,6 +43,23 @@ pub struct Reading {
     pub format: Option<Format>,
     /// How OpenAI evals samples are graded.
     pub samples_grader: SamplesGrader,
+    /// A promptfoo config's providers are the targets of a comparison (`--compare`), not
+    /// cases of their own: its cases are prompts × tests, asked of each provider.
+    pub providers_as_targets: bool,
+}
+
+/// Sampling settings for cases that set none (a compared target's, as its promptfoo provider
+/// sets them).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sampling {
+    /// `temperature`.
+    pub temperature: Option<f64>,
+    /// `top_p`.
+    pub top_p: Option<f64>,
+    /// `seed` (chat only).
+    pub seed: Option<i64>,
+    /// Most tokens of each answer.
+    pub max_output_tokens: Option<u32>,
 }
 
 impl Reading {
@@ -437,6 +454,14 @@ pub fn load(path: &Path, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
 }
 
 impl Suite {
+    /// This suite with every case asked through `api` (none: as the suite says).
+    pub(crate) fn asked_through(mut self, api: Option<Api>) -> Self {
+        if api.is_some() {
+            self.reading.api = api;
+        }
+        self
+    }
+
     /// Marks a suite parsed from the cases another file was read as (a promptfoo config):
     /// its format, and where each of its lines was written, for what reports show.
     pub(crate) fn read_from(mut self, format: Format, origins: Vec<(String, usize)>) -> Self {

@@ -26,7 +26,7 @@ mod text;
 
 pub use crate::segment::Segment as Shard;
 pub use builtin::{load as builtin, LABEL as BUILTIN_LABEL};
-pub use case::{Api, Format, Reading, Suite};
+pub use case::{Api, Format, Reading, Sampling, Suite};
 pub use plan::{apply as apply_gates, load as load_gates, GatePlan};
 pub use runner::{CaseOutcome, CaseResult};
 pub use samples::SamplesGrader;
@@ -60,6 +60,8 @@ pub struct EvalConfig {
     pub samples_grader: SamplesGrader,
     /// The model of cases that name none [default: discovered].
     pub model: Option<String>,
+    /// Sampling settings of cases that set none.
+    pub sampling: case::Sampling,
     /// Only cases with one of these tags.
     pub only_tags: Vec<String>,
     /// Cases asked at once.
@@ -103,6 +105,7 @@ impl EvalConfig {
             api: self.api,
             format: self.format,
             samples_grader: self.samples_grader,
+            providers_as_targets: false,
         }
     }
 
@@ -117,6 +120,7 @@ impl EvalConfig {
             format: None,
             samples_grader: SamplesGrader::default(),
             model: None,
+            sampling: case::Sampling::default(),
             only_tags: Vec::new(),
             concurrency: 8,
             max_rps: None,
@@ -432,6 +436,7 @@ pub async fn run(
                 pacer: config.max_rps.map(send::Pacer::new),
                 judge,
                 embedder,
+                sampling: config.sampling,
             };
             let asker = &asker;
             // Cases an interrupted run answered are kept as they were, not asked again.

@@ -3,7 +3,7 @@
 //! each reply. An answer that never arrives is *errored*, never graded and never dropped.
 
 use super::answer::Answer;
-use super::case::{Api, Case};
+use super::case::{Api, Case, Sampling};
 use super::embedding::Embedder;
 use super::grader::{Consulted, Grade, Judged, Similarity};
 use super::send::{send_to, Pacer};
@@ -27,6 +27,8 @@ pub struct Asker {
     pub judge: Option<(Target, String)>,
     /// Where `similar` graders' embeddings are asked.
     pub embedder: Option<Embedder>,
+    /// Sampling settings of cases that set none.
+    pub sampling: Sampling,
 }
 
 /// How a case ended.
@@ -188,11 +190,20 @@ impl Asker {
                         Value::Array(items) => messages.extend(items.iter().cloned()),
                         _ => {}
                     }
-                    ("/v1/chat/completions", chat_body(case, model, &messages))
+                    (
+                        "/v1/chat/completions",
+                        chat_body(case, &self.sampling, model, &messages),
+                    )
                 }
                 Api::Responses => (
                     "/v1/responses",
-                    responses_body(case, model, &turn.input, previous.as_deref()),
+                    responses_body(
+                        case,
+                        &self.sampling,
+                        model,
+                        &turn.input,
+                        previous.as_deref(),
+                    ),
                 ),
             };
             let started = Instant::now();
@@ -520,7 +531,7 @@ fn assistant_message(answer: &Answer) -> Value {
     message
 }
 
-fn chat_body(case: &Case, model: &str, messages: &[Value]) -> Value {
+fn chat_body(case: &Case, defaults: &Sampling, model: &str, messages: &[Value]) -> Value {
     let mut body = json!({"model": model, "messages": messages});
     if !case.tools.is_empty() {
         body["tools"] = Value::Array(case.tools.clone());
@@ -531,17 +542,23 @@ fn chat_body(case: &Case, model: &str, messages: &[Value]) -> Value {
     if let Some(format) = &case.response_format {
         body["response_format"] = Value::Object(format.clone());
     }
-    sampling(&mut body, case);
-    if let Some(seed) = case.seed {
+    sampling(&mut body, case, defaults);
+    if let Some(seed) = case.seed.or(defaults.seed) {
         body["seed"] = json!(seed);
     }
-    if let Some(max) = case.max_output_tokens {
+    if let Some(max) = case.max_output_tokens.or(defaults.max_output_tokens) {
         body["max_completion_tokens"] = json!(max);
     }
     body
 }
 
-fn responses_body(case: &Case, model: &str, input: &Value, previous: Option<&str>) -> Value {
+fn responses_body(
+    case: &Case,
+    defaults: &Sampling,
+    model: &str,
+    input: &Value,
+    previous: Option<&str>,
+) -> Value {
     let mut body = json!({"model": model, "input": input});
     if let Some(instructions) = &case.instructions {
         body["instructions"] = json!(instructions);
@@ -561,18 +578,19 @@ fn responses_body(case: &Case, model: &str, input: &Value, previous: Option<&str
     if let Some(format) = &case.response_format {
         body["text"] = json!({ "format": flat_format(format) });
     }
-    sampling(&mut body, case);
-    if let Some(max) = case.max_output_tokens {
+    sampling(&mut body, case, defaults);
+    if let Some(max) = case.max_output_tokens.or(defaults.max_output_tokens) {
         body["max_output_tokens"] = json!(max);
     }
     body
 }
 
-fn sampling(body: &mut Value, case: &Case) {
-    if let Some(t) = case.temperature {
+/// The case's sampling settings, else the run's defaults.
+fn sampling(body: &mut Value, case: &Case, defaults: &Sampling) {
+    if let Some(t) = case.temperature.or(defaults.temperature) {
         body["temperature"] = json!(t);
     }
-    if let Some(p) = case.top_p {
+    if let Some(p) = case.top_p.or(defaults.top_p) {
         body["top_p"] = json!(p);
     }
 }

@@ -316,6 +316,7 @@ fn suites_of(manifest: &Manifest, cases: &[String]) -> Result<Vec<Suite>, Harnes
         api: manifest.api,
         format: manifest.suite_format,
         samples_grader: manifest.samples_grader,
+        providers_as_targets: false,
     };
     let suites = if !cases.is_empty() {
         super::load(cases, &reading)?

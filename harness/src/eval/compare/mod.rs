@@ -140,6 +140,7 @@ pub async fn run(
                 None => format!("{} (embedded reference server)", t.name),
             };
             c.model = t.model.clone().or_else(|| config.base.model.clone());
+            c.sampling = t.sampling;
             c.results = config
                 .run_dir
                 .as_ref()
@@ -149,8 +150,12 @@ pub async fn run(
         .collect();
     let collector = matrix::Collector::new(config.targets.len());
     let runs = configs.iter().enumerate().map(|(i, c)| {
-        let suites = suites.clone();
-        let name = config.targets[i].name.as_str();
+        let target = &config.targets[i];
+        let suites: Vec<Suite> = suites
+            .iter()
+            .map(|s| s.clone().asked_through(target.api))
+            .collect();
+        let name = target.name.as_str();
         let collector = &collector;
         async move {
             let on_case = |r: &CaseResult, total: u64| {

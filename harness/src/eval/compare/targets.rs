@@ -6,8 +6,12 @@
 //! url = "http://127.0.0.1:8080/v1"    # its API root, or "embedded" (the reference server)
 //! api_key_env = "REFERENCE_API_KEY"   # the variable holding its key (none: no key)
 //! model = "ref-chat-1"                # the model of cases that name none (default: listed)
+//! api = "responses"                   # ask every case through this API (default: the case's)
 //! ```
+//!
+//! A promptfoo config may stand for this file: its providers are the targets.
 
+use super::super::case::{Api, Sampling};
 use crate::error::HarnessError;
 use crate::text::place;
 use serde::Deserialize;
@@ -28,6 +32,10 @@ pub struct Contender {
     pub key: Option<String>,
     /// The model of cases that name none.
     pub model: Option<String>,
+    /// Every case asked through this API (none: each case's own).
+    pub api: Option<Api>,
+    /// Sampling settings of cases that set none.
+    pub sampling: Sampling,
 }
 
 #[derive(Deserialize)]
@@ -44,10 +52,15 @@ struct Entry {
     url: Spanned<String>,
     api_key_env: Option<Spanned<String>>,
     model: Option<String>,
+    api: Option<Api>,
 }
 
-/// Reads and checks the targets file at `path`; every problem at its `file:line:column`.
+/// Reads and checks the targets file at `path` (or the providers of the promptfoo config at
+/// `path`); every problem at its `file:line:column`.
 pub fn load(path: &Path) -> Result<Vec<Contender>, HarnessError> {
+    if super::super::promptfoo::looks_like(path) {
+        return super::super::promptfoo::targets(path);
+    }
     let shown = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| HarnessError::Usage(format!("cannot read the targets file {shown}: {e}")))?;
@@ -107,6 +120,8 @@ fn parse(
             url,
             key,
             model: entry.model.clone(),
+            api: entry.api,
+            sampling: Sampling::default(),
         });
     }
     let embedded: Vec<&Spanned<Entry>> = parsed
@@ -164,7 +179,7 @@ mod tests {
 
     #[test]
     fn a_good_file_reads_every_target() {
-        let text = "[[target]]\nname = \"ref\"\nurl = \"embedded\"\n\n[[target]]\nname = \"vendor-b\"\nurl = \"https://b.example/v1\"\napi_key_env = \"SET\"\nmodel = \"m\"\n";
+        let text = "[[target]]\nname = \"ref\"\nurl = \"embedded\"\n\n[[target]]\nname = \"vendor-b\"\nurl = \"https://b.example/v1\"\napi_key_env = \"SET\"\nmodel = \"m\"\napi = \"responses\"\n";
         let targets = parse("t.toml", text, &env).unwrap_or_default();
         assert_eq!(
             targets,
@@ -173,13 +188,17 @@ mod tests {
                     name: "ref".into(),
                     url: None,
                     key: None,
-                    model: None
+                    model: None,
+                    api: None,
+                    sampling: Sampling::default(),
                 },
                 Contender {
                     name: "vendor-b".into(),
                     url: Some("https://b.example/v1".into()),
                     key: Some("sk-1".into()),
-                    model: Some("m".into())
+                    model: Some("m".into()),
+                    api: Some(Api::Responses),
+                    sampling: Sampling::default(),
                 },
             ]
         );

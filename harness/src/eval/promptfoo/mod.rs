@@ -53,7 +53,7 @@ pub fn looks_like(path: &Path) -> bool {
 /// Reads the config at `path` as the suite of its cases; what is wrong is shown where it was
 /// written in the config (or its tests file).
 pub fn load(path: &Path, reading: &Reading) -> Result<Suite, Vec<SuiteError>> {
-    let translated = translate(path)?;
+    let translated = translate(path, reading.providers_as_targets)?;
     let kit = Reading {
         format: Some(Format::Kit),
         ..*reading
@@ -111,12 +111,30 @@ struct Located {
     line: usize,
 }
 
-/// A provider we can ask: its label, API and model, and its sampling settings.
+/// A provider we can ask: its label, API and model, its sampling settings, and the deployment
+/// it names of its own, if any.
 struct Provider {
     label: String,
     api: &'static str,
     model: String,
     sampling: Map<String, Value>,
+    deployment: Deployment,
+    line: usize,
+}
+
+/// Where a provider says it is asked: `apiBaseUrl` (or `apiHost`), with `apiKeyEnvar` or
+/// `apiKey`; what it leaves out is promptfoo's default (`OPENAI_BASE_URL`, `OPENAI_API_KEY`).
+#[derive(Default)]
+struct Deployment {
+    url: Option<String>,
+    key_env: Option<String>,
+    key: Option<String>,
+}
+
+impl Deployment {
+    fn named(&self) -> bool {
+        self.url.is_some() || self.key_env.is_some() || self.key.is_some()
+    }
 }
 
 /// A prompt: its label, and a text or chat messages with `{{var}}` in them.
@@ -125,8 +143,8 @@ struct Prompt {
     template: Value,
 }
 
-/// Reads the config at `path` as the text of our suite.
-fn translate(path: &Path) -> Result<Translated, Vec<SuiteError>> {
+/// The config at `path`: its file name as shown, its text and its top-level mapping.
+fn read_config(path: &Path) -> Result<(String, String, Map<String, Value>), Vec<SuiteError>> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .map_err(|e| vec![error(&file, 1, format!("cannot read the config: {e}"))])?;
@@ -139,6 +157,122 @@ fn translate(path: &Path) -> Result<Translated, Vec<SuiteError>> {
             "not a promptfoo config: the top level is not a mapping".into(),
         )]);
     };
+    Ok((file, text, config))
+}
+
+/// The providers of the config at `path` as the targets of a comparison (`--compare`): each
+/// asked at its `apiBaseUrl` with its key, its model, API and sampling settings.
+pub(crate) fn targets(
+    path: &Path,
+) -> Result<Vec<super::compare::Contender>, crate::error::HarnessError> {
+    let usage = |errors: Vec<SuiteError>| {
+        let shown: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        crate::error::HarnessError::Usage(shown.join("\n"))
+    };
+    let (file, text, config) = read_config(path).map_err(usage)?;
+    let at = |needle: &str| line_of(&text, needle);
+    let providers = providers(config.get("providers"), &file, &at).map_err(usage)?;
+    if providers.len() < 2 {
+        return Err(usage(vec![error(
+            &file,
+            at("providers:").max(1),
+            format!(
+                "--compare asks each provider as a target: this config has {} provider(s), a comparison needs two",
+                providers.len()
+            ),
+        )]));
+    }
+    let mut errors = Vec::new();
+    let mut out: Vec<super::compare::Contender> = Vec::new();
+    for p in providers {
+        let mut name: String = p
+            .label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect::<String>()
+            .trim_start_matches(['.', '_', '-'])
+            .chars()
+            .take(60)
+            .collect();
+        if name.is_empty() {
+            name = "provider".into();
+        }
+        let base = name.clone();
+        let mut n = 2;
+        while out.iter().any(|c| c.name == name) {
+            name = format!("{base}-{n}");
+            n += 1;
+        }
+        let url = p
+            .deployment
+            .url
+            .clone()
+            .or_else(|| {
+                std::env::var("OPENAI_BASE_URL")
+                    .ok()
+                    .filter(|u| !u.is_empty())
+            })
+            .unwrap_or_else(|| "https://api.openai.com/v1".to_owned());
+        let key = match (&p.deployment.key_env, &p.deployment.key) {
+            (Some(var), _) => match std::env::var(var).ok().filter(|v| !v.is_empty()) {
+                Some(key) => Some(key),
+                None => {
+                    errors.push(error(
+                        &file,
+                        p.line,
+                        format!(
+                            "provider {:?}: apiKeyEnvar: the variable {var} is not set",
+                            p.label
+                        ),
+                    ));
+                    None
+                }
+            },
+            (None, Some(key)) => Some(key.clone()),
+            (None, None) => std::env::var("OPENAI_API_KEY")
+                .ok()
+                .filter(|v| !v.is_empty()),
+        };
+        let number = |k: &str| p.sampling.get(k).and_then(Value::as_f64);
+        out.push(super::compare::Contender {
+            name,
+            url: Some(url),
+            key,
+            model: Some(p.model.clone()),
+            api: Some(if p.api == "responses" {
+                super::case::Api::Responses
+            } else {
+                super::case::Api::Chat
+            }),
+            sampling: super::case::Sampling {
+                temperature: number("temperature"),
+                top_p: number("top_p"),
+                seed: p.sampling.get("seed").and_then(Value::as_i64),
+                max_output_tokens: p
+                    .sampling
+                    .get("max_output_tokens")
+                    .and_then(Value::as_u64)
+                    .and_then(|m| u32::try_from(m).ok()),
+            },
+        });
+    }
+    if errors.is_empty() {
+        Ok(out)
+    } else {
+        Err(usage(errors))
+    }
+}
+
+/// Reads the config at `path` as the text of our suite; `providers_as_targets`: its providers
+/// are a comparison's targets, so each test is one case per prompt, not one per provider too.
+fn translate(path: &Path, providers_as_targets: bool) -> Result<Translated, Vec<SuiteError>> {
+    let (file, text, config) = read_config(path)?;
     let dir = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let at = |needle: &str| line_of(&text, needle);
     let mut errors = Vec::new();
@@ -196,8 +330,24 @@ fn translate(path: &Path) -> Result<Translated, Vec<SuiteError>> {
         });
     let mut lines = vec![json!({"suite": {"name": name}}).to_string()];
     let mut origins = vec![(file.clone(), 1)];
-    let several = providers.len() > 1;
-    let providers: Vec<Option<Provider>> = if providers.is_empty() {
+    // A provider that names a deployment of its own is asked there: only a comparison can.
+    if !providers_as_targets {
+        for p in providers.iter().filter(|p| p.deployment.named()) {
+            errors.push(error(
+                &file,
+                p.line,
+                format!(
+                    "provider {:?} names a deployment of its own (apiBaseUrl, apiHost, apiKey or apiKeyEnvar): ask each provider there with --compare {file}, or run the config against one deployment with --target and --api-key",
+                    p.label
+                ),
+            ));
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
+    let several = providers.len() > 1 && !providers_as_targets;
+    let providers: Vec<Option<Provider>> = if providers.is_empty() || providers_as_targets {
         vec![None]
     } else {
         providers.into_iter().map(Some).collect()
@@ -483,18 +633,28 @@ fn providers(
             }
         };
         let mut sampling = Map::new();
+        let mut deployment = Deployment::default();
         for (key, value) in &config {
+            let text = || value.as_str().map(str::to_owned);
             let ours = match key.as_str() {
                 "temperature" => "temperature",
                 "top_p" => "top_p",
                 "seed" => "seed",
                 "max_tokens" | "max_completion_tokens" | "max_output_tokens" => "max_output_tokens",
                 "apiBaseUrl" | "apiHost" | "apiKey" | "apiKeyEnvar" => {
-                    errors.push(error(
-                        file,
-                        line,
-                        format!("provider {id:?}: `{key}` names a deployment of its own; run the config against it with --target (and --api-key)"),
-                    ));
+                    match (key.as_str(), text()) {
+                        ("apiBaseUrl", Some(url)) => deployment.url = Some(url),
+                        ("apiHost", Some(host)) => {
+                            deployment.url.get_or_insert(format!("https://{host}/v1"));
+                        }
+                        ("apiKey", Some(k)) => deployment.key = Some(k),
+                        ("apiKeyEnvar", Some(var)) => deployment.key_env = Some(var),
+                        _ => errors.push(error(
+                            file,
+                            line,
+                            format!("provider {id:?}: `{key}` must be a text"),
+                        )),
+                    }
                     continue;
                 }
                 other => {
@@ -513,6 +673,8 @@ fn providers(
             api,
             model: model.to_owned(),
             sampling,
+            deployment,
+            line,
         });
     }
     if errors.is_empty() {
