@@ -70,13 +70,13 @@ pub(super) fn render(c: &Comparison) -> String {
     for p in &c.pairs {
         let _ = write!(
             out,
-            "<tr class=\"pair\"><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td><td>{:.4}</td><td class=\"{}\">{}</td></tr>",
+            "<tr class=\"pair\"><td>{} vs {}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"{}\">{}</td></tr>",
             esc(&p.a),
             esc(&p.b),
             p.only_a,
             p.only_b,
             p.compared,
-            p.p_value,
+            render::p_value(p.p_value),
             if p.significant { "pass" } else { "" },
             esc(&render::verdict(p))
         );
@@ -98,7 +98,7 @@ pub(super) fn render(c: &Comparison) -> String {
     }
     let _ = write!(
         out,
-        "<h2>Cases</h2><p>{} of {} cases ended differently between targets; they come first.{}</p><table class=\"matrix\"><tr><th>case</th>",
+        "<h2>Cases</h2><p>{} of {} cases ended differently between targets; they come first.{}</p><table class=\"matrix\"><tr><th>case</th><th>expected</th>",
         c.disagreements,
         c.cases,
         if c.matrix.len() < c.cases {
@@ -121,7 +121,7 @@ pub(super) fn render(c: &Comparison) -> String {
             let _ = write!(
                 out,
                 "<tr class=\"split\"><td colspan=\"{}\">Cases every target ended alike</td></tr>",
-                c.targets.len() + 1
+                c.targets.len() + 2
             );
         }
         matrix_row(&mut out, row);
@@ -133,10 +133,11 @@ pub(super) fn render(c: &Comparison) -> String {
 fn matrix_row(out: &mut String, row: &Row) {
     let _ = write!(
         out,
-        "<tr class=\"case{}\"><td>{}<br><small>{}</small></td>",
+        "<tr class=\"case{}\"><td>{}<br><small>{}</small></td><td><code>{}</code></td>",
         if row.disagree { " disagree" } else { "" },
         esc(&row.case),
-        esc(&row.origin)
+        esc(&row.origin),
+        esc(&row.expected)
     );
     for cell in &row.cells {
         match cell {

@@ -34,6 +34,8 @@ pub struct Row {
     pub case: String,
     /// `file:line`.
     pub origin: String,
+    /// The ideal of its last turn, short (empty when it has none).
+    pub expected: String,
     /// Whether the targets' outcomes differ.
     pub disagree: bool,
     /// Each target's cell, in the targets' order (none: not asked of it).
@@ -97,6 +99,11 @@ impl Collector {
         let row = rows.entry(key.clone()).or_insert_with(|| Row {
             case: key,
             origin: r.origin.clone(),
+            expected: match r.ideals.last().cloned().flatten() {
+                Some(Value::String(s)) => crate::text::clean(&s, EXCERPT),
+                Some(other) => crate::text::clean(&other.to_string(), EXCERPT),
+                None => String::new(),
+            },
             disagree: false,
             cells: vec![None; self.targets],
         });

@@ -136,8 +136,8 @@ pub async fn run(
             c.target.base_url = url;
             c.target.api_key = key;
             c.target_label = match &t.url {
-                Some(url) => format!("{} ({url})", t.name),
-                None => format!("{} (embedded reference server)", t.name),
+                Some(url) => url.clone(),
+                None => "embedded reference server".to_owned(),
             };
             c.model = t.model.clone().or_else(|| config.base.model.clone());
             c.sampling = t.sampling;

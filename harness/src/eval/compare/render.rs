@@ -34,11 +34,23 @@ fn tokens(s: &Standing) -> String {
     }
 }
 
+/// A p-value as people read it: four decimals, or the power of ten when it is smaller.
+pub(super) fn p_value(p: f64) -> String {
+    if p > 0.0 && p < 0.0001 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 /// "a better than b (6 vs 0 cases, p = 0.0312)" or "a vs b: no significant difference (…)".
 pub(super) fn verdict(p: &Pair) -> String {
     let counts = format!(
-        "{} vs {} of {} cases, p = {:.4}",
-        p.only_a, p.only_b, p.compared, p.p_value
+        "{} vs {} of {} cases, p = {}",
+        p.only_a,
+        p.only_b,
+        p.compared,
+        p_value(p.p_value)
     );
     match &p.better {
         Some(better) => {
@@ -145,13 +157,13 @@ pub(super) fn markdown(c: &Comparison) -> String {
     for p in &c.pairs {
         let _ = writeln!(
             md,
-            "| {} vs {} | {} | {} | {} | {:.4} | {} |",
+            "| {} vs {} | {} | {} | {} | {} | {} |",
             cell(&p.a),
             cell(&p.b),
             p.only_a,
             p.only_b,
             p.compared,
-            p.p_value,
+            p_value(p.p_value),
             match &p.better {
                 Some(b) => format!("**{}** better", cell(b)),
                 None => "no significant difference".into(),
