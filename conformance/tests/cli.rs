@@ -951,6 +951,9 @@ fn a_promptfoo_config_runs_as_its_prompts_times_its_tests_with_promptfoos_verdic
         ("t4.p2", "failed"),
         ("t5.p1", "failed"),
         ("t5.p2", "passed"),
+        // By embeddings: the echo is the expected text itself, the arithmetic answer is not.
+        ("t6.p1", "failed"),
+        ("t6.p2", "passed"),
     ];
     for (id, outcome) in expected {
         assert_eq!(
@@ -961,7 +964,7 @@ fn a_promptfoo_config_runs_as_its_prompts_times_its_tests_with_promptfoos_verdic
             "{id}: {outcomes:?}"
         );
     }
-    assert_eq!(outcomes.len(), 10, "{outcomes:?}");
+    assert_eq!(outcomes.len(), 12, "{outcomes:?}");
 }
 
 #[test]

@@ -18,7 +18,8 @@ const CACHED_TEXTS: usize = 100_000;
 pub struct Embedder {
     target: Target,
     model: String,
-    cache: Mutex<HashMap<String, Arc<[f32]>>>,
+    /// Vectors by model (none: the run's) and text.
+    cache: Mutex<HashMap<(Option<String>, String), Arc<[f32]>>>,
     asked: AtomicU64,
     reused: AtomicU64,
 }
@@ -46,19 +47,22 @@ impl Embedder {
         )
     }
 
-    /// How close `answer` is to each of `expected`, or why it could not be measured.
+    /// How close `answer` is to each of `expected`, embedded by `model` (none: the run's), or
+    /// why it could not be measured.
     pub async fn similarities(
         &self,
         answer: &str,
         expected: &[String],
+        model: Option<&str>,
         pacer: Option<&Pacer>,
         max_retries: u32,
     ) -> Result<Vec<Similarity>, String> {
         let mut texts: Vec<&str> = vec![answer];
         texts.extend(expected.iter().map(String::as_str));
+        let key = |text: &str| (model.map(str::to_owned), text.to_owned());
         let mut vectors: Vec<Option<Arc<[f32]>>> = {
             let cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
-            texts.iter().map(|t| cache.get(*t).cloned()).collect()
+            texts.iter().map(|t| cache.get(&key(t)).cloned()).collect()
         };
         let missing: Vec<&str> = texts
             .iter()
@@ -73,7 +77,9 @@ impl Embedder {
             Ordering::Relaxed,
         );
         if !missing.is_empty() {
-            let fetched = self.ask(&missing, pacer, max_retries).await?;
+            let fetched = self
+                .ask(model.unwrap_or(&self.model), &missing, pacer, max_retries)
+                .await?;
             self.asked
                 .fetch_add(missing.len() as u64, Ordering::Relaxed);
             let mut cache = self.cache.lock().unwrap_or_else(|p| p.into_inner());
@@ -84,7 +90,7 @@ impl Embedder {
                     }
                 }
                 if cache.len() < CACHED_TEXTS {
-                    cache.insert((*text).to_owned(), vector);
+                    cache.insert(key(text), vector);
                 }
             }
         }
@@ -96,7 +102,12 @@ impl Embedder {
             .zip(vectors.iter().skip(1))
             .map(|(text, vector)| {
                 let vector = vector.as_deref().unwrap_or_default();
-                Similarity::between(text, mine, vector).ok_or_else(|| {
+                Similarity::between(text, mine, vector)
+                    .map(|s| Similarity {
+                        model: model.map(str::to_owned),
+                        ..s
+                    })
+                    .ok_or_else(|| {
                     format!(
                         "the embeddings of the answer ({} numbers) and of {:?} ({} numbers) cannot be compared",
                         mine.len(),
@@ -108,14 +119,15 @@ impl Embedder {
             .collect()
     }
 
-    /// One request for `texts`: their vectors, in order.
+    /// One request for `texts` to `model`: their vectors, in order.
     async fn ask(
         &self,
+        model: &str,
         texts: &[&str],
         pacer: Option<&Pacer>,
         max_retries: u32,
     ) -> Result<Vec<Arc<[f32]>>, String> {
-        let body = json!({"model": self.model, "input": texts, "encoding_format": "float"});
+        let body = json!({"model": model, "input": texts, "encoding_format": "float"});
         let (sent, _) = send_to(&self.target, pacer, max_retries, "/v1/embeddings", &body).await;
         let ex = sent?;
         if !(200..300).contains(&ex.status) {

@@ -104,6 +104,7 @@ enum Spec {
         #[serde(default)]
         metric: SimilarMetric,
         threshold: Option<f64>,
+        model: Option<String>,
     },
     ToolCall {
         name: String,
@@ -314,6 +315,8 @@ pub enum Grader {
         metric: SimilarMetric,
         /// The least similarity (cosine, dot) or the most distance (euclidean) that passes.
         threshold: f64,
+        /// The embedding model [default: the run's].
+        model: Option<String>,
     },
     /// The named function is called with arguments valid for the tool (and containing the
     /// expected ones).
@@ -365,6 +368,9 @@ pub struct Judged {
 pub struct Similarity {
     /// The expected text.
     pub expected: String,
+    /// The embedding model, when the grader names its own (else the run's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
     /// Cosine similarity.
     pub cosine: f64,
     /// Dot product.
@@ -393,6 +399,7 @@ impl Similarity {
         }
         Some(Self {
             expected: expected.to_owned(),
+            model: None,
             cosine: dot / (aa.sqrt() * bb.sqrt()),
             dot,
             euclidean: dd.sqrt(),
@@ -538,9 +545,13 @@ impl Grader {
                 values,
                 metric,
                 threshold,
+                model,
             } => {
                 if values.as_ref().is_some_and(Vec::is_empty) {
                     return Err("similar: `values` is empty".into());
+                }
+                if model.as_ref().is_some_and(|m| m.trim().is_empty()) {
+                    return Err("similar: `model` is empty".into());
                 }
                 let threshold = match (metric, threshold) {
                     (SimilarMetric::Euclidean, None) => return Err(
@@ -566,6 +577,7 @@ impl Grader {
                     values: values.clone(),
                     metric: *metric,
                     threshold,
+                    model: model.clone(),
                 }
             }
             Spec::ToolCall { name, arguments } => {
@@ -675,15 +687,17 @@ impl Grader {
         }
     }
 
-    /// The texts the `similar` graders in this grader compare the answer with, for `ideal`
-    /// (each once, in order): what must be embedded before grading.
-    pub fn similar_texts(&self, ideal: Option<&Value>) -> Vec<String> {
-        let mut texts: Vec<String> = Vec::new();
+    /// The texts the `similar` graders in this grader compare the answer with, for `ideal`,
+    /// each with the embedding model its grader names (none: the run's), each once, in order:
+    /// what must be embedded before grading.
+    pub fn similar_texts(&self, ideal: Option<&Value>) -> Vec<(Option<String>, String)> {
+        let mut texts: Vec<(Option<String>, String)> = Vec::new();
         self.each(&mut |g| {
-            if let Self::Similar { values, .. } = g {
+            if let Self::Similar { values, model, .. } = g {
                 for text in given_or_ideals(values.as_ref(), ideal) {
-                    if !texts.contains(&text) {
-                        texts.push(text);
+                    let wanted = (model.clone(), text);
+                    if !texts.contains(&wanted) {
+                        texts.push(wanted);
                     }
                 }
             }
@@ -901,12 +915,17 @@ impl Grader {
                 values,
                 metric,
                 threshold,
+                model,
             } => similar(
                 text,
                 &given_or_ideals(values.as_ref(), ideal),
                 *metric,
                 *threshold,
-                consulted.similar,
+                consulted
+                    .similar
+                    .iter()
+                    .filter(|m| &m.model == model)
+                    .collect(),
             ),
             Self::ToolCall {
                 name,
@@ -1043,7 +1062,7 @@ fn similar(
     wanted: &[String],
     metric: SimilarMetric,
     threshold: f64,
-    measured: &[Similarity],
+    measured: Vec<&Similarity>,
 ) -> Grade {
     if text.trim().is_empty() {
         return verdict(false, "similar: the answer is empty, nothing to embed");
@@ -1694,19 +1713,24 @@ mod tests {
         let ideal = json!(["Paris", "The capital is Paris"]);
         assert_eq!(
             g.similar_texts(Some(&ideal)),
-            vec!["Paris", "The capital is Paris"]
+            vec![
+                (None, "Paris".to_owned()),
+                (None, "The capital is Paris".to_owned())
+            ]
         );
         assert!(g.embeds());
         let measured = |a: f64, b: f64| {
             vec![
                 Similarity {
                     expected: "Paris".into(),
+                    model: None,
                     cosine: a,
                     dot: a,
                     euclidean: 1.0 - a,
                 },
                 Similarity {
                     expected: "The capital is Paris".into(),
+                    model: None,
                     cosine: b,
                     dot: b,
                     euclidean: 1.0 - b,
@@ -1810,8 +1834,23 @@ mod tests {
         );
         assert_eq!(
             both.similar_texts(Some(&json!("Paris"))),
-            vec!["Paris", "Rome"]
+            vec![(None, "Paris".to_owned()), (None, "Rome".to_owned())]
         );
         assert!(!grader(json!("exact")).embeds());
+        // A grader naming its own model reads only what that model measured.
+        let own = grader(json!({"type": "similar", "values": ["Paris"], "model": "emb-2"}));
+        assert_eq!(
+            own.similar_texts(None),
+            vec![(Some("emb-2".to_owned()), "Paris".to_owned())]
+        );
+        let by_default = measured(0.95, 0.0);
+        let consulted = |m| Consulted {
+            judged: &[],
+            similar: m,
+        };
+        assert!(!own.grade(&answer, None, &consulted(&by_default)).passed);
+        let mut by_own = measured(0.95, 0.0);
+        by_own[0].model = Some("emb-2".into());
+        assert!(own.grade(&answer, None, &consulted(&by_own)).passed);
     }
 }

@@ -342,18 +342,35 @@ impl Asker {
         let Some(embedder) = &self.embedder else {
             return (Vec::new(), Some("embeddings: no embedding model".into()));
         };
-        match embedder
-            .similarities(
-                &answer.text,
-                &expected,
-                self.pacer.as_ref(),
-                self.max_retries,
-            )
-            .await
-        {
-            Ok(similar) => (similar, None),
-            Err(e) => (Vec::new(), Some(format!("embeddings: {e}"))),
+        // One request per model the graders name (most name none: the run's).
+        let mut models: Vec<Option<String>> = Vec::new();
+        for (model, _) in &expected {
+            if !models.contains(model) {
+                models.push(model.clone());
+            }
         }
+        let mut measured = Vec::new();
+        for model in models {
+            let texts: Vec<String> = expected
+                .iter()
+                .filter(|(m, _)| *m == model)
+                .map(|(_, t)| t.clone())
+                .collect();
+            match embedder
+                .similarities(
+                    &answer.text,
+                    &texts,
+                    model.as_deref(),
+                    self.pacer.as_ref(),
+                    self.max_retries,
+                )
+                .await
+            {
+                Ok(found) => measured.extend(found),
+                Err(e) => return (Vec::new(), Some(format!("embeddings: {e}"))),
+            }
+        }
+        (measured, None)
     }
 
     /// Asks the judge about `answer` for every rubric of the case's grader.

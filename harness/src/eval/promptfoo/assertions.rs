@@ -82,16 +82,32 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
         kind: Some(a.kind.clone()),
         text,
     };
-    if a.transform.is_some() || a.provider.is_some() {
-        return Err(unsupported(format!(
-            "{}: an assertion's `transform` or `provider` is not supported",
-            a.kind
-        )));
-    }
     let (negated, kind) = match a.kind.strip_prefix("not-") {
         Some(kind) => (true, kind),
         None => (false, a.kind.as_str()),
     };
+    // A `similar` assertion may name its embedding model; nothing else may name a provider.
+    let embedding_model = match (&a.provider, kind.starts_with("similar")) {
+        (None, _) => None,
+        (Some(provider), true) => Some(embedding_model(provider).ok_or_else(|| {
+            unsupported(format!(
+                "{}: provider {provider} is not an embedding model this kit can ask (read: openai:embedding:MODEL)",
+                a.kind
+            ))
+        })?),
+        (Some(_), false) => {
+            return Err(unsupported(format!(
+                "{}: an assertion's `provider` is not supported",
+                a.kind
+            )))
+        }
+    };
+    if a.transform.is_some() {
+        return Err(unsupported(format!(
+            "{}: an assertion's `transform` is not supported",
+            a.kind
+        )));
+    }
     let text = || -> Result<String, Unsupported> {
         match &value {
             Some(Value::String(s)) => Ok(s.clone()),
@@ -164,7 +180,11 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
                 )));
             }
             let metric = kind.split_once(':').map_or("cosine", |(_, m)| m);
-            json!({"type": "similar", "values": values, "metric": metric, "threshold": a.threshold})
+            let mut spec = json!({"type": "similar", "values": values, "metric": metric, "threshold": a.threshold});
+            if let Some(model) = &embedding_model {
+                spec["model"] = json!(model);
+            }
+            spec
         }
         other => {
             return Err(unsupported(format!(
@@ -184,6 +204,22 @@ fn one(a: &Assertion, value: Option<Value>) -> Result<Value, Unsupported> {
     } else {
         spec
     })
+}
+
+/// The model of an embedding provider: `openai:embedding:MODEL` (or `embeddings`), as a
+/// string or as `{id: …}`.
+fn embedding_model(provider: &Value) -> Option<String> {
+    let id = match provider {
+        Value::String(id) => id.as_str(),
+        Value::Object(o) => o.get("id")?.as_str()?,
+        _ => return None,
+    };
+    match id.split(':').collect::<Vec<_>>().as_slice() {
+        ["openai", "embedding" | "embeddings", model] if !model.is_empty() => {
+            Some((*model).to_owned())
+        }
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -317,6 +353,17 @@ mod tests {
         assert_eq!(
             spec(json!({"type": "similar", "value": "Paris"})),
             json!({"type": "similar", "values": ["Paris"], "metric": "cosine", "threshold": null})
+        );
+        assert_eq!(
+            spec(json!({"type": "similar", "value": "P", "provider": "openai:embedding:e-1"})),
+            json!({"type": "similar", "values": ["P"], "metric": "cosine", "threshold": null, "model": "e-1"})
+        );
+        assert_eq!(
+            spec(
+                json!({"type": "similar", "value": "P", "provider": {"id": "anthropic:messages:x"}})
+            ),
+            Value::Null,
+            "another kind of provider is refused"
         );
         assert_eq!(
             spec(json!({"type": "not-similar:dot", "value": ["a", "b"], "threshold": 0.5})),
