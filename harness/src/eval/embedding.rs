@@ -13,13 +13,15 @@ use std::sync::{Arc, Mutex};
 /// Texts kept at most, so a long run's memory stays bounded; past it, texts are asked again.
 const CACHED_TEXTS: usize = 100_000;
 
+/// Vectors by embedding model (none: the run's) and text.
+type Cache = HashMap<(Option<String>, String), Arc<[f32]>>;
+
 /// Where embeddings are asked, and the vectors seen so far.
 #[derive(Debug)]
 pub struct Embedder {
     target: Target,
     model: String,
-    /// Vectors by model (none: the run's) and text.
-    cache: Mutex<HashMap<(Option<String>, String), Arc<[f32]>>>,
+    cache: Mutex<Cache>,
     asked: AtomicU64,
     reused: AtomicU64,
 }
