@@ -678,9 +678,17 @@ const SIMILAR_SUITE: &str = "{\"id\": \"paris\", \"input\": \"Paris\", \"ideal\"
 ";
 
 async fn similar_run(status: u16, model: Option<&str>) -> (Result<Summary, String>, usize, String) {
+    similar_suite_run(SIMILAR_SUITE, status, model).await
+}
+
+async fn similar_suite_run(
+    suite: &str,
+    status: u16,
+    model: Option<&str>,
+) -> (Result<Summary, String>, usize, String) {
     let (server, _) = target(right).await;
     let (emb, asked) = embeddings(status).await;
-    let s = tempfile_path::TempSuite::new(SIMILAR_SUITE);
+    let s = tempfile_path::TempSuite::new(suite);
     let mut c = config(&server.uri(), &s.file);
     // One case at a time, so the count of embedded texts is exact.
     c.concurrency = 1;
@@ -757,6 +765,19 @@ async fn embeddings_that_cannot_be_had_leave_similar_cases_errored_or_refuse_the
     let e = refused.err().unwrap_or_default();
     assert!(e.contains("--embedding-model"), "{e}");
     assert_eq!(asked, 0);
+    // Graders that name their own model need none from the run.
+    let named = SIMILAR_SUITE.replace(
+        "\"threshold\": 0.9}",
+        "\"threshold\": 0.9, \"model\": \"emb-1\"}",
+    );
+    let (summary, asked, _) = similar_suite_run(&named, 200, None).await;
+    let summary = summary.unwrap();
+    assert_eq!(
+        (summary.overall.counts.passed, asked),
+        (3, 4),
+        "{}",
+        summary.text()
+    );
 }
 
 /// Three graded echo cases and two with nothing to judge them by (one of two turns).

@@ -208,6 +208,8 @@ pub struct Suite {
     pub without_model: usize,
     /// Cases with a `similar` grader (their answers need embeddings).
     pub embedding: usize,
+    /// Cases with a `similar` grader that names no model (they need the run's).
+    pub embedding_default: usize,
     /// Cases with a `judge` grader (their answers are put to a judge model).
     pub judging: usize,
     /// How it is written.
@@ -490,6 +492,7 @@ struct Checked {
     len: usize,
     without_model: usize,
     embedding: usize,
+    embedding_default: usize,
     judging: usize,
 }
 
@@ -502,6 +505,7 @@ impl Checked {
             len: self.len,
             without_model: self.without_model,
             embedding: self.embedding,
+            embedding_default: self.embedding_default,
             judging: self.judging,
             format,
             source,
@@ -524,6 +528,7 @@ fn check_all(
     let mut len = 0usize;
     let mut without_model = 0usize;
     let mut embedding = 0usize;
+    let mut embedding_default = 0usize;
     let mut judging = 0usize;
     for (index, raw) in lines.enumerate() {
         let number = index + 1;
@@ -534,6 +539,8 @@ fn check_all(
                 len += 1;
                 without_model += usize::from(case.model.is_none());
                 embedding += usize::from(case.grader.as_ref().is_some_and(Grader::embeds));
+                embedding_default +=
+                    usize::from(case.grader.as_ref().is_some_and(Grader::embeds_by_default));
                 judging += usize::from(
                     case.grader
                         .as_ref()
@@ -570,6 +577,7 @@ fn check_all(
         len,
         without_model,
         embedding,
+        embedding_default,
         judging,
     })
 }

@@ -43,7 +43,11 @@ impl Embedder {
         format!(
             "similar: {} text(s) embedded by {} at {}, {} reused from earlier in the run",
             self.asked.load(Ordering::Relaxed),
-            self.model,
+            if self.model.is_empty() {
+                "the models the graders name"
+            } else {
+                &self.model
+            },
             self.target.url("/v1/embeddings"),
             self.reused.load(Ordering::Relaxed),
         )

@@ -712,6 +712,13 @@ impl Grader {
         found
     }
 
+    /// Whether a `similar` grader in this grader names no model (it needs the run's).
+    pub fn embeds_by_default(&self) -> bool {
+        let mut found = false;
+        self.each(&mut |g| found |= matches!(g, Self::Similar { model: None, .. }));
+        found
+    }
+
     /// Calls `f` with this grader and every grader inside it.
     fn each(&self, f: &mut dyn FnMut(&Self)) {
         f(self);

@@ -396,7 +396,8 @@ pub async fn run(
                 None => config.judge_model.clone().map(|m| (target.clone(), m)),
             };
             let embedder = if suites.iter().any(|s| s.embedding > 0) {
-                Some(embedder(config, &target, discovery.embedding).await?)
+                let needs_model = suites.iter().any(|s| s.embedding_default > 0);
+                Some(embedder(config, &target, discovery.embedding, needs_model).await?)
             } else {
                 None
             };
@@ -512,11 +513,13 @@ pub async fn run(
 
 /// Where the `similar` graders' embeddings are asked: `--embedding-target` or the target,
 /// with `--embedding-model` or the embedding model that target lists (`listed`, for the
-/// target). No model is a usage error, found before any case is asked.
+/// target). No model, when some `similar` grader names none (`needs_model`), is a usage error
+/// found before any case is asked.
 async fn embedder(
     config: &EvalConfig,
     target: &Target,
     listed: Option<String>,
+    needs_model: bool,
 ) -> Result<embedding::Embedder, HarnessError> {
     let (target, listed) = match &config.embedding {
         Some(other) => {
@@ -538,12 +541,16 @@ async fn embedder(
         }
         None => (target.clone(), listed),
     };
-    let model = config.embedding_model.clone().or(listed).ok_or_else(|| {
-        HarnessError::Usage(format!(
+    let model = config.embedding_model.clone().or(listed);
+    let model = match (model, needs_model) {
+        (Some(model), _) => Ok(model),
+        // Every grader names its own model: the run's is never asked.
+        (None, false) => Ok(String::new()),
+        (None, true) => Err(HarnessError::Usage(format!(
             "`similar` graders need embeddings, and {} lists no embedding model: pass --embedding-model (or --embedding-target)",
             target.url("/v1/models")
-        ))
-    })?;
+        ))),
+    }?;
     Ok(embedding::Embedder::new(target, model))
 }
 
