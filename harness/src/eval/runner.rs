@@ -95,6 +95,15 @@ pub struct TurnRecord {
     pub elapsed_ms: u64,
 }
 
+/// What grading one answer gave: the verdict, or why there is none, and what was consulted.
+#[derive(Default)]
+struct Graded {
+    verdict: Option<Grade>,
+    error: Option<String>,
+    judged: Vec<Judged>,
+    similarity: Vec<Similarity>,
+}
+
 /// One ask of a case (one of its `repeat`).
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Attempt {
@@ -233,61 +242,31 @@ impl Asker {
                     } else {
                         Err(format!("HTTP {}: {}", ex.status, ex.excerpt()))
                     };
-                    match (read, &case.grader) {
-                        // Nothing to judge by: the answer is kept, not graded.
-                        (Ok(answer), None) => {
+                    match read {
+                        Ok(answer) => {
                             match case.api {
                                 Api::Chat => messages.push(assistant_message(&answer)),
                                 Api::Responses => {
                                     previous = raw["id"].as_str().map(str::to_owned);
                                 }
                             }
-                            TurnRecord {
-                                status: Some(ex.status),
-                                raw: Some(raw),
-                                answer: Some(answer),
-                                verdict: None,
-                                error: None,
-                                judged: Vec::new(),
-                                similarity: Vec::new(),
-                                elapsed_ms,
-                            }
-                        }
-                        (Ok(answer), Some(grader)) => {
-                            let judged = self
-                                .judge_all(case, &turn.input, &answer, turn.ideal.as_ref())
-                                .await;
-                            let (similarity, unmeasured) =
-                                self.embed(case, &answer, turn.ideal.as_ref()).await;
-                            let unreadable = judged
-                                .iter()
-                                .find(|j| j.passed.is_none())
-                                .map(|j| format!("judge: {}", j.reason))
-                                .or(unmeasured);
-                            let consulted = Consulted {
-                                judged: &judged,
-                                similar: &similarity,
+                            // Nothing to judge by: the answer is kept, not graded.
+                            let graded = match &case.grader {
+                                Some(grader) => self.grade(grader, case, turn, &answer).await,
+                                None => Graded::default(),
                             };
-                            let verdict = grader.grade(&answer, turn.ideal.as_ref(), &consulted);
-                            match case.api {
-                                Api::Chat => messages.push(assistant_message(&answer)),
-                                Api::Responses => {
-                                    previous = raw["id"].as_str().map(str::to_owned);
-                                }
-                            }
                             TurnRecord {
                                 status: Some(ex.status),
                                 raw: Some(raw),
                                 answer: Some(answer),
-                                // A judge that gave no readable verdict leaves the turn ungraded.
-                                verdict: unreadable.is_none().then_some(verdict),
-                                error: unreadable,
-                                judged,
-                                similarity,
+                                verdict: graded.verdict,
+                                error: graded.error,
+                                judged: graded.judged,
+                                similarity: graded.similarity,
                                 elapsed_ms,
                             }
                         }
-                        (Err(error), _) => TurnRecord {
+                        Err(error) => TurnRecord {
                             status: Some(ex.status),
                             raw: Some(raw),
                             answer: None,
@@ -320,6 +299,37 @@ impl Asker {
             },
             retries,
         )
+    }
+
+    /// Grades one answer: asks the judge and the embeddings its grader needs, then grades.
+    async fn grade(
+        &self,
+        grader: &super::grader::Grader,
+        case: &Case,
+        turn: &super::case::Turn,
+        answer: &Answer,
+    ) -> Graded {
+        let judged = self
+            .judge_all(case, &turn.input, answer, turn.ideal.as_ref())
+            .await;
+        let (similarity, unmeasured) = self.embed(case, answer, turn.ideal.as_ref()).await;
+        let unreadable = judged
+            .iter()
+            .find(|j| j.passed.is_none())
+            .map(|j| format!("judge: {}", j.reason))
+            .or(unmeasured);
+        let consulted = Consulted {
+            judged: &judged,
+            similar: &similarity,
+        };
+        let verdict = grader.grade(answer, turn.ideal.as_ref(), &consulted);
+        Graded {
+            // A judge or embeddings that could not be had leave the turn ungraded: errored.
+            verdict: unreadable.is_none().then_some(verdict),
+            error: unreadable,
+            judged,
+            similarity,
+        }
     }
 
     /// The similarities the case's `similar` graders need, or why they could not be
