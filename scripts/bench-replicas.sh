@@ -33,7 +33,8 @@ body = { model = "ref-chat-1", input = "Write two sentences about lighthouses.",
 budgets = ["error_rate <= 0%"]
 SLO
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
 redis_port=$(free_port)
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no > /dev/null 2>&1 &
 pids+=($!)

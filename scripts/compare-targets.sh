@@ -19,15 +19,8 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; }
 trap cleanup EXIT
 
 cargo build --quiet --bin conformance --bin reference-server
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() {
-  for _ in $(seq 1 "$(( $2 * 5 ))"); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.2
-  done
-  echo "compare-targets: $1 did not answer within $2 s" >&2
-  exit 1
-}
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
 
 ref_port=$(free_port)
 REFSERVER_INDEX_PATH=:memory: target/debug/reference-server --port "$ref_port" --quiet > "$out/reference.log" 2>&1 &

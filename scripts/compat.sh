@@ -38,17 +38,8 @@ fi
 cargo build --quiet --bin conformance
 conformance=target/debug/conformance
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-
-# wait_for URL SECONDS: until the URL answers at all.
-wait_for() {
-  for _ in $(seq 1 "$(( $2 * 5 ))"); do
-    curl -s -o /dev/null "$1" && return 0
-    sleep 0.2
-  done
-  echo "compat: $1 did not come up within $2 s" >&2
-  return 1
-}
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
 
 status=0
 # check NAME TARGET KEY: runs the harness and compares with cases/compat/NAME.toml.

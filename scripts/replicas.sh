@@ -23,7 +23,8 @@ pids=()
 stop() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"; }
 trap stop EXIT INT TERM
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=scripts/lib/servers.sh
+source scripts/lib/servers.sh
 redis_port=${REDIS_PORT:-$(free_port)}
 redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no > "$dir/redis.log" 2>&1 &
 pids+=($!)
