@@ -101,8 +101,9 @@ pub(super) struct EvalArgs {
     #[arg(long, value_name = "DIR|FILE", conflicts_with = "regrade")]
     resume: Option<PathBuf>,
     /// Ask every case of several targets at once (a TOML file of [[target]] tables: name,
-    /// url, api_key_env, model) and compare them: accuracy, errors, latency and tokens per
-    /// target, an exact McNemar test per pair, and the per-case matrix in compare.html.
+    /// url, api_key_env, model, api; or a promptfoo config, whose providers are the targets)
+    /// and compare them: accuracy, errors, latency and tokens per target, an exact McNemar
+    /// test per pair, and the per-case matrix in compare.html.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["target", "regrade", "baseline", "resume", "shard"])]
     compare: Option<PathBuf>,
     /// With --compare: exit 1 when another target is significantly worse than this one

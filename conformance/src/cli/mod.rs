@@ -59,7 +59,7 @@ enum Command {
     Run(Box<RunArgs>),
     /// Ask JSONL eval suites of a target, grade the answers, and gate on accuracy.
     #[command(
-        after_help = "Examples:\n  conformance eval --min-accuracy 0.7\n  conformance eval --target https://api.example.com/v1 --model gpt-4o-mini --cases 'evals/*.jsonl' --baseline latest --fail-on-regression"
+        after_help = "Examples:\n  conformance eval --min-accuracy 0.7\n  conformance eval --target https://api.example.com/v1 --model gpt-4o-mini --cases 'evals/*.jsonl' --baseline latest --fail-on-regression\n  conformance eval --compare targets.toml --fail-if-worse production\n  conformance eval --cases promptfooconfig.yaml --compare promptfooconfig.yaml"
     )]
     #[command(args_conflicts_with_subcommands = true)]
     Eval(Box<EvalArgs>),
