@@ -1245,24 +1245,21 @@ async fn compared(after: fn(&Forward, &mut Answer)) -> (std::process::Output, te
     .unwrap();
     let reports = dir.path().join("reports");
     let cases = concat!(env!("CARGO_MANIFEST_DIR"), "/../cases/evals/*.jsonl");
-    let out = tokio::task::spawn_blocking(move || {
-        conformance_with_env(
-            &[
-                "eval",
-                "--compare",
-                file.to_str().unwrap(),
-                "--cases",
-                cases,
-                "--fail-if-worse",
-                "reference",
-                "--report-dir",
-                reports.to_str().unwrap(),
-            ],
-            &[("COMPARE_VENDOR_KEY", KEY)],
-        )
-    })
-    .await
-    .unwrap();
+    let out = conformance_with_env_async(
+        &[
+            "eval",
+            "--compare",
+            file.to_str().unwrap(),
+            "--cases",
+            cases,
+            "--fail-if-worse",
+            "reference",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("COMPARE_VENDOR_KEY", KEY)],
+    )
+    .await;
     (out, dir)
 }
 
@@ -1372,28 +1369,22 @@ async fn a_promptfoo_configs_providers_are_compared_at_their_own_deployments() {
     }
     std::fs::write(&config, yaml).unwrap();
     let reports = dir.path().join("reports");
-    let (config_arg, reports_arg) = (
-        config.to_str().unwrap().to_owned(),
-        reports.to_str().unwrap().to_owned(),
-    );
-    let out = tokio::task::spawn_blocking(move || {
-        conformance_with_env(
-            &[
-                "eval",
-                "--cases",
-                &config_arg,
-                "--compare",
-                &config_arg,
-                "--fail-if-worse",
-                "right-one",
-                "--report-dir",
-                &reports_arg,
-            ],
-            &[("RIGHT_KEY", KEY)],
-        )
-    })
-    .await
-    .unwrap();
+    let config_arg = config.to_str().unwrap();
+    let out = conformance_with_env_async(
+        &[
+            "eval",
+            "--cases",
+            config_arg,
+            "--compare",
+            config_arg,
+            "--fail-if-worse",
+            "right-one",
+            "--report-dir",
+            reports.to_str().unwrap(),
+        ],
+        &[("RIGHT_KEY", KEY)],
+    )
+    .await;
     // 7 tests, one case each per provider (not one per provider and test): 7 to 0.
     assert_eq!(out.status.code(), Some(1), "{}", said(&out));
     let report: Value = serde_json::from_str(
@@ -1408,8 +1399,7 @@ async fn a_promptfoo_configs_providers_are_compared_at_their_own_deployments() {
         "a key from the config is never shown"
     );
     // Without --compare, a provider's own deployment is refused at its line, naming the way.
-    let config_arg = config.to_str().unwrap().to_owned();
-    let out = conformance(&["eval", "--cases", &config_arg, "--no-reports"]);
+    let out = conformance(&["eval", "--cases", config_arg, "--no-reports"]);
     assert_eq!(out.status.code(), Some(2), "{}", said(&out));
     assert!(
         said(&out).contains("promptfooconfig.yaml:4:") && said(&out).contains("--compare"),

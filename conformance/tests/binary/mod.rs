@@ -59,6 +59,22 @@ pub async fn conformance_async(args: &[&str]) -> Output {
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// As [`conformance_with_env`], from an async test.
+pub async fn conformance_with_env_async(args: &[&str], vars: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let vars: Vec<(String, String)> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        conformance_with_env(&args, &vars)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
 /// As [`conformance_in_dir`], from an async test.
 pub async fn conformance_in(dir: &Path, args: &[&str]) -> Output {
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
